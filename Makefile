@@ -1,0 +1,90 @@
+# carimbo: one executable, subcommands. See README.md and DESIGN notes in doc/.
+#
+#   make            build build/carimbo
+#   make test       build and run every test (unit + integration)
+#   make test SAN=1 the same under ASan+UBSan (objects in build-san/)
+#   make run        deps + build + demo state in ./state + serve on 127.0.0.1
+#   make deps       install the Debian 12 packages (apt-get; sudo when not root)
+#   make fuzz       build the libFuzzer targets (clang)
+#   make clean
+
+PKGS     := openssl liburing libsodium libp11
+CC       ?= cc
+CFLAGS   ?= -O2 -g
+WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
+            -Wmissing-prototypes -Wpointer-arith -Wsign-compare
+# p11-kit-1 only for <p11-kit/pkcs11.h>; the module itself is dlopen'ed.
+CPPFLAGS += -I. -D_GNU_SOURCE $(shell pkg-config --cflags $(PKGS) p11-kit-1 2>/dev/null)
+LDLIBS   += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread -ldl
+
+ifeq ($(SAN),1)
+B        := build-san
+CFLAGS   += -O1 -fsanitize=address,undefined -fno-omit-frame-pointer \
+            -fno-sanitize-recover=undefined
+LDFLAGS  += -fsanitize=address,undefined
+else
+B        := build
+endif
+
+SRC      := $(wildcard common/*.c tsa/*.c ca/*.c ntp/*.c bench/*.c)
+OBJ      := $(SRC:%.c=$(B)/%.o)
+UNIT_SRC := $(wildcard tests/unit/test_*.c)
+UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
+FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
+
+STATE    ?= state
+
+all: $(B)/carimbo
+
+$(B)/%.o: %.c $(wildcard */*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -c -o $@ $<
+
+$(B)/libcarimbo.a: $(OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(B)/carimbo: $(B)/main.o $(B)/libcarimbo.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# A unit test may #include the .c under test to reach its static functions;
+# the archive then supplies only what the test does not define itself.
+$(B)/tests/%: tests/unit/%.c $(B)/libcarimbo.a $(wildcard tests/unit/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -Wno-missing-prototypes \
+	    $(shell pkg-config --cflags cmocka) -o $@ $< $(B)/libcarimbo.a \
+	    $(LDFLAGS) $(LDLIBS) $(shell pkg-config --libs cmocka)
+
+test: $(B)/carimbo $(UNIT_BIN)
+	@B=$(B) tests/run.sh
+
+# Debian 12 packages to build, run and test. Idempotent: quick when present.
+DEPS := build-essential pkg-config openssl libssl-dev liburing-dev \
+        libsodium-dev libp11-dev libp11-kit-dev libcmocka-dev softhsm2 curl
+deps:
+	@missing=""; for p in $(DEPS); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' \
+	    || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "deps: installing$$missing"; \
+	  S=; [ "$$(id -u)" -eq 0 ] || S=sudo; \
+	  $$S apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$S apt-get install -y -qq $$missing; \
+	fi
+
+run: deps all
+	@if [ ! -f $(STATE)/carimbo.conf ]; then $(B)/carimbo init --demo $(STATE); fi
+	$(B)/carimbo serve -c $(STATE)/carimbo.conf
+
+fuzz: $(B)/libcarimbo.a
+	@mkdir -p build-fuzz
+	@for f in $(FUZZ_SRC); do n=$$(basename $$f .c); \
+	  echo "  FUZZ $$n"; \
+	  clang $(CPPFLAGS) -g -O1 -fsanitize=fuzzer,address,undefined \
+	    -o build-fuzz/$$n $$f $(filter-out main.c,$(SRC)) $(LDLIBS) || exit 1; \
+	done
+
+clean:
+	rm -rf build build-san build-fuzz
+
+.PHONY: all test deps run fuzz clean

@@ -1,0 +1,85 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * PKCS#11 key access: the narrow signing interface (digest in, signature
+ * out) the server and the signing benchmark use, plus the token set-up that
+ * `carimbo init` needs (token initialisation, key generation on the token,
+ * public key export).
+ *
+ * The module is loaded with dlopen and called directly (C_GetFunctionList),
+ * so each signing thread holds its own session and pays exactly one
+ * C_SignInit + C_Sign per signature.  Certificate and CRL signing, which
+ * needs an EVP_PKEY for OpenSSL's X509_sign, goes through libp11 (see
+ * p11_evp_* below).  The PIN is read once at open and wiped after login.
+ */
+#ifndef COMMON_P11_H
+#define COMMON_P11_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <openssl/evp.h>
+
+#define P11_MAX_SIG		512	/* RSA-4096 or a DER ECDSA P-521 sig */
+#define P11_MAX_LABEL		64
+#define P11_DEFAULT_MODULE	"/usr/lib/softhsm/libsofthsm2.so"
+
+enum p11_keytype {
+	P11_EC_P256,
+	P11_EC_P384,
+	P11_RSA_2048,
+	P11_RSA_3072,
+};
+
+struct p11;		/* a loaded module, logged in to one token */
+struct p11_session;	/* one session on one key; used by one thread */
+
+/* p11.c */
+/* Parses "ec-p256", "ec-p384", "rsa-2048", "rsa-3072"; -1 if unknown. */
+int		 p11_keytype_parse(const char *);
+const char	*p11_keytype_name(enum p11_keytype);
+/*
+ * Initialises a fresh token in the first free slot with label, SO PIN and
+ * user PIN.  Returns 0, or -1 with a log line.
+ */
+int		 p11_token_init(const char *module, const char *label,
+		    const char *so_pin, const char *user_pin);
+/*
+ * Loads module, finds the token by label and logs in with the PIN read
+ * from pin_file (first line).  NULL with a log line on failure.
+ */
+struct p11	*p11_open(const char *module, const char *token_label,
+		    const char *pin_file);
+void		 p11_close(struct p11 *);
+/*
+ * Generates a key pair ON the token (CKA_SENSITIVE, not extractable),
+ * private and public objects both labelled label.  Returns the public key
+ * as an EVP_PKEY (caller frees), or NULL with a log line.
+ */
+EVP_PKEY	*p11_keygen(struct p11 *, const char *label, enum p11_keytype);
+/* The public key of the pair labelled label (caller frees), or NULL. */
+EVP_PKEY	*p11_pubkey(struct p11 *, const char *label);
+/* Opens a session for signing with the private key labelled label. */
+struct p11_session *p11_session_open(struct p11 *, const char *label);
+void		 p11_session_close(struct p11_session *);
+enum p11_keytype p11_session_keytype(const struct p11_session *);
+/*
+ * Signs a digest made with hash_nid (NID_sha256, ...): ECDSA gives a DER
+ * ECDSA-Sig-Value, RSA a PKCS#1 v1.5 signature over the DigestInfo, the
+ * forms X.509 and CMS carry.  sig must hold P11_MAX_SIG bytes.  Returns 0,
+ * or -1 with a log line (token gone, session broken).
+ */
+int		 p11_sign(struct p11_session *, int hash_nid,
+		    const uint8_t *dgst, size_t dlen, uint8_t *sig,
+		    size_t *siglen);
+
+/* p11_evp.c */
+/*
+ * The private key labelled label as an EVP_PKEY that signs on the token
+ * (libp11), for X509_sign/X509_CRL_sign.  Used by init and the CA, never
+ * on the request path.  NULL with a log line on failure.
+ */
+EVP_PKEY	*p11_evp_key(const char *module, const char *token_label,
+		    const char *pin_file, const char *label);
+void		 p11_evp_done(void);
+
+#endif

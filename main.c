@@ -1,0 +1,48 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * carimbo: one executable, subcommands.  The dispatcher stays thin: each
+ * subcommand lives in its folder (DESIGN.md "Layout").
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "common/log.h"
+
+struct cmd {
+	const char	*name;
+	int		(*main)(int, char **);
+	const char	*help;
+};
+
+static const struct cmd cmds[] = {
+	{ NULL, NULL, NULL }
+};
+
+static void
+usage(FILE *f)
+{
+	const struct cmd *c;
+
+	fprintf(f, "usage: carimbo <command> [options]\n\ncommands:\n");
+	for (c = cmds; c->name != NULL; c++)
+		fprintf(f, "  %-8s %s\n", c->name, c->help);
+}
+
+int
+main(int argc, char *argv[])
+{
+	const struct cmd *c;
+
+	if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
+		usage(argc < 2 ? stderr : stdout);
+		return argc < 2 ? 2 : 0;
+	}
+	for (c = cmds; c->name != NULL; c++)
+		if (strcmp(argv[1], c->name) == 0) {
+			log_init("carimbo", 0);
+			return c->main(argc - 1, argv + 1);
+		}
+	fprintf(stderr, "carimbo: unknown command \"%s\"\n", argv[1]);
+	usage(stderr);
+	return 2;
+}

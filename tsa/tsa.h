@@ -1,0 +1,184 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * The time-stamp server: TSP request parsing (tsp.c), token encoding
+ * (token.c), HTTP/1.1 (http.c), serial numbers (serial.c), rounds and
+ * signing workers (round.c), the io_uring loop (loop.c), `serve` (serve.c).
+ * DESIGN.md "Flow of one request" is the map.
+ */
+#ifndef TSA_TSA_H
+#define TSA_TSA_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include <openssl/x509.h>
+
+#include "common/hash.h"
+
+/* RFC 3161 2.4.2 PKIFailureInfo bits carimbo produces. */
+enum pki_fail {
+	FAIL_BAD_ALG			= 0,
+	FAIL_BAD_REQUEST		= 2,
+	FAIL_BAD_DATA_FORMAT		= 5,
+	FAIL_TIME_NOT_AVAILABLE		= 14,
+	FAIL_UNACCEPTED_POLICY		= 15,
+	FAIL_UNACCEPTED_EXTENSION	= 16,
+	FAIL_ADD_INFO_NOT_AVAILABLE	= 17,
+	FAIL_SYSTEM_FAILURE		= 25,
+};
+#define TSP_OK			(-1)	/* tsp_req_parse() accepted */
+
+#define TSP_MAX_REQ		16384	/* bytes of one TimeStampReq */
+#define TSP_MAX_NONCE		64	/* octets of nonce INTEGER content */
+#define TSP_MAX_OID		64	/* octets of a policy OID's content */
+#define TSP_MAX_POLICIES	16
+#define TSP_MAX_REJECT		512	/* bytes of a rejection TimeStampResp */
+
+/* The policies a request may ask for; the first is the default. */
+struct tsp_policies {
+	size_t	n;
+	struct {
+		uint8_t	oid[TSP_MAX_OID];	/* OID content bytes */
+		size_t	len;
+	} v[TSP_MAX_POLICIES];
+};
+
+/*
+ * A parsed TimeStampReq.  Pointers point into the request buffer the
+ * parser was given; copy the buffer to keep the request.
+ */
+struct tsp_req {
+	enum hash_alg	 alg;
+	const uint8_t	*imprint;	/* hashedMessage */
+	size_t		 imprint_len;
+	int		 policy;	/* index in tsp_policies */
+	const uint8_t	*nonce;		/* INTEGER content as sent; NULL: none */
+	size_t		 nonce_len;
+	bool		 cert_req;
+};
+
+/* tsp.c */
+/*
+ * Parses one DER TimeStampReq (RFC 3161 2.4.1), strictly.  Returns TSP_OK
+ * and fills *req, or the enum pki_fail to answer with and a static reason
+ * in *why ("nonce longer than 64 octets").
+ */
+int	tsp_req_parse(const uint8_t *, size_t, const struct tsp_policies *,
+	    struct tsp_req *, const char **why);
+/*
+ * Writes a TimeStampResp with status rejection, failInfo fail and
+ * statusString why (RFC 3161 2.4.2) into out (cap >= TSP_MAX_REJECT is
+ * always enough for a why under 256 bytes).  Returns the length, 0 if cap
+ * is too small.
+ */
+size_t	tsp_resp_reject(uint8_t *out, size_t cap, enum pki_fail fail,
+	    const char *why);
+/*
+ * Formats a GeneralizedTime (RFC 3161 2.4.2: UTC, "Z", seconds always, a
+ * fraction of digits (0..6) places with trailing zeros removed and no dot
+ * when it is zero).  out holds 32 bytes; returns the length.
+ */
+size_t	tsp_gentime(const struct timespec *, int digits, char out[32]);
+/* Parses "1.2.3.4" into OID content bytes; returns the length or 0. */
+size_t	tsp_oid_from_text(const char *, uint8_t *out, size_t cap);
+
+/* What a token is made of that does not change between requests. */
+struct token_params {
+	X509			*tsa_cert;
+	STACK_OF(X509)		*chain;		/* CAs above tsa_cert, root excluded */
+	const struct tsp_policies *policies;
+	bool			 qualified;	/* ETSI EN 319 422 qcStatements */
+	long			 acc_seconds;	/* declared accuracy */
+	long			 acc_millis;
+	long			 acc_micros;
+	bool			 tsa_name;	/* TSTInfo.tsa = subject of tsa_cert */
+	enum hash_alg		 sign_hash;	/* digest for signedAttrs and signature */
+	int			 sig_nid;	/* EVP_PKEY_EC or EVP_PKEY_RSA */
+};
+
+struct token_tmpl;
+
+/* What differs per request. */
+struct token_in {
+	const struct tsp_req	*req;
+	const uint8_t		*serial;	/* INTEGER content (positive) */
+	size_t			 serial_len;
+	const char		*gentime;	/* tsp_gentime() output */
+	size_t			 gentime_len;
+};
+
+/*
+ * Signs dlen bytes of digest made with hash_nid; writes a DER signature
+ * (ECDSA-Sig-Value or PKCS#1 v1.5) of at most P11_MAX_SIG bytes.  p11_sign
+ * has this shape; tests pass a software key.
+ */
+typedef int (*token_sign_fn)(void *ctx, int hash_nid, const uint8_t *dgst,
+    size_t dlen, uint8_t *sig, size_t *siglen);
+
+/* token.c */
+/*
+ * Builds the constant DER parts once (certificates, ESSCertIDv2, policy,
+ * accuracy, tsa name, SignerInfo skeleton).  NULL with a log line on error.
+ */
+struct token_tmpl *token_tmpl_new(const struct token_params *);
+void	token_tmpl_free(struct token_tmpl *);
+/* An upper bound of token_issue()'s output for this request. */
+size_t	token_max_len(const struct token_tmpl *, const struct tsp_req *);
+/*
+ * Writes a granted TimeStampResp holding one TimeStampToken for in, signed
+ * through sign.  Returns the length, or 0 on failure (signer error or cap
+ * too small) with a log line.  Thread-safe: tmpl is read-only.
+ */
+size_t	token_issue(const struct token_tmpl *, const struct token_in *,
+	    token_sign_fn sign, void *signctx, uint8_t *out, size_t cap);
+
+/* HTTP/1.1 request head limits (http.c). */
+struct http_limits {
+	size_t	max_header_bytes;	/* request line + headers, e.g. 8192 */
+	size_t	max_headers;		/* header fields, e.g. 64 */
+	size_t	max_body;		/* Content-Length, e.g. 16384 */
+};
+
+enum http_method { HTTP_GET, HTTP_HEAD, HTTP_POST, HTTP_OTHER };
+
+enum http_ctype {
+	CTYPE_NONE,		/* no Content-Type */
+	CTYPE_TSQ,		/* application/timestamp-query (or -response) */
+	CTYPE_OTHER,
+};
+
+struct http_req {
+	enum http_method	 method;
+	const char		*path;		/* into the buffer; not NUL-ended */
+	size_t			 path_len;
+	enum http_ctype		 ctype;
+	bool			 has_length;	/* Content-Length present */
+	size_t			 content_length;
+	bool			 keep_alive;	/* HTTP/1.1 default, Connection: */
+	bool			 expect_continue;
+	size_t			 head_len;	/* bytes of request line + headers */
+};
+
+/* http.c */
+/*
+ * Parses the request head at the start of buf (len bytes available).
+ * Returns 1 with *req filled when the head is complete (the body, if any,
+ * follows at buf + req->head_len), 0 when more bytes are needed, or
+ * -status (-400, -413, -431, -501, -505, ...) for a request to refuse
+ * with that status and then close.  Never reads past len.
+ */
+int	http_parse(const uint8_t *buf, size_t len, const struct http_limits *,
+	    struct http_req *);
+/*
+ * Writes a response head (status line, Content-Type if ctype, Content-Length,
+ * Connection: close when !keep_alive, extra lines if any, blank line).
+ * Returns the length, or 0 if cap is too small.
+ */
+size_t	http_head(char *out, size_t cap, int status, const char *ctype,
+	    size_t body_len, bool keep_alive, const char *extra);
+/* The reason phrase of a status ("Payload Too Large"). */
+const char *http_reason(int status);
+
+#endif
