@@ -41,6 +41,7 @@ struct der_w {
 	uint8_t	*base;		/* start of the caller's buffer */
 	uint8_t	*p;		/* first written byte; writes go before it */
 	int	 err;		/* set when the buffer was too small */
+	uint8_t	*end;		/* one past the buffer's last byte */
 };
 
 /* der.c: writer */
