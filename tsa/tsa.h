@@ -16,6 +16,7 @@
 #include <openssl/x509.h>
 
 #include "common/hash.h"
+#include "common/p11.h"
 
 /* RFC 3161 2.4.2 PKIFailureInfo bits carimbo produces. */
 enum pki_fail {
@@ -180,5 +181,104 @@ size_t	http_head(char *out, size_t cap, int status, const char *ctype,
 	    size_t body_len, bool keep_alive, const char *extra);
 /* The reason phrase of a status ("Payload Too Large"). */
 const char *http_reason(int status);
+
+#define SERIAL_MAX	11	/* INTEGER content of unit<<64 | counter */
+
+struct serial;
+
+/* serial.c */
+/* Opens the serial file (created on first reservation).  NULL on error. */
+struct serial	*serial_open(const char *path, unsigned unit, uint64_t block);
+void		 serial_close(struct serial *);
+/*
+ * Hands out n consecutive counters from *first on, reserving a new block
+ * durably first when the current one is short.  Returns 0, or -1 with a
+ * log line when the reservation could not be made durable.
+ */
+int		 serial_take(struct serial *, size_t n, uint64_t *first);
+uint64_t	 serial_peek(const struct serial *);
+/* INTEGER content bytes of unit<<64 | counter; returns the length. */
+size_t		 serial_encode(unsigned unit, uint64_t counter,
+		    uint8_t out[SERIAL_MAX]);
+
+/*
+ * A request that needs a signature, from parsing to its reply.  The loop
+ * owns it except while a worker signs it.
+ */
+struct job {
+	struct job	*rnext;		/* the round's jobs */
+	struct job	*next;		/* the work queue, then the done stack */
+	struct round	*round;
+	void		*conn;		/* the loop's connection; opaque here */
+	struct resp	*resp;		/* the reply slot it fills */
+	struct tsp_req	 req;		/* points into tsq */
+	bool		 keep_alive;
+	uint8_t		 serial[SERIAL_MAX];
+	size_t		 serial_len;
+	size_t		 tsq_len;
+	uint8_t		 tsq[];		/* the TimeStampReq as received */
+};
+
+/* Requests gathered in one turn of the loop: one genTime, one serial block. */
+struct round {
+	uint64_t	 id;
+	size_t		 njobs;
+	size_t		 pending;	/* jobs not back from the workers */
+	struct job	*jobs;		/* via rnext */
+	uint64_t	 first_serial;
+	char		 gentime[32];
+	size_t		 gentime_len;
+};
+
+/* A reply in a connection's queue; sent when it and all before it are ready. */
+struct resp {
+	struct resp	*next;
+	bool		 ready;
+	bool		 close_after;	/* close the connection once sent */
+	size_t		 len;
+	uint8_t		*data;		/* HTTP head + body */
+};
+
+struct signer;
+
+/* round.c */
+/*
+ * Starts nworkers signing threads, each with its own PKCS#11 session on
+ * key_label, and an eventfd the loop reads to learn that jobs came back.
+ * Exits at start-up failure.
+ */
+struct signer	*signer_start(struct p11 *, const char *key_label,
+		    int nworkers, const struct token_tmpl *);
+void		 signer_stop(struct signer *);
+int		 signer_eventfd(const struct signer *);
+/* Queues a round's jobs for signing (one lock, one wake-up). */
+void		 signer_submit(struct signer *, struct round *);
+/* Takes every job that came back since the last call, oldest first. */
+struct job	*signer_collect(struct signer *);
+
+struct serve_cfg {
+	const char		*listen;
+	struct http_limits	 lim;
+	int			 idle_timeout;	/* seconds */
+	int			 read_timeout;
+	size_t			 max_conns;
+	size_t			 max_inflight;
+	int			 gentime_digits;
+	unsigned		 unit_id;
+	bool			 clock_demo;
+	const struct tsp_policies *policies;
+};
+
+/* loop.c */
+/*
+ * Runs the io_uring loop on the bound listening socket lfd until SIGTERM
+ * or SIGINT, then drains: no new connections or requests, in-flight
+ * replies are sent, and it returns 0.  Start-up failures exit.
+ */
+int	loop_run(const struct serve_cfg *, int lfd, struct signer *,
+	    struct serial *);
+
+/* serve.c */
+int	serve_main(int, char **);
 
 #endif

@@ -1,0 +1,960 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * The io_uring event loop: accept, read, parse HTTP/1.1 and TSP, gather
+ * rounds, hand them to the signing workers, send replies in order.
+ *
+ * One thread owns the ring (IORING_SETUP_SINGLE_ISSUER, DEFER_TASKRUN).
+ * A turn of the loop is: one io_uring_submit_and_wait(), then every
+ * completion that is there, then the end-of-turn work: close the round of
+ * requests parsed in this turn (one clock reading, one serial block, one
+ * hand-over to the workers) and flush every connection that got ready
+ * replies (all consecutive ready replies of a connection leave in one
+ * send).  So pipelined requests cost no syscall each: their reads, their
+ * round and their replies are shared.
+ *
+ * user_data: a pointer to the connection (or NULL) with the operation in
+ * the low 3 bits (struct conn is 8-byte aligned).  Each connection counts
+ * its operations in flight and the jobs it has at the workers, and is
+ * freed only when both are zero, so no completion ever finds it gone.
+ *
+ * Reads use a provided-buffer ring (IOSQE_BUFFER_SELECT): an idle
+ * connection pins no read buffer.  A buffer goes back to the ring as soon
+ * as its bytes are parsed; an incomplete request is copied to the
+ * connection's own input buffer, the only per-connection read memory.
+ *
+ * Connection states: OPEN reads and parses; CLOSING parses nothing more
+ * and closes once its queued replies are sent; LINGER has shut down its
+ * writing side and reads to EOF (briefly) so that unread input does not
+ * turn the close into a reset that destroys the last reply; DEAD waits
+ * for its operations and jobs to finish before the descriptor is closed.
+ */
+#include <err.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <liburing.h>
+
+#include "common/log.h"
+#include "tsa/tsa.h"
+
+#define RING_ENTRIES	1024
+#define RING_CQ_ENTRIES	8192
+#define BR_ENTRIES	512		/* provided read buffers */
+#define BR_SIZE		4096
+#define BR_GROUP	0
+#define CQE_BATCH	256
+#define MAX_PIPELINE	1024		/* queued replies before reads pause */
+#define LINGER_SECONDS	2
+#define DRAIN_SECONDS	10
+
+enum op { OP_ACCEPT = 1, OP_RECV, OP_SEND, OP_EVENT, OP_TIMER, OP_SIGNAL };
+enum cstate { C_OPEN, C_CLOSING, C_LINGER, C_DEAD };
+
+struct conn {
+	struct conn	*prev, *next;	/* every connection */
+	struct conn	*dnext;		/* flush list */
+	bool		 dirty;
+	enum cstate	 state;
+	int		 fd;
+	int		 ops;		/* SQEs in flight */
+	size_t		 jobs;		/* jobs at the workers */
+	bool		 recv_armed;
+	bool		 send_armed;
+	bool		 cont_sent;	/* 100 Continue sent for the partial request */
+	uint8_t		*ibuf;		/* an incomplete request */
+	size_t		 ilen, icap;
+	uint8_t		*obuf;		/* the send in flight */
+	size_t		 olen, ocap, osent;
+	struct resp	*rhead, *rtail;
+	size_t		 nresp;
+	time_t		 active;	/* last byte received or sent */
+	time_t		 req_start;	/* first byte of the partial request */
+	time_t		 linger_start;
+} __attribute__((aligned(8)));
+
+struct loop {
+	struct io_uring			 ring;
+	struct io_uring_buf_ring	*br;
+	uint8_t				*bufs;
+	const struct serve_cfg		*cfg;
+	struct signer			*sg;
+	struct serial			*ser;
+	int				 lfd, efd, sfd;
+	bool				 accept_armed;
+	uint64_t			 efd_val;
+	struct signalfd_siginfo		 sinfo;
+	struct __kernel_timespec	 tick;
+	struct conn			*conns;
+	size_t				 nconns;
+	struct conn			*dirty;
+	struct round			*open;	/* gathering this turn */
+	struct job			*open_tail;
+	size_t				 inflight;
+	uint64_t			 round_id;
+	bool				 draining;
+	time_t				 drain_start;
+	time_t				 now;
+};
+
+static void	conn_kill(struct loop *, struct conn *);
+
+static time_t
+mono_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	return ts.tv_sec;
+}
+
+static struct io_uring_sqe *
+loop_sqe(struct loop *l)
+{
+	struct io_uring_sqe *sqe;
+
+	while ((sqe = io_uring_get_sqe(&l->ring)) == NULL)
+		io_uring_submit(&l->ring);
+	return sqe;
+}
+
+static void
+loop_set_data(struct io_uring_sqe *sqe, struct conn *c, enum op op)
+{
+	io_uring_sqe_set_data64(sqe, (uint64_t)(uintptr_t)c | op);
+}
+
+static void
+arm_accept(struct loop *l)
+{
+	struct io_uring_sqe *sqe = loop_sqe(l);
+
+	io_uring_prep_multishot_accept(sqe, l->lfd, NULL, NULL, SOCK_CLOEXEC);
+	loop_set_data(sqe, NULL, OP_ACCEPT);
+	l->accept_armed = true;
+}
+
+static void
+arm_event(struct loop *l)
+{
+	struct io_uring_sqe *sqe = loop_sqe(l);
+
+	io_uring_prep_read(sqe, l->efd, &l->efd_val, sizeof(l->efd_val), 0);
+	loop_set_data(sqe, NULL, OP_EVENT);
+}
+
+static void
+arm_signal(struct loop *l)
+{
+	struct io_uring_sqe *sqe = loop_sqe(l);
+
+	io_uring_prep_read(sqe, l->sfd, &l->sinfo, sizeof(l->sinfo), 0);
+	loop_set_data(sqe, NULL, OP_SIGNAL);
+}
+
+static void
+arm_timer(struct loop *l)
+{
+	struct io_uring_sqe *sqe = loop_sqe(l);
+
+	l->tick.tv_sec = 1;
+	l->tick.tv_nsec = 0;
+	io_uring_prep_timeout(sqe, &l->tick, 0, 0);
+	loop_set_data(sqe, NULL, OP_TIMER);
+}
+
+static void
+arm_recv(struct loop *l, struct conn *c)
+{
+	struct io_uring_sqe *sqe;
+
+	if (c->recv_armed || c->state == C_DEAD)
+		return;
+	sqe = loop_sqe(l);
+	io_uring_prep_recv(sqe, c->fd, NULL, BR_SIZE, 0);
+	sqe->flags |= IOSQE_BUFFER_SELECT;
+	sqe->buf_group = BR_GROUP;
+	loop_set_data(sqe, c, OP_RECV);
+	c->recv_armed = true;
+	c->ops++;
+}
+
+static void
+buf_return(struct loop *l, unsigned bid)
+{
+	io_uring_buf_ring_add(l->br, l->bufs + (size_t)bid * BR_SIZE, BR_SIZE,
+	    bid, io_uring_buf_ring_mask(BR_ENTRIES), 0);
+	io_uring_buf_ring_advance(l->br, 1);
+}
+
+static void
+buf_ring_setup(struct loop *l)
+{
+	struct io_uring_buf_reg	 reg;
+	void			*mem;
+	unsigned		 i;
+
+	if (posix_memalign(&mem, 4096, BR_ENTRIES *
+	    sizeof(struct io_uring_buf)) != 0 ||
+	    (l->bufs = malloc((size_t)BR_ENTRIES * BR_SIZE)) == NULL)
+		err(1, NULL);
+	l->br = mem;
+	memset(&reg, 0, sizeof(reg));
+	reg.ring_addr = (uintptr_t)l->br;
+	reg.ring_entries = BR_ENTRIES;
+	reg.bgid = BR_GROUP;
+	if ((errno = -io_uring_register_buf_ring(&l->ring, &reg, 0)) != 0)
+		err(1, "io_uring_register_buf_ring");
+	io_uring_buf_ring_init(l->br);
+	for (i = 0; i < BR_ENTRIES; i++)
+		io_uring_buf_ring_add(l->br, l->bufs + (size_t)i * BR_SIZE,
+		    BR_SIZE, i, io_uring_buf_ring_mask(BR_ENTRIES), i);
+	io_uring_buf_ring_advance(l->br, BR_ENTRIES);
+}
+
+static void
+mark_dirty(struct loop *l, struct conn *c)
+{
+	if (c->dirty)
+		return;
+	c->dirty = true;
+	c->dnext = l->dirty;
+	l->dirty = c;
+}
+
+static void
+resp_queue(struct loop *l, struct conn *c, struct resp *r)
+{
+	r->next = NULL;
+	if (c->rtail != NULL)
+		c->rtail->next = r;
+	else
+		c->rhead = r;
+	c->rtail = r;
+	c->nresp++;
+	if (r->ready)
+		mark_dirty(l, c);
+}
+
+/*
+ * Queues a reply made here (not by a worker): status, optional body, extra
+ * head lines.  close_after ends the connection once it is sent.
+ */
+static void
+reply(struct loop *l, struct conn *c, int status, const char *ctype,
+    const void *body, size_t blen, const char *extra, bool keep_alive)
+{
+	struct resp	*r;
+	char		 head[512];
+	size_t		 hlen;
+
+	hlen = http_head(head, sizeof(head), status, ctype, blen, keep_alive,
+	    extra);
+	if (hlen == 0)
+		errx(1, "reply head too long");
+	if ((r = calloc(1, sizeof(*r))) == NULL ||
+	    (r->data = malloc(hlen + blen)) == NULL)
+		err(1, NULL);
+	memcpy(r->data, head, hlen);
+	if (blen > 0)
+		memcpy(r->data + hlen, body, blen);
+	r->len = hlen + blen;
+	r->ready = true;
+	r->close_after = !keep_alive;
+	resp_queue(l, c, r);
+	if (!keep_alive)
+		c->state = C_CLOSING;
+}
+
+static void
+reply_text(struct loop *l, struct conn *c, int status, const char *extra,
+    bool keep_alive)
+{
+	char	body[128];
+	int	n;
+
+	n = snprintf(body, sizeof(body), "%d %s\n", status,
+	    http_reason(status));
+	reply(l, c, status, "text/plain", body, n, extra, keep_alive);
+}
+
+static void
+reply_health(struct loop *l, struct conn *c, const struct http_req *hr)
+{
+	char	body[256];
+	int	n;
+
+	n = snprintf(body, sizeof(body), "{\"status\":\"ok\",\"clock\":\"%s\","
+	    "\"inflight\":%zu,\"connections\":%zu}\n",
+	    l->cfg->clock_demo ? "demo" : "strict", l->inflight, l->nconns);
+	if (hr->method == HTTP_HEAD)
+		n = 0;	/* RFC 9110 9.3.2; the length sent is of an empty body */
+	reply(l, c, 200, "application/json", body, n, NULL, hr->keep_alive);
+}
+
+/* A TimeStampReq body: a job for the open round, or a rejection now. */
+static void
+handle_tsq(struct loop *l, struct conn *c, const struct http_req *hr,
+    const uint8_t *body, size_t blen)
+{
+	struct job	*j;
+	struct resp	*r;
+	const char	*why;
+	uint8_t		 rej[TSP_MAX_REJECT];
+	size_t		 rlen;
+	int		 rc;
+
+	if (l->inflight >= l->cfg->max_inflight) {
+		reply_text(l, c, 503, "Retry-After: 1\r\n", hr->keep_alive);
+		return;
+	}
+	if ((j = malloc(sizeof(*j) + blen)) == NULL)
+		err(1, NULL);
+	memcpy(j->tsq, body, blen);
+	j->tsq_len = blen;
+	rc = tsp_req_parse(j->tsq, blen, l->cfg->policies, &j->req, &why);
+	if (rc != TSP_OK) {
+		free(j);
+		rlen = tsp_resp_reject(rej, sizeof(rej), rc, why);
+		reply(l, c, 200, "application/timestamp-reply", rej, rlen,
+		    NULL, hr->keep_alive);
+		return;
+	}
+	if ((r = calloc(1, sizeof(*r))) == NULL)
+		err(1, NULL);
+	r->close_after = !hr->keep_alive;
+	resp_queue(l, c, r);
+	if (!hr->keep_alive)
+		c->state = C_CLOSING;
+	j->conn = c;
+	j->resp = r;
+	j->keep_alive = hr->keep_alive;
+	j->rnext = NULL;
+	if (l->open == NULL) {
+		if ((l->open = calloc(1, sizeof(*l->open))) == NULL)
+			err(1, NULL);
+		l->open->jobs = j;
+	} else
+		l->open_tail->rnext = j;
+	l->open_tail = j;
+	j->round = l->open;
+	l->open->njobs++;
+	c->jobs++;
+	l->inflight++;
+}
+
+static bool
+path_is(const struct http_req *hr, const char *p)
+{
+	size_t n = strlen(p);
+
+	return hr->path_len == n && memcmp(hr->path, p, n) == 0;
+}
+
+/* Routes one complete request (DESIGN.md "Flow of one request", 1-2). */
+static void
+route(struct loop *l, struct conn *c, const struct http_req *hr,
+    const uint8_t *body, size_t blen)
+{
+	bool ka = hr->keep_alive && !l->draining;
+
+	if (path_is(hr, "/")) {
+		if (hr->method != HTTP_POST)
+			reply_text(l, c, 405, "Allow: POST\r\n", ka);
+		else if (!hr->has_length)
+			reply_text(l, c, 411, NULL, false);
+		else if (hr->ctype != CTYPE_TSQ)
+			reply_text(l, c, 415, NULL, ka);
+		else {
+			struct http_req h = *hr;
+
+			h.keep_alive = ka;
+			handle_tsq(l, c, &h, body, blen);
+		}
+	} else if (path_is(hr, "/health")) {
+		if (hr->method != HTTP_GET && hr->method != HTTP_HEAD)
+			reply_text(l, c, 405, "Allow: GET, HEAD\r\n", ka);
+		else {
+			struct http_req h = *hr;
+
+			h.keep_alive = ka;
+			reply_health(l, c, &h);
+		}
+	} else
+		reply_text(l, c, 404, NULL, ka);
+}
+
+static void
+ibuf_keep(struct conn *c, const uint8_t *p, size_t n)
+{
+	if (n == 0) {
+		c->ilen = 0;
+		return;
+	}
+	if (c->ibuf != NULL && p >= c->ibuf && p < c->ibuf + c->icap) {
+		memmove(c->ibuf, p, n);
+		c->ilen = n;
+		return;
+	}
+	if (c->ilen + n > c->icap) {
+		size_t cap = c->icap ? c->icap : BR_SIZE;
+
+		while (cap < c->ilen + n)
+			cap *= 2;
+		if ((c->ibuf = realloc(c->ibuf, cap)) == NULL)
+			err(1, NULL);
+		c->icap = cap;
+	}
+	memcpy(c->ibuf + c->ilen, p, n);
+	c->ilen += n;
+}
+
+/*
+ * Parses every complete request in p[0..n) and keeps the incomplete rest.
+ * p is either a read buffer or the connection's own input buffer.
+ */
+static void
+conn_parse(struct loop *l, struct conn *c, const uint8_t *p, size_t n)
+{
+	struct http_req	 hr;
+	size_t		 total;
+	int		 rc;
+
+	while (n > 0 && c->state == C_OPEN) {
+		rc = http_parse(p, n, &l->cfg->lim, &hr);
+		if (rc == 0)
+			break;
+		if (rc < 0) {
+			reply_text(l, c, -rc, NULL, false);
+			n = 0;
+			break;
+		}
+		total = hr.head_len + hr.content_length;
+		if (n < total) {
+			if (hr.expect_continue && !c->cont_sent) {
+				static const char cont[] =
+				    "HTTP/1.1 100 Continue\r\n\r\n";
+				struct resp *r;
+
+				if ((r = calloc(1, sizeof(*r))) == NULL ||
+				    (r->data = malloc(sizeof(cont) - 1)) ==
+				    NULL)
+					err(1, NULL);
+				memcpy(r->data, cont, sizeof(cont) - 1);
+				r->len = sizeof(cont) - 1;
+				r->ready = true;
+				resp_queue(l, c, r);
+				c->cont_sent = true;
+			}
+			break;
+		}
+		c->cont_sent = false;
+		route(l, c, &hr, p + hr.head_len, hr.content_length);
+		p += total;
+		n -= total;
+	}
+	if (c->state != C_OPEN)
+		n = 0;
+	ibuf_keep(c, p, n);
+	if (c->ilen == 0)
+		c->req_start = 0;
+	else if (c->req_start == 0)
+		c->req_start = l->now;
+}
+
+static void
+on_recv(struct loop *l, struct conn *c, struct io_uring_cqe *cqe)
+{
+	unsigned	 bid;
+	const uint8_t	*data;
+	int		 n = cqe->res;
+
+	c->ops--;
+	c->recv_armed = false;
+	if (n == -ENOBUFS) {
+		arm_recv(l, c);
+		return;
+	}
+	if (n <= 0) {
+		/* EOF: the peer may still read what it asked for. */
+		if (n == 0 && c->state == C_OPEN) {
+			c->state = C_CLOSING;
+			c->ilen = 0;
+			mark_dirty(l, c);
+		} else if (c->state != C_DEAD)
+			conn_kill(l, c);
+		return;
+	}
+	bid = cqe->flags >> IORING_CQE_BUFFER_SHIFT;
+	data = l->bufs + (size_t)bid * BR_SIZE;
+	c->active = l->now;
+	if (c->state == C_OPEN) {
+		if (c->ilen == 0)
+			conn_parse(l, c, data, n);
+		else {
+			ibuf_keep(c, data, n);
+			conn_parse(l, c, c->ibuf, c->ilen);
+		}
+	}
+	buf_return(l, bid);
+	if (c->state == C_DEAD)
+		return;
+	if (c->nresp < MAX_PIPELINE)
+		arm_recv(l, c);
+	mark_dirty(l, c);
+}
+
+static struct conn *
+conn_new(struct loop *l, int fd)
+{
+	struct conn	*c;
+	int		 one = 1;
+
+	if ((c = calloc(1, sizeof(*c))) == NULL)
+		err(1, NULL);
+	c->fd = fd;
+	c->active = l->now;
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	c->next = l->conns;
+	if (l->conns != NULL)
+		l->conns->prev = c;
+	l->conns = c;
+	l->nconns++;
+	return c;
+}
+
+static void
+conn_free_resps(struct conn *c)
+{
+	struct resp *r, *next;
+
+	for (r = c->rhead; r != NULL; r = next) {
+		next = r->next;
+		free(r->data);
+		free(r);
+	}
+	c->rhead = c->rtail = NULL;
+	c->nresp = 0;
+}
+
+/* Frees c if nothing refers to it any more. */
+static void
+conn_reap(struct loop *l, struct conn *c)
+{
+	if (c->state != C_DEAD || c->ops > 0 || c->jobs > 0 || c->dirty)
+		return;
+	close(c->fd);
+	conn_free_resps(c);
+	if (c->prev != NULL)
+		c->prev->next = c->next;
+	else
+		l->conns = c->next;
+	if (c->next != NULL)
+		c->next->prev = c->prev;
+	l->nconns--;
+	free(c->ibuf);
+	free(c->obuf);
+	free(c);
+}
+
+/*
+ * Ends a connection at once: a pending read completes on the shutdown, and
+ * the connection is freed when its last operation and job are back.
+ */
+static void
+conn_kill(struct loop *l, struct conn *c)
+{
+	if (c->state == C_DEAD)
+		return;
+	c->state = C_DEAD;
+	(void)shutdown(c->fd, SHUT_RDWR);
+	mark_dirty(l, c);
+}
+
+static void
+on_accept(struct loop *l, struct io_uring_cqe *cqe)
+{
+	struct conn *c;
+
+	if (!(cqe->flags & IORING_CQE_F_MORE)) {
+		l->accept_armed = false;
+		if (!l->draining)
+			arm_accept(l);
+	}
+	if (cqe->res < 0) {
+		if (cqe->res != -ECANCELED)
+			log_warnx("accept: %s", strerror(-cqe->res));
+		return;
+	}
+	if (l->draining || l->nconns >= l->cfg->max_conns) {
+		close(cqe->res);
+		return;
+	}
+	c = conn_new(l, cqe->res);
+	arm_recv(l, c);
+}
+
+static void
+on_send(struct loop *l, struct conn *c, struct io_uring_cqe *cqe)
+{
+	c->ops--;
+	c->send_armed = false;
+	if (cqe->res < 0) {
+		conn_kill(l, c);
+		return;
+	}
+	c->active = l->now;
+	c->osent += cqe->res;
+	mark_dirty(l, c);
+}
+
+/* The last job of a round is back: its replies may go (the ledger hooks in here). */
+static void
+round_complete(struct loop *l, struct round *r)
+{
+	struct job	*j, *next;
+	struct conn	*c;
+
+	for (j = r->jobs; j != NULL; j = next) {
+		next = j->rnext;
+		c = j->conn;
+		j->resp->ready = true;
+		c->jobs--;
+		l->inflight--;
+		mark_dirty(l, c);
+		free(j);
+	}
+	free(r);
+}
+
+static void
+on_event(struct loop *l)
+{
+	struct job *j, *next;
+
+	for (j = signer_collect(l->sg); j != NULL; j = next) {
+		next = j->next;
+		if (--j->round->pending == 0)
+			round_complete(l, j->round);
+	}
+	arm_event(l);
+}
+
+/*
+ * Ends the turn's round: one clock reading, one serial block, one hand-over
+ * (DESIGN.md "Flow of one request", 3-5).  If the serials cannot be made
+ * durable, every request of the round gets systemFailure.
+ */
+static void
+round_close(struct loop *l)
+{
+	struct round	*r = l->open;
+	struct timespec	 ts;
+	struct job	*j;
+	uint64_t	 first, i = 0;
+	uint8_t		 rej[TSP_MAX_REJECT];
+	size_t		 rlen;
+	char		 head[256];
+	size_t		 hlen;
+
+	if (r == NULL)
+		return;
+	l->open = NULL;
+	l->open_tail = NULL;
+	r->id = ++l->round_id;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	r->gentime_len = tsp_gentime(&ts, l->cfg->gentime_digits, r->gentime);
+	if (serial_take(l->ser, r->njobs, &first) == -1) {
+		rlen = tsp_resp_reject(rej, sizeof(rej), FAIL_SYSTEM_FAILURE,
+		    "serial numbers cannot be reserved");
+		for (j = r->jobs; j != NULL; j = j->rnext) {
+			hlen = http_head(head, sizeof(head), 200,
+			    "application/timestamp-reply", rlen, j->keep_alive,
+			    NULL);
+			if ((j->resp->data = malloc(hlen + rlen)) == NULL)
+				err(1, NULL);
+			memcpy(j->resp->data, head, hlen);
+			memcpy(j->resp->data + hlen, rej, rlen);
+			j->resp->len = hlen + rlen;
+		}
+		round_complete(l, r);
+		return;
+	}
+	r->first_serial = first;
+	for (j = r->jobs; j != NULL; j = j->rnext)
+		j->serial_len = serial_encode(l->cfg->unit_id, first + i++,
+		    j->serial);
+	r->pending = r->njobs;
+	signer_submit(l->sg, r);
+}
+
+/* Sends what is ready, in order, in one send; closes when it is time. */
+static void
+conn_flush(struct loop *l, struct conn *c)
+{
+	struct io_uring_sqe	*sqe;
+	struct resp		*r;
+	bool			 last = false;
+
+	if (c->state == C_DEAD || c->send_armed)
+		return;
+	if (c->osent == c->olen) {
+		c->olen = c->osent = 0;
+		while ((r = c->rhead) != NULL && r->ready && !last) {
+			if (c->olen + r->len > c->ocap) {
+				size_t cap = c->ocap ? c->ocap : 4096;
+
+				while (cap < c->olen + r->len)
+					cap *= 2;
+				if ((c->obuf = realloc(c->obuf, cap)) == NULL)
+					err(1, NULL);
+				c->ocap = cap;
+			}
+			memcpy(c->obuf + c->olen, r->data, r->len);
+			c->olen += r->len;
+			last = r->close_after;
+			if ((c->rhead = r->next) == NULL)
+				c->rtail = NULL;
+			c->nresp--;
+			free(r->data);
+			free(r);
+		}
+		if (last)
+			c->state = C_CLOSING;	/* parsing stopped at it */
+		if (c->state == C_OPEN && c->nresp < MAX_PIPELINE)
+			arm_recv(l, c);
+	}
+	if (c->olen > c->osent) {
+		sqe = loop_sqe(l);
+		io_uring_prep_send(sqe, c->fd, c->obuf + c->osent,
+		    c->olen - c->osent, MSG_NOSIGNAL);
+		loop_set_data(sqe, c, OP_SEND);
+		c->send_armed = true;
+		c->ops++;
+		return;
+	}
+	if (c->state == C_CLOSING && c->rhead == NULL && c->jobs == 0) {
+		(void)shutdown(c->fd, SHUT_WR);
+		c->state = C_LINGER;
+		c->linger_start = l->now;
+		arm_recv(l, c);
+	}
+}
+
+static void
+flush_dirty(struct loop *l)
+{
+	struct conn *c;
+
+	while ((c = l->dirty) != NULL) {
+		l->dirty = c->dnext;
+		c->dirty = false;
+		conn_flush(l, c);
+		conn_reap(l, c);
+	}
+}
+
+/* Reads on a connection that parses nothing more: discard until EOF. */
+static void
+on_recv_discard(struct loop *l, struct conn *c, struct io_uring_cqe *cqe)
+{
+	c->ops--;
+	c->recv_armed = false;
+	if (cqe->flags & IORING_CQE_F_BUFFER)
+		buf_return(l, cqe->flags >> IORING_CQE_BUFFER_SHIFT);
+	if (c->state == C_DEAD) {
+		mark_dirty(l, c);
+		return;
+	}
+	if (cqe->res > 0 || cqe->res == -ENOBUFS)
+		arm_recv(l, c);
+	else if (cqe->res < 0 || c->state == C_LINGER)
+		conn_kill(l, c);
+	/* EOF while CLOSING: the replies still go out, then LINGER. */
+}
+
+static void
+on_timer(struct loop *l)
+{
+	struct conn *c, *next;
+
+	for (c = l->conns; c != NULL; c = next) {
+		next = c->next;
+		switch (c->state) {
+		case C_OPEN:
+			if (c->ilen > 0 && l->now - c->req_start >=
+			    l->cfg->read_timeout)
+				reply_text(l, c, 408, NULL, false);
+			else if (c->ilen == 0 && c->rhead == NULL &&
+			    c->jobs == 0 && l->now - c->active >=
+			    l->cfg->idle_timeout)
+				conn_kill(l, c);
+			break;
+		case C_LINGER:
+			if (l->now - c->linger_start >= LINGER_SECONDS)
+				conn_kill(l, c);
+			break;
+		case C_CLOSING:
+			/* A peer that reads nothing must not hold us. */
+			if (l->now - c->active >= l->cfg->idle_timeout)
+				conn_kill(l, c);
+			break;
+		case C_DEAD:
+			break;
+		}
+	}
+	if (l->draining && l->now - l->drain_start >= DRAIN_SECONDS) {
+		log_warnx("drain: %zu connections still open after %d s, "
+		    "closing them", l->nconns, DRAIN_SECONDS);
+		for (c = l->conns; c != NULL; c = c->next)
+			conn_kill(l, c);
+	}
+	arm_timer(l);
+}
+
+static void
+loop_drain(struct loop *l)
+{
+	struct io_uring_sqe	*sqe;
+	struct conn		*c;
+
+	if (l->draining)
+		return;
+	l->draining = true;
+	l->drain_start = l->now;
+	log_info("stopping: no new connections; finishing %zu requests in "
+	    "flight", l->inflight);
+	if (l->accept_armed) {
+		sqe = loop_sqe(l);
+		io_uring_prep_cancel64(sqe, OP_ACCEPT, 0);
+		loop_set_data(sqe, NULL, 0);
+	}
+	for (c = l->conns; c != NULL; c = c->next) {
+		if (c->state == C_OPEN) {
+			c->state = C_CLOSING;
+			c->ilen = 0;
+		}
+		mark_dirty(l, c);
+	}
+}
+
+static void
+on_cqe(struct loop *l, struct io_uring_cqe *cqe)
+{
+	uint64_t	 ud = io_uring_cqe_get_data64(cqe);
+	struct conn	*c = (struct conn *)(uintptr_t)(ud & ~(uint64_t)7);
+
+	switch (ud & 7) {
+	case OP_ACCEPT:
+		on_accept(l, cqe);
+		break;
+	case OP_RECV:
+		if (c->state == C_OPEN)
+			on_recv(l, c, cqe);
+		else
+			on_recv_discard(l, c, cqe);
+		break;
+	case OP_SEND:
+		on_send(l, c, cqe);
+		break;
+	case OP_EVENT:
+		on_event(l);
+		break;
+	case OP_TIMER:
+		on_timer(l);
+		break;
+	case OP_SIGNAL:
+		if (cqe->res > 0)
+			loop_drain(l);
+		arm_signal(l);
+		break;
+	default:
+		break;
+	}
+}
+
+static void
+ring_setup(struct loop *l)
+{
+	struct io_uring_params	p;
+	int			rc;
+
+	memset(&p, 0, sizeof(p));
+	p.flags = IORING_SETUP_CQSIZE | IORING_SETUP_SINGLE_ISSUER |
+	    IORING_SETUP_DEFER_TASKRUN;
+	p.cq_entries = RING_CQ_ENTRIES;
+	rc = io_uring_queue_init_params(RING_ENTRIES, &l->ring, &p);
+	if (rc == -EINVAL) {
+		/* Kernels before 6.1: same loop, more task-work overhead. */
+		p.flags = IORING_SETUP_CQSIZE;
+		rc = io_uring_queue_init_params(RING_ENTRIES, &l->ring, &p);
+	}
+	if (rc < 0) {
+		errno = -rc;
+		err(1, "io_uring_queue_init");
+	}
+}
+
+int
+loop_run(const struct serve_cfg *cfg, int lfd, struct signer *sg,
+    struct serial *ser)
+{
+	struct loop		 l;
+	struct io_uring_cqe	*cqes[CQE_BATCH];
+	sigset_t		 mask;
+	unsigned		 i, n;
+	int			 rc;
+
+	memset(&l, 0, sizeof(l));
+	l.cfg = cfg;
+	l.sg = sg;
+	l.ser = ser;
+	l.lfd = lfd;
+	l.efd = signer_eventfd(sg);
+	l.now = mono_now();
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	if ((l.sfd = signalfd(-1, &mask, SFD_CLOEXEC)) == -1)
+		err(1, "signalfd");
+	ring_setup(&l);
+	buf_ring_setup(&l);
+	arm_accept(&l);
+	arm_event(&l);
+	arm_signal(&l);
+	arm_timer(&l);
+
+	for (;;) {
+		rc = io_uring_submit_and_wait(&l.ring, 1);
+		if (rc < 0 && rc != -EINTR && rc != -ETIME && rc != -EBUSY) {
+			errno = -rc;
+			err(1, "io_uring_submit_and_wait");
+		}
+		l.now = mono_now();
+		while ((n = io_uring_peek_batch_cqe(&l.ring, cqes,
+		    CQE_BATCH)) > 0) {
+			for (i = 0; i < n; i++)
+				on_cqe(&l, cqes[i]);
+			io_uring_cq_advance(&l.ring, n);
+		}
+		round_close(&l);
+		flush_dirty(&l);
+		if (l.draining && l.nconns == 0 && l.inflight == 0)
+			break;
+	}
+	close(l.sfd);
+	io_uring_queue_exit(&l.ring);
+	free(l.bufs);
+	free(l.br);
+	log_info("stopped");
+	return 0;
+}

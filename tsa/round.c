@@ -1,0 +1,221 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * The signing workers.  The loop closes a round (one genTime, one serial
+ * block) and hands its jobs here with one lock and one condition signal;
+ * each worker holds its own PKCS#11 session, takes jobs one at a time,
+ * builds the token (token_issue: fill-in plus one signature) and the HTTP
+ * reply around it, and pushes the job onto a lock-free done stack.  Only
+ * the push that finds the stack empty writes the eventfd, so a busy loop
+ * gets one wake-up per batch of results, not one per token.  The loop
+ * never blocks on a worker (DESIGN.md "Flow of one request", 5).
+ */
+#include <err.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "common/p11.h"
+#include "tsa/tsa.h"
+
+#define HTTP_HEAD_ROOM	256	/* reserved before a token for its HTTP head */
+
+struct worker {
+	struct signer		*sg;
+	struct p11_session	*sess;
+	pthread_t		 thread;
+};
+
+struct signer {
+	pthread_mutex_t		 mtx;
+	pthread_cond_t		 cond;
+	struct job		*head, *tail;	/* work queue */
+	bool			 stopping;
+	_Atomic(struct job *)	 done;		/* LIFO of finished jobs */
+	int			 efd;
+	const struct token_tmpl	*tmpl;
+	struct worker		*workers;
+	int			 nworkers;
+};
+
+static int
+signer_sign(void *ctx, int hash_nid, const uint8_t *dgst, size_t dlen,
+    uint8_t *sig, size_t *siglen)
+{
+	return p11_sign(ctx, hash_nid, dgst, dlen, sig, siglen);
+}
+
+/*
+ * Makes the HTTP reply for one job in a fresh buffer: the TimeStampResp
+ * with a token, or a systemFailure rejection when signing failed.
+ */
+static void
+signer_issue(struct worker *w, struct job *j)
+{
+	const struct round	*r = j->round;
+	struct token_in		 in;
+	struct resp		*rp = j->resp;
+	uint8_t			*buf, *body;
+	size_t			 cap, blen, hlen;
+	char			 head[HTTP_HEAD_ROOM];
+
+	cap = token_max_len(w->sg->tmpl, &j->req);
+	if (cap < TSP_MAX_REJECT)
+		cap = TSP_MAX_REJECT;
+	if ((buf = malloc(HTTP_HEAD_ROOM + cap)) == NULL)
+		err(1, NULL);
+	body = buf + HTTP_HEAD_ROOM;
+	in.req = &j->req;
+	in.serial = j->serial;
+	in.serial_len = j->serial_len;
+	in.gentime = r->gentime;
+	in.gentime_len = r->gentime_len;
+	blen = token_issue(w->sg->tmpl, &in, signer_sign, w->sess, body, cap);
+	if (blen == 0)
+		blen = tsp_resp_reject(body, cap, FAIL_SYSTEM_FAILURE,
+		    "the signing key is not available");
+	hlen = http_head(head, sizeof(head), 200,
+	    "application/timestamp-reply", blen, j->keep_alive, NULL);
+	memcpy(body - hlen, head, hlen);
+	/* data points inside buf: keep buf's start recoverable for free(). */
+	memmove(buf, body - hlen, hlen + blen);
+	rp->data = buf;
+	rp->len = hlen + blen;
+}
+
+static void
+signer_done(struct signer *sg, struct job *j)
+{
+	struct job	*old = atomic_load_explicit(&sg->done,
+			    memory_order_relaxed);
+	uint64_t	 one = 1;
+
+	do {
+		j->next = old;
+	} while (!atomic_compare_exchange_weak_explicit(&sg->done, &old, j,
+	    memory_order_release, memory_order_relaxed));
+	if (old == NULL && write(sg->efd, &one, sizeof(one)) != sizeof(one))
+		log_warn("eventfd write");
+}
+
+static void *
+signer_thread(void *arg)
+{
+	struct worker	*w = arg;
+	struct signer	*sg = w->sg;
+	struct job	*j;
+
+	for (;;) {
+		pthread_mutex_lock(&sg->mtx);
+		while (sg->head == NULL && !sg->stopping)
+			pthread_cond_wait(&sg->cond, &sg->mtx);
+		if ((j = sg->head) == NULL) {
+			pthread_mutex_unlock(&sg->mtx);
+			return NULL;
+		}
+		if ((sg->head = j->next) == NULL)
+			sg->tail = NULL;
+		/* More work queued: let another worker take it too. */
+		if (sg->head != NULL)
+			pthread_cond_signal(&sg->cond);
+		pthread_mutex_unlock(&sg->mtx);
+		signer_issue(w, j);
+		signer_done(sg, j);
+	}
+}
+
+struct signer *
+signer_start(struct p11 *p11, const char *key_label, int nworkers,
+    const struct token_tmpl *tmpl)
+{
+	struct signer	*sg;
+	int		 i;
+
+	if ((sg = calloc(1, sizeof(*sg))) == NULL ||
+	    (sg->workers = calloc(nworkers, sizeof(*sg->workers))) == NULL)
+		err(1, NULL);
+	pthread_mutex_init(&sg->mtx, NULL);
+	pthread_cond_init(&sg->cond, NULL);
+	atomic_init(&sg->done, NULL);
+	sg->tmpl = tmpl;
+	sg->nworkers = nworkers;
+	if ((sg->efd = eventfd(0, EFD_CLOEXEC)) == -1)
+		err(1, "eventfd");
+	for (i = 0; i < nworkers; i++) {
+		sg->workers[i].sg = sg;
+		if ((sg->workers[i].sess = p11_session_open(p11, key_label))
+		    == NULL)
+			errx(1, "no signing session on key \"%s\"", key_label);
+	}
+	for (i = 0; i < nworkers; i++)
+		if ((errno = pthread_create(&sg->workers[i].thread, NULL,
+		    signer_thread, &sg->workers[i])) != 0)
+			err(1, "pthread_create");
+	return sg;
+}
+
+void
+signer_stop(struct signer *sg)
+{
+	int i;
+
+	if (sg == NULL)
+		return;
+	pthread_mutex_lock(&sg->mtx);
+	sg->stopping = true;
+	pthread_cond_broadcast(&sg->cond);
+	pthread_mutex_unlock(&sg->mtx);
+	for (i = 0; i < sg->nworkers; i++) {
+		pthread_join(sg->workers[i].thread, NULL);
+		p11_session_close(sg->workers[i].sess);
+	}
+	close(sg->efd);
+	pthread_mutex_destroy(&sg->mtx);
+	pthread_cond_destroy(&sg->cond);
+	free(sg->workers);
+	free(sg);
+}
+
+int
+signer_eventfd(const struct signer *sg)
+{
+	return sg->efd;
+}
+
+void
+signer_submit(struct signer *sg, struct round *r)
+{
+	struct job *last;
+
+	if (r->jobs == NULL)
+		return;
+	for (last = r->jobs; last->rnext != NULL; last = last->rnext)
+		last->next = last->rnext;
+	last->next = NULL;
+	pthread_mutex_lock(&sg->mtx);
+	if (sg->tail != NULL)
+		sg->tail->next = r->jobs;
+	else
+		sg->head = r->jobs;
+	sg->tail = last;
+	pthread_cond_signal(&sg->cond);
+	pthread_mutex_unlock(&sg->mtx);
+}
+
+struct job *
+signer_collect(struct signer *sg)
+{
+	struct job *j, *rev = NULL, *next;
+
+	j = atomic_exchange_explicit(&sg->done, NULL, memory_order_acquire);
+	for (; j != NULL; j = next) {
+		next = j->next;
+		j->next = rev;
+		rev = j;
+	}
+	return rev;
+}
