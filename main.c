@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "common/log.h"
+#include "tsa/tsa.h"
 
 struct cmd {
 	const char	*name;
@@ -15,6 +16,7 @@ struct cmd {
 };
 
 static const struct cmd cmds[] = {
+	{ "serve", serve_main, "run the time-stamp server: serve -c CONF [--listen ADDR:PORT]" },
 	{ NULL, NULL, NULL }
 };
 
