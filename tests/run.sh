@@ -22,9 +22,12 @@ for t in "$B"/tests/test_*; do
 	[ -x "$t" ] || continue
 	run "$(basename "$t")" "$t"
 done
-for t in tests/integration/*.sh; do
+for t in tests/integration/*.sh tests/integration/*.py; do
 	[ -f "$t" ] || continue
-	run "$(basename "$t" .sh)" sh "$t"
+	case $t in
+	*.py) run "$(basename "$t")" python3 "$t" ;;
+	*)    run "$(basename "$t")" sh "$t" ;;
+	esac
 done
 echo
 [ -n "$failed" ] && echo "failed:$failed"

@@ -1,0 +1,360 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: ISC
+#
+# The standard time-stamp server judged from outside: a demo state made by
+# `carimbo init --demo`, the real server on a loopback port, requests made
+# by `openssl ts -query` and sent with curl or a raw socket, answers checked
+# with `openssl ts -verify` and field by field.  Every HTTP error the server
+# promises, keep-alive, pipelining, timeouts, back-pressure, serials across
+# a restart and a clean SIGTERM.
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+CARIMBO = os.environ.get("CARIMBO", "build/carimbo")
+TMP = tempfile.mkdtemp(prefix="carimbo-serve-")
+STATE = os.path.join(TMP, "state")
+failures = []
+checks = 0
+
+
+def check(cond, what):
+    global checks
+    checks += 1
+    if not cond:
+        failures.append(what)
+        print("  FAIL:", what)
+
+
+def run(*args, input=None, ok=True):
+    p = subprocess.run(args, input=input, capture_output=True)
+    if ok and p.returncode != 0:
+        raise SystemExit("%s failed (%d): %s" % (" ".join(args), p.returncode,
+                         p.stderr.decode(errors="replace")))
+    return p
+
+
+def path(name):
+    return os.path.join(TMP, name)
+
+
+class Server:
+    def __init__(self, conf):
+        self.err = open(path("server.log"), "ab")
+        self.p = subprocess.Popen([CARIMBO, "serve", "-c", conf, "--listen",
+                                   "127.0.0.1:0"], stdout=subprocess.PIPE,
+                                  stderr=self.err)
+        line = self.p.stdout.readline().decode()
+        m = re.match(r"listening on 127\.0\.0\.1:(\d+)", line)
+        if not m:
+            raise SystemExit("server did not start: %r (log: %s)" % (
+                line, open(path("server.log")).read()[-2000:]))
+        self.port = int(m.group(1))
+        self.url = "http://127.0.0.1:%d/" % self.port
+
+    def stop(self):
+        self.p.send_signal(signal.SIGTERM)
+        rc = self.p.wait(timeout=20)
+        self.err.close()
+        return rc
+
+
+def query(name, *opts):
+    data = path(name + ".dat")
+    with open(data, "wb") as f:
+        f.write(os.urandom(100))
+    q = path(name + ".tsq")
+    run("openssl", "ts", "-query", "-data", data, *opts, "-out", q)
+    return data, q
+
+
+def post_curl(url, q, r, ctype="application/timestamp-query"):
+    p = run("curl", "-sS", "-o", r, "-w", "%{http_code} %{content_type}",
+            "-H", "Content-Type: " + ctype, "--data-binary", "@" + q, url)
+    return p.stdout.decode()
+
+
+def verify(r, q):
+    p = run("openssl", "ts", "-verify", "-in", r, "-queryfile", q,
+            "-CAfile", os.path.join(STATE, "root.pem"), "-untrusted",
+            os.path.join(STATE, "tsa-chain.pem"), ok=False)
+    return p.returncode == 0 and b"Verification: OK" in p.stdout
+
+
+def reply_text(r):
+    return run("openssl", "ts", "-reply", "-in", r, "-text").stdout.decode()
+
+
+def field(text, name):
+    m = re.search(r"^%s: (.*)$" % re.escape(name), text, re.M)
+    return m.group(1).strip() if m else None
+
+
+def serial_of(r):
+    s = field(reply_text(r), "Serial number")
+    return int(s, 16) if s else None
+
+
+def certs_in(r):
+    t = path("tok.der")
+    run("openssl", "ts", "-reply", "-in", r, "-token_out", "-out", t)
+    p = run("openssl", "pkcs7", "-inform", "DER", "-in", t, "-print_certs")
+    return p.stdout.decode().count("subject=")
+
+
+def http_msg(body=b"", method="POST", target="/", headers=None,
+             ctype="application/timestamp-query"):
+    h = ["%s %s HTTP/1.1" % (method, target), "Host: 127.0.0.1"]
+    if ctype:
+        h.append("Content-Type: " + ctype)
+    if method == "POST":
+        h.append("Content-Length: %d" % len(body))
+    h += headers or []
+    return ("\r\n".join(h) + "\r\n\r\n").encode() + body
+
+
+def read_response(f):
+    """One response from a socket file: (status, headers dict, body)."""
+    line = f.readline()
+    if not line:
+        return None
+    status = int(line.split()[1])
+    hdrs = {}
+    while True:
+        line = f.readline().decode()
+        if line in ("\r\n", ""):
+            break
+        k, v = line.split(":", 1)
+        hdrs[k.strip().lower()] = v.strip()
+    body = f.read(int(hdrs.get("content-length", 0)))
+    return status, hdrs, body
+
+
+def connect(port):
+    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    return s, s.makefile("rb")
+
+
+def exchange(port, raw):
+    s, f = connect(port)
+    s.sendall(raw)
+    r = read_response(f)
+    s.close()
+    return r
+
+
+def write_conf(extra):
+    src = open(os.path.join(STATE, "carimbo.conf")).read()
+    conf = os.path.join(STATE, "test.conf")
+    with open(conf, "w") as f:
+        f.write(src + "\n" + extra + "\n")
+    return conf
+
+
+def main():
+    run(CARIMBO, "init", "--demo", STATE)
+    conf = os.path.join(STATE, "carimbo.conf")
+    srv = Server(conf)
+    serials = []
+
+    print("openssl ts + curl, certReq both ways, SHA-2 family")
+    for i, opts in enumerate([("-sha256", "-cert"), ("-sha256",),
+                              ("-sha384", "-cert"), ("-sha512",),
+                              ("-sha256", "-cert", "-tspolicy",
+                               "0.4.0.2023.1.1")]):
+        data, q = query("q%d" % i, *opts)
+        r = path("r%d.tsr" % i)
+        out = post_curl(srv.url, q, r)
+        check(out == "200 application/timestamp-reply", "HTTP reply %r" % out)
+        check(verify(r, q), "openssl ts -verify of %s" % (opts,))
+        text = reply_text(r)
+        qtext = run("openssl", "ts", "-query", "-in", q, "-text").stdout.decode()
+        check(field(text, "Status") == "Granted.", "status granted")
+        check(field(text, "Nonce") == field(qtext, "Nonce"),
+              "nonce echoed: %s vs %s" % (field(text, "Nonce"),
+                                          field(qtext, "Nonce")))
+        check(field(text, "Policy OID") in ("0.4.0.2023.1.1",
+                                            "itu-t(0) identified-organization(4) etsi(0) 2023 1 1"),
+              "policy %r" % field(text, "Policy OID"))
+        check(field(text, "Accuracy") == "0x01 seconds, unspecified millis, "
+              "unspecified micros", "accuracy %r" % field(text, "Accuracy"))
+        check(field(text, "Ordering") == "no", "ordering absent")
+        check((field(text, "TSA") or "").startswith("DirName:"),
+              "TSA name %r" % field(text, "TSA"))
+        check(re.match(r"\d{14}\.\d{1,3} GMT$|\w{3} .* GMT$",
+                       field(text, "Time stamp") or "") is not None,
+              "genTime %r" % field(text, "Time stamp"))
+        want = 1 if "-cert" in opts else 0
+        check(certs_in(r) == want, "certReq %s: %d certificates, want %d" % (
+            "-cert" in opts, certs_in(r), want))
+        serials.append(serial_of(r))
+        # Also verifiable from the data itself.
+        p = run("openssl", "ts", "-verify", "-in", r, "-data", data,
+                "-CAfile", os.path.join(STATE, "root.pem"), "-untrusted",
+                os.path.join(STATE, "tsa-chain.pem"), ok=False)
+        check(p.returncode == 0, "verify with -data")
+
+    print("a tampered token does not verify")
+    raw = bytearray(open(path("r0.tsr"), "rb").read())
+    raw[-10] ^= 0x01
+    open(path("bad.tsr"), "wb").write(raw)
+    check(not verify(path("bad.tsr"), path("q0.tsq")), "tampered token rejected")
+
+    print("the -response spelling of the content type")
+    data, q = query("qresp", "-sha256")
+    out = post_curl(srv.url, q, path("rresp.tsr"),
+                    "application/timestamp-response")
+    check(out.startswith("200") and verify(path("rresp.tsr"), q),
+          "timestamp-response accepted")
+
+    print("TSP rejections are TimeStampResp, HTTP 200")
+    for name, opts, fail in [
+            ("sha1", ("-sha1",), "unrecognized or unsupported algorithm identifier"),
+            ("md5", ("-md5",), "unrecognized or unsupported algorithm identifier"),
+            ("pol", ("-sha256", "-tspolicy", "1.2.3.4"), "unaccepted policy")]:
+        data, q = query(name, *opts)
+        r = path(name + ".tsr")
+        out = post_curl(srv.url, q, r)
+        text = reply_text(r)
+        check(out.startswith("200"), "%s: HTTP 200" % name)
+        check(field(text, "Status") == "Rejection.", "%s: rejected (%r)" % (
+            name, field(text, "Status")))
+        check(fail in text, "%s: failure info %r in %r" % (name, fail, text))
+    open(path("garbage.tsq"), "wb").write(b"\x30\x03\x02\x01")
+    post_curl(srv.url, path("garbage.tsq"), path("garbage.tsr"))
+    check("bad data format" in reply_text(path("garbage.tsr")),
+          "garbage: badDataFormat")
+
+    print("keep-alive: several requests on one connection")
+    s, f = connect(srv.port)
+    for i in range(3):
+        data, q = query("ka%d" % i, "-sha256", "-cert")
+        s.sendall(http_msg(open(q, "rb").read()))
+        st, h, body = read_response(f)
+        open(path("ka%d.tsr" % i), "wb").write(body)
+        check(st == 200 and verify(path("ka%d.tsr" % i), q),
+              "keep-alive request %d" % i)
+        serials.append(serial_of(path("ka%d.tsr" % i)))
+    s.close()
+
+    print("pipelining: 20 requests in one write, answered in order")
+    qs = [query("pl%d" % i, "-sha256")[1] for i in range(20)]
+    s, f = connect(srv.port)
+    s.sendall(b"".join(http_msg(open(q, "rb").read()) for q in qs))
+    for i, q in enumerate(qs):
+        st, h, body = read_response(f)
+        r = path("pl%d.tsr" % i)
+        open(r, "wb").write(body)
+        check(st == 200 and verify(r, q), "pipelined %d verifies against "
+              "its own query (order kept)" % i)
+        serials.append(serial_of(r))
+    s.close()
+
+    print("HTTP errors")
+    body = open(qs[0], "rb").read()
+    cases = [
+        ("GET / -> 405", http_msg(method="GET", ctype=None), 405),
+        ("unknown path -> 404", http_msg(body, target="/nope"), 404),
+        ("chunked, no length -> 411",
+         b"POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/"
+         b"timestamp-query\r\nTransfer-Encoding: chunked\r\n\r\n", 411),
+        ("wrong content type -> 415", http_msg(body, ctype="text/plain"), 415),
+        ("no content type -> 415", http_msg(body, ctype=None), 415),
+        ("body too large -> 413",
+         b"POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/"
+         b"timestamp-query\r\nContent-Length: 20000\r\n\r\n", 413),
+        ("header too large -> 431",
+         http_msg(body, headers=["X-Big: " + "a" * 9000]), 431),
+        ("too many headers -> 431",
+         http_msg(body, headers=["X-H%d: v" % i for i in range(100)]), 431),
+        ("bad request line -> 400", b"FOO\r\n\r\n", 400),
+        ("HTTP/2.0 -> 505", b"GET / HTTP/2.0\r\nHost: x\r\n\r\n", 505),
+        ("missing Host -> 400", b"GET /health HTTP/1.1\r\n\r\n", 400),
+    ]
+    for name, raw, want in cases:
+        r = exchange(srv.port, raw)
+        check(r is not None and r[0] == want, "%s: got %s" % (
+            name, r and r[0]))
+        if want == 405:
+            check(r[1].get("allow") == "POST", "405 names Allow: POST")
+    st, h, b = exchange(srv.port, http_msg(method="GET", target="/health",
+                                            ctype=None))
+    check(st == 200 and b'"status":"ok"' in b, "GET /health: %s %r" % (st, b))
+    # Expect: 100-continue, as curl sends for large bodies.
+    s, f = connect(srv.port)
+    s.sendall(http_msg(b"", headers=["Expect: 100-continue"])
+              .replace(b"Content-Length: 0", b"Content-Length: %d" % len(body)))
+    st, h, b = read_response(f)
+    check(st == 100, "100 Continue: got %s" % st)
+    s.sendall(body)
+    st, h, b = read_response(f)
+    check(st == 200, "after 100 Continue: got %s" % st)
+    s.close()
+
+    rc = srv.stop()
+    check(rc == 0, "SIGTERM exit status %s" % rc)
+
+    print("serials unique and increasing across a restart")
+    srv = Server(conf)
+    after = []
+    for i in range(5):
+        data, q = query("rs%d" % i, "-sha256")
+        post_curl(srv.url, q, path("rs%d.tsr" % i))
+        after.append(serial_of(path("rs%d.tsr" % i)))
+    check(None not in serials + after, "every reply has a serial")
+    check(len(set(serials + after)) == len(serials + after),
+          "serials unique: %s" % (serials + after))
+    check(after == sorted(after) and min(after) > max(serials),
+          "after restart serials increase: %s then %s" % (max(serials), after))
+
+    print("SIGTERM finishes what is in flight")
+    qs = [query("dr%d" % i, "-sha256")[1] for i in range(30)]
+    s, f = connect(srv.port)
+    s.sendall(b"".join(http_msg(open(q, "rb").read()) for q in qs))
+    first = read_response(f)
+    srv.p.send_signal(signal.SIGTERM)
+    got = [first] + [read_response(f) for _ in qs[1:]]
+    check(all(r is not None and r[0] == 200 for r in got),
+          "all 30 in-flight requests answered after SIGTERM")
+    check(srv.p.wait(timeout=20) == 0, "exit 0 after drain")
+    srv.err.close()
+    s.close()
+
+    print("back-pressure, timeouts")
+    srv = Server(write_conf("max_inflight = 1\nidle_timeout = 2\n"
+                            "read_timeout = 2"))
+    s, f = connect(srv.port)
+    s.sendall(b"".join(http_msg(open(q, "rb").read()) for q in qs[:8]))
+    got = [read_response(f) for _ in range(8)]
+    codes = [r[0] for r in got]
+    check(codes[0] == 200 and 503 in codes, "503 beyond max_inflight: %s" % codes)
+    check(all(r[1].get("retry-after") == "1" for r in got if r[0] == 503),
+          "503 carries Retry-After")
+    s.close()
+    s, f = connect(srv.port)
+    s.sendall(b"POST / HTTP/1.1\r\nHost: x\r\n")
+    t0 = time.time()
+    r = read_response(f)
+    check(r is not None and r[0] == 408 and time.time() - t0 < 6,
+          "slow request -> 408 (%s)" % (r and r[0]))
+    s.close()
+    s, f = connect(srv.port)
+    t0 = time.time()
+    check(s.recv(1) == b"" and time.time() - t0 < 6, "idle connection closed")
+    s.close()
+    check(srv.stop() == 0, "exit 0")
+
+    print("%d checks, %d failed" % (checks, len(failures)))
+    if failures:
+        print("server log:\n" + open(path("server.log")).read()[-3000:])
+        sys.exit(1)
+    subprocess.run(["rm", "-rf", TMP])
+
+
+if __name__ == "__main__":
+    main()
