@@ -20,7 +20,11 @@
 #include <openssl/evp.h>
 
 #define P11_MAX_SIG		512	/* RSA-4096 or a DER ECDSA P-521 sig */
-#define P11_MAX_LABEL		64
+#define P11_MAX_LABEL		64	/* bytes of a key label (CKA_LABEL) */
+#define P11_MAX_TOKEN_LABEL	32	/* CK_TOKEN_INFO.label is 32 bytes */
+#define P11_MAX_PIN		255	/* bytes of a PIN (first line of pin_file) */
+#define P11_MAX_SLOTS		256	/* slots looked at in C_GetSlotList */
+#define P11_MAX_MODULES		4	/* distinct modules loaded at once */
 #define P11_DEFAULT_MODULE	"/usr/lib/softhsm/libsofthsm2.so"
 
 enum p11_keytype {
@@ -32,8 +36,27 @@ enum p11_keytype {
 
 struct p11;		/* a loaded module, logged in to one token */
 struct p11_session;	/* one session on one key; used by one thread */
+struct p11_module;	/* a dlopen'ed, C_Initialize'd module (shared) */
 
 /* p11.c */
+/*
+ * The process-wide module table.  A module is C_Initialize'd once and
+ * C_Finalize'd when its last holder releases it (PKCS#11 v2.40 5.4: both
+ * are per process, not per caller).  p11_open() and p11_token_init() hold
+ * it; p11_evp.c holds it too and passes its own teardown as last, which
+ * runs before C_Finalize when the final holder lets go, so libp11 never
+ * closes the sessions or finalizes the module under the raw layer.
+ * NULL with a log line on failure.
+ */
+struct p11_module *p11_module_hold(const char *path);
+void		 p11_module_release(struct p11_module *, void (*last)(void));
+/*
+ * Reads the first line of path into pin (NUL-ended) with read(2), so no
+ * copy is left in a stdio buffer; warns when path is readable by others.
+ * Returns the PIN's length, or -1 with a log line.  The caller wipes pin
+ * (sodium_memzero) in both cases.
+ */
+int		 p11_pin_read(const char *path, char pin[P11_MAX_PIN + 2]);
 /* Parses "ec-p256", "ec-p384", "rsa-2048", "rsa-3072"; -1 if unknown. */
 int		 p11_keytype_parse(const char *);
 const char	*p11_keytype_name(enum p11_keytype);
@@ -45,10 +68,12 @@ int		 p11_token_init(const char *module, const char *label,
 		    const char *so_pin, const char *user_pin);
 /*
  * Loads module, finds the token by label and logs in with the PIN read
- * from pin_file (first line).  NULL with a log line on failure.
+ * from pin_file (first line; the buffer is wiped after C_Login).  The login
+ * lives as long as the returned handle.  NULL with a log line on failure.
  */
 struct p11	*p11_open(const char *module, const char *token_label,
 		    const char *pin_file);
+/* Close every p11_session of p first.  Accepts NULL. */
 void		 p11_close(struct p11 *);
 /*
  * Generates a key pair ON the token (CKA_SENSITIVE, not extractable),
@@ -58,8 +83,13 @@ void		 p11_close(struct p11 *);
 EVP_PKEY	*p11_keygen(struct p11 *, const char *label, enum p11_keytype);
 /* The public key of the pair labelled label (caller frees), or NULL. */
 EVP_PKEY	*p11_pubkey(struct p11 *, const char *label);
-/* Opens a session for signing with the private key labelled label. */
+/*
+ * Opens a session of its own for signing with the private key labelled
+ * label (exactly one such key must exist).  Thread-safe; the session is
+ * then used by one thread at a time.  NULL with a log line on failure.
+ */
 struct p11_session *p11_session_open(struct p11 *, const char *label);
+/* Accepts NULL. */
 void		 p11_session_close(struct p11_session *);
 enum p11_keytype p11_session_keytype(const struct p11_session *);
 /*
@@ -76,10 +106,16 @@ int		 p11_sign(struct p11_session *, int hash_nid,
 /*
  * The private key labelled label as an EVP_PKEY that signs on the token
  * (libp11), for X509_sign/X509_CRL_sign.  Used by init and the CA, never
- * on the request path.  NULL with a log line on failure.
+ * on the request path; not thread-safe.  The caller frees the key, and
+ * does so before p11_evp_done().  NULL with a log line on failure.
  */
 EVP_PKEY	*p11_evp_key(const char *module, const char *token_label,
 		    const char *pin_file, const char *label);
+/*
+ * Lets libp11 go.  Its teardown (which closes all sessions of its slots
+ * and C_Finalize's) is deferred until no p11_open() handle on the same
+ * module is left.
+ */
 void		 p11_evp_done(void);
 
 #endif

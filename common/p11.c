@@ -1,0 +1,1021 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * Raw PKCS#11 (v2.40): the module is dlopen'ed and driven through its
+ * C_GetFunctionList table.  This is the signing path of DESIGN.md "Flow of
+ * one request" step 5: each worker thread holds a p11_session of its own
+ * and pays one C_SignInit + C_Sign per signature.  `carimbo init` and the
+ * CA also use it to initialise the token and generate keys on it; the
+ * private keys never leave the token (CKA_SENSITIVE, not CKA_EXTRACTABLE).
+ */
+#include <sys/stat.h>
+
+#include <dlfcn.h>
+#include <err.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <openssl/asn1.h>
+#include <openssl/bn.h>
+#include <openssl/core_names.h>
+#include <openssl/evp.h>
+#include <openssl/objects.h>
+#include <openssl/param_build.h>
+#include <sodium.h>
+
+#include "common/log.h"
+#include "common/p11.h"
+
+/* Last: its compatibility macros rename common words (count, value). */
+#include <p11-kit/pkcs11.h>
+
+#define P11_MAX_ATTR		1024	/* bytes of a modulus, point or params */
+#define P11_ID_LEN		16	/* CKA_ID: random, shared by both halves */
+#define P11_MAX_DIGESTINFO	(19 + 64)	/* RFC 8017 9.2 DigestInfo */
+
+struct p11_module {
+	char			 path[PATH_MAX];
+	void			*dl;
+	CK_FUNCTION_LIST	*f;
+	int			 refs;
+	void			(*last)(void);	/* a co-user's deferred teardown */
+};
+
+struct p11 {
+	struct p11_module	*mod;
+	CK_FUNCTION_LIST	*f;
+	CK_SLOT_ID		 slot;
+	CK_SESSION_HANDLE	 admin;	/* holds the login; keygen, pubkey */
+	pthread_mutex_t		 lock;	/* admin is used by one thread at once */
+};
+
+struct p11_session {
+	CK_FUNCTION_LIST	*f;
+	CK_SESSION_HANDLE	 h;
+	CK_OBJECT_HANDLE	 key;
+	enum p11_keytype	 type;
+};
+
+/*
+ * Key types: the name used in config and on the command line, and the
+ * token parameters.  EC curves by their DER OID (RFC 5480 2.1.1.1, the
+ * namedCurve form CKA_EC_PARAMS carries).
+ */
+static const uint8_t p11_oid_p256[] = {
+	0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07
+};
+static const uint8_t p11_oid_p384[] = {
+	0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x22
+};
+
+static const struct {
+	const char	*name;
+	CK_KEY_TYPE	 ckk;
+	CK_ULONG	 bits;		/* modulus bits or field bits */
+	const uint8_t	*ec_params;
+	size_t		 ec_params_len;
+} p11_types[] = {
+	[P11_EC_P256] = { "ec-p256", CKK_EC, 256, p11_oid_p256,
+	    sizeof(p11_oid_p256) },
+	[P11_EC_P384] = { "ec-p384", CKK_EC, 384, p11_oid_p384,
+	    sizeof(p11_oid_p384) },
+	[P11_RSA_2048] = { "rsa-2048", CKK_RSA, 2048, NULL, 0 },
+	[P11_RSA_3072] = { "rsa-3072", CKK_RSA, 3072, NULL, 0 },
+};
+#define P11_NTYPES	(sizeof(p11_types) / sizeof(p11_types[0]))
+
+/*
+ * DER DigestInfo prefixes (RFC 8017 9.2, note 1; SHA-3 OIDs from NIST
+ * CSOR): SEQUENCE { AlgorithmIdentifier { OID, NULL }, OCTET STRING } up
+ * to the digest bytes.  The OID's last byte and the lengths differ.
+ */
+static const struct {
+	int	 nid;
+	uint8_t	 oid_last;
+	uint8_t	 len;
+} p11_digests[] = {
+	{ NID_sha256, 0x01, 32 },
+	{ NID_sha384, 0x02, 48 },
+	{ NID_sha512, 0x03, 64 },
+	{ NID_sha3_256, 0x08, 32 },
+	{ NID_sha3_384, 0x09, 48 },
+	{ NID_sha3_512, 0x0a, 64 },
+};
+
+static struct p11_module	p11_modules[P11_MAX_MODULES];
+static pthread_mutex_t		p11_modules_lock = PTHREAD_MUTEX_INITIALIZER;
+
+#define CKR_NAME(x)	{ x, #x }
+static const struct {
+	CK_RV		 rv;
+	const char	*name;
+} p11_rv_names[] = {
+	CKR_NAME(CKR_OK),
+	CKR_NAME(CKR_HOST_MEMORY),
+	CKR_NAME(CKR_SLOT_ID_INVALID),
+	CKR_NAME(CKR_GENERAL_ERROR),
+	CKR_NAME(CKR_FUNCTION_FAILED),
+	CKR_NAME(CKR_ARGUMENTS_BAD),
+	CKR_NAME(CKR_ATTRIBUTE_READ_ONLY),
+	CKR_NAME(CKR_ATTRIBUTE_SENSITIVE),
+	CKR_NAME(CKR_ATTRIBUTE_TYPE_INVALID),
+	CKR_NAME(CKR_ATTRIBUTE_VALUE_INVALID),
+	CKR_NAME(CKR_DATA_INVALID),
+	CKR_NAME(CKR_DATA_LEN_RANGE),
+	CKR_NAME(CKR_DEVICE_ERROR),
+	CKR_NAME(CKR_DEVICE_MEMORY),
+	CKR_NAME(CKR_DEVICE_REMOVED),
+	CKR_NAME(CKR_FUNCTION_NOT_SUPPORTED),
+	CKR_NAME(CKR_KEY_HANDLE_INVALID),
+	CKR_NAME(CKR_KEY_SIZE_RANGE),
+	CKR_NAME(CKR_KEY_TYPE_INCONSISTENT),
+	CKR_NAME(CKR_KEY_FUNCTION_NOT_PERMITTED),
+	CKR_NAME(CKR_MECHANISM_INVALID),
+	CKR_NAME(CKR_MECHANISM_PARAM_INVALID),
+	CKR_NAME(CKR_OBJECT_HANDLE_INVALID),
+	CKR_NAME(CKR_OPERATION_ACTIVE),
+	CKR_NAME(CKR_OPERATION_NOT_INITIALIZED),
+	CKR_NAME(CKR_PIN_INCORRECT),
+	CKR_NAME(CKR_PIN_INVALID),
+	CKR_NAME(CKR_PIN_LEN_RANGE),
+	CKR_NAME(CKR_PIN_EXPIRED),
+	CKR_NAME(CKR_PIN_LOCKED),
+	CKR_NAME(CKR_SESSION_CLOSED),
+	CKR_NAME(CKR_SESSION_COUNT),
+	CKR_NAME(CKR_SESSION_HANDLE_INVALID),
+	CKR_NAME(CKR_SESSION_READ_ONLY),
+	CKR_NAME(CKR_SESSION_EXISTS),
+	CKR_NAME(CKR_SESSION_READ_ONLY_EXISTS),
+	CKR_NAME(CKR_SESSION_READ_WRITE_SO_EXISTS),
+	CKR_NAME(CKR_SIGNATURE_INVALID),
+	CKR_NAME(CKR_TEMPLATE_INCOMPLETE),
+	CKR_NAME(CKR_TEMPLATE_INCONSISTENT),
+	CKR_NAME(CKR_TOKEN_NOT_PRESENT),
+	CKR_NAME(CKR_TOKEN_NOT_RECOGNIZED),
+	CKR_NAME(CKR_TOKEN_WRITE_PROTECTED),
+	CKR_NAME(CKR_USER_ALREADY_LOGGED_IN),
+	CKR_NAME(CKR_USER_NOT_LOGGED_IN),
+	CKR_NAME(CKR_USER_PIN_NOT_INITIALIZED),
+	CKR_NAME(CKR_USER_TYPE_INVALID),
+	CKR_NAME(CKR_USER_ANOTHER_ALREADY_LOGGED_IN),
+	CKR_NAME(CKR_BUFFER_TOO_SMALL),
+	CKR_NAME(CKR_CRYPTOKI_NOT_INITIALIZED),
+	CKR_NAME(CKR_CRYPTOKI_ALREADY_INITIALIZED),
+	CKR_NAME(CKR_DOMAIN_PARAMS_INVALID),
+	CKR_NAME(CKR_CURVE_NOT_SUPPORTED),
+};
+
+/* "CKR_PIN_INCORRECT", or "CKR 0x..." for a code outside the table. */
+static const char *
+p11_rv_name(CK_RV rv, char buf[32])
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(p11_rv_names) / sizeof(p11_rv_names[0]); i++)
+		if (p11_rv_names[i].rv == rv)
+			return p11_rv_names[i].name;
+	snprintf(buf, 32, "CKR 0x%lx", (unsigned long)rv);
+	return buf;
+}
+
+static void p11_warnx(CK_RV, const char *, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* Logs "msg: CKR_NAME". */
+static void
+p11_warnx(CK_RV rv, const char *fmt, ...)
+{
+	char	msg[512], buf[32];
+	va_list	ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	log_warnx("%s: %s", msg, p11_rv_name(rv, buf));
+}
+
+struct p11_module *
+p11_module_hold(const char *path)
+{
+	struct p11_module		*m = NULL;
+	CK_C_GetFunctionList		 getlist;
+	CK_C_INITIALIZE_ARGS		 args;
+	CK_RV				 rv;
+	size_t				 i;
+
+	if (strlen(path) >= sizeof(m->path)) {
+		log_warnx("%s: module path too long", path);
+		return NULL;
+	}
+	pthread_mutex_lock(&p11_modules_lock);
+	for (i = 0; i < P11_MAX_MODULES; i++)
+		if (p11_modules[i].refs > 0 &&
+		    strcmp(p11_modules[i].path, path) == 0) {
+			m = &p11_modules[i];
+			m->refs++;
+			goto out;
+		}
+	for (i = 0; i < P11_MAX_MODULES; i++)
+		if (p11_modules[i].refs == 0) {
+			m = &p11_modules[i];
+			break;
+		}
+	if (m == NULL) {
+		log_warnx("%s: more than %d PKCS#11 modules", path,
+		    P11_MAX_MODULES);
+		goto out;
+	}
+	/*
+	 * RTLD_NODELETE: a module that links OpenSSL itself (SoftHSM2) must
+	 * not be unmapped while OpenSSL may still run its exit handlers.
+	 */
+	if ((m->dl = dlopen(path, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE)) ==
+	    NULL) {
+		log_warnx("%s: %s", path, dlerror());
+		m = NULL;
+		goto out;
+	}
+	*(void **)&getlist = dlsym(m->dl, "C_GetFunctionList");
+	if (getlist == NULL) {
+		log_warnx("%s: no C_GetFunctionList", path);
+		goto fail;
+	}
+	if ((rv = getlist(&m->f)) != CKR_OK) {
+		p11_warnx(rv, "%s: C_GetFunctionList", path);
+		goto fail;
+	}
+	/* PKCS#11 v2.40 5.4: the module may use our threads and its locks. */
+	memset(&args, 0, sizeof(args));
+	args.flags = CKF_OS_LOCKING_OK;
+	rv = m->f->C_Initialize(&args);
+	if (rv != CKR_OK && rv != CKR_CRYPTOKI_ALREADY_INITIALIZED) {
+		p11_warnx(rv, "%s: C_Initialize", path);
+		goto fail;
+	}
+	snprintf(m->path, sizeof(m->path), "%s", path);
+	m->refs = 1;
+	m->last = NULL;
+	goto out;
+fail:
+	dlclose(m->dl);
+	memset(m, 0, sizeof(*m));
+	m = NULL;
+out:
+	pthread_mutex_unlock(&p11_modules_lock);
+	return m;
+}
+
+void
+p11_module_release(struct p11_module *m, void (*last)(void))
+{
+	void (*deferred)(void);
+
+	if (m == NULL)
+		return;
+	pthread_mutex_lock(&p11_modules_lock);
+	if (last != NULL)
+		m->last = last;
+	if (--m->refs > 0) {
+		pthread_mutex_unlock(&p11_modules_lock);
+		return;
+	}
+	deferred = m->last;
+	if (deferred != NULL)
+		deferred();
+	/* The co-user's teardown may have finalized already; that is fine. */
+	(void)m->f->C_Finalize(NULL);
+	dlclose(m->dl);
+	memset(m, 0, sizeof(*m));
+	pthread_mutex_unlock(&p11_modules_lock);
+}
+
+int
+p11_keytype_parse(const char *s)
+{
+	size_t i;
+
+	for (i = 0; i < P11_NTYPES; i++)
+		if (strcmp(s, p11_types[i].name) == 0)
+			return (int)i;
+	return -1;
+}
+
+const char *
+p11_keytype_name(enum p11_keytype t)
+{
+	if ((size_t)t >= P11_NTYPES)
+		return "unknown";
+	return p11_types[t].name;
+}
+
+/* CK_TOKEN_INFO.label: blank padded, not NUL-ended (PKCS#11 v2.40 3.2). */
+static int
+p11_label_pad(const char *label, CK_UTF8CHAR out[32])
+{
+	size_t n = strlen(label);
+
+	if (n == 0 || n > P11_MAX_TOKEN_LABEL) {
+		log_warnx("token label \"%s\": 1 to %d bytes", label,
+		    P11_MAX_TOKEN_LABEL);
+		return -1;
+	}
+	memset(out, ' ', 32);
+	memcpy(out, label, n);
+	return 0;
+}
+
+/*
+ * Slots with a token present.  Fills ids (P11_MAX_SLOTS) and returns how
+ * many, or -1 with a log line.
+ */
+static int
+p11_slots(CK_FUNCTION_LIST *f, CK_SLOT_ID *ids)
+{
+	CK_ULONG	n = P11_MAX_SLOTS;
+	CK_RV		rv;
+
+	if ((rv = f->C_GetSlotList(CK_TRUE, ids, &n)) != CKR_OK) {
+		p11_warnx(rv, "C_GetSlotList");
+		return -1;
+	}
+	return (int)n;
+}
+
+/*
+ * The slot holding the initialised token labelled label: 0 and *slot, 1 if
+ * there is none, -1 with a log line on error or when two tokens share it.
+ */
+static int
+p11_find_token(CK_FUNCTION_LIST *f, const char *label, CK_SLOT_ID *slot)
+{
+	CK_SLOT_ID	ids[P11_MAX_SLOTS];
+	CK_TOKEN_INFO	ti;
+	CK_UTF8CHAR	want[32];
+	CK_RV		rv;
+	int		i, n, found = 0;
+
+	if (p11_label_pad(label, want) == -1 || (n = p11_slots(f, ids)) == -1)
+		return -1;
+	for (i = 0; i < n; i++) {
+		if ((rv = f->C_GetTokenInfo(ids[i], &ti)) != CKR_OK) {
+			p11_warnx(rv, "C_GetTokenInfo(slot %lu)",
+			    (unsigned long)ids[i]);
+			continue;
+		}
+		if (!(ti.flags & CKF_TOKEN_INITIALIZED) ||
+		    memcmp(ti.label, want, sizeof(want)) != 0)
+			continue;
+		if (found++) {
+			log_warnx("two tokens labelled \"%s\"", label);
+			return -1;
+		}
+		*slot = ids[i];
+	}
+	return found ? 0 : 1;
+}
+
+int
+p11_token_init(const char *module, const char *label, const char *so_pin,
+    const char *user_pin)
+{
+	struct p11_module	*m;
+	CK_FUNCTION_LIST	*f;
+	CK_SLOT_ID		 ids[P11_MAX_SLOTS], slot;
+	CK_TOKEN_INFO		 ti;
+	CK_UTF8CHAR		 padded[32];
+	CK_SESSION_HANDLE	 h = CK_INVALID_HANDLE;
+	CK_RV			 rv;
+	int			 i, n, ret = -1, loggedin = 0;
+
+	if (p11_label_pad(label, padded) == -1)
+		return -1;
+	if (strlen(so_pin) > P11_MAX_PIN || strlen(user_pin) > P11_MAX_PIN) {
+		log_warnx("PIN longer than %d bytes", P11_MAX_PIN);
+		return -1;
+	}
+	if ((m = p11_module_hold(module)) == NULL)
+		return -1;
+	f = m->f;
+	switch (p11_find_token(f, label, &slot)) {
+	case 0:
+		log_warnx("%s: a token labelled \"%s\" exists already", module,
+		    label);
+		/* FALLTHROUGH */
+	case -1:
+		goto out;
+	}
+	if ((n = p11_slots(f, ids)) == -1)
+		goto out;
+	for (i = 0; i < n; i++) {
+		if (f->C_GetTokenInfo(ids[i], &ti) == CKR_OK &&
+		    !(ti.flags & CKF_TOKEN_INITIALIZED))
+			break;
+	}
+	if (i == n) {
+		log_warnx("%s: no slot with an uninitialised token", module);
+		goto out;
+	}
+	rv = f->C_InitToken(ids[i], (CK_UTF8CHAR *)so_pin, strlen(so_pin),
+	    padded);
+	if (rv != CKR_OK) {
+		p11_warnx(rv, "C_InitToken(slot %lu)", (unsigned long)ids[i]);
+		goto out;
+	}
+	/* SoftHSM2 moves an initialised token to a new slot id: look again. */
+	if (p11_find_token(f, label, &slot) != 0) {
+		log_warnx("token \"%s\" not found after C_InitToken", label);
+		goto out;
+	}
+	rv = f->C_OpenSession(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL,
+	    NULL, &h);
+	if (rv != CKR_OK) {
+		p11_warnx(rv, "C_OpenSession");
+		goto out;
+	}
+	rv = f->C_Login(h, CKU_SO, (CK_UTF8CHAR *)so_pin, strlen(so_pin));
+	if (rv != CKR_OK) {
+		p11_warnx(rv, "C_Login(SO)");
+		goto out;
+	}
+	loggedin = 1;
+	rv = f->C_InitPIN(h, (CK_UTF8CHAR *)user_pin, strlen(user_pin));
+	if (rv != CKR_OK) {
+		p11_warnx(rv, "C_InitPIN");
+		goto out;
+	}
+	ret = 0;
+out:
+	if (loggedin)
+		(void)f->C_Logout(h);
+	if (h != CK_INVALID_HANDLE)
+		(void)f->C_CloseSession(h);
+	p11_module_release(m, NULL);
+	return ret;
+}
+
+int
+p11_pin_read(const char *path, char pin[P11_MAX_PIN + 2])
+{
+	struct stat	st;
+	size_t		n = 0, len;
+	ssize_t		r;
+	int		fd;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) {
+		log_warn("%s", path);
+		return -1;
+	}
+	if (fstat(fd, &st) == 0 && (st.st_mode & 077) != 0)
+		log_warnx("%s: readable by group or others (chmod 600)", path);
+	while (n < P11_MAX_PIN + 1) {
+		r = read(fd, pin + n, P11_MAX_PIN + 1 - n);
+		if (r == -1 && errno == EINTR)
+			continue;
+		if (r == -1) {
+			log_warn("%s", path);
+			close(fd);
+			return -1;
+		}
+		if (r == 0)
+			break;
+		n += (size_t)r;
+	}
+	close(fd);
+	pin[n] = '\0';
+	len = strcspn(pin, "\r\n");
+	if (len > P11_MAX_PIN) {
+		log_warnx("%s: PIN longer than %d bytes", path, P11_MAX_PIN);
+		return -1;
+	}
+	pin[len] = '\0';
+	if (len == 0) {
+		log_warnx("%s: empty PIN", path);
+		return -1;
+	}
+	return (int)len;
+}
+
+struct p11 *
+p11_open(const char *module, const char *token_label, const char *pin_file)
+{
+	struct p11	*p;
+	char		 pin[P11_MAX_PIN + 2];
+	CK_RV		 rv;
+	int		 len;
+
+	if ((p = calloc(1, sizeof(*p))) == NULL)
+		err(1, NULL);
+	p->admin = CK_INVALID_HANDLE;
+	pthread_mutex_init(&p->lock, NULL);
+	if ((p->mod = p11_module_hold(module)) == NULL)
+		goto fail;
+	p->f = p->mod->f;
+	switch (p11_find_token(p->f, token_label, &p->slot)) {
+	case 1:
+		log_warnx("%s: no token labelled \"%s\"", module, token_label);
+		/* FALLTHROUGH */
+	case -1:
+		goto fail;
+	}
+	rv = p->f->C_OpenSession(p->slot, CKF_SERIAL_SESSION | CKF_RW_SESSION,
+	    NULL, NULL, &p->admin);
+	if (rv != CKR_OK) {
+		p11_warnx(rv, "token \"%s\": C_OpenSession", token_label);
+		goto fail;
+	}
+	len = p11_pin_read(pin_file, pin);
+	if (len == -1) {
+		sodium_memzero(pin, sizeof(pin));
+		goto fail;
+	}
+	rv = p->f->C_Login(p->admin, CKU_USER, (CK_UTF8CHAR *)pin,
+	    (CK_ULONG)len);
+	sodium_memzero(pin, sizeof(pin));
+	/*
+	 * Login state belongs to the application, not the session (PKCS#11
+	 * v2.40 5.6): libp11 in this process may have logged in first.
+	 */
+	if (rv != CKR_OK && rv != CKR_USER_ALREADY_LOGGED_IN) {
+		p11_warnx(rv, "token \"%s\": C_Login", token_label);
+		goto fail;
+	}
+	return p;
+fail:
+	p11_close(p);
+	return NULL;
+}
+
+void
+p11_close(struct p11 *p)
+{
+	if (p == NULL)
+		return;
+	/*
+	 * No C_Logout: it would end the login of every session of this
+	 * process, libp11's included.  The login ends with the last session.
+	 */
+	if (p->admin != CK_INVALID_HANDLE)
+		(void)p->f->C_CloseSession(p->admin);
+	p11_module_release(p->mod, NULL);
+	pthread_mutex_destroy(&p->lock);
+	free(p);
+}
+
+/*
+ * Up to max objects of class labelled label, visible to session h.
+ * Returns how many were found (their handles in objs), or -1.
+ */
+static int
+p11_find(CK_FUNCTION_LIST *f, CK_SESSION_HANDLE h, CK_OBJECT_CLASS class,
+    const char *label, CK_OBJECT_HANDLE *objs, CK_ULONG max)
+{
+	CK_ATTRIBUTE	tmpl[] = {
+		{ CKA_CLASS, &class, sizeof(class) },
+		{ CKA_LABEL, (void *)label, strlen(label) },
+	};
+	CK_ULONG	n = 0;
+	CK_RV		rv;
+
+	if ((rv = f->C_FindObjectsInit(h, tmpl, 2)) != CKR_OK) {
+		p11_warnx(rv, "C_FindObjectsInit(\"%s\")", label);
+		return -1;
+	}
+	rv = f->C_FindObjects(h, objs, max, &n);
+	(void)f->C_FindObjectsFinal(h);
+	if (rv != CKR_OK) {
+		p11_warnx(rv, "C_FindObjects(\"%s\")", label);
+		return -1;
+	}
+	return (int)n;
+}
+
+/* One attribute into buf (cap bytes); its length in *len.  0 or -1. */
+static int
+p11_attr(CK_FUNCTION_LIST *f, CK_SESSION_HANDLE h, CK_OBJECT_HANDLE o,
+    CK_ATTRIBUTE_TYPE type, void *buf, size_t cap, size_t *len)
+{
+	CK_ATTRIBUTE	a = { type, buf, cap };
+	CK_RV		rv;
+
+	if ((rv = f->C_GetAttributeValue(h, o, &a, 1)) != CKR_OK) {
+		p11_warnx(rv, "C_GetAttributeValue(0x%lx)", (unsigned long)type);
+		return -1;
+	}
+	*len = a.ulValueLen;
+	return 0;
+}
+
+/*
+ * The key type of object o from CKA_KEY_TYPE and CKA_EC_PARAMS or
+ * CKA_MODULUS (readable on RSA private keys: it is public).  -1 if it is
+ * none carimbo knows.
+ */
+static int
+p11_obj_keytype(CK_FUNCTION_LIST *f, CK_SESSION_HANDLE h, CK_OBJECT_HANDLE o)
+{
+	CK_KEY_TYPE	ckk;
+	uint8_t		buf[P11_MAX_ATTR];
+	size_t		len, i;
+
+	if (p11_attr(f, h, o, CKA_KEY_TYPE, &ckk, sizeof(ckk), &len) == -1)
+		return -1;
+	if (ckk == CKK_EC) {
+		if (p11_attr(f, h, o, CKA_EC_PARAMS, buf, sizeof(buf),
+		    &len) == -1)
+			return -1;
+		for (i = 0; i < P11_NTYPES; i++)
+			if (p11_types[i].ckk == CKK_EC &&
+			    len == p11_types[i].ec_params_len &&
+			    memcmp(buf, p11_types[i].ec_params, len) == 0)
+				return (int)i;
+	} else if (ckk == CKK_RSA) {
+		if (p11_attr(f, h, o, CKA_MODULUS, buf, sizeof(buf),
+		    &len) == -1)
+			return -1;
+		for (i = 0; i < P11_NTYPES; i++)
+			if (p11_types[i].ckk == CKK_RSA &&
+			    len * 8 == p11_types[i].bits)
+				return (int)i;
+	}
+	log_warnx("key type 0x%lx: not one carimbo uses", (unsigned long)ckk);
+	return -1;
+}
+
+/* A public key from its EC_PARAMS and EC_POINT (RFC 5480 2.2). */
+static EVP_PKEY *
+p11_pub_ec(const uint8_t *params, size_t plen, const uint8_t *point,
+    size_t ptlen)
+{
+	OSSL_PARAM_BLD		*bld = NULL;
+	OSSL_PARAM		*op = NULL;
+	EVP_PKEY_CTX		*ctx = NULL;
+	EVP_PKEY		*pk = NULL;
+	ASN1_OBJECT		*curve = NULL;
+	ASN1_OCTET_STRING	*os = NULL;
+	const uint8_t		*q;
+	const char		*group;
+
+	q = params;
+	if ((curve = d2i_ASN1_OBJECT(NULL, &q, (long)plen)) == NULL ||
+	    (group = OBJ_nid2sn(OBJ_obj2nid(curve))) == NULL ||
+	    OBJ_obj2nid(curve) == NID_undef) {
+		log_ossl("CKA_EC_PARAMS: not a named curve");
+		goto out;
+	}
+	/*
+	 * PKCS#11 v2.40 2.3.3: CKA_EC_POINT is the DER OCTET STRING holding
+	 * the point; some modules give the bare point, so accept both.
+	 */
+	q = point;
+	if ((os = d2i_ASN1_OCTET_STRING(NULL, &q, (long)ptlen)) != NULL &&
+	    q == point + ptlen) {
+		point = ASN1_STRING_get0_data(os);
+		ptlen = (size_t)ASN1_STRING_length(os);
+	}
+	if ((bld = OSSL_PARAM_BLD_new()) == NULL)
+		err(1, NULL);
+	if (!OSSL_PARAM_BLD_push_utf8_string(bld, OSSL_PKEY_PARAM_GROUP_NAME,
+	    group, 0) ||
+	    !OSSL_PARAM_BLD_push_octet_string(bld, OSSL_PKEY_PARAM_PUB_KEY,
+	    point, ptlen) ||
+	    (op = OSSL_PARAM_BLD_to_param(bld)) == NULL ||
+	    (ctx = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL)) == NULL ||
+	    EVP_PKEY_fromdata_init(ctx) <= 0 ||
+	    EVP_PKEY_fromdata(ctx, &pk, EVP_PKEY_PUBLIC_KEY, op) <= 0) {
+		log_ossl("EC public key from the token");
+		pk = NULL;
+	}
+out:
+	EVP_PKEY_CTX_free(ctx);
+	OSSL_PARAM_free(op);
+	OSSL_PARAM_BLD_free(bld);
+	ASN1_OCTET_STRING_free(os);
+	ASN1_OBJECT_free(curve);
+	return pk;
+}
+
+/* A public key from its modulus and public exponent (RFC 8017 3.1). */
+static EVP_PKEY *
+p11_pub_rsa(const uint8_t *mod, size_t mlen, const uint8_t *exp, size_t elen)
+{
+	OSSL_PARAM_BLD	*bld;
+	OSSL_PARAM	*op = NULL;
+	EVP_PKEY_CTX	*ctx = NULL;
+	EVP_PKEY	*pk = NULL;
+	BIGNUM		*n, *e;
+
+	if ((bld = OSSL_PARAM_BLD_new()) == NULL ||
+	    (n = BN_bin2bn(mod, (int)mlen, NULL)) == NULL ||
+	    (e = BN_bin2bn(exp, (int)elen, NULL)) == NULL)
+		err(1, NULL);
+	if (!OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_N, n) ||
+	    !OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_E, e) ||
+	    (op = OSSL_PARAM_BLD_to_param(bld)) == NULL ||
+	    (ctx = EVP_PKEY_CTX_new_from_name(NULL, "RSA", NULL)) == NULL ||
+	    EVP_PKEY_fromdata_init(ctx) <= 0 ||
+	    EVP_PKEY_fromdata(ctx, &pk, EVP_PKEY_PUBLIC_KEY, op) <= 0) {
+		log_ossl("RSA public key from the token");
+		pk = NULL;
+	}
+	EVP_PKEY_CTX_free(ctx);
+	OSSL_PARAM_free(op);
+	OSSL_PARAM_BLD_free(bld);
+	BN_free(n);
+	BN_free(e);
+	return pk;
+}
+
+/* The public key object o as an EVP_PKEY; admin lock held. */
+static EVP_PKEY *
+p11_pub_obj(struct p11 *p, CK_OBJECT_HANDLE o)
+{
+	CK_KEY_TYPE	ckk;
+	uint8_t		a[P11_MAX_ATTR], b[P11_MAX_ATTR];
+	size_t		alen, blen, len;
+
+	if (p11_attr(p->f, p->admin, o, CKA_KEY_TYPE, &ckk, sizeof(ckk),
+	    &len) == -1)
+		return NULL;
+	switch (ckk) {
+	case CKK_EC:
+		if (p11_attr(p->f, p->admin, o, CKA_EC_PARAMS, a, sizeof(a),
+		    &alen) == -1 ||
+		    p11_attr(p->f, p->admin, o, CKA_EC_POINT, b, sizeof(b),
+		    &blen) == -1)
+			return NULL;
+		return p11_pub_ec(a, alen, b, blen);
+	case CKK_RSA:
+		if (p11_attr(p->f, p->admin, o, CKA_MODULUS, a, sizeof(a),
+		    &alen) == -1 ||
+		    p11_attr(p->f, p->admin, o, CKA_PUBLIC_EXPONENT, b,
+		    sizeof(b), &blen) == -1)
+			return NULL;
+		return p11_pub_rsa(a, alen, b, blen);
+	}
+	log_warnx("public key type 0x%lx: not EC or RSA", (unsigned long)ckk);
+	return NULL;
+}
+
+EVP_PKEY *
+p11_pubkey(struct p11 *p, const char *label)
+{
+	CK_OBJECT_HANDLE	 o[2];
+	EVP_PKEY		*pk = NULL;
+	int			 n;
+
+	pthread_mutex_lock(&p->lock);
+	n = p11_find(p->f, p->admin, CKO_PUBLIC_KEY, label, o, 2);
+	if (n == 0)
+		log_warnx("no public key labelled \"%s\"", label);
+	else if (n > 1)
+		log_warnx("more than one public key labelled \"%s\"", label);
+	else if (n == 1)
+		pk = p11_pub_obj(p, o[0]);
+	pthread_mutex_unlock(&p->lock);
+	return pk;
+}
+
+EVP_PKEY *
+p11_keygen(struct p11 *p, const char *label, enum p11_keytype t)
+{
+	CK_OBJECT_CLASS		 pubclass = CKO_PUBLIC_KEY;
+	CK_OBJECT_CLASS		 privclass = CKO_PRIVATE_KEY;
+	CK_KEY_TYPE		 ckk;
+	CK_BBOOL		 yes = CK_TRUE, no = CK_FALSE;
+	CK_ULONG		 bits;
+	CK_BYTE			 e65537[] = { 0x01, 0x00, 0x01 };
+	CK_BYTE			 id[P11_ID_LEN];
+	CK_MECHANISM		 mech = { 0, NULL, 0 };
+	CK_OBJECT_HANDLE	 pub, priv, o[1];
+	CK_ATTRIBUTE		 pubt[8], privt[9];
+	CK_ULONG		 npub = 0, npriv = 0;
+	CK_RV			 rv;
+	EVP_PKEY		*pk = NULL;
+	size_t			 llen = strlen(label);
+
+	if ((size_t)t >= P11_NTYPES || llen == 0 || llen > P11_MAX_LABEL) {
+		log_warnx("keygen \"%s\": bad key type or label", label);
+		return NULL;
+	}
+	if (sodium_init() == -1)
+		errx(1, "sodium_init");
+	randombytes_buf(id, sizeof(id));
+	ckk = p11_types[t].ckk;
+	bits = p11_types[t].bits;
+
+#define ATTR(arr, n, t_, p_, l_) do {					\
+	(arr)[(n)].type = (t_);						\
+	(arr)[(n)].pValue = (void *)(p_);				\
+	(arr)[(n)].ulValueLen = (l_);					\
+	(n)++;								\
+} while (0)
+	ATTR(pubt, npub, CKA_CLASS, &pubclass, sizeof(pubclass));
+	ATTR(pubt, npub, CKA_KEY_TYPE, &ckk, sizeof(ckk));
+	ATTR(pubt, npub, CKA_TOKEN, &yes, sizeof(yes));
+	ATTR(pubt, npub, CKA_VERIFY, &yes, sizeof(yes));
+	ATTR(pubt, npub, CKA_LABEL, label, llen);
+	ATTR(pubt, npub, CKA_ID, id, sizeof(id));
+	ATTR(privt, npriv, CKA_CLASS, &privclass, sizeof(privclass));
+	ATTR(privt, npriv, CKA_KEY_TYPE, &ckk, sizeof(ckk));
+	ATTR(privt, npriv, CKA_TOKEN, &yes, sizeof(yes));
+	ATTR(privt, npriv, CKA_PRIVATE, &yes, sizeof(yes));
+	ATTR(privt, npriv, CKA_SENSITIVE, &yes, sizeof(yes));
+	ATTR(privt, npriv, CKA_EXTRACTABLE, &no, sizeof(no));
+	ATTR(privt, npriv, CKA_SIGN, &yes, sizeof(yes));
+	ATTR(privt, npriv, CKA_LABEL, label, llen);
+	ATTR(privt, npriv, CKA_ID, id, sizeof(id));
+	if (ckk == CKK_EC) {
+		mech.mechanism = CKM_EC_KEY_PAIR_GEN;
+		ATTR(pubt, npub, CKA_EC_PARAMS, p11_types[t].ec_params,
+		    p11_types[t].ec_params_len);
+	} else {
+		mech.mechanism = CKM_RSA_PKCS_KEY_PAIR_GEN;
+		ATTR(pubt, npub, CKA_MODULUS_BITS, &bits, sizeof(bits));
+		ATTR(pubt, npub, CKA_PUBLIC_EXPONENT, e65537, sizeof(e65537));
+	}
+#undef ATTR
+
+	pthread_mutex_lock(&p->lock);
+	/* One pair per label: p11_session_open() must not have to guess. */
+	if (p11_find(p->f, p->admin, CKO_PRIVATE_KEY, label, o, 1) != 0 ||
+	    p11_find(p->f, p->admin, CKO_PUBLIC_KEY, label, o, 1) != 0) {
+		log_warnx("a key labelled \"%s\" exists already", label);
+		goto out;
+	}
+	rv = p->f->C_GenerateKeyPair(p->admin, &mech, pubt, npub, privt, npriv,
+	    &pub, &priv);
+	if (rv != CKR_OK) {
+		p11_warnx(rv, "C_GenerateKeyPair(%s, \"%s\")",
+		    p11_types[t].name, label);
+		goto out;
+	}
+	pk = p11_pub_obj(p, pub);
+out:
+	pthread_mutex_unlock(&p->lock);
+	return pk;
+}
+
+struct p11_session *
+p11_session_open(struct p11 *p, const char *label)
+{
+	struct p11_session	*s;
+	CK_OBJECT_HANDLE	 o[2];
+	CK_RV			 rv;
+	int			 n, t;
+
+	if ((s = calloc(1, sizeof(*s))) == NULL)
+		err(1, NULL);
+	s->f = p->f;
+	rv = p->f->C_OpenSession(p->slot, CKF_SERIAL_SESSION, NULL, NULL,
+	    &s->h);
+	if (rv != CKR_OK) {
+		p11_warnx(rv, "C_OpenSession");
+		free(s);
+		return NULL;
+	}
+	n = p11_find(s->f, s->h, CKO_PRIVATE_KEY, label, o, 2);
+	if (n == 0)
+		log_warnx("no private key labelled \"%s\"", label);
+	else if (n > 1)
+		log_warnx("more than one private key labelled \"%s\"", label);
+	if (n != 1 || (t = p11_obj_keytype(s->f, s->h, o[0])) == -1) {
+		p11_session_close(s);
+		return NULL;
+	}
+	s->key = o[0];
+	s->type = t;
+	return s;
+}
+
+void
+p11_session_close(struct p11_session *s)
+{
+	if (s == NULL)
+		return;
+	(void)s->f->C_CloseSession(s->h);
+	free(s);
+}
+
+enum p11_keytype
+p11_session_keytype(const struct p11_session *s)
+{
+	return s->type;
+}
+
+/*
+ * Writes the DER INTEGER of an unsigned big-endian magnitude; returns
+ * its length.  out holds len + 3 bytes (len < 126).
+ */
+static size_t
+p11_der_uint(const uint8_t *v, size_t len, uint8_t *out)
+{
+	size_t pad;
+
+	while (len > 1 && v[0] == 0) {
+		v++;
+		len--;
+	}
+	pad = (v[0] & 0x80) != 0;
+	out[0] = 0x02;
+	out[1] = (uint8_t)(len + pad);
+	out[2] = 0;
+	memcpy(out + 2 + pad, v, len);
+	return 2 + pad + len;
+}
+
+/*
+ * PKCS#11 v2.40 2.3.1: CKM_ECDSA gives r || s, each as long as the order.
+ * X.509 and CMS carry ECDSA-Sig-Value ::= SEQUENCE { r INTEGER,
+ * s INTEGER } (RFC 5480 2.2.3 via RFC 3279 2.2.3).  Returns the length
+ * written to out (P11_MAX_SIG), or 0 if rs is malformed.
+ */
+static size_t
+p11_ecdsa_der(const uint8_t *rs, size_t rslen, uint8_t *out)
+{
+	uint8_t	body[2 * (66 + 3)];
+	size_t	half = rslen / 2, n, hdr;
+
+	if (rslen == 0 || rslen % 2 != 0 || half > 66)
+		return 0;
+	n = p11_der_uint(rs, half, body);
+	n += p11_der_uint(rs + half, half, body + n);
+	out[0] = 0x30;
+	if (n < 0x80) {
+		out[1] = (uint8_t)n;
+		hdr = 2;
+	} else {
+		out[1] = 0x81;
+		out[2] = (uint8_t)n;
+		hdr = 3;
+	}
+	memcpy(out + hdr, body, n);
+	return hdr + n;
+}
+
+int
+p11_sign(struct p11_session *s, int hash_nid, const uint8_t *dgst,
+    size_t dlen, uint8_t *sig, size_t *siglen)
+{
+	CK_MECHANISM	 mech = { 0, NULL, 0 };
+	uint8_t		 in[P11_MAX_DIGESTINFO], raw[P11_MAX_SIG];
+	CK_ULONG	 inlen, rawlen = sizeof(raw);
+	CK_RV		 rv;
+	size_t		 i, n;
+
+	for (i = 0; i < sizeof(p11_digests) / sizeof(p11_digests[0]); i++)
+		if (p11_digests[i].nid == hash_nid)
+			break;
+	if (i == sizeof(p11_digests) / sizeof(p11_digests[0]) ||
+	    dlen != p11_digests[i].len) {
+		log_warnx("p11_sign: digest %s of %zu bytes not supported",
+		    OBJ_nid2sn(hash_nid), dlen);
+		return -1;
+	}
+	if (p11_types[s->type].ckk == CKK_EC) {
+		/* PKCS#11 v2.40 2.3.1: CKM_ECDSA signs the bare hash. */
+		mech.mechanism = CKM_ECDSA;
+		memcpy(in, dgst, dlen);
+		inlen = dlen;
+	} else {
+		/* RFC 8017 9.2: EMSA-PKCS1-v1_5 signs DER DigestInfo. */
+		static const uint8_t pre[] = {
+			0x30, 0x00, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48,
+			0x01, 0x65, 0x03, 0x04, 0x02, 0x00, 0x05, 0x00, 0x04,
+			0x00
+		};
+
+		mech.mechanism = CKM_RSA_PKCS;
+		memcpy(in, pre, sizeof(pre));
+		in[1] = (uint8_t)(sizeof(pre) - 2 + dlen);
+		in[14] = p11_digests[i].oid_last;
+		in[18] = (uint8_t)dlen;
+		memcpy(in + sizeof(pre), dgst, dlen);
+		inlen = sizeof(pre) + dlen;
+	}
+	if ((rv = s->f->C_SignInit(s->h, &mech, s->key)) != CKR_OK) {
+		p11_warnx(rv, "C_SignInit");
+		return -1;
+	}
+	if ((rv = s->f->C_Sign(s->h, in, inlen, raw, &rawlen)) != CKR_OK) {
+		p11_warnx(rv, "C_Sign");
+		return -1;
+	}
+	if (p11_types[s->type].ckk == CKK_EC) {
+		if ((n = p11_ecdsa_der(raw, rawlen, sig)) == 0) {
+			log_warnx("C_Sign: ECDSA signature of %lu bytes",
+			    (unsigned long)rawlen);
+			return -1;
+		}
+	} else {
+		n = rawlen;
+		memcpy(sig, raw, n);
+	}
+	*siglen = n;
+	return 0;
+}

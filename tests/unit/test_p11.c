@@ -1,0 +1,415 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * common/p11.c and p11_evp.c against a real SoftHSM2 token in a temporary
+ * directory: token set-up, key generation on the token, signing in a
+ * session and verifying with OpenSSL, the failures that must fail (wrong
+ * PIN, unknown label, flipped digest), and the raw layer and libp11 in one
+ * process.  Skips (77) only when the SoftHSM2 module is absent.
+ */
+#include <ftw.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include <openssl/ec.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+
+/* The file under test, for its static helpers (p11_ecdsa_der, p11_attr). */
+#include "common/p11.c"
+
+#define TOKEN		"test"
+#define SO_PIN		"so-0123456789"
+#define USER_PIN	"user-0123456789"
+
+static char	 tmpdir[] = "/tmp/carimbo-test-p11-XXXXXX";
+static char	 pin_ok[PATH_MAX], pin_bad[PATH_MAX];
+static const char *module;
+
+static void
+write_file(const char *path, const char *text)
+{
+	FILE *f;
+
+	if ((f = fopen(path, "w")) == NULL || fputs(text, f) == EOF ||
+	    fclose(f) == EOF)
+		err(1, "%s", path);
+	chmod(path, 0600);
+}
+
+static int
+rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+static int
+setup(void **state)
+{
+	char path[PATH_MAX], conf[PATH_MAX * 2];
+
+	(void)state;
+	if (mkdtemp(tmpdir) == NULL)
+		err(1, "mkdtemp");
+	snprintf(path, sizeof(path), "%s/tokens", tmpdir);
+	if (mkdir(path, 0700) == -1)
+		err(1, "%s", path);
+	snprintf(conf, sizeof(conf), "directories.tokendir = %s\n"
+	    "objectstore.backend = file\nlog.level = ERROR\n", path);
+	snprintf(path, sizeof(path), "%s/softhsm2.conf", tmpdir);
+	write_file(path, conf);
+	if (setenv("SOFTHSM2_CONF", path, 1) == -1)
+		err(1, "setenv");
+	snprintf(pin_ok, sizeof(pin_ok), "%s/pin", tmpdir);
+	write_file(pin_ok, USER_PIN "\n");
+	snprintf(pin_bad, sizeof(pin_bad), "%s/pin-bad", tmpdir);
+	write_file(pin_bad, "user-wrong\n");
+	if (p11_token_init(module, TOKEN, SO_PIN, USER_PIN) != 0)
+		return -1;
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	(void)state;
+	nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	return 0;
+}
+
+/* Verifies sig over dgst (a hash_nid digest) with pub: 1 good, 0 bad. */
+static int
+verify(EVP_PKEY *pub, int hash_nid, const uint8_t *dgst, size_t dlen,
+    const uint8_t *sig, size_t siglen)
+{
+	EVP_PKEY_CTX	*ctx;
+	int		 r;
+
+	assert_non_null(ctx = EVP_PKEY_CTX_new(pub, NULL));
+	assert_int_equal(EVP_PKEY_verify_init(ctx), 1);
+	assert_true(EVP_PKEY_CTX_set_signature_md(ctx,
+	    EVP_get_digestbynid(hash_nid)) > 0);
+	r = EVP_PKEY_verify(ctx, sig, siglen, dgst, dlen);
+	EVP_PKEY_CTX_free(ctx);
+	ERR_clear_error();
+	return r == 1;
+}
+
+/* Signs a few random digests in a session and checks each with OpenSSL. */
+static void
+sign_and_verify(struct p11 *p, const char *label, EVP_PKEY *pub,
+    enum p11_keytype t, int hash_nid, size_t dlen)
+{
+	struct p11_session	*s;
+	uint8_t			 dgst[64], sig[P11_MAX_SIG];
+	size_t			 siglen;
+	int			 i;
+
+	assert_non_null(s = p11_session_open(p, label));
+	assert_int_equal(p11_session_keytype(s), t);
+	for (i = 0; i < 16; i++) {
+		RAND_bytes(dgst, (int)dlen);
+		assert_int_equal(p11_sign(s, hash_nid, dgst, dlen, sig,
+		    &siglen), 0);
+		assert_true(siglen <= P11_MAX_SIG);
+		assert_true(verify(pub, hash_nid, dgst, dlen, sig, siglen));
+		/* The first byte: ECDSA uses only the leftmost bits. */
+		dgst[0] ^= 0x01;
+		assert_false(verify(pub, hash_nid, dgst, dlen, sig, siglen));
+	}
+	/* A digest length that does not match the algorithm is refused. */
+	assert_int_equal(p11_sign(s, hash_nid, dgst, dlen - 1, sig, &siglen),
+	    -1);
+	p11_session_close(s);
+}
+
+static void
+test_keytype_names(void **state)
+{
+	int t;
+
+	(void)state;
+	for (t = P11_EC_P256; t <= P11_RSA_3072; t++)
+		assert_int_equal(p11_keytype_parse(p11_keytype_name(t)), t);
+	assert_int_equal(p11_keytype_parse("ec-p521"), -1);
+	assert_int_equal(p11_keytype_parse(""), -1);
+}
+
+/* p11_ecdsa_der() against OpenSSL's own encoder, edge values included. */
+static void
+test_ecdsa_der(void **state)
+{
+	uint8_t		 rs[96], mine[P11_MAX_SIG], *theirs = NULL;
+	ECDSA_SIG	*es;
+	size_t		 half, n;
+	int		 i, len;
+
+	(void)state;
+	for (i = 0; i < 400; i++) {
+		half = i % 2 ? 32 : 48;
+		RAND_bytes(rs, (int)(2 * half));
+		switch (i % 5) {
+		case 0:	/* high bit set: a 0x00 pad byte */
+			rs[0] |= 0x80;
+			rs[half] |= 0x80;
+			break;
+		case 1:	/* leading zeros trimmed */
+			memset(rs, 0, 3);
+			rs[half] = 0;
+			break;
+		case 2:	/* zero r */
+			memset(rs, 0, half);
+			break;
+		}
+		assert_non_null(es = ECDSA_SIG_new());
+		assert_int_equal(ECDSA_SIG_set0(es,
+		    BN_bin2bn(rs, (int)half, NULL),
+		    BN_bin2bn(rs + half, (int)half, NULL)), 1);
+		len = i2d_ECDSA_SIG(es, &theirs);
+		n = p11_ecdsa_der(rs, 2 * half, mine);
+		assert_int_equal(n, (size_t)len);
+		assert_memory_equal(mine, theirs, n);
+		OPENSSL_free(theirs);
+		theirs = NULL;
+		ECDSA_SIG_free(es);
+	}
+	assert_int_equal(p11_ecdsa_der(rs, 63, mine), 0);
+	assert_int_equal(p11_ecdsa_der(rs, 0, mine), 0);
+}
+
+static void
+test_ec_p256(void **state)
+{
+	struct p11	*p;
+	EVP_PKEY	*pub, *pub2;
+
+	(void)state;
+	assert_non_null(p = p11_open(module, TOKEN, pin_ok));
+	assert_non_null(pub = p11_keygen(p, "ec", P11_EC_P256));
+	assert_int_equal(EVP_PKEY_get_bits(pub), 256);
+	assert_non_null(pub2 = p11_pubkey(p, "ec"));
+	assert_int_equal(EVP_PKEY_eq(pub, pub2), 1);
+	sign_and_verify(p, "ec", pub, P11_EC_P256, NID_sha256, 32);
+	sign_and_verify(p, "ec", pub, P11_EC_P256, NID_sha384, 48);
+	/* One pair per label. */
+	assert_null(p11_keygen(p, "ec", P11_EC_P256));
+	EVP_PKEY_free(pub);
+	EVP_PKEY_free(pub2);
+	p11_close(p);
+}
+
+static void
+test_ec_p384(void **state)
+{
+	struct p11	*p;
+	EVP_PKEY	*pub;
+
+	(void)state;
+	assert_non_null(p = p11_open(module, TOKEN, pin_ok));
+	assert_non_null(pub = p11_keygen(p, "ec384", P11_EC_P384));
+	assert_int_equal(EVP_PKEY_get_bits(pub), 384);
+	sign_and_verify(p, "ec384", pub, P11_EC_P384, NID_sha384, 48);
+	EVP_PKEY_free(pub);
+	p11_close(p);
+}
+
+static void
+test_rsa_2048(void **state)
+{
+	struct p11	*p;
+	EVP_PKEY	*pub, *pub2;
+
+	(void)state;
+	assert_non_null(p = p11_open(module, TOKEN, pin_ok));
+	assert_non_null(pub = p11_keygen(p, "rsa", P11_RSA_2048));
+	assert_int_equal(EVP_PKEY_get_bits(pub), 2048);
+	assert_non_null(pub2 = p11_pubkey(p, "rsa"));
+	assert_int_equal(EVP_PKEY_eq(pub, pub2), 1);
+	sign_and_verify(p, "rsa", pub, P11_RSA_2048, NID_sha256, 32);
+	sign_and_verify(p, "rsa", pub, P11_RSA_2048, NID_sha384, 48);
+	sign_and_verify(p, "rsa", pub, P11_RSA_2048, NID_sha512, 64);
+	EVP_PKEY_free(pub);
+	EVP_PKEY_free(pub2);
+	p11_close(p);
+}
+
+/* The private half is on the token, sensitive, never extractable. */
+static void
+test_key_attributes(void **state)
+{
+	struct p11		*p;
+	CK_OBJECT_HANDLE	 priv, pub;
+	CK_BBOOL		 b;
+	uint8_t			 id1[64], id2[64];
+	size_t			 len, l1, l2;
+
+	(void)state;
+	assert_non_null(p = p11_open(module, TOKEN, pin_ok));
+	assert_int_equal(p11_find(p->f, p->admin, CKO_PRIVATE_KEY, "ec",
+	    &priv, 1), 1);
+	assert_int_equal(p11_find(p->f, p->admin, CKO_PUBLIC_KEY, "ec",
+	    &pub, 1), 1);
+	assert_int_equal(p11_attr(p->f, p->admin, priv, CKA_TOKEN, &b,
+	    sizeof(b), &len), 0);
+	assert_true(b);
+	assert_int_equal(p11_attr(p->f, p->admin, priv, CKA_SENSITIVE, &b,
+	    sizeof(b), &len), 0);
+	assert_true(b);
+	assert_int_equal(p11_attr(p->f, p->admin, priv, CKA_EXTRACTABLE, &b,
+	    sizeof(b), &len), 0);
+	assert_false(b);
+	assert_int_equal(p11_attr(p->f, p->admin, priv, CKA_SIGN, &b,
+	    sizeof(b), &len), 0);
+	assert_true(b);
+	assert_int_equal(p11_attr(p->f, p->admin, priv, CKA_ID, id1,
+	    sizeof(id1), &l1), 0);
+	assert_int_equal(p11_attr(p->f, p->admin, pub, CKA_ID, id2,
+	    sizeof(id2), &l2), 0);
+	assert_int_equal(l1, P11_ID_LEN);
+	assert_int_equal(l1, l2);
+	assert_memory_equal(id1, id2, l1);
+	/* The private value cannot be read. */
+	assert_int_equal(p11_attr(p->f, p->admin, priv, CKA_VALUE, id1,
+	    sizeof(id1), &len), -1);
+	p11_close(p);
+}
+
+static void
+test_wrong_pin(void **state)
+{
+	char missing[PATH_MAX];
+
+	(void)state;
+	/* No other handle is open: the login is checked for real. */
+	assert_null(p11_open(module, TOKEN, pin_bad));
+	snprintf(missing, sizeof(missing), "%s/no-such-pin", tmpdir);
+	assert_null(p11_open(module, TOKEN, missing));
+	assert_null(p11_open(module, "no-such-token", pin_ok));
+	assert_null(p11_open("/nonexistent/module.so", TOKEN, pin_ok));
+}
+
+static void
+test_unknown_label(void **state)
+{
+	struct p11 *p;
+
+	(void)state;
+	assert_non_null(p = p11_open(module, TOKEN, pin_ok));
+	assert_null(p11_session_open(p, "no-such-key"));
+	assert_null(p11_pubkey(p, "no-such-key"));
+	p11_close(p);
+}
+
+/* A signature with a libp11 EVP_PKEY, checked with the public key. */
+static void
+evp_sign_check(EVP_PKEY *priv, EVP_PKEY *pub)
+{
+	EVP_MD_CTX	*m;
+	uint8_t		 msg[] = "carimbo", sig[P11_MAX_SIG];
+	size_t		 siglen = sizeof(sig);
+
+	assert_non_null(m = EVP_MD_CTX_new());
+	assert_int_equal(EVP_DigestSignInit(m, NULL, EVP_sha256(), NULL,
+	    priv), 1);
+	assert_int_equal(EVP_DigestSign(m, sig, &siglen, msg, sizeof(msg)), 1);
+	EVP_MD_CTX_free(m);
+	assert_non_null(m = EVP_MD_CTX_new());
+	assert_int_equal(EVP_DigestVerifyInit(m, NULL, EVP_sha256(), NULL,
+	    pub), 1);
+	assert_int_equal(EVP_DigestVerify(m, sig, siglen, msg, sizeof(msg)),
+	    1);
+	EVP_MD_CTX_free(m);
+}
+
+/* One raw signature in a fresh session, verified. */
+static void
+raw_sign_check(struct p11 *p, const char *label, EVP_PKEY *pub)
+{
+	sign_and_verify(p, label, pub, p11_keytype_parse(
+	    EVP_PKEY_get_base_id(pub) == EVP_PKEY_EC ? "ec-p256" : "rsa-2048"),
+	    NID_sha256, 32);
+}
+
+/*
+ * The raw layer and libp11 on one module in one process: whichever lets
+ * go first must not end the other's sessions or finalize the module.
+ */
+static void
+test_coexist(void **state)
+{
+	struct p11		*p;
+	struct p11_session	*s;
+	EVP_PKEY		*priv, *pub, *rpub;
+
+	(void)state;
+	/* Raw first, libp11 done first: the raw session survives. */
+	assert_non_null(p = p11_open(module, TOKEN, pin_ok));
+	assert_non_null(pub = p11_pubkey(p, "ec"));
+	assert_non_null(rpub = p11_pubkey(p, "rsa"));
+	assert_non_null(s = p11_session_open(p, "ec"));
+	assert_non_null(priv = p11_evp_key(module, TOKEN, pin_ok, "ec"));
+	evp_sign_check(priv, pub);
+	EVP_PKEY_free(priv);
+	assert_non_null(priv = p11_evp_key(module, TOKEN, pin_ok, "rsa"));
+	evp_sign_check(priv, rpub);
+	EVP_PKEY_free(priv);
+	p11_evp_done();
+	raw_sign_check(p, "ec", pub);
+	p11_session_close(s);
+	p11_close(p);
+
+	/* libp11 first, raw closed first: the libp11 key still signs. */
+	assert_non_null(priv = p11_evp_key(module, TOKEN, pin_ok, "ec"));
+	assert_non_null(p = p11_open(module, TOKEN, pin_ok));
+	raw_sign_check(p, "ec", pub);
+	p11_close(p);
+	evp_sign_check(priv, pub);
+	EVP_PKEY_free(priv);
+	p11_evp_done();
+	assert_null(p11_evp_key(module, TOKEN, pin_bad, "ec"));
+	p11_evp_done();
+
+	/* Everything let go: the module initialises again from scratch. */
+	assert_non_null(p = p11_open(module, TOKEN, pin_ok));
+	raw_sign_check(p, "rsa", rpub);
+	p11_close(p);
+	EVP_PKEY_free(pub);
+	EVP_PKEY_free(rpub);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_keytype_names),
+		cmocka_unit_test(test_ecdsa_der),
+		cmocka_unit_test(test_ec_p256),
+		cmocka_unit_test(test_ec_p384),
+		cmocka_unit_test(test_rsa_2048),
+		cmocka_unit_test(test_key_attributes),
+		cmocka_unit_test(test_wrong_pin),
+		cmocka_unit_test(test_unknown_label),
+		cmocka_unit_test(test_coexist),
+	};
+
+	module = getenv("CARIMBO_PKCS11_MODULE");
+	if (module == NULL)
+		module = P11_DEFAULT_MODULE;
+	if (access(module, R_OK) == -1) {
+		printf("skipped: %s absent (apt-get install softhsm2)\n",
+		    module);
+		return 77;
+	}
+	log_init("test_p11", 0);
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
