@@ -413,15 +413,18 @@ tsp_oid_from_text(const char *s, uint8_t *out, size_t cap)
 	size_t		 len = 0, k, narcs = 0;
 	uint8_t		 tmp[10];
 	const char	*start;
+	unsigned	 d;
 
 	if (s == NULL)
 		return 0;
 	for (;;) {
 		start = s;
 		for (arc = 0; *s >= '0' && *s <= '9'; s++) {
-			if (arc > (UINT64_MAX - 9) / 10)
+			d = (unsigned)(*s - '0');
+			if (arc > UINT64_MAX / 10 ||
+			    (arc == UINT64_MAX / 10 && d > UINT64_MAX % 10))
 				return 0;
-			arc = arc * 10 + (uint64_t)(*s - '0');
+			arc = arc * 10 + d;
 		}
 		if (s == start || (*start == '0' && s - start > 1))
 			return 0;
