@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "bench/bench.h"
+#include "ca/ca.h"
 #include "common/log.h"
 #include "tsa/tsa.h"
 
@@ -17,6 +19,8 @@ struct cmd {
 
 static const struct cmd cmds[] = {
 	{ "serve", serve_main, "run the time-stamp server: serve -c CONF [--listen ADDR:PORT]" },
+	{ "init", init_main, "create a demo state: token, keys, CA, TSA certificate" },
+	{ "bench", bench_main, "measure: --hsm signing ceiling (HTTP load later)" },
 	{ NULL, NULL, NULL }
 };
 
