@@ -216,18 +216,20 @@ def main():
     for name, opts, fail in [
             ("sha1", ("-sha1",), "unrecognized or unsupported algorithm identifier"),
             ("md5", ("-md5",), "unrecognized or unsupported algorithm identifier"),
-            ("pol", ("-sha256", "-tspolicy", "1.2.3.4"), "unaccepted policy")]:
+            ("pol", ("-sha256", "-tspolicy", "1.2.3.4"),
+             "the requested TSA policy is not supported by the TSA")]:
         data, q = query(name, *opts)
         r = path(name + ".tsr")
         out = post_curl(srv.url, q, r)
         text = reply_text(r)
         check(out.startswith("200"), "%s: HTTP 200" % name)
-        check(field(text, "Status") == "Rejection.", "%s: rejected (%r)" % (
+        check(field(text, "Status") == "Rejected.", "%s: rejected (%r)" % (
             name, field(text, "Status")))
         check(fail in text, "%s: failure info %r in %r" % (name, fail, text))
     open(path("garbage.tsq"), "wb").write(b"\x30\x03\x02\x01")
     post_curl(srv.url, path("garbage.tsq"), path("garbage.tsr"))
-    check("bad data format" in reply_text(path("garbage.tsr")),
+    check("the data submitted has the wrong format" in
+          reply_text(path("garbage.tsr")),
           "garbage: badDataFormat")
 
     print("keep-alive: several requests on one connection")
