@@ -793,7 +793,7 @@ p11_keygen(struct p11 *p, const char *label, enum p11_keytype t)
 	CK_BYTE			 id[P11_ID_LEN];
 	CK_MECHANISM		 mech = { 0, NULL, 0 };
 	CK_OBJECT_HANDLE	 pub, priv, o[1];
-	CK_ATTRIBUTE		 pubt[8], privt[9];
+	CK_ATTRIBUTE		 pubt[10], privt[12];
 	CK_ULONG		 npub = 0, npriv = 0;
 	CK_RV			 rv;
 	EVP_PKEY		*pk = NULL;
@@ -819,6 +819,8 @@ p11_keygen(struct p11 *p, const char *label, enum p11_keytype t)
 	ATTR(pubt, npub, CKA_KEY_TYPE, &ckk, sizeof(ckk));
 	ATTR(pubt, npub, CKA_TOKEN, &yes, sizeof(yes));
 	ATTR(pubt, npub, CKA_VERIFY, &yes, sizeof(yes));
+	ATTR(pubt, npub, CKA_ENCRYPT, &no, sizeof(no));
+	ATTR(pubt, npub, CKA_WRAP, &no, sizeof(no));
 	ATTR(pubt, npub, CKA_LABEL, label, llen);
 	ATTR(pubt, npub, CKA_ID, id, sizeof(id));
 	ATTR(privt, npriv, CKA_CLASS, &privclass, sizeof(privclass));
@@ -828,6 +830,10 @@ p11_keygen(struct p11 *p, const char *label, enum p11_keytype t)
 	ATTR(privt, npriv, CKA_SENSITIVE, &yes, sizeof(yes));
 	ATTR(privt, npriv, CKA_EXTRACTABLE, &no, sizeof(no));
 	ATTR(privt, npriv, CKA_SIGN, &yes, sizeof(yes));
+	/* A signing key does nothing else (NIST SP 800-57 5.2). */
+	ATTR(privt, npriv, CKA_DECRYPT, &no, sizeof(no));
+	ATTR(privt, npriv, CKA_UNWRAP, &no, sizeof(no));
+	ATTR(privt, npriv, CKA_DERIVE, &no, sizeof(no));
 	ATTR(privt, npriv, CKA_LABEL, label, llen);
 	ATTR(privt, npriv, CKA_ID, id, sizeof(id));
 	if (ckk == CKK_EC) {

@@ -271,6 +271,12 @@ test_key_attributes(void **state)
 	assert_int_equal(p11_attr(p->f, p->admin, priv, CKA_SIGN, &b,
 	    sizeof(b), &len), 0);
 	assert_true(b);
+	assert_int_equal(p11_attr(p->f, p->admin, priv, CKA_DECRYPT, &b,
+	    sizeof(b), &len), 0);
+	assert_false(b);
+	assert_int_equal(p11_attr(p->f, p->admin, priv, CKA_DERIVE, &b,
+	    sizeof(b), &len), 0);
+	assert_false(b);
 	assert_int_equal(p11_attr(p->f, p->admin, priv, CKA_ID, id1,
 	    sizeof(id1), &l1), 0);
 	assert_int_equal(p11_attr(p->f, p->admin, pub, CKA_ID, id2,

@@ -1,0 +1,190 @@
+#!/bin/sh
+# SPDX-License-Identifier: ISC
+# `carimbo init --demo` judged from outside: the files and their modes,
+# the chain with `openssl verify`, the TSA profile (RFC 3161 2.3: one
+# extendedKeyUsage, timeStamping, critical) with `openssl x509`, refusal
+# to overwrite, each key type, and the keys on the token, sensitive and
+# never extractable (pkcs11-tool, else softhsm2-util).  Then one short
+# `bench --hsm` on the state.  Needs $CARIMBO (tests/run.sh sets it).
+set -u
+
+: "${CARIMBO:?CARIMBO must name the carimbo binary}"
+MODULE=${CARIMBO_PKCS11_MODULE:-/usr/lib/softhsm/libsofthsm2.so}
+if [ ! -r "$MODULE" ]; then
+	echo "skipped: $MODULE absent (apt-get install softhsm2)"
+	exit 77
+fi
+command -v openssl >/dev/null || { echo "skipped: no openssl"; exit 77; }
+
+T=$(mktemp -d) || exit 1
+trap 'rm -rf "$T"' EXIT INT TERM
+fails=0
+
+fail() {
+	echo "FAIL: $*"
+	fails=$((fails + 1))
+}
+
+ok() {
+	echo "ok: $*"
+}
+
+# mode FILE: the permission bits in octal.
+mode() {
+	stat -c %a "$1"
+}
+
+# check_state DIR KEYTYPE: everything a fresh state must satisfy.
+check_state() {
+	d=$1 kt=$2
+	for f in carimbo.conf softhsm2.conf pin so-pin root.pem \
+	    tsa-chain.pem; do
+		[ -s "$d/$f" ] || fail "$kt: $f missing or empty"
+	done
+	[ -d "$d/tokens" ] || fail "$kt: tokens/ missing"
+	[ "$(mode "$d/pin")" = 600 ] || fail "$kt: pin is $(mode "$d/pin")"
+	[ "$(mode "$d/so-pin")" = 600 ] ||
+	    fail "$kt: so-pin is $(mode "$d/so-pin")"
+	[ "$(head -n 1 "$d/pin" | wc -c)" -ge 17 ] ||
+	    fail "$kt: user PIN shorter than 16 characters"
+	cmp -s "$d/pin" "$d/so-pin" && fail "$kt: user PIN equals SO PIN"
+
+	# Paths in carimbo.conf relative to the state (it can be moved).
+	for kv in "softhsm2_conf = softhsm2.conf" "pin_file = pin" \
+	    "tsa_chain = tsa-chain.pem" "root_cert = root.pem" \
+	    "serial_file = serials" "token_label = carimbo" \
+	    "key_label = tsa" "listen = 127.0.0.1:8318" \
+	    "clock_mode = demo"; do
+		grep -qx "$kv" "$d/carimbo.conf" ||
+		    fail "$kt: carimbo.conf lacks \"$kv\""
+	done
+	grep -q "^directories.tokendir = /" "$d/softhsm2.conf" ||
+	    fail "$kt: softhsm2.conf tokendir not absolute"
+
+	out=$(openssl verify -CAfile "$d/root.pem" "$d/tsa-chain.pem" 2>&1)
+	[ "$out" = "$d/tsa-chain.pem: OK" ] || fail "$kt: verify: $out"
+
+	[ "$(grep -c "BEGIN CERTIFICATE" "$d/tsa-chain.pem")" = 1 ] ||
+	    fail "$kt: tsa-chain.pem is not one certificate"
+	tsa=$(openssl x509 -in "$d/tsa-chain.pem" -noout -text) ||
+	    fail "$kt: openssl x509 tsa-chain.pem"
+	# The EKU line and the one after it: critical, Time Stamping only.
+	eku=$(printf '%s\n' "$tsa" | awk '
+	    /X509v3 Extended Key Usage:/ { hdr = $0; getline; val = $0 }
+	    END { gsub(/^ +/, "", hdr); gsub(/^ +| +$/, "", val);
+		print hdr "|" val }')
+	[ "$eku" = "X509v3 Extended Key Usage: critical|Time Stamping" ] ||
+	    fail "$kt: TSA extendedKeyUsage is \"$eku\""
+	printf '%s\n' "$tsa" | grep -A1 "Key Usage: critical" |
+	    grep -qx " *Digital Signature" ||
+	    fail "$kt: TSA keyUsage not critical digitalSignature only"
+	printf '%s\n' "$tsa" | grep -A1 "Basic Constraints" |
+	    grep -qx " *CA:FALSE" || fail "$kt: TSA basicConstraints"
+	printf '%s\n' "$tsa" | grep -q "Authority Key Identifier" ||
+	    fail "$kt: TSA AKI missing"
+	printf '%s\n' "$tsa" | grep -q "Subject: C = PT, O = carimbo demo, CN = carimbo demo TSU 1" ||
+	    fail "$kt: TSA subject"
+	root=$(openssl x509 -in "$d/root.pem" -noout -text)
+	printf '%s\n' "$root" | grep -A1 "Basic Constraints: critical" |
+	    grep -qx " *CA:TRUE" || fail "$kt: root basicConstraints"
+	printf '%s\n' "$root" | grep -A1 "Key Usage: critical" |
+	    grep -qx " *Certificate Sign, CRL Sign" || fail "$kt: root keyUsage"
+	printf '%s\n' "$root" | grep -q "Subject Key Identifier" ||
+	    fail "$kt: root SKI missing"
+	# 128-bit serial: 16 or 17 content bytes (a leading 00 if the top
+	# bit is set); RFC 5280 allows up to 20.
+	sn=$(openssl x509 -in "$d/tsa-chain.pem" -noout -serial | cut -d= -f2)
+	[ ${#sn} -ge 30 ] && [ ${#sn} -le 34 ] ||
+	    fail "$kt: serial $sn is not 128 bits"
+
+	case $kt in
+	ec-p256) want="Public-Key: (256 bit)";;
+	ec-p384) want="Public-Key: (384 bit)";;
+	rsa-2048) want="Public-Key: (2048 bit)";;
+	esac
+	printf '%s\n' "$tsa" | grep -q "$want" || fail "$kt: TSA key is not $kt"
+
+	check_token "$d" "$kt"
+	[ "$fails" -eq 0 ] && ok "$kt state"
+}
+
+# check_token DIR KEYTYPE: private keys "root" and "tsa" on the token,
+# sensitive and never extractable.
+check_token() {
+	d=$1 kt=$2
+	if command -v pkcs11-tool >/dev/null; then
+		objs=$(SOFTHSM2_CONF="$d/softhsm2.conf" pkcs11-tool \
+		    --module "$MODULE" --token-label carimbo --login \
+		    --pin "$(head -n 1 "$d/pin")" -O 2>&1) ||
+		    fail "$kt: pkcs11-tool -O: $objs"
+		for l in root tsa; do
+			blk=$(printf '%s\n' "$objs" | awk -v l="$l" '
+			    /^[A-Z][a-z]+ Key Object/ { p = /^Private/; inl = 0 }
+			    p && /label:/ { inl = ($2 == l) }
+			    p && inl { print }')
+			[ -n "$blk" ] || fail "$kt: no private key \"$l\""
+			printf '%s\n' "$blk" | grep -q "never extractable" ||
+			    fail "$kt: private key \"$l\" is extractable"
+			printf '%s\n' "$blk" | grep -q "Access:.*sensitive" ||
+			    fail "$kt: private key \"$l\" not sensitive"
+			printf '%s\n' "$blk" | grep -qx " *Usage: *sign" ||
+			    fail "$kt: private key \"$l\" not for signing only"
+		done
+	else
+		echo "note: no pkcs11-tool (opensc); only the token is checked"
+		SOFTHSM2_CONF="$d/softhsm2.conf" softhsm2-util --show-slots |
+		    grep -q "Label: *carimbo" || fail "$kt: no token carimbo"
+	fi
+}
+
+S=$T/state
+out=$("$CARIMBO" init --demo "$S" 2>&1) || fail "init --demo: $out"
+check_state "$S" ec-p256
+
+# A second init without --force fails and touches nothing.
+before=$(cd "$S" && cat carimbo.conf pin so-pin root.pem tsa-chain.pem |
+    cksum)
+if out=$("$CARIMBO" init --demo "$S" 2>&1); then
+	fail "second init without --force succeeded"
+else
+	echo "$out" | grep -q "force" || fail "refusal does not say why: $out"
+fi
+after=$(cd "$S" && cat carimbo.conf pin so-pin root.pem tsa-chain.pem |
+    cksum)
+[ "$before" = "$after" ] || fail "refused init changed the state"
+[ "$(ls "$S/tokens" | wc -l)" = 1 ] || fail "refused init added a token"
+
+# --force starts over: new keys, one token.
+out=$("$CARIMBO" init --demo "$S" --force 2>&1) || fail "--force: $out"
+after=$(cd "$S" && cat root.pem | cksum)
+[ "$before" != "$after" ] || fail "--force kept the old certificates"
+[ "$(ls "$S/tokens" | wc -l)" = 1 ] || fail "--force left the old token"
+
+for kt in rsa-2048 ec-p384; do
+	out=$("$CARIMBO" init --demo "$T/$kt" --key-type "$kt" 2>&1) ||
+	    fail "init --key-type $kt: $out"
+	check_state "$T/$kt" "$kt"
+done
+grep -qx "sign_digest = sha384" "$T/ec-p384/carimbo.conf" ||
+    fail "ec-p384: sign_digest is not sha384"
+grep -qx "sign_digest = sha256" "$T/rsa-2048/carimbo.conf" ||
+    fail "rsa-2048: sign_digest is not sha256"
+
+"$CARIMBO" init --demo "$T/bad" --key-type ec-p521 >/dev/null 2>&1 &&
+    fail "an unknown key type was accepted"
+
+# The state serves bench --hsm: signatures, no errors.
+out=$("$CARIMBO" bench --hsm -c "$S/carimbo.conf" --threads 2 \
+    --duration 0.3 --json "$T/hsm.json" 2>&1) || fail "bench --hsm: $out"
+grep -q '"errors": 0' "$T/hsm.json" 2>/dev/null ||
+    fail "bench --hsm json: $(cat "$T/hsm.json" 2>/dev/null)"
+grep -q '"threads": 2' "$T/hsm.json" 2>/dev/null ||
+    fail "bench --hsm json lacks threads"
+"$CARIMBO" bench --http >/dev/null 2>&1
+[ $? -eq 2 ] || fail "bench without --hsm does not exit 2"
+
+if [ "$fails" -ne 0 ]; then
+	echo "init.sh: $fails check(s) failed"
+	exit 1
+fi
+echo "init.sh: all checks passed"
