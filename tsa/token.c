@@ -34,6 +34,8 @@
  * up to 160 bits, i.e. 21 INTEGER content octets with the sign octet.
  */
 #define TOKEN_MAX_TST		4096
+/* A MessageImprint: SHA-512 OID, NULL parameters, 64-byte hash, headers. */
+#define TOKEN_MAX_IMPRINT	96
 #define TOKEN_MAX_SERIAL	21
 #define TOKEN_MAX_GENTIME	31
 /* One constant piece (the certificates set is the largest). */
@@ -633,8 +635,9 @@ tst_len(const struct token_tmpl *t, const struct tsp_req *req,
 	size_t			 n;
 
 	n = t->tst_const + t->policy[req->policy].len +
+	    (req->imprint_der != NULL ? req->imprint_der_len :
 	    tlv_len(tlv_len(tlv_len(hi->oid_len)) +
-	    tlv_len(req->imprint_len)) +
+	    tlv_len(req->imprint_len))) +
 	    tlv_len(serial_len) + tlv_len(gentime_len);
 	if (req->nonce != NULL)
 		n += tlv_len(req->nonce_len);
@@ -664,6 +667,8 @@ req_ok(const struct token_tmpl *t, const struct tsp_req *req)
 	return req->policy >= 0 && (size_t)req->policy < t->npolicy &&
 	    req->alg >= 0 && req->alg < HASH_COUNT &&
 	    req->imprint_len <= HASH_MAX_LEN &&
+	    (req->imprint_der == NULL || req->imprint_der_len <=
+	    TOKEN_MAX_IMPRINT) &&
 	    hash_info(req->alg)->oid_len <= HASH_MAX_OID &&
 	    (req->nonce == NULL ||
 	    (req->nonce_len > 0 && req->nonce_len <= TSP_MAX_NONCE));
@@ -739,10 +744,15 @@ token_issue(const struct token_tmpl *t, const struct token_in *in,
 	put_piece(&w, &t->accuracy);
 	der_put_tlv(&w, DER_GENERALIZEDTIME, in->gentime, in->gentime_len);
 	der_put_tlv(&w, DER_INTEGER, in->serial, in->serial_len);
-	mark = der_w_len(&w);
-	der_put_tlv(&w, DER_OCTET_STRING, req->imprint, req->imprint_len);
-	put_digest_alg(&w, req->alg);
-	der_wrap(&w, DER_SEQUENCE, mark);		/* MessageImprint */
+	if (req->imprint_der != NULL)
+		der_put_raw(&w, req->imprint_der, req->imprint_der_len);
+	else {
+		mark = der_w_len(&w);
+		der_put_tlv(&w, DER_OCTET_STRING, req->imprint,
+		    req->imprint_len);
+		put_digest_alg(&w, req->alg);
+		der_wrap(&w, DER_SEQUENCE, mark);	/* MessageImprint */
+	}
 	put_piece(&w, &t->policy[req->policy]);
 	der_put_raw(&w, tlv_version_1, sizeof(tlv_version_1));
 	der_wrap(&w, DER_SEQUENCE, 0);

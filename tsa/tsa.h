@@ -54,6 +54,13 @@ struct tsp_req {
 	enum hash_alg	 alg;
 	const uint8_t	*imprint;	/* hashedMessage */
 	size_t		 imprint_len;
+	/*
+	 * The whole MessageImprint as sent, echoed byte for byte in TSTInfo
+	 * (RFC 3161 2.4.2 "the same value"; keeps a NULL parameter a client
+	 * sent).  NULL: token.c encodes it from alg and imprint.
+	 */
+	const uint8_t	*imprint_der;
+	size_t		 imprint_der_len;
 	int		 policy;	/* index in tsp_policies */
 	const uint8_t	*nonce;		/* INTEGER content as sent; NULL: none */
 	size_t		 nonce_len;

@@ -36,6 +36,8 @@ struct tsp_raw {
 	int		 params;	/* 0 absent, 1 NULL, 2 anything else */
 	const uint8_t	*imprint;
 	size_t		 imprint_len;
+	const uint8_t	*mi_der;	/* the whole MessageImprint */
+	size_t		 mi_der_len;
 	const uint8_t	*policy;	/* NULL: absent */
 	size_t		 policy_len;
 	const uint8_t	*nonce;		/* NULL: absent */
@@ -81,7 +83,8 @@ tsp_imprint(struct der_r *seq, struct tsp_raw *raw, const char **why)
 	struct der_r	mi, ai, h;
 	uint8_t		tag;
 
-	if (der_expect(seq, DER_SEQUENCE, &mi) == -1) {
+	if (der_get(seq, &tag, &mi, &raw->mi_der, &raw->mi_der_len) == -1 ||
+	    tag != DER_SEQUENCE) {
 		*why = "messageImprint is not a DER SEQUENCE";
 		return -1;
 	}
@@ -315,6 +318,8 @@ tsp_req_parse(const uint8_t *buf, size_t len, const struct tsp_policies *pol,
 	req->alg = alg;
 	req->imprint = raw.imprint;
 	req->imprint_len = raw.imprint_len;
+	req->imprint_der = raw.mi_der;
+	req->imprint_der_len = raw.mi_der_len;
 	req->nonce = raw.nonce;
 	req->nonce_len = raw.nonce != NULL ? raw.nonce_len : 0;
 	req->cert_req = raw.cert_req != 0;

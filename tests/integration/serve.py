@@ -86,6 +86,25 @@ def verify(r, q):
     return p.returncode == 0 and b"Verification: OK" in p.stdout
 
 
+def tlv(b, i):
+    """(start of content, end) of the DER TLV at b[i] (short or long form)."""
+    n = b[i + 1]
+    if n < 0x80:
+        return i + 2, i + 2 + n
+    k = n & 0x7f
+    n = int.from_bytes(b[i + 2:i + 2 + k], "big")
+    return i + 2 + k, i + 2 + k + n
+
+
+def message_imprint(tsq):
+    """The MessageImprint TLV of a TimeStampReq, as sent."""
+    b = open(tsq, "rb").read()
+    i, _ = tlv(b, 0)          # into TimeStampReq
+    _, i = tlv(b, i)          # past version
+    _, end = tlv(b, i)
+    return b[i:end]
+
+
 def reply_text(r):
     return run("openssl", "ts", "-reply", "-in", r, "-text").stdout.decode()
 
@@ -184,6 +203,8 @@ def main():
         check(field(text, "Accuracy") == "0x01 seconds, unspecified millis, "
               "unspecified micros", "accuracy %r" % field(text, "Accuracy"))
         check(field(text, "Ordering") == "no", "ordering absent")
+        check(message_imprint(q) in open(r, "rb").read(),
+              "messageImprint echoed byte for byte (RFC 3161 2.4.2)")
         check((field(text, "TSA") or "").startswith("DirName:"),
               "TSA name %r" % field(text, "TSA"))
         check(re.match(r"\d{14}\.\d{1,3} GMT$|\w{3} .* GMT$",
