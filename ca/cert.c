@@ -186,8 +186,10 @@ cert_issue(const struct cert_req *req)
 		    cert_profiles[req->profile].name);
 		goto fail;
 	}
-	/* The key that signed is the issuer's: a token holding a wrong key
-	 * (or a label mix-up) is caught here, not by a relying party. */
+	/*
+	 * The key that signed must be the issuer's: a label mix-up on the
+	 * token is caught here, not by a relying party.
+	 */
 	ipub = X509_get0_pubkey(issuer);
 	if (ipub == NULL || X509_verify(x, ipub) != 1) {
 		log_ossl("the %s certificate does not verify with its issuer's "

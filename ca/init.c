@@ -315,9 +315,12 @@ init_main(int argc, char **argv)
 
 	init_pin(user_pin);
 	init_pin(so_pin);
-	if (p11_token_init(module, INIT_TOKEN, so_pin, user_pin) == -1)
+	if (p11_token_init(module, INIT_TOKEN, so_pin, user_pin) == -1) {
+		sodium_memzero(user_pin, sizeof(user_pin));
+		sodium_memzero(so_pin, sizeof(so_pin));
 		errx(1, "%s: cannot initialise token \"%s\"", module,
 		    INIT_TOKEN);
+	}
 	strcat(user_pin, "\n");
 	strcat(so_pin, "\n");
 	init_write(state, "pin", 0600, user_pin, strlen(user_pin));

@@ -58,18 +58,21 @@ evp_load(const char *module)
 	if ((evp_ctx = PKCS11_CTX_new()) == NULL)
 		err(1, NULL);
 	if (PKCS11_CTX_load(evp_ctx, module) != 0) {
+		/* Not loaded: nothing of libp11's to finalize or close. */
 		log_ossl("%s: PKCS11_CTX_load", module);
-		goto fail;
+		PKCS11_CTX_free(evp_ctx);
+		evp_ctx = NULL;
+		p11_module_release(evp_mod, NULL);
+		evp_mod = NULL;
+		return -1;
 	}
 	if (PKCS11_enumerate_slots(evp_ctx, &evp_slots, &evp_nslots) != 0) {
 		log_ossl("%s: PKCS11_enumerate_slots", module);
-		goto fail;
+		p11_module_release(evp_mod, evp_teardown);
+		evp_mod = NULL;
+		return -1;
 	}
 	return 0;
-fail:
-	p11_module_release(evp_mod, evp_teardown);
-	evp_mod = NULL;
-	return -1;
 }
 
 EVP_PKEY *
