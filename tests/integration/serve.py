@@ -7,6 +7,7 @@
 # with `openssl ts -verify` and field by field.  Every HTTP error the server
 # promises, keep-alive, pipelining, timeouts, back-pressure, serials across
 # a restart and a clean SIGTERM.
+import ctypes
 import os
 import re
 import signal
@@ -165,6 +166,12 @@ def exchange(port, raw):
     r = read_response(f)
     s.close()
     return r
+
+
+def kernel_unsynced():
+    """adjtimex(2) returns TIME_ERROR (5) when the kernel clock is unsynced."""
+    buf = ctypes.create_string_buffer(512)     # >= sizeof(struct timex)
+    return ctypes.CDLL(None, use_errno=True).adjtimex(buf) == 5
 
 
 def write_conf(extra):
@@ -371,6 +378,55 @@ def main():
     check(s.recv(1) == b"" and time.time() - t0 < 6, "idle connection closed")
     s.close()
     check(srv.stop() == 0, "exit 0")
+
+    print("qualified policy: ETSI EN 319 422 qcStatements in TSTInfo")
+    qc_ext = bytes.fromhex("06082b06010505070103")      # id-pe-qcStatements
+    esi4 = bytes.fromhex("06070400819 75e0101".replace(" ", ""))
+    for qualified in ("no", "yes"):
+        srv = Server(write_conf("qualified = " + qualified))
+        data, q = query("qc" + qualified, "-sha256", "-cert")
+        r = path("qc%s.tsr" % qualified)
+        post_curl(srv.url, q, r)
+        body = open(r, "rb").read()
+        check(verify(r, q), "qualified=%s verifies" % qualified)
+        check((qc_ext in body and esi4 in body) == (qualified == "yes"),
+              "qualified=%s: qcStatements with esi4-qtstStatement-1 %s" % (
+                  qualified, "present" if qualified == "yes" else "absent"))
+        check(srv.stop() == 0, "exit 0")
+
+    print("a crash (SIGKILL) never repeats a serial")
+    srv = Server(conf)
+    before = []
+    for i in range(3):
+        data, q = query("ck%d" % i, "-sha256")
+        post_curl(srv.url, q, path("ck%d.tsr" % i))
+        before.append(serial_of(path("ck%d.tsr" % i)))
+    reserved = int(re.search(r"reserved=(\d+)", open(os.path.join(
+        STATE, "serials")).read()).group(1))
+    srv.p.kill()
+    srv.p.wait()
+    srv.err.close()
+    srv = Server(conf)
+    data, q = query("ck9", "-sha256")
+    post_curl(srv.url, q, path("ck9.tsr"))
+    s9 = serial_of(path("ck9.tsr"))
+    check(s9 is not None and s9 >> 64 == 1 and (s9 & (2**64 - 1)) == reserved,
+          "after SIGKILL the next serial %x starts past the reserved block "
+          "(%d; before: %s)" % (s9 or 0, reserved, [hex(b) for b in before]))
+    check(srv.stop() == 0, "exit 0")
+
+    print("strict clock mode and an unsynchronised kernel clock")
+    p = subprocess.run([CARIMBO, "serve", "-c", write_conf(
+        "clock_mode = strict"), "--listen", "127.0.0.1:0"],
+        capture_output=True, timeout=20, input=b"") \
+        if kernel_unsynced() else None
+    if p is None:
+        print("  (kernel clock synchronised here: the refusal is not "
+              "exercised)")
+    else:
+        check(p.returncode != 0 and b"not synchronised" in p.stderr,
+              "strict mode refuses to start: %d %r" % (p.returncode,
+                                                       p.stderr[-200:]))
 
     print("%d checks, %d failed" % (checks, len(failures)))
     if failures:
