@@ -18,12 +18,12 @@ CPPFLAGS += -I. -D_GNU_SOURCE $(shell pkg-config --cflags $(PKGS) p11-kit-1 2>/d
 LDLIBS   += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread -ldl
 
 ifeq ($(SAN),1)
-B        := build-san
+B        ?= build-san
 CFLAGS   += -O1 -fsanitize=address,undefined -fno-omit-frame-pointer \
             -fno-sanitize-recover=undefined
 LDFLAGS  += -fsanitize=address,undefined
 else
-B        := build
+B        ?= build
 endif
 
 SRC      := $(wildcard common/*.c tsa/*.c ca/*.c ntp/*.c bench/*.c)

@@ -617,23 +617,27 @@ on_send(struct loop *l, struct conn *c, struct io_uring_cqe *cqe)
 	mark_dirty(l, c);
 }
 
-/* The last job of a round is back: its replies may go (the ledger hooks in here). */
+/*
+ * A job's reply may go.  Each reply leaves as soon as its own token is
+ * made: holding a round's replies until its last signature would idle the
+ * workers during every round trip to the clients.  The ledger's record of
+ * a round commits to what is fixed before signing, so the rule "a reply
+ * that left the machine is in the ledger" adds "and its round's record is
+ * durable" here, not a wait for the whole round.
+ */
 static void
-round_complete(struct loop *l, struct round *r)
+job_release(struct loop *l, struct job *j)
 {
-	struct job	*j, *next;
-	struct conn	*c;
+	struct conn	*c = j->conn;
+	struct round	*r = j->round;
 
-	for (j = r->jobs; j != NULL; j = next) {
-		next = j->rnext;
-		c = j->conn;
-		j->resp->ready = true;
-		c->jobs--;
-		l->inflight--;
-		mark_dirty(l, c);
-		free(j);
-	}
-	free(r);
+	j->resp->ready = true;
+	c->jobs--;
+	l->inflight--;
+	mark_dirty(l, c);
+	free(j);
+	if (--r->pending == 0)
+		free(r);
 }
 
 static void
@@ -643,8 +647,7 @@ on_event(struct loop *l)
 
 	for (j = signer_collect(l->sg); j != NULL; j = next) {
 		next = j->next;
-		if (--j->round->pending == 0)
-			round_complete(l, j->round);
+		job_release(l, j);
 	}
 	arm_event(l);
 }
@@ -659,7 +662,7 @@ round_close(struct loop *l)
 {
 	struct round	*r = l->open;
 	struct timespec	 ts;
-	struct job	*j;
+	struct job	*j, *next;
 	uint64_t	 first, i = 0;
 	uint8_t		 rej[TSP_MAX_REJECT];
 	size_t		 rlen;
@@ -673,10 +676,12 @@ round_close(struct loop *l)
 	r->id = ++l->round_id;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	r->gentime_len = tsp_gentime(&ts, l->cfg->gentime_digits, r->gentime);
+	r->pending = r->njobs;
 	if (serial_take(l->ser, r->njobs, &first) == -1) {
 		rlen = tsp_resp_reject(rej, sizeof(rej), FAIL_SYSTEM_FAILURE,
 		    "serial numbers cannot be reserved");
-		for (j = r->jobs; j != NULL; j = j->rnext) {
+		for (j = r->jobs; j != NULL; j = next) {
+			next = j->rnext;
 			hlen = http_head(head, sizeof(head), 200,
 			    "application/timestamp-reply", rlen, j->keep_alive,
 			    NULL);
@@ -685,15 +690,14 @@ round_close(struct loop *l)
 			memcpy(j->resp->data, head, hlen);
 			memcpy(j->resp->data + hlen, rej, rlen);
 			j->resp->len = hlen + rlen;
+			job_release(l, j);
 		}
-		round_complete(l, r);
 		return;
 	}
 	r->first_serial = first;
 	for (j = r->jobs; j != NULL; j = j->rnext)
 		j->serial_len = serial_encode(l->cfg->unit_id, first + i++,
 		    j->serial);
-	r->pending = r->njobs;
 	signer_submit(l->sg, r);
 }
 
