@@ -82,8 +82,20 @@ struct conn {
 	time_t		 linger_start;
 } __attribute__((aligned(8)));
 
+/* Counters for /metrics (Prometheus text format); the loop's thread only. */
+struct stats {
+	uint64_t	 requests;		/* TimeStampReq bodies received */
+	uint64_t	 tokens;		/* granted */
+	uint64_t	 sign_failures;
+	uint64_t	 rejected[32];		/* by PKIFailureInfo bit */
+	uint64_t	 http_status[6];	/* by class: 1xx..5xx */
+	uint64_t	 rounds;
+	uint64_t	 accepted;		/* connections */
+};
+
 struct loop {
 	struct io_uring			 ring;
+	struct stats			 st;
 	struct io_uring_buf_ring	*br;
 	uint8_t				*bufs;
 	const struct serve_cfg		*cfg;
@@ -261,6 +273,7 @@ reply(struct loop *l, struct conn *c, int status, const char *ctype,
 	    extra);
 	if (hlen == 0)
 		errx(1, "reply head too long");
+	l->st.http_status[status / 100]++;
 	if ((r = calloc(1, sizeof(*r))) == NULL ||
 	    (r->data = malloc(hlen + blen)) == NULL)
 		err(1, NULL);
@@ -301,6 +314,58 @@ reply_health(struct loop *l, struct conn *c, const struct http_req *hr)
 	reply(l, c, 200, "application/json", body, n, NULL, hr->keep_alive);
 }
 
+static void
+reply_metrics(struct loop *l, struct conn *c, const struct http_req *hr)
+{
+	static const struct { int bit; const char *name; } fails[] = {
+		{ FAIL_BAD_ALG, "badAlg" },
+		{ FAIL_BAD_REQUEST, "badRequest" },
+		{ FAIL_BAD_DATA_FORMAT, "badDataFormat" },
+		{ FAIL_TIME_NOT_AVAILABLE, "timeNotAvailable" },
+		{ FAIL_UNACCEPTED_POLICY, "unacceptedPolicy" },
+		{ FAIL_UNACCEPTED_EXTENSION, "unacceptedExtension" },
+		{ FAIL_SYSTEM_FAILURE, "systemFailure" },
+	};
+	char	body[4096];
+	size_t	n = 0, i;
+
+#define M(...) do {							\
+	int r_ = snprintf(body + n, sizeof(body) - n, __VA_ARGS__);	\
+	if (r_ > 0 && (size_t)r_ < sizeof(body) - n)			\
+		n += r_;						\
+} while (0)
+	M("# TYPE carimbo_requests_total counter\n"
+	    "carimbo_requests_total %" PRIu64 "\n", l->st.requests);
+	M("# TYPE carimbo_tokens_total counter\n"
+	    "carimbo_tokens_total %" PRIu64 "\n", l->st.tokens);
+	M("# TYPE carimbo_sign_failures_total counter\n"
+	    "carimbo_sign_failures_total %" PRIu64 "\n", l->st.sign_failures);
+	M("# TYPE carimbo_rejections_total counter\n");
+	for (i = 0; i < sizeof(fails) / sizeof(fails[0]); i++)
+		M("carimbo_rejections_total{failinfo=\"%s\"} %" PRIu64 "\n",
+		    fails[i].name, l->st.rejected[fails[i].bit]);
+	M("# TYPE carimbo_http_responses_total counter\n");
+	for (i = 1; i <= 5; i++)
+		M("carimbo_http_responses_total{class=\"%zuxx\"} %" PRIu64
+		    "\n", i, l->st.http_status[i]);
+	M("# TYPE carimbo_rounds_total counter\n"
+	    "carimbo_rounds_total %" PRIu64 "\n", l->st.rounds);
+	M("# TYPE carimbo_connections_accepted_total counter\n"
+	    "carimbo_connections_accepted_total %" PRIu64 "\n",
+	    l->st.accepted);
+	M("# TYPE carimbo_connections gauge\n"
+	    "carimbo_connections %zu\n", l->nconns);
+	M("# TYPE carimbo_inflight gauge\n"
+	    "carimbo_inflight %zu\n", l->inflight);
+	M("# TYPE carimbo_serial_next gauge\n"
+	    "carimbo_serial_next %" PRIu64 "\n", serial_peek(l->ser));
+	M("# TYPE carimbo_clock_demo gauge\n"
+	    "carimbo_clock_demo %d\n", l->cfg->clock_demo);
+#undef M
+	reply(l, c, 200, "text/plain; version=0.0.4", body,
+	    hr->method == HTTP_HEAD ? 0 : n, NULL, hr->keep_alive);
+}
+
 /* A TimeStampReq body: a job for the open round, or a rejection now. */
 static void
 handle_tsq(struct loop *l, struct conn *c, const struct http_req *hr,
@@ -321,9 +386,11 @@ handle_tsq(struct loop *l, struct conn *c, const struct http_req *hr,
 		err(1, NULL);
 	memcpy(j->tsq, body, blen);
 	j->tsq_len = blen;
+	l->st.requests++;
 	rc = tsp_req_parse(j->tsq, blen, l->cfg->policies, &j->req, &why);
 	if (rc != TSP_OK) {
 		free(j);
+		l->st.rejected[rc]++;
 		rlen = tsp_resp_reject(rej, sizeof(rej), rc, why);
 		reply(l, c, 200, "application/timestamp-reply", rej, rlen,
 		    NULL, hr->keep_alive);
@@ -338,6 +405,7 @@ handle_tsq(struct loop *l, struct conn *c, const struct http_req *hr,
 	j->conn = c;
 	j->resp = r;
 	j->keep_alive = hr->keep_alive;
+	j->failed = false;
 	j->rnext = NULL;
 	if (l->open == NULL) {
 		if ((l->open = calloc(1, sizeof(*l->open))) == NULL)
@@ -388,6 +456,15 @@ route(struct loop *l, struct conn *c, const struct http_req *hr,
 
 			h.keep_alive = ka;
 			reply_health(l, c, &h);
+		}
+	} else if (path_is(hr, "/metrics")) {
+		if (hr->method != HTTP_GET && hr->method != HTTP_HEAD)
+			reply_text(l, c, 405, "Allow: GET, HEAD\r\n", ka);
+		else {
+			struct http_req h = *hr;
+
+			h.keep_alive = ka;
+			reply_metrics(l, c, &h);
 		}
 	} else
 		reply_text(l, c, 404, NULL, ka);
@@ -600,6 +677,7 @@ on_accept(struct loop *l, struct io_uring_cqe *cqe)
 		return;
 	}
 	c = conn_new(l, cqe->res);
+	l->st.accepted++;
 	arm_recv(l, c);
 }
 
@@ -632,6 +710,12 @@ job_release(struct loop *l, struct job *j)
 	struct round	*r = j->round;
 
 	j->resp->ready = true;
+	l->st.http_status[2]++;
+	if (j->failed) {
+		l->st.sign_failures++;
+		l->st.rejected[FAIL_SYSTEM_FAILURE]++;
+	} else
+		l->st.tokens++;
 	c->jobs--;
 	l->inflight--;
 	mark_dirty(l, c);
@@ -674,6 +758,7 @@ round_close(struct loop *l)
 	l->open = NULL;
 	l->open_tail = NULL;
 	r->id = ++l->round_id;
+	l->st.rounds++;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	r->gentime_len = tsp_gentime(&ts, l->cfg->gentime_digits, r->gentime);
 	r->pending = r->njobs;
@@ -690,6 +775,7 @@ round_close(struct loop *l)
 			memcpy(j->resp->data, head, hlen);
 			memcpy(j->resp->data + hlen, rej, rlen);
 			j->resp->len = hlen + rlen;
+			j->failed = true;
 			job_release(l, j);
 		}
 		return;

@@ -79,7 +79,7 @@ signer_issue(struct worker *w, struct job *j)
 	in.gentime = r->gentime;
 	in.gentime_len = r->gentime_len;
 	blen = token_issue(w->sg->tmpl, &in, signer_sign, w->sess, body, cap);
-	if (blen == 0)
+	if ((j->failed = blen == 0))
 		blen = tsp_resp_reject(body, cap, FAIL_SYSTEM_FAILURE,
 		    "the signing key is not available");
 	hlen = http_head(head, sizeof(head), 200,

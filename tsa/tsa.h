@@ -220,6 +220,7 @@ struct job {
 	struct resp	*resp;		/* the reply slot it fills */
 	struct tsp_req	 req;		/* points into tsq */
 	bool		 keep_alive;
+	bool		 failed;	/* signing failed: systemFailure sent */
 	uint8_t		 serial[SERIAL_MAX];
 	size_t		 serial_len;
 	size_t		 tsq_len;

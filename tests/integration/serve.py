@@ -326,6 +326,24 @@ def main():
     check(st == 200, "after 100 Continue: got %s" % st)
     s.close()
 
+    st, h, b = exchange(srv.port, http_msg(method="GET", target="/metrics",
+                                            ctype=None))
+    m = dict(re.findall(r"^(carimbo_[a-z_]+(?:\{[^}]*\})?) (\d+)$",
+                        b.decode(), re.M))
+    check(st == 200 and h.get("content-type", "").startswith("text/plain"),
+          "GET /metrics: %s" % st)
+    granted = len([x for x in serials if x is not None])
+    check(int(m.get("carimbo_tokens_total", -1)) >= granted,
+          "metrics: tokens_total %s >= %d" % (m.get("carimbo_tokens_total"),
+                                               granted))
+    check(int(m.get('carimbo_rejections_total{failinfo="badAlg"}', -1)) == 2,
+          "metrics: two badAlg rejections (SHA-1, MD5): %s" % m.get(
+              'carimbo_rejections_total{failinfo="badAlg"}'))
+    check(int(m.get('carimbo_rejections_total{failinfo="unacceptedPolicy"}',
+                    -1)) == 1, "metrics: one unacceptedPolicy")
+    check(int(m.get('carimbo_http_responses_total{class="4xx"}', -1)) >= 10,
+          "metrics: the HTTP errors are counted")
+
     rc = srv.stop()
     check(rc == 0, "SIGTERM exit status %s" % rc)
 
