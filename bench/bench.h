@@ -2,15 +2,226 @@
 /*
  * `carimbo bench`: the numbers of DESIGN.md "Performance contract", each
  * from a run on this machine.  --hsm measures the raw PKCS#11 signing
- * ceiling of the configured key (hsm.c): the reference the server's
- * standard-token rate is held against.  The HTTP load generator comes
- * later; bench judges the server from outside and links none of tsa/.
+ * ceiling of the configured key (hsm.c); the HTTP load generator (load.c)
+ * sends a pre-built corpus of TimeStampReq (corpus.c) over N keep-alive
+ * connections, checks every answer (check.c), records latency in a
+ * log-linear histogram (hist.c) and reports (report.c).  --ceiling loads a
+ * trivial io_uring responder (ceiling.c) the same way, the bare HTTP
+ * reference.  bench judges the server from outside and links none of tsa/.
  */
 #ifndef BENCH_BENCH_H
 #define BENCH_BENCH_H
 
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/socket.h>
+
+#include "common/hash.h"
+
 #define BENCH_MAX_THREADS	256
 #define BENCH_MAX_DURATION	3600	/* seconds */
+#define BENCH_MAX_CONNS		4096
+#define BENCH_MAX_PIPELINE	256	/* requests in flight per connection */
+#define BENCH_MAX_CORPUS	65536	/* distinct requests */
+#define BENCH_MAX_RESPONSE	65536	/* bytes of one HTTP response */
+#define BENCH_MAX_HEADER	8192	/* bytes of a response head */
+#define BENCH_MAX_BODY		(1 << 20)	/* --body-size */
+#define BENCH_MAX_RATE		10000000	/* --rate, requests/s */
+#define BENCH_MAX_URL		1024
+#define BENCH_MAX_PHASES	64	/* --compare */
+#define BENCH_SAMPLE_MS		100	/* throughput series resolution */
+#define BENCH_MAX_SAMPLES	(BENCH_MAX_DURATION * 1000 / BENCH_SAMPLE_MS + 64)
+#define BENCH_DRAIN_SECONDS	5	/* wait for answers after the end */
+
+/*
+ * hist.c: log-linear (HdrHistogram-style) histogram of nanoseconds.  Values
+ * below 2 * HIST_SUB are exact; above, each power of two is cut into
+ * HIST_SUB equal buckets, so a bucket is never wider than 1/HIST_SUB of its
+ * lower bound (< 0.8 %).  Fixed size, no allocation per value.
+ */
+#define HIST_SUB_BITS	7
+#define HIST_SUB	(1u << HIST_SUB_BITS)
+#define HIST_MAX_BITS	42		/* values up to 2^42 ns (~73 min) */
+#define HIST_MAX_VALUE	((UINT64_C(1) << HIST_MAX_BITS) - 1)
+#define HIST_BUCKETS	((HIST_MAX_BITS - HIST_SUB_BITS + 1) * HIST_SUB)
+
+struct hist {
+	uint64_t	count;
+	uint64_t	min, max;	/* exact */
+	double		sum;
+	uint64_t	b[HIST_BUCKETS];
+};
+
+void		hist_init(struct hist *);
+/* Values above HIST_MAX_VALUE are clamped to it. */
+void		hist_record(struct hist *, uint64_t v);
+void		hist_merge(struct hist *dst, const struct hist *src);
+size_t		hist_index(uint64_t v);
+/* The smallest and largest value that fall into bucket i. */
+uint64_t	hist_lo(size_t i);
+uint64_t	hist_hi(size_t i);
+/*
+ * The value at quantile q (0..1): the highest value equivalent to the
+ * bucket that holds the ceil(q * count)-th smallest value, never above the
+ * exact maximum; 0 for an empty histogram.
+ */
+uint64_t	hist_quantile(const struct hist *, double q);
+
+/* corpus.c: the pre-built requests. */
+#define CORPUS_MAX_TSQ	160		/* DER TimeStampReq, SHA-512 + nonce */
+#define CORPUS_MAX_HEAD	512
+
+struct corpus_req {
+	const uint8_t	*http;		/* head and body, ready to send */
+	size_t		 httplen;
+	const uint8_t	*tsq;		/* the body: DER TimeStampReq */
+	size_t		 tsqlen;
+	enum hash_alg	 alg;
+	uint8_t		 dgst[HASH_MAX_LEN];
+	uint64_t	 nonce;
+	int		 certreq;
+};
+
+struct corpus {
+	struct corpus_req	*r;
+	size_t			 n;
+	uint8_t			*mem;
+};
+
+/*
+ * DER TimeStampReq (RFC 3161 2.4.1): version 1, messageImprint with the
+ * algorithm's OID and NULL parameters, no policy, the nonce (when
+ * has_nonce), certReq TRUE when certreq (DEFAULT FALSE is omitted).
+ * Returns the length, or 0 if buf is too small.
+ */
+size_t		 corpus_tsq(uint8_t *buf, size_t cap, enum hash_alg,
+		    const uint8_t *dgst, uint64_t nonce, int has_nonce,
+		    int certreq);
+/*
+ * n requests with random digests, the algorithm drawn from algs (nalgs
+ * entries, equal weight), random 64-bit nonces, certReq as given (-1:
+ * random), each wrapped as an HTTP/1.1 POST of path to host.  Exits on
+ * out-of-memory; free with corpus_free.
+ */
+struct corpus	*corpus_build(size_t n, const char *host, const char *path,
+		    const enum hash_alg *algs, size_t nalgs, int certreq);
+void		 corpus_free(struct corpus *);
+
+/* check.c: the response checker. */
+enum check_err {
+	CHK_OK,
+	CHK_HTTP,		/* HTTP status other than 200 */
+	CHK_PARSE,		/* not a TimeStampResp / EvidenceRecord */
+	CHK_REJECTED,		/* PKIStatus neither granted nor granted w/ mods */
+	CHK_NONCE,		/* nonce missing or not ours */
+	CHK_IMPRINT,		/* messageImprint not ours */
+	CHK_VERIFY,		/* signature or certificate chain */
+	CHK_ERS,		/* evidence record path does not reach the root */
+	CHK_CONN,		/* connection closed or reset, bad HTTP framing */
+	CHK_TIMEOUT,		/* no answer before the drain deadline */
+	CHK_COUNT
+};
+
+struct check;
+
+const char	*check_err_name(enum check_err);
+/*
+ * A checker.  root and untrusted (PEM files, either may be NULL) are the
+ * trust anchor and the TSA chain for full verification; without root no
+ * answer is fully verified.  ers selects EvidenceRecord answers (/ers).
+ * Exits on unreadable files; free with check_free.
+ */
+struct check	*check_new(const char *root, const char *untrusted, int ers);
+void		 check_free(struct check *);
+int		 check_can_verify(const struct check *);
+/*
+ * Judges one HTTP 200 body against the request it answers: parsed,
+ * granted, nonce and imprint equal to the request's; with full, also the
+ * signature and chain (TS_RESP_verify_response) or the ERS path.
+ */
+enum check_err	 check_resp(struct check *, const struct corpus_req *,
+		    const uint8_t *body, size_t len, int full);
+/*
+ * ers.c: the hook for /ers answers.  Returns CHK_OK when body is an
+ * EvidenceRecord for req that we can read (and, with full, whose path
+ * leads to a verified root token), or the error kind.
+ */
+enum check_err	 ers_check(struct check *, const struct corpus_req *,
+		    const uint8_t *body, size_t len, int full);
+
+/* load.c: the io_uring HTTP client. */
+struct target {
+	char		 url[BENCH_MAX_URL];
+	char		 host[256];	/* as in the URL, for Host: */
+	char		 path[BENCH_MAX_URL];
+	struct sockaddr_storage addr;
+	socklen_t	 addrlen;
+	int		 ers;		/* path is /ers */
+};
+
+struct load_opts {
+	const struct target	*tg;
+	const struct corpus	*corpus;	/* NULL: fixed body (ceiling) */
+	const uint8_t		*fixed;		/* request when corpus is NULL */
+	size_t			 fixedlen;
+	struct check		*chk;		/* NULL: HTTP framing only */
+	double			 sample;	/* fraction fully verified */
+	long			 conns;
+	long			 pipeline;
+	double			 duration;	/* 0: bounded by requests */
+	uint64_t		 requests;	/* 0: bounded by duration */
+	double			 rate;		/* 0: closed loop */
+	int			 progress;	/* progress line on stderr */
+	const char		*label;
+};
+
+struct load_result {
+	uint64_t	 ok;
+	uint64_t	 errors[CHK_COUNT];
+	uint64_t	 sent;
+	uint64_t	 verified;		/* fully verified, ok */
+	uint64_t	 bytes_in;
+	double		 secs;			/* first send to last answer */
+	struct hist	 lat;
+	uint32_t	*series;		/* ok answers per BENCH_SAMPLE_MS */
+	size_t		 nseries;
+};
+
+/* "http://HOST:PORT/PATH"; loopback only unless remote.  -errno or 0. */
+int		 load_target(struct target *, const char *url, int remote);
+/* Runs the load; 0, or -errno when no connection could be made. */
+int		 load_run(const struct load_opts *, struct load_result *);
+void		 load_result_init(struct load_result *);
+void		 load_result_merge(struct load_result *, const struct load_result *);
+void		 load_result_free(struct load_result *);
+uint64_t	 load_errors(const struct load_result *);
+
+/* ceiling.c: the trivial io_uring HTTP responder. */
+struct ceiling;
+/* Starts the responder thread on 127.0.0.1:0; NULL with a log line. */
+struct ceiling	*ceiling_start(size_t body_size, uint16_t *port);
+void		 ceiling_stop(struct ceiling *);
+
+/* report.c */
+struct report {
+	const char		*mode;		/* "load", "ceiling", "compare" */
+	const struct load_opts	*opts;
+	const struct load_result *res;		/* one, or two for compare */
+	size_t			 nres;
+	const char		*names[2];
+	double			 ratio;		/* compare: B over A */
+	size_t			 body_size;	/* ceiling */
+};
+
+void		 report_table(FILE *, const struct report *);
+/* Returns 0, or -errno. */
+int		 report_json(const char *path, const struct report *);
+int		 report_svg(const char *path, const struct report *);
+/* The machine: {"cores": ..., "kernel": ..., ...} as a JSON object. */
+void		 report_machine_json(FILE *);
+void		 report_progress(const char *label, double t, uint64_t ok,
+		    uint64_t errors, double rps, double p99_ms);
 
 /* bench.c */
 int	bench_main(int, char **);
