@@ -1,0 +1,231 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * The response checker: every answer the load generator receives is
+ * judged here against the request it answers, and a sample is verified in
+ * full.  A TimeStampResp (RFC 3161 2.4.2) must parse with OpenSSL (an
+ * independent reader: bench links none of tsa/), carry status granted,
+ * and its TSTInfo must echo our nonce and our messageImprint (2.4.2:
+ * "MUST be the same"); the full check is TS_RESP_verify_response with the
+ * root and the TSA chain.  /ers answers go to ers_check (ers.c).  Each
+ * failure has a kind, so errors are counted apart and never in throughput.
+ */
+#include <err.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/ts.h>
+#include <openssl/x509.h>
+
+#include "bench/bench.h"
+#include "bench/check.h"
+
+static const char *const check_names[CHK_COUNT] = {
+	[CHK_OK] = "ok",
+	[CHK_HTTP] = "http_status",
+	[CHK_PARSE] = "parse",
+	[CHK_REJECTED] = "rejected",
+	[CHK_NONCE] = "nonce",
+	[CHK_IMPRINT] = "imprint",
+	[CHK_VERIFY] = "verify",
+	[CHK_ERS] = "ers",
+	[CHK_CONN] = "connection",
+	[CHK_TIMEOUT] = "timeout",
+};
+
+const char *
+check_err_name(enum check_err e)
+{
+	return e < CHK_COUNT ? check_names[e] : "?";
+}
+
+/* Every certificate of a PEM file; exits when there is none. */
+static STACK_OF(X509) *
+check_read_certs(const char *path)
+{
+	STACK_OF(X509)	*sk;
+	X509		*x;
+	BIO		*b;
+
+	if ((b = BIO_new_file(path, "r")) == NULL)
+		errx(1, "%s: cannot open", path);
+	if ((sk = sk_X509_new_null()) == NULL)
+		err(1, NULL);
+	while ((x = PEM_read_bio_X509(b, NULL, NULL, NULL)) != NULL)
+		if (!sk_X509_push(sk, x))
+			err(1, NULL);
+	ERR_clear_error();
+	BIO_free(b);
+	if (sk_X509_num(sk) == 0)
+		errx(1, "%s: no certificate", path);
+	return sk;
+}
+
+struct check *
+check_new(const char *root, const char *untrusted, int ers)
+{
+	struct check	*c;
+	STACK_OF(X509)	*roots;
+	int		 i;
+
+	if ((c = calloc(1, sizeof(*c))) == NULL)
+		err(1, NULL);
+	c->ers = ers;
+	if (root != NULL) {
+		if ((c->store = X509_STORE_new()) == NULL)
+			err(1, NULL);
+		roots = check_read_certs(root);
+		for (i = 0; i < sk_X509_num(roots); i++)
+			if (!X509_STORE_add_cert(c->store,
+			    sk_X509_value(roots, i)))
+				errx(1, "%s: cannot add to the store", root);
+		sk_X509_pop_free(roots, X509_free);
+	}
+	if (untrusted != NULL)
+		c->untrusted = check_read_certs(untrusted);
+	return c;
+}
+
+void
+check_free(struct check *c)
+{
+	if (c == NULL)
+		return;
+	X509_STORE_free(c->store);
+	sk_X509_pop_free(c->untrusted, X509_free);
+	free(c);
+}
+
+int
+check_can_verify(const struct check *c)
+{
+	return c != NULL && c->store != NULL;
+}
+
+/* Records why the last answer failed, for the first-error log line. */
+void
+check_why(struct check *c, const char *fmt, ...)
+{
+	va_list	ap;
+
+	va_start(ap, fmt);
+	vsnprintf(c->why, sizeof(c->why), fmt, ap);
+	va_end(ap);
+}
+
+/*
+ * The signature and the chain (RFC 3161 2.4.2, RFC 5816 ESSCertIDv2): the
+ * TSA certificate comes from the token (certReq) or from the chain given.
+ */
+int
+check_verify_token(struct check *c, TS_RESP *resp, PKCS7 *token)
+{
+	TS_VERIFY_CTX	*v;
+	STACK_OF(X509)	*certs;
+	int		 ok;
+
+	if ((v = TS_VERIFY_CTX_new()) == NULL)
+		err(1, NULL);
+	TS_VERIFY_CTX_set_flags(v, TS_VFY_VERSION | TS_VFY_SIGNATURE);
+	if (!X509_STORE_up_ref(c->store))
+		err(1, NULL);
+	/* The context owns what it is given (OpenSSL 3.0). */
+	TS_VERIFY_CTX_set_store(v, c->store);
+	if (c->untrusted != NULL) {
+		if ((certs = X509_chain_up_ref(c->untrusted)) == NULL)
+			err(1, NULL);
+		TS_VERIFY_CTX_set_certs(v, certs);
+	}
+	ok = resp != NULL ? TS_RESP_verify_response(v, resp) :
+	    TS_RESP_verify_token(v, token);
+	if (!ok) {
+		check_why(c, "verification: %s",
+		    ERR_reason_error_string(ERR_peek_last_error()) ?
+		    ERR_reason_error_string(ERR_peek_last_error()) : "failed");
+		ERR_clear_error();
+	}
+	TS_VERIFY_CTX_free(v);
+	return ok;
+}
+
+/* The TSTInfo echoes req's imprint and nonce (RFC 3161 2.4.2). */
+enum check_err
+check_tst(struct check *c, const struct corpus_req *req, TS_TST_INFO *tst,
+    int want_nonce)
+{
+	const struct hash_info	*hi = hash_info(req->alg);
+	TS_MSG_IMPRINT		*mi;
+	const ASN1_OBJECT	*obj;
+	const ASN1_INTEGER	*nonce;
+	ASN1_OCTET_STRING	*d;
+	uint64_t		 n;
+
+	mi = TS_TST_INFO_get_msg_imprint(tst);
+	X509_ALGOR_get0(&obj, NULL, NULL, TS_MSG_IMPRINT_get_algo(mi));
+	d = TS_MSG_IMPRINT_get_msg(mi);
+	if (OBJ_obj2nid(obj) != hi->nid || d == NULL ||
+	    (size_t)ASN1_STRING_length(d) != hi->len ||
+	    memcmp(ASN1_STRING_get0_data(d), req->dgst, hi->len) != 0) {
+		check_why(c, "messageImprint differs from the request's");
+		return CHK_IMPRINT;
+	}
+	if (!want_nonce)
+		return CHK_OK;
+	nonce = TS_TST_INFO_get_nonce(tst);
+	if (nonce == NULL || !ASN1_INTEGER_get_uint64(&n, nonce) ||
+	    n != req->nonce) {
+		ERR_clear_error();
+		check_why(c, "nonce %s", nonce == NULL ? "missing" :
+		    "differs from the request's");
+		return CHK_NONCE;
+	}
+	return CHK_OK;
+}
+
+/* A granted PKIStatusInfo: granted(0) or grantedWithMods(1). */
+int
+check_granted(struct check *c, TS_STATUS_INFO *si)
+{
+	long	st = ASN1_INTEGER_get(TS_STATUS_INFO_get0_status(si));
+
+	if (st == 0 || st == 1)
+		return 1;
+	check_why(c, "PKIStatus %ld", st);
+	return 0;
+}
+
+enum check_err
+check_resp(struct check *c, const struct corpus_req *req,
+    const uint8_t *body, size_t len, int full)
+{
+	TS_RESP		*resp;
+	TS_TST_INFO	*tst;
+	const uint8_t	*p = body;
+	enum check_err	 e;
+
+	if (c->ers)
+		return ers_check(c, req, body, len, full);
+	if (len > BENCH_MAX_RESPONSE ||
+	    (resp = d2i_TS_RESP(NULL, &p, (long)len)) == NULL) {
+		ERR_clear_error();
+		check_why(c, "not a DER TimeStampResp");
+		return CHK_PARSE;
+	}
+	if (p != body + len) {
+		check_why(c, "bytes after the TimeStampResp");
+		e = CHK_PARSE;
+	} else if (!check_granted(c, TS_RESP_get_status_info(resp)))
+		e = CHK_REJECTED;
+	else if ((tst = TS_RESP_get_tst_info(resp)) == NULL) {
+		check_why(c, "granted without a token");
+		e = CHK_PARSE;
+	} else if ((e = check_tst(c, req, tst, 1)) != CHK_OK)
+		;
+	else if (full && check_can_verify(c) &&
+	    !check_verify_token(c, resp, NULL))
+		e = CHK_VERIFY;
+	TS_RESP_free(resp);
+	return e;
+}

@@ -1,0 +1,286 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * bench/check.c: the response checker counts every wrong answer under the
+ * right kind.  A real TimeStampResp is made for a corpus request by
+ * OpenSSL's own TSA (TS_RESP_create_response, a software EC key and a
+ * self-signed timeStamping certificate); it passes, and then a tampered
+ * signature, another nonce, another imprint, a rejection, garbage and
+ * trailing bytes each fail as the kind they are.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/ts.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+
+#include "bench/bench.h"
+#include "bench/check.h"
+
+struct fixture {
+	char			 root[64];	/* PEM of the TSA certificate */
+	struct corpus_req	 req;
+	uint8_t			 tsq[CORPUS_MAX_TSQ];
+	uint8_t			*resp;
+	int			 resplen;
+};
+
+static X509 *
+make_cert(EVP_PKEY *key)
+{
+	X509		*x;
+	X509_NAME	*n;
+	X509_EXTENSION	*e;
+	X509V3_CTX	 ctx;
+
+	assert_non_null(x = X509_new());
+	assert_true(X509_set_version(x, 2));
+	ASN1_INTEGER_set(X509_get_serialNumber(x), 7);
+	X509_gmtime_adj(X509_getm_notBefore(x), -3600);
+	X509_gmtime_adj(X509_getm_notAfter(x), 3600);
+	n = X509_get_subject_name(x);
+	X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_ASC,
+	    (const unsigned char *)"bench test TSA", -1, -1, 0);
+	X509_set_issuer_name(x, n);
+	X509_set_pubkey(x, key);
+	X509V3_set_ctx(&ctx, x, x, NULL, NULL, 0);
+	/* RFC 3161 2.3: one EKU, timeStamping, critical. */
+	assert_non_null(e = X509V3_EXT_conf_nid(NULL, &ctx,
+	    NID_ext_key_usage, "critical,timeStamping"));
+	X509_add_ext(x, e, -1);
+	X509_EXTENSION_free(e);
+	assert_true(X509_sign(x, key, EVP_sha256()) > 0);
+	return x;
+}
+
+static int
+setup(void **state)
+{
+	struct fixture	*f;
+	EVP_PKEY	*key;
+	X509		*cert;
+	TS_RESP_CTX	*ctx;
+	TS_RESP		*resp;
+	ASN1_OBJECT	*policy;
+	BIO		*b;
+	FILE		*fp;
+	int		 fd;
+
+	assert_non_null(f = calloc(1, sizeof(*f)));
+	assert_non_null(key = EVP_EC_gen("P-256"));
+	cert = make_cert(key);
+	snprintf(f->root, sizeof(f->root), "/tmp/test_bench_check.XXXXXX");
+	assert_true((fd = mkstemp(f->root)) != -1);
+	assert_non_null(fp = fdopen(fd, "w"));
+	assert_true(PEM_write_X509(fp, cert));
+	fclose(fp);
+
+	f->req.alg = HASH_SHA384;
+	memset(f->req.dgst, 0xa5, sizeof(f->req.dgst));
+	f->req.nonce = 0x8123456789abcdefULL;	/* top bit set: a 0x00 pad */
+	f->req.certreq = 1;
+	f->req.tsqlen = corpus_tsq(f->tsq, sizeof(f->tsq), f->req.alg,
+	    f->req.dgst, f->req.nonce, 1, 1);
+	assert_true(f->req.tsqlen > 0);
+	f->req.tsq = f->tsq;
+
+	assert_non_null(ctx = TS_RESP_CTX_new());
+	assert_true(TS_RESP_CTX_set_signer_cert(ctx, cert));
+	assert_true(TS_RESP_CTX_set_signer_key(ctx, key));
+	assert_non_null(policy = OBJ_txt2obj("1.3.6.1.4.1.99999.1", 1));
+	assert_true(TS_RESP_CTX_set_def_policy(ctx, policy));
+	assert_true(TS_RESP_CTX_add_md(ctx, EVP_sha256()));
+	assert_true(TS_RESP_CTX_add_md(ctx, EVP_sha384()));
+	assert_true(TS_RESP_CTX_set_ess_cert_id_digest(ctx, EVP_sha256()));
+	assert_non_null(b = BIO_new_mem_buf(f->tsq, (int)f->req.tsqlen));
+	assert_non_null(resp = TS_RESP_create_response(ctx, b));
+	assert_int_equal(ASN1_INTEGER_get(TS_STATUS_INFO_get0_status(
+	    TS_RESP_get_status_info(resp))), 0);
+	f->resp = NULL;
+	assert_true((f->resplen = i2d_TS_RESP(resp, &f->resp)) > 0);
+	TS_RESP_free(resp);
+	BIO_free(b);
+	ASN1_OBJECT_free(policy);
+	TS_RESP_CTX_free(ctx);
+	X509_free(cert);
+	EVP_PKEY_free(key);
+	*state = f;
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	struct fixture *f = *state;
+
+	unlink(f->root);
+	OPENSSL_free(f->resp);
+	free(f);
+	return 0;
+}
+
+static void
+test_corpus_request(void **state)
+{
+	struct fixture	*f = *state;
+	const uint8_t	*p = f->tsq;
+	TS_REQ		*q;
+	uint64_t	 n;
+
+	/* OpenSSL reads our request as we meant it. */
+	assert_non_null(q = d2i_TS_REQ(NULL, &p, (long)f->req.tsqlen));
+	assert_ptr_equal(p, f->tsq + f->req.tsqlen);
+	assert_int_equal(TS_REQ_get_version(q), 1);
+	assert_int_equal(TS_REQ_get_cert_req(q), 1);
+	assert_true(ASN1_INTEGER_get_uint64(&n, TS_REQ_get_nonce(q)));
+	assert_true(n == f->req.nonce);
+	TS_REQ_free(q);
+}
+
+static void
+test_good(void **state)
+{
+	struct fixture	*f = *state;
+	struct check	*c = check_new(f->root, NULL, 0);
+
+	assert_true(check_can_verify(c));
+	assert_int_equal(check_resp(c, &f->req, f->resp, (size_t)f->resplen,
+	    0), CHK_OK);
+	assert_int_equal(check_resp(c, &f->req, f->resp, (size_t)f->resplen,
+	    1), CHK_OK);
+	check_free(c);
+}
+
+static void
+test_tampered_signature(void **state)
+{
+	struct fixture	*f = *state;
+	struct check	*c = check_new(f->root, NULL, 0);
+	uint8_t		*bad = malloc((size_t)f->resplen);
+
+	/* The last byte is inside the ECDSA signature value. */
+	memcpy(bad, f->resp, (size_t)f->resplen);
+	bad[f->resplen - 1] ^= 0x01;
+	assert_int_equal(check_resp(c, &f->req, bad, (size_t)f->resplen, 0),
+	    CHK_OK);
+	assert_int_equal(check_resp(c, &f->req, bad, (size_t)f->resplen, 1),
+	    CHK_VERIFY);
+	free(bad);
+	check_free(c);
+}
+
+static void
+test_untrusted_root(void **state)
+{
+	struct fixture	*f = *state;
+	struct check	*c = check_new(f->root, NULL, 0);
+
+	/* Another trust anchor: the chain does not verify. */
+	X509_STORE_free(c->store);
+	assert_non_null(c->store = X509_STORE_new());
+	assert_int_equal(check_resp(c, &f->req, f->resp, (size_t)f->resplen,
+	    1), CHK_VERIFY);
+	check_free(c);
+}
+
+static void
+test_wrong_nonce(void **state)
+{
+	struct fixture		*f = *state;
+	struct check		*c = check_new(NULL, NULL, 0);
+	struct corpus_req	 r = f->req;
+
+	r.nonce ^= 1;
+	assert_int_equal(check_resp(c, &r, f->resp, (size_t)f->resplen, 0),
+	    CHK_NONCE);
+	check_free(c);
+}
+
+static void
+test_wrong_imprint(void **state)
+{
+	struct fixture		*f = *state;
+	struct check		*c = check_new(NULL, NULL, 0);
+	struct corpus_req	 r = f->req;
+
+	r.dgst[47] ^= 0x80;
+	assert_int_equal(check_resp(c, &r, f->resp, (size_t)f->resplen, 0),
+	    CHK_IMPRINT);
+	r = f->req;
+	r.alg = HASH_SHA512;	/* same first 48 bytes, other algorithm */
+	assert_int_equal(check_resp(c, &r, f->resp, (size_t)f->resplen, 0),
+	    CHK_IMPRINT);
+	check_free(c);
+}
+
+static void
+test_rejection(void **state)
+{
+	struct fixture	*f = *state;
+	struct check	*c = check_new(NULL, NULL, 0);
+	/* TimeStampResp { status { rejection(2), failInfo badAlg } } */
+	static const uint8_t rej[] = { 0x30, 0x09, 0x30, 0x07, 0x02, 0x01,
+	    0x02, 0x03, 0x02, 0x07, 0x80 };
+	/* grantedWithMods(1) without a token is not an answer either. */
+	static const uint8_t notoken[] = { 0x30, 0x05, 0x30, 0x03, 0x02, 0x01,
+	    0x01 };
+
+	assert_int_equal(check_resp(c, &f->req, rej, sizeof(rej), 0),
+	    CHK_REJECTED);
+	assert_int_equal(check_resp(c, &f->req, notoken, sizeof(notoken), 0),
+	    CHK_PARSE);
+	check_free(c);
+	/* On /ers a rejection is a TimeStampResp too. */
+	c = check_new(NULL, NULL, 1);
+	assert_int_equal(check_resp(c, &f->req, rej, sizeof(rej), 0),
+	    CHK_REJECTED);
+	check_free(c);
+}
+
+static void
+test_garbage(void **state)
+{
+	struct fixture	*f = *state;
+	struct check	*c = check_new(NULL, NULL, 0);
+	uint8_t		*more = malloc((size_t)f->resplen + 1);
+
+	assert_int_equal(check_resp(c, &f->req, (const uint8_t *)"<html>", 6,
+	    0), CHK_PARSE);
+	assert_int_equal(check_resp(c, &f->req, f->resp,
+	    (size_t)f->resplen - 1, 0), CHK_PARSE);
+	memcpy(more, f->resp, (size_t)f->resplen);
+	more[f->resplen] = 0;
+	assert_int_equal(check_resp(c, &f->req, more, (size_t)f->resplen + 1,
+	    0), CHK_PARSE);
+	assert_string_equal(check_err_name(CHK_NONCE), "nonce");
+	assert_string_equal(check_err_name(CHK_VERIFY), "verify");
+	free(more);
+	check_free(c);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_corpus_request),
+		cmocka_unit_test(test_good),
+		cmocka_unit_test(test_tampered_signature),
+		cmocka_unit_test(test_untrusted_root),
+		cmocka_unit_test(test_wrong_nonce),
+		cmocka_unit_test(test_wrong_imprint),
+		cmocka_unit_test(test_rejection),
+		cmocka_unit_test(test_garbage),
+	};
+
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
