@@ -1,36 +1,424 @@
 /* SPDX-License-Identifier: ISC */
 /*
- * `carimbo bench MODE ...`: picks the measurement.  Only --hsm exists so
- * far; HTTP load against a running server comes in a later change.
+ * `carimbo bench`: picks the measurement and runs it.
+ *
+ *   bench --url URL [--connections N] [--pipeline D] [--duration S |
+ *         --requests N] [--rate R] [--json FILE] [--svg FILE] ...
+ *   bench --ceiling --body-size BYTES [same load options]
+ *   bench --compare URL_A URL_B [--phases N] [same load options]
+ *   bench --hsm -c CONF --threads N --duration S [--json FILE]  (hsm.c)
+ *
+ * Load runs send the corpus (corpus.c) with the load generator (load.c),
+ * check every answer (check.c) and report (report.c).  The exit status is
+ * 0 with no error, 1 when any answer was wrong or missing, 2 on usage.
  */
+#include <err.h>
+#include <errno.h>
+#include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include <sodium.h>
+
 #include "bench/bench.h"
+#include "common/conf.h"
+#include "common/log.h"
+
+#define BENCH_DEFAULT_CORPUS	4096
+
+struct bench_args {
+	struct load_opts	 o;
+	const char		*url, *url_b;
+	const char		*json, *svg;
+	const char		*ca, *untrusted, *conf;
+	enum hash_alg		 algs[HASH_COUNT];
+	size_t			 nalgs;
+	int			 certreq;
+	int			 remote;
+	int			 ceiling;
+	long			 phases;
+	size_t			 body_size;
+	long			 corpus;
+};
 
 static void
 bench_usage(FILE *f)
 {
-	fprintf(f, "usage: carimbo bench --hsm -c CONF [--threads N] "
+	fprintf(f,
+	    "usage: carimbo bench --url URL [--connections N] [--pipeline D]\n"
+	    "           [--duration S | --requests N] [--rate R] [--json FILE]"
+	    " [--svg FILE]\n"
+	    "           [--digests sha256,sha384,sha512] [--cert-req yes|no|mixed]"
+	    "\n           [--sample FRACTION] [-c CONF | --ca FILE "
+	    "[--untrusted FILE]]\n"
+	    "           [--corpus N] [--allow-remote] [--quiet]\n"
+	    "       carimbo bench --ceiling --body-size BYTES [load options]\n"
+	    "       carimbo bench --compare URL_A URL_B [--phases N] "
+	    "[load options]\n"
+	    "       carimbo bench --hsm -c CONF [--threads N] "
 	    "[--duration S] [--digest sha256|sha384|sha512] [--json FILE]\n");
+}
+
+static double
+bench_num(const char *opt, const char *s, double min, double max)
+{
+	char	*end;
+	double	 v;
+
+	errno = 0;
+	v = strtod(s, &end);
+	if (errno || end == s || *end || !(v >= min) || !(v <= max)) {
+		fprintf(stderr, "carimbo bench: %s: %g to %g\n", opt, min, max);
+		exit(2);
+	}
+	return v;
+}
+
+static void
+bench_digests(struct bench_args *a, const char *list)
+{
+	char	*s, *tok, *save = NULL;
+	int	 alg;
+
+	if ((s = strdup(list)) == NULL)
+		err(1, NULL);
+	a->nalgs = 0;
+	for (tok = strtok_r(s, ",", &save); tok != NULL;
+	    tok = strtok_r(NULL, ",", &save)) {
+		if ((alg = hash_by_name(tok)) == -1 || a->nalgs == HASH_COUNT)
+			errx(2, "--digests: unknown or repeated \"%s\"", tok);
+		a->algs[a->nalgs++] = (enum hash_alg)alg;
+	}
+	free(s);
+	if (a->nalgs == 0)
+		errx(2, "--digests: empty");
+}
+
+static void
+bench_parse(struct bench_args *a, int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "url",	required_argument,	NULL, 'u' },
+		{ "connections", required_argument,	NULL, 'n' },
+		{ "pipeline",	required_argument,	NULL, 'p' },
+		{ "duration",	required_argument,	NULL, 'd' },
+		{ "requests",	required_argument,	NULL, 'r' },
+		{ "rate",	required_argument,	NULL, 'R' },
+		{ "json",	required_argument,	NULL, 'j' },
+		{ "svg",	required_argument,	NULL, 's' },
+		{ "digests",	required_argument,	NULL, 'D' },
+		{ "cert-req",	required_argument,	NULL, 'C' },
+		{ "sample",	required_argument,	NULL, 'S' },
+		{ "ca",		required_argument,	NULL, 'a' },
+		{ "untrusted",	required_argument,	NULL, 'U' },
+		{ "config",	required_argument,	NULL, 'c' },
+		{ "corpus",	required_argument,	NULL, 'N' },
+		{ "allow-remote", no_argument,		NULL, 'A' },
+		{ "quiet",	no_argument,		NULL, 'q' },
+		{ "ceiling",	no_argument,		NULL, 'L' },
+		{ "body-size",	required_argument,	NULL, 'B' },
+		{ "compare",	required_argument,	NULL, 'X' },
+		{ "phases",	required_argument,	NULL, 'P' },
+		{ "help",	no_argument,		NULL, 'h' },
+		{ NULL,		0,			NULL, 0 }
+	};
+	int	ch;
+
+	optind = 1;
+	while ((ch = getopt_long(argc, argv, "c:hq", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'u':
+			a->url = optarg;
+			break;
+		case 'n':
+			a->o.conns = (long)bench_num("--connections", optarg, 1,
+			    BENCH_MAX_CONNS);
+			break;
+		case 'p':
+			a->o.pipeline = (long)bench_num("--pipeline", optarg, 1,
+			    BENCH_MAX_PIPELINE);
+			break;
+		case 'd':
+			a->o.duration = bench_num("--duration", optarg, 0.1,
+			    BENCH_MAX_DURATION);
+			break;
+		case 'r':
+			a->o.requests = (uint64_t)bench_num("--requests", optarg,
+			    1, 1e12);
+			break;
+		case 'R':
+			a->o.rate = bench_num("--rate", optarg, 1,
+			    BENCH_MAX_RATE);
+			break;
+		case 'j':
+			a->json = optarg;
+			break;
+		case 's':
+			a->svg = optarg;
+			break;
+		case 'D':
+			bench_digests(a, optarg);
+			break;
+		case 'C':
+			if (strcmp(optarg, "yes") == 0)
+				a->certreq = 1;
+			else if (strcmp(optarg, "no") == 0)
+				a->certreq = 0;
+			else if (strcmp(optarg, "mixed") == 0)
+				a->certreq = -1;
+			else
+				errx(2, "--cert-req: yes, no or mixed");
+			break;
+		case 'S':
+			a->o.sample = bench_num("--sample", optarg, 0, 1);
+			break;
+		case 'a':
+			a->ca = optarg;
+			break;
+		case 'U':
+			a->untrusted = optarg;
+			break;
+		case 'c':
+			a->conf = optarg;
+			break;
+		case 'N':
+			a->corpus = (long)bench_num("--corpus", optarg, 1,
+			    BENCH_MAX_CORPUS);
+			break;
+		case 'A':
+			a->remote = 1;
+			break;
+		case 'q':
+			a->o.progress = 0;
+			break;
+		case 'L':
+			a->ceiling = 1;
+			break;
+		case 'B':
+			a->body_size = (size_t)bench_num("--body-size", optarg,
+			    0, BENCH_MAX_BODY);
+			break;
+		case 'X':
+			a->url = optarg;
+			a->url_b = "";
+			break;
+		case 'P':
+			a->phases = (long)bench_num("--phases", optarg, 2,
+			    BENCH_MAX_PHASES);
+			break;
+		case 'h':
+			bench_usage(stdout);
+			exit(0);
+		default:
+			bench_usage(stderr);
+			exit(2);
+		}
+	}
+	if (a->url_b != NULL) {
+		if (optind + 1 != argc)
+			errx(2, "--compare URL_A URL_B");
+		a->url_b = argv[optind++];
+	}
+	if (optind != argc) {
+		bench_usage(stderr);
+		exit(2);
+	}
+	if (a->ceiling == (a->url != NULL)) {
+		fprintf(stderr, "carimbo bench: one of --url, --compare, "
+		    "--ceiling, --hsm\n");
+		bench_usage(stderr);
+		exit(2);
+	}
+	if (a->o.duration == 0 && a->o.requests == 0)
+		a->o.duration = 5;
+	if (a->o.pipeline * a->o.conns > 1 << 20)
+		errx(2, "--connections times --pipeline: at most %d", 1 << 20);
+}
+
+/* The checker for a target: root and chain from --ca/--untrusted or -c. */
+static struct check *
+bench_checker(const struct bench_args *a, const struct target *t)
+{
+	struct conf	*c;
+	struct check	*chk;
+	char		*root = NULL, *chain = NULL;
+
+	if (a->ca != NULL || a->conf == NULL)
+		return check_new(a->ca, a->untrusted, t->ers);
+	c = conf_load(a->conf);
+	root = conf_path(c, "root_cert", NULL);
+	chain = conf_path(c, "tsa_chain", NULL);
+	chk = check_new(root, chain, t->ers);
+	free(root);
+	free(chain);
+	conf_free(c);
+	return chk;
+}
+
+static int
+bench_finish(const struct bench_args *a, struct report *rep)
+{
+	int	r, rc = 0;
+	size_t	i;
+
+	report_table(stdout, rep);
+	if (a->json != NULL && (r = report_json(a->json, rep)) < 0)
+		errx(1, "%s: %s", a->json, strerror(-r));
+	if (a->svg != NULL && (r = report_svg(a->svg, rep)) < 0)
+		errx(1, "%s: %s", a->svg, strerror(-r));
+	for (i = 0; i < rep->nres; i++) {
+		if (load_errors(&rep->res[i]) > 0)
+			rc = 1;
+		if (rep->res[i].ok == 0) {
+			fprintf(stderr, "carimbo bench: %s: no answer was "
+			    "right\n", rep->names[i]);
+			rc = 1;
+		}
+	}
+	return rc;
+}
+
+static void
+bench_target(struct target *t, const char *url, int remote)
+{
+	int	r;
+
+	if ((r = load_target(t, url, remote)) == -EPERM)
+		errx(2, "%s: not a loopback address (--allow-remote to load "
+		    "another machine)", url);
+	else if (r < 0)
+		errx(2, "%s: want http://HOST:PORT/PATH (%s)", url,
+		    strerror(-r));
+}
+
+static int
+bench_load(struct bench_args *a)
+{
+	struct target		 t;
+	struct load_result	 res;
+	struct report		 rep;
+	struct ceiling		*cl = NULL;
+	char			 url[64];
+	uint16_t		 port;
+	int			 r, rc;
+
+	if (a->ceiling) {
+		if ((cl = ceiling_start(a->body_size, &port)) == NULL)
+			return 1;
+		snprintf(url, sizeof(url), "http://127.0.0.1:%u/", port);
+		a->url = url;
+	}
+	bench_target(&t, a->url, a->remote);
+	a->o.tg = &t;
+	a->o.corpus = corpus_build((size_t)a->corpus, t.host, t.path, a->algs,
+	    a->nalgs, a->certreq);
+	a->o.chk = cl != NULL ? NULL : bench_checker(a, &t);
+	if (a->o.chk != NULL && a->o.sample > 0 && !check_can_verify(a->o.chk))
+		log_warnx("bench: no root certificate (-c CONF or --ca): "
+		    "answers are parsed and matched, none fully verified");
+	a->o.label = cl != NULL ? "ceiling" : t.path;
+	load_result_init(&res);
+	if ((r = load_run(&a->o, &res)) < 0)
+		errx(1, "%s: %s", a->url, strerror(-r));
+	ceiling_stop(cl);
+
+	memset(&rep, 0, sizeof(rep));
+	rep.mode = cl != NULL ? "ceiling" : "load";
+	rep.opts = &a->o;
+	rep.res = &res;
+	rep.nres = 1;
+	rep.names[0] = cl != NULL ? "ceiling (trivial io_uring responder)" :
+	    a->url;
+	rep.body_size = cl != NULL ? a->body_size : 0;
+	rc = bench_finish(a, &rep);
+	load_result_free(&res);
+	corpus_free((struct corpus *)a->o.corpus);
+	check_free(a->o.chk);
+	return rc;
+}
+
+/*
+ * --compare: A and B in alternating phases (A B A B ...), so drift in the
+ * machine's load falls on both; the ratio is B's rate over A's.
+ */
+static int
+bench_compare(struct bench_args *a)
+{
+	struct target		 t[2];
+	struct load_opts	 o[2];
+	struct load_result	 res[2], one;
+	struct report		 rep;
+	const char		*urls[2] = { a->url, a->url_b };
+	double			 ra, rb;
+	long			 ph;
+	int			 i, r, rc;
+
+	for (i = 0; i < 2; i++) {
+		bench_target(&t[i], urls[i], a->remote);
+		o[i] = a->o;
+		o[i].tg = &t[i];
+		o[i].corpus = corpus_build((size_t)a->corpus, t[i].host,
+		    t[i].path, a->algs, a->nalgs, a->certreq);
+		o[i].chk = bench_checker(a, &t[i]);
+		o[i].label = i == 0 ? "A" : "B";
+		if (a->o.duration > 0)
+			o[i].duration = a->o.duration / (double)a->phases;
+		if (a->o.requests > 0)
+			o[i].requests = a->o.requests / (uint64_t)a->phases + 1;
+		load_result_init(&res[i]);
+	}
+	for (ph = 0; ph < a->phases; ph++) {
+		i = (int)(ph % 2);
+		load_result_init(&one);
+		if ((r = load_run(&o[i], &one)) < 0)
+			errx(1, "%s: %s", urls[i], strerror(-r));
+		load_result_merge(&res[i], &one);
+		load_result_free(&one);
+	}
+	memset(&rep, 0, sizeof(rep));
+	rep.mode = "compare";
+	rep.opts = &a->o;
+	rep.res = res;
+	rep.nres = 2;
+	rep.names[0] = urls[0];
+	rep.names[1] = urls[1];
+	ra = res[0].secs > 0 ? (double)res[0].ok / res[0].secs : 0;
+	rb = res[1].secs > 0 ? (double)res[1].ok / res[1].secs : 0;
+	rep.ratio = ra > 0 ? rb / ra : 0;
+	rc = bench_finish(a, &rep);
+	for (i = 0; i < 2; i++) {
+		load_result_free(&res[i]);
+		corpus_free((struct corpus *)o[i].corpus);
+		check_free(o[i].chk);
+	}
+	return rc;
 }
 
 int
 bench_main(int argc, char **argv)
 {
-	int i;
+	struct bench_args	a;
+	int			i;
 
-	for (i = 1; i < argc; i++) {
+	for (i = 1; i < argc; i++)
 		if (strcmp(argv[i], "--hsm") == 0)
 			return hsm_bench(argc, argv);
-		if (strcmp(argv[i], "-h") == 0 ||
-		    strcmp(argv[i], "--help") == 0) {
-			bench_usage(stdout);
-			return 0;
-		}
-	}
-	fprintf(stderr, "carimbo bench: only --hsm is implemented so far "
-	    "(HTTP load generation comes later)\n");
-	bench_usage(stderr);
-	return 2;
+	memset(&a, 0, sizeof(a));
+	a.o.conns = 1;
+	a.o.pipeline = 1;
+	a.o.sample = 0.01;
+	a.o.progress = 1;
+	a.algs[0] = HASH_SHA256;
+	a.nalgs = 1;
+	a.certreq = 1;
+	a.phases = 6;
+	a.body_size = 0;
+	a.corpus = BENCH_DEFAULT_CORPUS;
+	bench_parse(&a, argc, argv);
+	if (sodium_init() == -1)
+		errx(1, "sodium_init");
+	if (a.url_b != NULL)
+		return bench_compare(&a);
+	return bench_load(&a);
 }

@@ -1,0 +1,150 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: ISC
+#
+# `carimbo bench` against the real server: a demo state, `carimbo serve` on
+# a loopback port, short bounded runs (closed loop with a digest mix and
+# full verification of a large sample, open loop at a fixed rate, the
+# bare-HTTP ceiling, a compare).  Each must report non-zero throughput and
+# zero errors, write JSON holding the documented keys, and an SVG that is
+# well-formed XML.  A wrong answer must be counted: a run against a server
+# that answers 404 fails with http_status errors and exit 1.
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import xml.etree.ElementTree as ET
+
+CARIMBO = os.environ.get("CARIMBO", "build/carimbo")
+MODULE = os.environ.get("CARIMBO_PKCS11_MODULE",
+                        "/usr/lib/softhsm/libsofthsm2.so")
+if not os.access(MODULE, os.R_OK):
+    print("skipped: %s absent (apt-get install softhsm2)" % MODULE)
+    sys.exit(77)
+
+TMP = tempfile.mkdtemp(prefix="carimbo-bench-")
+STATE = os.path.join(TMP, "state")
+CONF = os.path.join(STATE, "carimbo.conf")
+failures = []
+
+
+def check(cond, what):
+    if not cond:
+        failures.append(what)
+        print("  FAIL:", what)
+
+
+def bench(name, *args, want_rc=0):
+    js = os.path.join(TMP, name + ".json")
+    svg = os.path.join(TMP, name + ".svg")
+    p = subprocess.run([CARIMBO, "bench", *args, "--quiet", "--json", js,
+                        "--svg", svg], capture_output=True, timeout=60)
+    out = p.stdout.decode(errors="replace")
+    check(p.returncode == want_rc, "%s: exit %d, want %d: %s" % (
+        name, p.returncode, want_rc, p.stderr.decode(errors="replace")[-800:]))
+    try:
+        with open(js) as f:
+            j = json.load(f)
+    except (OSError, ValueError) as e:
+        check(False, "%s: JSON: %s" % (name, e))
+        return None, out
+    try:
+        root = ET.parse(svg).getroot()
+        check(root.tag == "{http://www.w3.org/2000/svg}svg",
+              "%s: SVG root is %s" % (name, root.tag))
+        check(len(root.findall(".//{http://www.w3.org/2000/svg}polyline"))
+              >= 2, "%s: SVG lacks its two curves" % name)
+    except (OSError, ET.ParseError) as e:
+        check(False, "%s: SVG not well-formed: %s" % (name, e))
+    return j, out
+
+
+def headline(name, j, errors=0):
+    if j is None:
+        return
+    for k in ("requests_per_second", "errors", "latency_ms", "machine",
+              "connections", "pipeline"):
+        check(k in j, "%s: JSON lacks %s" % (name, k))
+    for k in ("p50", "p90", "p99", "p999", "max"):
+        check(k in j.get("latency_ms", {}), "%s: latency_ms lacks %s" % (
+            name, k))
+    for k in ("cores", "kernel", "openssl", "softhsm2"):
+        check(k in j.get("machine", {}), "%s: machine lacks %s" % (name, k))
+    check(j.get("requests_per_second", 0) > 0, "%s: zero throughput" % name)
+    check(j.get("errors") == errors, "%s: %s errors" % (name, j.get("errors")))
+    lat = j.get("latency_ms", {})
+    check(0 < lat.get("p50", 0) <= lat.get("p99", 0) <= lat.get("max", 0),
+          "%s: percentiles out of order: %s" % (name, lat))
+
+
+subprocess.run([CARIMBO, "init", "--demo", STATE], check=True,
+               capture_output=True, timeout=120)
+srv = subprocess.Popen([CARIMBO, "serve", "-c", CONF, "--listen",
+                        "127.0.0.1:0"], stdout=subprocess.PIPE,
+                       stderr=open(os.path.join(TMP, "server.log"), "wb"))
+try:
+    line = srv.stdout.readline().decode()
+    m = re.match(r"listening on (127\.0\.0\.1:\d+)", line)
+    if not m:
+        raise SystemExit("server did not start: %r" % line)
+    url = "http://%s/" % m.group(1)
+
+    j, out = bench("closed", "--url", url, "--connections", "4",
+                   "--pipeline", "2", "--duration", "2", "--digests",
+                   "sha256,sha384,sha512", "--cert-req", "mixed",
+                   "--sample", "0.25", "-c", CONF)
+    headline("closed", j)
+    if j:
+        check(j["result"]["verified"] > 0, "closed: nothing fully verified")
+        check(j["result"]["sent"] == j["result"]["ok"],
+              "closed: sent %d, ok %d" % (j["result"]["sent"],
+                                          j["result"]["ok"]))
+    check("requests/s" in out and "p99.9 ms" in out, "closed: no table")
+
+    j, _ = bench("open", "--url", url, "--connections", "8", "--rate",
+                 "300", "--requests", "450", "-c", CONF)
+    headline("open", j)
+    if j:
+        check(j["result"]["ok"] == 450, "open: %d answers" % j["result"]["ok"])
+        check(250 < j["requests_per_second"] < 350,
+              "open: %.1f req/s at rate 300" % j["requests_per_second"])
+
+    j, _ = bench("ceiling", "--ceiling", "--body-size", "1500",
+                 "--connections", "8", "--pipeline", "4", "--duration", "1")
+    headline("ceiling", j)
+    if j:
+        check(j.get("body_size") == 1500, "ceiling: body_size")
+
+    j, out = bench("compare", "--compare", url, url, "--phases", "2",
+                   "--connections", "2", "--duration", "1", "-c", CONF)
+    if j:
+        check(j.get("ratio", 0) > 0, "compare: ratio %s" % j.get("ratio"))
+        check(j.get("errors") == 0, "compare: errors")
+    check("ratio B/A" in out, "compare: no ratio in the table")
+
+    # Wrong answers are counted, not served as throughput.
+    j, _ = bench("notfound", "--url", url + "no-such-path", "--requests",
+                 "20", want_rc=1)
+    if j:
+        check(j["errors"] == 20 and j["result"]["ok"] == 0,
+              "notfound: %s" % j.get("result", {}).get("errors_by_kind"))
+        check(j["result"]["errors_by_kind"]["http_status"] == 20,
+              "notfound: not counted as http_status")
+
+    p = subprocess.run([CARIMBO, "bench", "--url", "http://192.0.2.1:80/",
+                        "--requests", "1"], capture_output=True, timeout=10)
+    check(p.returncode == 2, "a non-loopback target was not refused")
+finally:
+    srv.send_signal(signal.SIGTERM)
+    try:
+        srv.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        srv.kill()
+    subprocess.run(["rm", "-rf", TMP])
+
+if failures:
+    print("bench.py: %d check(s) failed" % len(failures))
+    sys.exit(1)
+print("bench.py: all checks passed")
