@@ -77,6 +77,12 @@ run: deps all
 	@if [ ! -f $(STATE)/carimbo.conf ]; then $(B)/carimbo init --demo $(STATE); fi
 	$(B)/carimbo serve -c $(STATE)/carimbo.conf
 
+# The standard comparison (DESIGN.md "Performance contract"): a demo server
+# on loopback, the signing and HTTP ceilings, / and /ers, one table with the
+# ratios and the server's peak RSS.  A few minutes; results in $(B)/bench-run.
+bench: $(B)/carimbo
+	@python3 bench/suite.py --carimbo $(B)/carimbo --out $(B)/bench-run
+
 fuzz: $(B)/libcarimbo.a
 	@mkdir -p build-fuzz
 	@for f in $(FUZZ_SRC); do n=$$(basename $$f .c); \
@@ -88,4 +94,4 @@ fuzz: $(B)/libcarimbo.a
 clean:
 	rm -rf build build-san build-fuzz
 
-.PHONY: all test deps run fuzz clean
+.PHONY: all test deps run bench fuzz clean

@@ -1,0 +1,268 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: ISC
+#
+# `make bench`: the standard comparison of DESIGN.md "Performance
+# contract", every figure from `carimbo bench` in one sitting on this
+# machine.  Makes a demo state, starts `carimbo serve` on a loopback port,
+# runs the raw signing ceiling (1 and 2 threads), the bare HTTP ceiling
+# (trivial responder, the server's response size, with and without
+# pipelining), `/` at 1 and 64 connections, and `/ers` at 1, 64 and 512
+# connections with and without pipelining (skipped, with a note, while the
+# server answers 404 on /ers), then prints one table with the ratios and
+# the server's peak RSS.  Every run's JSON (and SVG) stays in --out.
+#
+#   python3 bench/suite.py --carimbo build/carimbo --out build/bench-run
+#       [--seconds S] [--workers N]
+import argparse
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+PIPELINE = 16
+
+
+def log(*a):
+    print(*a, flush=True)
+
+
+def post(port, path, body):
+    """One POST on a fresh connection: (status, body bytes)."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    s.sendall(b"POST %s HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+              b"Content-Type: application/timestamp-query\r\n"
+              b"Content-Length: %d\r\nConnection: close\r\n\r\n" % (
+                  path.encode(), len(body)) + body)
+    data = b""
+    while True:
+        chunk = s.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    s.close()
+    head, _, rest = data.partition(b"\r\n\r\n")
+    status = int(head.split(b" ", 2)[1])
+    m = re.search(rb"(?i)\r\ncontent-length:\s*(\d+)", head)
+    return status, rest[:int(m.group(1))] if m else rest
+
+
+def tsq(tmp):
+    """A DER TimeStampReq with certReq, as the corpus makes by default."""
+    out = os.path.join(tmp, "probe.tsq")
+    subprocess.run(["openssl", "ts", "-query", "-digest", "ab" * 32,
+                    "-sha256", "-cert", "-out", out], check=True,
+                   capture_output=True)
+    with open(out, "rb") as f:
+        return f.read()
+
+
+def vm_hwm_kib(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    return 0
+
+
+class Suite:
+    def __init__(self, a):
+        self.a = a
+        self.rows = []          # (key, name, json or None, note)
+        self.results = {}
+
+    def run(self, key, name, args, svg=False):
+        js = os.path.join(self.a.out, key + ".json")
+        cmd = [self.a.carimbo, "bench", *args, "--json", js]
+        if "--hsm" not in args:
+            cmd += ["--quiet"]
+            if svg:
+                cmd += ["--svg", os.path.join(self.a.out, key + ".svg")]
+        log("  %-34s %s" % (name, " ".join(args)))
+        try:
+            p = subprocess.run(cmd, capture_output=True,
+                               timeout=self.a.seconds * 4 + 60)
+        except subprocess.TimeoutExpired:
+            self.rows.append((key, name, None, "timed out"))
+            return None
+        j = None
+        try:
+            with open(js) as f:
+                j = json.load(f)
+        except (OSError, ValueError):
+            pass
+        note = ""
+        if p.returncode != 0:
+            err = p.stderr.decode(errors="replace").strip().splitlines()
+            note = "exit %d%s" % (p.returncode, ": " + err[-1] if err else "")
+        self.rows.append((key, name, j, note))
+        self.results[key] = j
+        return j
+
+
+def rate(j):
+    if j is None:
+        return None
+    return j.get("signatures_per_second", j.get("requests_per_second"))
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--carimbo", default="build/carimbo")
+    ap.add_argument("--out", default="build/bench-run")
+    ap.add_argument("--seconds", type=float,
+                    default=float(os.environ.get("BENCH_SECONDS", "5")))
+    ap.add_argument("--workers", type=int,
+                    default=int(os.environ.get("BENCH_WORKERS", "2")))
+    a = ap.parse_args()
+    a.carimbo = os.path.abspath(a.carimbo)
+    os.makedirs(a.out, exist_ok=True)
+    d = "%g" % a.seconds
+    tmp = tempfile.mkdtemp(prefix="carimbo-bench-")
+    state = os.path.join(tmp, "state")
+    t0 = time.monotonic()
+    srv = None
+    try:
+        log("make bench: demo state, server on loopback, %s s per run, "
+            "server workers = %d" % (d, a.workers))
+        with open("/proc/loadavg") as f:
+            load_before = " ".join(f.read().split()[:3])
+        subprocess.run([a.carimbo, "init", "--demo", state], check=True,
+                       capture_output=True, timeout=300)
+        conf = os.path.join(state, "carimbo.conf")
+        bconf = os.path.join(state, "bench.conf")
+        with open(conf) as f, open(bconf, "w") as g:
+            g.write(f.read() + "\n# make bench\nworkers = %d\n" % a.workers)
+        srv = subprocess.Popen([a.carimbo, "serve", "-c", bconf, "--listen",
+                                "127.0.0.1:0"], stdout=subprocess.PIPE,
+                               stderr=open(os.path.join(a.out, "server.log"),
+                                           "wb"))
+        line = srv.stdout.readline().decode()
+        m = re.match(r"listening on 127\.0\.0\.1:(\d+)", line)
+        if not m:
+            sys.exit("make bench: the server did not start: %r (see %s)" % (
+                line, os.path.join(a.out, "server.log")))
+        port = int(m.group(1))
+        url = "http://127.0.0.1:%d/" % port
+        q = tsq(tmp)
+        st, body = post(port, "/", q)
+        if st != 200:
+            sys.exit("make bench: POST / answered %d" % st)
+        size = len(body)
+        ers_status, _ = post(port, "/ers", q)
+
+        s = Suite(a)
+        common = ["-c", conf]
+        s.run("hsm1", "raw signing, 1 thread", ["--hsm", "-c", conf,
+              "--threads", "1", "--duration", d])
+        s.run("hsm2", "raw signing, 2 threads", ["--hsm", "-c", conf,
+              "--threads", "2", "--duration", d])
+        s.run("ceil64", "HTTP ceiling, 64 conns", ["--ceiling",
+              "--body-size", str(size), "--connections", "64",
+              "--duration", d])
+        s.run("ceil64p", "HTTP ceiling, 64 conns x%d" % PIPELINE,
+              ["--ceiling", "--body-size", str(size), "--connections", "64",
+               "--pipeline", str(PIPELINE), "--duration", d])
+        s.run("std1", "/ 1 conn", ["--url", url, "--connections", "1",
+              "--duration", d, *common])
+        s.run("std64", "/ 64 conns", ["--url", url, "--connections", "64",
+              "--duration", d, *common], svg=True)
+        ers_note = None
+        if ers_status == 404:
+            ers_note = ("/ers runs skipped: the server answers 404 on /ers "
+                        "(aggregated rounds not integrated yet)")
+        else:
+            for n in (1, 64, 512):
+                for pl in (1, PIPELINE):
+                    key = "ers%d%s" % (n, "p" if pl > 1 else "")
+                    s.run(key, "/ers %d conn%s%s" % (
+                        n, "s" if n > 1 else "",
+                        " x%d" % pl if pl > 1 else ""),
+                        ["--url", url + "ers", "--connections", str(n),
+                         "--pipeline", str(pl), "--duration", d, *common],
+                        svg=(n == 64 and pl == 1))
+        hwm = vm_hwm_kib(srv.pid)
+    finally:
+        if srv is not None:
+            srv.send_signal(signal.SIGTERM)
+            try:
+                srv.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                srv.kill()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+    r = s.results
+    ratios = {
+        "std64": ("of raw signing, %d thread%s" % (
+            a.workers, "s" if a.workers > 1 else ""),
+            r.get("hsm%d" % min(a.workers, 2))),
+        "std1": ("of raw signing, 1 thread", r.get("hsm1")),
+        "ers64": ("of HTTP ceiling, 64 conns", r.get("ceil64")),
+        "ers64p": ("of HTTP ceiling, 64 conns x%d" % PIPELINE,
+                   r.get("ceil64p")),
+    }
+    with open("/proc/loadavg") as f:
+        load_after = " ".join(f.read().split()[:3])
+    m = (r.get("std64") or r.get("hsm1") or {}).get("machine", {})
+    print()
+    print("carimbo bench (make bench): %s cores, kernel %s, %s, SoftHSM2 %s"
+          % (m.get("cores"), m.get("kernel"), m.get("openssl"),
+             m.get("softhsm2")))
+    print("load average before %s, after %s; %s s per run; server workers "
+          "= %d; response body %d bytes" % (load_before, load_after, d,
+                                            a.workers, size))
+    print()
+    hdr = "%-30s %11s %7s %8s %8s %9s %8s  %s" % (
+        "run", "per second", "errors", "p50 ms", "p99 ms", "p99.9 ms",
+        "max ms", "ratio")
+    print(hdr)
+    print("-" * len(hdr))
+    for key, name, j, note in s.rows:
+        if j is None:
+            print("%-30s %s" % (name, note or "no result"))
+            continue
+        lat = j.get("latency_ms")
+        ratio = ""
+        if key in ratios and rate(ratios[key][1]):
+            ratio = "%.3f %s" % (rate(j) / rate(ratios[key][1]),
+                                 ratios[key][0])
+        if key == "std64" and rate(r.get("ceil64")):
+            ratio += "; %.3f of HTTP ceiling, 64 conns" % (
+                rate(j) / rate(r["ceil64"]))
+        if key.startswith("ers") and rate(r.get("std64")):
+            ratio += ("; " if ratio else "") + "%.2fx / 64 conns" % (
+                rate(j) / rate(r["std64"]))
+        if lat:
+            print("%-30s %11.1f %7d %8.3f %8.3f %9.3f %8.3f  %s%s" % (
+                name, rate(j), j.get("errors", 0), lat["p50"], lat["p99"],
+                lat["p999"], lat["max"], ratio, "  " + note if note else ""))
+        else:
+            print("%-30s %11.1f %7d %8s %8s %9s %8s  %s%s" % (
+                name, rate(j), j.get("errors", 0), "", "", "", "", ratio,
+                "  " + note if note else ""))
+    print()
+    if ers_note:
+        print("note: " + ers_note)
+    print("server peak RSS (VmHWM): %.1f MiB" % (hwm / 1024))
+    print("total time: %.0f s; JSON and SVG in %s" % (
+        time.monotonic() - t0, a.out))
+    summary = {"runs": {k: v for k, v in r.items()},
+               "server_vm_hwm_kib": hwm, "response_body_bytes": size,
+               "server_workers": a.workers, "seconds_per_run": a.seconds,
+               "loadavg_before": load_before, "loadavg_after": load_after,
+               "ers_skipped": ers_note}
+    with open(os.path.join(a.out, "summary.json"), "w") as f:
+        json.dump(summary, f, indent=1)
+    bad = [n for k, n, j, note in s.rows if j is None or note]
+    if bad:
+        print("runs with errors: " + ", ".join(bad))
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
