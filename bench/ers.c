@@ -2,23 +2,55 @@
 /*
  * The /ers answer checker (DESIGN.md "Two kinds of answer"): an RFC 4998
  * EvidenceRecord read with our own small DER reader (common/der.h), never
- * with tsa/'s encoder.  A rejection on /ers is a TimeStampResp, as on /.
+ * with tsa/'s encoder, so a bug there cannot hide itself.  A rejection on
+ * /ers is a TimeStampResp, as on /.
  *
- * The server's format is being written (doc/ers.md, tsa/ers.c); until it
- * is settled this reads only the RFC 4998 frame:
- *   EvidenceRecord ::= SEQUENCE { version INTEGER { v1(1) }, ... }
- * and counts anything else as a parse error.  The full check (reduced
- * hash tree from our digest to the root, the round token verified over
- * it) plugs in here.
+ * Every answer: the frame (RFC 4998 3: version 1, digestAlgorithms, one
+ * ArchiveTimeStampChain whose first ArchiveTimeStamp has a reduced hash
+ * tree and the round token), and our digest h in the first list (4.3 step
+ * 2).  The sampled full check walks 4.3 to the end: each list, with the
+ * value from below added unless already there, sorted as binary and
+ * hashed (4.2), up to a root that must equal the round token's
+ * messageImprint; then the token's signature and chain
+ * (TS_RESP_verify_token); and, when the record carries the server's
+ * random value r (attribute ERS_OID_BLIND), that the other member of our
+ * leaf group is H(r || nonce): our nonce is bound into the leaf.
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include <openssl/err.h>
+#include <openssl/pkcs7.h>
 #include <openssl/ts.h>
 
 #include "bench/bench.h"
 #include "bench/check.h"
 #include "common/der.h"
+
+#define ERS_MAX_LISTS	64	/* PartialHashtrees we accept */
+#define ERS_MAX_VALUES	64	/* hash values in one PartialHashtree */
+#define ERS_RAND_LEN	32
+
+/* The server's blinding attribute: 2.25.273922336166037517098895251363143178255 */
+static const uint8_t ers_oid_blind[] = {
+	0x69, 0x83, 0x9c, 0x93, 0xc2, 0xf8, 0xa2, 0xf5, 0x9a, 0x9e,
+	0xb1, 0xb8, 0xa9, 0xff, 0xe3, 0xe7, 0xf9, 0xf5, 0xb0, 0x0f };
+
+struct ers_list {
+	size_t		 n;
+	const uint8_t	*v[ERS_MAX_VALUES];
+	size_t		 len[ERS_MAX_VALUES];
+};
+
+struct ers_rec {
+	int		 alg;		/* digestAlgorithm [0], or -1 */
+	const uint8_t	*r;		/* blinding value, or NULL */
+	size_t		 rlen;
+	size_t		 nlists;
+	struct ers_list	 lists[ERS_MAX_LISTS];
+	const uint8_t	*token;		/* ContentInfo DER */
+	size_t		 token_len;
+};
 
 /* A TimeStampResp whose status is not granted: a rejection on /ers. */
 static int
@@ -38,27 +70,299 @@ ers_rejection(struct check *c, const uint8_t *body, size_t len)
 	return rej;
 }
 
+/* attributes [1] IMPLICIT SET OF Attribute: picks out ers_oid_blind. */
+static int
+ers_attrs(struct der_r *a, struct ers_rec *e)
+{
+	struct der_r	 attr, set, v;
+	const uint8_t	*oid;
+	size_t		 oidlen;
+
+	while (!der_r_empty(a)) {
+		if (der_expect(a, DER_SEQUENCE, &attr) == -1 ||
+		    der_get_oid(&attr, &oid, &oidlen) == -1 ||
+		    der_expect(&attr, DER_SET, &set) == -1)
+			return -1;
+		if (oidlen != sizeof(ers_oid_blind) ||
+		    memcmp(oid, ers_oid_blind, oidlen) != 0)
+			continue;
+		if (der_expect(&set, DER_OCTET_STRING, &v) == -1)
+			return -1;
+		e->r = v.p;
+		e->rlen = (size_t)(v.end - v.p);
+	}
+	return 0;
+}
+
+/* reducedHashtree [2] IMPLICIT SEQUENCE OF PartialHashtree (RFC 4998 4.1). */
+static int
+ers_tree(struct der_r *t, struct ers_rec *e)
+{
+	struct der_r	 ph, v;
+	struct ers_list	*l;
+
+	while (!der_r_empty(t)) {
+		if (e->nlists == ERS_MAX_LISTS ||
+		    der_expect(t, DER_SEQUENCE, &ph) == -1)
+			return -1;
+		l = &e->lists[e->nlists++];
+		while (!der_r_empty(&ph)) {
+			if (l->n == ERS_MAX_VALUES ||
+			    der_expect(&ph, DER_OCTET_STRING, &v) == -1)
+				return -1;
+			l->v[l->n] = v.p;
+			l->len[l->n++] = (size_t)(v.end - v.p);
+		}
+		if (l->n == 0)
+			return -1;
+	}
+	return e->nlists > 0 ? 0 : -1;
+}
+
+/* The RFC 4998 3 frame down to the first ArchiveTimeStamp. */
+static int
+ers_parse(struct check *c, const uint8_t *body, size_t len,
+    struct ers_rec *e)
+{
+	struct der_r	 r, er, algs, seq, chain, ats, x;
+	const uint8_t	*oid, *all;
+	size_t		 oidlen, alllen;
+	uint8_t		 tag;
+	long		 version;
+
+	memset(e, 0, sizeof(*e));
+	e->alg = -1;
+	der_r_init(&r, body, len);
+	if (der_expect(&r, DER_SEQUENCE, &er) == -1 || !der_r_empty(&r) ||
+	    der_get_long(&er, &version) == -1 || version != 1 ||
+	    der_expect(&er, DER_SEQUENCE, &algs) == -1) {
+		check_why(c, "not an EvidenceRecord v1 (RFC 4998 3)");
+		return -1;
+	}
+	/* cryptoInfos [0], encryptionInfo [1]: not ours to judge. */
+	while (der_peek(&er) == DER_CTX_CONS(0) ||
+	    der_peek(&er) == DER_CTX_CONS(1))
+		if (der_get(&er, &tag, &x, NULL, NULL) == -1)
+			return -1;
+	if (der_expect(&er, DER_SEQUENCE, &seq) == -1 ||
+	    der_expect(&seq, DER_SEQUENCE, &chain) == -1 ||
+	    der_expect(&chain, DER_SEQUENCE, &ats) == -1) {
+		check_why(c, "no ArchiveTimeStamp (RFC 4998 5)");
+		return -1;
+	}
+	if (der_peek(&ats) == DER_CTX_CONS(0)) {
+		if (der_get(&ats, &tag, &x, NULL, NULL) == -1 ||
+		    der_get_oid(&x, &oid, &oidlen) == -1 ||
+		    (e->alg = hash_by_oid(oid, oidlen)) == -1) {
+			check_why(c, "ArchiveTimeStamp digestAlgorithm");
+			return -1;
+		}
+	}
+	if (der_peek(&ats) == DER_CTX_CONS(1) &&
+	    (der_get(&ats, &tag, &x, NULL, NULL) == -1 ||
+	    ers_attrs(&x, e) == -1)) {
+		check_why(c, "ArchiveTimeStamp attributes");
+		return -1;
+	}
+	if (der_peek(&ats) != DER_CTX_CONS(2) ||
+	    der_get(&ats, &tag, &x, NULL, NULL) == -1 || ers_tree(&x, e) == -1) {
+		check_why(c, "no reducedHashtree (RFC 4998 4.1)");
+		return -1;
+	}
+	if (der_get(&ats, &tag, &x, &all, &alllen) == -1 ||
+	    tag != DER_SEQUENCE || !der_r_empty(&ats)) {
+		check_why(c, "no timeStamp ContentInfo");
+		return -1;
+	}
+	e->token = all;
+	e->token_len = alllen;
+	return 0;
+}
+
+static int
+ers_in(const struct ers_list *l, const uint8_t *h, size_t hlen)
+{
+	size_t	i;
+
+	for (i = 0; i < l->n; i++)
+		if (l->len[i] == hlen && memcmp(l->v[i], h, hlen) == 0)
+			return 1;
+	return 0;
+}
+
+static int
+ers_cmp(const void *a, const void *b)
+{
+	const uint8_t *const *x = a, *const *y = b;
+
+	return memcmp(*x, *y, HASH_MAX_LEN);
+}
+
+/*
+ * RFC 4998 4.3 step 3: the hash of each list's values sorted as binary and
+ * concatenated, the value from below joining the next list.  root gets
+ * the result (hash length bytes).  -1 on a malformed list.
+ */
+static int
+ers_root(const struct ers_rec *e, enum hash_alg alg, const uint8_t *h,
+    uint8_t root[HASH_MAX_LEN])
+{
+	const struct hash_info	*hi = hash_info(alg);
+	uint8_t			 vals[ERS_MAX_VALUES + 1][HASH_MAX_LEN];
+	const uint8_t		*sorted[ERS_MAX_VALUES + 1];
+	uint8_t			 cat[(ERS_MAX_VALUES + 1) * HASH_MAX_LEN];
+	uint8_t			 cur[HASH_MAX_LEN];
+	size_t			 i, k, n;
+
+	memcpy(cur, h, hi->len);
+	for (i = 0; i < e->nlists; i++) {
+		n = 0;
+		for (k = 0; k < e->lists[i].n; k++) {
+			if (e->lists[i].len[k] != hi->len)
+				return -1;
+			memset(vals[n], 0, HASH_MAX_LEN);
+			memcpy(vals[n++], e->lists[i].v[k], hi->len);
+		}
+		if (!ers_in(&e->lists[i], cur, hi->len)) {
+			memset(vals[n], 0, HASH_MAX_LEN);
+			memcpy(vals[n++], cur, hi->len);
+		}
+		for (k = 0; k < n; k++)
+			sorted[k] = vals[k];
+		/* Zero-padded to HASH_MAX_LEN: same order as on hi->len. */
+		qsort(sorted, n, sizeof(sorted[0]), ers_cmp);
+		for (k = 0; k < n; k++)
+			memcpy(cat + k * hi->len, sorted[k], hi->len);
+		if (hash_digest(alg, cat, n * hi->len, cur) == -1)
+			return -1;
+	}
+	memcpy(root, cur, hi->len);
+	return 0;
+}
+
+/* The nonce as INTEGER content octets, as the request carried it. */
+static size_t
+ers_nonce(uint64_t nonce, uint8_t out[9])
+{
+	uint8_t	b[9];
+	size_t	i = 0, n = 0;
+	int	k;
+
+	for (k = 7; k >= 0; k--)
+		b[i++] = (uint8_t)(nonce >> (8 * k));
+	for (i = 0; i < 7 && b[i] == 0; i++)
+		;
+	if (b[i] & 0x80)
+		out[n++] = 0;
+	memcpy(out + n, b + i, 8 - i);
+	return n + 8 - i;
+}
+
+/* The leaf group binds our nonce: H(r || nonce) is in the first list. */
+static int
+ers_blind_ok(const struct ers_rec *e, enum hash_alg alg, uint64_t nonce)
+{
+	uint8_t	buf[ERS_RAND_LEN + 9], b[HASH_MAX_LEN];
+	size_t	n;
+
+	if (e->rlen != ERS_RAND_LEN)
+		return 0;
+	memcpy(buf, e->r, ERS_RAND_LEN);
+	n = ers_nonce(nonce, buf + ERS_RAND_LEN);
+	if (hash_digest(alg, buf, ERS_RAND_LEN + n, b) == -1)
+		return 0;
+	return ers_in(&e->lists[0], b, hash_info(alg)->len);
+}
+
+/* The round token: signed, chained, and over root (RFC 4998 4.3 step 4). */
+static enum check_err
+ers_token(struct check *c, const struct ers_rec *e, enum hash_alg alg,
+    const uint8_t *root, int full)
+{
+	const struct hash_info	*hi = hash_info(alg);
+	const uint8_t		*p = e->token;
+	PKCS7			*tok;
+	TS_TST_INFO		*tst;
+	TS_MSG_IMPRINT		*mi;
+	const ASN1_OBJECT	*obj;
+	ASN1_OCTET_STRING	*d;
+	enum check_err		 rc = CHK_OK;
+
+	if ((tok = d2i_PKCS7(NULL, &p, (long)e->token_len)) == NULL ||
+	    (tst = PKCS7_to_TS_TST_INFO(tok)) == NULL) {
+		ERR_clear_error();
+		PKCS7_free(tok);
+		check_why(c, "the round token is not a time-stamp token");
+		return CHK_PARSE;
+	}
+	mi = TS_TST_INFO_get_msg_imprint(tst);
+	X509_ALGOR_get0(&obj, NULL, NULL, TS_MSG_IMPRINT_get_algo(mi));
+	d = TS_MSG_IMPRINT_get_msg(mi);
+	if (OBJ_obj2nid(obj) != hi->nid || (size_t)ASN1_STRING_length(d) !=
+	    hi->len || memcmp(ASN1_STRING_get0_data(d), root, hi->len) != 0) {
+		check_why(c, "the hash tree does not lead to the token's "
+		    "messageImprint (RFC 4998 4.3)");
+		rc = CHK_ERS;
+	} else if (full && check_can_verify(c) &&
+	    !check_verify_token(c, NULL, tok))
+		rc = CHK_VERIFY;
+	TS_TST_INFO_free(tst);
+	PKCS7_free(tok);
+	return rc;
+}
+
 enum check_err
 ers_check(struct check *c, const struct corpus_req *req,
     const uint8_t *body, size_t len, int full)
 {
-	struct der_r	 r, er;
-	uint8_t		 tag;
-	long		 version;
+	struct ers_rec	*e;
+	struct der_r	 r, inner;
+	enum hash_alg	 alg;
+	uint8_t		 root[HASH_MAX_LEN];
+	enum check_err	 rc = CHK_OK;
 
-	(void)req;
-	(void)full;
+	/* TimeStampResp starts with a SEQUENCE, EvidenceRecord an INTEGER. */
 	der_r_init(&r, body, len);
-	if (der_get(&r, &tag, &er, NULL, NULL) == -1 || tag != DER_SEQUENCE ||
-	    !der_r_empty(&r)) {
-		check_why(c, "not one DER value");
+	if (der_expect(&r, DER_SEQUENCE, &inner) == 0 &&
+	    der_peek(&inner) == DER_SEQUENCE) {
+		if (ers_rejection(c, body, len))
+			return CHK_REJECTED;
+		check_why(c, "a TimeStampResp where an EvidenceRecord was due");
 		return CHK_PARSE;
 	}
-	if (der_peek(&er) == DER_SEQUENCE && ers_rejection(c, body, len))
-		return CHK_REJECTED;
-	if (der_get_long(&er, &version) == -1 || version != 1) {
-		check_why(c, "not an EvidenceRecord v1 (RFC 4998 3)");
+	if ((e = malloc(sizeof(*e))) == NULL)
 		return CHK_PARSE;
+	if (ers_parse(c, body, len, e) == -1) {
+		rc = CHK_PARSE;
+		goto out;
 	}
-	return CHK_OK;
+	/* One tree per digest algorithm: ours (DESIGN.md). */
+	alg = req->alg;
+	if (e->alg != -1 && e->alg != (int)alg) {
+		check_why(c, "tree digest is not the request's");
+		rc = CHK_ERS;
+		goto out;
+	}
+	/* RFC 4998 4.3 step 2: our hash is in the first list. */
+	if (!ers_in(&e->lists[0], req->dgst, hash_info(alg)->len)) {
+		check_why(c, "our digest is not in the first PartialHashtree");
+		rc = CHK_IMPRINT;
+		goto out;
+	}
+	if (e->r != NULL && !ers_blind_ok(e, alg, req->nonce)) {
+		check_why(c, "the leaf group does not bind our nonce");
+		rc = CHK_NONCE;
+		goto out;
+	}
+	if (!full)
+		goto out;
+	if (ers_root(e, alg, req->dgst, root) == -1) {
+		check_why(c, "malformed PartialHashtree");
+		rc = CHK_ERS;
+		goto out;
+	}
+	rc = ers_token(c, e, alg, root, full);
+out:
+	free(e);
+	return rc;
 }

@@ -5,7 +5,9 @@
  * OpenSSL's own TSA (TS_RESP_create_response, a software EC key and a
  * self-signed timeStamping certificate); it passes, and then a tampered
  * signature, another nonce, another imprint, a rejection, garbage and
- * trailing bytes each fail as the kind they are.
+ * trailing bytes each fail as the kind they are.  The /ers reader gets a
+ * hand-built RFC 4998 EvidenceRecord (a leaf group {h, H(r || nonce)},
+ * one sibling, the round token over the root) and its tamperings.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -26,6 +28,7 @@
 
 #include "bench/bench.h"
 #include "bench/check.h"
+#include "common/der.h"
 
 struct fixture {
 	char			 root[64];	/* PEM of the TSA certificate */
@@ -33,7 +36,36 @@ struct fixture {
 	uint8_t			 tsq[CORPUS_MAX_TSQ];
 	uint8_t			*resp;
 	int			 resplen;
+	EVP_PKEY		*key;
+	X509			*cert;
 };
+
+/* OpenSSL's TSA answers the DER request tsq. */
+static TS_RESP *
+tsa_respond(struct fixture *f, const uint8_t *tsq, size_t len)
+{
+	TS_RESP_CTX	*ctx;
+	TS_RESP		*resp;
+	ASN1_OBJECT	*policy;
+	BIO		*b;
+
+	assert_non_null(ctx = TS_RESP_CTX_new());
+	assert_true(TS_RESP_CTX_set_signer_cert(ctx, f->cert));
+	assert_true(TS_RESP_CTX_set_signer_key(ctx, f->key));
+	assert_non_null(policy = OBJ_txt2obj("1.3.6.1.4.1.99999.1", 1));
+	assert_true(TS_RESP_CTX_set_def_policy(ctx, policy));
+	assert_true(TS_RESP_CTX_add_md(ctx, EVP_sha256()));
+	assert_true(TS_RESP_CTX_add_md(ctx, EVP_sha384()));
+	assert_true(TS_RESP_CTX_set_ess_cert_id_digest(ctx, EVP_sha256()));
+	assert_non_null(b = BIO_new_mem_buf(tsq, (int)len));
+	assert_non_null(resp = TS_RESP_create_response(ctx, b));
+	assert_int_equal(ASN1_INTEGER_get(TS_STATUS_INFO_get0_status(
+	    TS_RESP_get_status_info(resp))), 0);
+	BIO_free(b);
+	ASN1_OBJECT_free(policy);
+	TS_RESP_CTX_free(ctx);
+	return resp;
+}
 
 static X509 *
 make_cert(EVP_PKEY *key)
@@ -69,10 +101,7 @@ setup(void **state)
 	struct fixture	*f;
 	EVP_PKEY	*key;
 	X509		*cert;
-	TS_RESP_CTX	*ctx;
 	TS_RESP		*resp;
-	ASN1_OBJECT	*policy;
-	BIO		*b;
 	FILE		*fp;
 	int		 fd;
 
@@ -94,26 +123,12 @@ setup(void **state)
 	assert_true(f->req.tsqlen > 0);
 	f->req.tsq = f->tsq;
 
-	assert_non_null(ctx = TS_RESP_CTX_new());
-	assert_true(TS_RESP_CTX_set_signer_cert(ctx, cert));
-	assert_true(TS_RESP_CTX_set_signer_key(ctx, key));
-	assert_non_null(policy = OBJ_txt2obj("1.3.6.1.4.1.99999.1", 1));
-	assert_true(TS_RESP_CTX_set_def_policy(ctx, policy));
-	assert_true(TS_RESP_CTX_add_md(ctx, EVP_sha256()));
-	assert_true(TS_RESP_CTX_add_md(ctx, EVP_sha384()));
-	assert_true(TS_RESP_CTX_set_ess_cert_id_digest(ctx, EVP_sha256()));
-	assert_non_null(b = BIO_new_mem_buf(f->tsq, (int)f->req.tsqlen));
-	assert_non_null(resp = TS_RESP_create_response(ctx, b));
-	assert_int_equal(ASN1_INTEGER_get(TS_STATUS_INFO_get0_status(
-	    TS_RESP_get_status_info(resp))), 0);
+	f->key = key;
+	f->cert = cert;
+	resp = tsa_respond(f, f->tsq, f->req.tsqlen);
 	f->resp = NULL;
 	assert_true((f->resplen = i2d_TS_RESP(resp, &f->resp)) > 0);
 	TS_RESP_free(resp);
-	BIO_free(b);
-	ASN1_OBJECT_free(policy);
-	TS_RESP_CTX_free(ctx);
-	X509_free(cert);
-	EVP_PKEY_free(key);
 	*state = f;
 	return 0;
 }
@@ -125,6 +140,8 @@ teardown(void **state)
 
 	unlink(f->root);
 	OPENSSL_free(f->resp);
+	X509_free(f->cert);
+	EVP_PKEY_free(f->key);
 	free(f);
 	return 0;
 }
@@ -268,6 +285,143 @@ test_garbage(void **state)
 	check_free(c);
 }
 
+/* SHA-256 of the concatenation of a and b sorted as binary (RFC 4998 4.2). */
+static void
+pair_hash(const uint8_t *a, const uint8_t *b, uint8_t out[HASH_MAX_LEN])
+{
+	uint8_t	cat[64];
+	int	lo = memcmp(a, b, 32) < 0;
+
+	memcpy(cat, lo ? a : b, 32);
+	memcpy(cat + 32, lo ? b : a, 32);
+	assert_int_equal(hash_digest(HASH_SHA256, cat, 64, out), 0);
+}
+
+enum ers_tamper { ERS_GOOD, ERS_BAD_SIBLING, ERS_BAD_BLIND, ERS_NO_H };
+
+/*
+ * An EvidenceRecord for req (SHA-256): leaf group {h, b = H(r || nonce)},
+ * one sibling s, root = H(sort(H(sort(h, b)), s)), the round token made
+ * by OpenSSL's TSA over root.  Returns its DER length in out.
+ */
+static size_t
+make_ers(struct fixture *f, const struct corpus_req *req,
+    enum ers_tamper how, uint8_t *out, size_t cap)
+{
+	static const uint8_t oid_blind[] = { 0x69, 0x83, 0x9c, 0x93, 0xc2,
+	    0xf8, 0xa2, 0xf5, 0x9a, 0x9e, 0xb1, 0xb8, 0xa9, 0xff, 0xe3, 0xe7,
+	    0xf9, 0xf5, 0xb0, 0x0f };
+	const struct hash_info *hi = hash_info(HASH_SHA256);
+	uint8_t		 r[32], rn[32 + 9], b[HASH_MAX_LEN], g[HASH_MAX_LEN];
+	uint8_t		 s[32], root[HASH_MAX_LEN], tsq[CORPUS_MAX_TSQ];
+	uint8_t		*tok = NULL, h[32], one = 1;
+	struct der_w	 w;
+	size_t		 tsqlen, mark, n, len;
+	TS_RESP		*resp;
+	int		 toklen;
+
+	memcpy(h, req->dgst, 32);
+	memset(r, 0x11, sizeof(r));
+	memset(s, 0x22, sizeof(s));
+	/* The nonce as INTEGER content octets: 8 bytes, top bit clear. */
+	memcpy(rn, r, 32);
+	for (n = 0; n < 8; n++)
+		rn[32 + n] = (uint8_t)(req->nonce >> (56 - 8 * n));
+	assert_true(rn[32] != 0 && !(rn[32] & 0x80));
+	assert_int_equal(hash_digest(HASH_SHA256, rn, 40, b), 0);
+	if (how == ERS_BAD_BLIND)
+		b[0] ^= 1;
+	pair_hash(h, b, g);
+	pair_hash(g, s, root);
+	if (how == ERS_BAD_SIBLING)
+		s[5] ^= 1;
+	if (how == ERS_NO_H)
+		h[0] ^= 1;
+
+	tsqlen = corpus_tsq(tsq, sizeof(tsq), HASH_SHA256, root, 0, 0, 1);
+	resp = tsa_respond(f, tsq, tsqlen);
+	assert_true((toklen = i2d_PKCS7(TS_RESP_get_token(resp), &tok)) > 0);
+
+	der_w_init(&w, out, cap);
+	der_put_raw(&w, tok, (size_t)toklen);
+	/* reducedHashtree [2]: {h, b} then {s}. */
+	mark = der_w_len(&w);
+	der_put_tlv(&w, DER_OCTET_STRING, s, 32);
+	der_wrap(&w, DER_SEQUENCE, mark);
+	mark = der_w_len(&w);
+	der_put_tlv(&w, DER_OCTET_STRING, memcmp(h, b, 32) < 0 ? b : h, 32);
+	der_put_tlv(&w, DER_OCTET_STRING, memcmp(h, b, 32) < 0 ? h : b, 32);
+	der_wrap(&w, DER_SEQUENCE, mark);
+	der_wrap(&w, DER_CTX_CONS(2), (size_t)toklen);
+	/* attributes [1]: { blind OID, SET { r } } */
+	mark = der_w_len(&w);
+	der_put_tlv(&w, DER_OCTET_STRING, r, 32);
+	der_wrap(&w, DER_SET, mark);
+	der_put_tlv(&w, DER_OID, oid_blind, sizeof(oid_blind));
+	der_wrap(&w, DER_SEQUENCE, mark);
+	der_wrap(&w, DER_CTX_CONS(1), mark);
+	/* digestAlgorithm [0] */
+	mark = der_w_len(&w);
+	der_put_tlv(&w, DER_OID, hi->oid, hi->oid_len);
+	der_wrap(&w, DER_CTX_CONS(0), mark);
+	/* ArchiveTimeStamp, Chain, Sequence */
+	der_wrap(&w, DER_SEQUENCE, 0);
+	der_wrap(&w, DER_SEQUENCE, 0);
+	der_wrap(&w, DER_SEQUENCE, 0);
+	/* digestAlgorithms, version */
+	mark = der_w_len(&w);
+	der_put_tlv(&w, DER_OID, hi->oid, hi->oid_len);
+	der_wrap(&w, DER_SEQUENCE, mark);
+	der_wrap(&w, DER_SEQUENCE, mark);
+	der_put_uint(&w, &one, 1);
+	der_wrap(&w, DER_SEQUENCE, 0);
+	assert_false(w.err);
+	len = der_w_len(&w);
+	memmove(out, der_w_data(&w), len);
+	OPENSSL_free(tok);
+	TS_RESP_free(resp);
+	return len;
+}
+
+static void
+test_ers(void **state)
+{
+	struct fixture		*f = *state;
+	struct check		*c = check_new(f->root, NULL, 1);
+	struct corpus_req	 req = f->req;
+	uint8_t			 er[8192];
+	size_t			 len;
+
+	req.alg = HASH_SHA256;
+	req.nonce = 0x0123456789abcdefULL;
+	len = make_ers(f, &req, ERS_GOOD, er, sizeof(er));
+	assert_int_equal(check_resp(c, &req, er, len, 0), CHK_OK);
+	assert_int_equal(check_resp(c, &req, er, len, 1), CHK_OK);
+
+	/* A sibling changed: the path no longer reaches the token's root. */
+	len = make_ers(f, &req, ERS_BAD_SIBLING, er, sizeof(er));
+	assert_int_equal(check_resp(c, &req, er, len, 0), CHK_OK);
+	assert_int_equal(check_resp(c, &req, er, len, 1), CHK_ERS);
+
+	/* The leaf group does not bind our nonce. */
+	len = make_ers(f, &req, ERS_BAD_BLIND, er, sizeof(er));
+	assert_int_equal(check_resp(c, &req, er, len, 0), CHK_NONCE);
+
+	/* Our digest is not in the first list. */
+	len = make_ers(f, &req, ERS_NO_H, er, sizeof(er));
+	assert_int_equal(check_resp(c, &req, er, len, 0), CHK_IMPRINT);
+
+	/* The round token's signature tampered (its last byte). */
+	len = make_ers(f, &req, ERS_GOOD, er, sizeof(er));
+	er[len - 1] ^= 1;
+	assert_int_equal(check_resp(c, &req, er, len, 1), CHK_VERIFY);
+
+	/* A granted TimeStampResp is not an EvidenceRecord. */
+	assert_int_equal(check_resp(c, &f->req, f->resp, (size_t)f->resplen,
+	    0), CHK_PARSE);
+	check_free(c);
+}
+
 int
 main(void)
 {
@@ -280,6 +434,7 @@ main(void)
 		cmocka_unit_test(test_wrong_imprint),
 		cmocka_unit_test(test_rejection),
 		cmocka_unit_test(test_garbage),
+		cmocka_unit_test(test_ers),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
