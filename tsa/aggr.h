@@ -1,0 +1,314 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * Aggregated evidence (DESIGN.md "Two kinds of answer", "Serials, rounds
+ * and the ledger"): RFC 4998 hash trees over a round (merkle.c), the DER
+ * EvidenceRecord each /ers request gets and its strict reader and verifier
+ * (ers.c), the append-only hash-chained ledger (ledger.c) and `carimbo
+ * ledger` (ledger_cmd.c).  doc/ers.md and doc/ledger.md hold the formats.
+ *
+ * Kept apart from tsa/tsa.h: the loop includes both.
+ */
+#ifndef TSA_AGGR_H
+#define TSA_AGGR_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <openssl/x509.h>
+
+#include "common/hash.h"
+
+/* Leaves of one tree: a round is bounded far below this by the config. */
+#define MERKLE_MAX_LEAVES	(1u << 24)
+/* Levels above the leaf groups: ceil(log2(MERKLE_MAX_LEAVES)). */
+#define MERKLE_MAX_DEPTH	24
+/* The server's random value per request (RFC 4998 4.2 group member). */
+#define MERKLE_RAND_LEN		32
+
+/*
+ * One /ers request as the tree sees it: its messageImprint hash h
+ * (hash_info(alg)->len bytes) and its nonce (INTEGER content octets as
+ * sent; NULL: none).  Pointers into the request; read only during
+ * merkle_build().  The server keeps one array of these per round.
+ */
+struct merkle_leaf {
+	const uint8_t	*h;
+	const uint8_t	*nonce;
+	size_t		 nonce_len;
+};
+
+/*
+ * A reduced hash tree for one leaf (RFC 4998 4.2): list 0 holds h and b
+ * (sorted), each later list the one sibling of its level.  A level where
+ * the node has no sibling has no list.  In a merkle_build_nodes() tree
+ * first holds the node alone (nfirst 1) and the siblings follow as well.
+ */
+struct merkle_path {
+	enum hash_alg	alg;
+	size_t		len;			/* hash length */
+	size_t		nfirst;			/* 2, or 1 for plain nodes */
+	uint8_t		first[2][HASH_MAX_LEN];	/* list 0, sorted */
+	size_t		nsib;
+	uint8_t		sib[MERKLE_MAX_DEPTH][HASH_MAX_LEN];
+};
+
+struct merkle;
+
+/* merkle.c */
+/* b = H(r || nonce), or H(r) without a nonce: RFC 4998 4.2 group member. */
+int		 merkle_blind(enum hash_alg, const uint8_t r[MERKLE_RAND_LEN],
+		    const uint8_t *nonce, size_t nonce_len,
+		    uint8_t b[HASH_MAX_LEN]);
+/*
+ * Builds the tree over n requests (1 <= n <= MERKLE_MAX_LEAVES) in one
+ * allocation: a fresh random r per request (one randombytes_buf call for
+ * the round; rand, n * MERKLE_RAND_LEN bytes, replaces it in tests), its
+ * b, the group hash of {h, b}, the levels.  The tree keeps h, r and b, so
+ * the leaves may go.  NULL on a digest failure or bad n (logged); exits
+ * on out of memory.  Free with merkle_free().
+ */
+struct merkle	*merkle_build(enum hash_alg, const struct merkle_leaf *,
+		    size_t n, const uint8_t *rand);
+/*
+ * A tree over n plain node values (nodes: n * hash length bytes, no
+ * groups, no randomness): the ledger's tree over a round's standard
+ * tokens.
+ */
+struct merkle	*merkle_build_nodes(enum hash_alg, const uint8_t *nodes,
+		    size_t n);
+void		 merkle_free(struct merkle *);
+size_t		 merkle_count(const struct merkle *);
+/* The root: hash_info(alg)->len bytes, valid until merkle_free(). */
+const uint8_t	*merkle_root(const struct merkle *);
+/* Request i's r (MERKLE_RAND_LEN bytes), NULL for a plain tree. */
+const uint8_t	*merkle_rand(const struct merkle *, size_t i);
+/* The reduced hash tree of leaf i into *out.  0, or -1 if out of range. */
+int		 merkle_path(const struct merkle *, size_t i,
+		    struct merkle_path *out);
+
+/* Bounds for EvidenceRecords we read (RFC 4998 has none). */
+#define ERS_MAX_LEN		65536	/* bytes of one EvidenceRecord */
+#define ERS_MAX_LISTS		64	/* PartialHashtrees in one reduced tree */
+#define ERS_MAX_VALUES		64	/* hash values in one PartialHashtree */
+
+/*
+ * Our attribute in ArchiveTimeStamp.attributes: the random value r of the
+ * requester's leaf group, OCTET STRING.  Self-assigned UUID OID (X.667):
+ * 2.25.273922336166037517098895251363143178255.  See doc/ers.md.
+ */
+extern const uint8_t	ers_oid_blind[];
+extern const size_t	ers_oid_blind_len;
+
+/* A parsed EvidenceRecord; pointers point into the caller's buffer. */
+struct ers {
+	enum hash_alg	 alg;		/* the ArchiveTimeStamp's digest */
+	bool		 has_alg;	/* digestAlgorithm [0] was present */
+	const uint8_t	*r;		/* our attribute, or NULL */
+	size_t		 nlists;
+	struct {
+		size_t		 n;
+		const uint8_t	*v[ERS_MAX_VALUES];
+		size_t		 len[ERS_MAX_VALUES];
+	}		 lists[ERS_MAX_LISTS];
+	const uint8_t	*token;		/* timeStamp ContentInfo DER */
+	size_t		 token_len;
+	/* From the TSTInfo inside the token. */
+	enum hash_alg	 imprint_alg;
+	const uint8_t	*imprint;
+	size_t		 imprint_len;
+	const uint8_t	*serial;	/* INTEGER content */
+	size_t		 serial_len;
+	const uint8_t	*gentime;	/* GeneralizedTime text */
+	size_t		 gentime_len;
+};
+
+/* ers.c */
+/*
+ * The DER EvidenceRecord (RFC 4998 3) for one leaf, WITHOUT its last
+ * token_len bytes, which are the round token (ContentInfo) itself: the
+ * record is prefix || token, so the server may send the shared token from
+ * one buffer (writev) or copy it after.  Returns the prefix length, 0 if
+ * cap is too small.  ERS_PREFIX_MAX bounds it.
+ */
+#define ERS_PREFIX_MAX		(256 + (MERKLE_MAX_DEPTH + 2) * \
+				    (HASH_MAX_LEN + 8))
+size_t	ers_encode_prefix(uint8_t *out, size_t cap,
+	    const struct merkle_path *, const uint8_t r[MERKLE_RAND_LEN],
+	    size_t token_len);
+/* The whole record: prefix then token.  Returns the length or 0. */
+size_t	ers_encode(uint8_t *out, size_t cap, const struct merkle_path *,
+	    const uint8_t r[MERKLE_RAND_LEN], const uint8_t *token,
+	    size_t token_len);
+/*
+ * The TimeStampToken (ContentInfo) inside a granted TimeStampResp, as
+ * token_issue() writes it.  0, or -1 if resp is not a granted response.
+ */
+int	ers_token_from_resp(const uint8_t *resp, size_t len,
+	    const uint8_t **token, size_t *token_len);
+/*
+ * Parses one EvidenceRecord strictly (DER, one chain of one
+ * ArchiveTimeStamp, digestAlgorithms holding the one digest used, no
+ * cryptoInfos/encryptionInfo) and the TSTInfo fields of its token.
+ * 0, or -1 with a static reason in *why.
+ */
+int	ers_parse(const uint8_t *, size_t, struct ers *, const char **why);
+/*
+ * RFC 4998 4.3 over a parsed record, without the data hash: hashes list 0,
+ * then each list with the value carried in, and writes the root.  0, or -1.
+ */
+int	ers_root(const struct ers *, uint8_t root[HASH_MAX_LEN], size_t *len);
+/*
+ * RFC 4998 4.3: parses er, finds h (alg's length) in list 0, reduces the
+ * tree to the root, compares it with the token's messageImprint and, when
+ * the attribute and nonce are given, checks b = H(r || nonce) is in list
+ * 0 too.  nonce NULL: b = H(r) is checked only if check_nonce.  Writes the
+ * root when root_out is not NULL.  0 when it holds, or -1 with a static
+ * reason in *why.  The token's signature is ers_token_verify()'s job.
+ */
+int	ers_verify(const uint8_t *er, size_t len, const uint8_t *h,
+	    enum hash_alg alg, uint8_t root_out[HASH_MAX_LEN],
+	    const char **why);
+/*
+ * The same with the nonce binding: b = H(r || nonce) (nonce NULL: H(r))
+ * must be in list 0 beside h.
+ */
+int	ers_verify_nonce(const uint8_t *er, size_t len, const uint8_t *h,
+	    enum hash_alg alg, const uint8_t *nonce, size_t nonce_len,
+	    uint8_t root_out[HASH_MAX_LEN], const char **why);
+/*
+ * Checks a TimeStampToken (ContentInfo DER) with OpenSSL: CMS signature,
+ * TSA certificate chain to store (untrusted adds intermediates), and its
+ * messageImprint equals imprint/len.  0, or -1 with a log line.
+ */
+int	ers_token_verify(const uint8_t *token, size_t len,
+	    const uint8_t *imprint, size_t imprint_len, X509_STORE *store,
+	    STACK_OF(X509) *untrusted);
+
+/* The chain hash: SHA-256 of each whole record (doc/ledger.md). */
+#define LEDGER_HASH_LEN		32
+#define LEDGER_HDR_LEN		200	/* fixed part before the payload */
+#define LEDGER_TRAILER_LEN	32
+#define LEDGER_MAX_PAYLOAD	(1u << 26)	/* 2M token hashes */
+#define LEDGER_MAX_RECORD	(LEDGER_HDR_LEN + LEDGER_MAX_PAYLOAD + \
+				    LEDGER_TRAILER_LEN)
+/*
+ * A damaged tail longer than this is not a torn append but damage: the
+ * ledger refuses to open.  The server writes less between two syncs.
+ */
+#define LEDGER_MAX_TAIL		(LEDGER_MAX_RECORD + (1u << 24))
+/* An anchor names a record at most this many records back. */
+#define LEDGER_MAX_ANCHOR_LAG	4096
+#define LEDGER_FILE		"carimbo.ledger"
+
+enum ledger_kind {
+	LEDGER_ERS = 1,		/* a round's /ers tree root */
+	LEDGER_TOKENS = 2,	/* a round's standard tokens */
+	LEDGER_ANCHOR = 3,	/* a token over an earlier record's hash */
+};
+
+/*
+ * One record's fields.  Payload by kind (doc/ledger.md):
+ *   LEDGER_ERS:    SHA-256 of the round token (ContentInfo), 32 bytes;
+ *   LEDGER_TOKENS: count SHA-256 hashes of the tokens (ContentInfo) in
+ *                  serial order; root = their merkle_build_nodes() root;
+ *   LEDGER_ANCHOR: the TimeStampToken (ContentInfo) whose messageImprint
+ *                  (SHA-256) is root, the hash of record number ref.
+ */
+struct ledger_rec {
+	enum ledger_kind kind;
+	uint64_t	 seq;		/* record number, from 0 */
+	uint64_t	 round;
+	char		 gentime[32];	/* GeneralizedTime text, NUL-ended */
+	enum hash_alg	 alg;		/* of root */
+	uint32_t	 count;		/* leaves under root */
+	uint32_t	 unit;		/* serial unit id */
+	uint64_t	 first_serial;	/* counters, first <= last */
+	uint64_t	 last_serial;
+	uint64_t	 ref;		/* LEDGER_ANCHOR: record number anchored */
+	uint8_t		 root[HASH_MAX_LEN];
+	uint8_t		 prev[LEDGER_HASH_LEN];	/* set by ledger_encode */
+	const uint8_t	*payload;
+	size_t		 payload_len;
+};
+
+/* What ledger_open() found, and the state the server appends from. */
+struct ledger {
+	int		 fd;		/* O_RDWR|O_APPEND|O_CLOEXEC */
+	char		*path;
+	off_t		 end;		/* durable length */
+	uint8_t		 head[LEDGER_HASH_LEN];	/* hash of the last record */
+	uint64_t	 records;	/* next record number */
+	uint64_t	 next_round;	/* 1 + the highest round recorded */
+	uint64_t	 max_serial;	/* highest serial counter recorded */
+	bool		 have_serial;
+	uint64_t	 last_anchor;	/* record number of it, if any */
+	bool		 have_anchor;
+};
+
+/* What `ledger verify` found (ledger_verify_file()). */
+struct ledger_report {
+	uint64_t	 records, rounds, token_records, anchors;
+	uint64_t	 tokens;	/* standard tokens covered */
+	uint64_t	 ers_leaves;
+	uint64_t	 min_serial, max_serial;
+	bool		 have_serial;
+	char		 first_gentime[32], last_gentime[32];
+	uint64_t	 anchors_signed;	/* signature checked */
+	/* The first bad record, when the result is -1. */
+	uint64_t	 bad_seq;
+	off_t		 bad_offset;
+	char		 why[160];
+};
+
+/* ledger.c */
+/*
+ * Opens (creating) dir/LEDGER_FILE: walks every frame, verifies hashes and
+ * links from the last anchor on, cuts a torn tail (log line naming the
+ * offset and the bytes cut; ftruncate + fsync) and fills the state.  NULL
+ * with a log line when the ledger is damaged before its tail.  Free with
+ * ledger_close().
+ */
+struct ledger	*ledger_open(const char *dir);
+void		 ledger_close(struct ledger *);
+/* Bytes ledger_encode() writes for rec. */
+size_t		 ledger_rec_len(const struct ledger_rec *);
+/*
+ * Encodes rec after the record whose hash is prev (copied into rec->prev
+ * on the way).  Pure: no I/O, no state.  Writes head, the new record's
+ * hash.  Returns the length, or 0 if cap is short or rec is out of bounds.
+ */
+size_t		 ledger_encode(struct ledger_rec *, const uint8_t
+		    prev[LEDGER_HASH_LEN], uint8_t *out, size_t cap,
+		    uint8_t head[LEDGER_HASH_LEN]);
+/*
+ * Decodes one record at the start of buf: frame, lengths, and the trailer
+ * against the record's hash.  Returns its length and fills rec (payload
+ * points into buf) and hash, 0 when more bytes are needed, -1 with a
+ * static reason in *why when it is malformed.
+ */
+ssize_t		 ledger_decode(const uint8_t *buf, size_t len,
+		    struct ledger_rec *, uint8_t hash[LEDGER_HASH_LEN],
+		    const char **why);
+/*
+ * After the server wrote and fdatasync'ed len bytes holding the n records
+ * recs, the last of which hashes to head: moves the durable state on.
+ */
+void		 ledger_commit(struct ledger *, const struct ledger_rec *recs,
+		    size_t n, const uint8_t head[LEDGER_HASH_LEN], size_t len);
+/* After a failed write or sync: truncates back to the durable end. */
+int		 ledger_rollback(struct ledger *);
+/*
+ * Checks a whole ledger file: every frame, hash and link, round and serial
+ * order, every anchor's token (messageImprint = the anchored record's
+ * hash; signature and chain when store is not NULL).  0 when sound, -1
+ * with rep->bad_* and rep->why naming the first bad record.
+ */
+int		 ledger_verify_file(const char *path, X509_STORE *store,
+		    STACK_OF(X509) *untrusted, struct ledger_report *);
+
+/* ledger_cmd.c */
+int		 ledger_main(int, char **);
+
+#endif
