@@ -328,8 +328,7 @@ bench_load(struct bench_args *a)
 	rep.opts = &a->o;
 	rep.res = &res;
 	rep.nres = 1;
-	rep.names[0] = cl != NULL ? "ceiling (trivial io_uring responder)" :
-	    a->url;
+	rep.names[0] = cl != NULL ? "ceiling (trivial responder)" : a->url;
 	rep.body_size = cl != NULL ? a->body_size : 0;
 	rc = bench_finish(a, &rep);
 	load_result_free(&res);

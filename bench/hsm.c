@@ -249,7 +249,9 @@ hsm_bench(int argc, char **argv)
 		for (i = 0; i < nthreads; i++)
 			fprintf(f, "%s%.1f", i ? ", " : "", th[i].secs > 0 ?
 			    (double)th[i].sigs / th[i].secs : 0);
-		fprintf(f, "]}\n");
+		fprintf(f, "], \"machine\": ");
+		report_machine_json(f);
+		fprintf(f, "}\n");
 		if (f != stdout && fclose(f) == EOF)
 			err(1, "%s", json);
 	}

@@ -115,6 +115,10 @@ report_machine_json(FILE *f)
 		fprintf(f, "null");
 	fprintf(f, ", \"loadavg\": ");
 	report_cmd_line("cat /proc/loadavg", line, sizeof(line));
+	/* The 1, 5 and 15 minute averages only. */
+	if ((v = strchr(line, ' ')) != NULL && (v = strchr(v + 1, ' ')) != NULL &&
+	    (v = strchr(v + 1, ' ')) != NULL)
+		*v = '\0';
 	json_str(f, line);
 	fprintf(f, "}");
 }
