@@ -9,6 +9,7 @@
 #include "bench/bench.h"
 #include "ca/ca.h"
 #include "common/log.h"
+#include "ntp/ntp.h"
 #include "tsa/tsa.h"
 
 struct cmd {
@@ -20,6 +21,7 @@ struct cmd {
 static const struct cmd cmds[] = {
 	{ "serve", serve_main, "run the time-stamp server: serve -c CONF [--listen ADDR:PORT]" },
 	{ "init", init_main, "create a demo state: token, keys, CA, TSA certificate" },
+	{ "clock", clock_main, "the clock: status, run, audit LOG..., report LOG..." },
 	{ "bench", bench_main, "measure: --hsm signing ceiling (HTTP load later)" },
 	{ NULL, NULL, NULL }
 };

@@ -1,0 +1,318 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * The independent NTP client (RFC 5905 client mode, one exchange per poll):
+ * it cross-checks chronyd against the configured servers and chronyd
+ * itself, so that a chronyd that lies or drifts does not keep the gate
+ * open alone (DESIGN.md "The clock").  The parser checks a reply the way
+ * chrony's parse_packet() does: length and version before anything else,
+ * then mode, origin, transmit, kiss-o'-death, stratum, leap, root
+ * distance.
+ */
+#include <errno.h>
+#include <netdb.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "ntp/ntp.h"
+
+#define NTP_VERSION	4
+#define NTP_PHI_PPM	15		/* RFC 5905 7.2: frequency tolerance */
+#define NTP_PRECISION	(1LL << 10)	/* ~1 us: our read of the clock */
+
+static uint32_t
+get32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
+	    (uint32_t)p[2] << 8 | p[3];
+}
+
+static uint64_t
+get64(const uint8_t *p)
+{
+	return (uint64_t)get32(p) << 32 | get32(p + 4);
+}
+
+static void
+put64(uint8_t *p, uint64_t v)
+{
+	int i;
+
+	for (i = 7; i >= 0; i--, v >>= 8)
+		p[i] = v & 0xff;
+}
+
+/* NTP short format (16.16 s, RFC 5905 6) to ns. */
+static int64_t
+short_to_ns(uint32_t v)
+{
+	return (int64_t)(v >> 16) * NSEC_PER_SEC +
+	    (int64_t)(((uint64_t)(v & 0xffff) * NSEC_PER_SEC) >> 16);
+}
+
+uint64_t
+sntp_from_ns(int64_t real_ns)
+{
+	uint64_t s = (uint64_t)(real_ns / NSEC_PER_SEC) + NTP_UNIX_EPOCH;
+	uint64_t f = ((uint64_t)(real_ns % NSEC_PER_SEC) << 32) / NSEC_PER_SEC;
+
+	return (s & 0xffffffffULL) << 32 | f;
+}
+
+/*
+ * NTP era 0 ends in 2036 (RFC 5905 6): seconds below 2^31 are taken as era
+ * 1, so timestamps read right from 1968 to 2104.
+ */
+int64_t
+sntp_to_ns(uint64_t ntp)
+{
+	uint64_t s = ntp >> 32, f = ntp & 0xffffffffULL;
+
+	if (s < 0x80000000ULL)
+		s += 0x100000000ULL;
+	return ((int64_t)s - (int64_t)NTP_UNIX_EPOCH) * NSEC_PER_SEC +
+	    (int64_t)((f * NSEC_PER_SEC) >> 32);
+}
+
+void
+sntp_request(uint8_t out[NTP_PKT_LEN], uint64_t xmt)
+{
+	struct ntp_wire *w = (struct ntp_wire *)out;
+
+	memset(out, 0, NTP_PKT_LEN);
+	w->li_vn_mode = 0 << 6 | NTP_VERSION << 3 | NTP_MODE_CLIENT;
+	w->poll = 4;
+	w->precision = -20;
+	put64(w->transmit, xmt);
+}
+
+static const char *
+sntp_kod(const uint8_t code[4])
+{
+	/* RFC 5905 7.4: DENY and RSTR mean stop, RATE means slow down. */
+	if (memcmp(code, "DENY", 4) == 0)
+		return "kiss-o'-death DENY (access denied)";
+	if (memcmp(code, "RSTR", 4) == 0)
+		return "kiss-o'-death RSTR (access restricted)";
+	if (memcmp(code, "RATE", 4) == 0)
+		return "kiss-o'-death RATE (rate exceeded)";
+	return "kiss-o'-death (stratum 0)";
+}
+
+int
+sntp_parse(const uint8_t *buf, size_t len, uint64_t xmt, struct ntp_reply *r,
+    const char **why)
+{
+	struct ntp_wire	 w;
+	int		 leap, vn, mode;
+
+	if (len < NTP_PKT_LEN) {
+		*why = "short packet (RFC 5905 7.3: 48 bytes)";
+		return -1;
+	}
+	if (len > NTP_MAX_PKT || len % 4 != 0) {
+		*why = "bad packet length (RFC 7822 extension fields)";
+		return -1;
+	}
+	memcpy(&w, buf, sizeof(w));
+	leap = w.li_vn_mode >> 6;
+	vn = (w.li_vn_mode >> 3) & 7;
+	mode = w.li_vn_mode & 7;
+	if (vn < 1 || vn > NTP_VERSION) {
+		*why = "unsupported NTP version";
+		return -1;
+	}
+	if (mode != NTP_MODE_SERVER) {
+		*why = "not a server-mode reply (RFC 5905 9.2)";
+		return -1;
+	}
+	/* RFC 5905 8: a reply must echo our transmit time as its origin. */
+	if (get64(w.origin) != xmt) {
+		*why = "origin timestamp mismatch (bogus or replayed)";
+		return -1;
+	}
+	if (get64(w.transmit) == 0) {
+		*why = "zero transmit timestamp";
+		return -1;
+	}
+	if (w.stratum == 0) {
+		*why = sntp_kod(w.refid);
+		return -1;
+	}
+	if (w.stratum > NTP_MAX_STRATUM) {
+		*why = "stratum 16 (unsynchronised)";
+		return -1;
+	}
+	if (leap == 3) {
+		*why = "leap indicator 3 (unsynchronised)";
+		return -1;
+	}
+	if (get64(w.receive) == 0) {
+		*why = "zero receive timestamp";
+		return -1;
+	}
+	if (get64(w.reftime) == 0) {
+		*why = "zero reference time (never synchronised)";
+		return -1;
+	}
+	r->root_delay_ns = short_to_ns(get32(w.root_delay));
+	r->root_disp_ns = short_to_ns(get32(w.root_disp));
+	/* RFC 5905 A.5.1.1: a root distance past MAXDISP is unusable. */
+	if (r->root_delay_ns / 2 + r->root_disp_ns >= NTP_MAX_ROOT) {
+		*why = "root distance beyond 16 s (RFC 5905 MAXDISP)";
+		return -1;
+	}
+	r->receive = get64(w.receive);
+	r->transmit = get64(w.transmit);
+	if (sntp_to_ns(r->transmit) < sntp_to_ns(r->receive)) {
+		*why = "server transmit before its receive";
+		return -1;
+	}
+	r->leap = leap;
+	r->version = vn;
+	r->stratum = w.stratum;
+	r->refid = get32(w.refid);
+	return 0;
+}
+
+/* Splits "host:port" or "[v6]:port"; returns 0 or -1. */
+static int
+sntp_split(const char *spec, char *host, size_t hcap, const char **port)
+{
+	const char	*c;
+	size_t		 hl;
+
+	if (spec[0] == '[') {
+		if ((c = strchr(spec, ']')) == NULL || c[1] != ':')
+			return -1;
+		hl = c - spec - 1;
+		spec++;
+		*port = c + 2;
+	} else {
+		if ((c = strrchr(spec, ':')) == NULL)
+			return -1;
+		hl = c - spec;
+		*port = c + 1;
+	}
+	if (hl == 0 || hl >= hcap || **port == '\0')
+		return -1;
+	memcpy(host, spec, hl);
+	host[hl] = '\0';
+	return 0;
+}
+
+static void
+sntp_fail(struct clock_sample *s, const char *fmt, const char *arg)
+{
+	s->ok = false;
+	snprintf(s->why, sizeof(s->why), fmt, arg);
+}
+
+void
+sntp_sample(const struct clock_cfg *cfg, const char *server,
+    struct clock_sample *s)
+{
+	struct addrinfo	 hints, *res = NULL;
+	struct ntp_reply r;
+	struct pollfd	 pfd;
+	uint8_t		 req[NTP_PKT_LEN], buf[NTP_MAX_PKT];
+	char		 host[CLOCK_MAX_NAME];
+	const char	*port, *why;
+	uint64_t	 xmt;
+	int64_t		 t1, t4, t1m, t4m, t2, t3, deadline, left;
+	ssize_t		 n;
+	int		 fd = -1, rc;
+
+	memset(s, 0, sizeof(*s));
+	s->kind = SRC_NTP;
+	snprintf(s->name, sizeof(s->name), "%s", server);
+	s->time_ns = clock_now(CLOCK_REALTIME);
+	s->mono_ns = clock_now(CLOCK_MONOTONIC);
+	if (sntp_split(server, host, sizeof(host), &port) == -1) {
+		sntp_fail(s, "%s: expected HOST:PORT", server);
+		return;
+	}
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_socktype = SOCK_DGRAM;
+	hints.ai_flags = AI_NUMERICSERV;
+	if ((rc = getaddrinfo(host, port, &hints, &res)) != 0) {
+		sntp_fail(s, "cannot resolve: %s", gai_strerror(rc));
+		return;
+	}
+	fd = socket(res->ai_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd == -1 || connect(fd, res->ai_addr, res->ai_addrlen) == -1) {
+		sntp_fail(s, "socket: %s", strerror(errno));
+		goto out;
+	}
+	/*
+	 * A random transmit timestamp (as chrony sends): the origin check
+	 * then needs 64 unguessable bits, and the request leaks no time.
+	 */
+	randombytes_buf(&xmt, sizeof(xmt));
+	sntp_request(req, xmt);
+	t1m = clock_now(CLOCK_MONOTONIC);
+	t1 = clock_now(CLOCK_REALTIME);
+	if (send(fd, req, sizeof(req), 0) != (ssize_t)sizeof(req)) {
+		sntp_fail(s, "send: %s", strerror(errno));
+		goto out;
+	}
+	deadline = t1m + cfg->ntp_timeout_ns;
+	for (;;) {
+		left = deadline - clock_now(CLOCK_MONOTONIC);
+		if (left <= 0) {
+			sntp_fail(s, "%s", "no reply before the timeout");
+			goto out;
+		}
+		pfd.fd = fd;
+		pfd.events = POLLIN;
+		rc = poll(&pfd, 1, (int)((left + NSEC_PER_MSEC - 1) /
+		    NSEC_PER_MSEC));
+		if (rc == -1 && errno == EINTR)
+			continue;
+		if (rc <= 0)
+			continue;
+		n = recv(fd, buf, sizeof(buf), 0);
+		t4 = clock_now(CLOCK_REALTIME);
+		t4m = clock_now(CLOCK_MONOTONIC);
+		if (n == -1) {
+			if (errno == EINTR || errno == EAGAIN)
+				continue;
+			sntp_fail(s, "recv: %s", strerror(errno));
+			goto out;
+		}
+		if (sntp_parse(buf, (size_t)n, xmt, &r, &why) == 0)
+			break;
+		/* A bad origin may be a stray or spoofed packet: keep waiting. */
+		if (strncmp(why, "origin", 6) == 0)
+			continue;
+		sntp_fail(s, "%s", why);
+		s->stratum = (n >= 2) ? buf[1] : 0;
+		goto out;
+	}
+	t2 = sntp_to_ns(r.receive);
+	t3 = sntp_to_ns(r.transmit);
+	s->ok = true;
+	s->stratum = r.stratum;
+	s->leap = r.leap;
+	/* RFC 5905 8: theta = ((T2 - T1) + (T3 - T4)) / 2, delta likewise. */
+	s->offset_ns = ((t2 - t1) + (t3 - t4)) / 2;
+	s->delay_ns = (t4m - t1m) - (t3 - t2);
+	if (s->delay_ns < 0)
+		s->delay_ns = 0;
+	s->disp_ns = 2 * NTP_PRECISION + (t4m - t1m) * NTP_PHI_PPM / 1000000;
+	s->root_delay_ns = r.root_delay_ns;
+	s->root_disp_ns = r.root_disp_ns;
+	/* |theta| + root distance (RFC 5905 A.5.5.2 root_dist()). */
+	s->bound_ns = llabs(s->offset_ns) + (s->delay_ns + r.root_delay_ns) / 2 +
+	    s->disp_ns + r.root_disp_ns;
+out:
+	if (fd != -1)
+		close(fd);
+	if (res != NULL)
+		freeaddrinfo(res);
+}
