@@ -3,9 +3,9 @@
  * Raw PKCS#11 (v2.40): the module is dlopen'ed and driven through its
  * C_GetFunctionList table.  This is the signing path of DESIGN.md "Flow of
  * one request" step 5: each worker thread holds a p11_session of its own
- * and pays one C_SignInit + C_Sign per signature.  `carimbo init` and the
- * CA also use it to initialise the token and generate keys on it; the
- * private keys never leave the token (CKA_SENSITIVE, not CKA_EXTRACTABLE).
+ * and pays one C_SignInit + C_Sign per signature.  Token set-up (init,
+ * key generation, public keys) is p11_token.c; what both share is
+ * p11_int.h.
  */
 #include <sys/stat.h>
 
@@ -30,30 +30,9 @@
 #include <sodium.h>
 
 #include "common/log.h"
-#include "common/p11.h"
+#include "common/p11_int.h"
 
-/* Last: its compatibility macros rename common words (count, value). */
-#include <p11-kit/pkcs11.h>
-
-#define P11_MAX_ATTR		1024	/* bytes of a modulus, point or params */
-#define P11_ID_LEN		16	/* CKA_ID: random, shared by both halves */
 #define P11_MAX_DIGESTINFO	(19 + 64)	/* RFC 8017 9.2 DigestInfo */
-
-struct p11_module {
-	char			 path[PATH_MAX];
-	void			*dl;
-	CK_FUNCTION_LIST	*f;
-	int			 refs;
-	void			(*last)(void);	/* a co-user's deferred teardown */
-};
-
-struct p11 {
-	struct p11_module	*mod;
-	CK_FUNCTION_LIST	*f;
-	CK_SLOT_ID		 slot;
-	CK_SESSION_HANDLE	 admin;	/* holds the login; keygen, pubkey */
-	pthread_mutex_t		 lock;	/* admin is used by one thread at once */
-};
 
 struct p11_session {
 	CK_FUNCTION_LIST	*f;
@@ -62,11 +41,7 @@ struct p11_session {
 	enum p11_keytype	 type;
 };
 
-/*
- * Key types: the name used in config and on the command line, and the
- * token parameters.  EC curves by their DER OID (RFC 5480 2.1.1.1, the
- * namedCurve form CKA_EC_PARAMS carries).
- */
+/* EC curves by their DER OID (see struct p11_type). */
 static const uint8_t p11_oid_p256[] = {
 	0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07
 };
@@ -74,13 +49,7 @@ static const uint8_t p11_oid_p384[] = {
 	0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x22
 };
 
-static const struct {
-	const char	*name;
-	CK_KEY_TYPE	 ckk;
-	CK_ULONG	 bits;		/* modulus bits or field bits */
-	const uint8_t	*ec_params;
-	size_t		 ec_params_len;
-} p11_types[] = {
+const struct p11_type p11_types[P11_NTYPES] = {
 	[P11_EC_P256] = { "ec-p256", CKK_EC, 256, p11_oid_p256,
 	    sizeof(p11_oid_p256) },
 	[P11_EC_P384] = { "ec-p384", CKK_EC, 384, p11_oid_p384,
@@ -88,7 +57,6 @@ static const struct {
 	[P11_RSA_2048] = { "rsa-2048", CKK_RSA, 2048, NULL, 0 },
 	[P11_RSA_3072] = { "rsa-3072", CKK_RSA, 3072, NULL, 0 },
 };
-#define P11_NTYPES	(sizeof(p11_types) / sizeof(p11_types[0]))
 
 /*
  * DER DigestInfo prefixes (RFC 8017 9.2, note 1; SHA-3 OIDs from NIST
@@ -184,11 +152,7 @@ p11_rv_name(CK_RV rv, char buf[32])
 	return buf;
 }
 
-static void p11_warnx(CK_RV, const char *, ...)
-    __attribute__((format(printf, 2, 3)));
-
-/* Logs "msg: CKR_NAME". */
-static void
+void
 p11_warnx(CK_RV rv, const char *fmt, ...)
 {
 	char	msg[512], buf[32];
@@ -314,8 +278,7 @@ p11_keytype_name(enum p11_keytype t)
 	return p11_types[t].name;
 }
 
-/* CK_TOKEN_INFO.label: blank padded, not NUL-ended (PKCS#11 v2.40 3.2). */
-static int
+int
 p11_label_pad(const char *label, CK_UTF8CHAR out[32])
 {
 	size_t n = strlen(label);
@@ -330,11 +293,7 @@ p11_label_pad(const char *label, CK_UTF8CHAR out[32])
 	return 0;
 }
 
-/*
- * Slots with a token present.  Fills ids (P11_MAX_SLOTS) and returns how
- * many, or -1 with a log line.
- */
-static int
+int
 p11_slots(CK_FUNCTION_LIST *f, CK_SLOT_ID *ids)
 {
 	CK_ULONG	n = P11_MAX_SLOTS;
@@ -347,11 +306,7 @@ p11_slots(CK_FUNCTION_LIST *f, CK_SLOT_ID *ids)
 	return (int)n;
 }
 
-/*
- * The slot holding the initialised token labelled label: 0 and *slot, 1 if
- * there is none, -1 with a log line on error or when two tokens share it.
- */
-static int
+int
 p11_find_token(CK_FUNCTION_LIST *f, const char *label, CK_SLOT_ID *slot)
 {
 	CK_SLOT_ID	ids[P11_MAX_SLOTS];
@@ -378,85 +333,6 @@ p11_find_token(CK_FUNCTION_LIST *f, const char *label, CK_SLOT_ID *slot)
 		*slot = ids[i];
 	}
 	return found ? 0 : 1;
-}
-
-int
-p11_token_init(const char *module, const char *label, const char *so_pin,
-    const char *user_pin)
-{
-	struct p11_module	*m;
-	CK_FUNCTION_LIST	*f;
-	CK_SLOT_ID		 ids[P11_MAX_SLOTS], slot;
-	CK_TOKEN_INFO		 ti;
-	CK_UTF8CHAR		 padded[32];
-	CK_SESSION_HANDLE	 h = CK_INVALID_HANDLE;
-	CK_RV			 rv;
-	int			 i, n, ret = -1, loggedin = 0;
-
-	if (p11_label_pad(label, padded) == -1)
-		return -1;
-	if (strlen(so_pin) > P11_MAX_PIN || strlen(user_pin) > P11_MAX_PIN) {
-		log_warnx("PIN longer than %d bytes", P11_MAX_PIN);
-		return -1;
-	}
-	if ((m = p11_module_hold(module)) == NULL)
-		return -1;
-	f = m->f;
-	switch (p11_find_token(f, label, &slot)) {
-	case 0:
-		log_warnx("%s: a token labelled \"%s\" exists already", module,
-		    label);
-		/* FALLTHROUGH */
-	case -1:
-		goto out;
-	}
-	if ((n = p11_slots(f, ids)) == -1)
-		goto out;
-	for (i = 0; i < n; i++) {
-		if (f->C_GetTokenInfo(ids[i], &ti) == CKR_OK &&
-		    !(ti.flags & CKF_TOKEN_INITIALIZED))
-			break;
-	}
-	if (i == n) {
-		log_warnx("%s: no slot with an uninitialised token", module);
-		goto out;
-	}
-	rv = f->C_InitToken(ids[i], (CK_UTF8CHAR *)so_pin, strlen(so_pin),
-	    padded);
-	if (rv != CKR_OK) {
-		p11_warnx(rv, "C_InitToken(slot %lu)", (unsigned long)ids[i]);
-		goto out;
-	}
-	/* SoftHSM2 moves an initialised token to a new slot id: look again. */
-	if (p11_find_token(f, label, &slot) != 0) {
-		log_warnx("token \"%s\" not found after C_InitToken", label);
-		goto out;
-	}
-	rv = f->C_OpenSession(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL,
-	    NULL, &h);
-	if (rv != CKR_OK) {
-		p11_warnx(rv, "C_OpenSession");
-		goto out;
-	}
-	rv = f->C_Login(h, CKU_SO, (CK_UTF8CHAR *)so_pin, strlen(so_pin));
-	if (rv != CKR_OK) {
-		p11_warnx(rv, "C_Login(SO)");
-		goto out;
-	}
-	loggedin = 1;
-	rv = f->C_InitPIN(h, (CK_UTF8CHAR *)user_pin, strlen(user_pin));
-	if (rv != CKR_OK) {
-		p11_warnx(rv, "C_InitPIN");
-		goto out;
-	}
-	ret = 0;
-out:
-	if (loggedin)
-		(void)f->C_Logout(h);
-	if (h != CK_INVALID_HANDLE)
-		(void)f->C_CloseSession(h);
-	p11_module_release(m, NULL);
-	return ret;
 }
 
 int
@@ -567,11 +443,7 @@ p11_close(struct p11 *p)
 	free(p);
 }
 
-/*
- * Up to max objects of class labelled label, visible to session h.
- * Returns how many were found (their handles in objs), or -1.
- */
-static int
+int
 p11_find(CK_FUNCTION_LIST *f, CK_SESSION_HANDLE h, CK_OBJECT_CLASS class,
     const char *label, CK_OBJECT_HANDLE *objs, CK_ULONG max)
 {
@@ -595,8 +467,7 @@ p11_find(CK_FUNCTION_LIST *f, CK_SESSION_HANDLE h, CK_OBJECT_CLASS class,
 	return (int)n;
 }
 
-/* One attribute into buf (cap bytes); its length in *len.  0 or -1. */
-static int
+int
 p11_attr(CK_FUNCTION_LIST *f, CK_SESSION_HANDLE h, CK_OBJECT_HANDLE o,
     CK_ATTRIBUTE_TYPE type, void *buf, size_t cap, size_t *len)
 {
@@ -645,226 +516,6 @@ p11_obj_keytype(CK_FUNCTION_LIST *f, CK_SESSION_HANDLE h, CK_OBJECT_HANDLE o)
 	}
 	log_warnx("key type 0x%lx: not one carimbo uses", (unsigned long)ckk);
 	return -1;
-}
-
-/* A public key from its EC_PARAMS and EC_POINT (RFC 5480 2.2). */
-static EVP_PKEY *
-p11_pub_ec(const uint8_t *params, size_t plen, const uint8_t *point,
-    size_t ptlen)
-{
-	OSSL_PARAM_BLD		*bld = NULL;
-	OSSL_PARAM		*op = NULL;
-	EVP_PKEY_CTX		*ctx = NULL;
-	EVP_PKEY		*pk = NULL;
-	ASN1_OBJECT		*curve = NULL;
-	ASN1_OCTET_STRING	*os = NULL;
-	const uint8_t		*q;
-	const char		*group;
-
-	q = params;
-	if ((curve = d2i_ASN1_OBJECT(NULL, &q, (long)plen)) == NULL ||
-	    (group = OBJ_nid2sn(OBJ_obj2nid(curve))) == NULL ||
-	    OBJ_obj2nid(curve) == NID_undef) {
-		log_ossl("CKA_EC_PARAMS: not a named curve");
-		goto out;
-	}
-	/*
-	 * PKCS#11 v2.40 2.3.3: CKA_EC_POINT is the DER OCTET STRING holding
-	 * the point; some modules give the bare point, so accept both.
-	 */
-	q = point;
-	if ((os = d2i_ASN1_OCTET_STRING(NULL, &q, (long)ptlen)) != NULL &&
-	    q == point + ptlen) {
-		point = ASN1_STRING_get0_data(os);
-		ptlen = (size_t)ASN1_STRING_length(os);
-	}
-	if ((bld = OSSL_PARAM_BLD_new()) == NULL)
-		err(1, NULL);
-	if (!OSSL_PARAM_BLD_push_utf8_string(bld, OSSL_PKEY_PARAM_GROUP_NAME,
-	    group, 0) ||
-	    !OSSL_PARAM_BLD_push_octet_string(bld, OSSL_PKEY_PARAM_PUB_KEY,
-	    point, ptlen) ||
-	    (op = OSSL_PARAM_BLD_to_param(bld)) == NULL ||
-	    (ctx = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL)) == NULL ||
-	    EVP_PKEY_fromdata_init(ctx) <= 0 ||
-	    EVP_PKEY_fromdata(ctx, &pk, EVP_PKEY_PUBLIC_KEY, op) <= 0) {
-		log_ossl("EC public key from the token");
-		pk = NULL;
-	}
-out:
-	EVP_PKEY_CTX_free(ctx);
-	OSSL_PARAM_free(op);
-	OSSL_PARAM_BLD_free(bld);
-	ASN1_OCTET_STRING_free(os);
-	ASN1_OBJECT_free(curve);
-	return pk;
-}
-
-/* A public key from its modulus and public exponent (RFC 8017 3.1). */
-static EVP_PKEY *
-p11_pub_rsa(const uint8_t *mod, size_t mlen, const uint8_t *exp, size_t elen)
-{
-	OSSL_PARAM_BLD	*bld;
-	OSSL_PARAM	*op = NULL;
-	EVP_PKEY_CTX	*ctx = NULL;
-	EVP_PKEY	*pk = NULL;
-	BIGNUM		*n, *e;
-
-	if ((bld = OSSL_PARAM_BLD_new()) == NULL ||
-	    (n = BN_bin2bn(mod, (int)mlen, NULL)) == NULL ||
-	    (e = BN_bin2bn(exp, (int)elen, NULL)) == NULL)
-		err(1, NULL);
-	if (!OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_N, n) ||
-	    !OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_E, e) ||
-	    (op = OSSL_PARAM_BLD_to_param(bld)) == NULL ||
-	    (ctx = EVP_PKEY_CTX_new_from_name(NULL, "RSA", NULL)) == NULL ||
-	    EVP_PKEY_fromdata_init(ctx) <= 0 ||
-	    EVP_PKEY_fromdata(ctx, &pk, EVP_PKEY_PUBLIC_KEY, op) <= 0) {
-		log_ossl("RSA public key from the token");
-		pk = NULL;
-	}
-	EVP_PKEY_CTX_free(ctx);
-	OSSL_PARAM_free(op);
-	OSSL_PARAM_BLD_free(bld);
-	BN_free(n);
-	BN_free(e);
-	return pk;
-}
-
-/* The public key object o as an EVP_PKEY; admin lock held. */
-static EVP_PKEY *
-p11_pub_obj(struct p11 *p, CK_OBJECT_HANDLE o)
-{
-	CK_KEY_TYPE	ckk;
-	uint8_t		a[P11_MAX_ATTR], b[P11_MAX_ATTR];
-	size_t		alen, blen, len;
-
-	if (p11_attr(p->f, p->admin, o, CKA_KEY_TYPE, &ckk, sizeof(ckk),
-	    &len) == -1)
-		return NULL;
-	switch (ckk) {
-	case CKK_EC:
-		if (p11_attr(p->f, p->admin, o, CKA_EC_PARAMS, a, sizeof(a),
-		    &alen) == -1 ||
-		    p11_attr(p->f, p->admin, o, CKA_EC_POINT, b, sizeof(b),
-		    &blen) == -1)
-			return NULL;
-		return p11_pub_ec(a, alen, b, blen);
-	case CKK_RSA:
-		if (p11_attr(p->f, p->admin, o, CKA_MODULUS, a, sizeof(a),
-		    &alen) == -1 ||
-		    p11_attr(p->f, p->admin, o, CKA_PUBLIC_EXPONENT, b,
-		    sizeof(b), &blen) == -1)
-			return NULL;
-		return p11_pub_rsa(a, alen, b, blen);
-	}
-	log_warnx("public key type 0x%lx: not EC or RSA", (unsigned long)ckk);
-	return NULL;
-}
-
-EVP_PKEY *
-p11_pubkey(struct p11 *p, const char *label)
-{
-	CK_OBJECT_HANDLE	 o[2];
-	EVP_PKEY		*pk = NULL;
-	int			 n;
-
-	pthread_mutex_lock(&p->lock);
-	n = p11_find(p->f, p->admin, CKO_PUBLIC_KEY, label, o, 2);
-	if (n == 0)
-		log_warnx("no public key labelled \"%s\"", label);
-	else if (n > 1)
-		log_warnx("more than one public key labelled \"%s\"", label);
-	else if (n == 1)
-		pk = p11_pub_obj(p, o[0]);
-	pthread_mutex_unlock(&p->lock);
-	return pk;
-}
-
-EVP_PKEY *
-p11_keygen(struct p11 *p, const char *label, enum p11_keytype t)
-{
-	CK_OBJECT_CLASS		 pubclass = CKO_PUBLIC_KEY;
-	CK_OBJECT_CLASS		 privclass = CKO_PRIVATE_KEY;
-	CK_KEY_TYPE		 ckk;
-	CK_BBOOL		 yes = CK_TRUE, no = CK_FALSE;
-	CK_ULONG		 bits;
-	CK_BYTE			 e65537[] = { 0x01, 0x00, 0x01 };
-	CK_BYTE			 id[P11_ID_LEN];
-	CK_MECHANISM		 mech = { 0, NULL, 0 };
-	CK_OBJECT_HANDLE	 pub, priv, o[1];
-	CK_ATTRIBUTE		 pubt[10], privt[12];
-	CK_ULONG		 npub = 0, npriv = 0;
-	CK_RV			 rv;
-	EVP_PKEY		*pk = NULL;
-	size_t			 llen = strlen(label);
-
-	if ((size_t)t >= P11_NTYPES || llen == 0 || llen > P11_MAX_LABEL) {
-		log_warnx("keygen \"%s\": bad key type or label", label);
-		return NULL;
-	}
-	if (sodium_init() == -1)
-		errx(1, "sodium_init");
-	randombytes_buf(id, sizeof(id));
-	ckk = p11_types[t].ckk;
-	bits = p11_types[t].bits;
-
-#define ATTR(arr, n, t_, p_, l_) do {					\
-	(arr)[(n)].type = (t_);						\
-	(arr)[(n)].pValue = (void *)(p_);				\
-	(arr)[(n)].ulValueLen = (l_);					\
-	(n)++;								\
-} while (0)
-	ATTR(pubt, npub, CKA_CLASS, &pubclass, sizeof(pubclass));
-	ATTR(pubt, npub, CKA_KEY_TYPE, &ckk, sizeof(ckk));
-	ATTR(pubt, npub, CKA_TOKEN, &yes, sizeof(yes));
-	ATTR(pubt, npub, CKA_VERIFY, &yes, sizeof(yes));
-	ATTR(pubt, npub, CKA_ENCRYPT, &no, sizeof(no));
-	ATTR(pubt, npub, CKA_WRAP, &no, sizeof(no));
-	ATTR(pubt, npub, CKA_LABEL, label, llen);
-	ATTR(pubt, npub, CKA_ID, id, sizeof(id));
-	ATTR(privt, npriv, CKA_CLASS, &privclass, sizeof(privclass));
-	ATTR(privt, npriv, CKA_KEY_TYPE, &ckk, sizeof(ckk));
-	ATTR(privt, npriv, CKA_TOKEN, &yes, sizeof(yes));
-	ATTR(privt, npriv, CKA_PRIVATE, &yes, sizeof(yes));
-	ATTR(privt, npriv, CKA_SENSITIVE, &yes, sizeof(yes));
-	ATTR(privt, npriv, CKA_EXTRACTABLE, &no, sizeof(no));
-	ATTR(privt, npriv, CKA_SIGN, &yes, sizeof(yes));
-	/* A signing key does nothing else (NIST SP 800-57 5.2). */
-	ATTR(privt, npriv, CKA_DECRYPT, &no, sizeof(no));
-	ATTR(privt, npriv, CKA_UNWRAP, &no, sizeof(no));
-	ATTR(privt, npriv, CKA_DERIVE, &no, sizeof(no));
-	ATTR(privt, npriv, CKA_LABEL, label, llen);
-	ATTR(privt, npriv, CKA_ID, id, sizeof(id));
-	if (ckk == CKK_EC) {
-		mech.mechanism = CKM_EC_KEY_PAIR_GEN;
-		ATTR(pubt, npub, CKA_EC_PARAMS, p11_types[t].ec_params,
-		    p11_types[t].ec_params_len);
-	} else {
-		mech.mechanism = CKM_RSA_PKCS_KEY_PAIR_GEN;
-		ATTR(pubt, npub, CKA_MODULUS_BITS, &bits, sizeof(bits));
-		ATTR(pubt, npub, CKA_PUBLIC_EXPONENT, e65537, sizeof(e65537));
-	}
-#undef ATTR
-
-	pthread_mutex_lock(&p->lock);
-	/* One pair per label: p11_session_open() must not have to guess. */
-	if (p11_find(p->f, p->admin, CKO_PRIVATE_KEY, label, o, 1) != 0 ||
-	    p11_find(p->f, p->admin, CKO_PUBLIC_KEY, label, o, 1) != 0) {
-		log_warnx("a key labelled \"%s\" exists already", label);
-		goto out;
-	}
-	rv = p->f->C_GenerateKeyPair(p->admin, &mech, pubt, npub, privt, npriv,
-	    &pub, &priv);
-	if (rv != CKR_OK) {
-		p11_warnx(rv, "C_GenerateKeyPair(%s, \"%s\")",
-		    p11_types[t].name, label);
-		goto out;
-	}
-	pk = p11_pub_obj(p, pub);
-out:
-	pthread_mutex_unlock(&p->lock);
-	return pk;
 }
 
 struct p11_session *

@@ -34,6 +34,12 @@ enum p11_keytype {
 	P11_RSA_3072,
 };
 
+/* What a key pair generated on the token may do (p11_keygen_usage). */
+enum p11_usage {
+	P11_USAGE_SIGN,		/* sign only */
+	P11_USAGE_DECIPHER,	/* RSA decrypt/unwrap or EC derive; never sign */
+};
+
 struct p11;		/* a loaded module, logged in to one token */
 struct p11_session;	/* one session on one key; used by one thread */
 struct p11_module;	/* a dlopen'ed, C_Initialize'd module (shared) */
@@ -61,12 +67,6 @@ int		 p11_pin_read(const char *path, char pin[P11_MAX_PIN + 2]);
 int		 p11_keytype_parse(const char *);
 const char	*p11_keytype_name(enum p11_keytype);
 /*
- * Initialises a fresh token in the first free slot with label, SO PIN and
- * user PIN.  Returns 0, or -1 with a log line.
- */
-int		 p11_token_init(const char *module, const char *label,
-		    const char *so_pin, const char *user_pin);
-/*
  * Loads module, finds the token by label and logs in with the PIN read
  * from pin_file (first line; the buffer is wiped after C_Login).  The login
  * lives as long as the returned handle.  NULL with a log line on failure.
@@ -75,14 +75,6 @@ struct p11	*p11_open(const char *module, const char *token_label,
 		    const char *pin_file);
 /* Close every p11_session of p first.  Accepts NULL. */
 void		 p11_close(struct p11 *);
-/*
- * Generates a key pair ON the token (CKA_SENSITIVE, not extractable),
- * private and public objects both labelled label.  Returns the public key
- * as an EVP_PKEY (caller frees), or NULL with a log line.
- */
-EVP_PKEY	*p11_keygen(struct p11 *, const char *label, enum p11_keytype);
-/* The public key of the pair labelled label (caller frees), or NULL. */
-EVP_PKEY	*p11_pubkey(struct p11 *, const char *label);
 /*
  * Opens a session of its own for signing with the private key labelled
  * label (exactly one such key must exist).  Thread-safe; the session is
@@ -101,6 +93,25 @@ enum p11_keytype p11_session_keytype(const struct p11_session *);
 int		 p11_sign(struct p11_session *, int hash_nid,
 		    const uint8_t *dgst, size_t dlen, uint8_t *sig,
 		    size_t *siglen);
+
+/* p11_token.c */
+/*
+ * Initialises a fresh token in the first free slot with label, SO PIN and
+ * user PIN.  Returns 0, or -1 with a log line.
+ */
+int		 p11_token_init(const char *module, const char *label,
+		    const char *so_pin, const char *user_pin);
+/*
+ * Generates a key pair ON the token (CKA_SENSITIVE, not extractable),
+ * private and public objects both labelled label.  Returns the public key
+ * as an EVP_PKEY (caller frees), or NULL with a log line.
+ */
+EVP_PKEY	*p11_keygen(struct p11 *, const char *label, enum p11_keytype);
+/* The same for a key pair that may do use, and only that. */
+EVP_PKEY	*p11_keygen_usage(struct p11 *, const char *label,
+		    enum p11_keytype, enum p11_usage use);
+/* The public key of the pair labelled label (caller frees), or NULL. */
+EVP_PKEY	*p11_pubkey(struct p11 *, const char *label);
 
 /* p11_evp.c */
 /*
