@@ -37,6 +37,7 @@ struct bench_args {
 	int			 certreq;
 	int			 remote;
 	int			 ceiling;
+	int			 openssl_parse;
 	long			 phases;
 	size_t			 body_size;
 	long			 corpus;
@@ -50,8 +51,8 @@ bench_usage(FILE *f)
 	    "           [--duration S | --requests N] [--rate R] [--json FILE]"
 	    " [--svg FILE]\n"
 	    "           [--digests sha256,sha384,sha512] [--cert-req yes|no|mixed]"
-	    "\n           [--sample FRACTION] [-c CONF | --ca FILE "
-	    "[--untrusted FILE]]\n"
+	    "\n           [--sample FRACTION] [--check fast|openssl]\n"
+	    "           [-c CONF | --ca FILE [--untrusted FILE]]\n"
 	    "           [--corpus N] [--allow-remote] [--quiet]\n"
 	    "       carimbo bench --ceiling --body-size BYTES [load options]\n"
 	    "       carimbo bench --compare URL_A URL_B [--phases N] "
@@ -110,6 +111,7 @@ bench_parse(struct bench_args *a, int argc, char **argv)
 		{ "digests",	required_argument,	NULL, 'D' },
 		{ "cert-req",	required_argument,	NULL, 'C' },
 		{ "sample",	required_argument,	NULL, 'S' },
+		{ "check",	required_argument,	NULL, 'K' },
 		{ "ca",		required_argument,	NULL, 'a' },
 		{ "untrusted",	required_argument,	NULL, 'U' },
 		{ "config",	required_argument,	NULL, 'c' },
@@ -172,6 +174,14 @@ bench_parse(struct bench_args *a, int argc, char **argv)
 			break;
 		case 'S':
 			a->o.sample = bench_num("--sample", optarg, 0, 1);
+			break;
+		case 'K':
+			if (strcmp(optarg, "fast") == 0)
+				a->openssl_parse = 0;
+			else if (strcmp(optarg, "openssl") == 0)
+				a->openssl_parse = 1;
+			else
+				errx(2, "--check: fast or openssl");
 			break;
 		case 'a':
 			a->ca = optarg;
@@ -245,14 +255,17 @@ bench_checker(const struct bench_args *a, const struct target *t)
 	char		*root = NULL, *chain = NULL;
 
 	if (a->ca != NULL || a->conf == NULL)
-		return check_new(a->ca, a->untrusted, t->ers);
-	c = conf_load(a->conf);
-	root = conf_path(c, "root_cert", NULL);
-	chain = conf_path(c, "tsa_chain", NULL);
-	chk = check_new(root, chain, t->ers);
-	free(root);
-	free(chain);
-	conf_free(c);
+		chk = check_new(a->ca, a->untrusted, t->ers);
+	else {
+		c = conf_load(a->conf);
+		root = conf_path(c, "root_cert", NULL);
+		chain = conf_path(c, "tsa_chain", NULL);
+		chk = check_new(root, chain, t->ers);
+		free(root);
+		free(chain);
+		conf_free(c);
+	}
+	check_set_openssl(chk, a->openssl_parse);
 	return chk;
 }
 
@@ -318,6 +331,8 @@ bench_load(struct bench_args *a)
 		log_warnx("bench: no root certificate (-c CONF or --ca): "
 		    "answers are parsed and matched, none fully verified");
 	a->o.label = cl != NULL ? "ceiling" : t.path;
+	a->o.check = cl != NULL ? "none" : a->openssl_parse ? "openssl" :
+	    "fast";
 	load_result_init(&res);
 	if ((r = load_run(&a->o, &res)) < 0)
 		errx(1, "%s: %s", a->url, strerror(-r));
@@ -361,6 +376,7 @@ bench_compare(struct bench_args *a)
 		    t[i].path, a->algs, a->nalgs, a->certreq);
 		o[i].chk = bench_checker(a, &t[i]);
 		o[i].label = i == 0 ? "A" : "B";
+		o[i].check = a->openssl_parse ? "openssl" : "fast";
 		if (a->o.duration > 0)
 			o[i].duration = a->o.duration / (double)a->phases;
 		if (a->o.requests > 0)
@@ -377,6 +393,7 @@ bench_compare(struct bench_args *a)
 	}
 	memset(&rep, 0, sizeof(rep));
 	rep.mode = "compare";
+	a->o.check = o[0].check;
 	rep.opts = &a->o;
 	rep.res = res;
 	rep.nres = 2;

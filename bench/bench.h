@@ -135,6 +135,8 @@ const char	*check_err_name(enum check_err);
 struct check	*check_new(const char *root, const char *untrusted, int ers);
 void		 check_free(struct check *);
 int		 check_can_verify(const struct check *);
+/* on: every answer through d2i_TS_RESP, not only the sampled ones. */
+void		 check_set_openssl(struct check *, int on);
 /*
  * Judges one HTTP 200 body against the request it answers: parsed,
  * granted, nonce and imprint equal to the request's; with full, also the
@@ -167,6 +169,7 @@ struct load_opts {
 	size_t			 fixedlen;
 	struct check		*chk;		/* NULL: HTTP framing only */
 	double			 sample;	/* fraction fully verified */
+	const char		*check;		/* "fast", "openssl", "none" */
 	long			 conns;
 	long			 pipeline;
 	double			 duration;	/* 0: bounded by requests */

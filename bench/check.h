@@ -19,6 +19,7 @@ struct check {
 	X509_STORE	*store;		/* root; NULL: no full verification */
 	STACK_OF(X509)	*untrusted;	/* TSA chain */
 	int		 ers;
+	int		 openssl_parse;	/* d2i_TS_RESP every answer */
 	char		 why[CHECK_MAX_WHY];	/* the last failure */
 };
 

@@ -747,8 +747,11 @@ load_run(const struct load_opts *o, struct load_result *res)
 			seen++;
 		}
 		io_uring_cq_advance(&l.ring, seen);
-		if (o->progress && now >= last_t + LOAD_PROGRESS_NS)
-			load_progress(&l, now, &last_t, &last_ok);
+		if (now >= last_t + LOAD_PROGRESS_NS) {
+			if (o->progress)
+				load_progress(&l, now, &last_t, &last_ok);
+			last_t = now;
+		}
 	}
 	/* What never came back. */
 	for (ci = 0; ci < l.nc; ci++)

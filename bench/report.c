@@ -178,7 +178,8 @@ report_json(const char *path, const struct report *rep)
 		fprintf(f, "\"rate\": %.1f, ", o->rate);
 	else
 		fprintf(f, "\"rate\": null, ");
-	fprintf(f, "\"sample\": %.4f, ", o->sample);
+	fprintf(f, "\"sample\": %.4f, \"check\": \"%s\", ", o->sample,
+	    o->check != NULL ? o->check : "fast");
 	if (rep->body_size > 0)
 		fprintf(f, "\"body_size\": %zu, ", rep->body_size);
 	if (rep->nres == 1) {

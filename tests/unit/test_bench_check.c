@@ -5,9 +5,11 @@
  * OpenSSL's own TSA (TS_RESP_create_response, a software EC key and a
  * self-signed timeStamping certificate); it passes, and then a tampered
  * signature, another nonce, another imprint, a rejection, garbage and
- * trailing bytes each fail as the kind they are.  The /ers reader gets a
- * hand-built RFC 4998 EvidenceRecord (a leaf group {h, H(r || nonce)},
- * one sibling, the round token over the root) and its tamperings.
+ * trailing bytes each fail as the kind they are, in both modes of the
+ * every-answer check (DER walk + OpenSSL field decoders; d2i_TS_RESP).
+ * The /ers reader gets a hand-built RFC 4998 EvidenceRecord (a leaf group
+ * {h, H(r || nonce)}, one sibling, the round token over the root) and its
+ * tamperings.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -173,6 +175,10 @@ test_good(void **state)
 	assert_true(check_can_verify(c));
 	assert_int_equal(check_resp(c, &f->req, f->resp, (size_t)f->resplen,
 	    0), CHK_OK);
+	/* Every answer through d2i_TS_RESP (--check openssl). */
+	check_set_openssl(c, 1);
+	assert_int_equal(check_resp(c, &f->req, f->resp, (size_t)f->resplen,
+	    0), CHK_OK);
 	assert_int_equal(check_resp(c, &f->req, f->resp, (size_t)f->resplen,
 	    1), CHK_OK);
 	check_free(c);
@@ -220,6 +226,9 @@ test_wrong_nonce(void **state)
 	r.nonce ^= 1;
 	assert_int_equal(check_resp(c, &r, f->resp, (size_t)f->resplen, 0),
 	    CHK_NONCE);
+	check_set_openssl(c, 1);
+	assert_int_equal(check_resp(c, &r, f->resp, (size_t)f->resplen, 0),
+	    CHK_NONCE);
 	check_free(c);
 }
 
@@ -233,6 +242,10 @@ test_wrong_imprint(void **state)
 	r.dgst[47] ^= 0x80;
 	assert_int_equal(check_resp(c, &r, f->resp, (size_t)f->resplen, 0),
 	    CHK_IMPRINT);
+	check_set_openssl(c, 1);
+	assert_int_equal(check_resp(c, &r, f->resp, (size_t)f->resplen, 0),
+	    CHK_IMPRINT);
+	check_set_openssl(c, 0);
 	r = f->req;
 	r.alg = HASH_SHA512;	/* same first 48 bytes, other algorithm */
 	assert_int_equal(check_resp(c, &r, f->resp, (size_t)f->resplen, 0),
@@ -252,6 +265,11 @@ test_rejection(void **state)
 	static const uint8_t notoken[] = { 0x30, 0x05, 0x30, 0x03, 0x02, 0x01,
 	    0x01 };
 
+	assert_int_equal(check_resp(c, &f->req, rej, sizeof(rej), 0),
+	    CHK_REJECTED);
+	assert_int_equal(check_resp(c, &f->req, notoken, sizeof(notoken), 0),
+	    CHK_PARSE);
+	check_set_openssl(c, 1);
 	assert_int_equal(check_resp(c, &f->req, rej, sizeof(rej), 0),
 	    CHK_REJECTED);
 	assert_int_equal(check_resp(c, &f->req, notoken, sizeof(notoken), 0),
@@ -277,6 +295,11 @@ test_garbage(void **state)
 	    (size_t)f->resplen - 1, 0), CHK_PARSE);
 	memcpy(more, f->resp, (size_t)f->resplen);
 	more[f->resplen] = 0;
+	assert_int_equal(check_resp(c, &f->req, more, (size_t)f->resplen + 1,
+	    0), CHK_PARSE);
+	check_set_openssl(c, 1);
+	assert_int_equal(check_resp(c, &f->req, f->resp,
+	    (size_t)f->resplen - 1, 0), CHK_PARSE);
 	assert_int_equal(check_resp(c, &f->req, more, (size_t)f->resplen + 1,
 	    0), CHK_PARSE);
 	assert_string_equal(check_err_name(CHK_NONCE), "nonce");
