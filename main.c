@@ -10,6 +10,7 @@
 #include "ca/ca.h"
 #include "common/log.h"
 #include "ntp/ntp.h"
+#include "tsa/aggr.h"
 #include "tsa/tsa.h"
 
 struct cmd {
@@ -23,6 +24,7 @@ static const struct cmd cmds[] = {
 	{ "init", init_main, "create a demo state: token, keys, CA, TSA certificate" },
 	{ "clock", clock_main, "the clock: status, run, audit LOG..., report LOG..." },
 	{ "bench", bench_main, "measure: --hsm signing ceiling (HTTP load later)" },
+	{ "ledger", ledger_main, "check the ledger: ledger verify|prove LEDGER ..." },
 	{ NULL, NULL, NULL }
 };
 

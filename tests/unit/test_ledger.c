@@ -1,0 +1,769 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * tsa/ledger.c and `carimbo ledger`: a ledger written as the server
+ * writes it (rounds with their /ers record, their standard-token record
+ * and anchors with real tokens), reopened; a torn tail cut at every byte
+ * offset of the last record; tampering (a flipped byte anywhere, a
+ * deleted, inserted or moved record, a rewritten tail, anchors over the
+ * wrong head, overlapping serials) found and located by record number and
+ * offset; `ledger prove` on evidence records and tokens.
+ */
+#include <sys/stat.h>
+
+#include <fcntl.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <sodium.h>
+
+#include "aggr_pki.h"
+
+#define RESP_CAP	16384
+#define MAX_RECS	64
+
+static struct aggr_pki	pki;
+
+/* The reference ledger: its bytes, and where each record starts. */
+static struct {
+	uint8_t		*buf;
+	size_t		 len;
+	size_t		 n;
+	size_t		 off[MAX_RECS + 1];
+	uint8_t		 hash[MAX_RECS][LEDGER_HASH_LEN];
+	enum ledger_kind kind[MAX_RECS];
+	uint64_t	 max_round, max_serial;
+	/* A proof subject: one /ers record and one standard token. */
+	uint8_t		 er[ERS_PREFIX_MAX + RESP_CAP];
+	size_t		 er_len;
+	uint8_t		 er_h[32];
+	uint8_t		 tsr[RESP_CAP];
+	size_t		 tsr_len;
+} ref;
+
+/* The records being written, with storage for their payloads. */
+struct writer {
+	struct ledger	*l;
+	uint64_t	 round, serial;
+	uint8_t		 buf[LEDGER_HDR_LEN + 8192 + LEDGER_TRAILER_LEN];
+	uint8_t		 pay[8192];
+};
+
+static void
+mkdir_tmp(char *out, size_t cap, const char *name)
+{
+	snprintf(out, cap, "%s/%s.XXXXXX", pki.dir, name);
+	assert_non_null(mkdtemp(out));
+}
+
+static void
+file_put(const char *dir, const uint8_t *p, size_t len)
+{
+	char	path[PATH_MAX + 32];
+	int	fd;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, LEDGER_FILE);
+	assert_true((fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0640)) >=
+	    0);
+	assert_int_equal(write(fd, p, len), (ssize_t)len);
+	assert_int_equal(close(fd), 0);
+}
+
+static size_t
+file_size(const char *dir)
+{
+	char		path[PATH_MAX + 32];
+	struct stat	st;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, LEDGER_FILE);
+	assert_int_equal(stat(path, &st), 0);
+	return st.st_size;
+}
+
+/* Appends one record as the server does: encode, write, commit. */
+static void
+wr_append(struct writer *w, struct ledger_rec *r)
+{
+	uint8_t	head[LEDGER_HASH_LEN];
+	size_t	n;
+
+	r->seq = w->l->records;
+	assert_true((n = ledger_encode(r, w->l->head, w->buf, sizeof(w->buf),
+	    head)) > 0);
+	assert_int_equal(n, ledger_rec_len(r));
+	assert_int_equal(write(w->l->fd, w->buf, n), (ssize_t)n);
+	assert_int_equal(fdatasync(w->l->fd), 0);
+	ledger_commit(w->l, r, 1, head, n);
+}
+
+static void
+rec_base(struct ledger_rec *r, enum ledger_kind kind, uint64_t round)
+{
+	struct timespec	ts;
+
+	memset(r, 0, sizeof(*r));
+	r->kind = kind;
+	r->round = round;
+	r->unit = 1;
+	r->alg = HASH_SHA256;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	tsp_gentime(&ts, 3, r->gentime);
+}
+
+/*
+ * One round: an /ers tree of nleaves with its signed round token (record
+ * LEDGER_ERS), then ntok standard tokens (record LEDGER_TOKENS).  With
+ * keep, leaf 0's EvidenceRecord and the first token are kept in ref.
+ */
+static void
+wr_round(struct writer *w, size_t nleaves, size_t ntok, bool keep)
+{
+	struct merkle_leaf	 lf[8];
+	uint8_t			 h[8][32], resp[RESP_CAP];
+	struct merkle		*t;
+	struct merkle_path	 p;
+	struct ledger_rec	 r;
+	const uint8_t		*tok;
+	size_t			 i, rlen, tlen;
+
+	w->round++;
+	randombytes_buf(h, sizeof(h));
+	for (i = 0; i < nleaves; i++) {
+		lf[i].h = h[i];
+		lf[i].nonce = NULL;
+		lf[i].nonce_len = 0;
+	}
+	assert_non_null(t = merkle_build(HASH_SHA256, lf, nleaves, NULL));
+	rlen = aggr_pki_issue(&pki, HASH_SHA256, merkle_root(t), resp,
+	    sizeof(resp));
+	assert_int_equal(ers_token_from_resp(resp, rlen, &tok, &tlen), 0);
+	rec_base(&r, LEDGER_ERS, w->round);
+	r.count = nleaves;
+	memcpy(r.root, merkle_root(t), 32);
+	r.first_serial = r.last_serial = pki.serial - 1;
+	assert_int_equal(hash_digest(HASH_SHA256, tok, tlen, w->pay), 0);
+	r.payload = w->pay;
+	r.payload_len = 32;
+	if (keep) {
+		assert_int_equal(merkle_path(t, 0, &p), 0);
+		ref.er_len = ers_encode(ref.er, sizeof(ref.er), &p,
+		    merkle_rand(t, 0), tok, tlen);
+		assert_true(ref.er_len > 0);
+		memcpy(ref.er_h, h[0], 32);
+	}
+	merkle_free(t);
+	wr_append(w, &r);
+	if (ntok == 0)
+		return;
+
+	rec_base(&r, LEDGER_TOKENS, w->round);
+	r.first_serial = pki.serial;
+	for (i = 0; i < ntok; i++) {
+		randombytes_buf(h[0], 32);
+		rlen = aggr_pki_issue(&pki, HASH_SHA256, h[0], resp,
+		    sizeof(resp));
+		assert_int_equal(ers_token_from_resp(resp, rlen, &tok, &tlen),
+		    0);
+		assert_int_equal(hash_digest(HASH_SHA256, tok, tlen,
+		    w->pay + 32 * i), 0);
+		if (keep && i == ntok / 2) {
+			memcpy(ref.tsr, resp, rlen);
+			ref.tsr_len = rlen;
+		}
+	}
+	r.last_serial = pki.serial - 1;
+	r.count = ntok;
+	assert_non_null(t = merkle_build_nodes(HASH_SHA256, w->pay, ntok));
+	memcpy(r.root, merkle_root(t), 32);
+	merkle_free(t);
+	r.payload = w->pay;
+	r.payload_len = 32 * ntok;
+	wr_append(w, &r);
+}
+
+/* An anchor over the current head, its token signed now. */
+static void
+wr_anchor(struct writer *w, const uint8_t *cover)
+{
+	struct ledger_rec	 r;
+	uint8_t			 resp[RESP_CAP];
+	const uint8_t		*tok;
+	size_t			 rlen, tlen;
+
+	rlen = aggr_pki_issue(&pki, HASH_SHA256, cover != NULL ? cover :
+	    w->l->head, resp, sizeof(resp));
+	assert_int_equal(ers_token_from_resp(resp, rlen, &tok, &tlen), 0);
+	rec_base(&r, LEDGER_ANCHOR, w->round);
+	memcpy(r.root, w->l->head, 32);
+	r.ref = w->l->records - 1;
+	r.first_serial = r.last_serial = pki.serial - 1;
+	memcpy(w->pay, tok, tlen);
+	r.payload = w->pay;
+	r.payload_len = tlen;
+	wr_append(w, &r);
+}
+
+static void
+ref_load(const char *dir)
+{
+	char		 path[PATH_MAX];
+	FILE		*f;
+	struct ledger_rec r;
+	const char	*why;
+	ssize_t		 n;
+	size_t		 off = 0;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, LEDGER_FILE);
+	assert_non_null(f = fopen(path, "rb"));
+	free(ref.buf);
+	assert_non_null(ref.buf = malloc(1 << 20));
+	ref.len = fread(ref.buf, 1, 1 << 20, f);
+	fclose(f);
+	ref.n = 0;
+	while (off < ref.len) {
+		n = ledger_decode(ref.buf + off, ref.len - off, &r,
+		    ref.hash[ref.n], &why);
+		assert_true(n > 0);
+		ref.kind[ref.n] = r.kind;
+		ref.off[ref.n++] = off;
+		off += n;
+	}
+	ref.off[ref.n] = off;
+}
+
+/* The reference: 5 rounds, anchors after rounds 2 and 5. */
+static int
+setup(void **state)
+{
+	struct writer	*w;
+	char		 dir[PATH_MAX / 2];
+
+	(void)state;
+	log_init("test_ledger", 0);
+	if (sodium_init() < 0)
+		return -1;
+	aggr_pki_init(&pki, "test_ledger");
+	snprintf(dir, sizeof(dir), "%s/ref", pki.dir);
+	if ((w = calloc(1, sizeof(*w))) == NULL ||
+	    (w->l = ledger_open(dir)) == NULL)
+		return -1;
+	wr_round(w, 3, 2, false);
+	wr_round(w, 1, 0, false);
+	wr_anchor(w, NULL);
+	wr_round(w, 5, 4, true);
+	wr_round(w, 2, 1, false);
+	wr_round(w, 7, 3, false);
+	wr_anchor(w, NULL);
+	ref.max_round = w->round;
+	ref.max_serial = pki.serial - 1;
+	ledger_close(w->l);
+	free(w);
+	ref_load(dir);
+	return ref.n == 11 ? 0 : -1;
+}
+
+static int
+teardown(void **state)
+{
+	(void)state;
+	free(ref.buf);
+	aggr_pki_free(&pki);
+	return 0;
+}
+
+static void
+test_reopen(void **state)
+{
+	struct ledger		*l;
+	struct ledger_report	 rep;
+	struct writer		*w;
+	char			 dir[PATH_MAX / 2], path[PATH_MAX];
+
+	(void)state;
+	mkdir_tmp(dir, sizeof(dir), "reopen");
+	file_put(dir, ref.buf, ref.len);
+	assert_non_null(l = ledger_open(dir));
+	assert_int_equal(l->records, ref.n);
+	assert_int_equal(l->end, ref.len);
+	assert_memory_equal(l->head, ref.hash[ref.n - 1], LEDGER_HASH_LEN);
+	assert_int_equal(l->next_round, ref.max_round + 1);
+	assert_true(l->have_serial);
+	assert_int_equal(l->max_serial, ref.max_serial);
+	assert_true(l->have_anchor);
+	assert_int_equal(l->last_anchor, ref.n - 1);
+
+	/* Appending after a reopen continues the chain. */
+	assert_non_null(w = calloc(1, sizeof(*w)));
+	w->l = l;
+	w->round = ref.max_round;
+	wr_round(w, 2, 2, false);
+	wr_anchor(w, NULL);
+	ledger_close(l);
+	free(w);
+	assert_non_null(l = ledger_open(dir));
+	assert_int_equal(l->records, ref.n + 3);
+	assert_int_equal(l->next_round, ref.max_round + 2);
+	ledger_close(l);
+
+	snprintf(path, sizeof(path), "%s/%s", dir, LEDGER_FILE);
+	assert_int_equal(ledger_verify_file(path, pki.store, pki.untrusted,
+	    &rep), 0);
+	assert_int_equal(rep.records, ref.n + 3);
+	assert_int_equal(rep.rounds, 6);
+	assert_int_equal(rep.token_records, 5);
+	assert_int_equal(rep.anchors, 3);
+	assert_int_equal(rep.anchors_signed, 3);
+	assert_int_equal(rep.tokens, 2 + 4 + 1 + 3 + 2);
+	assert_int_equal(rep.ers_leaves, 3 + 1 + 5 + 2 + 7 + 2);
+	assert_true(rep.have_serial && rep.min_serial == 1000);
+	assert_int_equal(rep.max_serial, pki.serial - 1);
+	assert_true(strcmp(rep.first_gentime, rep.last_gentime) <= 0);
+
+	/* A new ledger: empty, zero head. */
+	mkdir_tmp(dir, sizeof(dir), "empty");
+	snprintf(path, sizeof(path), "%s/sub", dir);
+	assert_non_null(l = ledger_open(path));
+	assert_int_equal(l->records, 0);
+	assert_int_equal(l->next_round, 0);
+	assert_false(l->have_serial);
+	assert_false(l->have_anchor);
+	assert_true(sodium_is_zero(l->head, LEDGER_HASH_LEN));
+	ledger_close(l);
+}
+
+/* A torn tail at every byte of the last record, and zeros after it. */
+static void
+test_torn_tail(void **state)
+{
+	struct ledger	*l;
+	uint8_t		*buf;
+	char		 dir[PATH_MAX / 2];
+	size_t		 last = ref.off[ref.n - 1], cut;
+
+	(void)state;
+	mkdir_tmp(dir, sizeof(dir), "torn");
+	for (cut = last + 1; cut < ref.len; cut++) {
+		file_put(dir, ref.buf, cut);
+		if ((l = ledger_open(dir)) == NULL)
+			fail_msg("cut at %zu refused", cut);
+		assert_int_equal(l->records, ref.n - 1);
+		assert_int_equal(l->end, last);
+		assert_memory_equal(l->head, ref.hash[ref.n - 2],
+		    LEDGER_HASH_LEN);
+		ledger_close(l);
+		assert_int_equal(file_size(dir), last);
+	}
+	/* A whole record followed by zeros (a torn batch). */
+	assert_non_null(buf = calloc(1, ref.len + 4096));
+	memcpy(buf, ref.buf, ref.len);
+	file_put(dir, buf, ref.len + 4096);
+	assert_non_null(l = ledger_open(dir));
+	assert_int_equal(l->records, ref.n);
+	ledger_close(l);
+	assert_int_equal(file_size(dir), ref.len);
+	/* The last record whole but one byte flipped: cut too. */
+	buf[ref.len - 40] ^= 0x01;
+	file_put(dir, buf, ref.len);
+	assert_non_null(l = ledger_open(dir));
+	assert_int_equal(l->records, ref.n - 1);
+	ledger_close(l);
+	free(buf);
+}
+
+/* Damage with a sound record after it is not a torn tail: refused. */
+static void
+test_open_refuses(void **state)
+{
+	uint8_t	*buf;
+	char	 dir[PATH_MAX / 2];
+
+	(void)state;
+	mkdir_tmp(dir, sizeof(dir), "damaged");
+	assert_non_null(buf = malloc(ref.len));
+	memcpy(buf, ref.buf, ref.len);
+	buf[ref.off[4] + 100] ^= 0x20;
+	file_put(dir, buf, ref.len);
+	assert_null(ledger_open(dir));
+	assert_int_equal(file_size(dir), ref.len);	/* nothing cut */
+	/* A record taken out of the middle. */
+	memcpy(buf, ref.buf, ref.off[3]);
+	memcpy(buf + ref.off[3], ref.buf + ref.off[4], ref.len - ref.off[4]);
+	file_put(dir, buf, ref.len - (ref.off[4] - ref.off[3]));
+	assert_null(ledger_open(dir));
+	free(buf);
+}
+
+/* Verifies buf; expects failure at record seq (at offset off). */
+static void
+expect_bad(const char *what, const uint8_t *buf, size_t len, uint64_t seq,
+    size_t off, const char *why)
+{
+	struct ledger_report	rep;
+	char			dir[PATH_MAX / 2], path[PATH_MAX];
+
+	mkdir_tmp(dir, sizeof(dir), "tamper");
+	file_put(dir, buf, len);
+	snprintf(path, sizeof(path), "%s/%s", dir, LEDGER_FILE);
+	if (ledger_verify_file(path, pki.store, pki.untrusted, &rep) != -1)
+		fail_msg("%s: accepted", what);
+	if (rep.bad_seq != seq || (size_t)rep.bad_offset != off)
+		fail_msg("%s: record %llu at %lld (%s), expected %llu at %zu",
+		    what, (unsigned long long)rep.bad_seq,
+		    (long long)rep.bad_offset, rep.why,
+		    (unsigned long long)seq, off);
+	if (why != NULL && strstr(rep.why, why) == NULL)
+		fail_msg("%s: \"%s\", expected \"%s\"", what, rep.why, why);
+}
+
+static void
+test_tamper(void **state)
+{
+	uint8_t		*buf;
+	size_t		 k, i, len;
+	char		 what[64];
+
+	(void)state;
+	assert_non_null(buf = malloc(2 * ref.len));
+
+	/* A flipped byte anywhere in record k: header, payload, trailer. */
+	for (k = 0; k < ref.n; k++)
+		for (i = ref.off[k]; i < ref.off[k + 1];
+		    i += 1 + (ref.off[k + 1] - ref.off[k]) / 23) {
+			memcpy(buf, ref.buf, ref.len);
+			buf[i] ^= 0x04;
+			snprintf(what, sizeof(what), "flip at %zu", i);
+			expect_bad(what, buf, ref.len, k, ref.off[k], NULL);
+		}
+
+	/* Deleted record k: the next one is out of sequence. */
+	for (k = 0; k < ref.n - 1; k++) {
+		memcpy(buf, ref.buf, ref.off[k]);
+		len = ref.off[k];
+		memcpy(buf + len, ref.buf + ref.off[k + 1],
+		    ref.len - ref.off[k + 1]);
+		len += ref.len - ref.off[k + 1];
+		snprintf(what, sizeof(what), "delete %zu", k);
+		expect_bad(what, buf, len, k, ref.off[k], "out of sequence");
+	}
+	/* The last record deleted is a shorter ledger, still sound. */
+
+	/* Record k inserted again after itself. */
+	for (k = 0; k < ref.n; k++) {
+		len = ref.off[k + 1];
+		memcpy(buf, ref.buf, len);
+		memcpy(buf + len, ref.buf + ref.off[k],
+		    ref.off[k + 1] - ref.off[k]);
+		len += ref.off[k + 1] - ref.off[k];
+		memcpy(buf + len, ref.buf + ref.off[k + 1],
+		    ref.len - ref.off[k + 1]);
+		len += ref.len - ref.off[k + 1];
+		snprintf(what, sizeof(what), "insert %zu", k);
+		expect_bad(what, buf, len, k + 1, ref.off[k + 1],
+		    "out of sequence");
+	}
+
+	/* Records k and k + 1 swapped. */
+	for (k = 0; k + 1 < ref.n; k++) {
+		len = ref.off[k];
+		memcpy(buf, ref.buf, len);
+		memcpy(buf + len, ref.buf + ref.off[k + 1],
+		    ref.off[k + 2] - ref.off[k + 1]);
+		len += ref.off[k + 2] - ref.off[k + 1];
+		memcpy(buf + len, ref.buf + ref.off[k],
+		    ref.off[k + 1] - ref.off[k]);
+		len += ref.off[k + 1] - ref.off[k];
+		memcpy(buf + len, ref.buf + ref.off[k + 2],
+		    ref.len - ref.off[k + 2]);
+		snprintf(what, sizeof(what), "swap %zu", k);
+		expect_bad(what, buf, ref.len, k, ref.off[k],
+		    "out of sequence");
+	}
+
+	/* A torn tail is reported by verify (open would cut it). */
+	expect_bad("truncated", ref.buf, ref.len - 1, ref.n - 1,
+	    ref.off[ref.n - 1], "cut short");
+	free(buf);
+}
+
+/*
+ * A forger who rewrites record 4 and re-chains everything after it is
+ * caught by the next anchor, whose token covers the old hash.
+ */
+static void
+test_rewritten_tail(void **state)
+{
+	struct writer		*w;
+	struct ledger_rec	 r, recs[MAX_RECS];
+	uint8_t			 h[LEDGER_HASH_LEN];
+	uint8_t			*pay[MAX_RECS] = { NULL };
+	char			 dir[PATH_MAX / 2], path[PATH_MAX];
+	const char		*why;
+	size_t			 k, anchor = 0;
+
+	(void)state;
+	mkdir_tmp(dir, sizeof(dir), "forged");
+	assert_non_null(w = calloc(1, sizeof(*w)));
+	snprintf(path, sizeof(path), "%s/l", dir);
+	assert_non_null(w->l = ledger_open(path));
+	for (k = 0; k < ref.n; k++) {
+		assert_true(ledger_decode(ref.buf + ref.off[k],
+		    ref.len - ref.off[k], &recs[k], h, &why) > 0);
+		assert_non_null(pay[k] = malloc(recs[k].payload_len));
+		memcpy(pay[k], recs[k].payload, recs[k].payload_len);
+		recs[k].payload = pay[k];
+	}
+	pay[4][0] ^= 0x01;	/* another round token hash in round 3 */
+	for (k = 0; k < ref.n; k++) {
+		r = recs[k];
+		wr_append(w, &r);
+		if (k > 4 && r.kind == LEDGER_ANCHOR && anchor == 0)
+			anchor = k;
+	}
+	ledger_close(w->l);
+	free(w);
+	for (k = 0; k < ref.n; k++)
+		free(pay[k]);
+	assert_true(anchor > 4);
+	snprintf(path, sizeof(path), "%s/l/%s", dir, LEDGER_FILE);
+	{
+		struct ledger_report rep;
+
+		assert_int_equal(ledger_verify_file(path, NULL, NULL, &rep),
+		    -1);
+		assert_int_equal(rep.bad_seq, anchor);
+		assert_non_null(strstr(rep.why, "anchor root"));
+	}
+}
+
+/* Anchors over the wrong head, overlapping serials, a wrong token root. */
+static void
+test_bad_records(void **state)
+{
+	struct ledger_report	 rep;
+	struct writer		*w;
+	struct ledger_rec	 r;
+	uint8_t			 other[32];
+	char			 dir[PATH_MAX / 2], path[PATH_MAX];
+
+	(void)state;
+	/* The anchor's token covers something else than its root. */
+	mkdir_tmp(dir, sizeof(dir), "anchor");
+	assert_non_null(w = calloc(1, sizeof(*w)));
+	snprintf(path, sizeof(path), "%s/l", dir);
+	assert_non_null(w->l = ledger_open(path));
+	wr_round(w, 2, 1, false);
+	randombytes_buf(other, sizeof(other));
+	wr_anchor(w, other);
+	ledger_close(w->l);
+	snprintf(path, sizeof(path), "%s/l/%s", dir, LEDGER_FILE);
+	assert_int_equal(ledger_verify_file(path, NULL, NULL, &rep), -1);
+	assert_int_equal(rep.bad_seq, 2);
+	assert_non_null(strstr(rep.why, "does not cover the head"));
+
+	/* The signature check needs the right root. */
+	mkdir_tmp(dir, sizeof(dir), "anchor2");
+	snprintf(path, sizeof(path), "%s/l", dir);
+	assert_non_null(w->l = ledger_open(path));
+	wr_round(w, 2, 1, false);
+	wr_anchor(w, NULL);
+	ledger_close(w->l);
+	snprintf(path, sizeof(path), "%s/l/%s", dir, LEDGER_FILE);
+	assert_int_equal(ledger_verify_file(path, pki.store, pki.untrusted,
+	    &rep), 0);
+	{
+		X509_STORE *empty = X509_STORE_new();
+
+		assert_int_equal(ledger_verify_file(path, empty, NULL, &rep),
+		    -1);
+		assert_int_equal(rep.bad_seq, 2);
+		X509_STORE_free(empty);
+	}
+
+	/* A serial issued twice. */
+	mkdir_tmp(dir, sizeof(dir), "serial");
+	snprintf(path, sizeof(path), "%s/l", dir);
+	assert_non_null(w->l = ledger_open(path));
+	wr_round(w, 2, 3, false);
+	rec_base(&r, LEDGER_ERS, ++w->round);
+	r.count = 1;
+	r.first_serial = r.last_serial = pki.serial - 2;
+	r.payload = other;
+	r.payload_len = 32;
+	wr_append(w, &r);
+	ledger_close(w->l);
+	snprintf(path, sizeof(path), "%s/l/%s", dir, LEDGER_FILE);
+	assert_int_equal(ledger_verify_file(path, NULL, NULL, &rep), -1);
+	assert_int_equal(rep.bad_seq, 2);
+	assert_non_null(strstr(rep.why, "serial"));
+
+	/* A tokens record whose root is not over its hashes. */
+	mkdir_tmp(dir, sizeof(dir), "tokroot");
+	snprintf(path, sizeof(path), "%s/l", dir);
+	assert_non_null(w->l = ledger_open(path));
+	rec_base(&r, LEDGER_TOKENS, 1);
+	r.count = 1;
+	r.first_serial = r.last_serial = 5;
+	r.payload = other;
+	r.payload_len = 32;
+	r.root[0] = 1;
+	wr_append(w, &r);
+	ledger_close(w->l);
+	snprintf(path, sizeof(path), "%s/l/%s", dir, LEDGER_FILE);
+	assert_int_equal(ledger_verify_file(path, NULL, NULL, &rep), -1);
+	assert_int_equal(rep.bad_seq, 0);
+	assert_non_null(strstr(rep.why, "Merkle root"));
+	free(w);
+}
+
+static void
+test_decode(void **state)
+{
+	struct ledger_rec	 r;
+	uint8_t			 h[LEDGER_HASH_LEN], *buf;
+	const char		*why;
+	size_t			 len = ref.off[1], i;
+
+	(void)state;
+	assert_non_null(buf = malloc(len));
+	for (i = 0; i < len; i++)
+		assert_int_equal(ledger_decode(ref.buf, i, &r, h, &why), 0);
+	memcpy(buf, ref.buf, len);
+	buf[0] = 'X';
+	assert_int_equal(ledger_decode(buf, len, &r, h, &why), -1);
+	assert_non_null(strstr(why, "magic"));
+	memcpy(buf, ref.buf, len);
+	buf[4] = 2;
+	assert_int_equal(ledger_decode(buf, len, &r, h, &why), -1);
+	assert_non_null(strstr(why, "version"));
+	memcpy(buf, ref.buf, len);
+	buf[8] = 0x7f;
+	assert_int_equal(ledger_decode(buf, len, &r, h, &why), -1);
+	assert_non_null(strstr(why, "length"));
+	memcpy(buf, ref.buf, len);
+	buf[len - 1] ^= 1;
+	assert_int_equal(ledger_decode(buf, len, &r, h, &why), -1);
+	assert_non_null(strstr(why, "checksum"));
+	assert_int_equal(ledger_decode(ref.buf, len, &r, h, &why),
+	    (ssize_t)len);
+	assert_memory_equal(h, ref.hash[0], LEDGER_HASH_LEN);
+	assert_int_equal(r.kind, LEDGER_ERS);
+	assert_int_equal(r.seq, 0);
+	assert_int_equal(r.round, 1);
+	free(buf);
+
+	/* ledger_encode refuses records out of bounds. */
+	rec_base(&r, LEDGER_TOKENS, 1);
+	r.count = 2;
+	r.payload = h;
+	r.payload_len = 32;
+	assert_int_equal(ledger_encode(&r, h, ref.buf, ref.len, h), 0);
+	rec_base(&r, LEDGER_ANCHOR, 1);
+	r.payload = h;
+	r.payload_len = 32;
+	assert_int_equal(ledger_encode(&r, h, ref.buf, ref.len, h), 0);
+	rec_base(&r, 9, 1);
+	assert_int_equal(ledger_encode(&r, h, ref.buf, ref.len, h), 0);
+}
+
+static int
+run_cmd(const char *a0, const char *a1, const char *a2, const char *a3,
+    const char *a4, const char *a5, const char *a6, const char *a7)
+{
+	char	*argv[9] = { (char *)"ledger", (char *)a0, (char *)a1,
+		    (char *)a2, (char *)a3, (char *)a4, (char *)a5, (char *)a6,
+		    (char *)a7 };
+	int	 argc = 1;
+
+	while (argc < 9 && argv[argc] != NULL)
+		argc++;
+	fflush(stdout);
+	return ledger_main(argc, argv);
+}
+
+/* `carimbo ledger verify` and `prove`, on the reference and tampered. */
+static void
+test_cmd(void **state)
+{
+	char	 dir[PATH_MAX / 2], er[PATH_MAX], tsr[PATH_MAX], hx[65];
+	uint8_t	*buf;
+	FILE	*f;
+	size_t	 i;
+
+	(void)state;
+	mkdir_tmp(dir, sizeof(dir), "cmd");
+	file_put(dir, ref.buf, ref.len);
+	snprintf(er, sizeof(er), "%s/leaf.ers", dir);
+	snprintf(tsr, sizeof(tsr), "%s/token.tsr", dir);
+	assert_non_null(f = fopen(er, "wb"));
+	assert_int_equal(fwrite(ref.er, 1, ref.er_len, f), ref.er_len);
+	assert_int_equal(fclose(f), 0);
+	assert_non_null(f = fopen(tsr, "wb"));
+	assert_int_equal(fwrite(ref.tsr, 1, ref.tsr_len, f), ref.tsr_len);
+	assert_int_equal(fclose(f), 0);
+	for (i = 0; i < 32; i++)
+		sprintf(hx + 2 * i, "%02x", ref.er_h[i]);
+
+	assert_int_equal(run_cmd("verify", dir, NULL, NULL, NULL, NULL, NULL,
+	    NULL), 0);
+	assert_int_equal(run_cmd("verify", dir, "--ca", pki.root_pem,
+	    "--untrusted", pki.untrusted_pem, NULL, NULL), 0);
+	assert_int_equal(run_cmd("prove", dir, "--er", er, NULL, NULL, NULL,
+	    NULL), 0);
+	assert_int_equal(run_cmd("prove", dir, "--er", er, "--digest", hx,
+	    "--ca", pki.root_pem), 0);
+	assert_int_equal(run_cmd("prove", dir, "--token", tsr, NULL, NULL,
+	    NULL, NULL), 0);
+	hx[0] = hx[0] == '0' ? '1' : '0';
+	assert_int_equal(run_cmd("prove", dir, "--er", er, "--digest", hx,
+	    NULL, NULL), 1);
+	assert_int_equal(run_cmd("verify", NULL, NULL, NULL, NULL, NULL, NULL,
+	    NULL), 2);
+	assert_int_equal(run_cmd("prove", dir, NULL, NULL, NULL, NULL, NULL,
+	    NULL), 2);
+
+	/* A token of another TSA run is not in the ledger. */
+	{
+		uint8_t	 resp[RESP_CAP], x[32];
+		size_t	 n;
+
+		randombytes_buf(x, sizeof(x));
+		n = aggr_pki_issue(&pki, HASH_SHA256, x, resp, sizeof(resp));
+		assert_non_null(f = fopen(tsr, "wb"));
+		assert_int_equal(fwrite(resp, 1, n, f), n);
+		assert_int_equal(fclose(f), 0);
+		assert_int_equal(run_cmd("prove", dir, "--token", tsr, NULL,
+		    NULL, NULL, NULL), 1);
+	}
+
+	/* Tampered: verify and prove both refuse. */
+	assert_non_null(buf = malloc(ref.len));
+	memcpy(buf, ref.buf, ref.len);
+	buf[ref.off[2] + 50] ^= 1;
+	file_put(dir, buf, ref.len);
+	assert_int_equal(run_cmd("verify", dir, NULL, NULL, NULL, NULL, NULL,
+	    NULL), 1);
+	assert_int_equal(run_cmd("prove", dir, "--er", er, NULL, NULL, NULL,
+	    NULL), 1);
+	free(buf);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_reopen),
+		cmocka_unit_test(test_torn_tail),
+		cmocka_unit_test(test_open_refuses),
+		cmocka_unit_test(test_tamper),
+		cmocka_unit_test(test_rewritten_tail),
+		cmocka_unit_test(test_bad_records),
+		cmocka_unit_test(test_decode),
+		cmocka_unit_test(test_cmd),
+	};
+
+	return cmocka_run_group_tests(tests, setup, teardown);
+}

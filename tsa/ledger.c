@@ -1,0 +1,725 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * The ledger (DESIGN.md "Serials, rounds and the ledger"; byte format in
+ * doc/ledger.md): an append-only file of records, each framed by a magic,
+ * its length and, last, the SHA-256 of everything before it in the
+ * record.  That trailer is at once the checksum that finds a torn tail and
+ * the record's hash, which the next record carries as prev: one chain.
+ *
+ * A round gives up to two records: LEDGER_ERS (the /ers tree root, written
+ * before any /ers reply goes) and LEDGER_TOKENS (the hashes of its
+ * standard tokens and their root, written once they are signed and
+ * before they go), so /ers replies never wait for standard signatures.
+ * LEDGER_ANCHOR records hold a token over an earlier record's hash.
+ *
+ * Encoding is pure (the server writes through io_uring and syncs many
+ * records at once); this file only reads, checks and cuts.
+ */
+#include <sys/mman.h>
+#include <sys/stat.h>
+
+#include <err.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+
+#include "common/hash.h"
+#include "common/log.h"
+#include "tsa/aggr.h"
+
+static const uint8_t ledger_magic[4] = { 'C', 'R', 'B', 'L' };
+#define LEDGER_VERSION	1
+
+/* Field offsets in the fixed part (doc/ledger.md). */
+#define OFF_MAGIC	0
+#define OFF_VERSION	4
+#define OFF_KIND	5
+#define OFF_ALG		6
+#define OFF_ROOTLEN	7
+#define OFF_LEN		8
+#define OFF_SEQ		12
+#define OFF_ROUND	20
+#define OFF_REF		28
+#define OFF_COUNT	36
+#define OFF_UNIT	40
+#define OFF_FIRST	44
+#define OFF_LAST	52
+#define OFF_GENTIME	60
+#define OFF_ROOT	92
+#define OFF_PREV	156
+#define OFF_PAYLEN	188
+#define OFF_RESERVED	192
+#define GENTIME_FIELD	32
+
+static void
+put32(uint8_t *p, uint32_t v)
+{
+	p[0] = v >> 24;
+	p[1] = v >> 16;
+	p[2] = v >> 8;
+	p[3] = v;
+}
+
+static void
+put64(uint8_t *p, uint64_t v)
+{
+	put32(p, v >> 32);
+	put32(p + 4, (uint32_t)v);
+}
+
+static uint32_t
+get32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
+	    (uint32_t)p[2] << 8 | p[3];
+}
+
+static uint64_t
+get64(const uint8_t *p)
+{
+	return (uint64_t)get32(p) << 32 | get32(p + 4);
+}
+
+static int
+sha256(const uint8_t *p, size_t len, uint8_t out[LEDGER_HASH_LEN])
+{
+	return EVP_Digest(p, len, out, NULL, hash_md(HASH_SHA256), NULL) == 1 ?
+	    0 : -1;
+}
+
+/* Payload rules per kind; 0 or -1 with *why. */
+static int
+rec_check(const struct ledger_rec *r, const char **why)
+{
+	size_t	glen;
+
+	if (r->alg < 0 || r->alg >= HASH_COUNT) {
+		*why = "unknown digest algorithm";
+		return -1;
+	}
+	glen = strnlen(r->gentime, GENTIME_FIELD);
+	if (glen >= GENTIME_FIELD) {
+		*why = "genTime longer than 31 characters";
+		return -1;
+	}
+	if (r->first_serial > r->last_serial) {
+		*why = "first serial after last serial";
+		return -1;
+	}
+	if (r->payload_len > LEDGER_MAX_PAYLOAD) {
+		*why = "payload over LEDGER_MAX_PAYLOAD";
+		return -1;
+	}
+	switch (r->kind) {
+	case LEDGER_ERS:
+		if (r->count == 0 || r->payload_len != LEDGER_HASH_LEN) {
+			*why = "an /ers record needs leaves and the round "
+			    "token's hash";
+			return -1;
+		}
+		break;
+	case LEDGER_TOKENS:
+		if (r->count == 0 || r->alg != HASH_SHA256 ||
+		    r->payload_len != (size_t)r->count * LEDGER_HASH_LEN) {
+			*why = "a tokens record needs count SHA-256 hashes";
+			return -1;
+		}
+		if (r->last_serial - r->first_serial + 1 != r->count) {
+			*why = "a tokens record's serial range differs from "
+			    "its count";
+			return -1;
+		}
+		break;
+	case LEDGER_ANCHOR:
+		if (r->alg != HASH_SHA256 || r->payload_len == 0 ||
+		    r->count != 0 || r->ref >= r->seq) {
+			*why = "an anchor needs a SHA-256 root, a token and "
+			    "an earlier record";
+			return -1;
+		}
+		break;
+	default:
+		*why = "unknown record kind";
+		return -1;
+	}
+	return 0;
+}
+
+size_t
+ledger_rec_len(const struct ledger_rec *r)
+{
+	return LEDGER_HDR_LEN + r->payload_len + LEDGER_TRAILER_LEN;
+}
+
+size_t
+ledger_encode(struct ledger_rec *r, const uint8_t prev[LEDGER_HASH_LEN],
+    uint8_t *out, size_t cap, uint8_t head[LEDGER_HASH_LEN])
+{
+	const char	*why;
+	size_t		 len = ledger_rec_len(r), rlen;
+
+	if (rec_check(r, &why) == -1) {
+		log_warnx("ledger: record %llu: %s",
+		    (unsigned long long)r->seq, why);
+		return 0;
+	}
+	if (cap < len)
+		return 0;
+	rlen = hash_info(r->alg)->len;
+	memcpy(r->prev, prev, LEDGER_HASH_LEN);
+	memset(out, 0, LEDGER_HDR_LEN);
+	memcpy(out + OFF_MAGIC, ledger_magic, sizeof(ledger_magic));
+	out[OFF_VERSION] = LEDGER_VERSION;
+	out[OFF_KIND] = r->kind;
+	out[OFF_ALG] = r->alg;
+	out[OFF_ROOTLEN] = rlen;
+	put32(out + OFF_LEN, len);
+	put64(out + OFF_SEQ, r->seq);
+	put64(out + OFF_ROUND, r->round);
+	put64(out + OFF_REF, r->ref);
+	put32(out + OFF_COUNT, r->count);
+	put32(out + OFF_UNIT, r->unit);
+	put64(out + OFF_FIRST, r->first_serial);
+	put64(out + OFF_LAST, r->last_serial);
+	memcpy(out + OFF_GENTIME, r->gentime, strlen(r->gentime));
+	memcpy(out + OFF_ROOT, r->root, rlen);
+	memcpy(out + OFF_PREV, prev, LEDGER_HASH_LEN);
+	put32(out + OFF_PAYLEN, r->payload_len);
+	if (r->payload_len > 0)
+		memcpy(out + LEDGER_HDR_LEN, r->payload, r->payload_len);
+	if (sha256(out, len - LEDGER_TRAILER_LEN, head) == -1) {
+		log_ossl("ledger: SHA-256");
+		return 0;
+	}
+	memcpy(out + len - LEDGER_TRAILER_LEN, head, LEDGER_HASH_LEN);
+	return len;
+}
+
+static bool
+all_zero(const uint8_t *p, size_t n)
+{
+	size_t	i;
+
+	for (i = 0; i < n; i++)
+		if (p[i] != 0)
+			return false;
+	return true;
+}
+
+ssize_t
+ledger_decode(const uint8_t *buf, size_t len, struct ledger_rec *r,
+    uint8_t hash[LEDGER_HASH_LEN], const char **why)
+{
+	uint8_t		h[LEDGER_HASH_LEN];
+	uint32_t	rlen, plen;
+	size_t		glen, i;
+
+	memset(r, 0, sizeof(*r));
+	if (len < OFF_LEN + 4)
+		return 0;
+	if (memcmp(buf + OFF_MAGIC, ledger_magic, sizeof(ledger_magic)) != 0) {
+		*why = "bad magic";
+		return -1;
+	}
+	if (buf[OFF_VERSION] != LEDGER_VERSION) {
+		*why = "unknown version";
+		return -1;
+	}
+	rlen = get32(buf + OFF_LEN);
+	if (rlen < LEDGER_HDR_LEN + LEDGER_TRAILER_LEN ||
+	    rlen > LEDGER_MAX_RECORD) {
+		*why = "record length out of bounds";
+		return -1;
+	}
+	if (len < rlen)
+		return 0;
+	plen = get32(buf + OFF_PAYLEN);
+	if (plen != rlen - LEDGER_HDR_LEN - LEDGER_TRAILER_LEN) {
+		*why = "payload length disagrees with the record length";
+		return -1;
+	}
+	if (sha256(buf, rlen - LEDGER_TRAILER_LEN, h) == -1) {
+		*why = "SHA-256 failed";
+		return -1;
+	}
+	if (memcmp(h, buf + rlen - LEDGER_TRAILER_LEN, LEDGER_HASH_LEN) != 0) {
+		*why = "checksum mismatch (record altered or torn)";
+		return -1;
+	}
+	r->kind = buf[OFF_KIND];
+	r->alg = buf[OFF_ALG];
+	r->seq = get64(buf + OFF_SEQ);
+	r->round = get64(buf + OFF_ROUND);
+	r->ref = get64(buf + OFF_REF);
+	r->count = get32(buf + OFF_COUNT);
+	r->unit = get32(buf + OFF_UNIT);
+	r->first_serial = get64(buf + OFF_FIRST);
+	r->last_serial = get64(buf + OFF_LAST);
+	memcpy(r->gentime, buf + OFF_GENTIME, GENTIME_FIELD);
+	glen = strnlen(r->gentime, GENTIME_FIELD);
+	if (glen == GENTIME_FIELD || !all_zero((const uint8_t *)r->gentime +
+	    glen, GENTIME_FIELD - glen)) {
+		*why = "genTime field not NUL-padded";
+		return -1;
+	}
+	for (i = 0; i < glen; i++)
+		if (r->gentime[i] < 0x20 || r->gentime[i] > 0x7e) {
+			*why = "genTime field not printable";
+			return -1;
+		}
+	if (buf[OFF_ALG] >= HASH_COUNT ||
+	    buf[OFF_ROOTLEN] != hash_info(r->alg)->len ||
+	    !all_zero(buf + OFF_ROOT + buf[OFF_ROOTLEN],
+	    HASH_MAX_LEN - buf[OFF_ROOTLEN])) {
+		*why = "bad digest algorithm or root length";
+		return -1;
+	}
+	if (!all_zero(buf + OFF_RESERVED, LEDGER_HDR_LEN - OFF_RESERVED)) {
+		*why = "reserved bytes not zero";
+		return -1;
+	}
+	memcpy(r->root, buf + OFF_ROOT, buf[OFF_ROOTLEN]);
+	memcpy(r->prev, buf + OFF_PREV, LEDGER_HASH_LEN);
+	r->payload = buf + LEDGER_HDR_LEN;
+	r->payload_len = plen;
+	if (rec_check(r, why) == -1)
+		return -1;
+	memcpy(hash, h, LEDGER_HASH_LEN);
+	return rlen;
+}
+
+/* The whole file, read-only; NULL map for an empty file. */
+struct ledger_map {
+	int		 fd;
+	const uint8_t	*p;
+	size_t		 len;
+};
+
+static int
+map_open(const char *path, int flags, struct ledger_map *m)
+{
+	struct stat	st;
+
+	memset(m, 0, sizeof(*m));
+	if ((m->fd = open(path, flags | O_CLOEXEC, 0640)) == -1) {
+		log_warn("ledger: %s", path);
+		return -1;
+	}
+	if (fstat(m->fd, &st) == -1) {
+		log_warn("ledger: %s", path);
+		close(m->fd);
+		return -1;
+	}
+	m->len = st.st_size;
+	if (m->len == 0)
+		return 0;
+	m->p = mmap(NULL, m->len, PROT_READ, MAP_PRIVATE, m->fd, 0);
+	if (m->p == MAP_FAILED) {
+		log_warn("ledger: mmap %s", path);
+		close(m->fd);
+		return -1;
+	}
+	return 0;
+}
+
+static void
+map_close(struct ledger_map *m, bool keep_fd)
+{
+	if (m->p != NULL)
+		munmap((void *)m->p, m->len);
+	m->p = NULL;
+	if (!keep_fd)
+		close(m->fd);
+}
+
+/*
+ * Whether a sound record starts anywhere in m after off: then the damage
+ * at off is not a torn append but damage inside the ledger.
+ */
+static bool
+sound_after(const struct ledger_map *m, size_t off)
+{
+	struct ledger_rec	 r;
+	uint8_t			 h[LEDGER_HASH_LEN];
+	const uint8_t		*p;
+	const char		*why;
+
+	for (off++; off < m->len; off = (size_t)(p - m->p) + 1) {
+		if ((p = memmem(m->p + off, m->len - off, ledger_magic,
+		    sizeof(ledger_magic))) == NULL)
+			return false;
+		if (ledger_decode(p, m->len - (size_t)(p - m->p), &r, h,
+		    &why) > 0)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * The start-up walk: every record from the start is decoded (its checksum
+ * is its hash, so this costs one SHA-256 pass), and links are checked
+ * from the last anchor on; before it, the anchor's token vouches for the
+ * chain and `ledger verify` checks it all.  Stops at the first record
+ * that does not hold: *stop is its offset (m->len when all hold).
+ */
+static void
+open_walk(const struct ledger_map *m, struct ledger *l, size_t *stop,
+    const char **why)
+{
+	struct ledger_rec	 r;
+	uint8_t			 h[LEDGER_HASH_LEN];
+	size_t			 off = 0, last_anchor_off = 0, pass;
+	ssize_t			 n;
+	bool			 link;
+
+	*why = NULL;
+	/* Pass 0 finds the last anchor; pass 1 checks links from it. */
+	for (pass = 0; pass < 2; pass++) {
+		off = 0;
+		l->records = 0;
+		l->next_round = 0;
+		l->have_serial = false;
+		l->max_serial = 0;
+		l->have_anchor = false;
+		memset(l->head, 0, sizeof(l->head));
+		while (off < m->len) {
+			n = ledger_decode(m->p + off, m->len - off, &r, h, why);
+			if (n == 0)
+				*why = "record cut short";
+			if (n <= 0)
+				break;
+			link = pass == 1 && off >= last_anchor_off;
+			if (r.seq != l->records) {
+				*why = "record number out of sequence";
+				break;
+			}
+			if (link && memcmp(r.prev, l->head,
+			    LEDGER_HASH_LEN) != 0) {
+				*why = "prev does not match the record before";
+				break;
+			}
+			if (r.kind == LEDGER_ANCHOR) {
+				l->have_anchor = true;
+				l->last_anchor = r.seq;
+				if (pass == 0)
+					last_anchor_off = off;
+			}
+			if (r.round + 1 > l->next_round)
+				l->next_round = r.round + 1;
+			if (!l->have_serial || r.last_serial > l->max_serial)
+				l->max_serial = r.last_serial;
+			l->have_serial = true;
+			memcpy(l->head, h, LEDGER_HASH_LEN);
+			l->records++;
+			off += n;
+		}
+		if (pass == 0 && off < m->len)
+			break;
+	}
+	*stop = off;
+}
+
+struct ledger *
+ledger_open(const char *dir)
+{
+	struct ledger		*l;
+	struct ledger_map	 m;
+	const char		*why;
+	size_t			 stop;
+	int			 dfd;
+
+	if (mkdir(dir, 0750) == -1 && errno != EEXIST) {
+		log_warn("ledger: mkdir %s", dir);
+		return NULL;
+	}
+	if ((l = calloc(1, sizeof(*l))) == NULL ||
+	    asprintf(&l->path, "%s/%s", dir, LEDGER_FILE) == -1)
+		err(1, NULL);
+	if (map_open(l->path, O_RDWR | O_CREAT | O_APPEND, &m) == -1) {
+		free(l->path);
+		free(l);
+		return NULL;
+	}
+	l->fd = m.fd;
+	open_walk(&m, l, &stop, &why);
+	if (stop < m.len && (m.len - stop > LEDGER_MAX_TAIL ||
+	    sound_after(&m, stop))) {
+		log_warnx("ledger: %s: record %llu at offset %zu: %s; the "
+		    "%zu bytes after it hold sound records or exceed "
+		    "LEDGER_MAX_TAIL: damage, not a torn append; refusing to "
+		    "start (run `carimbo ledger verify`)", l->path,
+		    (unsigned long long)l->records, stop, why, m.len - stop);
+		map_close(&m, true);
+		ledger_close(l);
+		return NULL;
+	}
+	map_close(&m, true);
+	if (stop < m.len) {
+		log_warnx("ledger: %s: torn tail at offset %zu (record %llu: "
+		    "%s): cutting %zu bytes", l->path, stop,
+		    (unsigned long long)l->records, why, m.len - stop);
+		if (ftruncate(l->fd, stop) == -1 || fsync(l->fd) == -1) {
+			log_warn("ledger: cutting %s", l->path);
+			ledger_close(l);
+			return NULL;
+		}
+	}
+	l->end = stop;
+	/* A new file's directory entry must be durable too. */
+	if (m.len == 0) {
+		if ((dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) ==
+		    -1 || fsync(dfd) == -1)
+			log_warn("ledger: fsync %s", dir);
+		if (dfd != -1)
+			close(dfd);
+	}
+	log_info("ledger: %s: %llu records, next round %llu", l->path,
+	    (unsigned long long)l->records,
+	    (unsigned long long)l->next_round);
+	return l;
+}
+
+void
+ledger_close(struct ledger *l)
+{
+	if (l == NULL)
+		return;
+	if (l->fd != -1)
+		close(l->fd);
+	free(l->path);
+	free(l);
+}
+
+void
+ledger_commit(struct ledger *l, const struct ledger_rec *recs, size_t n,
+    const uint8_t head[LEDGER_HASH_LEN], size_t len)
+{
+	size_t	i;
+
+	for (i = 0; i < n; i++) {
+		if (recs[i].round + 1 > l->next_round)
+			l->next_round = recs[i].round + 1;
+		if (!l->have_serial || recs[i].last_serial > l->max_serial)
+			l->max_serial = recs[i].last_serial;
+		l->have_serial = true;
+		if (recs[i].kind == LEDGER_ANCHOR) {
+			l->have_anchor = true;
+			l->last_anchor = recs[i].seq;
+		}
+	}
+	l->records += n;
+	l->end += len;
+	memcpy(l->head, head, LEDGER_HASH_LEN);
+}
+
+int
+ledger_rollback(struct ledger *l)
+{
+	if (ftruncate(l->fd, l->end) == -1) {
+		log_warn("ledger: truncating %s back to %lld", l->path,
+		    (long long)l->end);
+		return -1;
+	}
+	return 0;
+}
+
+struct span {
+	uint64_t	first, last, seq;
+	off_t		off;
+};
+
+static int
+span_cmp(const void *a, const void *b)
+{
+	const struct span *x = a, *y = b;
+
+	if (x->first != y->first)
+		return x->first < y->first ? -1 : 1;
+	return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+static void
+report_bad(struct ledger_report *rep, uint64_t seq, off_t off,
+    const char *fmt, const char *why)
+{
+	rep->bad_seq = seq;
+	rep->bad_offset = off;
+	snprintf(rep->why, sizeof(rep->why), fmt, why);
+}
+
+/* The checks that need more than one record, for record r at off. */
+static int
+verify_rec(const struct ledger_rec *r, off_t off, const uint8_t *ring,
+    X509_STORE *store, STACK_OF(X509) *untrusted, struct ledger_report *rep,
+    uint64_t *last_ers_round, uint64_t *last_tok_round)
+{
+	struct merkle	*t;
+	int		 ok;
+
+	switch (r->kind) {
+	case LEDGER_ERS:
+		if (rep->rounds > 0 && r->round <= *last_ers_round) {
+			report_bad(rep, r->seq, off, "%s",
+			    "/ers round number not above the previous one");
+			return -1;
+		}
+		*last_ers_round = r->round;
+		rep->rounds++;
+		rep->ers_leaves += r->count;
+		break;
+	case LEDGER_TOKENS:
+		if (rep->token_records > 0 && r->round <= *last_tok_round) {
+			report_bad(rep, r->seq, off, "%s",
+			    "tokens round number not above the previous one");
+			return -1;
+		}
+		*last_tok_round = r->round;
+		if ((t = merkle_build_nodes(HASH_SHA256, r->payload,
+		    r->count)) == NULL) {
+			report_bad(rep, r->seq, off, "%s", "digest failure");
+			return -1;
+		}
+		ok = memcmp(merkle_root(t), r->root, LEDGER_HASH_LEN) == 0;
+		merkle_free(t);
+		if (!ok) {
+			report_bad(rep, r->seq, off, "%s", "root is not the "
+			    "Merkle root of the token hashes it lists");
+			return -1;
+		}
+		rep->token_records++;
+		rep->tokens += r->count;
+		break;
+	case LEDGER_ANCHOR:
+		if (r->seq - r->ref > LEDGER_MAX_ANCHOR_LAG) {
+			report_bad(rep, r->seq, off, "%s", "anchored record "
+			    "more than LEDGER_MAX_ANCHOR_LAG records back");
+			return -1;
+		}
+		if (memcmp(ring + (r->ref % LEDGER_MAX_ANCHOR_LAG) *
+		    LEDGER_HASH_LEN, r->root, LEDGER_HASH_LEN) != 0) {
+			report_bad(rep, r->seq, off, "%s", "anchor root is "
+			    "not the hash of the record it names");
+			return -1;
+		}
+		if (ers_token_verify(r->payload, r->payload_len, r->root,
+		    LEDGER_HASH_LEN, store, untrusted) == -1) {
+			report_bad(rep, r->seq, off, "%s", store == NULL ?
+			    "anchor token does not cover the head it anchors" :
+			    "anchor token does not cover the head it anchors "
+			    "or its signature does not verify");
+			return -1;
+		}
+		rep->anchors++;
+		if (store != NULL)
+			rep->anchors_signed++;
+		break;
+	}
+	return 0;
+}
+
+int
+ledger_verify_file(const char *path, X509_STORE *store,
+    STACK_OF(X509) *untrusted, struct ledger_report *rep)
+{
+	struct ledger_map	 m;
+	struct ledger_rec	 r;
+	struct span		*sp = NULL;
+	uint8_t			 head[LEDGER_HASH_LEN], h[LEDGER_HASH_LEN];
+	uint8_t			*ring;
+	uint64_t		 ers_round = 0, tok_round = 0, bad;
+	size_t			 off = 0, nsp = 0, cap = 0, i;
+	const char		*why;
+	ssize_t			 n;
+	int			 rc = -1;
+
+	memset(rep, 0, sizeof(*rep));
+	if (map_open(path, O_RDONLY, &m) == -1) {
+		snprintf(rep->why, sizeof(rep->why), "cannot open %s", path);
+		return -1;
+	}
+	if ((ring = calloc(LEDGER_MAX_ANCHOR_LAG, LEDGER_HASH_LEN)) == NULL)
+		err(1, NULL);
+	memset(head, 0, sizeof(head));
+	while (off < m.len) {
+		n = ledger_decode(m.p + off, m.len - off, &r, h, &why);
+		if (n == 0)
+			why = "record cut short (torn tail)";
+		if (n <= 0) {
+			report_bad(rep, rep->records, off, "%s", why);
+			goto out;
+		}
+		if (r.seq != rep->records) {
+			report_bad(rep, rep->records, off, "%s",
+			    "record number out of sequence (record deleted, "
+			    "inserted or moved)");
+			goto out;
+		}
+		if (memcmp(r.prev, head, LEDGER_HASH_LEN) != 0) {
+			report_bad(rep, r.seq, off, "%s", "prev is not the "
+			    "hash of the record before (chain broken)");
+			goto out;
+		}
+		if (verify_rec(&r, off, ring, store, untrusted, rep,
+		    &ers_round, &tok_round) == -1)
+			goto out;
+		if (nsp == cap) {
+			cap = cap ? cap * 2 : 1024;
+			if ((sp = reallocarray(sp, cap, sizeof(*sp))) == NULL)
+				err(1, NULL);
+		}
+		sp[nsp].first = r.first_serial;
+		sp[nsp].last = r.last_serial;
+		sp[nsp].seq = r.seq;
+		sp[nsp++].off = off;
+		if (!rep->have_serial || r.first_serial < rep->min_serial)
+			rep->min_serial = r.first_serial;
+		if (!rep->have_serial || r.last_serial > rep->max_serial)
+			rep->max_serial = r.last_serial;
+		rep->have_serial = true;
+		if (r.kind != LEDGER_ANCHOR) {
+			if (rep->first_gentime[0] == '\0')
+				memcpy(rep->first_gentime, r.gentime,
+				    sizeof(rep->first_gentime));
+			memcpy(rep->last_gentime, r.gentime,
+			    sizeof(rep->last_gentime));
+		}
+		memcpy(head, h, LEDGER_HASH_LEN);
+		memcpy(ring + (r.seq % LEDGER_MAX_ANCHOR_LAG) *
+		    LEDGER_HASH_LEN, h, LEDGER_HASH_LEN);
+		rep->records++;
+		off += n;
+	}
+
+	/* Serial numbers are unique forever: no two records overlap. */
+	qsort(sp, nsp, sizeof(*sp), span_cmp);
+	bad = UINT64_MAX;
+	for (i = 1; i < nsp; i++)
+		if (sp[i].first <= sp[i - 1].last) {
+			if (sp[i].seq > sp[i - 1].seq && sp[i].seq < bad) {
+				bad = sp[i].seq;
+				rep->bad_offset = sp[i].off;
+			} else if (sp[i - 1].seq > sp[i].seq &&
+			    sp[i - 1].seq < bad) {
+				bad = sp[i - 1].seq;
+				rep->bad_offset = sp[i - 1].off;
+			}
+		}
+	if (bad != UINT64_MAX) {
+		rep->bad_seq = bad;
+		snprintf(rep->why, sizeof(rep->why), "serial numbers overlap "
+		    "an earlier record's");
+		goto out;
+	}
+	rc = 0;
+ out:
+	free(sp);
+	free(ring);
+	map_close(&m, false);
+	return rc;
+}

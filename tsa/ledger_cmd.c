@@ -1,0 +1,469 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * `carimbo ledger`: the auditor's view of the ledger (DESIGN.md "Serials,
+ * rounds and the ledger"; doc/ledger.md).
+ *
+ *   ledger verify LEDGER [--ca ROOT.pem [--untrusted CHAIN.pem]]
+ *	checks every frame, link, round and serial order and every anchor
+ *	(its token covers the head it names; with --ca its signature and
+ *	chain too), prints a summary, exits 1 naming the first bad record;
+ *   ledger prove LEDGER --er FILE [--digest HEX] | --token FILE
+ *	verifies the chain, then shows the record (round, position, path)
+ *	holding an evidence record's root or a token's hash, or says it is
+ *	not there (exit 1).
+ *
+ * LEDGER is the ledger file or the directory holding LEDGER_FILE.
+ */
+#include <sys/stat.h>
+
+#include <err.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
+#include "common/hash.h"
+#include "common/log.h"
+#include "tsa/aggr.h"
+
+/* Files a prove reads (an EvidenceRecord or a TimeStampResp). */
+#define LEDGER_CMD_MAX_FILE	(1u << 20)
+
+static void
+ledger_usage(void)
+{
+	fprintf(stderr, "usage: carimbo ledger verify LEDGER [--ca ROOT.pem "
+	    "[--untrusted CHAIN.pem]]\n"
+	    "       carimbo ledger prove LEDGER (--er FILE [--digest HEX] | "
+	    "--token FILE) [--ca ROOT.pem [--untrusted CHAIN.pem]]\n");
+}
+
+/* LEDGER as given, or LEDGER/LEDGER_FILE for a directory.  Caller frees. */
+static char *
+ledger_path(const char *arg)
+{
+	struct stat	 st;
+	char		*p;
+
+	if (stat(arg, &st) == 0 && S_ISDIR(st.st_mode)) {
+		if (asprintf(&p, "%s/%s", arg, LEDGER_FILE) == -1)
+			err(1, NULL);
+	} else if ((p = strdup(arg)) == NULL)
+		err(1, NULL);
+	return p;
+}
+
+static void
+hex_print(const char *label, const uint8_t *p, size_t len)
+{
+	size_t	i;
+
+	printf("%s", label);
+	for (i = 0; i < len; i++)
+		printf("%02x", p[i]);
+	printf("\n");
+}
+
+static int
+hex_parse(const char *s, uint8_t *out, size_t cap, size_t *len)
+{
+	size_t	n = strlen(s), i;
+	unsigned int v;
+
+	if (n % 2 != 0 || n / 2 > cap)
+		return -1;
+	for (i = 0; i < n / 2; i++) {
+		if (sscanf(s + 2 * i, "%2x", &v) != 1)
+			return -1;
+		out[i] = v;
+	}
+	*len = n / 2;
+	return 0;
+}
+
+/* The whole file, at most LEDGER_CMD_MAX_FILE bytes.  Caller frees. */
+static uint8_t *
+file_read(const char *path, size_t *len)
+{
+	FILE	*f;
+	uint8_t	*buf;
+
+	if ((f = fopen(path, "rb")) == NULL) {
+		warn("%s", path);
+		return NULL;
+	}
+	if ((buf = malloc(LEDGER_CMD_MAX_FILE + 1)) == NULL)
+		err(1, NULL);
+	*len = fread(buf, 1, LEDGER_CMD_MAX_FILE + 1, f);
+	fclose(f);
+	if (*len > LEDGER_CMD_MAX_FILE) {
+		warnx("%s: larger than %u bytes", path, LEDGER_CMD_MAX_FILE);
+		free(buf);
+		return NULL;
+	}
+	return buf;
+}
+
+/* --ca and --untrusted into a store and a stack.  0, or -1 with a line. */
+static int
+load_pki(const char *ca, const char *untrusted, X509_STORE **store,
+    STACK_OF(X509) **chain)
+{
+	FILE	*f;
+	X509	*x;
+
+	*store = NULL;
+	*chain = NULL;
+	if (ca == NULL)
+		return 0;
+	if ((*store = X509_STORE_new()) == NULL ||
+	    X509_STORE_load_file(*store, ca) != 1) {
+		log_ossl("ledger: loading %s", ca);
+		return -1;
+	}
+	if (untrusted == NULL)
+		return 0;
+	if ((*chain = sk_X509_new_null()) == NULL)
+		err(1, NULL);
+	if ((f = fopen(untrusted, "r")) == NULL) {
+		warn("%s", untrusted);
+		return -1;
+	}
+	while ((x = PEM_read_X509(f, NULL, NULL, NULL)) != NULL)
+		if (!sk_X509_push(*chain, x))
+			err(1, NULL);
+	fclose(f);
+	ERR_clear_error();
+	if (sk_X509_num(*chain) == 0) {
+		warnx("%s: no certificates", untrusted);
+		return -1;
+	}
+	return 0;
+}
+
+static void
+summary(const char *path, const struct ledger_report *rep)
+{
+	printf("ledger %s\n", path);
+	printf("  records         %llu (rounds %llu, token records %llu, "
+	    "anchors %llu)\n", (unsigned long long)rep->records,
+	    (unsigned long long)rep->rounds,
+	    (unsigned long long)rep->token_records,
+	    (unsigned long long)rep->anchors);
+	printf("  covered         %llu /ers requests, %llu standard tokens\n",
+	    (unsigned long long)rep->ers_leaves,
+	    (unsigned long long)rep->tokens);
+	if (rep->first_gentime[0] != '\0')
+		printf("  genTime         %s .. %s\n", rep->first_gentime,
+		    rep->last_gentime);
+	if (rep->have_serial)
+		printf("  serials         %llu .. %llu\n",
+		    (unsigned long long)rep->min_serial,
+		    (unsigned long long)rep->max_serial);
+	printf("  anchor signatures %s\n", rep->anchors_signed > 0 ?
+	    "checked" : "not checked (no --ca)");
+}
+
+static int
+cmd_verify(const char *arg, X509_STORE *store, STACK_OF(X509) *chain,
+    bool quiet)
+{
+	struct ledger_report	 rep;
+	char			*path = ledger_path(arg);
+	int			 rc;
+
+	rc = ledger_verify_file(path, store, chain, &rep);
+	if (rc == -1) {
+		fprintf(stderr, "ledger %s: record %llu at offset %lld: %s\n",
+		    path, (unsigned long long)rep.bad_seq,
+		    (long long)rep.bad_offset, rep.why);
+		printf("FAILED: the ledger is not sound from record %llu on\n",
+		    (unsigned long long)rep.bad_seq);
+	} else if (!quiet) {
+		summary(path, &rep);
+		printf("OK\n");
+	} else
+		printf("ledger %s: %llu records, chain sound\n", path,
+		    (unsigned long long)rep.records);
+	free(path);
+	return rc == 0 ? 0 : 1;
+}
+
+/* Walks the records of a sound ledger, calling fn until it returns 1. */
+static int
+walk(const char *path, int (*fn)(const struct ledger_rec *, off_t, void *),
+    void *arg)
+{
+	uint8_t			*buf, h[LEDGER_HASH_LEN];
+	struct ledger_rec	 r;
+	const char		*why;
+	FILE			*f;
+	size_t			 len = 0, cap = 1 << 20, off = 0, got;
+	ssize_t			 n;
+	int			 rc = 0;
+
+	if ((f = fopen(path, "rb")) == NULL) {
+		warn("%s", path);
+		return -1;
+	}
+	if ((buf = malloc(cap)) == NULL)
+		err(1, NULL);
+	/* A window that always holds one whole record. */
+	for (;;) {
+		if (len < cap) {
+			got = fread(buf + len, 1, cap - len, f);
+			len += got;
+		}
+		n = ledger_decode(buf, len, &r, h, &why);
+		if (n < 0 || (n == 0 && len == 0))
+			break;
+		if (n == 0) {
+			if (len == cap) {
+				cap *= 2;
+				if ((buf = realloc(buf, cap)) == NULL)
+					err(1, NULL);
+				continue;
+			}
+			break;
+		}
+		if ((rc = fn(&r, off, arg)) != 0)
+			break;
+		off += n;
+		memmove(buf, buf + n, len - n);
+		len -= n;
+	}
+	fclose(f);
+	free(buf);
+	return rc;
+}
+
+struct find {
+	/* --er */
+	const uint8_t	*root;
+	size_t		 root_len;
+	enum hash_alg	 alg;
+	uint8_t		 tok_hash[LEDGER_HASH_LEN];
+	/* --token */
+	bool		 token;
+};
+
+static void
+rec_print(const struct ledger_rec *r, off_t off)
+{
+	static const char *kinds[] = { "?", "/ers round", "standard tokens",
+	    "anchor" };
+
+	printf("  record          %llu at offset %lld (%s)\n",
+	    (unsigned long long)r->seq, (long long)off,
+	    kinds[r->kind <= LEDGER_ANCHOR ? r->kind : 0]);
+	printf("  round           %llu, genTime %s\n",
+	    (unsigned long long)r->round, r->gentime);
+	printf("  serials         %llu .. %llu (unit %u)\n",
+	    (unsigned long long)r->first_serial,
+	    (unsigned long long)r->last_serial, r->unit);
+}
+
+static int
+find_er(const struct ledger_rec *r, off_t off, void *arg)
+{
+	struct find	*fd = arg;
+
+	if (r->kind != LEDGER_ERS || r->alg != fd->alg ||
+	    memcmp(r->root, fd->root, fd->root_len) != 0 ||
+	    memcmp(r->payload, fd->tok_hash, LEDGER_HASH_LEN) != 0)
+		return 0;
+	printf("evidence record IS in the ledger\n");
+	rec_print(r, off);
+	printf("  leaves          %u\n", r->count);
+	hex_print("  root            ", r->root, fd->root_len);
+	return 1;
+}
+
+static int
+find_token(const struct ledger_rec *r, off_t off, void *arg)
+{
+	struct find		*fd = arg;
+	struct merkle		*t;
+	struct merkle_path	 p;
+	uint32_t		 i;
+	size_t			 k;
+
+	if (r->kind == LEDGER_ERS && memcmp(r->payload, fd->tok_hash,
+	    LEDGER_HASH_LEN) == 0) {
+		printf("token IS in the ledger: the round token of an /ers "
+		    "round\n");
+		rec_print(r, off);
+		return 1;
+	}
+	if (r->kind == LEDGER_ANCHOR && r->payload_len > 0) {
+		uint8_t h[HASH_MAX_LEN];
+
+		if (hash_digest(HASH_SHA256, r->payload, r->payload_len,
+		    h) == 0 && memcmp(h, fd->tok_hash, LEDGER_HASH_LEN) == 0) {
+			printf("token IS in the ledger: an anchor token\n");
+			rec_print(r, off);
+			return 1;
+		}
+	}
+	if (r->kind != LEDGER_TOKENS)
+		return 0;
+	for (i = 0; i < r->count; i++)
+		if (memcmp(r->payload + (size_t)i * LEDGER_HASH_LEN,
+		    fd->tok_hash, LEDGER_HASH_LEN) == 0)
+			break;
+	if (i == r->count)
+		return 0;
+	printf("token IS in the ledger\n");
+	rec_print(r, off);
+	printf("  position        %u of %u\n", i, r->count);
+	if ((t = merkle_build_nodes(HASH_SHA256, r->payload, r->count)) ==
+	    NULL || merkle_path(t, i, &p) == -1) {
+		merkle_free(t);
+		return -1;
+	}
+	hex_print("  token hash      ", p.first[0], p.len);
+	for (k = 0; k < p.nsib; k++)
+		hex_print("  path sibling    ", p.sib[k], p.len);
+	hex_print("  root            ", merkle_root(t), p.len);
+	merkle_free(t);
+	return 1;
+}
+
+static int
+cmd_prove(const char *arg, const char *er_file, const char *digest,
+    const char *tok_file, X509_STORE *store, STACK_OF(X509) *chain)
+{
+	struct find	 fd;
+	struct ers	 e;
+	uint8_t		 root[HASH_MAX_LEN], h[HASH_MAX_LEN];
+	uint8_t		*buf = NULL;
+	const uint8_t	*tok;
+	size_t		 len, erlen, tlen, hlen;
+	const char	*why;
+	char		*path = NULL;
+	int		 rc = 1;
+
+	memset(&fd, 0, sizeof(fd));
+	if (er_file != NULL) {
+		if ((buf = file_read(er_file, &erlen)) == NULL)
+			goto out;
+		if (ers_parse(buf, erlen, &e, &why) == -1 ||
+		    ers_root(&e, root, &hlen) == -1) {
+			printf("%s: not a usable EvidenceRecord: %s\n", er_file,
+			    why);
+			goto out;
+		}
+		if (digest != NULL) {
+			if (hex_parse(digest, h, sizeof(h), &len) == -1 ||
+			    len != hash_info(e.alg)->len) {
+				printf("--digest: not a %s hash in hex\n",
+				    hash_info(e.alg)->name);
+				goto out;
+			}
+			if (ers_verify(buf, erlen, h, e.alg, NULL,
+			    &why) == -1) {
+				printf("%s: %s\n", er_file, why);
+				goto out;
+			}
+		}
+		if (ers_token_verify(e.token, e.token_len, root, hlen, store,
+		    chain) == -1) {
+			printf("%s: the round token does not verify\n",
+			    er_file);
+			goto out;
+		}
+		fd.root = root;
+		fd.root_len = hlen;
+		fd.alg = e.alg;
+		tok = e.token;
+		tlen = e.token_len;
+	} else {
+		if ((buf = file_read(tok_file, &len)) == NULL)
+			goto out;
+		if (ers_token_from_resp(buf, len, &tok, &tlen) == -1) {
+			tok = buf;
+			tlen = len;
+		}
+		if (ers_token_verify(tok, tlen, NULL, 0, store, chain) == -1) {
+			printf("%s: not a token that verifies\n", tok_file);
+			goto out;
+		}
+		fd.token = true;
+	}
+	if (hash_digest(HASH_SHA256, tok, tlen, h) == -1)
+		goto out;
+	memcpy(fd.tok_hash, h, LEDGER_HASH_LEN);
+
+	if (cmd_verify(arg, store, chain, true) != 0)
+		goto out;
+	path = ledger_path(arg);
+	switch (walk(path, fd.token ? find_token : find_er, &fd)) {
+	case 1:
+		rc = 0;
+		break;
+	case 0:
+		printf("NOT in the ledger: no record holds this %s\n",
+		    fd.token ? "token" : "evidence record's root and token");
+		break;
+	default:
+		printf("cannot read %s\n", path);
+	}
+ out:
+	free(path);
+	free(buf);
+	return rc;
+}
+
+int
+ledger_main(int argc, char *argv[])
+{
+	const char	*ca = NULL, *untrusted = NULL, *er = NULL;
+	const char	*digest = NULL, *tok = NULL, *cmd, *ledger;
+	X509_STORE	*store = NULL;
+	STACK_OF(X509)	*chain = NULL;
+	int		 i, rc = 2;
+
+	if (argc < 3) {
+		ledger_usage();
+		return 2;
+	}
+	cmd = argv[1];
+	ledger = argv[2];
+	for (i = 3; i < argc; i++) {
+		if (i + 1 >= argc) {
+			ledger_usage();
+			return 2;
+		}
+		if (strcmp(argv[i], "--ca") == 0 ||
+		    strcmp(argv[i], "--CAfile") == 0)
+			ca = argv[++i];
+		else if (strcmp(argv[i], "--untrusted") == 0)
+			untrusted = argv[++i];
+		else if (strcmp(argv[i], "--er") == 0 ||
+		    strcmp(argv[i], "--ers") == 0)
+			er = argv[++i];
+		else if (strcmp(argv[i], "--digest") == 0)
+			digest = argv[++i];
+		else if (strcmp(argv[i], "--token") == 0)
+			tok = argv[++i];
+		else {
+			ledger_usage();
+			return 2;
+		}
+	}
+	if (load_pki(ca, untrusted, &store, &chain) == -1)
+		goto out;
+	if (strcmp(cmd, "verify") == 0 && er == NULL && tok == NULL)
+		rc = cmd_verify(ledger, store, chain, false);
+	else if (strcmp(cmd, "prove") == 0 && (er == NULL) != (tok == NULL))
+		rc = cmd_prove(ledger, er, digest, tok, store, chain);
+	else
+		ledger_usage();
+ out:
+	X509_STORE_free(store);
+	sk_X509_pop_free(chain, X509_free);
+	return rc;
+}
