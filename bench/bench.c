@@ -364,6 +364,7 @@ bench_compare(struct bench_args *a)
 	struct load_result	 res[2], one;
 	struct report		 rep;
 	const char		*urls[2] = { a->url, a->url_b };
+	char			 names[2][BENCH_MAX_URL + 4];
 	double			 ra, rb;
 	long			 ph;
 	int			 i, r, rc;
@@ -397,8 +398,10 @@ bench_compare(struct bench_args *a)
 	rep.opts = &a->o;
 	rep.res = res;
 	rep.nres = 2;
-	rep.names[0] = urls[0];
-	rep.names[1] = urls[1];
+	snprintf(names[0], sizeof(names[0]), "A %s", urls[0]);
+	snprintf(names[1], sizeof(names[1]), "B %s", urls[1]);
+	rep.names[0] = names[0];
+	rep.names[1] = names[1];
 	ra = res[0].secs > 0 ? (double)res[0].ok / res[0].secs : 0;
 	rb = res[1].secs > 0 ? (double)res[1].ok / res[1].secs : 0;
 	rep.ratio = ra > 0 ? rb / ra : 0;
