@@ -250,7 +250,8 @@ report_svg(struct report *r, FILE *f)
 #define Y(v)	(REPORT_MT + REPORT_H / 2.0 - (double)(v) * (REPORT_H / 2.0) / ymax)
 	fprintf(f, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" "
 	    "height=\"%d\" viewBox=\"0 0 %d %d\" role=\"img\" "
-	    "aria-label=\"offset per source over time\">\n", W, H, W, H);
+	    "style=\"width:100%%;max-width:%dpx;height:auto\" "
+	    "aria-label=\"offset per source over time\">\n", W, H, W, H, W);
 	fprintf(f, "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" "
 	    "fill=\"#ffffff\" stroke=\"#999999\"/>\n", REPORT_ML, REPORT_MT,
 	    REPORT_W, REPORT_H);
@@ -287,6 +288,11 @@ report_svg(struct report *r, FILE *f)
 	for (k = 0; k <= 6; k++) {
 		x0 = X(r->t0 + step * k);
 		fmt_utc(r->t0 + step * k, "%H:%M:%S", lab);
+		/* Short spans: tenths, or the ticks repeat the same second. */
+		if (span < 60 * NSEC_PER_SEC)
+			snprintf(lab + 8, sizeof(lab) - 8, ".%lld",
+			    (long long)((r->t0 + step * k) % NSEC_PER_SEC /
+			    (NSEC_PER_SEC / 10)));
 		fprintf(f, "<line x1=\"%.1f\" y1=\"%d\" x2=\"%.1f\" y2=\"%d\" "
 		    "stroke=\"#999999\"/><text x=\"%.1f\" y=\"%d\" "
 		    "font-size=\"11\" text-anchor=\"middle\">%s</text>\n", x0,
@@ -330,9 +336,9 @@ report_svg(struct report *r, FILE *f)
 				    X(p->t), Y(p->off), col);
 			else
 				fprintf(f, "<path class=\"sample fail\" "
-				    "d=\"M%.1f %.1f l4 4 m-8 0 l4 -4\" "
+				    "d=\"M%.1f %.1f l8 8 m0 -8 l-8 8\" "
 				    "stroke=\"%s\" stroke-width=\"1.5\"><title>",
-				    X(p->t) - 0, (double)REPORT_MT + REPORT_H - 8,
+				    X(p->t) - 4, (double)REPORT_MT + REPORT_H - 14,
 				    col);
 			xml_str(f, r->s[i].name);
 			if (p->ok)
@@ -377,7 +383,7 @@ report_html(struct report *r, FILE *f, int nfiles)
 	    "body{font-family:sans-serif;margin:24px;color:#222}\n"
 	    "table{border-collapse:collapse;margin:12px 0}\n"
 	    "td,th{border:1px solid #ccc;padding:4px 10px;text-align:right}\n"
-	    "th{background:#f3f3f3}\ntd.l{text-align:left}\n"
+	    "th{background:#f3f3f3}\ntd.l,th.l{text-align:left}\n"
 	    ".key span{display:inline-block;width:14px;height:10px;"
 	    "margin:0 4px 0 14px}\n</style>\n</head>\n<body>\n");
 	fprintf(f, "<h1>Clock report</h1>\n<p>%d log file%s, %s to %s "
@@ -393,7 +399,7 @@ report_html(struct report *r, FILE *f, int nfiles)
 	    "width:0\"></span> seal (&#9660;) &#8195;&#215; no usable "
 	    "sample</p>\n");
 	report_svg(r, f);
-	fprintf(f, "<table>\n<tr><th>source</th><th>samples</th>"
+	fprintf(f, "<table>\n<tr><th class=\"l\">source</th><th>samples</th>"
 	    "<th>good</th><th>worst offset (s)</th></tr>\n");
 	for (i = 0; i < r->ns; i++) {
 		fprintf(f, "<tr><td class=\"l\">");
@@ -404,7 +410,7 @@ report_html(struct report *r, FILE *f, int nfiles)
 	fprintf(f, "</table>\n");
 	if (r->nclosed > 0)
 		fprintf(f, "<h2>Gate closures</h2>\n<table>\n<tr><th>from"
-		    "</th><th>to</th><th>seconds</th><th>reason</th></tr>\n");
+		    "</th><th>to</th><th>seconds</th><th class=\"l\">reason</th></tr>\n");
 	for (i = 0; i < r->nclosed; i++) {
 		fmt_utc(r->closed[i].from, "%H:%M:%S", a);
 		if (r->closed[i].to)

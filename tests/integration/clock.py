@@ -191,7 +191,7 @@ ntp_server = 127.0.0.1:{liar.port}
 clock_min_sources = 3
 clock_poll_ms = 150
 clock_hold_ms = 400
-clock_ntp_timeout_ms = 100
+clock_ntp_timeout_ms = 300
 clock_seal_interval_ms = 1000
 clock_audit_max_bytes = 16384
 """)
@@ -211,25 +211,52 @@ clock_audit_max_bytes = 16384
         run = subprocess.Popen([CARIMBO, "clock", "run", "-c", conf,
                                 "--seconds", "60"], stdout=subprocess.PIPE,
                                stderr=subprocess.STDOUT, text=True)
-        phases = [("ok", 0.8), ("+2", 0.8), ("ok", 1.0), ("-0.3", 0.8),
-                  ("kod-rate", 0.8), ("ok", 1.0), ("leap3", 0.8), ("ok", 1.0),
-                  ("silent", 0.8), ("ok", 1.0)]
-        for mode, secs in phases:
-            liar.mode = mode
-            time.sleep(secs)
+        lines = []
+
+        def reader():
+            for line in run.stdout:
+                lines.append(line)
+
+        rt = threading.Thread(target=reader, daemon=True)
+        rt.start()
+
+        def wait_for(pattern, since, timeout=6.0):
+            deadline = time.time() + timeout
+            while time.time() < deadline:
+                for line in lines[since:]:
+                    if re.search(pattern, line):
+                        return
+                time.sleep(0.05)
+            fail(f"no /{pattern}/ within {timeout} s:\n" + "".join(lines))
+
+        # Each lie must close the gate; the truth must reopen it after
+        # the hold time.  Waits follow the log, so a slow machine only
+        # takes longer.
+        wait_for("clock gate open: ", 0)
+        for lie, why in [("+2", "offset \\+(1\\.99|2\\.0)"),
+                         ("kod-rate", "RATE"),
+                         ("leap3", "leap indicator 3"),
+                         ("silent", "no reply")]:
+            n = len(lines)
+            liar.mode = lie
+            wait_for("clock gate CLOSED: .*" + why, n)
+            n = len(lines)
+            liar.mode = "ok"
+            wait_for("clock gate open: ", n)
+            if lie == "+2":
+                n = len(lines)
+                liar.mode = "-0.3"
+                time.sleep(1.0)
+                if any("CLOSED" in line for line in lines[n:]):
+                    fail("-0.3 s is within the 1 s accuracy but closed "
+                         "the gate:\n" + "".join(lines[n:]))
+                liar.mode = "ok"
         run.send_signal(signal.SIGTERM)
-        out, _ = run.communicate(timeout=20)
-        print(out)
+        run.wait(timeout=20)
+        rt.join(timeout=5)
+        print("".join(lines))
         if run.returncode != 0:
             fail(f"clock run exited {run.returncode}")
-        for lie in ["offset \\+(1\\.99|2\\.0)", "RATE", "leap indicator 3",
-                    "no reply"]:
-            if not re.search("clock gate CLOSED.*" + lie, out):
-                fail("no closure logged for " + lie)
-        if re.search("clock gate CLOSED.*offset -0\\.3", out):
-            fail("-0.3 s is within the 1 s accuracy but closed the gate")
-        if len(re.findall("clock gate open: ", out)) < 5:
-            fail("the gate did not reopen after each lie")
 
         logs = sorted(os.path.join(d, "clock", f)
                       for f in os.listdir(os.path.join(d, "clock")))
@@ -241,8 +268,13 @@ clock_audit_max_bytes = 16384
         if rc != 0 or "RESULT: OK" not in aout:
             fail("clock audit of an untouched log failed")
         m = re.search(r"(\d+) closures", aout)
-        if m is None or int(m.group(1)) != 4:
-            fail("expected exactly 4 closures (+2, KoD, leap 3, silence)")
+        if m is None or int(m.group(1)) < 4:
+            fail("expected 4 closures (+2, KoD, leap 3, silence)")
+        nclosures = int(m.group(1))
+        for why in ["offset \\+(1\\.99|2\\.0)", "RATE", "leap indicator 3",
+                    "no reply"]:
+            if not re.search(r"^  \S+ to \S+ .*" + why, aout, re.M):
+                fail("the audit lists no closure for " + why)
         nsamples = 0
         for line in aout.splitlines():
             f = line.split()
@@ -267,11 +299,14 @@ clock_audit_max_bytes = 16384
         pts = len(re.findall(r'class="sample', body))
         if pts != nsamples:
             fail(f"report has {pts} points for {nsamples} samples")
-        if body.count('class="closed"') != 4 or 'class="seal"' not in body:
+        if body.count('class="closed"') != nclosures or \
+                'class="seal"' not in body:
             fail("report lacks closures or seals")
         if "http://" in body.replace("http://www.w3.org/", ""):
             fail("report refers to the network")
-        print(f"report: {pts} points, 4 closures shaded")
+        print(f"report: {pts} points, {nclosures} closures shaded")
+        if os.environ.get("CLOCK_REPORT_OUT"):
+            shutil.copy(html, os.environ["CLOCK_REPORT_OUT"])
 
         # Tampering, each detected and located.
         first = logs[0]
