@@ -13,7 +13,7 @@
  * round and their replies are shared.
  *
  * user_data: a pointer to the connection (or NULL) with the operation in
- * the low 3 bits (struct conn is 8-byte aligned).  Each connection counts
+ * the low 4 bits (struct conn is 16-byte aligned).  Each connection counts
  * its operations in flight and the jobs it has at the workers, and is
  * freed only when both are zero, so no completion ever finds it gone.
  *
@@ -57,7 +57,11 @@
 #define LINGER_SECONDS	2
 #define DRAIN_SECONDS	10
 
-enum op { OP_ACCEPT = 1, OP_RECV, OP_SEND, OP_EVENT, OP_TIMER, OP_SIGNAL };
+enum op {
+	OP_ACCEPT = 1, OP_RECV, OP_SEND, OP_EVENT, OP_TIMER, OP_SIGNAL,
+	OP_LWRITE, OP_LSYNC,
+};
+#define OP_MASK		15		/* struct conn is 16-byte aligned */
 enum cstate { C_OPEN, C_CLOSING, C_LINGER, C_DEAD };
 
 struct conn {
@@ -80,16 +84,16 @@ struct conn {
 	time_t		 active;	/* last byte received or sent */
 	time_t		 req_start;	/* first byte of the partial request */
 	time_t		 linger_start;
-} __attribute__((aligned(8)));
+} __attribute__((aligned(16)));
 
 /* Counters for /metrics (Prometheus text format); the loop's thread only. */
 struct stats {
 	uint64_t	 requests;		/* TimeStampReq bodies received */
-	uint64_t	 tokens;		/* granted */
-	uint64_t	 sign_failures;
+	uint64_t	 tokens;		/* granted, POST / */
+	uint64_t	 evidence;		/* evidence records, POST /ers */
+	uint64_t	 failed;		/* systemFailure after acceptance */
 	uint64_t	 rejected[32];		/* by PKIFailureInfo bit */
 	uint64_t	 http_status[6];	/* by class: 1xx..5xx */
-	uint64_t	 rounds;
 	uint64_t	 accepted;		/* connections */
 };
 
@@ -109,10 +113,10 @@ struct loop {
 	struct conn			*conns;
 	size_t				 nconns;
 	struct conn			*dirty;
-	struct round			*open;	/* gathering this turn */
-	struct job			*open_tail;
+	struct rounds			*rs;
 	size_t				 inflight;
-	uint64_t			 round_id;
+	bool				 ledger_busy;
+	int				 ledger_wres;
 	bool				 draining;
 	time_t				 drain_start;
 	time_t				 now;
@@ -338,8 +342,10 @@ reply_metrics(struct loop *l, struct conn *c, const struct http_req *hr)
 	    "carimbo_requests_total %" PRIu64 "\n", l->st.requests);
 	M("# TYPE carimbo_tokens_total counter\n"
 	    "carimbo_tokens_total %" PRIu64 "\n", l->st.tokens);
-	M("# TYPE carimbo_sign_failures_total counter\n"
-	    "carimbo_sign_failures_total %" PRIu64 "\n", l->st.sign_failures);
+	M("# TYPE carimbo_evidence_records_total counter\n"
+	    "carimbo_evidence_records_total %" PRIu64 "\n", l->st.evidence);
+	M("# TYPE carimbo_failures_total counter\n"
+	    "carimbo_failures_total %" PRIu64 "\n", l->st.failed);
 	M("# TYPE carimbo_rejections_total counter\n");
 	for (i = 0; i < sizeof(fails) / sizeof(fails[0]); i++)
 		M("carimbo_rejections_total{failinfo=\"%s\"} %" PRIu64 "\n",
@@ -348,8 +354,7 @@ reply_metrics(struct loop *l, struct conn *c, const struct http_req *hr)
 	for (i = 1; i <= 5; i++)
 		M("carimbo_http_responses_total{class=\"%zuxx\"} %" PRIu64
 		    "\n", i, l->st.http_status[i]);
-	M("# TYPE carimbo_rounds_total counter\n"
-	    "carimbo_rounds_total %" PRIu64 "\n", l->st.rounds);
+
 	M("# TYPE carimbo_connections_accepted_total counter\n"
 	    "carimbo_connections_accepted_total %" PRIu64 "\n",
 	    l->st.accepted);
@@ -369,7 +374,7 @@ reply_metrics(struct loop *l, struct conn *c, const struct http_req *hr)
 /* A TimeStampReq body: a job for the open round, or a rejection now. */
 static void
 handle_tsq(struct loop *l, struct conn *c, const struct http_req *hr,
-    const uint8_t *body, size_t blen)
+    enum job_kind kind, const uint8_t *body, size_t blen)
 {
 	struct job	*j;
 	struct resp	*r;
@@ -392,8 +397,7 @@ handle_tsq(struct loop *l, struct conn *c, const struct http_req *hr,
 		free(j);
 		l->st.rejected[rc]++;
 		rlen = tsp_resp_reject(rej, sizeof(rej), rc, why);
-		reply(l, c, 200, "application/timestamp-reply", rej, rlen,
-		    NULL, hr->keep_alive);
+		reply(l, c, 200, CTYPE_TSR, rej, rlen, NULL, hr->keep_alive);
 		return;
 	}
 	if ((r = calloc(1, sizeof(*r))) == NULL)
@@ -404,20 +408,11 @@ handle_tsq(struct loop *l, struct conn *c, const struct http_req *hr,
 		c->state = C_CLOSING;
 	j->conn = c;
 	j->resp = r;
+	j->kind = kind;
 	j->keep_alive = hr->keep_alive;
-	j->failed = false;
-	j->rnext = NULL;
-	if (l->open == NULL) {
-		if ((l->open = calloc(1, sizeof(*l->open))) == NULL)
-			err(1, NULL);
-		l->open->jobs = j;
-	} else
-		l->open_tail->rnext = j;
-	l->open_tail = j;
-	j->round = l->open;
-	l->open->njobs++;
 	c->jobs++;
 	l->inflight++;
+	rounds_add(l->rs, j);
 }
 
 static bool
@@ -435,7 +430,7 @@ route(struct loop *l, struct conn *c, const struct http_req *hr,
 {
 	bool ka = hr->keep_alive && !l->draining;
 
-	if (path_is(hr, "/")) {
+	if (path_is(hr, "/") || path_is(hr, "/ers")) {
 		if (hr->method != HTTP_POST)
 			reply_text(l, c, 405, "Allow: POST\r\n", ka);
 		else if (!hr->has_length)
@@ -446,7 +441,8 @@ route(struct loop *l, struct conn *c, const struct http_req *hr,
 			struct http_req h = *hr;
 
 			h.keep_alive = ka;
-			handle_tsq(l, c, &h, body, blen);
+			handle_tsq(l, c, &h, hr->path_len == 1 ? JOB_TOKEN :
+			    JOB_ERS, body, blen);
 		}
 	} else if (path_is(hr, "/health")) {
 		if (hr->method != HTTP_GET && hr->method != HTTP_HEAD)
@@ -695,96 +691,62 @@ on_send(struct loop *l, struct conn *c, struct io_uring_cqe *cqe)
 	mark_dirty(l, c);
 }
 
-/*
- * A job's reply may go.  Each reply leaves as soon as its own token is
- * made: holding a round's replies until its last signature would idle the
- * workers during every round trip to the clients.  The ledger's record of
- * a round commits to what is fixed before signing, so the rule "a reply
- * that left the machine is in the ledger" adds "and its round's record is
- * durable" here, not a wait for the whole round.
- */
+/* round.c's verdict: the job's reply may go (its token made, its round durable). */
 static void
-job_release(struct loop *l, struct job *j)
+loop_release(void *arg, struct job *j)
 {
+	struct loop	*l = arg;
 	struct conn	*c = j->conn;
-	struct round	*r = j->round;
 
 	j->resp->ready = true;
 	l->st.http_status[2]++;
-	if (j->failed) {
-		l->st.sign_failures++;
-		l->st.rejected[FAIL_SYSTEM_FAILURE]++;
-	} else
+	if (j->failed)
+		l->st.failed++;
+	else if (j->kind == JOB_ERS)
+		l->st.evidence++;
+	else
 		l->st.tokens++;
 	c->jobs--;
 	l->inflight--;
 	mark_dirty(l, c);
+	free(j->tst);
 	free(j);
-	if (--r->pending == 0)
-		free(r);
 }
 
 static void
 on_event(struct loop *l)
 {
-	struct job *j, *next;
-
-	for (j = signer_collect(l->sg); j != NULL; j = next) {
-		next = j->next;
-		job_release(l, j);
-	}
+	rounds_collect(l->rs);
 	arm_event(l);
 }
 
 /*
- * Ends the turn's round: one clock reading, one serial block, one hand-over
- * (DESIGN.md "Flow of one request", 3-5).  If the serials cannot be made
- * durable, every request of the round gets systemFailure.
+ * The ledger records of the rounds closed so far go out in one write and
+ * one fdatasync, linked; rounds closing meanwhile wait for the next pair.
  */
 static void
-round_close(struct loop *l)
+ledger_flush(struct loop *l)
 {
-	struct round	*r = l->open;
-	struct timespec	 ts;
-	struct job	*j, *next;
-	uint64_t	 first, i = 0;
-	uint8_t		 rej[TSP_MAX_REJECT];
-	size_t		 rlen;
-	char		 head[256];
-	size_t		 hlen;
+	struct io_uring_sqe	*sqe;
+	const uint8_t		*buf;
+	size_t			 len;
+	uint64_t		 off;
+	int			 fd = rounds_ledger_fd(l->rs);
 
-	if (r == NULL)
+	if (l->ledger_busy || !rounds_ledger_next(l->rs, &buf, &len, &off))
 		return;
-	l->open = NULL;
-	l->open_tail = NULL;
-	r->id = ++l->round_id;
-	l->st.rounds++;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	r->gentime_len = tsp_gentime(&ts, l->cfg->gentime_digits, r->gentime);
-	r->pending = r->njobs;
-	if (serial_take(l->ser, r->njobs, &first) == -1) {
-		rlen = tsp_resp_reject(rej, sizeof(rej), FAIL_SYSTEM_FAILURE,
-		    "serial numbers cannot be reserved");
-		for (j = r->jobs; j != NULL; j = next) {
-			next = j->rnext;
-			hlen = http_head(head, sizeof(head), 200,
-			    "application/timestamp-reply", rlen, j->keep_alive,
-			    NULL);
-			if ((j->resp->data = malloc(hlen + rlen)) == NULL)
-				err(1, NULL);
-			memcpy(j->resp->data, head, hlen);
-			memcpy(j->resp->data + hlen, rej, rlen);
-			j->resp->len = hlen + rlen;
-			j->failed = true;
-			job_release(l, j);
-		}
-		return;
-	}
-	r->first_serial = first;
-	for (j = r->jobs; j != NULL; j = j->rnext)
-		j->serial_len = serial_encode(l->cfg->unit_id, first + i++,
-		    j->serial);
-	signer_submit(l->sg, r);
+	/* Two SQEs must be in one submission for the link to hold. */
+	if (io_uring_sq_space_left(&l->ring) < 2)
+		io_uring_submit(&l->ring);
+	sqe = loop_sqe(l);
+	io_uring_prep_write(sqe, fd, buf, len, off);
+	sqe->flags |= IOSQE_IO_LINK;
+	loop_set_data(sqe, NULL, OP_LWRITE);
+	sqe = loop_sqe(l);
+	io_uring_prep_fsync(sqe, fd, IORING_FSYNC_DATASYNC);
+	loop_set_data(sqe, NULL, OP_LSYNC);
+	l->ledger_busy = true;
+	l->ledger_wres = 0;
 }
 
 /* Sends what is ready, in order, in one send; closes when it is time. */
@@ -941,9 +903,9 @@ static void
 on_cqe(struct loop *l, struct io_uring_cqe *cqe)
 {
 	uint64_t	 ud = io_uring_cqe_get_data64(cqe);
-	struct conn	*c = (struct conn *)(uintptr_t)(ud & ~(uint64_t)7);
+	struct conn	*c = (struct conn *)(uintptr_t)(ud & ~(uint64_t)OP_MASK);
 
-	switch (ud & 7) {
+	switch (ud & OP_MASK) {
 	case OP_ACCEPT:
 		on_accept(l, cqe);
 		break;
@@ -966,6 +928,14 @@ on_cqe(struct loop *l, struct io_uring_cqe *cqe)
 		if (cqe->res > 0)
 			loop_drain(l);
 		arm_signal(l);
+		break;
+	case OP_LWRITE:
+		l->ledger_wres = cqe->res;
+		break;
+	case OP_LSYNC:
+		l->ledger_busy = false;
+		rounds_ledger_done(l->rs, l->ledger_wres, cqe->res ==
+		    -ECANCELED && l->ledger_wres >= 0 ? -EIO : cqe->res);
 		break;
 	default:
 		break;
@@ -996,7 +966,7 @@ ring_setup(struct loop *l)
 
 int
 loop_run(const struct serve_cfg *cfg, int lfd, struct signer *sg,
-    struct serial *ser)
+    struct serial *ser, struct ledger *lg, const struct token_tmpl *tmpl)
 {
 	struct loop		 l;
 	struct io_uring_cqe	*cqes[CQE_BATCH];
@@ -1010,6 +980,7 @@ loop_run(const struct serve_cfg *cfg, int lfd, struct signer *sg,
 	l.ser = ser;
 	l.lfd = lfd;
 	l.efd = signer_eventfd(sg);
+	l.rs = rounds_new(cfg, sg, ser, lg, tmpl, loop_release, &l);
 	l.now = mono_now();
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGTERM);
@@ -1036,12 +1007,15 @@ loop_run(const struct serve_cfg *cfg, int lfd, struct signer *sg,
 				on_cqe(&l, cqes[i]);
 			io_uring_cq_advance(&l.ring, n);
 		}
-		round_close(&l);
+		rounds_close(l.rs);
+		ledger_flush(&l);
 		flush_dirty(&l);
-		if (l.draining && l.nconns == 0 && l.inflight == 0)
+		if (l.draining && l.nconns == 0 && l.inflight == 0 &&
+		    rounds_idle(l.rs))
 			break;
 	}
 	close(l.sfd);
+	rounds_free(l.rs);
 	io_uring_queue_exit(&l.ring);
 	free(l.bufs);
 	free(l.br);

@@ -23,6 +23,7 @@
 #include "common/conf.h"
 #include "common/log.h"
 #include "common/p11.h"
+#include "tsa/aggr.h"
 #include "tsa/tsa.h"
 
 #define LISTEN_BACKLOG	4096
@@ -160,6 +161,7 @@ serve_main(int argc, char **argv)
 	struct p11		*p11;
 	struct signer		*sg;
 	struct serial		*ser;
+	struct ledger		*lg;
 	STACK_OF(X509)		*chain;
 	EVP_PKEY		*pub;
 	const char		*confpath = NULL, *listen_arg = NULL, *v;
@@ -250,6 +252,11 @@ serve_main(int argc, char **argv)
 	cfg.read_timeout = conf_int(c, "read_timeout", 10, 1, 3600);
 	cfg.max_conns = conf_int(c, "max_connections", 4096, 1, 1 << 20);
 	cfg.max_inflight = conf_int(c, "max_inflight", 65536, 1, 1 << 24);
+	cfg.round_max = conf_int(c, "round_max_requests", 65536, 1,
+	    MERKLE_MAX_LEAVES);
+	cfg.ledger_dir = conf_path(c, "ledger_dir", "ledger");
+	cfg.anchor_rounds = conf_int(c, "anchor_rounds", 10000, 0, 1 << 30);
+	cfg.anchor_seconds = conf_int(c, "anchor_seconds", 60, 0, 86400);
 	conf_check_unused(c);
 
 	serve_check_clock(cfg.clock_demo);
@@ -271,8 +278,15 @@ serve_main(int argc, char **argv)
 	EVP_PKEY_free(pub);
 	if ((tmpl = token_tmpl_new(&tp)) == NULL)
 		errx(1, "cannot build the token template");
+	if ((lg = ledger_open(cfg.ledger_dir)) == NULL)
+		errx(1, "%s: the ledger cannot be opened", cfg.ledger_dir);
 	if ((ser = serial_open(serialpath, cfg.unit_id, block)) == NULL)
 		errx(1, "cannot open the serial file");
+	if (lg->have_serial && serial_peek(ser) <= lg->max_serial)
+		errx(1, "%s: the ledger holds serial %llu but the serial file "
+		    "resumes at %llu: refusing to issue a serial twice",
+		    serialpath, (unsigned long long)lg->max_serial,
+		    (unsigned long long)serial_peek(ser));
 
 	/* Workers inherit this mask: signals reach the loop's signalfd. */
 	sigemptyset(&mask);
@@ -288,11 +302,13 @@ serve_main(int argc, char **argv)
 	    "serials from %s", cfg.unit_id, workers, workers > 1 ? "s" : "",
 	    key_label, serialpath);
 	serve_print_addr(lfd);
-	rc = loop_run(&cfg, lfd, sg, ser);
+	rc = loop_run(&cfg, lfd, sg, ser, lg, tmpl);
 
 	close(lfd);
 	signer_stop(sg);
 	serial_close(ser);
+	ledger_close(lg);
+	free(cfg.ledger_dir);
 	token_tmpl_free(tmpl);
 	X509_free(tp.tsa_cert);
 	sk_X509_pop_free(chain, X509_free);

@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: ISC */
 /*
- * The signing workers.  The loop closes a round (one genTime, one serial
- * block) and hands its jobs here with one lock and one condition signal;
- * each worker holds its own PKCS#11 session, takes jobs one at a time,
- * builds the token (token_issue: fill-in plus one signature) and the HTTP
- * reply around it, and pushes the job onto a lock-free done stack.  The
+ * The signing workers.  round.c closes a round (one genTime, one serial
+ * block, every TSTInfo) and hands its jobs here with one lock and one
+ * condition signal; each worker holds its own PKCS#11 session, takes jobs
+ * one at a time, signs the TSTInfo (token_sign_tstinfo: fill-in plus one
+ * signature), builds the reply around it (for a round token: every /ers
+ * reply of its tree) and pushes the job onto a lock-free done stack.  The
  * eventfd that wakes the loop is written once per SIGNAL_BATCH results, or
  * before the worker waits for work, never per token while work is queued:
  * measured with perf, a wake-up per token cost the worker 8% of its time
@@ -53,42 +54,91 @@ signer_sign(void *ctx, int hash_nid, const uint8_t *dgst, size_t dlen,
 	return p11_sign(ctx, hash_nid, dgst, dlen, sig, siglen);
 }
 
+void
+job_reply(struct job *j, const char *ctype, const uint8_t *body, size_t blen)
+{
+	struct resp	*rp = j->resp;
+	char		 head[HTTP_HEAD_ROOM];
+	size_t		 hlen;
+
+	hlen = http_head(head, sizeof(head), 200, ctype, blen, j->keep_alive,
+	    NULL);
+	free(rp->data);
+	if ((rp->data = malloc(hlen + blen)) == NULL)
+		err(1, NULL);
+	memcpy(rp->data, head, hlen);
+	memcpy(rp->data + hlen, body, blen);
+	rp->len = hlen + blen;
+}
+
+void
+job_reject(struct job *j, enum pki_fail fail, const char *why)
+{
+	uint8_t	rej[TSP_MAX_REJECT];
+	size_t	len;
+
+	j->failed = true;
+	if (j->resp == NULL)
+		return;
+	len = tsp_resp_reject(rej, sizeof(rej), fail, why);
+	job_reply(j, CTYPE_TSR, rej, len);
+}
+
 /*
- * Makes the HTTP reply for one job in a fresh buffer: the TimeStampResp
- * with a token, or a systemFailure rejection when signing failed.
+ * A token for POST /, straight into its reply buffer: the HTTP head is
+ * written in the room left before the body, so the token is not copied.
  */
 static void
-signer_issue(struct worker *w, struct job *j)
+signer_token(struct worker *w, struct job *j)
 {
-	const struct round	*r = j->round;
-	struct token_in		 in;
-	struct resp		*rp = j->resp;
-	uint8_t			*buf, *body;
-	size_t			 cap, blen, hlen;
-	char			 head[HTTP_HEAD_ROOM];
+	struct resp	*rp = j->resp;
+	uint8_t		*buf, *body;
+	size_t		 cap, blen, hlen;
+	char		 head[HTTP_HEAD_ROOM];
 
 	cap = token_max_len(w->sg->tmpl, &j->req);
-	if (cap < TSP_MAX_REJECT)
-		cap = TSP_MAX_REJECT;
 	if ((buf = malloc(HTTP_HEAD_ROOM + cap)) == NULL)
 		err(1, NULL);
 	body = buf + HTTP_HEAD_ROOM;
-	in.req = &j->req;
-	in.serial = j->serial;
-	in.serial_len = j->serial_len;
-	in.gentime = r->gentime;
-	in.gentime_len = r->gentime_len;
-	blen = token_issue(w->sg->tmpl, &in, signer_sign, w->sess, body, cap);
-	if ((j->failed = blen == 0))
-		blen = tsp_resp_reject(body, cap, FAIL_SYSTEM_FAILURE,
+	blen = token_sign_tstinfo(w->sg->tmpl, j->tst, j->tst_len,
+	    j->req.cert_req, signer_sign, w->sess, body, cap);
+	if (blen == 0) {
+		free(buf);
+		job_reject(j, FAIL_SYSTEM_FAILURE,
 		    "the signing key is not available");
-	hlen = http_head(head, sizeof(head), 200,
-	    "application/timestamp-reply", blen, j->keep_alive, NULL);
+		return;
+	}
+	hlen = http_head(head, sizeof(head), 200, CTYPE_TSR, blen,
+	    j->keep_alive, NULL);
 	memcpy(body - hlen, head, hlen);
-	/* data points inside buf: keep buf's start recoverable for free(). */
 	memmove(buf, body - hlen, hlen + blen);
 	rp->data = buf;
 	rp->len = hlen + blen;
+}
+
+/* An internal token (round token, anchor): the TimeStampResp in j->out. */
+static void
+signer_internal(struct worker *w, struct job *j)
+{
+	size_t cap = token_max_len(w->sg->tmpl, &j->req);
+
+	if ((j->out = malloc(cap)) == NULL)
+		err(1, NULL);
+	j->out_len = token_sign_tstinfo(w->sg->tmpl, j->tst, j->tst_len,
+	    j->req.cert_req, signer_sign, w->sess, j->out, cap);
+	if (j->out_len == 0)
+		j->failed = true;
+	if (j->kind == JOB_ROUND_TOKEN)
+		rounds_ers_replies(j);
+}
+
+static void
+signer_issue(struct worker *w, struct job *j)
+{
+	if (j->kind == JOB_TOKEN)
+		signer_token(w, j);
+	else
+		signer_internal(w, j);
 }
 
 static void
@@ -208,21 +258,17 @@ signer_eventfd(const struct signer *sg)
 }
 
 void
-signer_submit(struct signer *sg, struct round *r)
+signer_submit(struct signer *sg, struct job *head, struct job *tail)
 {
-	struct job *last;
-
-	if (r->jobs == NULL)
+	if (head == NULL)
 		return;
-	for (last = r->jobs; last->rnext != NULL; last = last->rnext)
-		last->next = last->rnext;
-	last->next = NULL;
+	tail->next = NULL;
 	pthread_mutex_lock(&sg->mtx);
 	if (sg->tail != NULL)
-		sg->tail->next = r->jobs;
+		sg->tail->next = head;
 	else
-		sg->head = r->jobs;
-	sg->tail = last;
+		sg->head = head;
+	sg->tail = tail;
 	pthread_cond_signal(&sg->cond);
 	pthread_mutex_unlock(&sg->mtx);
 }

@@ -33,7 +33,6 @@
  * variable parts leave.  RFC 3161 2.4.2: clients must handle serial numbers
  * up to 160 bits, i.e. 21 INTEGER content octets with the sign octet.
  */
-#define TOKEN_MAX_TST		4096
 /* A MessageImprint: SHA-512 OID, NULL parameters, 64-byte hash, headers. */
 #define TOKEN_MAX_IMPRINT	96
 #define TOKEN_MAX_SERIAL	21
@@ -718,16 +717,12 @@ issue_digests(const struct token_tmpl *t, const uint8_t *tst, size_t tlen,
 }
 
 size_t
-token_issue(const struct token_tmpl *t, const struct token_in *in,
-    token_sign_fn sign, void *signctx, uint8_t *out, size_t cap)
+token_tstinfo(const struct token_tmpl *t, const struct token_in *in,
+    uint8_t *out, size_t cap)
 {
 	const struct tsp_req	*req = in->req;
-	uint8_t			 tst[TOKEN_MAX_TST];
-	uint8_t			 sig[P11_MAX_SIG];
-	uint8_t			 md[HASH_MAX_LEN], ad[HASH_MAX_LEN];
 	struct der_w		 w;
-	const uint8_t		*tp;
-	size_t			 tlen, siglen, mark, len;
+	size_t			 mark, len;
 
 	if (!req_ok(t, req) || in->serial_len == 0 ||
 	    in->serial_len > TOKEN_MAX_SERIAL || (in->serial[0] & 0x80) ||
@@ -737,7 +732,7 @@ token_issue(const struct token_tmpl *t, const struct token_in *in,
 	}
 
 	/* TSTInfo (RFC 3161 2.4.2), last field first; ordering absent. */
-	der_w_init(&w, tst, sizeof(tst));
+	der_w_init(&w, out, cap);
 	put_piece(&w, &t->tst_tail);
 	if (req->nonce != NULL)
 		der_put_tlv(&w, DER_INTEGER, req->nonce, req->nonce_len);
@@ -757,11 +752,23 @@ token_issue(const struct token_tmpl *t, const struct token_in *in,
 	der_put_raw(&w, tlv_version_1, sizeof(tlv_version_1));
 	der_wrap(&w, DER_SEQUENCE, 0);
 	if (w.err) {
-		log_warnx("token: TSTInfo over %d bytes", TOKEN_MAX_TST);
+		log_warnx("token: TSTInfo over %zu bytes", cap);
 		return 0;
 	}
-	tp = der_w_data(&w);
-	tlen = der_w_len(&w);
+	len = der_w_len(&w);
+	memmove(out, der_w_data(&w), len);
+	return len;
+}
+
+size_t
+token_sign_tstinfo(const struct token_tmpl *t, const uint8_t *tp,
+    size_t tlen, bool cert_req, token_sign_fn sign, void *signctx,
+    uint8_t *out, size_t cap)
+{
+	uint8_t			 sig[P11_MAX_SIG];
+	uint8_t			 md[HASH_MAX_LEN], ad[HASH_MAX_LEN];
+	struct der_w		 w;
+	size_t			 siglen, mark, len;
 
 	if (issue_digests(t, tp, tlen, md, ad) == -1)
 		return 0;
@@ -789,7 +796,7 @@ token_issue(const struct token_tmpl *t, const struct token_in *in,
 	der_wrap(&w, DER_SET, 0);			/* signerInfos */
 
 	/* SignedData (RFC 5652 5.1); certificates only on certReq. */
-	if (req->cert_req)
+	if (cert_req)
 		put_piece(&w, &t->certs);
 	mark = der_w_len(&w);
 	der_put_tlv(&w, DER_OCTET_STRING, tp, tlen);
@@ -808,10 +815,23 @@ token_issue(const struct token_tmpl *t, const struct token_in *in,
 	der_wrap(&w, DER_SEQUENCE, 0);
 	if (w.err) {
 		log_warnx("token: response needs %zu bytes, have %zu",
-		    resp_len(t, req->cert_req, tlen, siglen), cap);
+		    resp_len(t, cert_req, tlen, siglen), cap);
 		return 0;
 	}
 	len = der_w_len(&w);
 	memmove(out, der_w_data(&w), len);
 	return len;
+}
+
+size_t
+token_issue(const struct token_tmpl *t, const struct token_in *in,
+    token_sign_fn sign, void *signctx, uint8_t *out, size_t cap)
+{
+	uint8_t	tst[TOKEN_MAX_TST];
+	size_t	tlen;
+
+	if ((tlen = token_tstinfo(t, in, tst, sizeof(tst))) == 0)
+		return 0;
+	return token_sign_tstinfo(t, tst, tlen, in->req->cert_req, sign,
+	    signctx, out, cap);
 }

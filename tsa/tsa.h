@@ -108,6 +108,8 @@ struct token_params {
 
 struct token_tmpl;
 
+#define TOKEN_MAX_TST	4096	/* bytes of one TSTInfo */
+
 /* What differs per request. */
 struct token_in {
 	const struct tsp_req	*req;
@@ -135,8 +137,23 @@ void	token_tmpl_free(struct token_tmpl *);
 /* An upper bound of token_issue()'s output for this request. */
 size_t	token_max_len(const struct token_tmpl *, const struct tsp_req *);
 /*
+ * The TSTInfo DER for in (RFC 3161 2.4.2) at the start of out: everything
+ * a token attests is fixed here, before any signature, so a round's ledger
+ * record can commit to it while the workers sign.  Returns the length, or
+ * 0 (logged) when in is out of bounds or cap too small.
+ */
+size_t	token_tstinfo(const struct token_tmpl *, const struct token_in *,
+	    uint8_t *out, size_t cap);
+/*
+ * Signs a TSTInfo made by token_tstinfo() and writes the granted
+ * TimeStampResp around it into out.  Returns the length, or 0 (logged).
+ */
+size_t	token_sign_tstinfo(const struct token_tmpl *, const uint8_t *tst,
+	    size_t tlen, bool cert_req, token_sign_fn, void *signctx,
+	    uint8_t *out, size_t cap);
+/*
  * Writes a granted TimeStampResp holding one TimeStampToken for in, signed
- * through sign.  Returns the length, or 0 on failure (signer error or cap
+ * through sign: token_tstinfo() then token_sign_tstinfo().  Returns the length, or 0 on failure (signer error or cap
  * too small) with a log line.  Thread-safe: tmpl is read-only.
  */
 size_t	token_issue(const struct token_tmpl *, const struct token_in *,
@@ -208,34 +225,61 @@ uint64_t	 serial_peek(const struct serial *);
 size_t		 serial_encode(unsigned unit, uint64_t counter,
 		    uint8_t out[SERIAL_MAX]);
 
+enum job_kind {
+	JOB_TOKEN,		/* POST /: one token */
+	JOB_ERS,		/* POST /ers: a leaf of its round's tree */
+	JOB_ROUND_TOKEN,	/* internal: the token over a tree's root */
+	JOB_ANCHOR,		/* internal: the token over the ledger's head */
+};
+
+struct tree;
+
 /*
- * A request that needs a signature, from parsing to its reply.  The loop
- * owns it except while a worker signs it.
+ * A request from parsing to its reply, or an internal signing job.  The
+ * loop and round.c own it except while a worker signs it.
  */
 struct job {
 	struct job	*rnext;		/* the round's jobs */
 	struct job	*next;		/* the work queue, then the done stack */
 	struct round	*round;
+	enum job_kind	 kind;
 	void		*conn;		/* the loop's connection; opaque here */
-	struct resp	*resp;		/* the reply slot it fills */
-	struct tsp_req	 req;		/* points into tsq */
+	struct resp	*resp;		/* the reply slot it fills (requests) */
+	struct tsp_req	 req;		/* points into tsq (or imprint) */
 	bool		 keep_alive;
-	bool		 failed;	/* signing failed: systemFailure sent */
+	bool		 signed_;	/* back from the workers */
+	bool		 failed;	/* answered with a rejection instead */
+	struct tree	*tree;		/* JOB_ERS, JOB_ROUND_TOKEN */
+	size_t		 leaf;		/* JOB_ERS: index in the tree */
 	uint8_t		 serial[SERIAL_MAX];
 	size_t		 serial_len;
+	uint8_t		*tst;		/* TSTInfo, fixed at round close */
+	size_t		 tst_len;
+	uint8_t		*out;		/* internal jobs: the TimeStampResp */
+	size_t		 out_len;
+	uint8_t		 imprint[HASH_MAX_LEN];	/* internal jobs' imprint */
 	size_t		 tsq_len;
 	uint8_t		 tsq[];		/* the TimeStampReq as received */
 };
 
-/* Requests gathered in one turn of the loop: one genTime, one serial block. */
+/*
+ * Requests gathered in one turn of the loop: one clock reading, one genTime,
+ * one serial block, its ledger records.  A reply of the round leaves when
+ * its own token is made and the round's records are durable.
+ */
 struct round {
 	uint64_t	 id;
 	size_t		 njobs;
-	size_t		 pending;	/* jobs not back from the workers */
+	size_t		 live;		/* jobs not yet released */
 	struct job	*jobs;		/* via rnext */
+	struct job	*tail;
+	size_t		 nstd, ners;	/* POST / and POST /ers requests */
 	uint64_t	 first_serial;
 	char		 gentime[32];
 	size_t		 gentime_len;
+	bool		 durable;	/* its ledger records are on disk */
+	bool		 failed;	/* they could not be made durable */
+	struct round	*bnext;		/* in a ledger batch */
 };
 
 /* A reply in a connection's queue; sent when it and all before it are ready. */
@@ -247,9 +291,12 @@ struct resp {
 	uint8_t		*data;		/* HTTP head + body */
 };
 
+#define CTYPE_TSR	"application/timestamp-reply"
+#define CTYPE_ERS	"application/evidence-record"
+
 struct signer;
 
-/* round.c */
+/* signer.c */
 /*
  * Starts nworkers signing threads, each with its own PKCS#11 session on
  * key_label, and an eventfd the loop reads to learn that jobs came back.
@@ -259,10 +306,19 @@ struct signer	*signer_start(struct p11 *, const char *key_label,
 		    int nworkers, const struct token_tmpl *);
 void		 signer_stop(struct signer *);
 int		 signer_eventfd(const struct signer *);
-/* Queues a round's jobs for signing (one lock, one wake-up). */
-void		 signer_submit(struct signer *, struct round *);
+/* Queues jobs linked by next for signing (one lock, one wake-up). */
+void		 signer_submit(struct signer *, struct job *head,
+		    struct job *tail);
 /* Takes every job that came back since the last call, oldest first. */
 struct job	*signer_collect(struct signer *);
+/*
+ * A reply: HTTP head and body in one fresh buffer, into j->resp.  For the
+ * workers and the round code alike.
+ */
+void		 job_reply(struct job *, const char *ctype, const uint8_t *,
+		    size_t);
+/* A TimeStampResp rejection as j's reply; marks it failed. */
+void		 job_reject(struct job *, enum pki_fail, const char *why);
 
 struct serve_cfg {
 	const char		*listen;
@@ -275,7 +331,45 @@ struct serve_cfg {
 	unsigned		 unit_id;
 	bool			 clock_demo;
 	const struct tsp_policies *policies;
+	size_t			 round_max;	/* requests per round */
+	char			*ledger_dir;
+	unsigned		 anchor_rounds;	/* anchor the head every N rounds */
+	unsigned		 anchor_seconds;	/* ... or T seconds */
 };
+
+struct rounds;
+struct ledger;
+
+/* round.c */
+/*
+ * The round machinery between the loop and the workers: the open round,
+ * TSTInfos and trees at close, the ledger batch, releases.  release(arg,
+ * job) is the loop's: the reply in job->resp may go; it frees the job.
+ */
+struct rounds	*rounds_new(const struct serve_cfg *, struct signer *,
+		    struct serial *, struct ledger *, const struct token_tmpl *,
+		    void (*release)(void *, struct job *), void *arg);
+void		 rounds_free(struct rounds *);
+/* A parsed request (JOB_TOKEN or JOB_ERS) joins the open round. */
+void		 rounds_add(struct rounds *, struct job *);
+size_t		 rounds_open_size(const struct rounds *);
+/* Ends the turn's round (DESIGN.md "Flow of one request", 3-4). */
+void		 rounds_close(struct rounds *);
+/* Takes the jobs the workers finished. */
+void		 rounds_collect(struct rounds *);
+/*
+ * The next ledger bytes to append, when none are being written: true with
+ * buf/len/off filled.  The loop writes them and fdatasyncs, then calls
+ * rounds_ledger_done() with both results (bytes or -errno, 0 or -errno).
+ */
+bool		 rounds_ledger_next(struct rounds *, const uint8_t **,
+		    size_t *, uint64_t *off);
+void		 rounds_ledger_done(struct rounds *, int wres, int sres);
+int		 rounds_ledger_fd(const struct rounds *);
+/* Rounds and jobs not finished: the loop drains until both are 0. */
+bool		 rounds_idle(const struct rounds *);
+/* On a worker: the /ers replies of a signed round token (rt). */
+void		 rounds_ers_replies(struct job *rt);
 
 /* loop.c */
 /*
@@ -284,7 +378,7 @@ struct serve_cfg {
  * replies are sent, and it returns 0.  Start-up failures exit.
  */
 int	loop_run(const struct serve_cfg *, int lfd, struct signer *,
-	    struct serial *);
+	    struct serial *, struct ledger *, const struct token_tmpl *);
 
 /* serve.c */
 int	serve_main(int, char **);
