@@ -33,8 +33,9 @@ struct audit_wire_file {
 	uint8_t	file_no[8];
 	uint8_t	prev_seq[8];
 	uint8_t	prev[AUDIT_HASH_LEN];
+	uint8_t	cut[8];		/* torn bytes cut from the previous file */
 };
-_Static_assert(sizeof(struct audit_wire_file) == 48, "FILE record");
+_Static_assert(sizeof(struct audit_wire_file) == 56, "FILE record");
 
 struct audit_wire_start {
 	uint8_t	mode;
@@ -110,6 +111,7 @@ struct audit {
 	uint8_t		 pk[AUDIT_PK_LEN];
 	uint64_t	 records;
 	uint64_t	 seals;
+	uint64_t	 cut;			/* for the next FILE record */
 };
 
 static void
@@ -286,6 +288,8 @@ audit_new_file(struct audit *a)
 	put64(f.file_no, a->file_no);
 	put64(f.prev_seq, a->seq);
 	memcpy(f.prev, a->head, AUDIT_HASH_LEN);
+	put64(f.cut, a->cut);
+	a->cut = 0;
 	return audit_write_rec(a, AUDIT_FILE, &f, sizeof(f));
 }
 
@@ -342,9 +346,22 @@ audit_resume(struct audit *a)
 		a->seq = r.seq;
 		off += r.total;
 	}
-	if (rc == -1)
-		log_warnx("%s: %s at offset %zu; the new file continues from "
-		    "record %llu", path, why, off, (unsigned long long)a->seq);
+	if (rc == -1) {
+		/*
+		 * A crash in the middle of a write: cut the torn tail so the
+		 * file ends on a record, and say so in the next FILE record.
+		 * A record that is whole but does not match its hash is left
+		 * as it is, for the auditor to see.
+		 */
+		log_warnx("%s: %s at offset %zu: cutting %lld torn bytes; the "
+		    "new file continues from record %llu", path, why, off,
+		    (long long)(st.st_size - off), (unsigned long long)a->seq);
+		if ((fd = open(path, O_WRONLY | O_CLOEXEC)) == -1 ||
+		    ftruncate(fd, off) == -1 || fsync(fd) == -1)
+			err(1, "%s: cannot cut the torn tail", path);
+		close(fd);
+		a->cut = st.st_size - off;
+	}
 	free(buf);
 }
 
@@ -553,6 +570,7 @@ audit_get_file(const struct audit_rec *r, struct audit_file_start *f)
 		return -1;
 	f->file_no = get64(w->file_no);
 	f->prev_seq = get64(w->prev_seq);
+	f->cut = get64(w->cut);
 	memcpy(f->prev, w->prev, AUDIT_HASH_LEN);
 	return 0;
 }

@@ -380,6 +380,10 @@ auditor_file(struct auditor *a, const char *path)
 					printf("NOTE %s: the chain starts after "
 					    "record %" PRIu64 " (earlier files not "
 					    "given)\n", path, fs.prev_seq);
+				if (fs.cut > 0)
+					printf("NOTE %s: at start, %" PRIu64 " torn "
+					    "bytes (a crash during a write) were cut "
+					    "from the previous file\n", path, fs.cut);
 				prev_seq = fs.prev_seq;
 				memcpy(prev, fs.prev, AUDIT_HASH_LEN);
 			}

@@ -64,6 +64,7 @@ struct clock {
 	struct gate		 gate;
 	struct audit		*audit;
 	int64_t			 next_seal;
+	int64_t			 leap_until;	/* realtime end of the window */
 };
 
 int64_t
@@ -290,8 +291,12 @@ clock_publish(struct clock *c, const struct gate_verdict *v, int64_t mono)
 		gate_leap_window(&c->cfg, clock_now(CLOCK_REALTIME), &ls, &le);
 		atomic_store_explicit(&c->leap_start, ls, memory_order_relaxed);
 		atomic_store_explicit(&c->leap_end, le, memory_order_relaxed);
-		w |= W_LEAP;
+		c->leap_until = le;
 	}
+	/* chrony clears the announcement at midnight: keep the window. */
+	if (c->cfg.leap == LEAP_REFUSE && clock_now(CLOCK_REALTIME) <
+	    c->leap_until)
+		w |= W_LEAP;
 	w |= (uint64_t)v->code << W_CODE_SHIFT;
 	b = v->bound_ns < 0 ? W_BOUND_MAX : (uint64_t)v->bound_ns / 1000;
 	if (b > W_BOUND_MAX)

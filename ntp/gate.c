@@ -70,6 +70,10 @@ gate_leap_window(const struct clock_cfg *cfg, int64_t real_ns, int64_t *start,
 	const int64_t	day = 86400 * NSEC_PER_SEC;
 	int64_t		midnight = (real_ns / day + 1) * day;
 
+	/* Just after a midnight, the leap may have been that one. */
+	if (real_ns % day < cfg->leap_window_ns)
+		midnight -= day;
+
 	*start = midnight - cfg->leap_window_ns;
 	*end = midnight + cfg->leap_window_ns;
 }

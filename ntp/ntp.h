@@ -353,6 +353,7 @@ struct audit_seal {
 struct audit_file_start {
 	uint64_t	 file_no;
 	uint64_t	 prev_seq;	/* seq of the previous head, 0 if none */
+	uint64_t	 cut;		/* torn bytes cut from the previous file */
 	uint8_t		 prev[AUDIT_HASH_LEN];
 };
 

@@ -419,6 +419,49 @@ test_resume(void **state)
 		free(all[i]);
 }
 
+/* A crash mid-write: the next start cuts the torn tail and says so. */
+static void
+test_torn(void **state)
+{
+	static char	 out[65536];
+	struct audit	*a;
+	char		 key[128], logdir[96], *all[MAX_FILES];
+	struct dirent	*de;
+	uint8_t		*b;
+	size_t		 n = 0, i, len;
+	DIR		*d;
+
+	(void)state;
+	b = slurp(files[nfiles - 1], &len);
+	b = realloc(b, len + 20);
+	memcpy(b + len, "CLK1\x03\x01\0\0\0\0\x01\x40garbage!", 20);
+	spit(files[nfiles - 1], b, len + 20);
+	snprintf(key, sizeof(key), "%s/clock-seal.key", dir);
+	snprintf(logdir, sizeof(logdir), "%s/clock", dir);
+	a = audit_open(logdir, 1 << 20, key);
+	assert_int_equal(audit_seal(a, NULL, NULL), 0);
+	audit_close(a);
+	free(b);
+	b = slurp(files[nfiles - 1], &i);
+	assert_int_equal(i, len);	/* cut back to the last whole record */
+	free(b);
+	d = opendir(logdir);
+	assert_non_null(d);
+	while ((de = readdir(d)) != NULL && n < MAX_FILES)
+		if (de->d_name[0] != '.')
+			assert_true(asprintf(&all[n++], "%s/%s", logdir,
+			    de->d_name) != -1);
+	closedir(d);
+	qsort(all, n, sizeof(all[0]), cmp_str);
+	assert_int_equal(run_audit(all, n, "clock-seal.pub", out, sizeof(out)),
+	    0);
+	if (strstr(out, "20 torn bytes") == NULL)
+		fail_msg("%s", out);
+	unlink(all[n - 1]);
+	for (i = 0; i < n; i++)
+		free(all[i]);
+}
+
 int
 main(void)
 {
@@ -426,6 +469,7 @@ main(void)
 		cmocka_unit_test(test_verify),
 		cmocka_unit_test(test_tamper),
 		cmocka_unit_test(test_resume),
+		cmocka_unit_test(test_torn),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -299,6 +299,10 @@ test_leap_window(void **state)
 	gate_leap_window(&cfg, noon, &start, &end);
 	assert_int_equal(start, 1483228799LL * NSEC_PER_SEC);
 	assert_int_equal(end, 1483228801LL * NSEC_PER_SEC);
+	/* Half a second after that midnight: still that window. */
+	gate_leap_window(&cfg, 1483228800LL * NSEC_PER_SEC + 500 * MS, &start,
+	    &end);
+	assert_int_equal(end, 1483228801LL * NSEC_PER_SEC);
 	assert_string_equal(clock_reason(GATE_LEAP), "leap second in progress");
 	assert_string_equal(clock_reason(GATE_NCODES), "clock: unknown state");
 }
