@@ -564,9 +564,10 @@ verify_rec(const struct ledger_rec *r, off_t off, const uint8_t *ring,
 
 	switch (r->kind) {
 	case LEDGER_ERS:
-		if (rep->rounds > 0 && r->round <= *last_ers_round) {
+		/* One record per tree: a round may have one per digest. */
+		if (rep->rounds > 0 && r->round < *last_ers_round) {
 			report_bad(rep, r->seq, off, "%s",
-			    "/ers round number not above the previous one");
+			    "/ers round number below the previous one");
 			return -1;
 		}
 		*last_ers_round = r->round;

@@ -78,7 +78,7 @@ struct rounds {
 	uint64_t		 since_anchor;
 	time_t			 anchor_time;
 	bool			 anchor_out;
-	uint64_t		 anchor_round, anchor_ref;
+	uint64_t		 anchor_round, anchor_ref, anchor_serial;
 	char			 anchor_gentime[32];
 	uint8_t			 anchor_head[LEDGER_HASH_LEN];
 	/* Jobs to hand to the workers at the end of rounds_close(). */
@@ -534,6 +534,7 @@ rounds_close(struct rounds *rs)
 	if (nser > (size_t)(s - first)) {
 		anchor = job_internal(JOB_ANCHOR, HASH_SHA256, 0, rs->lg->head,
 		    LEDGER_HASH_LEN);
+		rs->anchor_serial = s;
 		anchor->serial_len = serial_encode(rs->cfg->unit_id, s++,
 		    anchor->serial);
 		if (job_tstinfo(rs, anchor, r) == -1)
@@ -618,10 +619,10 @@ anchor_back(struct rounds *rs, struct job *j)
 	rec.round = rs->anchor_round;
 	memcpy(rec.gentime, rs->anchor_gentime, sizeof(rec.gentime));
 	rec.alg = HASH_SHA256;
-	rec.count = 1;
+	rec.count = 0;
 	rec.ref = rs->anchor_ref;
 	memcpy(rec.root, rs->anchor_head, LEDGER_HASH_LEN);
-	rec.first_serial = rec.last_serial = 0;
+	rec.first_serial = rec.last_serial = rs->anchor_serial;
 	rec.payload = tok;
 	rec.payload_len = toklen;
 	if (ledger_add(rs, &rec) == -1)
