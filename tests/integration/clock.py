@@ -420,4 +420,5 @@ clock_audit_max_bytes = 16384
         shutil.rmtree(d, ignore_errors=True)
 
 
-main()
+if __name__ == "__main__":
+    main()
