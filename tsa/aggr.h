@@ -122,6 +122,8 @@ struct ers {
 	size_t		 serial_len;
 	const uint8_t	*gentime;	/* GeneralizedTime text */
 	size_t		 gentime_len;
+	const uint8_t	*tst;		/* the TSTInfo DER (eContent) */
+	size_t		 tst_len;
 };
 
 /* ers.c */
@@ -147,6 +149,12 @@ size_t	ers_encode(uint8_t *out, size_t cap, const struct merkle_path *,
  */
 int	ers_token_from_resp(const uint8_t *resp, size_t len,
 	    const uint8_t **token, size_t *token_len);
+/*
+ * The TSTInfo DER inside a TimeStampToken (ContentInfo): the bytes the
+ * ledger hashes, fixed before the token is signed.  0, or -1.
+ */
+int	ers_token_tstinfo(const uint8_t *token, size_t len,
+	    const uint8_t **tst, size_t *tst_len);
 /*
  * Parses one EvidenceRecord strictly (DER, one chain of one
  * ArchiveTimeStamp, digestAlgorithms holding the one digest used, no
@@ -210,9 +218,12 @@ enum ledger_kind {
 
 /*
  * One record's fields.  Payload by kind (doc/ledger.md):
- *   LEDGER_ERS:    SHA-256 of the round token (ContentInfo), 32 bytes;
- *   LEDGER_TOKENS: count SHA-256 hashes of the tokens (ContentInfo) in
- *                  serial order; root = their merkle_build_nodes() root;
+ *   LEDGER_ERS:    SHA-256 of the round token's TSTInfo DER, 32 bytes
+ *                  (one record per tree: per digest and policy);
+ *   LEDGER_TOKENS: count SHA-256 hashes of the standard tokens' TSTInfo
+ *                  DER in serial order; root = their merkle_build_nodes()
+ *                  root.  TSTInfos are fixed before signing, so the
+ *                  record need not wait for the signatures;
  *   LEDGER_ANCHOR: the TimeStampToken (ContentInfo) whose messageImprint
  *                  (SHA-256) is root, the hash of record number ref.
  */

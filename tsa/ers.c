@@ -159,24 +159,17 @@ parse_alg(struct der_r *r, enum hash_alg *alg)
 	return parse_alg_content(&c, alg);
 }
 
-/*
- * The TimeStampToken (RFC 3161 2.4.2, RFC 5652 5.1): ContentInfo of
- * SignedData whose eContent is a TSTInfo.  Only what 4.3 needs is read:
- * messageImprint, serialNumber, genTime.  The rest is OpenSSL's to check
- * (ers_token_verify()).
- */
-static int
-parse_token(const uint8_t *tok, size_t len, struct ers *e, const char **why)
+int
+ers_token_tstinfo(const uint8_t *tok, size_t len, const uint8_t **tst,
+    size_t *tst_len)
 {
-	struct der_r	 r, ci, sd, eci, ex, oct, tst, mi;
+	struct der_r	 r, ci, sd, eci, ex, oct;
 	const uint8_t	*oid;
 	size_t		 oidlen;
 	long		 v;
-	int		 neg;
 
-	*why = "timeStamp is not a TimeStampToken (RFC 3161 2.4.2)";
 	der_r_init(&r, tok, len);
-	if (der_expect(&r, DER_SEQUENCE, &ci) == -1 ||
+	if (der_expect(&r, DER_SEQUENCE, &ci) == -1 || !der_r_empty(&r) ||
 	    der_get_oid(&ci, &oid, &oidlen) == -1 ||
 	    oidlen != sizeof(oid_signed_data) ||
 	    memcmp(oid, oid_signed_data, oidlen) != 0 ||
@@ -193,9 +186,34 @@ parse_token(const uint8_t *tok, size_t len, struct ers *e, const char **why)
 	    der_expect(&ex, DER_OCTET_STRING, &oct) == -1 ||
 	    !der_r_empty(&ex))
 		return -1;
+	*tst = oct.p;
+	*tst_len = (size_t)(oct.end - oct.p);
+	return 0;
+}
+
+/*
+ * The TimeStampToken (RFC 3161 2.4.2, RFC 5652 5.1): ContentInfo of
+ * SignedData whose eContent is a TSTInfo.  Only what 4.3 needs is read:
+ * messageImprint, serialNumber, genTime.  The rest is OpenSSL's to check
+ * (ers_token_verify()).
+ */
+static int
+parse_token(const uint8_t *tok, size_t len, struct ers *e, const char **why)
+{
+	struct der_r	 r, ex, oct, tst, mi;
+	const uint8_t	*p;
+	size_t		 n;
+	long		 v;
+	int		 neg;
+
+	*why = "timeStamp is not a TimeStampToken (RFC 3161 2.4.2)";
+	if (ers_token_tstinfo(tok, len, &p, &n) == -1)
+		return -1;
+	e->tst = p;
+	e->tst_len = n;
 	*why = "malformed TSTInfo in the timeStamp (RFC 3161 2.4.2)";
-	if (der_expect(&oct, DER_SEQUENCE, &tst) == -1 ||
-	    !der_r_empty(&oct) ||
+	der_r_init(&r, p, n);
+	if (der_expect(&r, DER_SEQUENCE, &tst) == -1 || !der_r_empty(&r) ||
 	    der_get_long(&tst, &v) == -1 || v != 1 ||
 	    der_get_oid(&tst, NULL, NULL) == -1 ||
 	    der_expect(&tst, DER_SEQUENCE, &mi) == -1 ||

@@ -148,7 +148,7 @@ static void
 summary(const char *path, const struct ledger_report *rep)
 {
 	printf("ledger %s\n", path);
-	printf("  records         %llu (rounds %llu, token records %llu, "
+	printf("  records         %llu (/ers rounds %llu, token records %llu, "
 	    "anchors %llu)\n", (unsigned long long)rep->records,
 	    (unsigned long long)rep->rounds,
 	    (unsigned long long)rep->token_records,
@@ -298,10 +298,13 @@ find_token(const struct ledger_rec *r, off_t off, void *arg)
 		rec_print(r, off);
 		return 1;
 	}
-	if (r->kind == LEDGER_ANCHOR && r->payload_len > 0) {
-		uint8_t h[HASH_MAX_LEN];
+	if (r->kind == LEDGER_ANCHOR) {
+		uint8_t		 h[HASH_MAX_LEN];
+		const uint8_t	*tst;
+		size_t		 tlen;
 
-		if (hash_digest(HASH_SHA256, r->payload, r->payload_len,
+		if (ers_token_tstinfo(r->payload, r->payload_len, &tst,
+		    &tlen) == 0 && hash_digest(HASH_SHA256, tst, tlen,
 		    h) == 0 && memcmp(h, fd->tok_hash, LEDGER_HASH_LEN) == 0) {
 			printf("token IS in the ledger: an anchor token\n");
 			rec_print(r, off);
@@ -340,7 +343,8 @@ cmd_prove(const char *arg, const char *er_file, const char *digest,
 	struct ers	 e;
 	uint8_t		 root[HASH_MAX_LEN], h[HASH_MAX_LEN];
 	uint8_t		*buf = NULL;
-	const uint8_t	*tok;
+	const uint8_t	*tok, *tst;
+	size_t		 tstlen;
 	size_t		 len, erlen, tlen, hlen;
 	const char	*why;
 	char		*path = NULL;
@@ -393,7 +397,13 @@ cmd_prove(const char *arg, const char *er_file, const char *digest,
 		}
 		fd.token = true;
 	}
-	if (hash_digest(HASH_SHA256, tok, tlen, h) == -1)
+	/* The ledger holds the hash of each token's TSTInfo (doc/ledger.md). */
+	if (ers_token_tstinfo(tok, tlen, &tst, &tstlen) == -1) {
+		printf("%s: no TSTInfo in the token\n", er_file ? er_file :
+		    tok_file);
+		goto out;
+	}
+	if (hash_digest(HASH_SHA256, tst, tstlen, h) == -1)
 		goto out;
 	memcpy(fd.tok_hash, h, LEDGER_HASH_LEN);
 

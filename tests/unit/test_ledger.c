@@ -7,6 +7,9 @@
  * deleted, inserted or moved record, a rewritten tail, anchors over the
  * wrong head, overlapping serials) found and located by record number and
  * offset; `ledger prove` on evidence records and tokens.
+ *
+ * With LEDGER_CORPUS set to a folder, each reference record is written
+ * there as a fuzz_ledger input (how tests/fuzz/corpus/ledger was made).
  */
 #include <sys/stat.h>
 
@@ -114,6 +117,17 @@ rec_base(struct ledger_rec *r, enum ledger_kind kind, uint64_t round)
 	tsp_gentime(&ts, 3, r->gentime);
 }
 
+/* What the ledger holds for a token: SHA-256 of its TSTInfo. */
+static void
+tok_hash(const uint8_t *tok, size_t len, uint8_t *out)
+{
+	const uint8_t	*tst;
+	size_t		 tlen;
+
+	assert_int_equal(ers_token_tstinfo(tok, len, &tst, &tlen), 0);
+	assert_int_equal(hash_digest(HASH_SHA256, tst, tlen, out), 0);
+}
+
 /*
  * One round: an /ers tree of nleaves with its signed round token (record
  * LEDGER_ERS), then ntok standard tokens (record LEDGER_TOKENS).  With
@@ -145,7 +159,7 @@ wr_round(struct writer *w, size_t nleaves, size_t ntok, bool keep)
 	r.count = nleaves;
 	memcpy(r.root, merkle_root(t), 32);
 	r.first_serial = r.last_serial = pki.serial - 1;
-	assert_int_equal(hash_digest(HASH_SHA256, tok, tlen, w->pay), 0);
+	tok_hash(tok, tlen, w->pay);
 	r.payload = w->pay;
 	r.payload_len = 32;
 	if (keep) {
@@ -168,8 +182,7 @@ wr_round(struct writer *w, size_t nleaves, size_t ntok, bool keep)
 		    sizeof(resp));
 		assert_int_equal(ers_token_from_resp(resp, rlen, &tok, &tlen),
 		    0);
-		assert_int_equal(hash_digest(HASH_SHA256, tok, tlen,
-		    w->pay + 32 * i), 0);
+		tok_hash(tok, tlen, w->pay + 32 * i);
 		if (keep && i == ntok / 2) {
 			memcpy(ref.tsr, resp, rlen);
 			ref.tsr_len = rlen;
@@ -207,6 +220,30 @@ wr_anchor(struct writer *w, const uint8_t *cover)
 	wr_append(w, &r);
 }
 
+/* fuzz_ledger inputs: a mode byte (0 as is, 1 trailer fixed), a record. */
+static void
+corpus_write(void)
+{
+	const char	*dir = getenv("LEDGER_CORPUS");
+	char		 path[PATH_MAX];
+	FILE		*f;
+	size_t		 k;
+	int		 mode;
+
+	if (dir == NULL)
+		return;
+	for (k = 0; k < ref.n; k++)
+		for (mode = 0; mode < 2; mode++) {
+			snprintf(path, sizeof(path), "%s/rec%zu-kind%d-mode%d",
+			    dir, k, ref.kind[k], mode);
+			assert_non_null(f = fopen(path, "wb"));
+			fputc(mode, f);
+			fwrite(ref.buf + ref.off[k], 1, ref.off[k + 1] -
+			    ref.off[k], f);
+			assert_int_equal(fclose(f), 0);
+		}
+}
+
 static void
 ref_load(const char *dir)
 {
@@ -233,6 +270,7 @@ ref_load(const char *dir)
 		off += n;
 	}
 	ref.off[ref.n] = off;
+	corpus_write();
 }
 
 /* The reference: 5 rounds, anchors after rounds 2 and 5. */
