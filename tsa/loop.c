@@ -45,6 +45,7 @@
 #include <liburing.h>
 
 #include "common/log.h"
+#include "ntp/ntp.h"
 #include "tsa/tsa.h"
 
 #define RING_ENTRIES	1024
@@ -304,18 +305,38 @@ reply_text(struct loop *l, struct conn *c, int status, const char *extra,
 	reply(l, c, status, "text/plain", body, n, extra, keep_alive);
 }
 
+/*
+ * /health: 200 while requests can be stamped, 503 with the gate's reason
+ * when the clock gate is closed (every request gets timeNotAvailable).
+ */
 static void
 reply_health(struct loop *l, struct conn *c, const struct http_req *hr)
 {
-	char	body[256];
-	int	n;
+	struct clock_reading	 cr;
+	char			 body[2048], cj[1536];
+	bool			 open = true;
+	int			 n;
 
-	n = snprintf(body, sizeof(body), "{\"status\":\"ok\",\"clock\":\"%s\","
-	    "\"inflight\":%zu,\"connections\":%zu}\n",
-	    l->cfg->clock_demo ? "demo" : "strict", l->inflight, l->nconns);
+	cj[0] = '\0';
+	if (l->cfg->clock != NULL) {
+		open = clock_gate_open(l->cfg->clock, &cr);
+		if (clock_health_json(l->cfg->clock, cj, sizeof(cj)) == 0)
+			cj[0] = '\0';
+	}
+	n = snprintf(body, sizeof(body), "{\"status\":\"%s\",%s%s%s"
+	    "\"clock_mode\":\"%s\",\"inflight\":%zu,\"connections\":%zu%s%s}\n",
+	    open ? "ok" : "unavailable",
+	    open ? "" : "\"reason\":\"", open ? "" : cr.reason,
+	    open ? "" : "\",",
+	    l->cfg->clock_demo ? "demo" : "strict", l->inflight, l->nconns,
+	    cj[0] ? ",\"clock\":" : "", cj);
+	if (n < 0 || (size_t)n >= sizeof(body))
+		n = snprintf(body, sizeof(body), "{\"status\":\"%s\"}\n",
+		    open ? "ok" : "unavailable");
 	if (hr->method == HTTP_HEAD)
 		n = 0;	/* RFC 9110 9.3.2; the length sent is of an empty body */
-	reply(l, c, 200, "application/json", body, n, NULL, hr->keep_alive);
+	reply(l, c, open ? 200 : 503, "application/json", body, n,
+	    open ? NULL : "Retry-After: 1\r\n", hr->keep_alive);
 }
 
 static void
@@ -330,7 +351,7 @@ reply_metrics(struct loop *l, struct conn *c, const struct http_req *hr)
 		{ FAIL_UNACCEPTED_EXTENSION, "unacceptedExtension" },
 		{ FAIL_SYSTEM_FAILURE, "systemFailure" },
 	};
-	char	body[4096];
+	char	body[16384];
 	size_t	n = 0, i;
 
 #define M(...) do {							\
@@ -367,6 +388,8 @@ reply_metrics(struct loop *l, struct conn *c, const struct http_req *hr)
 	M("# TYPE carimbo_clock_demo gauge\n"
 	    "carimbo_clock_demo %d\n", l->cfg->clock_demo);
 #undef M
+	if (l->cfg->clock != NULL)
+		n += clock_metrics(l->cfg->clock, body + n, sizeof(body) - n);
 	reply(l, c, 200, "text/plain; version=0.0.4", body,
 	    hr->method == HTTP_HEAD ? 0 : n, NULL, hr->keep_alive);
 }

@@ -35,6 +35,7 @@
 #include <time.h>
 
 #include "common/log.h"
+#include "ntp/ntp.h"
 #include "tsa/aggr.h"
 #include "tsa/tsa.h"
 
@@ -426,10 +427,17 @@ rounds_close(struct rounds *rs)
 	uint64_t		 first, s;
 	size_t			 nser, i;
 	struct merkle		*tm;
+	struct clock_reading	 cr;
 
 	if (r == NULL)
 		return;
 	rs->open = NULL;
+	/* One look at the gate per round (EN 319 421: no time, no stamp). */
+	if (rs->cfg->clock != NULL && !clock_gate_open(rs->cfg->clock, &cr)) {
+		clock_note_refused(rs->cfg->clock, r->njobs);
+		round_reject(rs, r, FAIL_TIME_NOT_AVAILABLE, cr.reason);
+		return;
+	}
 	r->id = rs->next_round++;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	r->gentime_len = tsp_gentime(&ts, rs->cfg->gentime_digits,

@@ -14,7 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/timex.h>
 #include <unistd.h>
 
 #include <openssl/err.h>
@@ -23,6 +22,7 @@
 #include "common/conf.h"
 #include "common/log.h"
 #include "common/p11.h"
+#include "ntp/ntp.h"
 #include "tsa/aggr.h"
 #include "tsa/tsa.h"
 
@@ -32,7 +32,8 @@ static void __attribute__((noreturn))
 serve_usage(void)
 {
 	fprintf(stderr, "usage: carimbo serve -c CONF [--listen ADDR:PORT] "
-	    "[-v]\n");
+	    "[--clock-mode strict|demo]\n"
+	    "           [--ntp-server HOST:PORT]... [-v]\n");
 	exit(2);
 }
 
@@ -120,39 +121,21 @@ serve_load_chain(const char *path, STACK_OF(X509) **chain)
 	return tsa;
 }
 
-/*
- * The clock, until the gate of the clock module: the kernel's view only.
- * Strict mode refuses an unsynchronised kernel clock; demo mode warns.
- */
-static void
-serve_check_clock(bool demo)
-{
-	struct timex	tx;
-	int		state;
-
-	memset(&tx, 0, sizeof(tx));
-	state = adjtimex(&tx);
-	if (state != TIME_ERROR && !(tx.status & STA_UNSYNC))
-		return;
-	if (!demo)
-		errx(1, "the kernel clock is not synchronised (maxerror %ld "
-		    "us); refusing to stamp in strict clock mode", tx.maxerror);
-	log_warnx("****************************************************");
-	log_warnx("DEMO CLOCK MODE: the kernel clock is NOT synchronised");
-	log_warnx("(maxerror %ld us).  Tokens carry an untraceable time.",
-	    tx.maxerror);
-	log_warnx("Never run a real service like this.");
-	log_warnx("****************************************************");
-}
-
 int
 serve_main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "listen", required_argument, NULL, 'l' },
 		{ "config", required_argument, NULL, 'c' },
+		{ "clock-mode", required_argument, NULL, 'm' },
+		{ "ntp-server", required_argument, NULL, 'n' },
 		{ NULL, 0, NULL, 0 }
 	};
+	const char		*servers[CLOCK_MAX_SERVERS + 1];
+	const char		*clock_mode = NULL;
+	size_t			 nservers = 0;
+	struct clock_cfg	 ccfg;
+	struct clock		*clk;
 	struct serve_cfg	 cfg;
 	struct tsp_policies	 pol;
 	struct token_params	 tp;
@@ -167,7 +150,7 @@ serve_main(int argc, char **argv)
 	const char		*confpath = NULL, *listen_arg = NULL, *v;
 	char			*module, *hsmconf, *pinfile, *chainpath;
 	char			*serialpath;
-	const char		*token_label, *key_label, *mode;
+	const char		*token_label, *key_label;
 	sigset_t		 mask;
 	size_t			 i;
 	int			 ch, lfd, verbose = 0, workers, hash, rc;
@@ -175,6 +158,15 @@ serve_main(int argc, char **argv)
 
 	while ((ch = getopt_long(argc, argv, "c:l:v", longopts, NULL)) != -1)
 		switch (ch) {
+		case 'm':
+			clock_mode = optarg;
+			break;
+		case 'n':
+			if (nservers == CLOCK_MAX_SERVERS)
+				errx(1, "more than %d --ntp-server",
+				    CLOCK_MAX_SERVERS);
+			servers[nservers++] = optarg;
+			break;
 		case 'c':
 			confpath = optarg;
 			break;
@@ -239,11 +231,10 @@ serve_main(int argc, char **argv)
 	workers = conf_int(c, "workers", 1, 1, 64);
 	serialpath = conf_path(c, "serial_file", "serials");
 	block = conf_int(c, "serial_block", 65536, 1, 1L << 30);
-	mode = conf_str(c, "clock_mode", "strict");
-	if (strcmp(mode, "demo") != 0 && strcmp(mode, "strict") != 0)
-		conf_fatal(c, "clock_mode", "\"%s\" is not demo or strict",
-		    mode);
-	cfg.clock_demo = strcmp(mode, "demo") == 0;
+	clock_cfg_load(&ccfg, c, c->dir);
+	servers[nservers] = NULL;
+	clock_cfg_override(&ccfg, clock_mode, nservers > 0 ? servers : NULL);
+	cfg.clock_demo = ccfg.mode == CLOCK_DEMO;
 	cfg.lim.max_body = conf_int(c, "max_body", 16384, 64, TSP_MAX_REQ);
 	cfg.lim.max_header_bytes = conf_int(c, "max_header_bytes", 8192,
 	    256, 65536);
@@ -259,7 +250,6 @@ serve_main(int argc, char **argv)
 	cfg.anchor_seconds = conf_int(c, "anchor_seconds", 60, 0, 86400);
 	conf_check_unused(c);
 
-	serve_check_clock(cfg.clock_demo);
 	tp.tsa_cert = serve_load_chain(chainpath, &chain);
 	tp.chain = chain;
 	tp.sig_nid = EVP_PKEY_get_base_id(X509_get0_pubkey(tp.tsa_cert));
@@ -297,6 +287,7 @@ serve_main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 
 	lfd = serve_bind(cfg.listen);
+	cfg.clock = clk = clock_start(&ccfg);
 	sg = signer_start(p11, key_label, workers, tmpl);
 	log_info("serving: unit %u, %d signing worker%s, key \"%s\", "
 	    "serials from %s", cfg.unit_id, workers, workers > 1 ? "s" : "",
@@ -305,6 +296,7 @@ serve_main(int argc, char **argv)
 	rc = loop_run(&cfg, lfd, sg, ser, lg, tmpl);
 
 	close(lfd);
+	clock_stop(clk);
 	signer_stop(sg);
 	serial_close(ser);
 	ledger_close(lg);

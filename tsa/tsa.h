@@ -335,10 +335,12 @@ struct serve_cfg {
 	char			*ledger_dir;
 	unsigned		 anchor_rounds;	/* anchor the head every N rounds */
 	unsigned		 anchor_seconds;	/* ... or T seconds */
+	struct clock		*clock;		/* the gate (ntp/) */
 };
 
 struct rounds;
 struct ledger;
+struct clock;
 
 /* round.c */
 /*

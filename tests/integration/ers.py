@@ -1,0 +1,157 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: ISC
+#
+# Aggregated rounds judged from outside: POST /ers requests made by
+# `openssl ts -query`, pipelined on one connection and sent from several,
+# each EvidenceRecord checked by tests/tools/ers_verify.py (an RFC 4998 4.3
+# verifier that shares no code with the server) in both readings of a
+# one-value first list, with the nonce binding; the round token inside
+# checked by `openssl ts -verify -digest ROOT`; the ledger checked by
+# `carimbo ledger verify` (links, anchors and their signatures) and
+# `carimbo ledger prove` for a standard token and an evidence record;
+# tampering with the ledger is caught.
+import os
+import re
+import socket
+import subprocess
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import serve as S  # noqa: E402  (shared helpers of the server test)
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+VERIFY = os.path.join(HERE, "..", "tools", "ers_verify.py")
+
+
+def tsq_nonce(q):
+    """The nonce INTEGER content bytes of a TimeStampReq, as sent."""
+    b = open(q, "rb").read()
+    i, end = S.tlv(b, 0)
+    for _ in range(2):              # version, messageImprint
+        _, i = S.tlv(b, i)
+    while i < end:
+        s, e = S.tlv(b, i)
+        if b[i] == 0x02:
+            return b[s:e]
+        i = e
+    return None
+
+
+def token_of(er):
+    """The round token (ContentInfo) inside an EvidenceRecord."""
+    oid = bytes.fromhex("06092a864886f70d010702")    # id-signedData
+    k = er.find(oid)
+    for back in (2, 3, 4):
+        if er[k - back] == 0x30:
+            s, e = S.tlv(er, k - back)
+            if s + len(oid) <= e and er[s:s + len(oid)] == oid:
+                return er[k - back:e]
+    raise ValueError("no token in the record")
+
+
+def main():
+    S.run(S.CARIMBO, "init", "--demo", S.STATE)
+    root = os.path.join(S.STATE, "root.pem")
+    chain = os.path.join(S.STATE, "tsa-chain.pem")
+    srv = S.Server(S.write_conf("anchor_rounds = 2\nanchor_seconds = 0"))
+
+    print("20 /ers requests pipelined on one connection, SHA-256 and "
+          "SHA-512 mixed")
+    qs = []
+    for i in range(20):
+        data, q = S.query("e%d" % i, "-sha512" if i % 4 == 3 else "-sha256")
+        qs.append((data, q, "sha512" if i % 4 == 3 else "sha256"))
+    s, f = S.connect(srv.port)
+    s.sendall(b"".join(S.http_msg(open(q, "rb").read(), target="/ers")
+                       for _, q, _ in qs))
+    roots = {}
+    for i, (data, q, alg) in enumerate(qs):
+        st, h, body = S.read_response(f)
+        S.check(st == 200 and h.get("content-type") ==
+                "application/evidence-record", "reply %d: %s %s" % (
+                    i, st, h.get("content-type")))
+        er = S.path("e%d.er" % i)
+        open(er, "wb").write(body)
+        digest = subprocess.run(["openssl", "dgst", "-" + alg, "-r", data],
+                                capture_output=True).stdout.split()[0]
+        outs = []
+        for reading in ("literal", "as-is"):
+            p = subprocess.run([sys.executable, VERIFY, "--reading",
+                                reading, "--nonce", tsq_nonce(q).hex(),
+                                "--digest", digest.decode(), er],
+                               capture_output=True)
+            outs.append(p.stdout.decode().strip())
+            S.check(p.returncode == 0 and outs[-1].startswith("OK root="),
+                    "record %d, %s reading: %s" % (i, reading, outs[-1]))
+        r = outs[0][len("OK root="):]
+        roots.setdefault(alg, set()).add(r)
+        tok = S.path("e%d.tok" % i)
+        open(tok, "wb").write(token_of(body))
+        p = subprocess.run(["openssl", "ts", "-verify", "-token_in", "-in",
+                            tok, "-digest", r, "-CAfile", root, "-untrusted",
+                            chain], capture_output=True)
+        S.check(p.returncode == 0 and b"Verification: OK" in p.stdout,
+                "record %d: openssl ts -verify -digest ROOT of its round "
+                "token" % i)
+    s.close()
+    S.check(len(roots.get("sha256", ())) >= 1 and
+            len(roots.get("sha512", ())) >= 1,
+            "one tree per digest algorithm: %s" % roots)
+
+    print("a record does not verify for other data or another nonce")
+    p = subprocess.run([sys.executable, VERIFY, "--digest", "00" * 32,
+                        S.path("e0.er")], capture_output=True)
+    S.check(p.returncode != 0, "wrong digest refused")
+    p = subprocess.run([sys.executable, VERIFY, "--nonce", "0102",
+                        "--digest", subprocess.run(
+                            ["openssl", "dgst", "-sha256", "-r", qs[0][0]],
+                            capture_output=True).stdout.split()[0].decode(),
+                        S.path("e0.er")], capture_output=True)
+    S.check(p.returncode != 0, "wrong nonce refused (the nonce is bound)")
+
+    print("standard tokens and /ers from several connections")
+    for i in range(6):
+        data, q = S.query("m%d" % i, "-sha256", "-cert")
+        out = S.post_curl(srv.url + ("ers" if i % 2 else ""), q,
+                          S.path("m%d.out" % i))
+        S.check(out.startswith("200"), "mixed %d: %s" % (i, out))
+    S.check(S.verify(S.path("m0.out"), S.path("m0.tsq")), "standard token")
+    S.check(srv.stop() == 0, "exit 0")
+
+    print("the ledger")
+    led = os.path.join(S.STATE, "ledger", "carimbo.ledger")
+    p = S.run(S.CARIMBO, "ledger", "verify", led, "--ca", root,
+              "--untrusted", chain, ok=False)
+    out = p.stdout.decode()
+    S.check(p.returncode == 0 and out.rstrip().endswith("OK"),
+            "ledger verify: %s" % out)
+    m = re.search(r"covered\s+(\d+) /ers requests, (\d+) standard", out)
+    S.check(m is not None and int(m.group(1)) == 23 and
+            int(m.group(2)) == 3, "ledger covers 23 /ers and 3 standard: %r"
+            % (m and (m.groups(),)))
+    m = re.search(r"anchors (\d+)", out)
+    S.check(m is not None and int(m.group(1)) >= 1, "anchors recorded")
+    for args, what in [(["--token", S.path("m0.out")], "standard token"),
+                       (["--er", S.path("e0.er")], "evidence record")]:
+        p = S.run(S.CARIMBO, "ledger", "prove", led, *args, "--ca", root,
+                  "--untrusted", chain, ok=False)
+        S.check(p.returncode == 0, "ledger prove %s: %s" % (
+            what, p.stdout.decode()[-300:]))
+    raw = bytearray(open(led, "rb").read())
+    raw[len(raw) // 2] ^= 0x40
+    bad = S.path("bad.ledger")
+    open(bad, "wb").write(raw)
+    p = S.run(S.CARIMBO, "ledger", "verify", bad, ok=False)
+    S.check(p.returncode != 0 and b"record" in p.stdout + p.stderr,
+            "tampered ledger refused, first bad record named")
+
+    print("%d checks, %d failed" % (S.checks, len(S.failures)))
+    if S.failures:
+        print("server log:\n" + open(S.path("server.log")).read()[-3000:])
+        sys.exit(1)
+    subprocess.run(["rm", "-rf", S.TMP])
+
+
+if __name__ == "__main__":
+    main()
