@@ -158,20 +158,22 @@ def main():
 
         s = Suite(a)
         common = ["-c", conf]
+        # Each ratio's two runs back to back: the load of a shared machine
+        # drifts between runs far more than within a pair.
         s.run("hsm1", "raw signing, 1 thread", ["--hsm", "-c", conf,
               "--threads", "1", "--duration", d])
+        s.run("std1", "/ 1 conn", ["--url", url, "--connections", "1",
+              "--duration", d, *common])
         s.run("hsm2", "raw signing, 2 threads", ["--hsm", "-c", conf,
               "--threads", "2", "--duration", d])
+        s.run("std64", "/ 64 conns", ["--url", url, "--connections", "64",
+              "--duration", d, *common], svg=True)
         s.run("ceil64", "HTTP ceiling, 64 conns", ["--ceiling",
               "--body-size", str(size), "--connections", "64",
               "--duration", d])
         s.run("ceil64p", "HTTP ceiling, 64 conns x%d" % PIPELINE,
               ["--ceiling", "--body-size", str(size), "--connections", "64",
                "--pipeline", str(PIPELINE), "--duration", d])
-        s.run("std1", "/ 1 conn", ["--url", url, "--connections", "1",
-              "--duration", d, *common])
-        s.run("std64", "/ 64 conns", ["--url", url, "--connections", "64",
-              "--duration", d, *common], svg=True)
         ers_note = None
         if ers_status == 404:
             ers_note = ("/ers runs skipped: the server answers 404 on /ers "
