@@ -4,7 +4,7 @@
 # `carimbo bench` against the real server: a demo state, `carimbo serve` on
 # a loopback port, short bounded runs (closed loop with a digest mix and
 # full verification of a large sample, open loop at a fixed rate, the
-# bare-HTTP ceiling, a compare).  Each must report non-zero throughput and
+# bare-HTTP ceiling, a compare, /ers when the server serves it).  Each must report non-zero throughput and
 # zero errors, write JSON holding the documented keys, and an SVG that is
 # well-formed XML.  A wrong answer must be counted: a run against a server
 # that answers 404 fails with http_status errors and exit 1.
@@ -123,6 +123,22 @@ try:
         check(j.get("ratio", 0) > 0, "compare: ratio %s" % j.get("ratio"))
         check(j.get("errors") == 0, "compare: errors")
     check("ratio B/A" in out, "compare: no ratio in the table")
+
+    # /ers: EvidenceRecords read by bench/ers.c, half of them verified to
+    # the round token; skipped while the server answers 404 there.
+    p = subprocess.run([CARIMBO, "bench", "--url", url + "ers",
+                        "--requests", "1", "--quiet"], capture_output=True,
+                       timeout=30)
+    if b"http_status" in p.stdout + p.stderr:
+        print("note: /ers answers 404; the /ers run is skipped")
+    else:
+        j, _ = bench("ers", "--url", url + "ers", "--connections", "8",
+                     "--pipeline", "2", "--requests", "400", "--digests",
+                     "sha256,sha512", "--sample", "0.5", "-c", CONF)
+        headline("ers", j)
+        if j:
+            check(j["result"]["verified"] > 100,
+                  "ers: %d verified" % j["result"]["verified"])
 
     # Wrong answers are counted, not served as throughput.
     j, _ = bench("notfound", "--url", url + "no-such-path", "--requests",
