@@ -65,6 +65,7 @@ struct clock {
 	struct audit		*audit;
 	int64_t			 next_seal;
 	int64_t			 leap_until;	/* realtime end of the window */
+	bool			 audit_failed;	/* the last round's writes */
 };
 
 int64_t
@@ -381,6 +382,18 @@ clock_round(struct clock *c)
 	n = clock_sample_all(&c->cfg, s, CLOCK_MAX_SOURCES);
 	mono = clock_now(CLOCK_MONOTONIC);
 	gate_eval(&c->gate, &c->cfg, s, n, mono, &v);
+	/*
+	 * ETSI EN 319 421 7.7.2 wants every sync event logged: a log that
+	 * cannot be written closes the gate until a round's writes succeed.
+	 */
+	if (c->audit_failed && c->cfg.mode == CLOCK_STRICT) {
+		if (v.open || v.code != GATE_AUDIT)
+			v.changed = true;
+		v.open = false;
+		v.code = GATE_AUDIT;
+		snprintf(v.why, sizeof(v.why), "the clock audit log cannot "
+		    "be written (see the log)");
+	}
 	clock_publish(c, &v, mono);
 	if (v.changed) {
 		if (v.open && v.code == GATE_OK)
@@ -392,17 +405,22 @@ clock_round(struct clock *c)
 			    clock_reason(v.code), v.why);
 	}
 	if (c->audit != NULL) {
+		bool failed = false;
+
 		for (i = 0; i < n; i++)
-			(void)audit_put_sample(c->audit, &s[i]);
+			failed |= audit_put_sample(c->audit, &s[i]) == -1;
 		if (v.changed)
-			(void)audit_put_gate(c->audit, &v);
+			failed |= audit_put_gate(c->audit, &v) == -1;
 		refused = atomic_load_explicit(&c->refused,
 		    memory_order_relaxed);
 		if (refused != c->refused_logged) {
-			(void)audit_put_refused(c->audit, refused -
-			    c->refused_logged, refused);
-			c->refused_logged = refused;
+			if (audit_put_refused(c->audit, refused -
+			    c->refused_logged, refused) == 0)
+				c->refused_logged = refused;
+			else
+				failed = true;
 		}
+		c->audit_failed = failed;
 		if (mono >= c->next_seal) {
 			clock_seal(c);
 			c->next_seal = mono + c->cfg.seal_ns;

@@ -44,6 +44,7 @@ static const char *const gate_reasons[GATE_NCODES] = {
 	[GATE_HOLD]		= "clock recovering (hold time)",
 	[GATE_STALLED]		= "clock thread stalled",
 	[GATE_STOPPED]		= "clock stopped",
+	[GATE_AUDIT]		= "clock audit log cannot be written",
 };
 
 const char *

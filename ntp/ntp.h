@@ -146,6 +146,7 @@ enum gate_code {
 	GATE_HOLD,
 	GATE_STALLED,
 	GATE_STOPPED,
+	GATE_AUDIT,		/* the audit log cannot be written */
 	GATE_NCODES
 };
 

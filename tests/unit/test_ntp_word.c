@@ -98,11 +98,42 @@ test_word(void **state)
 	free(c);
 }
 
+/* A round whose audit writes failed closes the gate (strict only). */
+static void
+test_audit_failed(void **state)
+{
+	struct clock		*c;
+	struct clock_reading	 rd;
+
+	(void)state;
+	c = calloc(1, sizeof(*c));
+	assert_non_null(c);
+	pthread_mutex_init(&c->mu, NULL);
+	c->cfg.mode = CLOCK_STRICT;
+	c->cfg.kernel_ignore = true;
+	c->cfg.accuracy_ns = c->cfg.max_offset_ns = NSEC_PER_SEC;
+	c->cfg.max_disagree_ns = NSEC_PER_SEC;
+	c->cfg.max_age_ns = c->cfg.poll_ns = NSEC_PER_SEC;
+	c->cfg.ntp_timeout_ns = NSEC_PER_SEC;
+	clock_round(c);
+	assert_true(clock_gate_open(c, &rd));
+	c->audit_failed = true;
+	clock_round(c);
+	assert_false(clock_gate_open(c, &rd));
+	assert_int_equal(rd.code, GATE_AUDIT);
+	c->cfg.mode = CLOCK_DEMO;
+	clock_round(c);
+	assert_true(clock_gate_open(c, &rd));
+	pthread_mutex_destroy(&c->mu);
+	free(c);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_word),
+		cmocka_unit_test(test_audit_failed),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
