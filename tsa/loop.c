@@ -60,7 +60,7 @@
 
 enum op {
 	OP_ACCEPT = 1, OP_RECV, OP_SEND, OP_EVENT, OP_TIMER, OP_SIGNAL,
-	OP_LWRITE, OP_LSYNC,
+	OP_LWRITE, OP_LSYNC, OP_STAMP,
 };
 #define OP_MASK		15		/* struct conn is 16-byte aligned */
 enum cstate { C_OPEN, C_CLOSING, C_LINGER, C_DEAD };
@@ -109,6 +109,7 @@ struct loop {
 	int				 lfd, efd, sfd;
 	bool				 accept_armed;
 	uint64_t			 efd_val;
+	uint64_t			 stamp_val;
 	struct signalfd_siginfo		 sinfo;
 	struct __kernel_timespec	 tick;
 	struct conn			*conns;
@@ -167,6 +168,16 @@ arm_event(struct loop *l)
 
 	io_uring_prep_read(sqe, l->efd, &l->efd_val, sizeof(l->efd_val), 0);
 	loop_set_data(sqe, NULL, OP_EVENT);
+}
+
+static void
+arm_stamp(struct loop *l)
+{
+	struct io_uring_sqe *sqe = loop_sqe(l);
+
+	io_uring_prep_read(sqe, stamper_fd(l->cfg->stamper), &l->stamp_val,
+	    sizeof(l->stamp_val), 0);
+	loop_set_data(sqe, NULL, OP_STAMP);
 }
 
 static void
@@ -955,6 +966,10 @@ on_cqe(struct loop *l, struct io_uring_cqe *cqe)
 	case OP_LWRITE:
 		l->ledger_wres = cqe->res;
 		break;
+	case OP_STAMP:
+		rounds_add_stamps(l->rs, stamper_take(l->cfg->stamper));
+		arm_stamp(l);
+		break;
 	case OP_LSYNC:
 		l->ledger_busy = false;
 		rounds_ledger_done(l->rs, l->ledger_wres, cqe->res ==
@@ -1016,6 +1031,8 @@ loop_run(const struct serve_cfg *cfg, int lfd, struct signer *sg,
 	arm_event(&l);
 	arm_signal(&l);
 	arm_timer(&l);
+	if (cfg->stamper != NULL)
+		arm_stamp(&l);
 
 	for (;;) {
 		rc = io_uring_submit_and_wait(&l.ring, 1);

@@ -86,6 +86,8 @@ struct rounds {
 	struct job		*sub_head, *sub_tail;
 };
 
+static void	job_internal_free(struct job *);
+
 static time_t
 mono_seconds(void)
 {
@@ -176,7 +178,12 @@ job_try_release(struct rounds *rs, struct job *j)
 		job_reject(j, FAIL_SYSTEM_FAILURE,
 		    "the ledger record of this round could not be written");
 	r->live--;
-	rs->release(rs->arg, j);	/* frees j */
+	if (j->kind == JOB_STAMP) {
+		stamper_done(rs->cfg->stamper, j->stamp, j->failed ? NULL :
+		    j->out, j->out_len);
+		job_internal_free(j);
+	} else
+		rs->release(rs->arg, j);	/* frees j */
 	round_put(rs, r);
 }
 
@@ -476,7 +483,7 @@ rounds_close(struct rounds *rs)
 		err(1, NULL);
 	i = 0;
 	for (j = r->jobs; j != NULL; j = j->rnext) {
-		if (j->kind != JOB_TOKEN)
+		if (j->kind != JOB_TOKEN && j->kind != JOB_STAMP)
 			continue;
 		j->serial_len = serial_encode(rs->cfg->unit_id, s++, j->serial);
 		if (job_tstinfo(rs, j, r) == -1 ||
@@ -648,6 +655,7 @@ rounds_collect(struct rounds *rs)
 		next = j->next;
 		switch (j->kind) {
 		case JOB_TOKEN:
+		case JOB_STAMP:
 			j->signed_ = true;
 			job_try_release(rs, j);
 			break;
@@ -669,6 +677,21 @@ rounds_collect(struct rounds *rs)
 		case JOB_ERS:
 			break;	/* never at the workers */
 		}
+	}
+}
+
+void
+rounds_add_stamps(struct rounds *rs, struct stamp_req *sr)
+{
+	struct stamp_req	*next;
+	struct job		*j;
+
+	for (; sr != NULL; sr = next) {
+		next = stamper_next(sr);
+		j = job_internal(JOB_STAMP, HASH_SHA256, 0, stamper_digest(sr),
+		    32);
+		j->stamp = sr;
+		rounds_add(rs, j);
 	}
 }
 

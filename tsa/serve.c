@@ -287,7 +287,9 @@ serve_main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 
 	lfd = serve_bind(cfg.listen);
+	cfg.stamper = stamper_new();
 	cfg.clock = clk = clock_start(&ccfg);
+	clock_set_stamp(clk, stamper_stamp, cfg.stamper);
 	sg = signer_start(p11, key_label, workers, tmpl);
 	log_info("serving: unit %u, %d signing worker%s, key \"%s\", "
 	    "serials from %s", cfg.unit_id, workers, workers > 1 ? "s" : "",
@@ -296,7 +298,9 @@ serve_main(int argc, char **argv)
 	rc = loop_run(&cfg, lfd, sg, ser, lg, tmpl);
 
 	close(lfd);
+	stamper_close(cfg.stamper);	/* the final seal: Ed25519 only */
 	clock_stop(clk);
+	stamper_free(cfg.stamper);
 	signer_stop(sg);
 	serial_close(ser);
 	ledger_close(lg);

@@ -136,7 +136,7 @@ static void
 signer_issue(struct worker *w, struct job *j)
 {
 	if (j->kind == JOB_TOKEN)
-		signer_token(w, j);
+		signer_token(w, j);	/* JOB_STAMP: internal, j->out */
 	else
 		signer_internal(w, j);
 }

@@ -230,7 +230,10 @@ enum job_kind {
 	JOB_ERS,		/* POST /ers: a leaf of its round's tree */
 	JOB_ROUND_TOKEN,	/* internal: the token over a tree's root */
 	JOB_ANCHOR,		/* internal: the token over the ledger's head */
+	JOB_STAMP,		/* internal: a token asked by another thread */
 };
+
+struct stamp_req;
 
 struct tree;
 
@@ -250,6 +253,7 @@ struct job {
 	bool		 signed_;	/* back from the workers */
 	bool		 failed;	/* answered with a rejection instead */
 	struct tree	*tree;		/* JOB_ERS, JOB_ROUND_TOKEN */
+	struct stamp_req *stamp;	/* JOB_STAMP */
 	size_t		 leaf;		/* JOB_ERS: index in the tree */
 	uint8_t		 serial[SERIAL_MAX];
 	size_t		 serial_len;
@@ -336,6 +340,7 @@ struct serve_cfg {
 	unsigned		 anchor_rounds;	/* anchor the head every N rounds */
 	unsigned		 anchor_seconds;	/* ... or T seconds */
 	struct clock		*clock;		/* the gate (ntp/) */
+	struct stamper		*stamper;	/* tokens for the clock's seals */
 };
 
 struct rounds;
@@ -372,6 +377,32 @@ int		 rounds_ledger_fd(const struct rounds *);
 bool		 rounds_idle(const struct rounds *);
 /* On a worker: the /ers replies of a signed round token (rt). */
 void		 rounds_ers_replies(struct job *rt);
+/* Stamp requests from other threads join the open round. */
+void		 rounds_add_stamps(struct rounds *, struct stamp_req *);
+
+struct stamper;
+
+/* stamp.c */
+struct stamper	*stamper_new(void);
+void		 stamper_free(struct stamper *);
+/* The eventfd the loop reads: stamp requests are waiting. */
+int		 stamper_fd(const struct stamper *);
+/*
+ * From any thread (ntp's clock_stamp_fn shape): a token over the SHA-256
+ * imprint digest, as a malloc'd TimeStampResp, once its round's ledger
+ * record is durable.  0, or -1 (closed, timed out, signing failed).
+ */
+int		 stamper_stamp(void *ctx, const uint8_t *digest, size_t len,
+		    uint8_t **tok, size_t *toklen);
+/* The loop: takes the waiting requests (a list). */
+struct stamp_req *stamper_take(struct stamper *);
+struct stamp_req *stamper_next(const struct stamp_req *);
+const uint8_t	*stamper_digest(const struct stamp_req *);
+/* The loop: the token (resp NULL: none) goes back to the asker. */
+void		 stamper_done(struct stamper *, struct stamp_req *,
+		    const uint8_t *resp, size_t len);
+/* After the loop: every waiting and later request gets -1 at once. */
+void		 stamper_close(struct stamper *);
 
 /* loop.c */
 /*

@@ -52,6 +52,8 @@ def token_of(er):
 
 def main():
     S.run(S.CARIMBO, "init", "--demo", S.STATE)
+    if not os.path.exists(os.path.join(S.STATE, "clock-seal.key")):
+        S.run(S.CARIMBO, "clock", "keygen", S.STATE)
     root = os.path.join(S.STATE, "root.pem")
     chain = os.path.join(S.STATE, "tsa-chain.pem")
     srv = S.Server(S.write_conf("anchor_rounds = 2\nanchor_seconds = 0"))
@@ -145,6 +147,33 @@ def main():
     p = S.run(S.CARIMBO, "ledger", "verify", bad, ok=False)
     S.check(p.returncode != 0 and b"record" in p.stdout + p.stderr,
             "tampered ledger refused, first bad record named")
+
+    print("the clock's seals carry the TSA's own tokens, in the ledger")
+    before = re.search(r"covered\s+\d+ /ers requests, (\d+) standard",
+                       S.run(S.CARIMBO, "ledger", "verify", led).stdout
+                       .decode())
+    srv = S.Server(S.write_conf("clock_poll_ms = 300\n"
+                                "clock_seal_interval_ms = 300"))
+    import time
+    time.sleep(2.5)
+    S.check(srv.stop() == 0, "exit 0")
+    logs = sorted(os.path.join(S.STATE, "clock", f) for f in
+                  os.listdir(os.path.join(S.STATE, "clock")))
+    p = S.run(S.CARIMBO, "clock", "audit", *logs, "--pubkey",
+              os.path.join(S.STATE, "clock-seal.pub"), "--ca", root, ok=False)
+    out = p.stdout.decode()
+    m = re.search(r"(\d+) with an RFC 3161 token \((\d+) verified", out)
+    S.check(p.returncode == 0 and m is not None and int(m.group(1)) >= 2 and
+            m.group(1) == m.group(2), "seals with verified TSA tokens: %r"
+            % out)
+    p = S.run(S.CARIMBO, "ledger", "verify", led, "--ca", root,
+              "--untrusted", chain, ok=False)
+    after = re.search(r"covered\s+\d+ /ers requests, (\d+) standard",
+                      p.stdout.decode())
+    S.check(p.returncode == 0 and before and after and m and
+            int(after.group(1)) - int(before.group(1)) >= int(m.group(1)),
+            "the seal tokens are in the ledger: %s -> %s" % (
+                before and before.group(1), after and after.group(1)))
 
     print("%d checks, %d failed" % (S.checks, len(S.failures)))
     if S.failures:
