@@ -321,14 +321,15 @@ clock_gate_open(struct clock *c, struct clock_reading *out)
 	out->code = (w >> W_CODE_SHIFT) & 0xff;
 	out->bound_ns = b == W_BOUND_MAX ? -1 : (int64_t)b * 1000;
 	if (!out->demo && out->open) {
-		now = clock_now(CLOCK_MONOTONIC);
+		/* Coarse clocks: vDSO reads, ticks of a few ms are enough. */
+		now = clock_now(CLOCK_MONOTONIC_COARSE);
 		if (now > atomic_load_explicit(&c->fresh_until,
 		    memory_order_relaxed)) {
 			out->open = false;
 			out->code = GATE_STALLED;
 		} else if (w & W_LEAP) {
 			/* No tokens in the ambiguous second (ETSI EN 319 421). */
-			now = clock_now(CLOCK_REALTIME);
+			now = clock_now(CLOCK_REALTIME_COARSE);
 			if (now >= atomic_load_explicit(&c->leap_start,
 			    memory_order_relaxed) && now < atomic_load_explicit(
 			    &c->leap_end, memory_order_relaxed)) {

@@ -211,9 +211,11 @@ void	 clock_set_stamp(struct clock *, clock_stamp_fn, void *ctx);
 /* Stops the thread, writes a final seal, closes the log; NULL is safe. */
 void	 clock_stop(struct clock *);
 /*
- * Lock-free, O(1): two atomic loads and one clock_gettime().  Returns
- * out->open.  Closed also when the clock thread has not published for
- * 3 poll intervals (stalled).
+ * Lock-free, O(1): two atomic loads and one CLOCK_MONOTONIC_COARSE read
+ * (about 10 ns); two more loads and a CLOCK_REALTIME_COARSE read inside a
+ * leap-second announcement.  Returns out->open.  Closed also when the
+ * clock thread has not published for 3 poll intervals (stalled).  Call
+ * it once per round.
  */
 bool	 clock_gate_open(struct clock *, struct clock_reading *out);
 /* Counts n requests refused by a closed gate (lock-free). */

@@ -58,14 +58,14 @@ test_word(void **state)
 
 	/* Stalled: not published for three polls and the NTP timeouts. */
 	word_set(c, true, false, GATE_OK, 1000, false);
-	atomic_store(&c->fresh_until, clock_now(CLOCK_MONOTONIC) - 1);
+	atomic_store(&c->fresh_until, clock_now(CLOCK_MONOTONIC) - NSEC_PER_SEC);
 	assert_false(clock_gate_open(c, &rd));
 	assert_int_equal(rd.code, GATE_STALLED);
 	assert_string_equal(rd.reason, "clock thread stalled");
 
 	/* Demo stays open even then. */
 	word_set(c, true, true, GATE_DEMO, 1000, false);
-	atomic_store(&c->fresh_until, clock_now(CLOCK_MONOTONIC) - 1);
+	atomic_store(&c->fresh_until, clock_now(CLOCK_MONOTONIC) - NSEC_PER_SEC);
 	assert_true(clock_gate_open(c, &rd));
 	assert_true(rd.demo);
 
