@@ -8,7 +8,7 @@
 #   make fuzz       build the libFuzzer targets (clang)
 #   make clean
 
-PKGS     := openssl liburing libsodium libp11
+PKGS     := openssl liburing libsodium libp11 sqlite3
 CC       ?= cc
 CFLAGS   ?= -O2 -g
 WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \

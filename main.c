@@ -22,6 +22,7 @@ struct cmd {
 static const struct cmd cmds[] = {
 	{ "serve", serve_main, "run the time-stamp server: serve -c CONF [--listen ADDR:PORT]" },
 	{ "init", init_main, "create a demo state: token, keys, CA, TSA certificate" },
+	{ "ca", ca_main, "the CA: issue, revoke, crl, list, show, export-chain, init" },
 	{ "clock", clock_main, "the clock: status, run, audit LOG..., report LOG..." },
 	{ "bench", bench_main, "measure: --hsm signing ceiling (HTTP load later)" },
 	{ "ledger", ledger_main, "check the ledger: ledger verify|prove LEDGER ..." },

@@ -1,61 +1,396 @@
 /* SPDX-License-Identifier: ISC */
 /*
- * The CA (DESIGN.md "The CA"): certificate profiles and issuance
- * (cert.c), and `carimbo init --demo` (init.c), which builds the smallest
- * hierarchy that serves: a root CA and one TSA certificate, keys generated
- * on the PKCS#11 token, certificates signed on it.  The full CA (a
- * TSA-issuing and a user-issuing CA, more profiles, CSR intake,
- * revocation, SQLite) extends these files.
+ * The CA (DESIGN.md "The CA"): a root CA, a TSA-issuing CA and a
+ * user-issuing CA with their keys on the PKCS#11 token; certificate
+ * profiles (cert.c, profile.c), CSR intake with proof of possession
+ * (csr.c), QCStatements (qc.c, templates in asn1.h), CRL v2 (crl.c), all
+ * state in one SQLite database (db.c), publication files for the server
+ * (pub.c), the state a command works on (state.c), the `carimbo ca`
+ * commands (cmd.c) and `carimbo init --demo` (init.c).
+ *
+ * A state folder holds carimbo.conf (the server's; the CA reads the token
+ * keys from it and ignores the rest) and ca/: ca.conf (the CA's keys),
+ * ca.db, and pub/ (what `carimbo serve` publishes over HTTP).
  */
 #ifndef CA_CA_H
 #define CA_CA_H
+
+#include <sys/types.h>
+
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
 
 #include <openssl/evp.h>
 #include <openssl/x509.h>
 
 #define CA_SERIAL_BYTES	16	/* random serial; RFC 5280 4.1.2.2: <= 20 */
+#define CA_MAX_SERIAL_HEX 42	/* 20 octets in hex, a sign byte, NUL */
 #define CA_MAX_NAME	64	/* RFC 5280 A.1 ub-common-name, ub-org-name */
 #define CA_MAX_CHAIN	8	/* certificates from a TSA up to its root */
+#define CA_MAX_CSR	(64 * 1024)	/* bytes of a CSR file, PEM or DER */
+#define CA_MAX_EMAILS	8	/* rfc822Name entries in one certificate */
+#define CA_MAX_EMAIL	254	/* RFC 5321 4.5.3.1: a path of 256 with <> */
+#define CA_MAX_RDNS	16	/* attributes in one subject */
+#define CA_MAX_DN	1024	/* bytes of a --subject argument */
+#define CA_MAX_URL	200	/* bytes of the publication base URL */
+#define CA_MAX_LABEL	64	/* = P11_MAX_LABEL */
+#define CA_MAX_PUB	(4 * 1024 * 1024)	/* bytes of one published file */
+#define CA_MAX_PUB_FILES 16	/* files a ca_pub serves */
+#define CA_MIN_RSA	2048	/* bits; NIST SP 800-131A, ETSI TS 119 312 */
+#define CA_MAX_RSA	4096	/* bits; P11_MAX_SIG holds a 4096-bit sig */
+#define CA_MAX_DAYS	(30 * 366)	/* validity given on the command line */
+#define CA_MAX_CRL_DAYS	366
+
+/* The three CAs.  Their names are in URLs and on the command line. */
+enum ca_issuer {
+	CA_ROOT,
+	CA_TSA,
+	CA_USER,
+	CA_NISSUERS
+};
 
 /*
  * Certificate profiles (STANDARDS.md "RFC 5280 CRLs and certificate
- * profiles").  Later: user-issuing CA, qualified, normalised,
- * encipherment, S/MIME.
+ * profiles").  The first three are the CAs themselves.
  */
 enum cert_profile {
 	CERT_ROOT,		/* self-signed root CA */
 	CERT_TSA_CA,		/* CA that issues TSA certificates */
+	CERT_USER_CA,		/* CA that issues users' certificates */
 	CERT_TSA,		/* a time-stamping unit (RFC 3161 2.3) */
+	CERT_QUALIFIED,		/* qualified signatures (RFC 3739, EN 319 412-5) */
+	CERT_NORMALISED,	/* advanced signatures */
+	CERT_ENCIPHERMENT,	/* key transport or key agreement */
+	CERT_SMIME,		/* CA/B Forum S/MIME mailbox-validated strict */
+	CERT_NPROFILES
 };
 
-/* A subject: RFC 5280 4.1.2.6, ETSI EN 319 422 TSU naming. */
-struct cert_name {
-	const char	*cn;
-	const char	*o;
-	const char	*c;		/* ISO 3166 two letters */
+/* keyUsage bits (RFC 5280 4.2.1.3), as in KeyUsage's BIT STRING. */
+#define KU_DS		(1 << 0)	/* digitalSignature */
+#define KU_NR		(1 << 1)	/* nonRepudiation (contentCommitment) */
+#define KU_KE		(1 << 2)	/* keyEncipherment */
+#define KU_KA		(1 << 4)	/* keyAgreement */
+#define KU_CERT		(1 << 5)	/* keyCertSign */
+#define KU_CRL		(1 << 6)	/* cRLSign */
+
+#define PROFILE_MAX_ATTRS	12
+#define PROFILE_MAX_POLICIES	2
+
+/* What a profile fixes; the table is in profile.c. */
+struct profile {
+	const char	*name;		/* on the command line */
+	const char	*title;		/* in messages */
+	enum ca_issuer	 issuer;	/* who issues it */
+	int		 ca;		/* basicConstraints cA */
+	int		 pathlen;	/* -1: absent */
+	int		 ku_rsa;	/* keyUsage for an RSA key */
+	int		 ku_ec;		/* keyUsage for an EC key */
+	int		 eku;		/* NID or NID_undef */
+	int		 eku_critical;
+	int		 qc;		/* qcStatements */
+	int		 decipher;	/* key for key management, not signing */
+	int		 san;		/* 0 none, 1 optional, 2 required */
+	int		 days;		/* default validity */
+	int		 max_days;
+	const char	*policies[PROFILE_MAX_POLICIES];
+	int		 attrs[PROFILE_MAX_ATTRS];	/* allowed, NID_undef ends */
+	int		 required[3];	/* required, NID_undef ends */
 };
 
+/* What a certificate request brings; cert_issue() applies the profile. */
 struct cert_req {
 	enum cert_profile	 profile;
-	struct cert_name	 subject;
+	const X509_NAME		*subject;	/* passed profile_check() */
+	const char *const	*emails;	/* rfc822Name entries */
+	size_t			 nemails;
 	EVP_PKEY		*pubkey;	/* the subject's public key */
+	const ASN1_INTEGER	*serial;	/* chosen by the caller (db) */
 	X509			*issuer;	/* NULL: self-signed */
+	const char		*issuer_name;	/* "root", "tsa", "user" */
 	EVP_PKEY		*issuer_key;	/* signs; may live on a token */
-	int			 years;		/* 0: the profile's validity */
+	int			 days;		/* 0: the profile's validity */
+	int			 sscd;		/* key on a QSCD: QcSSCD */
+	int			 non_repudiation; /* tsa: add nonRepudiation */
+	const char		*url;		/* base of CDP and AIA, or NULL */
+	const char		*qc_pds;	/* QcPDS URL (English), or NULL */
+	int			 qc_retention;	/* QcRetentionPeriod years, 0: none */
 };
 
-/* cert.c */
+/* A parsed, verified PKCS#10 request (csr.c). */
+struct csr {
+	X509_REQ	*req;
+	EVP_PKEY	*pubkey;
+	char		*emails[CA_MAX_EMAILS];	/* from subjectAltName */
+	size_t		 nemails;
+};
+
+/* One row of the certificates table (db.c). */
+struct db_cert {
+	char		 serial[CA_MAX_SERIAL_HEX];	/* upper-case hex */
+	char		 issuer[16];
+	char		 profile[16];
+	char		 subject[256];
+	char		 key_label[CA_MAX_LABEL + 1];	/* "" if not ours */
+	time_t		 not_after;
+	time_t		 revoked_at;	/* 0: not revoked */
+	time_t		 invalidity;	/* 0: none */
+	int		 reason;	/* RFC 5280 5.3.1 CRLReason, -1: none */
+	uint8_t		*der;		/* db_cert_get only; caller frees */
+	size_t		 derlen;
+};
+
+struct conf;
+struct db;
+struct ca_pub;
+
+/* The state one `carimbo ca` command works on (state.c). */
+struct ca {
+	char		*dir;		/* STATE/ca */
+	char		*module;
+	char		*token;
+	char		*pin_file;
+	struct db	*db;
+	struct p11	*p11;		/* opened on first use */
+	EVP_PKEY	*keys[CA_NISSUERS];	/* signing handles, on first use */
+	char		*url;		/* publication base, no trailing / */
+	char		*org;
+	char		*country;
+	char		*pub_dir;
+	int		 crl_days;
+	int		 tsa_nr;	/* tsa: nonRepudiation too */
+	char		*qc_pds;
+	int		 qc_retention;
+	int		 keytype;	/* enum p11_keytype for --keygen-on-token */
+};
+
+/* asn1.c: see ca/asn1.h. */
+
+/* profile.c */
+const struct profile *profile_get(enum cert_profile);
+const char	*ca_issuer_name(enum ca_issuer);
+/* "root", "tsa", "user"; -1 if unknown. */
+int		 ca_issuer_parse(const char *);
 const char	*cert_profile_name(enum cert_profile);
+/* "tsa", "qualified", ...; -1 if unknown or not issuable with `ca issue`. */
+int		 cert_profile_parse(const char *);
 /*
- * Issues a certificate for req under its profile: version 3, a random
- * positive serial of CA_SERIAL_BYTES, validity from now, the profile's
+ * The key limits: RSA of CA_MIN_RSA to CA_MAX_RSA bits, EC on P-256,
+ * P-384 or P-521.  Returns 1 if pk is acceptable, else 0 with a log line.
+ */
+int		 key_check(const EVP_PKEY *);
+/* RFC 5321 4.1.2 Mailbox, ASCII dot-atom only.  1 if valid, else 0. */
+int		 email_check(const char *);
+/*
+ * The profile's rules on the subject and the rfc822Name entries: every
+ * attribute must be one the profile allows and the required ones present;
+ * SAN mailboxes only where the profile takes them.  Returns 1, or 0 with
+ * a log line naming what is refused and why.
+ */
+int		 profile_check(enum cert_profile, const X509_NAME *,
+		    const char *const *emails, size_t nemails);
+/*
+ * Parses "/C=PT/O=Org/CN=Name" (the `openssl req -subj` form; '\' escapes
+ * '/', '+' or '\').  Returns a new name (caller frees), or NULL with a log
+ * line.
+ */
+X509_NAME	*dn_parse(const char *);
+
+/* cert.c */
+/*
+ * Issues a certificate for req under its profile: version 3, req's
+ * serial, validity from now (clamped to the issuer's), the profile's
  * extensions, signed with issuer_key and checked against the issuer's
  * public key.  Returns the certificate (caller frees) or NULL with a log
  * line.
  */
 X509		*cert_issue(const struct cert_req *);
-/* The digest a key signs with: SHA-384 for P-384, else SHA-256. */
+/* The digest a key signs with: SHA-384 for P-384 and P-521, else SHA-256. */
 const EVP_MD	*cert_digest(const EVP_PKEY *);
+/*
+ * The extensions of req's profile added to x (exported for the unit
+ * tests).  Returns 0, or -1 with a log line.
+ */
+int		 cert_extensions(X509 *x, const struct cert_req *);
+/* Upper-case hex of a serial, no leading zero octets (as db.c keys it). */
+void		 cert_serial_hex(const ASN1_INTEGER *, char[CA_MAX_SERIAL_HEX]);
+
+/* qc.c */
+/*
+ * The qcStatements extension (RFC 3739 3.2.6, ETSI EN 319 412-5 4):
+ * QcCompliance, QcType esign, QcSSCD if sscd, QcPDS if pds, and
+ * QcRetentionPeriod if retention > 0.  Returns the extension (caller
+ * frees) or NULL with a log line.
+ */
+X509_EXTENSION	*qc_statements(int sscd, const char *pds, int retention);
+
+/* csr.c */
+/*
+ * Parses a CSR (PEM or DER, at most CA_MAX_CSR bytes), strictly DER,
+ * version 1, with a signature that verifies under its own key (RFC 2986
+ * 3: proof of possession), acceptable key (key_check), and no attribute
+ * but an extensionRequest holding at most a subjectAltName of rfc822Name
+ * entries: whatever else it asks for is refused, never dropped.  Returns
+ * the request (csr_free) or NULL with a log line.
+ */
+struct csr	*csr_parse(const uint8_t *, size_t);
+void		 csr_free(struct csr *);
+
+/* crl.c */
+/* RFC 5280 5.3.1 reason names; -1 if unknown or not for a full CRL. */
+int		 crl_reason_parse(const char *);
+const char	*crl_reason_name(int);
+/*
+ * CRL v2 number for issuer from the database's revoked rows, signed with
+ * key and checked against the issuer's certificate.  Caller frees; NULL
+ * with a log line.
+ */
+X509_CRL	*crl_build(struct db *, enum ca_issuer, X509 *issuer,
+		    EVP_PKEY *key, long long number, int days);
+
+/* db.c */
+/* Opens (create: creates the schema of) the database; NULL + log line. */
+struct db	*db_open(const char *path, int create);
+void		 db_close(struct db *);
+/* BEGIN IMMEDIATE: the one writer from here to commit.  0 or -1. */
+int		 db_begin(struct db *);
+int		 db_commit(struct db *);
+void		 db_rollback(struct db *);
+int		 db_ca_add(struct db *, enum ca_issuer, const char *key_label,
+		    const X509 *);
+/* The CA's certificate (caller frees) and key label; NULL + log line. */
+X509		*db_ca_cert(struct db *, enum ca_issuer,
+		    char key_label[CA_MAX_LABEL + 1]);
+/*
+ * A new random positive serial of CA_SERIAL_BYTES not yet in the
+ * database (inside a transaction).  Caller frees.  NULL + log line.
+ */
+ASN1_INTEGER	*db_serial_new(struct db *);
+int		 db_cert_add(struct db *, enum ca_issuer, enum cert_profile,
+		    const X509 *, const char *key_label);
+/* 1 and *c (free c->der), 0 if no such serial, -1 on error. */
+int		 db_cert_get(struct db *, const char *serial, struct db_cert *);
+/* 0, or -1 (with a log line) if absent or revoked already. */
+int		 db_cert_revoke(struct db *, const char *serial, int reason,
+		    time_t when, time_t invalidity);
+/* Calls fn on every row (issuer NULL: all), or the revoked ones. */
+int		 db_cert_each(struct db *, const char *issuer, int revoked_only,
+		    void (*fn)(const struct db_cert *, void *), void *);
+/* The next CRL number of the issuer (last + 1, from 1).  -1 on error. */
+long long	 db_crl_next(struct db *, enum ca_issuer);
+int		 db_crl_add(struct db *, enum ca_issuer, long long number,
+		    time_t this_update, time_t next_update, const uint8_t *,
+		    size_t);
+/* The latest CRL's DER (caller frees), or NULL if none. */
+uint8_t		*db_crl_last(struct db *, enum ca_issuer, size_t *len);
+
+/* state.c */
+/*
+ * Opens the CA of the state whose carimbo.conf is conf (token keys from
+ * it, the rest from ca/ca.conf beside it).  Exits on error (start-up).
+ */
+struct ca	*ca_open(const char *conf);
+/* The same from the CA folder and the token's settings. */
+struct ca	*ca_open_dir(const char *dir, const char *module,
+		    const char *token, const char *pin_file);
+/*
+ * Loads carimbo.conf for its token keys (caller frees the three strings
+ * and the conf, whose other keys stay unread) and exports SOFTHSM2_CONF.
+ */
+struct conf	*ca_conf_token(const char *conf, char **module, char **token,
+		    char **pin_file);
+void		 ca_close(struct ca *);
+/* The issuer's signing key on the token, loaded once.  NULL + log line. */
+EVP_PKEY	*ca_key(struct ca *, enum ca_issuer);
+/* A logged-in raw PKCS#11 handle for key generation.  NULL + log line. */
+struct p11	*ca_p11(struct ca *);
+/*
+ * Writes len bytes to path with mode through a temporary file, fsync,
+ * rename and a directory fsync: a crash leaves the old file or the new.
+ * Returns 0, or -1 with a log line.
+ */
+int		 ca_file_write(const char *path, mode_t, const void *, size_t);
+/* Certificates as PEM into path (ca_file_write).  0 or -1. */
+int		 ca_pem_write(const char *path, X509 *const *, size_t);
+
+/* issue.c */
+/* What `ca init` and `init --demo` choose; NULL fields take defaults. */
+struct ca_hier {
+	const char	*state;		/* the state folder */
+	const char	*module, *token, *pin_file;
+	int		 keytype;	/* enum p11_keytype */
+	const char	*org, *country, *url;
+	const char	*root_cn, *tsa_ca_cn, *user_ca_cn, *tsa_cn;
+	const char	*tsa_key;	/* the TSA key's label */
+	int		 tsa_reuse;	/* certify tsa_key if on the token */
+	const char	*root_pem, *chain_pem;
+	int		 root_days, ca_days, tsa_days;	/* 0: profile's */
+};
+
+struct ca_issue_args {
+	enum cert_profile	 profile;
+	const X509_NAME		*subject;
+	const char *const	*emails;
+	size_t			 nemails;
+	EVP_PKEY		*pubkey;	/* NULL: keygen_label on the token */
+	const char		*keygen_label;	/* NULL: "<profile>-<serial>" */
+	int			 keytype;	/* enum p11_keytype for keygen */
+	const char		*key_label;	/* the key's label if on token */
+	int			 days;
+	int			 sscd;
+};
+/*
+ * The one issuing path (`carimbo ca issue`, `ca init`, `init --demo`):
+ * profile check, key check, one transaction for a fresh serial, the
+ * optional key generation on the token, the signature and the row; then
+ * the publication files (pub_export).  A crash leaves the row and certificate, or neither.
+ * Returns the certificate (caller frees) or NULL with a log line and no
+ * change to the database.
+ */
+X509		*ca_issue(struct ca *, const struct ca_issue_args *);
+/* The next CRL v2 of issuer, recorded and published; DER (caller frees). */
+uint8_t		*ca_crl(struct ca *, enum ca_issuer, size_t *len);
+/* Revokes and publishes a fresh CRL of the issuer.  0 or -1. */
+int		 ca_revoke(struct ca *, const char *serial, int reason,
+		    time_t invalidity);
+/*
+ * Creates the hierarchy in a fresh h->state/ca: ca.conf, the database,
+ * keys root, tsa-ca and user-ca generated on the token (and the TSA's,
+ * unless a key labelled h->tsa_key is there already), the three CA
+ * certificates and the TSA certificate through ca_issue(), first CRLs,
+ * the publication files, and h->root_pem and h->chain_pem (TSA then
+ * TSA-issuing CA: RFC 3161 certReq).  Exits on error (start-up).
+ */
+void		 ca_hier_create(const struct ca_hier *);
+
+/* pub.c */
+/*
+ * Exports what `carimbo serve` publishes into pub_dir: ca/<name>.crt
+ * (DER) for each CA and crl/<name>.crl (DER, the latest).  0 or -1.
+ */
+int		 pub_export(struct ca *);
+/*
+ * The server's read-only view of pub/.  state is the state folder (the
+ * directory of carimbo.conf) or its ca/ folder.  NULL (with a log line)
+ * when there is nothing to publish; the server then serves without it.
+ */
+struct ca_pub	*ca_pub_open(const char *state);
+/*
+ * For a GET of path (len bytes, the request target as sent): 200 with
+ * *body, *blen and *ctype set ("application/pkix-cert" or
+ * "application/pkix-crl", RFC 2585 4); 404 for a path under /ca/ or
+ * /crl/ that names nothing we publish (p may be NULL: always 404 there);
+ * 500 if the file cannot be read; 0 for any other path (not ours: route
+ * it on).  The body is re-read when the file changed (a new CRL) and
+ * stays valid until ca_pub_close(), so a reply may still be sending it.
+ * One thread at a time.
+ */
+int		 ca_pub_get(struct ca_pub *, const char *path, size_t len,
+		    const uint8_t **body, size_t *blen, const char **ctype);
+void		 ca_pub_close(struct ca_pub *);
+
+/* cmd.c */
+int		 ca_main(int, char **);
 
 /* init.c */
 int		 init_main(int, char **);

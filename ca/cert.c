@@ -1,48 +1,21 @@
 /* SPDX-License-Identifier: ISC */
 /*
- * Certificate issuance under a small table of profiles.  A profile fixes
- * what RFC 5280 and RFC 3161 leave to the CA: basicConstraints, keyUsage,
- * extendedKeyUsage and validity; the caller brings the subject, its public
- * key and the issuer's key (on the token, through p11_evp_key).  init.c
- * issues the demo hierarchy with it; the full CA adds profiles here.
+ * Certificate issuance: a profile (profile.c) turned into a version 3
+ * certificate.  The caller brings the checked subject, the public key, a
+ * serial from the database and the issuer's key (on the token, through
+ * p11_evp_key); issue.c is the one caller that stores what is signed.
  */
 #include <err.h>
+#include <stdio.h>
 #include <string.h>
 #include <time.h>
 
 #include <openssl/bn.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
-#include <sodium.h>
 
 #include "ca/ca.h"
 #include "common/log.h"
-
-static const struct {
-	const char	*name;
-	const char	*basic;		/* basicConstraints */
-	const char	*ku;		/* keyUsage */
-	const char	*eku;		/* extendedKeyUsage, or NULL */
-	int		 years;
-} cert_profiles[] = {
-	/* RFC 5280 4.2.1.9, 4.2.1.3: a CA certifies keys and signs CRLs. */
-	[CERT_ROOT] = { "root CA", "critical,CA:TRUE",
-	    "critical,keyCertSign,cRLSign", NULL, 20 },
-	[CERT_TSA_CA] = { "TSA-issuing CA", "critical,CA:TRUE,pathlen:0",
-	    "critical,keyCertSign,cRLSign", NULL, 10 },
-	/*
-	 * RFC 3161 2.3: exactly one extendedKeyUsage, id-kp-timeStamping,
-	 * critical.  ETSI EN 319 422 does not ask for more.
-	 */
-	[CERT_TSA] = { "TSA", "CA:FALSE", "critical,digitalSignature",
-	    "critical,timeStamping", 5 },
-};
-
-const char *
-cert_profile_name(enum cert_profile p)
-{
-	return cert_profiles[p].name;
-}
 
 const EVP_MD *
 cert_digest(const EVP_PKEY *pk)
@@ -54,91 +27,242 @@ cert_digest(const EVP_PKEY *pk)
 	return EVP_sha256();
 }
 
-static int
-cert_name_set(X509_NAME *n, const struct cert_name *cn)
+void
+cert_serial_hex(const ASN1_INTEGER *ai, char out[CA_MAX_SERIAL_HEX])
 {
-	const char	*keys[] = { "C", "O", "CN" };
-	const char	*vals[] = { cn->c, cn->o, cn->cn };
-	size_t		 i;
+	BIGNUM	*bn;
+	char	*hex;
 
-	for (i = 0; i < 3; i++) {
-		if (vals[i] == NULL)
-			continue;
-		if (strlen(vals[i]) == 0 || strlen(vals[i]) > CA_MAX_NAME) {
-			log_warnx("%s \"%s\": 1 to %d bytes", keys[i], vals[i],
-			    CA_MAX_NAME);
-			return -1;
-		}
-		if (!X509_NAME_add_entry_by_txt(n, keys[i], MBSTRING_UTF8,
-		    (const unsigned char *)vals[i], -1, -1, 0)) {
-			log_ossl("subject %s", keys[i]);
-			return -1;
-		}
-	}
-	return 0;
+	if ((bn = ASN1_INTEGER_to_BN(ai, NULL)) == NULL ||
+	    (hex = BN_bn2hex(bn)) == NULL)
+		err(1, NULL);
+	snprintf(out, CA_MAX_SERIAL_HEX, "%s", hex);
+	OPENSSL_free(hex);
+	BN_free(bn);
 }
 
 /*
- * RFC 5280 4.1.2.2: positive, unique, at most 20 octets.  Random, so
- * serials need no state here and are unpredictable (CA/B BR 7.1).
+ * notBefore now, notAfter days later (RFC 5280 4.1.2.5), never past the
+ * issuer's notAfter: a certificate outliving its CA fails path validation
+ * in some verifiers and says more than the CA can stand behind.
  */
 static int
-cert_serial(X509 *x)
+cert_validity(X509 *x, const X509 *issuer, int days)
 {
-	uint8_t		 r[CA_SERIAL_BYTES];
-	BIGNUM		*bn;
-	int		 ok;
+	time_t	now = time(NULL), end;
 
-	do {
-		randombytes_buf(r, sizeof(r));
-		if ((bn = BN_bin2bn(r, sizeof(r), NULL)) == NULL)
-			err(1, NULL);
-		ok = !BN_is_zero(bn);
-		if (!ok)
-			BN_free(bn);
-	} while (!ok);
-	ok = BN_to_ASN1_INTEGER(bn, X509_get_serialNumber(x)) != NULL;
-	BN_free(bn);
-	if (!ok)
-		log_ossl("serial number");
-	return ok ? 0 : -1;
-}
-
-/* notBefore now, notAfter the same date years later (RFC 5280 4.1.2.5). */
-static int
-cert_validity(X509 *x, int years)
-{
-	time_t		now = time(NULL), end;
-	struct tm	tm;
-
-	gmtime_r(&now, &tm);
-	tm.tm_year += years;
-	if (tm.tm_mon == 1 && tm.tm_mday == 29)
-		tm.tm_mday = 28;
-	end = timegm(&tm);
+	end = now + (time_t)days * 86400;
 	if (ASN1_TIME_set(X509_getm_notBefore(x), now) == NULL ||
 	    ASN1_TIME_set(X509_getm_notAfter(x), end) == NULL) {
+		log_ossl("validity");
+		return -1;
+	}
+	if (issuer != NULL && ASN1_TIME_compare(X509_get0_notAfter(x),
+	    X509_get0_notAfter(issuer)) > 0 &&
+	    !X509_set1_notAfter(x, X509_get0_notAfter(issuer))) {
 		log_ossl("validity");
 		return -1;
 	}
 	return 0;
 }
 
+/* Adds ext (freed here) to x; critical as given. */
 static int
-cert_ext(X509 *x, X509V3_CTX *ctx, int nid, const char *val)
+cert_add(X509 *x, X509_EXTENSION *ext, const char *what)
 {
-	X509_EXTENSION	*ext;
-	int		 ok;
+	int ok;
 
-	if ((ext = X509V3_EXT_conf_nid(NULL, ctx, nid, val)) == NULL) {
-		log_ossl("extension %s = %s", OBJ_nid2sn(nid), val);
+	if (ext == NULL) {
+		log_ossl("%s", what);
 		return -1;
 	}
 	ok = X509_add_ext(x, ext, -1);
 	X509_EXTENSION_free(ext);
 	if (!ok) {
-		log_ossl("adding %s", OBJ_nid2sn(nid));
+		log_ossl("adding %s", what);
 		return -1;
+	}
+	return 0;
+}
+
+/* An extension from OpenSSL's configuration syntax (no config file). */
+static int
+cert_conf(X509 *x, X509V3_CTX *ctx, int nid, const char *val)
+{
+	return cert_add(x, X509V3_EXT_conf_nid(NULL, ctx, nid, val),
+	    OBJ_nid2sn(nid));
+}
+
+static int
+cert_key_usage(X509 *x, int bits)
+{
+	ASN1_BIT_STRING	*bs;
+	int		 i, ok;
+
+	if ((bs = ASN1_BIT_STRING_new()) == NULL)
+		err(1, NULL);
+	for (i = 0; i < 9; i++)
+		if ((bits & (1 << i)) && !ASN1_BIT_STRING_set_bit(bs, i, 1))
+			err(1, NULL);
+	/* RFC 5280 4.2.1.3: SHOULD be critical; CA/B S/MIME BR: SHALL. */
+	ok = X509_add1_ext_i2d(x, NID_key_usage, bs, 1, X509V3_ADD_DEFAULT);
+	ASN1_BIT_STRING_free(bs);
+	if (ok != 1) {
+		log_ossl("keyUsage");
+		return -1;
+	}
+	return 0;
+}
+
+static int
+cert_san(X509 *x, const char *const *emails, size_t n)
+{
+	GENERAL_NAMES	*gens;
+	GENERAL_NAME	*gn;
+	ASN1_IA5STRING	*s;
+	size_t		 i;
+	int		 ok;
+
+	if ((gens = sk_GENERAL_NAME_new_null()) == NULL)
+		err(1, NULL);
+	for (i = 0; i < n; i++) {
+		if ((gn = GENERAL_NAME_new()) == NULL ||
+		    (s = ASN1_IA5STRING_new()) == NULL ||
+		    !ASN1_STRING_set(s, emails[i], -1))
+			err(1, NULL);
+		GENERAL_NAME_set0_value(gn, GEN_EMAIL, s);
+		if (!sk_GENERAL_NAME_push(gens, gn))
+			err(1, NULL);
+	}
+	/*
+	 * RFC 5280 4.2.1.6: critical only when the subject is empty; a
+	 * mailbox-only S/MIME subject may be.
+	 */
+	ok = X509_add1_ext_i2d(x, NID_subject_alt_name, gens,
+	    X509_NAME_entry_count(X509_get_subject_name(x)) == 0,
+	    X509V3_ADD_DEFAULT);
+	GENERAL_NAMES_free(gens);
+	if (ok != 1) {
+		log_ossl("subjectAltName");
+		return -1;
+	}
+	return 0;
+}
+
+/* RFC 5280 4.2.1.4: policy OIDs, no qualifiers; first, then more. */
+static int
+cert_policies(X509 *x, const char *first, const char *const *more,
+    size_t nmore)
+{
+	CERTIFICATEPOLICIES	*cp;
+	POLICYINFO		*pi;
+	const char		*oid;
+	size_t			 i;
+	int			 ok;
+
+	if ((cp = sk_POLICYINFO_new_null()) == NULL)
+		err(1, NULL);
+	for (i = 0; i <= nmore; i++) {
+		oid = i == 0 ? first : more[i - 1];
+		if (oid == NULL)
+			break;
+		if ((pi = POLICYINFO_new()) == NULL)
+			err(1, NULL);
+		ASN1_OBJECT_free(pi->policyid);
+		if ((pi->policyid = OBJ_txt2obj(oid, 1)) == NULL ||
+		    !sk_POLICYINFO_push(cp, pi))
+			err(1, "policy %s", oid);
+	}
+	ok = X509_add1_ext_i2d(x, NID_certificate_policies, cp, 0,
+	    X509V3_ADD_DEFAULT);
+	CERTIFICATEPOLICIES_free(cp);
+	if (ok != 1) {
+		log_ossl("certificatePolicies");
+		return -1;
+	}
+	return 0;
+}
+
+int
+cert_extensions(X509 *x, const struct cert_req *req)
+{
+	const struct profile	*pr = profile_get(req->profile);
+	X509V3_CTX		 ctx;
+	X509			*issuer;
+	char			 buf[2 * CA_MAX_URL + 64];
+	const char		*pol;
+	int			 ku;
+
+	issuer = req->issuer != NULL ? req->issuer : x;
+	X509V3_set_ctx(&ctx, issuer, x, NULL, NULL, 0);
+
+	/* RFC 5280 4.2.1.9: critical in CA certificates. */
+	if (pr->ca) {
+		if (pr->pathlen >= 0)
+			snprintf(buf, sizeof(buf), "critical,CA:TRUE,"
+			    "pathlen:%d", pr->pathlen);
+		else
+			snprintf(buf, sizeof(buf), "critical,CA:TRUE");
+	} else
+		snprintf(buf, sizeof(buf), "CA:FALSE");
+	if (cert_conf(x, &ctx, NID_basic_constraints, buf) == -1)
+		return -1;
+
+	ku = EVP_PKEY_get_base_id(req->pubkey) == EVP_PKEY_EC ? pr->ku_ec :
+	    pr->ku_rsa;
+	if (req->profile == CERT_TSA && req->non_repudiation)
+		ku |= KU_NR;
+	if (cert_key_usage(x, ku) == -1)
+		return -1;
+
+	if (pr->eku != NID_undef) {
+		snprintf(buf, sizeof(buf), "%s%s", pr->eku_critical ?
+		    "critical," : "", OBJ_nid2sn(pr->eku));
+		if (cert_conf(x, &ctx, NID_ext_key_usage, buf) == -1)
+			return -1;
+	}
+
+	/* RFC 5280 4.2.1.2: the method (1) key identifier. */
+	if (cert_conf(x, &ctx, NID_subject_key_identifier, "hash") == -1)
+		return -1;
+	/* RFC 5280 4.2.1.1: required except in a self-signed certificate. */
+	if (req->issuer != NULL && cert_conf(x, &ctx,
+	    NID_authority_key_identifier, "keyid:always") == -1)
+		return -1;
+
+	if (req->nemails > 0 && cert_san(x, req->emails, req->nemails) == -1)
+		return -1;
+
+	/* EN 319 411-2 5.3: QCP-n-qscd when the key is on a QSCD. */
+	pol = pr->policies[0];
+	if (req->profile == CERT_QUALIFIED)
+		pol = req->sscd ? "0.4.0.194112.1.2" : "0.4.0.194112.1.0";
+	if (pol != NULL && cert_policies(x, pol, pr->policies + 1,
+	    PROFILE_MAX_POLICIES - 1) == -1)
+		return -1;
+
+	if (pr->qc && cert_add(x, qc_statements(req->sscd, req->qc_pds,
+	    req->qc_retention), "qcStatements") == -1)
+		return -1;
+
+	/*
+	 * RFC 5280 4.2.1.13 and 4.2.2.1: where the issuer's CRL and
+	 * certificate are published (pub.c, served by `carimbo serve`).
+	 */
+	if (req->issuer != NULL && req->url != NULL) {
+		if (strlen(req->url) > CA_MAX_URL) {
+			log_warnx("publication URL longer than %d bytes",
+			    CA_MAX_URL);
+			return -1;
+		}
+		snprintf(buf, sizeof(buf), "URI:%s/crl/%s.crl", req->url,
+		    req->issuer_name);
+		if (cert_conf(x, &ctx, NID_crl_distribution_points, buf) == -1)
+			return -1;
+		snprintf(buf, sizeof(buf), "caIssuers;URI:%s/ca/%s.crt",
+		    req->url, req->issuer_name);
+		if (cert_conf(x, &ctx, NID_info_access, buf) == -1)
+			return -1;
 	}
 	return 0;
 }
@@ -146,44 +270,34 @@ cert_ext(X509 *x, X509V3_CTX *ctx, int nid, const char *val)
 X509 *
 cert_issue(const struct cert_req *req)
 {
-	X509		*x, *issuer;
-	X509V3_CTX	 ctx;
-	EVP_PKEY	*ipub;
-	int		 years;
+	const struct profile	*pr = profile_get(req->profile);
+	X509			*x, *issuer;
+	EVP_PKEY		*ipub;
+	int			 days;
 
-	if (sodium_init() == -1)
-		errx(1, "sodium_init");
 	if ((x = X509_new()) == NULL)
 		err(1, NULL);
 	issuer = req->issuer != NULL ? req->issuer : x;
-	years = req->years > 0 ? req->years : cert_profiles[req->profile].years;
-	if (!X509_set_version(x, X509_VERSION_3) ||
-	    cert_serial(x) == -1 ||
-	    cert_name_set(X509_get_subject_name(x), &req->subject) == -1 ||
-	    !X509_set_issuer_name(x, req->issuer != NULL ?
-	    X509_get_subject_name(req->issuer) : X509_get_subject_name(x)) ||
-	    cert_validity(x, years) == -1 ||
-	    !X509_set_pubkey(x, req->pubkey)) {
-		log_ossl("%s certificate", cert_profiles[req->profile].name);
+	days = req->days > 0 ? req->days : pr->days;
+	if (days > pr->max_days) {
+		log_warnx("profile %s: at most %d days of validity", pr->name,
+		    pr->max_days);
 		goto fail;
 	}
-	X509V3_set_ctx(&ctx, issuer, x, NULL, NULL, 0);
-	if (cert_ext(x, &ctx, NID_basic_constraints,
-	    cert_profiles[req->profile].basic) == -1 ||
-	    cert_ext(x, &ctx, NID_key_usage,
-	    cert_profiles[req->profile].ku) == -1 ||
-	    (cert_profiles[req->profile].eku != NULL &&
-	    cert_ext(x, &ctx, NID_ext_key_usage,
-	    cert_profiles[req->profile].eku) == -1) ||
-	    cert_ext(x, &ctx, NID_subject_key_identifier, "hash") == -1)
+	if (!X509_set_version(x, X509_VERSION_3) ||
+	    !X509_set_serialNumber(x, (ASN1_INTEGER *)req->serial) ||
+	    !X509_set_subject_name(x, (X509_NAME *)req->subject) ||
+	    !X509_set_issuer_name(x, req->issuer != NULL ?
+	    X509_get_subject_name(req->issuer) : (X509_NAME *)req->subject) ||
+	    cert_validity(x, req->issuer, days) == -1 ||
+	    !X509_set_pubkey(x, req->pubkey)) {
+		log_ossl("%s certificate", pr->title);
 		goto fail;
-	/* RFC 5280 4.2.1.1: required except in a self-signed certificate. */
-	if (req->issuer != NULL && cert_ext(x, &ctx,
-	    NID_authority_key_identifier, "keyid:always") == -1)
+	}
+	if (cert_extensions(x, req) == -1)
 		goto fail;
 	if (X509_sign(x, req->issuer_key, cert_digest(req->issuer_key)) <= 0) {
-		log_ossl("signing the %s certificate",
-		    cert_profiles[req->profile].name);
+		log_ossl("signing the %s certificate", pr->title);
 		goto fail;
 	}
 	/*
@@ -193,7 +307,7 @@ cert_issue(const struct cert_req *req)
 	ipub = X509_get0_pubkey(issuer);
 	if (ipub == NULL || X509_verify(x, ipub) != 1) {
 		log_ossl("the %s certificate does not verify with its issuer's "
-		    "key", cert_profiles[req->profile].name);
+		    "key", pr->title);
 		goto fail;
 	}
 	return x;

@@ -1,16 +1,16 @@
 /* SPDX-License-Identifier: ISC */
 /*
  * `carimbo init --demo STATE`: a state folder the server can run from
- * (`make run`).  A SoftHSM2 token private to STATE, random PINs, keys
- * generated on the token, a root CA and a TSA certificate signed on the
- * token, and a carimbo.conf whose paths are relative to STATE, so the
- * folder can be moved as a whole.
+ * (`make run`).  A SoftHSM2 token private to STATE, random PINs, then the
+ * whole CA through the CA's own code (ca_hier_create in issue.c: one code
+ * path with `carimbo ca init`): keys for the root, the TSA-issuing CA, the
+ * user-issuing CA and the TSA generated on the token, their certificates
+ * signed on it, first CRLs and the publication files in STATE/ca/.  Last,
+ * a carimbo.conf whose paths are relative to STATE, so the folder can be
+ * moved as a whole; its presence marks a finished state.
  *
- * The hierarchy is the table init_cas[]: CA levels from the root down; the
- * TSA certificate is issued by the last one, and tsa-chain.pem is the TSA
- * certificate followed by every level but the root, nearest first
- * (RFC 3161 2.4.2 certReq; RFC 5652 5.1 certificates).  A TSA-issuing CA
- * is one more row.
+ * tsa-chain.pem is the TSA certificate then the TSA-issuing CA, the root
+ * excluded (RFC 3161 2.4.2 certReq; RFC 5652 5.1 certificates).
  */
 #include <sys/stat.h>
 
@@ -26,6 +26,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 #include <sodium.h>
@@ -39,20 +40,7 @@
 #define INIT_PIN_BYTES	16		/* hex: 32 characters */
 #define INIT_O		"carimbo demo"
 #define INIT_C		"PT"
-
-/* CA levels, root first; each signs the next, the last signs the TSA. */
-static const struct {
-	enum cert_profile	 profile;
-	const char		*key_label;
-	const char		*cn;
-} init_cas[] = {
-	{ CERT_ROOT, "root", "carimbo demo root CA" },
-};
-#define INIT_NCAS	(sizeof(init_cas) / sizeof(init_cas[0]))
-
-static const struct cert_name init_tsa_name = {
-	"carimbo demo TSU 1", INIT_O, INIT_C
-};
+#define INIT_URL	"http://127.0.0.1:8318"
 
 static void
 init_usage(void)
@@ -98,26 +86,6 @@ init_write(const char *dir, const char *name, mode_t mode, const void *buf,
 		err(1, "%s", path);
 	free(tmp);
 	free(path);
-}
-
-/* Certificates as PEM into dir/name. */
-static void
-init_write_pem(const char *dir, const char *name, X509 *const *certs,
-    size_t n)
-{
-	BIO	*b;
-	char	*data;
-	long	 len;
-	size_t	 i;
-
-	if ((b = BIO_new(BIO_s_mem())) == NULL)
-		err(1, NULL);
-	for (i = 0; i < n; i++)
-		if (!PEM_write_bio_X509(b, certs[i]))
-			fatal_ossl("%s", name);
-	len = BIO_get_mem_data(b, &data);
-	init_write(dir, name, 0644, data, (size_t)len);
-	BIO_free(b);
 }
 
 static int
@@ -199,13 +167,20 @@ init_conf(const char *state, const char *module, enum p11_keytype t)
 	free(text);
 }
 
-/* One line about a certificate: subject, serial, validity. */
+/* One line about each certificate of dir/file: subject, validity. */
 static void
-init_print_cert(const char *file, X509 *x)
+init_print_certs(const char *dir, const char *file)
 {
-	char	 subj[256], until[64];
-	BIO	*b;
+	char	 subj[256], until[64], *path;
+	BIO	*b, *in;
+	X509	*x;
 	int	 n;
+
+	path = init_path(dir, file);
+	if ((in = BIO_new_file(path, "r")) == NULL)
+		fatal_ossl("%s", path);
+	free(path);
+	while ((x = PEM_read_bio_X509(in, NULL, NULL, NULL)) != NULL) {
 
 	X509_NAME_oneline(X509_get_subject_name(x), subj, sizeof(subj));
 	if ((b = BIO_new(BIO_s_mem())) == NULL)
@@ -215,6 +190,11 @@ init_print_cert(const char *file, X509 *x)
 	until[n > 0 ? n : 0] = '\0';
 	BIO_free(b);
 	printf("  %-14s %s, until %s\n", file, subj, until);
+	file = "";
+	X509_free(x);
+	}
+	ERR_clear_error();
+	BIO_free(in);
 }
 
 int
@@ -231,13 +211,9 @@ init_main(int argc, char **argv)
 	const char	*module = P11_DEFAULT_MODULE;
 	char		 state[PATH_MAX], user_pin[2 * INIT_PIN_BYTES + 2];
 	char		 so_pin[2 * INIT_PIN_BYTES + 2];
-	char		*path, *tokens, *text, *pinpath;
-	struct p11	*p;
-	EVP_PKEY	*pub[INIT_NCAS + 1], *cakey[INIT_NCAS];
-	X509		*cert[INIT_NCAS + 1], *chain[CA_MAX_CHAIN];
-	struct cert_req	 req;
+	char		*path, *tokens, *text, *pinpath, *cadir;
+	struct ca_hier	 h;
 	struct stat	 st;
-	size_t		 i, nchain;
 	int		 ch, demo = 0, force = 0, t = P11_EC_P256, len;
 
 	while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
@@ -267,8 +243,6 @@ init_main(int argc, char **argv)
 	if (!demo)
 		errx(2, "only --demo is implemented so far (the full CA comes "
 		    "with `carimbo ca`)");
-	if (INIT_NCAS + 1 > CA_MAX_CHAIN)
-		errx(1, "hierarchy deeper than %d", CA_MAX_CHAIN);
 	if (sodium_init() == -1)
 		errx(1, "sodium_init");
 
@@ -296,6 +270,15 @@ init_main(int argc, char **argv)
 	if (mkdir(tokens, 0700) == -1 && errno != EEXIST)
 		err(1, "%s", tokens);
 	free(path);
+	/* The CA's state goes with the token whose keys it names. */
+	cadir = init_path(state, "ca");
+	if (init_nonempty(cadir)) {
+		if (!force)
+			errx(1, "%s is not empty (an init that did not finish?): "
+			    "--force starts over", cadir);
+		nftw(cadir, init_rm, 16, FTW_DEPTH | FTW_PHYS);
+	}
+	free(cadir);
 
 	/*
 	 * SoftHSM2 reads SOFTHSM2_CONF at C_Initialize; its tokendir must be
@@ -329,47 +312,25 @@ init_main(int argc, char **argv)
 	sodium_memzero(so_pin, sizeof(so_pin));
 
 	pinpath = init_path(state, "pin");
-	if ((p = p11_open(module, INIT_TOKEN, pinpath)) == NULL)
-		errx(1, "%s: cannot open token \"%s\"", module, INIT_TOKEN);
-	/* Keys on the token; only the public halves come out. */
-	for (i = 0; i < INIT_NCAS; i++)
-		if ((pub[i] = p11_keygen(p, init_cas[i].key_label, t)) == NULL)
-			errx(1, "key \"%s\" not generated", init_cas[i].key_label);
-	if ((pub[INIT_NCAS] = p11_keygen(p, INIT_TSA_KEY, t)) == NULL)
-		errx(1, "key \"%s\" not generated", INIT_TSA_KEY);
-
-	/* Each CA level signs the next; the last signs the TSA. */
-	for (i = 0; i <= INIT_NCAS; i++) {
-		memset(&req, 0, sizeof(req));
-		req.pubkey = pub[i];
-		if (i < INIT_NCAS) {
-			req.profile = init_cas[i].profile;
-			req.subject.cn = init_cas[i].cn;
-			req.subject.o = INIT_O;
-			req.subject.c = INIT_C;
-			cakey[i] = p11_evp_key(module, INIT_TOKEN, pinpath,
-			    init_cas[i].key_label);
-			if (cakey[i] == NULL)
-				errx(1, "key \"%s\": no signing handle",
-				    init_cas[i].key_label);
-		} else {
-			req.profile = CERT_TSA;
-			req.subject = init_tsa_name;
-		}
-		req.issuer = i > 0 ? cert[i - 1] : NULL;
-		req.issuer_key = cakey[i > 0 ? i - 1 : 0];
-		if ((cert[i] = cert_issue(&req)) == NULL)
-			errx(1, "%s certificate not issued",
-			    cert_profile_name(req.profile));
-	}
-
-	/* RFC 3161 certReq: the TSA first, then its CAs up to the root. */
-	nchain = 0;
-	chain[nchain++] = cert[INIT_NCAS];
-	for (i = INIT_NCAS - 1; i > 0; i--)
-		chain[nchain++] = cert[i];
-	init_write_pem(state, "root.pem", &cert[0], 1);
-	init_write_pem(state, "tsa-chain.pem", chain, nchain);
+	memset(&h, 0, sizeof(h));
+	h.state = state;
+	h.module = module;
+	h.token = INIT_TOKEN;
+	h.pin_file = pinpath;
+	h.keytype = t;
+	h.org = INIT_O;
+	h.country = INIT_C;
+	h.url = INIT_URL;
+	h.root_cn = "carimbo demo root CA";
+	h.tsa_ca_cn = "carimbo demo TSA CA";
+	h.user_ca_cn = "carimbo demo user CA";
+	h.tsa_cn = "carimbo demo TSU 1";
+	h.tsa_key = INIT_TSA_KEY;
+	h.root_pem = path = init_path(state, "root.pem");
+	h.chain_pem = text = init_path(state, "tsa-chain.pem");
+	ca_hier_create(&h);
+	free(path);
+	free(text);
 	init_conf(state, module, t);
 
 	printf("carimbo init: demo state in %s (%s keys)\n", state,
@@ -378,23 +339,15 @@ init_main(int argc, char **argv)
 	    "softhsm2.conf", INIT_TOKEN);
 	printf("  %-14s user PIN (0600); so-pin: security officer PIN (0600)\n",
 	    "pin");
-	printf("  %-14s keys generated on the token:", "");
-	for (i = 0; i < INIT_NCAS; i++)
-		printf(" \"%s\"", init_cas[i].key_label);
-	printf(" \"%s\"\n", INIT_TSA_KEY);
-	init_print_cert("root.pem", cert[0]);
-	init_print_cert("tsa-chain.pem", cert[INIT_NCAS]);
+	printf("  %-14s keys generated on the token: \"root\" \"tsa-ca\" "
+	    "\"user-ca\" \"" INIT_TSA_KEY "\"\n", "");
+	init_print_certs(state, "root.pem");
+	init_print_certs(state, "tsa-chain.pem");
+	printf("  %-14s CA: ca.conf, ca.db, pub/ (carimbo ca -c %s/"
+	    "carimbo.conf)\n", "ca/", state);
 	printf("  %-14s serve with: carimbo serve -c %s/carimbo.conf\n",
 	    "carimbo.conf", state);
 
-	for (i = 0; i <= INIT_NCAS; i++) {
-		X509_free(cert[i]);
-		EVP_PKEY_free(pub[i]);
-	}
-	for (i = 0; i < INIT_NCAS; i++)
-		EVP_PKEY_free(cakey[i]);
-	p11_evp_done();
-	p11_close(p);
 	free(pinpath);
 	free(tokens);
 	return 0;

@@ -2,10 +2,11 @@
 # SPDX-License-Identifier: ISC
 # `carimbo init --demo` judged from outside: the files and their modes,
 # the chain with `openssl verify`, the TSA profile (RFC 3161 2.3: one
-# extendedKeyUsage, timeStamping, critical) with `openssl x509`, refusal
-# to overwrite, each key type, and the keys on the token, sensitive and
-# never extractable (pkcs11-tool, else softhsm2-util).  Then one short
-# `bench --hsm` on the state.  Needs $CARIMBO (tests/run.sh sets it).
+# extendedKeyUsage, timeStamping, critical) with `openssl x509`, the CA
+# state (ca/ca.conf, ca/ca.db, ca/pub/), refusal to overwrite, each key
+# type, and the keys on the token, sensitive and never extractable
+# (pkcs11-tool, else softhsm2-util).  Then one short `bench --hsm` on the
+# state.  Needs $CARIMBO (tests/run.sh sets it).
 set -u
 
 : "${CARIMBO:?CARIMBO must name the carimbo binary}"
@@ -38,7 +39,9 @@ mode() {
 check_state() {
 	d=$1 kt=$2
 	for f in carimbo.conf softhsm2.conf pin so-pin root.pem \
-	    tsa-chain.pem; do
+	    tsa-chain.pem ca/ca.conf ca/ca.db ca/pub/ca/root.crt \
+	    ca/pub/ca/tsa.crt ca/pub/ca/user.crt ca/pub/crl/root.crl \
+	    ca/pub/crl/tsa.crl ca/pub/crl/user.crl; do
 		[ -s "$d/$f" ] || fail "$kt: $f missing or empty"
 	done
 	[ -d "$d/tokens" ] || fail "$kt: tokens/ missing"
@@ -61,11 +64,29 @@ check_state() {
 	grep -q "^directories.tokendir = /" "$d/softhsm2.conf" ||
 	    fail "$kt: softhsm2.conf tokendir not absolute"
 
-	out=$(openssl verify -CAfile "$d/root.pem" "$d/tsa-chain.pem" 2>&1)
+	# Only keys the server knows (it refuses unknown ones).
+	src=$(dirname "$0")/../../conf/carimbo.conf
+	for k in $(sed -n 's/^\([a-z_0-9]*\) =.*/\1/p' "$d/carimbo.conf"); do
+		grep -q "^$k = " "$src" || fail "$kt: carimbo.conf key $k unknown"
+	done
+
+	out=$(openssl verify -CAfile "$d/root.pem" -untrusted \
+	    "$d/tsa-chain.pem" "$d/tsa-chain.pem" 2>&1)
 	[ "$out" = "$d/tsa-chain.pem: OK" ] || fail "$kt: verify: $out"
 
-	[ "$(grep -c "BEGIN CERTIFICATE" "$d/tsa-chain.pem")" = 1 ] ||
-	    fail "$kt: tsa-chain.pem is not one certificate"
+	# RFC 3161 certReq: the TSA, then the TSA-issuing CA; no root.
+	[ "$(grep -c "BEGIN CERTIFICATE" "$d/tsa-chain.pem")" = 2 ] ||
+	    fail "$kt: tsa-chain.pem is not two certificates"
+	subj=$(awk '/BEGIN/ { n++ } n == 2' "$d/tsa-chain.pem" |
+	    openssl x509 -noout -subject 2>&1)
+	[ "$subj" = "subject=C = PT, O = carimbo demo, CN = carimbo demo TSA CA" ] ||
+	    fail "$kt: second in tsa-chain.pem is $subj"
+	openssl x509 -inform DER -in "$d/ca/pub/ca/root.crt" | cmp -s - \
+	    "$d/root.pem" || fail "$kt: pub/ca/root.crt is not root.pem"
+	crl=$(openssl crl -inform DER -in "$d/ca/pub/crl/tsa.crl" -noout \
+	    -text 2>&1)
+	printf '%s\n' "$crl" | grep -q "No Revoked Certificates" ||
+	    fail "$kt: first TSA CA CRL is not empty"
 	tsa=$(openssl x509 -in "$d/tsa-chain.pem" -noout -text) ||
 	    fail "$kt: openssl x509 tsa-chain.pem"
 	# The EKU line and the one after it: critical, Time Stamping only.
@@ -82,6 +103,12 @@ check_state() {
 	    grep -qx " *CA:FALSE" || fail "$kt: TSA basicConstraints"
 	printf '%s\n' "$tsa" | grep -q "Authority Key Identifier" ||
 	    fail "$kt: TSA AKI missing"
+	printf '%s\n' "$tsa" |
+	    grep -q "URI:http://127.0.0.1:8318/crl/tsa.crl" ||
+	    fail "$kt: TSA CRL distribution point"
+	printf '%s\n' "$tsa" |
+	    grep -q "CA Issuers - URI:http://127.0.0.1:8318/ca/tsa.crt" ||
+	    fail "$kt: TSA AIA caIssuers"
 	printf '%s\n' "$tsa" | grep -q "Subject: C = PT, O = carimbo demo, CN = carimbo demo TSU 1" ||
 	    fail "$kt: TSA subject"
 	root=$(openssl x509 -in "$d/root.pem" -noout -text)
@@ -108,7 +135,8 @@ check_state() {
 	[ "$fails" -eq 0 ] && ok "$kt state"
 }
 
-# check_token DIR KEYTYPE: private keys "root" and "tsa" on the token,
+# check_token DIR KEYTYPE: private keys of the three CAs and the TSA on
+# the token,
 # sensitive and never extractable.
 check_token() {
 	d=$1 kt=$2
@@ -117,7 +145,7 @@ check_token() {
 		    --module "$MODULE" --token-label carimbo --login \
 		    --pin "$(head -n 1 "$d/pin")" -O 2>&1) ||
 		    fail "$kt: pkcs11-tool -O: $objs"
-		for l in root tsa; do
+		for l in root tsa-ca user-ca tsa; do
 			blk=$(printf '%s\n' "$objs" | awk -v l="$l" '
 			    /^[A-Z][a-z]+ Key Object/ { p = /^Private/; inl = 0 }
 			    p && /label:/ { inl = ($2 == l) }
@@ -142,15 +170,15 @@ out=$("$CARIMBO" init --demo "$S" 2>&1) || fail "init --demo: $out"
 check_state "$S" ec-p256
 
 # A second init without --force fails and touches nothing.
-before=$(cd "$S" && cat carimbo.conf pin so-pin root.pem tsa-chain.pem |
-    cksum)
+before=$(cd "$S" && cat carimbo.conf pin so-pin root.pem tsa-chain.pem \
+    ca/ca.db | cksum)
 if out=$("$CARIMBO" init --demo "$S" 2>&1); then
 	fail "second init without --force succeeded"
 else
 	echo "$out" | grep -q "force" || fail "refusal does not say why: $out"
 fi
-after=$(cd "$S" && cat carimbo.conf pin so-pin root.pem tsa-chain.pem |
-    cksum)
+after=$(cd "$S" && cat carimbo.conf pin so-pin root.pem tsa-chain.pem \
+    ca/ca.db | cksum)
 [ "$before" = "$after" ] || fail "refused init changed the state"
 [ "$(ls "$S/tokens" | wc -l)" = 1 ] || fail "refused init added a token"
 

@@ -1,0 +1,435 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * The CA's writes, each one transaction (DESIGN.md "The CA"): issuing a
+ * certificate, issuing a CRL, revoking, and creating the hierarchy.  The
+ * database changes first and whole; files (the output, pub/) follow, each
+ * written atomically, so a crash between the two leaves a consistent
+ * database whose certificate `carimbo ca show` still gives out.  A key
+ * generated on the token for a certificate that was never committed is
+ * the one trace a crash can leave: its label names the serial, which is
+ * then absent from the database.
+ */
+#include <sys/stat.h>
+
+#include <err.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/x509.h>
+
+#include "ca/ca.h"
+#include "common/log.h"
+#include "common/p11.h"
+
+/* The CA a CA profile creates, or -1 for end-entity profiles. */
+static int
+issue_ca_of(enum cert_profile p)
+{
+	switch (p) {
+	case CERT_ROOT:
+		return CA_ROOT;
+	case CERT_TSA_CA:
+		return CA_TSA;
+	case CERT_USER_CA:
+		return CA_USER;
+	default:
+		return -1;
+	}
+}
+
+/*
+ * ETSI EN 319 422 6: a TSU certificate names the provider's country and
+ * registered organisation (ca.conf country and organization).  0/1.
+ */
+static int
+issue_tsa_name(struct ca *ca, const X509_NAME *n)
+{
+	const struct {
+		int		 nid;
+		const char	*want, *key;
+	} rules[] = {
+		{ NID_countryName, ca->country, "country" },
+		{ NID_organizationName, ca->org, "organization" },
+	};
+	char	buf[CA_MAX_NAME + 1];
+	size_t	i;
+
+	for (i = 0; i < sizeof(rules) / sizeof(rules[0]); i++) {
+		if (rules[i].want == NULL)
+			continue;
+		if (X509_NAME_get_text_by_NID((X509_NAME *)n, rules[i].nid, buf,
+		    sizeof(buf)) < 0 || strcmp(buf, rules[i].want) != 0) {
+			log_warnx("profile tsa: %s must be the provider's, "
+			    "\"%s\" (ca.conf %s; ETSI EN 319 422 6)",
+			    OBJ_nid2ln(rules[i].nid), rules[i].want,
+			    rules[i].key);
+			return 0;
+		}
+	}
+	return 1;
+}
+
+X509 *
+ca_issue(struct ca *ca, const struct ca_issue_args *a)
+{
+	const struct profile	*pr = profile_get(a->profile);
+	struct cert_req		 req;
+	X509			*icert = NULL, *x = NULL;
+	EVP_PKEY		*ikey, *pub = a->pubkey, *gen = NULL;
+	ASN1_INTEGER		*serial = NULL;
+	char			 ilabel[CA_MAX_LABEL + 1], hex[CA_MAX_SERIAL_HEX];
+	char			 label[CA_MAX_LABEL + 1];
+	const char		*klabel = a->key_label;
+	int			 self = a->profile == CERT_ROOT, intx = 0;
+
+	if (!profile_check(a->profile, a->subject, a->emails, a->nemails) ||
+	    (a->profile == CERT_TSA && !issue_tsa_name(ca, a->subject)))
+		return NULL;
+	if (pub != NULL && !key_check(pub))
+		return NULL;
+	if (!self && (icert = db_ca_cert(ca->db, pr->issuer, ilabel)) == NULL)
+		return NULL;
+
+	if (db_begin(ca->db) == -1)
+		goto out;
+	intx = 1;
+	if ((serial = db_serial_new(ca->db)) == NULL)
+		goto out;
+	cert_serial_hex(serial, hex);
+	if (pub == NULL) {
+		/* The key pair is made on the token and never leaves it. */
+		if (a->keygen_label != NULL)
+			snprintf(label, sizeof(label), "%s", a->keygen_label);
+		else
+			snprintf(label, sizeof(label), "%s-%s", pr->name, hex);
+		if (ca_p11(ca) == NULL ||
+		    (gen = p11_keygen_usage(ca->p11, label, a->keytype,
+		    pr->decipher ? P11_USAGE_DECIPHER : P11_USAGE_SIGN)) ==
+		    NULL) {
+			log_warnx("no key generated on the token");
+			goto out;
+		}
+		pub = gen;
+		klabel = label;
+		if (!key_check(pub))
+			goto out;
+	}
+	/*
+	 * The signing handle comes after any key generation: once libp11
+	 * has the module, the raw layer's admin session is not to be
+	 * relied on (libp11 re-opens sessions of its slot).
+	 */
+	if (self) {
+		if (ca->keys[CA_ROOT] == NULL && ca_p11(ca) != NULL)
+			ca->keys[CA_ROOT] = p11_evp_key(ca->module, ca->token,
+			    ca->pin_file, a->key_label);
+		ikey = ca->keys[CA_ROOT];
+	} else
+		ikey = ca_key(ca, pr->issuer);
+	if (ikey == NULL) {
+		log_warnx("no signing key for the %s CA",
+		    ca_issuer_name(pr->issuer));
+		goto out;
+	}
+
+	memset(&req, 0, sizeof(req));
+	req.profile = a->profile;
+	req.subject = a->subject;
+	req.emails = a->emails;
+	req.nemails = a->nemails;
+	req.pubkey = pub;
+	req.serial = serial;
+	req.issuer = icert;
+	req.issuer_name = ca_issuer_name(pr->issuer);
+	req.issuer_key = ikey;
+	req.days = a->days;
+	/* EN 319 412-5 4.2.2: a key generated on the token is on a QSCD. */
+	req.sscd = a->sscd || gen != NULL;
+	req.non_repudiation = ca->tsa_nr;
+	req.url = ca->url;
+	req.qc_pds = ca->qc_pds;
+	req.qc_retention = ca->qc_retention;
+	if ((x = cert_issue(&req)) == NULL)
+		goto out;
+	if (db_cert_add(ca->db, pr->issuer, a->profile, x, klabel) == -1 ||
+	    (issue_ca_of(a->profile) != -1 && db_ca_add(ca->db,
+	    issue_ca_of(a->profile), klabel, x) == -1))
+		goto fail;
+	intx = 0;
+	if (db_commit(ca->db) == -1)
+		goto fail;
+	log_info("issued %s certificate %s", pr->name, hex);
+	if (pub_export(ca) == -1)
+		log_warnx("%s: publication files not updated", ca->pub_dir);
+	goto out;
+fail:
+	X509_free(x);
+	x = NULL;
+out:
+	if (intx)
+		db_rollback(ca->db);
+	EVP_PKEY_free(gen);
+	ASN1_INTEGER_free(serial);
+	X509_free(icert);
+	return x;
+}
+
+/* Builds, signs and records the next CRL of ci inside a transaction. */
+static uint8_t *
+issue_crl_tx(struct ca *ca, enum ca_issuer ci, EVP_PKEY *key, size_t *len)
+{
+	X509		*icert;
+	X509_CRL	*crl = NULL;
+	long long	 n;
+	uint8_t		*der = NULL;
+	unsigned char	*p = NULL;
+	char		 label[CA_MAX_LABEL + 1];
+	int		 dlen;
+	time_t		 now = time(NULL);
+
+	if ((icert = db_ca_cert(ca->db, ci, label)) == NULL)
+		return NULL;
+	/* RFC 5280 5.2.3: monotonically increasing, one counter per CA. */
+	if ((n = db_crl_next(ca->db, ci)) <= 0 ||
+	    (crl = crl_build(ca->db, ci, icert, key, n, ca->crl_days)) ==
+	    NULL)
+		goto out;
+	if ((dlen = i2d_X509_CRL(crl, &p)) <= 0) {
+		log_ossl("i2d_X509_CRL");
+		goto out;
+	}
+	if (db_crl_add(ca->db, ci, n, now, now + (time_t)ca->crl_days * 86400,
+	    p, (size_t)dlen) == -1)
+		goto out;
+	if ((der = malloc((size_t)dlen)) == NULL)
+		err(1, NULL);
+	memcpy(der, p, (size_t)dlen);
+	*len = (size_t)dlen;
+	log_info("CRL %lld of the %s CA", n, ca_issuer_name(ci));
+out:
+	OPENSSL_free(p);
+	X509_CRL_free(crl);
+	X509_free(icert);
+	return der;
+}
+
+uint8_t *
+ca_crl(struct ca *ca, enum ca_issuer ci, size_t *len)
+{
+	EVP_PKEY	*key;
+	uint8_t		*der;
+
+	if ((key = ca_key(ca, ci)) == NULL)
+		return NULL;
+	if (db_begin(ca->db) == -1)
+		return NULL;
+	if ((der = issue_crl_tx(ca, ci, key, len)) == NULL) {
+		db_rollback(ca->db);
+		return NULL;
+	}
+	if (db_commit(ca->db) == -1) {
+		free(der);
+		return NULL;
+	}
+	if (pub_export(ca) == -1)
+		log_warnx("%s: publication files not updated", ca->pub_dir);
+	return der;
+}
+
+int
+ca_revoke(struct ca *ca, const char *serial, int reason, time_t invalidity)
+{
+	struct db_cert	 c;
+	EVP_PKEY	*key;
+	uint8_t		*der;
+	size_t		 len;
+	int		 ci;
+
+	switch (db_cert_get(ca->db, serial, &c)) {
+	case 0:
+		log_warnx("no certificate with serial %s in this CA", serial);
+		/* FALLTHROUGH */
+	case -1:
+		return -1;
+	}
+	free(c.der);
+	if ((ci = ca_issuer_parse(c.issuer)) == -1) {
+		log_warnx("serial %s: unknown issuer \"%s\"", serial, c.issuer);
+		return -1;
+	}
+	if ((key = ca_key(ca, ci)) == NULL)
+		return -1;
+	/*
+	 * The revocation and the CRL that shows it commit together: the
+	 * published CRL never lags the database.
+	 */
+	if (db_begin(ca->db) == -1)
+		return -1;
+	if (db_cert_revoke(ca->db, serial, reason, time(NULL),
+	    invalidity) == -1 ||
+	    (der = issue_crl_tx(ca, ci, key, &len)) == NULL) {
+		db_rollback(ca->db);
+		return -1;
+	}
+	free(der);
+	if (db_commit(ca->db) == -1)
+		return -1;
+	log_info("revoked %s (%s)", serial, crl_reason_name(reason));
+	if (pub_export(ca) == -1)
+		log_warnx("%s: publication files not updated", ca->pub_dir);
+	return 0;
+}
+
+/* "/C=../O=../CN=cn" as a name; exits on error (start-up). */
+static X509_NAME *
+hier_name(const struct ca_hier *h, const char *cn)
+{
+	X509_NAME *n;
+
+	if ((n = X509_NAME_new()) == NULL)
+		err(1, NULL);
+	if (!X509_NAME_add_entry_by_NID(n, NID_countryName, MBSTRING_UTF8,
+	    (const unsigned char *)h->country, -1, -1, 0) ||
+	    !X509_NAME_add_entry_by_NID(n, NID_organizationName,
+	    MBSTRING_UTF8, (const unsigned char *)h->org, -1, -1, 0) ||
+	    !X509_NAME_add_entry_by_NID(n, NID_commonName, MBSTRING_UTF8,
+	    (const unsigned char *)cn, -1, -1, 0))
+		fatal_ossl("subject CN=%s", cn);
+	return n;
+}
+
+void
+ca_hier_create(const struct ca_hier *given)
+{
+	static const struct {
+		enum cert_profile	 profile;
+		const char		*label;
+	} levels[] = {
+		{ CERT_ROOT, "root" },
+		{ CERT_TSA_CA, "tsa-ca" },
+		{ CERT_USER_CA, "user-ca" },
+		{ CERT_TSA, NULL },
+	};
+	struct ca_issue_args	 a;
+	struct ca		*ca;
+	struct db		*db;
+	X509			*certs[4], *chain[2];
+	X509_NAME		*name;
+	EVP_PKEY		*pub[4];
+	char			*dir, *path, *text;
+	const char		*cns[4], *label;
+	int			 days[4], len;
+	size_t			 i, n;
+	uint8_t			*der;
+	struct ca_hier		 defaults = *given, *h = &defaults;
+
+	if (h->org == NULL)
+		h->org = "carimbo";
+	if (h->country == NULL)
+		h->country = "PT";
+	if (h->url == NULL)
+		h->url = "http://127.0.0.1:8318";
+	/* They go into ca.conf: one line each, no comment character. */
+	if (strcspn(h->url, "\n\r#\t ") != strlen(h->url) ||
+	    strncmp(h->url, "http://", 7) != 0 ||
+	    strcspn(h->org, "\n\r#") != strlen(h->org) ||
+	    strlen(h->org) > CA_MAX_NAME || strlen(h->country) != 2)
+		errx(2, "--url http://HOST[:PORT] (no spaces), --org without "
+		    "'#' of at most %d bytes, --country of two letters",
+		    CA_MAX_NAME);
+	cns[0] = h->root_cn != NULL ? h->root_cn : "carimbo root CA";
+	cns[1] = h->tsa_ca_cn != NULL ? h->tsa_ca_cn : "carimbo TSA CA";
+	cns[2] = h->user_ca_cn != NULL ? h->user_ca_cn : "carimbo user CA";
+	cns[3] = h->tsa_cn != NULL ? h->tsa_cn : "carimbo TSU 1";
+	days[0] = h->root_days;
+	days[1] = days[2] = h->ca_days;
+	days[3] = h->tsa_days;
+
+	if (asprintf(&dir, "%s/ca", h->state) == -1)
+		err(1, NULL);
+	if (mkdir(dir, 0700) == -1 && errno != EEXIST)
+		err(1, "%s", dir);
+	if (asprintf(&path, "%s/ca.db", dir) == -1)
+		err(1, NULL);
+	if (access(path, F_OK) == 0)
+		errx(1, "%s exists: this state has a CA already", path);
+	/* Keys as documented in state.c; the rest keep their defaults. */
+	len = asprintf(&text,
+	    "# ca.conf: the CA of this state (`carimbo ca -c ../carimbo.conf`).\n"
+	    "# Paths are relative to this file's folder; see doc/ca.md.\n"
+	    "db = ca.db\n"
+	    "pub_dir = pub\n"
+	    "url = %s\n"
+	    "organization = %s\n"
+	    "country = %s\n"
+	    "crl_days = 7\n"
+	    "key_type = %s\n",
+	    h->url, h->org, h->country, p11_keytype_name(h->keytype));
+	if (len == -1)
+		err(1, NULL);
+	free(path);
+	if (asprintf(&path, "%s/ca.conf", dir) == -1)
+		err(1, NULL);
+	if (ca_file_write(path, 0644, text, (size_t)len) == -1)
+		exit(1);
+	free(text);
+	free(path);
+	if (asprintf(&path, "%s/ca.db", dir) == -1)
+		err(1, NULL);
+	if ((db = db_open(path, 1)) == NULL)
+		errx(1, "%s: cannot create the CA database", path);
+	db_close(db);
+	free(path);
+
+	ca = ca_open_dir(dir, h->module, h->token, h->pin_file);
+	if (ca_p11(ca) == NULL)
+		errx(1, "token \"%s\" does not open", h->token);
+	/* Keys on the token first (see ca_issue); public halves come out. */
+	for (i = 0; i < 4; i++) {
+		label = levels[i].label != NULL ? levels[i].label :
+		    (h->tsa_key != NULL ? h->tsa_key : "tsa");
+		if (levels[i].profile == CERT_TSA && h->tsa_reuse &&
+		    (pub[i] = p11_pubkey(ca->p11, label)) != NULL)
+			log_info("key \"%s\" exists: certifying it", label);
+		else if ((pub[i] = p11_keygen(ca->p11, label, h->keytype)) ==
+		    NULL)
+			errx(1, "key \"%s\" not generated", label);
+	}
+	for (i = 0; i < 4; i++) {
+		label = levels[i].label != NULL ? levels[i].label :
+		    (h->tsa_key != NULL ? h->tsa_key : "tsa");
+		memset(&a, 0, sizeof(a));
+		a.profile = levels[i].profile;
+		name = hier_name(h, cns[i]);
+		a.subject = name;
+		a.pubkey = pub[i];
+		a.key_label = label;
+		a.days = days[i];
+		if ((certs[i] = ca_issue(ca, &a)) == NULL)
+			errx(1, "%s certificate not issued",
+			    profile_get(a.profile)->title);
+		X509_NAME_free(name);
+		EVP_PKEY_free(pub[i]);
+	}
+	for (i = 0; i < CA_NISSUERS; i++) {
+		if ((der = ca_crl(ca, i, &n)) == NULL)
+			errx(1, "first CRL of the %s CA", ca_issuer_name(i));
+		free(der);
+	}
+	/* RFC 3161 certReq: the TSA first, then its CAs below the root. */
+	chain[0] = certs[3];
+	chain[1] = certs[1];
+	if ((h->root_pem != NULL && ca_pem_write(h->root_pem, &certs[0],
+	    1) == -1) ||
+	    (h->chain_pem != NULL && ca_pem_write(h->chain_pem, chain, 2) ==
+	    -1))
+		exit(1);
+	for (i = 0; i < 4; i++)
+		X509_free(certs[i]);
+	ca_close(ca);
+	free(dir);
+}

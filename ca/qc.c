@@ -1,0 +1,159 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * The qcStatements extension of the qualified profile: RFC 3739 3.2.6
+ * for the syntax, ETSI EN 319 412-5 4 for the statements (OIDs in
+ * STANDARDS.md).  Encoded with the templates of ca/asn1.h.
+ */
+#include <err.h>
+#include <string.h>
+
+#include <openssl/objects.h>
+#include <openssl/x509v3.h>
+
+#include "ca/asn1.h"
+#include "ca/ca.h"
+#include "common/log.h"
+
+#define QC_OID_STATEMENTS	"1.3.6.1.5.5.7.1.3"	/* RFC 3739 3.2.6 */
+#define QC_OID_SYNTAX_V2	"1.3.6.1.5.5.7.11.2"	/* RFC 3739 3.2.6.1 */
+#define QC_OID_NATURAL		"0.4.0.194121.1.1"	/* EN 319 412-1 5.1 */
+#define QC_OID_COMPLIANCE	"0.4.0.1862.1.1"	/* EN 319 412-5 4.2.1 */
+#define QC_OID_RETENTION	"0.4.0.1862.1.3"	/* EN 319 412-5 4.3.3 */
+#define QC_OID_SSCD		"0.4.0.1862.1.4"	/* EN 319 412-5 4.2.2 */
+#define QC_OID_PDS		"0.4.0.1862.1.5"	/* EN 319 412-5 4.3.4 */
+#define QC_OID_TYPE		"0.4.0.1862.1.6"	/* EN 319 412-5 4.2.3 */
+#define QC_OID_TYPE_ESIGN	"0.4.0.1862.1.6.1"
+
+static ASN1_OBJECT *
+qc_oid(const char *s)
+{
+	ASN1_OBJECT *o;
+
+	if ((o = OBJ_txt2obj(s, 1)) == NULL)
+		err(1, "OBJ_txt2obj %s", s);
+	return o;
+}
+
+/* Appends statement id with info (owned; may be NULL) to qcs. */
+static void
+qc_add(QCStatements *qcs, const char *id, ASN1_TYPE *info)
+{
+	QCStatement *st;
+
+	if ((st = QCStatement_new()) == NULL)
+		err(1, NULL);
+	ASN1_OBJECT_free(st->statementId);
+	st->statementId = qc_oid(id);
+	st->statementInfo = info;
+	if (!sk_QCStatement_push(qcs, st))
+		err(1, NULL);
+}
+
+/* info as an ASN1_TYPE holding the DER of item (a SEQUENCE). */
+static ASN1_TYPE *
+qc_seq(const ASN1_ITEM *it, void *v)
+{
+	ASN1_TYPE *t = NULL;
+
+	if (ASN1_TYPE_pack_sequence(it, v, &t) == NULL)
+		err(1, "ASN1_TYPE_pack_sequence");
+	return t;
+}
+
+/* SemanticsInformation ::= SEQUENCE { semanticsIdentifier id } */
+static ASN1_TYPE *
+qc_semantics(const char *id)
+{
+	ASN1_OBJECT	*o = qc_oid(id);
+	ASN1_STRING	*seq;
+	ASN1_TYPE	*t;
+	unsigned char	 buf[64], *p;
+	int		 olen;
+
+	olen = i2d_ASN1_OBJECT(o, NULL);
+	if (olen <= 0 || olen + 2 > (int)sizeof(buf))
+		errx(1, "semantics identifier %s", id);
+	buf[0] = 0x30;
+	buf[1] = (unsigned char)olen;
+	p = buf + 2;
+	i2d_ASN1_OBJECT(o, &p);
+	ASN1_OBJECT_free(o);
+	if ((seq = ASN1_STRING_new()) == NULL ||
+	    !ASN1_STRING_set(seq, buf, olen + 2) ||
+	    (t = ASN1_TYPE_new()) == NULL)
+		err(1, NULL);
+	ASN1_TYPE_set(t, V_ASN1_SEQUENCE, seq);
+	return t;
+}
+
+X509_EXTENSION *
+qc_statements(int sscd, const char *pds, int retention)
+{
+	QCStatements		*qcs;
+	QcType			*type;
+	PdsLocations		*locs;
+	PdsLocation		*loc;
+	ASN1_TYPE		*t;
+	ASN1_INTEGER		*years;
+	ASN1_OCTET_STRING	*os;
+	ASN1_OBJECT		*oid;
+	X509_EXTENSION		*ext = NULL;
+	unsigned char		*der = NULL;
+	int			 len;
+
+	if ((qcs = sk_QCStatement_new_null()) == NULL)
+		err(1, NULL);
+	/*
+	 * EN 319 412-5 4.2.1: the certificate is qualified; 4.2.3: for
+	 * electronic signatures; 4.2.2: the key is on a QSCD.
+	 */
+	qc_add(qcs, QC_OID_COMPLIANCE, NULL);
+	if ((type = sk_ASN1_OBJECT_new_null()) == NULL ||
+	    !sk_ASN1_OBJECT_push(type, qc_oid(QC_OID_TYPE_ESIGN)))
+		err(1, NULL);
+	qc_add(qcs, QC_OID_TYPE, qc_seq(ASN1_ITEM_rptr(QcType), type));
+	sk_ASN1_OBJECT_pop_free(type, ASN1_OBJECT_free);
+	if (sscd)
+		qc_add(qcs, QC_OID_SSCD, NULL);
+	if (retention > 0) {
+		if ((years = ASN1_INTEGER_new()) == NULL ||
+		    !ASN1_INTEGER_set(years, retention) ||
+		    (t = ASN1_TYPE_new()) == NULL)
+			err(1, NULL);
+		ASN1_TYPE_set(t, V_ASN1_INTEGER, years);
+		qc_add(qcs, QC_OID_RETENTION, t);
+	}
+	if (pds != NULL) {
+		/* EN 319 412-5 4.3.4: at least one PDS in English. */
+		if ((locs = sk_PdsLocation_new_null()) == NULL ||
+		    (loc = PdsLocation_new()) == NULL ||
+		    !ASN1_STRING_set(loc->url, pds, -1) ||
+		    !ASN1_STRING_set(loc->language, "en", 2) ||
+		    !sk_PdsLocation_push(locs, loc))
+			err(1, NULL);
+		qc_add(qcs, QC_OID_PDS, qc_seq(ASN1_ITEM_rptr(PdsLocations),
+		    locs));
+		sk_PdsLocation_pop_free(locs, PdsLocation_free);
+	}
+	/*
+	 * RFC 3739 3.2.6.1: the semantics of the subject's name, here a
+	 * natural person (EN 319 412-1 5.1.2).
+	 */
+	qc_add(qcs, QC_OID_SYNTAX_V2, qc_semantics(QC_OID_NATURAL));
+	len = i2d_QCStatements(qcs, &der);
+	sk_QCStatement_pop_free(qcs, QCStatement_free);
+	if (len <= 0) {
+		log_ossl("qcStatements");
+		return NULL;
+	}
+	if ((os = ASN1_OCTET_STRING_new()) == NULL)
+		err(1, NULL);
+	ASN1_STRING_set0(os, der, len);
+	/* EN 319 412-5 4.1: not critical. */
+	oid = qc_oid(QC_OID_STATEMENTS);
+	if ((ext = X509_EXTENSION_create_by_OBJ(NULL, oid, 0, os)) == NULL)
+		log_ossl("qcStatements extension");
+	ASN1_OBJECT_free(oid);
+	ASN1_OCTET_STRING_free(os);
+	return ext;
+}
