@@ -1,0 +1,674 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * ca/: profile filtering (which subject attributes and mailboxes each
+ * profile takes), the key limits, --subject parsing, extension building
+ * for every profile read back through OpenSSL (and qcStatements through
+ * the ca/asn1.h templates), CSR intake, the database's serial, revocation
+ * and CRL-number rules, CRL v2 entries, and the publication reader the
+ * server calls.  Keys are software keys: the token is tested elsewhere.
+ */
+#include <sys/stat.h>
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+
+#include "ca/asn1.h"
+#include "ca/ca.h"
+
+static EVP_PKEY *k_ec, *k_rsa;
+
+static int
+setup(void **state)
+{
+	(void)state;
+	k_ec = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+	k_rsa = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)2048);
+	return k_ec == NULL || k_rsa == NULL;
+}
+
+static int
+teardown(void **state)
+{
+	(void)state;
+	EVP_PKEY_free(k_ec);
+	EVP_PKEY_free(k_rsa);
+	return 0;
+}
+
+static X509_NAME *
+dn(const char *s)
+{
+	X509_NAME *n = dn_parse(s);
+
+	assert_non_null(n);
+	return n;
+}
+
+static int
+check(enum cert_profile p, const char *subj, const char *const *emails,
+    size_t n)
+{
+	X509_NAME	*name = dn(subj);
+	int		 ok;
+
+	ok = profile_check(p, name, emails, n);
+	X509_NAME_free(name);
+	return ok;
+}
+
+static void
+test_profile_filter(void **state)
+{
+	static const char *const ana[] = { "ana@example.pt" };
+	static const char *const two[] = { "ana@example.pt", "rui@example.pt" };
+	static const char *const dup[] = { "ana@example.pt", "ana@example.pt" };
+	static const char *const bad[] = { "ana at example.pt" };
+
+	(void)state;
+	/* Allowed and required attributes per profile. */
+	assert_int_equal(check(CERT_QUALIFIED, "/C=PT/GN=Ana/SN=Silva/CN=Ana",
+	    NULL, 0), 1);
+	assert_int_equal(check(CERT_QUALIFIED, "/C=PT/L=Lisboa/CN=Ana", NULL,
+	    0), 0);
+	assert_int_equal(check(CERT_QUALIFIED, "/CN=Ana", NULL, 0), 0);
+	assert_int_equal(check(CERT_QUALIFIED, "/C=pt/CN=Ana", NULL, 0), 0);
+	assert_null(dn_parse("/C=PRT/CN=Ana"));
+	assert_int_equal(check(CERT_QUALIFIED, "/C=PT/CN=Ana/CN=Rui", NULL, 0),
+	    0);
+	assert_int_equal(check(CERT_NORMALISED, "/C=PT/CN=Ana", ana, 1), 1);
+	assert_int_equal(check(CERT_NORMALISED, "/C=PT/ST=X/CN=Ana", NULL, 0),
+	    0);
+	assert_int_equal(check(CERT_ENCIPHERMENT, "/CN=Ana", NULL, 0), 1);
+	assert_int_equal(check(CERT_ENCIPHERMENT, "/C=PT", NULL, 0), 0);
+	/* EN 319 422 6: CN, C and O for a TSU; no SAN. */
+	assert_int_equal(check(CERT_TSA, "/C=PT/O=Correio/CN=TSU 1", NULL, 0),
+	    1);
+	assert_int_equal(check(CERT_TSA, "/O=Correio/CN=TSU 1", NULL, 0), 0);
+	assert_int_equal(check(CERT_TSA, "/C=PT/CN=TSU 1", NULL, 0), 0);
+	assert_int_equal(check(CERT_TSA, "/C=PT/O=Correio/CN=TSU 1", ana, 1),
+	    0);
+	assert_int_equal(check(CERT_TSA, "/C=PT/O=C/GN=Ana/CN=TSU", NULL, 0),
+	    0);
+	/* S/MIME mailbox-validated: CN/emailAddress only, from the SAN. */
+	assert_int_equal(check(CERT_SMIME, "/CN=ana@example.pt", ana, 1), 1);
+	assert_int_equal(check(CERT_SMIME, "/emailAddress=rui@example.pt", two,
+	    2), 1);
+	assert_int_equal(check(CERT_SMIME, "/CN=Ana Silva", ana, 1), 0);
+	assert_int_equal(check(CERT_SMIME, "/CN=rui@example.pt", ana, 1), 0);
+	assert_int_equal(check(CERT_SMIME, "/O=Correio/CN=ana@example.pt", ana,
+	    1), 0);
+	assert_int_equal(check(CERT_SMIME, "/CN=ana@example.pt", NULL, 0), 0);
+	assert_int_equal(check(CERT_SMIME, "/CN=ana@example.pt", dup, 2), 0);
+	assert_int_equal(check(CERT_SMIME, "/CN=ana@example.pt", bad, 1), 0);
+}
+
+static void
+test_email(void **state)
+{
+	static const char *const good[] = {
+		"a@b.pt", "ana.silva@correio.example.pt", "x+tag@example.com",
+		"o'neil@example.ie", "a-b@x-y.example",
+	};
+	static const char *const badm[] = {
+		"", "@example.pt", "ana@", "ana@pt", "ana@@example.pt",
+		".ana@example.pt", "ana.@example.pt", "a..b@example.pt",
+		"ana@-x.pt", "ana@x-.pt", "ana@x..pt", "ana silva@example.pt",
+		"ana@exa_mple.pt", "\"ana\"@example.pt", "ana@example.pt.",
+		"an\xc3\xa1@example.pt",
+	};
+	char	long_local[80];
+	size_t	i;
+
+	(void)state;
+	for (i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+		assert_int_equal(email_check(good[i]), 1);
+	for (i = 0; i < sizeof(badm) / sizeof(badm[0]); i++) {
+		if (email_check(badm[i]) != 0)
+			fail_msg("accepted \"%s\"", badm[i]);
+	}
+	memset(long_local, 'a', 65);
+	strcpy(long_local + 65, "@example.pt");
+	assert_int_equal(email_check(long_local), 0);
+}
+
+static void
+test_dn_parse(void **state)
+{
+	X509_NAME	*n;
+	char		 buf[256];
+
+	(void)state;
+	n = dn("/C=PT/O=Correio\\/Postal/CN=Ana");
+	assert_int_equal(X509_NAME_get_text_by_NID(n, NID_organizationName,
+	    buf, sizeof(buf)), 14);
+	assert_string_equal(buf, "Correio/Postal");
+	assert_int_equal(X509_NAME_entry_count(n), 3);
+	X509_NAME_free(n);
+	assert_null(dn_parse("C=PT/CN=Ana"));
+	assert_null(dn_parse("/C=PT/CN=Ana+SN=Silva"));
+	assert_null(dn_parse("/XYZ=1"));
+	assert_null(dn_parse("/CN"));
+	assert_null(dn_parse("/CN="));
+}
+
+static void
+test_key_limits(void **state)
+{
+	EVP_PKEY *k;
+
+	(void)state;
+	assert_int_equal(key_check(k_ec), 1);
+	assert_int_equal(key_check(k_rsa), 1);
+	k = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)1024);
+	assert_int_equal(key_check(k), 0);
+	EVP_PKEY_free(k);
+	k = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "secp256k1");
+	assert_int_equal(key_check(k), 0);
+	EVP_PKEY_free(k);
+	k = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-384");
+	assert_int_equal(key_check(k), 1);
+	EVP_PKEY_free(k);
+	k = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
+	assert_int_equal(key_check(k), 0);
+	EVP_PKEY_free(k);
+}
+
+/* A self-signed root made with cert_issue, software key k_ec. */
+static X509 *
+make_root(void)
+{
+	struct cert_req	 r;
+	ASN1_INTEGER	*sn = ASN1_INTEGER_new();
+	X509_NAME	*n = dn("/C=PT/O=Test/CN=Test root");
+	X509		*x;
+
+	ASN1_INTEGER_set(sn, 1);
+	memset(&r, 0, sizeof(r));
+	r.profile = CERT_ROOT;
+	r.subject = n;
+	r.pubkey = k_ec;
+	r.serial = sn;
+	r.issuer_name = "root";
+	r.issuer_key = k_ec;
+	x = cert_issue(&r);
+	assert_non_null(x);
+	ASN1_INTEGER_free(sn);
+	X509_NAME_free(n);
+	return x;
+}
+
+static X509 *
+issue(X509 *root, enum cert_profile p, const char *subj, EVP_PKEY *pk,
+    const char *const *emails, size_t n, int sscd)
+{
+	struct cert_req	 r;
+	ASN1_INTEGER	*sn = ASN1_INTEGER_new();
+	X509_NAME	*name = dn(subj);
+	X509		*x;
+
+	ASN1_INTEGER_set(sn, 2);
+	memset(&r, 0, sizeof(r));
+	r.profile = p;
+	r.subject = name;
+	r.emails = emails;
+	r.nemails = n;
+	r.pubkey = pk;
+	r.serial = sn;
+	r.issuer = root;
+	r.issuer_name = "user";
+	r.issuer_key = k_ec;
+	r.sscd = sscd;
+	r.url = "http://127.0.0.1:8318";
+	r.qc_pds = "https://example.pt/pds-en.pdf";
+	r.qc_retention = 10;
+	x = cert_issue(&r);
+	assert_non_null(x);
+	assert_int_equal(X509_verify(x, k_ec), 1);
+	ASN1_INTEGER_free(sn);
+	X509_NAME_free(name);
+	return x;
+}
+
+static int
+ext_critical(X509 *x, int nid)
+{
+	int i = X509_get_ext_by_NID(x, nid, -1);
+
+	assert_true(i >= 0);
+	return X509_EXTENSION_get_critical(X509_get_ext(x, i));
+}
+
+/* The policy OIDs as "a,b". */
+static void
+policies(X509 *x, char *out, size_t cap)
+{
+	CERTIFICATEPOLICIES	*cp;
+	char			 oid[64];
+	int			 i;
+
+	out[0] = '\0';
+	cp = X509_get_ext_d2i(x, NID_certificate_policies, NULL, NULL);
+	if (cp == NULL)
+		return;
+	for (i = 0; i < sk_POLICYINFO_num(cp); i++) {
+		OBJ_obj2txt(oid, sizeof(oid),
+		    sk_POLICYINFO_value(cp, i)->policyid, 1);
+		snprintf(out + strlen(out), cap - strlen(out), "%s%s",
+		    i ? "," : "", oid);
+	}
+	CERTIFICATEPOLICIES_free(cp);
+}
+
+/* The qcStatements statement ids as "a,b,...", via ca/asn1.h. */
+static void
+qc_ids(X509 *x, char *out, size_t cap)
+{
+	ASN1_OBJECT		*o = OBJ_txt2obj("1.3.6.1.5.5.7.1.3", 1);
+	const ASN1_OCTET_STRING	*os;
+	const unsigned char	*p;
+	QCStatements		*qcs;
+	char			 oid[64];
+	int			 i;
+
+	out[0] = '\0';
+	i = X509_get_ext_by_OBJ(x, o, -1);
+	ASN1_OBJECT_free(o);
+	if (i < 0)
+		return;
+	assert_int_equal(X509_EXTENSION_get_critical(X509_get_ext(x, i)), 0);
+	os = X509_EXTENSION_get_data(X509_get_ext(x, i));
+	p = ASN1_STRING_get0_data(os);
+	qcs = d2i_QCStatements(NULL, &p, ASN1_STRING_length(os));
+	assert_non_null(qcs);
+	for (i = 0; i < sk_QCStatement_num(qcs); i++) {
+		OBJ_obj2txt(oid, sizeof(oid),
+		    sk_QCStatement_value(qcs, i)->statementId, 1);
+		snprintf(out + strlen(out), cap - strlen(out), "%s%s",
+		    i ? "," : "", oid);
+	}
+	sk_QCStatement_pop_free(qcs, QCStatement_free);
+}
+
+static void
+test_extensions(void **state)
+{
+	static const char *const ana[] = { "ana@example.pt" };
+	X509			*root, *x;
+	char			 buf[512];
+	GENERAL_NAMES		*gens;
+	AUTHORITY_INFO_ACCESS	*aia;
+	STACK_OF(DIST_POINT)	*cdp;
+
+	(void)state;
+	root = make_root();
+	assert_true(X509_check_ca(root) > 0);
+	assert_int_equal(X509_get_key_usage(root), KU_KEY_CERT_SIGN |
+	    KU_CRL_SIGN);
+	assert_int_equal(X509_get_ext_by_NID(root,
+	    NID_authority_key_identifier, -1), -1);
+	assert_int_equal(X509_get_ext_by_NID(root,
+	    NID_crl_distribution_points, -1), -1);
+
+	/* tsa: RFC 3161 2.3. */
+	x = issue(root, CERT_TSA, "/C=PT/O=T/CN=TSU", k_ec, NULL, 0, 0);
+	assert_int_equal(X509_get_extended_key_usage(x), XKU_TIMESTAMP);
+	assert_int_equal(ext_critical(x, NID_ext_key_usage), 1);
+	assert_int_equal(X509_get_key_usage(x), KU_DIGITAL_SIGNATURE);
+	assert_int_equal(ext_critical(x, NID_key_usage), 1);
+	assert_int_equal(X509_check_ca(x), 0);
+	assert_non_null(X509_get0_authority_key_id(x));
+	assert_memory_equal(ASN1_STRING_get0_data(
+	    X509_get0_authority_key_id(x)), ASN1_STRING_get0_data(
+	    X509_get0_subject_key_id(root)), 20);
+	X509_free(x);
+
+	/* qualified, software key: no QcSSCD, QCP-n. */
+	x = issue(root, CERT_QUALIFIED, "/C=PT/CN=Ana", k_ec, NULL, 0, 0);
+	assert_int_equal(X509_get_key_usage(x), KU_NON_REPUDIATION);
+	assert_int_equal(X509_get_extension_flags(x) & EXFLAG_XKUSAGE, 0);
+	policies(x, buf, sizeof(buf));
+	assert_string_equal(buf, "0.4.0.194112.1.0");
+	qc_ids(x, buf, sizeof(buf));
+	assert_string_equal(buf, "0.4.0.1862.1.1,0.4.0.1862.1.6,"
+	    "0.4.0.1862.1.3,0.4.0.1862.1.5,1.3.6.1.5.5.7.11.2");
+	X509_free(x);
+	/* on a QSCD: QcSSCD and QCP-n-qscd. */
+	x = issue(root, CERT_QUALIFIED, "/C=PT/CN=Ana", k_ec, NULL, 0, 1);
+	qc_ids(x, buf, sizeof(buf));
+	assert_non_null(strstr(buf, "0.4.0.1862.1.4"));
+	policies(x, buf, sizeof(buf));
+	assert_string_equal(buf, "0.4.0.194112.1.2");
+	X509_free(x);
+
+	x = issue(root, CERT_NORMALISED, "/C=PT/CN=Ana", k_rsa, NULL, 0, 0);
+	assert_int_equal(X509_get_key_usage(x), KU_DIGITAL_SIGNATURE |
+	    KU_NON_REPUDIATION);
+	qc_ids(x, buf, sizeof(buf));
+	assert_string_equal(buf, "");
+	policies(x, buf, sizeof(buf));
+	assert_string_equal(buf, "0.4.0.2042.1.1");
+	X509_free(x);
+
+	/* encipherment: by key type, no signing bit. */
+	x = issue(root, CERT_ENCIPHERMENT, "/CN=Ana", k_rsa, NULL, 0, 0);
+	assert_int_equal(X509_get_key_usage(x), KU_KEY_ENCIPHERMENT);
+	X509_free(x);
+	x = issue(root, CERT_ENCIPHERMENT, "/CN=Ana", k_ec, NULL, 0, 0);
+	assert_int_equal(X509_get_key_usage(x), KU_KEY_AGREEMENT);
+	X509_free(x);
+
+	/* smime: emailProtection only, rfc822Name, strict policy. */
+	x = issue(root, CERT_SMIME, "/CN=ana@example.pt", k_ec, ana, 1, 0);
+	assert_int_equal(X509_get_extended_key_usage(x), XKU_SMIME);
+	assert_int_equal(ext_critical(x, NID_ext_key_usage), 0);
+	assert_int_equal(X509_get_key_usage(x), KU_DIGITAL_SIGNATURE |
+	    KU_KEY_AGREEMENT);
+	gens = X509_get_ext_d2i(x, NID_subject_alt_name, NULL, NULL);
+	assert_non_null(gens);
+	assert_int_equal(sk_GENERAL_NAME_num(gens), 1);
+	assert_int_equal(sk_GENERAL_NAME_value(gens, 0)->type, GEN_EMAIL);
+	assert_string_equal(ASN1_STRING_get0_data(
+	    sk_GENERAL_NAME_value(gens, 0)->d.rfc822Name), "ana@example.pt");
+	GENERAL_NAMES_free(gens);
+	policies(x, buf, sizeof(buf));
+	assert_string_equal(buf, "2.23.140.1.5.1.3");
+	/* CDP and AIA caIssuers at the publication URLs (pub.c). */
+	cdp = X509_get_ext_d2i(x, NID_crl_distribution_points, NULL, NULL);
+	assert_non_null(cdp);
+	assert_string_equal(ASN1_STRING_get0_data(sk_GENERAL_NAME_value(
+	    sk_DIST_POINT_value(cdp, 0)->distpoint->name.fullname, 0)->
+	    d.uniformResourceIdentifier), "http://127.0.0.1:8318/crl/user.crl");
+	sk_DIST_POINT_pop_free(cdp, DIST_POINT_free);
+	aia = X509_get_ext_d2i(x, NID_info_access, NULL, NULL);
+	assert_non_null(aia);
+	assert_int_equal(OBJ_obj2nid(sk_ACCESS_DESCRIPTION_value(aia, 0)->
+	    method), NID_ad_ca_issuers);
+	assert_string_equal(ASN1_STRING_get0_data(sk_ACCESS_DESCRIPTION_value(
+	    aia, 0)->location->d.uniformResourceIdentifier),
+	    "http://127.0.0.1:8318/ca/user.crt");
+	AUTHORITY_INFO_ACCESS_free(aia);
+	X509_free(x);
+
+	/* smime with RSA: keyEncipherment for key transport. */
+	x = issue(root, CERT_SMIME, "/CN=ana@example.pt", k_rsa, ana, 1, 0);
+	assert_int_equal(X509_get_key_usage(x), KU_DIGITAL_SIGNATURE |
+	    KU_KEY_ENCIPHERMENT);
+	X509_free(x);
+	X509_free(root);
+}
+
+/* A CSR signed by k, with an optional extension, as DER. */
+static uint8_t *
+make_csr(EVP_PKEY *k, const char *subj, int ext_nid, const char *ext_val,
+    int *len)
+{
+	X509_REQ			*r = X509_REQ_new();
+	X509_NAME			*n = dn(subj);
+	STACK_OF(X509_EXTENSION)	*exts;
+	uint8_t				*der = NULL;
+
+	X509_REQ_set_version(r, X509_REQ_VERSION_1);
+	X509_REQ_set_subject_name(r, n);
+	X509_REQ_set_pubkey(r, k);
+	if (ext_nid != NID_undef) {
+		exts = sk_X509_EXTENSION_new_null();
+		sk_X509_EXTENSION_push(exts, X509V3_EXT_conf_nid(NULL, NULL,
+		    ext_nid, ext_val));
+		X509_REQ_add_extensions(r, exts);
+		sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
+	}
+	assert_true(X509_REQ_sign(r, k, EVP_sha256()) > 0);
+	*len = i2d_X509_REQ(r, &der);
+	X509_REQ_free(r);
+	X509_NAME_free(n);
+	return der;
+}
+
+static void
+test_csr(void **state)
+{
+	struct csr	*c;
+	uint8_t		*der, *big;
+	int		 len;
+
+	(void)state;
+	der = make_csr(k_ec, "/C=PT/CN=Ana", NID_subject_alt_name,
+	    "email:ana@example.pt", &len);
+	c = csr_parse(der, (size_t)len);
+	assert_non_null(c);
+	assert_int_equal(c->nemails, 1);
+	assert_string_equal(c->emails[0], "ana@example.pt");
+	csr_free(c);
+	/* Proof of possession: one bit of the signature flipped. */
+	der[len - 2] ^= 0x01;
+	assert_null(csr_parse(der, (size_t)len));
+	der[len - 2] ^= 0x01;
+	/* Trailing bytes, truncation. */
+	big = malloc((size_t)len + 1);
+	memcpy(big, der, (size_t)len);
+	big[len] = 0;
+	assert_null(csr_parse(big, (size_t)len + 1));
+	assert_null(csr_parse(der, (size_t)len - 1));
+	assert_null(csr_parse(der, 0));
+	free(big);
+	OPENSSL_free(der);
+	/* Extensions the profile decides are refused, not dropped. */
+	der = make_csr(k_ec, "/C=PT/CN=Ana", NID_basic_constraints, "CA:TRUE",
+	    &len);
+	assert_null(csr_parse(der, (size_t)len));
+	OPENSSL_free(der);
+	der = make_csr(k_ec, "/C=PT/CN=Ana", NID_subject_alt_name,
+	    "DNS:example.pt", &len);
+	assert_null(csr_parse(der, (size_t)len));
+	OPENSSL_free(der);
+	der = make_csr(k_ec, "/C=PT/CN=Ana", NID_subject_alt_name,
+	    "email:not-a-mailbox", &len);
+	assert_null(csr_parse(der, (size_t)len));
+	OPENSSL_free(der);
+}
+
+static void
+test_reasons(void **state)
+{
+	(void)state;
+	assert_int_equal(crl_reason_parse("keyCompromise"), 1);
+	assert_int_equal(crl_reason_parse("cessationOfOperation"), 5);
+	assert_int_equal(crl_reason_parse("aACompromise"), 10);
+	assert_int_equal(crl_reason_parse("unspecified"), 0);
+	assert_int_equal(crl_reason_parse("removeFromCRL"), -1);
+	assert_int_equal(crl_reason_parse("boredom"), -1);
+	assert_string_equal(crl_reason_name(4), "superseded");
+	assert_string_equal(crl_reason_name(7), "none");
+}
+
+static void
+test_db_and_crl(void **state)
+{
+	char		 dir[] = "/tmp/carimbo-test-ca-XXXXXX", path[128];
+	struct db	*db;
+	ASN1_INTEGER	*s1, *s2;
+	X509		*root, *x;
+	X509_CRL	*crl;
+	X509_REVOKED	*rev;
+	ASN1_ENUMERATED	*reason;
+	char		 h1[CA_MAX_SERIAL_HEX], h2[CA_MAX_SERIAL_HEX];
+	char		 label[CA_MAX_LABEL + 1];
+	int		 crit;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/ca.db", dir);
+	assert_non_null(db = db_open(path, 1));
+	root = make_root();
+	assert_int_equal(db_begin(db), 0);
+	assert_int_equal(db_ca_add(db, CA_USER, "user-ca", root), 0);
+	assert_int_equal(db_cert_add(db, CA_ROOT, CERT_ROOT, root, "root"), 0);
+	/* The same serial twice: the primary key refuses it. */
+	assert_int_equal(db_cert_add(db, CA_ROOT, CERT_ROOT, root, "root"), -1);
+	assert_int_equal(db_commit(db), 0);
+
+	assert_int_equal(db_begin(db), 0);
+	s1 = db_serial_new(db);
+	s2 = db_serial_new(db);
+	cert_serial_hex(s1, h1);
+	cert_serial_hex(s2, h2);
+	assert_string_not_equal(h1, h2);
+	assert_true(strlen(h1) >= 30 && strlen(h1) <= 34);
+	x = issue(root, CERT_NORMALISED, "/C=PT/CN=Ana", k_ec, NULL, 0, 0);
+	X509_set_serialNumber(x, s1);
+	assert_int_equal(db_cert_add(db, CA_USER, CERT_NORMALISED, x, ""), 0);
+	assert_int_equal(db_commit(db), 0);
+	/* A rolled-back revocation leaves nothing. */
+	assert_int_equal(db_begin(db), 0);
+	assert_int_equal(db_cert_revoke(db, h1, 1, 1700000000, 1690000000), 0);
+	db_rollback(db);
+	assert_int_equal(db_begin(db), 0);
+	assert_int_equal(db_cert_revoke(db, h1, 1, 1700000000, 1690000000), 0);
+	assert_int_equal(db_cert_revoke(db, h1, 4, 1700000001, 0), -1);
+	assert_int_equal(db_cert_revoke(db, h2, 4, 1700000001, 0), -1);
+	assert_int_equal(db_commit(db), 0);
+
+	/* CRL numbers: 1, then strictly more. */
+	assert_int_equal(db_crl_next(db, CA_USER), 1);
+	X509_free(db_ca_cert(db, CA_USER, label));
+	assert_string_equal(label, "user-ca");
+	crl = crl_build(db, CA_USER, root, k_ec, 1, 7);
+	assert_non_null(crl);
+	assert_int_equal(X509_CRL_get_version(crl), X509_CRL_VERSION_2);
+	assert_int_equal(sk_X509_REVOKED_num(X509_CRL_get_REVOKED(crl)), 1);
+	rev = sk_X509_REVOKED_value(X509_CRL_get_REVOKED(crl), 0);
+	assert_int_equal(ASN1_INTEGER_cmp(X509_REVOKED_get0_serialNumber(rev),
+	    s1), 0);
+	reason = X509_REVOKED_get_ext_d2i(rev, NID_crl_reason, &crit, NULL);
+	assert_non_null(reason);
+	assert_int_equal(ASN1_ENUMERATED_get(reason), 1);
+	ASN1_ENUMERATED_free(reason);
+	assert_true(X509_REVOKED_get_ext_by_NID(rev, NID_invalidity_date,
+	    -1) >= 0);
+	assert_true(X509_CRL_get_ext_by_NID(crl, NID_crl_number, -1) >= 0);
+	assert_true(X509_CRL_get_ext_by_NID(crl, NID_authority_key_identifier,
+	    -1) >= 0);
+	assert_non_null(X509_CRL_get0_nextUpdate(crl));
+	assert_int_equal(db_begin(db), 0);
+	assert_int_equal(db_crl_add(db, CA_USER, 1, 1, 2,
+	    (const uint8_t *)"x", 1), 0);
+	assert_int_equal(db_crl_add(db, CA_USER, 1, 1, 2,
+	    (const uint8_t *)"y", 1), -1);
+	assert_int_equal(db_commit(db), 0);
+	assert_int_equal(db_crl_next(db, CA_USER), 2);
+	assert_int_equal(db_crl_next(db, CA_TSA), 1);
+	X509_CRL_free(crl);
+
+	X509_free(x);
+	X509_free(root);
+	ASN1_INTEGER_free(s1);
+	ASN1_INTEGER_free(s2);
+	db_close(db);
+	unlink(path);
+	rmdir(dir);
+}
+
+static void
+put(const char *dir, const char *name, const char *data)
+{
+	char	path[256], tmp[300];
+	FILE	*f;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	assert_non_null(f = fopen(tmp, "w"));
+	fputs(data, f);
+	fclose(f);
+	assert_int_equal(rename(tmp, path), 0);
+}
+
+static void
+test_pub(void **state)
+{
+	char		 dir[] = "/tmp/carimbo-test-pub-XXXXXX", sub[256];
+	struct ca_pub	*p;
+	const uint8_t	*body, *old;
+	const char	*ctype;
+	size_t		 len;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	assert_null(ca_pub_open(dir));
+	snprintf(sub, sizeof(sub), "%s/ca", dir);
+	mkdir(sub, 0700);
+	snprintf(sub, sizeof(sub), "%s/ca/pub", dir);
+	mkdir(sub, 0700);
+	snprintf(sub, sizeof(sub), "%s/ca/pub/ca", dir);
+	mkdir(sub, 0700);
+	put(sub, "root.crt", "ROOT");
+	snprintf(sub, sizeof(sub), "%s/ca/pub/crl", dir);
+	mkdir(sub, 0700);
+	put(sub, "user.crl", "CRL1");
+	assert_non_null(p = ca_pub_open(dir));
+
+#define GET(s)	ca_pub_get(p, (s), strlen(s), &body, &len, &ctype)
+	assert_int_equal(GET("/ca/root.crt"), 200);
+	assert_int_equal(len, 4);
+	assert_memory_equal(body, "ROOT", 4);
+	assert_string_equal(ctype, "application/pkix-cert");
+	assert_int_equal(GET("/crl/user.crl"), 200);
+	assert_string_equal(ctype, "application/pkix-crl");
+	assert_memory_equal(body, "CRL1", 4);
+	old = body;
+	/* A new CRL renamed in is served; the old bytes stay valid. */
+	put(sub, "user.crl", "CRL22");
+	assert_int_equal(GET("/crl/user.crl"), 200);
+	assert_int_equal(len, 5);
+	assert_memory_equal(body, "CRL22", 5);
+	assert_memory_equal(old, "CRL1", 4);
+	/* Not ours, or nothing there, or not a name we would publish. */
+	assert_int_equal(GET("/"), 0);
+	assert_int_equal(GET("/cax/root.crt"), 0);
+	assert_int_equal(GET("/ca/user.crt"), 404);
+	assert_int_equal(GET("/ca/root.crl"), 404);
+	assert_int_equal(GET("/crl/root.crt"), 404);
+	assert_int_equal(GET("/ca/../ca/root.crt"), 404);
+	assert_int_equal(GET("/ca/ROOT.crt"), 404);
+	assert_int_equal(GET("/ca/.crt"), 404);
+	assert_int_equal(GET("/ca/"), 404);
+	assert_int_equal(GET("/crl/user.crl?x=1"), 404);
+	assert_int_equal(ca_pub_get(p, "/ca/root.crtXX", 12, &body, &len,
+	    &ctype), 200);
+#undef GET
+	ca_pub_close(p);
+	assert_int_equal(ca_pub_get(NULL, "/ca/root.crt", 12, &body, &len,
+	    &ctype), 404);
+	ca_pub_close(NULL);
+	snprintf(sub, sizeof(sub), "rm -rf %s", dir);
+	assert_int_equal(system(sub), 0);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_profile_filter),
+		cmocka_unit_test(test_email),
+		cmocka_unit_test(test_dn_parse),
+		cmocka_unit_test(test_key_limits),
+		cmocka_unit_test(test_extensions),
+		cmocka_unit_test(test_csr),
+		cmocka_unit_test(test_reasons),
+		cmocka_unit_test(test_db_and_crl),
+		cmocka_unit_test(test_pub),
+	};
+
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
