@@ -226,12 +226,21 @@ report_file(struct report *r, const char *path)
 	free(buf);
 }
 
+/* The leading digit of a 1-2-5 step (1, 2 or 5). */
+static int
+tick_digit(int64_t v)
+{
+	while (v >= 10)
+		v /= 10;
+	return (int)v;
+}
+
 static void
 report_svg(struct report *r, FILE *f)
 {
 	const int	 W = REPORT_ML + REPORT_W + REPORT_MR;
 	const int	 H = REPORT_MT + REPORT_H + REPORT_MB;
-	int64_t		 span = r->t1 - r->t0, ymax = r->accuracy_ns, step;
+	int64_t		 span = r->t1 - r->t0, ymax = r->accuracy_ns, step, tick;
 	double		 x0, x1, y;
 	char		 lab[40];
 	size_t		 i, j;
@@ -276,13 +285,17 @@ report_svg(struct report *r, FILE *f)
 	fprintf(f, "<line x1=\"%d\" y1=\"%.1f\" x2=\"%d\" y2=\"%.1f\" "
 	    "stroke=\"#888888\"/>\n", REPORT_ML, Y(0), REPORT_ML + REPORT_W,
 	    Y(0));
-	for (k = -4; k <= 4; k++) {
-		y = Y(ymax * k / 5);
+	/* y ticks at a 1-2-5 step, about four each side of zero. */
+	for (tick = 1000; tick * 4 < ymax; )
+		tick = tick * (tick_digit(tick) == 2 ? 5 : 2) /
+		    (tick_digit(tick) == 2 ? 2 : 1);
+	for (k = -(int)(ymax / tick); k <= (int)(ymax / tick); k++) {
+		y = Y(tick * k);
 		fprintf(f, "<line x1=\"%d\" y1=\"%.1f\" x2=\"%d\" y2=\"%.1f\" "
 		    "stroke=\"#eeeeee\"/><text x=\"%d\" y=\"%.1f\" "
-		    "font-size=\"11\" text-anchor=\"end\">%+.1f ms</text>\n",
+		    "font-size=\"11\" text-anchor=\"end\">%+g ms</text>\n",
 		    REPORT_ML, y, REPORT_ML + REPORT_W, y, REPORT_ML - 6, y + 4,
-		    (double)ymax * k / 5 / 1e6);
+		    (double)tick * k / 1e6);
 	}
 	step = span / 6;
 	for (k = 0; k <= 6; k++) {
@@ -295,9 +308,9 @@ report_svg(struct report *r, FILE *f)
 			    (NSEC_PER_SEC / 10)));
 		fprintf(f, "<line x1=\"%.1f\" y1=\"%d\" x2=\"%.1f\" y2=\"%d\" "
 		    "stroke=\"#999999\"/><text x=\"%.1f\" y=\"%d\" "
-		    "font-size=\"11\" text-anchor=\"middle\">%s</text>\n", x0,
+		    "font-size=\"11\" text-anchor=\"%s\">%s</text>\n", x0,
 		    REPORT_MT + REPORT_H, x0, REPORT_MT + REPORT_H + 5, x0,
-		    REPORT_MT + REPORT_H + 18, lab);
+		    REPORT_MT + REPORT_H + 18, k == 6 ? "end" : "middle", lab);
 	}
 	fprintf(f, "<text x=\"%d\" y=\"%d\" font-size=\"12\" "
 	    "text-anchor=\"middle\">time (UTC)</text>\n", REPORT_ML +
