@@ -570,8 +570,9 @@ verify_rec(const struct ledger_rec *r, off_t off, const uint8_t *ring,
 			    "/ers round number below the previous one");
 			return -1;
 		}
+		if (rep->rounds == 0 || r->round != *last_ers_round)
+			rep->rounds++;
 		*last_ers_round = r->round;
-		rep->rounds++;
 		rep->ers_leaves += r->count;
 		break;
 	case LEDGER_TOKENS:

@@ -638,6 +638,32 @@ test_bad_records(void **state)
 	assert_int_equal(rep.bad_seq, 2);
 	assert_non_null(strstr(rep.why, "serial"));
 
+	/* Two trees in one round are two /ers records of one round; a
+	 * round number going back is flagged. */
+	mkdir_tmp(dir, sizeof(dir), "trees");
+	snprintf(path, sizeof(path), "%s/l", dir);
+	assert_non_null(w->l = ledger_open(path));
+	rec_base(&r, LEDGER_ERS, 4);
+	r.count = 1;
+	r.first_serial = r.last_serial = 10;
+	r.payload = other;
+	r.payload_len = 32;
+	wr_append(w, &r);
+	r.alg = HASH_SHA512;
+	r.first_serial = r.last_serial = 11;
+	wr_append(w, &r);
+	snprintf(path, sizeof(path), "%s/l/%s", dir, LEDGER_FILE);
+	assert_int_equal(ledger_verify_file(path, NULL, NULL, &rep), 0);
+	assert_int_equal(rep.rounds, 1);
+	assert_int_equal(rep.ers_leaves, 2);
+	r.round = 3;
+	r.first_serial = r.last_serial = 12;
+	wr_append(w, &r);
+	ledger_close(w->l);
+	assert_int_equal(ledger_verify_file(path, NULL, NULL, &rep), -1);
+	assert_int_equal(rep.bad_seq, 2);
+	assert_non_null(strstr(rep.why, "round number"));
+
 	/* A tokens record whose root is not over its hashes. */
 	mkdir_tmp(dir, sizeof(dir), "tokroot");
 	snprintf(path, sizeof(path), "%s/l", dir);
