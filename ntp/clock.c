@@ -135,6 +135,7 @@ cfg_check(struct clock_cfg *cfg, struct conf *c)
  *   clock_max_age_ms: older samples are stale (3 polls)
  *   clock_chrony_max_ref_age_ms: chrony's last update (3600000)
  *   clock_hold_ms: within bounds this long before reopening (60000)
+ *   clock_max_step_ms: a larger jump of the clock closes, 0 off (100)
  *   clock_poll_ms (16000), clock_ntp_timeout_ms (1000)
  *   ntp_server HOST:PORT, repeatable (none)
  *   clock_chrony HOST:PORT or socket path, "none" (127.0.0.1:323)
@@ -190,6 +191,7 @@ clock_cfg_load(struct clock_cfg *cfg, struct conf *c, const char *state_dir)
 	cfg->chrony_max_ref_ns = cfg_ms(c, "clock_chrony_max_ref_age_ms",
 	    3600000, 1000, 86400000LL * 30);
 	cfg->hold_ns = cfg_ms(c, "clock_hold_ms", 60000, 0, 86400000);
+	cfg->max_step_ns = cfg_ms(c, "clock_max_step_ms", 100, 0, 3600000);
 	cfg->ntp_timeout_ns = cfg_ms(c, "clock_ntp_timeout_ms", 1000, 10,
 	    10000);
 	for (n = 0; n < CLOCK_MAX_SERVERS + 1 &&

@@ -6,6 +6,9 @@
  * rules below, in order, to the latest sample of every source; the first
  * that fails closes the gate and names itself:
  *
+ *   0. the system clock must not have jumped since the last poll by more
+ *      than clock_max_step_ms against the monotonic clock (ETSI EN 319
+ *      421 7.7.2: jumps detected; the time stamped before it was wrong);
  *   1. strict mode: the kernel must not report STA_UNSYNC / TIME_ERROR
  *      (unless clock_kernel = ignore: chronyd without rtcsync);
  *   2. a source whose sample is fresh and valid must have an error bound
@@ -45,6 +48,7 @@ static const char *const gate_reasons[GATE_NCODES] = {
 	[GATE_STALLED]		= "clock thread stalled",
 	[GATE_STOPPED]		= "clock stopped",
 	[GATE_AUDIT]		= "clock audit log cannot be written",
+	[GATE_STEP]		= "the system clock jumped",
 };
 
 const char *
@@ -119,6 +123,24 @@ gate_eval(struct gate *g, const struct clock_cfg *cfg,
 			k = &s[i];
 	if (k != NULL && (k->leap == 1 || k->leap == 2))
 		v->leap_pending = true;
+	/* Rule 0. */
+	if (k != NULL && g->last_mono != 0 && cfg->max_step_ns > 0) {
+		int64_t jump = (k->time_ns - g->last_real) -
+		    (k->mono_ns - g->last_mono);
+
+		g->last_real = k->time_ns;
+		g->last_mono = k->mono_ns;
+		if (llabs(jump) > cfg->max_step_ns) {
+			gate_close(v, GATE_STEP);
+			why_set(v->why, sizeof(v->why), "the system clock jumped "
+			    "%s against the monotonic clock since the last poll",
+			    secs(jump, a, sizeof(a)));
+			goto hold;
+		}
+	} else if (k != NULL) {
+		g->last_real = k->time_ns;
+		g->last_mono = k->mono_ns;
+	}
 	/* Rule 1. */
 	if (strict && k != NULL && !k->ok) {
 		gate_close(v, GATE_KERNEL_UNSYNC);

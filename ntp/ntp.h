@@ -117,6 +117,7 @@ struct clock_cfg {
 	int64_t		 max_age_ns;	/* a sample older than this is stale */
 	int64_t		 chrony_max_ref_ns; /* chrony's reftime older: stale */
 	int64_t		 hold_ns;	/* within bounds this long to reopen */
+	int64_t		 max_step_ns;	/* a larger jump of the clock closes */
 	int64_t		 poll_ns;
 	int64_t		 ntp_timeout_ns;
 	size_t		 nservers;
@@ -147,6 +148,7 @@ enum gate_code {
 	GATE_STALLED,
 	GATE_STOPPED,
 	GATE_AUDIT,		/* the audit log cannot be written */
+	GATE_STEP,		/* the system clock jumped */
 	GATE_NCODES
 };
 
@@ -164,7 +166,9 @@ struct gate {
 	bool		 open;
 	bool		 started;
 	enum gate_code	 code;
-	int64_t		 good_since;	/* monotonic ns; 0: not within bounds */
+	int64_t		 good_since;
+	int64_t		 last_real;	/* the kernel sample's times, for */
+	int64_t		 last_mono;	/* jump detection */	/* monotonic ns; 0: not within bounds */
 	uint64_t	 closures;
 };
 

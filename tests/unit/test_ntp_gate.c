@@ -7,6 +7,7 @@
  *
  *   K+  kernel synchronised, maxerror 1 ms     K-  kernel STA_UNSYNC
  *   Kmax:MS  kernel synchronised with maxerror MS
+ *   Kjump:MS kernel synchronised, its CLOCK_REALTIME stepped by MS
  *   C:OFF:BOUND[:LEAP]   chrony, offset and bound in ms, leap 0..3
  *   Cref:AGE_S           chrony good but last updated AGE_S s ago
  *   NAME:OFF:BOUND       an NTP source ("n1", "n2", ...)
@@ -56,6 +57,7 @@ cfg_default(struct clock_cfg *c, const struct scenario *sc)
 	c->max_age_ns = 48000 * MS;
 	c->chrony_max_ref_ns = 3600 * NSEC_PER_SEC;
 	c->hold_ns = 10000 * MS;
+	c->max_step_ns = 100 * MS;
 	c->poll_ns = 16000 * MS;
 	c->leap = LEAP_REFUSE;
 	c->leap_window_ns = 1000 * MS;
@@ -84,6 +86,8 @@ parse_spec(const char *spec, int64_t mono, struct clock_sample *s)
 			x->maxerror_us = 1000;
 			if (sscanf(tok, "Kmax:%lf", &v) == 1)
 				x->maxerror_us = (int64_t)(v * 1000);
+			if (sscanf(tok, "Kjump:%lf", &v) == 1)
+				x->time_ns += (int64_t)(v * MS);
 			if (!x->ok) {
 				x->leap = 3;
 				snprintf(x->why, sizeof(x->why), "kernel clock "
@@ -211,6 +215,16 @@ static const struct scenario scenarios[] = {
 		    "strict would close" },
 		{ 1000, "K+ C:0.1:5 n1:0.3:20", true, GATE_DEMO,
 		    "demo mode" },
+	} },
+	{ 18, "the system clock steps by 0.5 s: closed, then the hold",
+	    CLOCK_STRICT, 1, {
+		{ 0, "K+ C:0.1:5", true, GATE_OK, NULL },
+		{ 1000, "Kjump:50 C:0.1:5", true, GATE_OK, NULL },
+		{ 2000, "Kjump:550 C:0.1:5", false, GATE_STEP,
+		    "jumped +0.500000 s" },
+		{ 3000, "Kjump:550 C:0.1:5", false, GATE_HOLD, NULL },
+		{ 13000, "Kjump:550 C:0.1:5", true, GATE_OK, NULL },
+		{ 14000, "K+ C:0.1:5", false, GATE_STEP, "jumped -0.550000 s" },
 	} },
 	{ 17, "closed at start, then synchronised: the hold applies too",
 	    CLOCK_STRICT, 2, {
