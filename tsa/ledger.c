@@ -212,9 +212,13 @@ all_zero(const uint8_t *p, size_t n)
 	return true;
 }
 
-ssize_t
-ledger_decode(const uint8_t *buf, size_t len, struct ledger_rec *r,
-    uint8_t hash[LEDGER_HASH_LEN], const char **why)
+/*
+ * ledger_decode(); with sum false the trailer is taken as the record's
+ * hash unchecked (the start-up walk before the last anchor).
+ */
+static ssize_t
+rec_decode(const uint8_t *buf, size_t len, struct ledger_rec *r,
+    uint8_t hash[LEDGER_HASH_LEN], const char **why, bool sum)
 {
 	uint8_t		h[LEDGER_HASH_LEN];
 	uint32_t	rlen, plen;
@@ -244,7 +248,9 @@ ledger_decode(const uint8_t *buf, size_t len, struct ledger_rec *r,
 		*why = "payload length disagrees with the record length";
 		return -1;
 	}
-	if (sha256(buf, rlen - LEDGER_TRAILER_LEN, h) == -1) {
+	if (!sum)
+		memcpy(h, buf + rlen - LEDGER_TRAILER_LEN, LEDGER_HASH_LEN);
+	else if (sha256(buf, rlen - LEDGER_TRAILER_LEN, h) == -1) {
 		*why = "SHA-256 failed";
 		return -1;
 	}
@@ -292,6 +298,13 @@ ledger_decode(const uint8_t *buf, size_t len, struct ledger_rec *r,
 		return -1;
 	memcpy(hash, h, LEDGER_HASH_LEN);
 	return rlen;
+}
+
+ssize_t
+ledger_decode(const uint8_t *buf, size_t len, struct ledger_rec *r,
+    uint8_t hash[LEDGER_HASH_LEN], const char **why)
+{
+	return rec_decode(buf, len, r, hash, why, true);
 }
 
 /* The whole file, read-only; NULL map for an empty file. */
@@ -362,10 +375,11 @@ sound_after(const struct ledger_map *m, size_t off)
 }
 
 /*
- * The start-up walk: every record from the start is decoded (its checksum
- * is its hash, so this costs one SHA-256 pass), and links are checked
- * from the last anchor on; before it, the anchor's token vouches for the
- * chain and `ledger verify` checks it all.  Stops at the first record
+ * The start-up walk (RFC-free, doc/ledger.md "Start-up").  Pass 0 reads
+ * frames only (no hashing) to find the last anchor.  Pass 1 takes the
+ * fields of every record, and from the last anchor on also checks each
+ * trailer and prev link: before it, the anchor's token vouches for the
+ * chain, and `ledger verify` checks it all.  Stops at the first record
  * that does not hold: *stop is its offset (m->len when all hold).
  */
 static void
@@ -374,12 +388,11 @@ open_walk(const struct ledger_map *m, struct ledger *l, size_t *stop,
 {
 	struct ledger_rec	 r;
 	uint8_t			 h[LEDGER_HASH_LEN];
-	size_t			 off = 0, last_anchor_off = 0, pass;
+	size_t			 off, end = m->len, anchor_off = 0, pass;
 	ssize_t			 n;
-	bool			 link;
+	bool			 full;
 
 	*why = NULL;
-	/* Pass 0 finds the last anchor; pass 1 checks links from it. */
 	for (pass = 0; pass < 2; pass++) {
 		off = 0;
 		l->records = 0;
@@ -388,18 +401,18 @@ open_walk(const struct ledger_map *m, struct ledger *l, size_t *stop,
 		l->max_serial = 0;
 		l->have_anchor = false;
 		memset(l->head, 0, sizeof(l->head));
-		while (off < m->len) {
-			n = ledger_decode(m->p + off, m->len - off, &r, h, why);
+		while (off < end) {
+			full = pass == 1 && off >= anchor_off;
+			n = rec_decode(m->p + off, end - off, &r, h, why, full);
 			if (n == 0)
 				*why = "record cut short";
 			if (n <= 0)
 				break;
-			link = pass == 1 && off >= last_anchor_off;
 			if (r.seq != l->records) {
 				*why = "record number out of sequence";
 				break;
 			}
-			if (link && memcmp(r.prev, l->head,
+			if (full && memcmp(r.prev, l->head,
 			    LEDGER_HASH_LEN) != 0) {
 				*why = "prev does not match the record before";
 				break;
@@ -408,7 +421,7 @@ open_walk(const struct ledger_map *m, struct ledger *l, size_t *stop,
 				l->have_anchor = true;
 				l->last_anchor = r.seq;
 				if (pass == 0)
-					last_anchor_off = off;
+					anchor_off = off;
 			}
 			if (r.round + 1 > l->next_round)
 				l->next_round = r.round + 1;
@@ -419,8 +432,7 @@ open_walk(const struct ledger_map *m, struct ledger *l, size_t *stop,
 			l->records++;
 			off += n;
 		}
-		if (pass == 0 && off < m->len)
-			break;
+		end = off;
 	}
 	*stop = off;
 }

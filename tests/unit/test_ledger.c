@@ -412,23 +412,60 @@ test_torn_tail(void **state)
 	free(buf);
 }
 
-/* Damage with a sound record after it is not a torn tail: refused. */
+/*
+ * Damage with a sound record after it is not a torn tail: refused when it
+ * lies after the last anchor, where start-up checks every byte; before
+ * it, start-up trusts the anchor and `ledger verify` finds it.
+ */
 static void
 test_open_refuses(void **state)
 {
-	uint8_t	*buf;
-	char	 dir[PATH_MAX / 2];
+	struct ledger		*l;
+	struct ledger_report	 rep;
+	struct writer		*w;
+	uint8_t			*buf;
+	char			 dir[PATH_MAX / 2], path[PATH_MAX];
+	size_t			 len, after;
 
 	(void)state;
 	mkdir_tmp(dir, sizeof(dir), "damaged");
-	assert_non_null(buf = malloc(ref.len));
-	memcpy(buf, ref.buf, ref.len);
-	buf[ref.off[4] + 100] ^= 0x20;
-	file_put(dir, buf, ref.len);
+	file_put(dir, ref.buf, ref.len);
+	assert_non_null(w = calloc(1, sizeof(*w)));
+	assert_non_null(w->l = ledger_open(dir));
+	w->round = ref.max_round;
+	wr_round(w, 2, 2, false);
+	ledger_close(w->l);
+	free(w);
+	len = file_size(dir);
+	assert_non_null(buf = malloc(len));
+	snprintf(path, sizeof(path), "%s/%s", dir, LEDGER_FILE);
+	{
+		FILE *f = fopen(path, "rb");
+
+		assert_non_null(f);
+		assert_int_equal(fread(buf, 1, len, f), len);
+		fclose(f);
+	}
+
+	/* A flipped byte in the record after the last anchor. */
+	after = ref.len;
+	buf[after + 100] ^= 0x20;
+	file_put(dir, buf, len);
 	assert_null(ledger_open(dir));
-	assert_int_equal(file_size(dir), ref.len);	/* nothing cut */
-	/* A record taken out of the middle. */
-	memcpy(buf, ref.buf, ref.off[3]);
+	assert_int_equal(file_size(dir), len);	/* nothing cut */
+	buf[after + 100] ^= 0x20;
+
+	/* Before the last anchor: start-up opens, verify names it. */
+	buf[ref.off[4] + 100] ^= 0x20;
+	file_put(dir, buf, len);
+	assert_non_null(l = ledger_open(dir));
+	assert_int_equal(l->records, ref.n + 2);
+	ledger_close(l);
+	assert_int_equal(ledger_verify_file(path, NULL, NULL, &rep), -1);
+	assert_int_equal(rep.bad_seq, 4);
+	buf[ref.off[4] + 100] ^= 0x20;
+
+	/* A record taken out of the middle: numbers break, refused. */
 	memcpy(buf + ref.off[3], ref.buf + ref.off[4], ref.len - ref.off[4]);
 	file_put(dir, buf, ref.len - (ref.off[4] - ref.off[3]));
 	assert_null(ledger_open(dir));
