@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -100,6 +101,7 @@ _Static_assert(sizeof(struct audit_wire_seal) == 108, "SEAL record");
 struct audit {
 	char		 dir[CLOCK_MAX_PATH];
 	int		 fd;
+	int		 lockfd;		/* flock: one writer per directory */
 	uint64_t	 file_no;
 	int64_t		 size;
 	int64_t		 max_bytes;
@@ -392,7 +394,8 @@ audit_load_key(struct audit *a, const char *path)
 struct audit *
 audit_open(const char *dir, int64_t max_bytes, const char *seal_key)
 {
-	struct audit *a;
+	struct audit	*a;
+	char		 lock[CLOCK_MAX_PATH + 8];
 
 	if (sodium_init() == -1)
 		errx(1, "libsodium cannot start");
@@ -403,6 +406,13 @@ audit_open(const char *dir, int64_t max_bytes, const char *seal_key)
 	a->max_bytes = max_bytes;
 	if (mkdir(dir, 0750) == -1 && errno != EEXIST)
 		err(1, "%s", dir);
+	/* Two writers would fork the chain: the second one does not start. */
+	snprintf(lock, sizeof(lock), "%s/.lock", dir);
+	if ((a->lockfd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0640)) == -1)
+		err(1, "%s", lock);
+	if (flock(a->lockfd, LOCK_EX | LOCK_NB) == -1)
+		errx(1, "%s: the clock audit log is in use by another process",
+		    dir);
 	if (seal_key != NULL && seal_key[0] != '\0' &&
 	    audit_load_key(a, seal_key) == -1)
 		errx(1, "%s: cannot read the clock seal key (32-byte seed in "
@@ -421,6 +431,7 @@ audit_close(struct audit *a)
 		return;
 	if (a->fd != -1)
 		close(a->fd);
+	close(a->lockfd);
 	sodium_memzero(a->sk, sizeof(a->sk));
 	free(a);
 }

@@ -259,7 +259,8 @@ clock_audit_max_bytes = 16384
             fail(f"clock run exited {run.returncode}")
 
         logs = sorted(os.path.join(d, "clock", f)
-                      for f in os.listdir(os.path.join(d, "clock")))
+                      for f in os.listdir(os.path.join(d, "clock"))
+                      if f.endswith(".log"))
         if len(logs) < 3:
             fail(f"expected rotation into several files, got {len(logs)}")
         pub = os.path.join(d, "clock-seal.pub")

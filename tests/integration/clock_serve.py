@@ -161,7 +161,8 @@ clock_seal_interval_ms = 500
         srv.send_signal(signal.SIGTERM)
         srv.wait(timeout=20)
         logs = sorted(os.path.join(state, "clock", f)
-                      for f in os.listdir(os.path.join(state, "clock")))
+                      for f in os.listdir(os.path.join(state, "clock"))
+                      if f.endswith(".log"))
         r = subprocess.run([CARIMBO, "clock", "audit", *logs, "--pubkey",
                             pub, "--ca", os.path.join(state, "root.pem")],
                            capture_output=True, text=True, timeout=30)

@@ -18,6 +18,7 @@
 #include <getopt.h>
 #include <unistd.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 
 #include <cmocka.h>
 
@@ -396,6 +397,20 @@ test_resume(void **state)
 	snprintf(key, sizeof(key), "%s/clock-seal.key", dir);
 	snprintf(logdir, sizeof(logdir), "%s/clock", dir);
 	a = audit_open(logdir, 1 << 20, key);
+	/* A second writer on the same directory must not start. */
+	{
+		pid_t	pid;
+		int	st;
+
+		fflush(NULL);
+		if ((pid = fork()) == 0) {
+			audit_open(logdir, 1 << 20, key);
+			_exit(0);
+		}
+		assert_true(pid > 0);
+		assert_int_equal(waitpid(pid, &st, 0), pid);
+		assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 1);
+	}
 	assert_int_equal(audit_append(a, AUDIT_STOP, NULL, 0), 0);
 	assert_int_equal(audit_seal(a, NULL, NULL), 0);
 	audit_close(a);
