@@ -5,8 +5,9 @@
  * profiles (cert.c, profile.c), CSR intake with proof of possession
  * (csr.c), QCStatements (qc.c, templates in asn1.h), CRL v2 (crl.c), all
  * state in one SQLite database (db.c), publication files for the server
- * (pub.c), the state a command works on (state.c), the `carimbo ca`
- * commands (cmd.c) and `carimbo init --demo` (init.c).
+ * (pub.c), the state a command works on (state.c), the writes, each one
+ * transaction (issue.c), the `carimbo ca` commands (cmd.c) and `carimbo
+ * init --demo` (init.c).  See doc/ca.md.
  *
  * A state folder holds carimbo.conf (the server's; the CA reads the token
  * keys from it and ignores the rest) and ca/: ca.conf (the CA's keys),
