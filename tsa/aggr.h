@@ -157,7 +157,7 @@ int	ers_token_tstinfo(const uint8_t *token, size_t len,
 	    const uint8_t **tst, size_t *tst_len);
 /*
  * Parses one EvidenceRecord strictly (DER, one chain of one
- * ArchiveTimeStamp, digestAlgorithms holding the one digest used, no
+ * ArchiveTimeStamp, digestAlgorithms listing the tree's digest, no
  * cryptoInfos/encryptionInfo) and the TSTInfo fields of its token.
  * 0, or -1 with a static reason in *why.
  */

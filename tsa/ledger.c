@@ -375,7 +375,7 @@ sound_after(const struct ledger_map *m, size_t off)
 }
 
 /*
- * The start-up walk (RFC-free, doc/ledger.md "Start-up").  Pass 0 reads
+ * The start-up walk (doc/ledger.md "Start-up").  Pass 0 reads
  * frames only (no hashing) to find the last anchor.  Pass 1 takes the
  * fields of every record, and from the last anchor on also checks each
  * trailer and prev link: before it, the anchor's token vouches for the

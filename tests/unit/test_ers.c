@@ -568,6 +568,89 @@ test_optional(void **state)
 	assert_non_null(strstr(why, "no random-value attribute"));
 }
 
+/*
+ * The ambiguity carimbo avoids, shown: a record whose first list holds h
+ * alone, [[h], [s]], has the root H(sort(H(h), s)) when a one-value list is
+ * hashed (RFC 4998 4.3 read literally) but H(sort(h, s)) when it is taken
+ * as is.  Each of the two readings of the Python verifier accepts the
+ * record made for it and refuses the other; ours reads literally.  The
+ * records carimbo emits (list 1 = {h, b}) pass both (test_merkle).
+ */
+static size_t
+build_single(const uint8_t *h, const uint8_t *sib, const uint8_t *tok,
+    size_t tok_len, uint8_t *out, size_t cap)
+{
+	struct der_w	w;
+	size_t		m, len;
+
+	der_w_init(&w, out, cap);
+	der_put_raw(&w, tok, tok_len);
+	m = der_w_len(&w);
+	der_put_tlv(&w, DER_OCTET_STRING, sib, 32);
+	der_wrap(&w, DER_SEQUENCE, m);
+	m = der_w_len(&w);
+	der_put_tlv(&w, DER_OCTET_STRING, h, 32);
+	der_wrap(&w, DER_SEQUENCE, m);
+	der_wrap(&w, DER_CTX_CONS(2), tok_len);
+	put_alg(&w, HASH_SHA256, 0, 0, DER_CTX_CONS(0));
+	der_wrap(&w, DER_SEQUENCE, 0);		/* ArchiveTimeStamp */
+	der_wrap(&w, DER_SEQUENCE, 0);		/* Chain */
+	der_wrap(&w, DER_SEQUENCE, 0);		/* Sequence */
+	m = der_w_len(&w);
+	put_alg(&w, HASH_SHA256, 0, 0, DER_SEQUENCE);
+	der_wrap(&w, DER_SEQUENCE, m);
+	der_put_u64(&w, 1);
+	der_wrap(&w, DER_SEQUENCE, 0);
+	assert_false(w.err);
+	len = der_w_len(&w);
+	memmove(out, der_w_data(&w), len);
+	return len;
+}
+
+static void
+pair_hash(const uint8_t *a, const uint8_t *b, uint8_t *out)
+{
+	uint8_t	cat[64];
+	int	lo = memcmp(a, b, 32) <= 0;
+
+	memcpy(cat, lo ? a : b, 32);
+	memcpy(cat + 32, lo ? b : a, 32);
+	assert_int_equal(hash_digest(HASH_SHA256, cat, 64, out), 0);
+}
+
+static void
+test_readings(void **state)
+{
+	uint8_t		 hh[HASH_MAX_LEN], lit[HASH_MAX_LEN], asis[HASH_MAX_LEN];
+	uint8_t		 resp[RESP_CAP], er_lit[ER_CAP], er_asis[ER_CAP];
+	const uint8_t	*h = g.h[LEAF], *s = g.p.sib[0], *tok;
+	size_t		 n, tlen, nl, na;
+	const char	*why;
+
+	(void)state;
+	assert_int_equal(hash_digest(HASH_SHA256, h, 32, hh), 0);
+	pair_hash(hh, s, lit);
+	pair_hash(h, s, asis);
+	n = aggr_pki_issue(&pki, HASH_SHA256, lit, resp, sizeof(resp));
+	assert_int_equal(ers_token_from_resp(resp, n, &tok, &tlen), 0);
+	nl = build_single(h, s, tok, tlen, er_lit, sizeof(er_lit));
+	n = aggr_pki_issue(&pki, HASH_SHA256, asis, resp, sizeof(resp));
+	assert_int_equal(ers_token_from_resp(resp, n, &tok, &tlen), 0);
+	na = build_single(h, s, tok, tlen, er_asis, sizeof(er_asis));
+
+	assert_int_equal(ers_verify(er_lit, nl, h, HASH_SHA256, NULL, &why),
+	    0);
+	assert_int_equal(ers_verify(er_asis, na, h, HASH_SHA256, NULL, &why),
+	    -1);
+	corpus_write("single-value-first-list.ers", er_lit, nl);
+	if (!have_python)
+		return;
+	assert_int_equal(py_verify(er_lit, nl, h, "--reading literal"), 0);
+	assert_int_equal(py_verify(er_lit, nl, h, "--reading as-is"), 1);
+	assert_int_equal(py_verify(er_asis, na, h, "--reading as-is"), 0);
+	assert_int_equal(py_verify(er_asis, na, h, "--reading literal"), 1);
+}
+
 /* Byte-level damage: every truncation, BER lengths, stray bytes. */
 static void
 test_bytes(void **state)
@@ -621,6 +704,7 @@ main(void)
 		cmocka_unit_test(test_verify_fails),
 		cmocka_unit_test(test_malformed),
 		cmocka_unit_test(test_optional),
+		cmocka_unit_test(test_readings),
 		cmocka_unit_test(test_bytes),
 	};
 
