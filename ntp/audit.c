@@ -747,3 +747,60 @@ out:
 	sodium_memzero(hex, sizeof(hex));
 	return rc;
 }
+
+static int
+audit_name_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+char **
+audit_files(char *const *args, size_t n, size_t *nout)
+{
+	struct dirent	 *de;
+	struct stat	  st;
+	DIR		 *d;
+	char		**out = NULL;
+	size_t		  i, cap = 0, first;
+
+	*nout = 0;
+	for (i = 0; i < n; i++) {
+		if (stat(args[i], &st) == -1 || !S_ISDIR(st.st_mode)) {
+			if (*nout == cap && (out = reallocarray(out, cap =
+			    cap ? 2 * cap : 16, sizeof(*out))) == NULL)
+				err(1, NULL);
+			if ((out[(*nout)++] = strdup(args[i])) == NULL)
+				err(1, NULL);
+			continue;
+		}
+		if ((d = opendir(args[i])) == NULL)
+			err(1, "%s", args[i]);
+		first = *nout;
+		while ((de = readdir(d)) != NULL) {
+			if (strncmp(de->d_name, "clock-", 6) != 0 ||
+			    strlen(de->d_name) != 16 ||
+			    strcmp(de->d_name + 12, ".log") != 0)
+				continue;
+			if (*nout == AUDIT_MAX_FILES)
+				errx(1, "%s: more than %d log files", args[i],
+				    AUDIT_MAX_FILES);
+			if (*nout == cap && (out = reallocarray(out, cap =
+			    cap ? 2 * cap : 16, sizeof(*out))) == NULL)
+				err(1, NULL);
+			if (asprintf(&out[(*nout)++], "%s/%s", args[i],
+			    de->d_name) == -1)
+				err(1, NULL);
+		}
+		closedir(d);
+		qsort(out + first, *nout - first, sizeof(*out), audit_name_cmp);
+	}
+	return out;
+}
+
+void
+audit_files_free(char **f, size_t n)
+{
+	while (n > 0)
+		free(f[--n]);
+	free(f);
+}

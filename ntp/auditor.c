@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: ISC */
 /*
- * `carimbo clock audit LOG... --pubkey FILE [--ca ROOT.pem] [--open]`:
+ * `carimbo clock audit LOG|DIR... --pubkey FILE [--ca ROOT.pem] [--open]`:
  * verifies clock audit logs from the files alone (ETSI EN 319 421 7.7.2,
  * DESIGN.md "For auditors") and reports what they prove: the period
  * covered, time in and out of tolerance, the worst offset per source, the
@@ -486,7 +486,9 @@ auditor_main(int argc, char **argv)
 	};
 	struct auditor	*a;
 	const char	*pubkey = NULL, *ca = NULL;
-	int		 ch, i, rc;
+	char		**files;
+	size_t		 nfiles, j;
+	int		 ch, rc;
 
 	if ((a = calloc(1, sizeof(*a))) == NULL)
 		err(1, NULL);
@@ -516,8 +518,13 @@ auditor_main(int argc, char **argv)
 		if (X509_STORE_load_file(a->store, ca) != 1)
 			errx(1, "%s: cannot load CA certificates", ca);
 	}
-	for (i = optind; i < argc; i++)
-		auditor_file(a, argv[i]);
+	files = audit_files(argv + optind, argc - optind, &nfiles);
+	for (j = 0; j < nfiles; j++)
+		auditor_file(a, files[j]);
+	if (nfiles == 0) {
+		a->problems++;
+		printf("FAIL: no clock-*.log files found\n");
+	}
 	if (a->records > 0 && !a->last_is_seal) {
 		if (a->open_ok)
 			printf("NOTE %s: records after the last seal are not "
@@ -529,13 +536,14 @@ auditor_main(int argc, char **argv)
 			    "being written: --open)\n", a->file, a->seq);
 		}
 	}
-	auditor_report(a, argc - optind);
+	auditor_report(a, nfiles);
 	if (a->problems == 0)
 		printf("\nRESULT: OK: chain and seals verified\n");
 	else
 		printf("\nRESULT: FAILED: %d problem%s\n", a->problems,
 		    a->problems == 1 ? "" : "s");
 	rc = a->problems == 0 ? 0 : 1;
+	audit_files_free(files, nfiles);
 	X509_STORE_free(a->store);
 	free(a);
 	return rc;

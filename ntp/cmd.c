@@ -26,9 +26,9 @@ cmd_usage(void)
 	    "[--ntp-server HOST:PORT]...\n"
 	    "       carimbo clock run -c CONF [--seconds N] [--clock-mode M] "
 	    "[--ntp-server HOST:PORT]...\n"
-	    "       carimbo clock audit LOG... --pubkey FILE [--ca ROOT.pem] "
+	    "       carimbo clock audit LOG|DIR... --pubkey FILE [--ca ROOT.pem] "
 	    "[--open]\n"
-	    "       carimbo clock report LOG... -o REPORT.html\n"
+	    "       carimbo clock report LOG|DIR... -o REPORT.html\n"
 	    "       carimbo clock keygen STATE\n");
 	exit(2);
 }

@@ -403,6 +403,13 @@ int		 audit_get_refused(const struct audit_rec *, uint64_t *n,
 		    uint64_t *total);
 /* Reads a hex public key file; 0 or -1. */
 int		 audit_load_pubkey(const char *, uint8_t pk[AUDIT_PK_LEN]);
+/*
+ * The log files named by n arguments: a file as given, a directory as its
+ * clock-*.log in order.  Returns a malloc'd array of malloc'd paths, *nout
+ * set; free with audit_files_free().  Exits on a directory it cannot read.
+ */
+char		**audit_files(char *const *, size_t n, size_t *nout);
+void		 audit_files_free(char **, size_t);
 
 /* auditor.c */
 int	 auditor_main(int, char **);

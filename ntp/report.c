@@ -448,9 +448,10 @@ report_main(int argc, char **argv)
 {
 	struct report	*r;
 	const char	*out = NULL;
+	char		**files;
 	FILE		*f;
-	int		 ch, i;
-	size_t		 j;
+	int		 ch;
+	size_t		 j, nfiles;
 
 	while ((ch = getopt(argc, argv, "o:")) != -1)
 		switch (ch) {
@@ -464,17 +465,19 @@ report_main(int argc, char **argv)
 		goto usage;
 	if ((r = calloc(1, sizeof(*r))) == NULL)
 		err(1, NULL);
-	for (i = optind; i < argc; i++)
-		report_file(r, argv[i]);
+	files = audit_files(argv + optind, argc - optind, &nfiles);
+	for (j = 0; j < nfiles; j++)
+		report_file(r, files[j]);
 	if ((f = fopen(out, "w")) == NULL)
 		err(1, "%s", out);
-	report_html(r, f, argc - optind);
+	report_html(r, f, (int)nfiles);
 	if (fclose(f) == EOF)
 		err(1, "%s", out);
 	printf("%s: %zu samples from %zu sources, %zu closures, %zu seals\n",
 	    out, r->points, r->ns, r->nclosed, r->nseal);
 	for (j = 0; j < r->ns; j++)
 		free(r->s[j].p);
+	audit_files_free(files, nfiles);
 	free(r);
 	return 0;
 usage:

@@ -268,6 +268,9 @@ clock_audit_max_bytes = 16384
         print(aout)
         if rc != 0 or "RESULT: OK" not in aout:
             fail("clock audit of an untouched log failed")
+        rc, dout = audit([os.path.join(d, "clock")], pub)
+        if rc != 0 or f"clock audit: {len(logs)} files" not in dout:
+            fail("clock audit of the log directory:\n" + dout)
         m = re.search(r"(\d+) closures", aout)
         if m is None or int(m.group(1)) < 4:
             fail("expected 4 closures (+2, KoD, leap 3, silence)")
