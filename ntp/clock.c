@@ -275,9 +275,9 @@ clock_sample_all(const struct clock_cfg *cfg, struct clock_sample *s,
 		kernel_sample(&s[n++]);
 	if (cfg->chrony[0] != '\0' && n < max)
 		chrony_sample(cfg, &s[n++]);
-	for (i = 0; i < cfg->nservers && n < max; i++)
-		sntp_sample(cfg, cfg->servers[i], &s[n++]);
-	return n;
+	i = cfg->nservers < max - n ? cfg->nservers : max - n;
+	sntp_sample_all(cfg, cfg->servers, i, &s[n]);
+	return n + i;
 }
 
 static void

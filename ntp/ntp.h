@@ -276,6 +276,10 @@ int	 sntp_parse(const uint8_t *, size_t, uint64_t xmt, struct ntp_reply *,
 /* Queries "HOST:PORT" once, bounded by cfg->ntp_timeout_ns. */
 void	 sntp_sample(const struct clock_cfg *, const char *server,
 	    struct clock_sample *);
+/* Queries n servers at once; one timeout bounds them all. */
+void	 sntp_sample_all(const struct clock_cfg *,
+	    const char (*servers)[CLOCK_MAX_NAME], size_t n,
+	    struct clock_sample *);
 uint64_t sntp_from_ns(int64_t real_ns);
 int64_t	 sntp_to_ns(uint64_t ntp);
 

@@ -213,106 +213,165 @@ sntp_fail(struct clock_sample *s, const char *fmt, const char *arg)
 	snprintf(s->why, sizeof(s->why), fmt, arg);
 }
 
-void
-sntp_sample(const struct clock_cfg *cfg, const char *server,
-    struct clock_sample *s)
+/* One query in flight. */
+struct sntp_q {
+	struct clock_sample	*s;
+	int			 fd;
+	uint64_t		 xmt;
+	int64_t			 t1, t1m;	/* T1: realtime, monotonic */
+	bool			 done;
+};
+
+/* Resolves, connects and sends; on failure the sample says why. */
+static void
+sntp_send(const char *server, struct sntp_q *q)
 {
 	struct addrinfo	 hints, *res = NULL;
-	struct ntp_reply r;
-	struct pollfd	 pfd;
-	uint8_t		 req[NTP_PKT_LEN], buf[NTP_MAX_PKT];
+	uint8_t		 req[NTP_PKT_LEN];
 	char		 host[CLOCK_MAX_NAME];
-	const char	*port, *why;
-	uint64_t	 xmt;
-	int64_t		 t1, t4, t1m, t4m, t2, t3, deadline, left;
-	ssize_t		 n;
-	int		 fd = -1, rc;
+	const char	*port;
+	int		 rc;
 
-	memset(s, 0, sizeof(*s));
-	s->kind = SRC_NTP;
-	snprintf(s->name, sizeof(s->name), "%s", server);
-	s->time_ns = clock_now(CLOCK_REALTIME);
-	s->mono_ns = clock_now(CLOCK_MONOTONIC);
+	q->fd = -1;
+	q->done = true;
 	if (sntp_split(server, host, sizeof(host), &port) == -1) {
-		sntp_fail(s, "%s: expected HOST:PORT", server);
+		sntp_fail(q->s, "%s: expected HOST:PORT", server);
 		return;
 	}
 	memset(&hints, 0, sizeof(hints));
 	hints.ai_socktype = SOCK_DGRAM;
 	hints.ai_flags = AI_NUMERICSERV;
 	if ((rc = getaddrinfo(host, port, &hints, &res)) != 0) {
-		sntp_fail(s, "cannot resolve: %s", gai_strerror(rc));
+		sntp_fail(q->s, "cannot resolve: %s", gai_strerror(rc));
 		return;
 	}
-	fd = socket(res->ai_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	if (fd == -1 || connect(fd, res->ai_addr, res->ai_addrlen) == -1) {
-		sntp_fail(s, "socket: %s", strerror(errno));
-		goto out;
+	q->fd = socket(res->ai_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (q->fd == -1 || connect(q->fd, res->ai_addr, res->ai_addrlen) ==
+	    -1) {
+		sntp_fail(q->s, "socket: %s", strerror(errno));
+		freeaddrinfo(res);
+		return;
 	}
+	freeaddrinfo(res);
 	/*
 	 * A random transmit timestamp (as chrony sends): the origin check
 	 * then needs 64 unguessable bits, and the request leaks no time.
 	 */
-	randombytes_buf(&xmt, sizeof(xmt));
-	sntp_request(req, xmt);
-	t1m = clock_now(CLOCK_MONOTONIC);
-	t1 = clock_now(CLOCK_REALTIME);
-	if (send(fd, req, sizeof(req), 0) != (ssize_t)sizeof(req)) {
-		sntp_fail(s, "send: %s", strerror(errno));
-		goto out;
+	randombytes_buf(&q->xmt, sizeof(q->xmt));
+	sntp_request(req, q->xmt);
+	q->t1m = clock_now(CLOCK_MONOTONIC);
+	q->t1 = clock_now(CLOCK_REALTIME);
+	if (send(q->fd, req, sizeof(req), 0) != (ssize_t)sizeof(req)) {
+		sntp_fail(q->s, "send: %s", strerror(errno));
+		return;
 	}
-	deadline = t1m + cfg->ntp_timeout_ns;
-	for (;;) {
-		left = deadline - clock_now(CLOCK_MONOTONIC);
-		if (left <= 0) {
-			sntp_fail(s, "%s", "no reply before the timeout");
-			goto out;
-		}
-		pfd.fd = fd;
-		pfd.events = POLLIN;
-		rc = poll(&pfd, 1, (int)((left + NSEC_PER_MSEC - 1) /
-		    NSEC_PER_MSEC));
-		if (rc == -1 && errno == EINTR)
-			continue;
-		if (rc <= 0)
-			continue;
-		n = recv(fd, buf, sizeof(buf), 0);
-		t4 = clock_now(CLOCK_REALTIME);
-		t4m = clock_now(CLOCK_MONOTONIC);
-		if (n == -1) {
-			if (errno == EINTR || errno == EAGAIN)
-				continue;
-			sntp_fail(s, "recv: %s", strerror(errno));
-			goto out;
-		}
-		if (sntp_parse(buf, (size_t)n, xmt, &r, &why) == 0)
-			break;
+	q->done = false;
+}
+
+/* Reads one datagram; done when it is the reply (good or refused). */
+static void
+sntp_recv(struct sntp_q *q)
+{
+	struct clock_sample	*s = q->s;
+	struct ntp_reply	 r;
+	uint8_t			 buf[NTP_MAX_PKT];
+	const char		*why;
+	int64_t			 t2, t3, t4, t4m;
+	ssize_t			 n;
+
+	n = recv(q->fd, buf, sizeof(buf), 0);
+	t4 = clock_now(CLOCK_REALTIME);
+	t4m = clock_now(CLOCK_MONOTONIC);
+	if (n == -1) {
+		if (errno == EINTR || errno == EAGAIN)
+			return;
+		q->done = true;
+		sntp_fail(s, "recv: %s", strerror(errno));
+		return;
+	}
+	if (sntp_parse(buf, (size_t)n, q->xmt, &r, &why) == -1) {
 		/* A bad origin may be a stray or spoofed packet: keep waiting. */
 		if (strncmp(why, "origin", 6) == 0)
-			continue;
+			return;
+		q->done = true;
 		sntp_fail(s, "%s", why);
 		s->stratum = (n >= 2) ? buf[1] : 0;
-		goto out;
+		return;
 	}
+	q->done = true;
 	t2 = sntp_to_ns(r.receive);
 	t3 = sntp_to_ns(r.transmit);
 	s->ok = true;
 	s->stratum = r.stratum;
 	s->leap = r.leap;
 	/* RFC 5905 8: theta = ((T2 - T1) + (T3 - T4)) / 2, delta likewise. */
-	s->offset_ns = ((t2 - t1) + (t3 - t4)) / 2;
-	s->delay_ns = (t4m - t1m) - (t3 - t2);
+	s->offset_ns = ((t2 - q->t1) + (t3 - t4)) / 2;
+	s->delay_ns = (t4m - q->t1m) - (t3 - t2);
 	if (s->delay_ns < 0)
 		s->delay_ns = 0;
-	s->disp_ns = 2 * NTP_PRECISION + (t4m - t1m) * NTP_PHI_PPM / 1000000;
+	s->disp_ns = 2 * NTP_PRECISION + (t4m - q->t1m) * NTP_PHI_PPM / 1000000;
 	s->root_delay_ns = r.root_delay_ns;
 	s->root_disp_ns = r.root_disp_ns;
 	/* |theta| + root distance (RFC 5905 A.5.5.2 root_dist()). */
 	s->bound_ns = llabs(s->offset_ns) + (s->delay_ns + r.root_delay_ns) / 2 +
 	    s->disp_ns + r.root_disp_ns;
-out:
-	if (fd != -1)
-		close(fd);
-	if (res != NULL)
-		freeaddrinfo(res);
+}
+
+void
+sntp_sample_all(const struct clock_cfg *cfg,
+    const char (*servers)[CLOCK_MAX_NAME], size_t n, struct clock_sample *s)
+{
+	struct sntp_q	 q[CLOCK_MAX_SERVERS];
+	struct pollfd	 pfd[CLOCK_MAX_SERVERS];
+	size_t		 i, k, np;
+	int64_t		 deadline, left;
+	int		 rc;
+
+	if (n > CLOCK_MAX_SERVERS)
+		n = CLOCK_MAX_SERVERS;
+	/* All queries leave together: one timeout bounds the whole poll. */
+	for (i = 0; i < n; i++) {
+		memset(&s[i], 0, sizeof(s[i]));
+		s[i].kind = SRC_NTP;
+		snprintf(s[i].name, sizeof(s[i].name), "%s", servers[i]);
+		s[i].time_ns = clock_now(CLOCK_REALTIME);
+		s[i].mono_ns = clock_now(CLOCK_MONOTONIC);
+		q[i].s = &s[i];
+		sntp_send(servers[i], &q[i]);
+	}
+	deadline = clock_now(CLOCK_MONOTONIC) + cfg->ntp_timeout_ns;
+	for (;;) {
+		for (i = np = 0; i < n; i++)
+			if (!q[i].done) {
+				pfd[np].fd = q[i].fd;
+				pfd[np].events = POLLIN;
+				pfd[np++].revents = 0;
+			}
+		if (np == 0 ||
+		    (left = deadline - clock_now(CLOCK_MONOTONIC)) <= 0)
+			break;
+		rc = poll(pfd, np, (int)((left + NSEC_PER_MSEC - 1) /
+		    NSEC_PER_MSEC));
+		if (rc <= 0)
+			continue;
+		for (i = k = 0; i < n; i++)
+			if (!q[i].done && pfd[k++].revents != 0)
+				sntp_recv(&q[i]);
+	}
+	for (i = 0; i < n; i++) {
+		if (!q[i].done)
+			sntp_fail(&s[i], "%s", "no reply before the timeout");
+		if (q[i].fd != -1)
+			close(q[i].fd);
+	}
+}
+
+void
+sntp_sample(const struct clock_cfg *cfg, const char *server,
+    struct clock_sample *s)
+{
+	char one[1][CLOCK_MAX_NAME];
+
+	snprintf(one[0], sizeof(one[0]), "%s", server);
+	sntp_sample_all(cfg, (const char (*)[CLOCK_MAX_NAME])one, 1, s);
 }
