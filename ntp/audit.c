@@ -114,6 +114,8 @@ struct audit {
 	uint64_t	 records;
 	uint64_t	 seals;
 	uint64_t	 cut;			/* for the next FILE record */
+	clock_stamp_fn	 stamp;			/* the last seal's hook, */
+	void		*stamp_ctx;		/* reused when rotating */
 };
 
 static void
@@ -454,7 +456,7 @@ audit_append(struct audit *a, enum audit_type t, const void *p, size_t len)
 	if (a->max_bytes > 0 && a->size >= a->max_bytes) {
 		/* Rotation: seal the old file's tail, then chain the new one. */
 		if (a->seq != a->sealed_seq)
-			(void)audit_seal(a, NULL, NULL);
+			(void)audit_seal(a, a->stamp, a->stamp_ctx);
 		if (audit_new_file(a) == -1)
 			return -1;
 	}
@@ -539,6 +541,8 @@ audit_seal(struct audit *a, clock_stamp_fn stamp, void *ctx)
 	size_t			 toklen = 0;
 	int			 rc;
 
+	a->stamp = stamp;
+	a->stamp_ctx = ctx;
 	if (!a->has_key && stamp == NULL)
 		return 0;
 	if (stamp != NULL && (stamp(ctx, a->head, AUDIT_HASH_LEN, &tok,
