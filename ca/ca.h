@@ -36,8 +36,6 @@
 #define CA_MAX_DN	1024	/* bytes of a --subject argument */
 #define CA_MAX_URL	200	/* bytes of the publication base URL */
 #define CA_MAX_LABEL	64	/* = P11_MAX_LABEL */
-#define CA_MAX_PUB	(4 * 1024 * 1024)	/* bytes of one published file */
-#define CA_MAX_PUB_FILES 16	/* files a ca_pub serves */
 #define CA_MIN_RSA	2048	/* bits; NIST SP 800-131A, ETSI TS 119 312 */
 #define CA_MAX_RSA	4096	/* bits; P11_MAX_SIG holds a 4096-bit sig */
 #define CA_MAX_DAYS	(30 * 366)	/* validity given on the command line */
@@ -143,7 +141,6 @@ struct db_cert {
 
 struct conf;
 struct db;
-struct ca_pub;
 
 /* The state one `carimbo ca` command works on (state.c). */
 struct ca {
@@ -370,25 +367,6 @@ void		 ca_hier_create(const struct ca_hier *);
  * (DER) for each CA and crl/<name>.crl (DER, the latest).  0 or -1.
  */
 int		 pub_export(struct ca *);
-/*
- * The server's read-only view of pub/.  state is the state folder (the
- * directory of carimbo.conf) or its ca/ folder.  NULL (with a log line)
- * when there is nothing to publish; the server then serves without it.
- */
-struct ca_pub	*ca_pub_open(const char *state);
-/*
- * For a GET of path (len bytes, the request target as sent): 200 with
- * *body, *blen and *ctype set ("application/pkix-cert" or
- * "application/pkix-crl", RFC 2585 4); 404 for a path under /ca/ or
- * /crl/ that names nothing we publish (p may be NULL: always 404 there);
- * 500 if the file cannot be read; 0 for any other path (not ours: route
- * it on).  The body is re-read when the file changed (a new CRL) and
- * stays valid until ca_pub_close(), so a reply may still be sending it.
- * One thread at a time.
- */
-int		 ca_pub_get(struct ca_pub *, const char *path, size_t len,
-		    const uint8_t **body, size_t *blen, const char **ctype);
-void		 ca_pub_close(struct ca_pub *);
 
 /* cmd.c */
 int		 ca_main(int, char **);

@@ -45,6 +45,7 @@
 #include <liburing.h>
 
 #include "common/log.h"
+#include "common/pub.h"
 #include "ntp/ntp.h"
 #include "tsa/tsa.h"
 
@@ -462,7 +463,11 @@ static void
 route(struct loop *l, struct conn *c, const struct http_req *hr,
     const uint8_t *body, size_t blen)
 {
-	bool ka = hr->keep_alive && !l->draining;
+	bool		 ka = hr->keep_alive && !l->draining;
+	const uint8_t	*pbody;
+	const char	*pctype;
+	size_t		 plen;
+	int		 pubrc;
 
 	if (path_is(hr, "/") || path_is(hr, "/ers")) {
 		if (hr->method != HTTP_POST)
@@ -496,6 +501,16 @@ route(struct loop *l, struct conn *c, const struct http_req *hr,
 			h.keep_alive = ka;
 			reply_metrics(l, c, &h);
 		}
+	} else if ((pubrc = pub_get(l->cfg->pub, hr->path, hr->path_len,
+	    &pbody, &plen, &pctype)) != 0) {
+		/* The CA's certificates and CRLs (RFC 5280 4.2.1.13, 4.2.2.1). */
+		if (hr->method != HTTP_GET && hr->method != HTTP_HEAD)
+			reply_text(l, c, 405, "Allow: GET, HEAD\r\n", ka);
+		else if (pubrc != 200)
+			reply_text(l, c, pubrc, NULL, ka);
+		else
+			reply(l, c, 200, pctype, pbody, hr->method == HTTP_HEAD ?
+			    0 : plen, NULL, ka);
 	} else
 		reply_text(l, c, 404, NULL, ka);
 }

@@ -22,6 +22,7 @@
 #include "common/conf.h"
 #include "common/log.h"
 #include "common/p11.h"
+#include "common/pub.h"
 #include "ntp/ntp.h"
 #include "tsa/aggr.h"
 #include "tsa/tsa.h"
@@ -287,6 +288,7 @@ serve_main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 
 	lfd = serve_bind(cfg.listen);
+	cfg.pub = pub_open(c->dir);
 	cfg.stamper = stamper_new();
 	cfg.clock = clk = clock_start(&ccfg);
 	clock_set_stamp(clk, stamper_stamp, cfg.stamper);
@@ -301,6 +303,7 @@ serve_main(int argc, char **argv)
 	stamper_close(cfg.stamper);	/* the final seal: Ed25519 only */
 	clock_stop(clk);
 	stamper_free(cfg.stamper);
+	pub_close(cfg.pub);
 	signer_stop(sg);
 	serial_close(ser);
 	ledger_close(lg);

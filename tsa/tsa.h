@@ -341,11 +341,13 @@ struct serve_cfg {
 	unsigned		 anchor_seconds;	/* ... or T seconds */
 	struct clock		*clock;		/* the gate (ntp/) */
 	struct stamper		*stamper;	/* tokens for the clock's seals */
+	struct pub		*pub;		/* the CA's certificates and CRLs */
 };
 
 struct rounds;
 struct ledger;
 struct clock;
+struct pub;
 
 /* round.c */
 /*

@@ -339,6 +339,35 @@ def main():
     check(int(m.get('carimbo_http_responses_total{class="4xx"}', -1)) >= 10,
           "metrics: the HTTP errors are counted")
 
+    print("the CA's certificates and CRLs, at the URLs the certificates name")
+    tsa_pem = os.path.join(STATE, "tsa-chain.pem")
+    ext = run("openssl", "x509", "-in", tsa_pem, "-noout", "-ext",
+              "crlDistributionPoints,authorityInfoAccess").stdout.decode()
+    urls = re.findall(r"URI:http://[^/]+(/\S+)", ext)
+    check(len(urls) == 2, "CDP and AIA caIssuers URLs in the TSA "
+          "certificate: %r" % ext)
+    for u in urls:
+        st, h, b = exchange(srv.port, http_msg(method="GET", target=u,
+                                                ctype=None))
+        want = "application/pkix-crl" if u.endswith(".crl") else \
+            "application/pkix-cert"
+        check(st == 200 and h.get("content-type") == want,
+              "GET %s: %s %s" % (u, st, h.get("content-type")))
+        f = path("pub.der")
+        open(f, "wb").write(b)
+        kind = "crl" if u.endswith(".crl") else "x509"
+        p = run("openssl", kind, "-inform", "DER", "-in", f, "-noout",
+                ok=False)
+        check(p.returncode == 0, "openssl %s parses %s" % (kind, u))
+        if kind == "x509":
+            p = run("openssl", "verify", "-CAfile",
+                    os.path.join(STATE, "root.pem"), "-untrusted", tsa_pem,
+                    tsa_pem, ok=False)
+            check(p.returncode == 0, "the chain verifies")
+    st, h, b = exchange(srv.port, http_msg(method="GET",
+                                            target="/ca/../pin", ctype=None))
+    check(st == 404, "no path tricks under /ca/: %s" % st)
+
     rc = srv.stop()
     check(rc == 0, "SIGTERM exit status %s" % rc)
 

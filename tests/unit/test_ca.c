@@ -26,6 +26,7 @@
 
 #include "ca/asn1.h"
 #include "ca/ca.h"
+#include "common/pub.h"
 
 static EVP_PKEY *k_ec, *k_rsa;
 
@@ -598,14 +599,14 @@ static void
 test_pub(void **state)
 {
 	char		 dir[] = "/tmp/carimbo-test-pub-XXXXXX", sub[256];
-	struct ca_pub	*p;
+	struct pub	*p;
 	const uint8_t	*body, *old;
 	const char	*ctype;
 	size_t		 len;
 
 	(void)state;
 	assert_non_null(mkdtemp(dir));
-	assert_null(ca_pub_open(dir));
+	assert_null(pub_open(dir));
 	snprintf(sub, sizeof(sub), "%s/ca", dir);
 	mkdir(sub, 0700);
 	snprintf(sub, sizeof(sub), "%s/ca/pub", dir);
@@ -616,9 +617,9 @@ test_pub(void **state)
 	snprintf(sub, sizeof(sub), "%s/ca/pub/crl", dir);
 	mkdir(sub, 0700);
 	put(sub, "user.crl", "CRL1");
-	assert_non_null(p = ca_pub_open(dir));
+	assert_non_null(p = pub_open(dir));
 
-#define GET(s)	ca_pub_get(p, (s), strlen(s), &body, &len, &ctype)
+#define GET(s)	pub_get(p, (s), strlen(s), &body, &len, &ctype)
 	assert_int_equal(GET("/ca/root.crt"), 200);
 	assert_int_equal(len, 4);
 	assert_memory_equal(body, "ROOT", 4);
@@ -644,13 +645,13 @@ test_pub(void **state)
 	assert_int_equal(GET("/ca/.crt"), 404);
 	assert_int_equal(GET("/ca/"), 404);
 	assert_int_equal(GET("/crl/user.crl?x=1"), 404);
-	assert_int_equal(ca_pub_get(p, "/ca/root.crtXX", 12, &body, &len,
+	assert_int_equal(pub_get(p, "/ca/root.crtXX", 12, &body, &len,
 	    &ctype), 200);
 #undef GET
-	ca_pub_close(p);
-	assert_int_equal(ca_pub_get(NULL, "/ca/root.crt", 12, &body, &len,
+	pub_close(p);
+	assert_int_equal(pub_get(NULL, "/ca/root.crt", 12, &body, &len,
 	    &ctype), 404);
-	ca_pub_close(NULL);
+	pub_close(NULL);
 	snprintf(sub, sizeof(sub), "rm -rf %s", dir);
 	assert_int_equal(system(sub), 0);
 }
