@@ -257,6 +257,7 @@ void		 db_rollback(struct db *);
 int		 db_ca_add(struct db *, enum ca_issuer, const char *key_label,
 		    const X509 *);
 /* The CA's certificate (caller frees) and key label; NULL + log line. */
+int		 db_has_ca(struct db *, enum ca_issuer);
 X509		*db_ca_cert(struct db *, enum ca_issuer,
 		    char key_label[CA_MAX_LABEL + 1]);
 /*

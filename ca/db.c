@@ -218,6 +218,21 @@ db_ca_add(struct db *db, enum ca_issuer ca, const char *key_label,
 	return 0;
 }
 
+/* 1 if the CA is in the database, 0 if not (or on an error, logged). */
+int
+db_has_ca(struct db *db, enum ca_issuer ca)
+{
+	sqlite3_stmt	*st;
+	int		 has;
+
+	if ((st = db_prep(db, "SELECT 1 FROM ca WHERE name = ?")) == NULL)
+		return 0;
+	sqlite3_bind_text(st, 1, ca_issuer_name(ca), -1, SQLITE_STATIC);
+	has = sqlite3_step(st) == SQLITE_ROW;
+	sqlite3_finalize(st);
+	return has;
+}
+
 X509 *
 db_ca_cert(struct db *db, enum ca_issuer ca, char label[CA_MAX_LABEL + 1])
 {

@@ -34,6 +34,7 @@
 #include "ca/ca.h"
 #include "common/log.h"
 #include "common/p11.h"
+#include "ntp/ntp.h"
 
 #define INIT_TOKEN	"carimbo"
 #define INIT_TSA_KEY	"tsa"
@@ -158,7 +159,9 @@ init_conf(const char *state, const char *module, enum p11_keytype t)
 	    "serial_file = serials\n"
 	    "\n"
 	    "# demo: serve with an unsynchronised clock, with a loud warning.\n"
-	    "clock_mode = demo\n",
+	    "clock_mode = demo\n"
+	    "# The sealed clock audit log (clock/) and the ledger (ledger/)\n"
+	    "# stay at their defaults; clock-seal.pub checks the seals.\n",
 	    p11_keytype_name(t), module,
 	    t == P11_EC_P384 ? "sha384" : "sha256");
 	if (len == -1)
@@ -332,6 +335,9 @@ init_main(int argc, char **argv)
 	free(path);
 	free(text);
 	init_conf(state, module, t);
+	/* The key that seals the clock's audit log (ntp/, EN 319 421). */
+	if (clock_seal_keygen(state) == -1)
+		errx(1, "%s: cannot write the clock seal key", state);
 
 	printf("carimbo init: demo state in %s (%s keys)\n", state,
 	    p11_keytype_name(t));
@@ -345,6 +351,8 @@ init_main(int argc, char **argv)
 	init_print_certs(state, "tsa-chain.pem");
 	printf("  %-14s CA: ca.conf, ca.db, pub/ (carimbo ca -c %s/"
 	    "carimbo.conf)\n", "ca/", state);
+	printf("  %-14s the clock audit log's seal key (auditors: "
+	    "clock-seal.pub)\n", "clock-seal.key");
 	printf("  %-14s serve with: carimbo serve -c %s/carimbo.conf\n",
 	    "carimbo.conf", state);
 

@@ -55,7 +55,9 @@ pub_export(struct ca *ca)
 	    pub_mkdir(ca->pub_dir, "crl") == -1)
 		return -1;
 	for (i = 0; i < CA_NISSUERS; i++) {
-		if ((x = db_ca_cert(ca->db, i, label)) == NULL)
+		/* During init the hierarchy is exported as it grows. */
+		if (!db_has_ca(ca->db, i) ||
+		    (x = db_ca_cert(ca->db, i, label)) == NULL)
 			continue;
 		der = NULL;
 		if ((len = i2d_X509(x, &der)) <= 0)
