@@ -143,6 +143,7 @@ chrony_sample(const struct clock_cfg *cfg, struct clock_sample *s)
 	ssize_t				 n;
 	pid_t				 pid;
 	int				 fds[2], status, argc = 0, rc;
+	bool				 eof = false;
 
 	memset(s, 0, sizeof(*s));
 	s->kind = SRC_CHRONY;
@@ -196,21 +197,31 @@ chrony_sample(const struct clock_cfg *cfg, struct clock_sample *s)
 		n = read(fds[0], out + got, sizeof(out) - 1 - got);
 		if (n == -1 && errno == EINTR)
 			continue;
-		if (n <= 0)
+		if (n == 0) {
+			eof = true;
+			break;
+		}
+		if (n < 0)
 			break;
 		got += (size_t)n;
 		if (got == sizeof(out) - 1)
 			break;
 	}
 	close(fds[0]);
-	if (left <= 0)
+	/*
+	 * Only a child that closed its output is waited for as it is; one
+	 * still running at the deadline (chronyc retrying a silent chronyd)
+	 * or writing too much is killed first, so the clock thread never
+	 * blocks past the deadline.
+	 */
+	if (!eof)
 		kill(pid, SIGKILL);
 	while (waitpid(pid, &status, 0) == -1 && errno == EINTR)
 		;
 	out[got] = '\0';
 	if ((c = strchr(out, '\n')) != NULL)
 		*c = '\0';
-	if (left <= 0) {
+	if (!eof) {
 		chrony_bad(s, "no answer before the timeout");
 		return;
 	}
