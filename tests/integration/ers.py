@@ -158,7 +158,8 @@ def main():
     time.sleep(2.5)
     S.check(srv.stop() == 0, "exit 0")
     logs = sorted(os.path.join(S.STATE, "clock", f) for f in
-                  os.listdir(os.path.join(S.STATE, "clock")))
+                  os.listdir(os.path.join(S.STATE, "clock"))
+                  if re.match(r"clock-\d+\.log$", f))
     p = S.run(S.CARIMBO, "clock", "audit", *logs, "--pubkey",
               os.path.join(S.STATE, "clock-seal.pub"), "--ca", root, ok=False)
     out = p.stdout.decode()
