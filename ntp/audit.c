@@ -101,7 +101,7 @@ _Static_assert(sizeof(struct audit_wire_seal) == 108, "SEAL record");
 struct audit {
 	char		 dir[CLOCK_MAX_PATH];
 	int		 fd;
-	int		 lockfd;		/* flock: one writer per directory */
+	int		 lockfd;		/* the directory, flock'ed */
 	uint64_t	 file_no;
 	int64_t		 size;
 	int64_t		 max_bytes;
@@ -397,7 +397,6 @@ struct audit *
 audit_open(const char *dir, int64_t max_bytes, const char *seal_key)
 {
 	struct audit	*a;
-	char		 lock[CLOCK_MAX_PATH + 8];
 
 	if (sodium_init() == -1)
 		errx(1, "libsodium cannot start");
@@ -408,10 +407,12 @@ audit_open(const char *dir, int64_t max_bytes, const char *seal_key)
 	a->max_bytes = max_bytes;
 	if (mkdir(dir, 0750) == -1 && errno != EEXIST)
 		err(1, "%s", dir);
-	/* Two writers would fork the chain: the second one does not start. */
-	snprintf(lock, sizeof(lock), "%s/.lock", dir);
-	if ((a->lockfd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0640)) == -1)
-		err(1, "%s", lock);
+	/*
+	 * Two writers would fork the chain: the second one does not start.
+	 * The lock is on the directory itself, so it holds only log files.
+	 */
+	if ((a->lockfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
+		err(1, "%s", dir);
 	if (flock(a->lockfd, LOCK_EX | LOCK_NB) == -1)
 		errx(1, "%s: the clock audit log is in use by another process",
 		    dir);
