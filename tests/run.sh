@@ -3,7 +3,10 @@
 # line "N passed, N failed, N skipped".  A test that exits 77 is skipped
 # (it prints why).  B names the build folder (build or build-san).
 B=${B:-build}
-export CARIMBO="$PWD/$B/carimbo"
+case $B in
+/*) export CARIMBO="$B/carimbo" ;;
+*)  export CARIMBO="$PWD/$B/carimbo" ;;
+esac
 pass=0 fail=0 skip=0 failed=""
 run() {
 	name=$1; shift
