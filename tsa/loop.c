@@ -325,7 +325,7 @@ static void
 reply_health(struct loop *l, struct conn *c, const struct http_req *hr)
 {
 	struct clock_reading	 cr;
-	char			 body[2048], cj[1536];
+	char			 body[8192], cj[7168];
 	bool			 open = true;
 	int			 n;
 
@@ -397,8 +397,6 @@ reply_metrics(struct loop *l, struct conn *c, const struct http_req *hr)
 	    "carimbo_inflight %zu\n", l->inflight);
 	M("# TYPE carimbo_serial_next gauge\n"
 	    "carimbo_serial_next %" PRIu64 "\n", serial_peek(l->ser));
-	M("# TYPE carimbo_clock_demo gauge\n"
-	    "carimbo_clock_demo %d\n", l->cfg->clock_demo);
 #undef M
 	if (l->cfg->clock != NULL)
 		n += clock_metrics(l->cfg->clock, body + n, sizeof(body) - n);
@@ -987,8 +985,8 @@ on_cqe(struct loop *l, struct io_uring_cqe *cqe)
 		break;
 	case OP_LSYNC:
 		l->ledger_busy = false;
-		rounds_ledger_done(l->rs, l->ledger_wres, cqe->res ==
-		    -ECANCELED && l->ledger_wres >= 0 ? -EIO : cqe->res);
+		/* A failed or short write cancels the linked sync. */
+		rounds_ledger_done(l->rs, l->ledger_wres, cqe->res);
 		break;
 	default:
 		break;

@@ -202,6 +202,16 @@ round_settle(struct rounds *rs, struct round *r)
 	round_put(rs, r);
 }
 
+static long
+round_age_ms(const struct round *r)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &now);
+	return (now.tv_sec - r->opened.tv_sec) * 1000 +
+	    (now.tv_nsec - r->opened.tv_nsec) / 1000000;
+}
+
 void
 rounds_add(struct rounds *rs, struct job *j)
 {
@@ -210,6 +220,7 @@ rounds_add(struct rounds *rs, struct job *j)
 	if (r == NULL) {
 		if ((r = rs->open = calloc(1, sizeof(*r))) == NULL)
 			err(1, NULL);
+		clock_gettime(CLOCK_MONOTONIC_COARSE, &r->opened);
 		rs->live_rounds++;
 	}
 	j->round = r;
@@ -229,7 +240,13 @@ rounds_add(struct rounds *rs, struct job *j)
 		r->ners++;
 	else
 		r->nstd++;
-	if (rs->cfg->round_max > 0 && r->njobs >= rs->cfg->round_max)
+	/*
+	 * A round closes at the end of the turn that gathered it (group
+	 * commit); under a load that makes one turn long, also at a size or
+	 * an age bound.
+	 */
+	if (r->njobs >= rs->cfg->round_max || (r->njobs % 64 == 0 &&
+	    round_age_ms(r) >= rs->cfg->round_max_ms))
 		rounds_close(rs);
 }
 
@@ -716,6 +733,17 @@ rounds_ledger_next(struct rounds *rs, const uint8_t **buf, size_t *len,
 	return true;
 }
 
+static size_t
+batch_rounds(const struct batch *b)
+{
+	const struct round	*r;
+	size_t			 n = 0;
+
+	for (r = b->rounds; r != NULL; r = r->bnext)
+		n++;
+	return n;
+}
+
 static void
 batch_settle(struct rounds *rs, struct batch *b, bool ok)
 {
@@ -744,15 +772,19 @@ rounds_ledger_done(struct rounds *rs, int wres, int sres)
 		batch_settle(rs, b, true);
 		return;
 	}
-	if (wres < 0 || sres < 0)
-		log_warnx("ledger: %s failed: %s; the replies of %s rounds "
-		    "become systemFailure", wres < 0 ? "write" : "fdatasync",
-		    strerror(wres < 0 ? -wres : -sres),
-		    rs->fill.rounds ? "these and the following" : "these");
+	if (wres < 0)
+		log_warnx("ledger: write failed: %s; the replies of %zu rounds "
+		    "become systemFailure", strerror(-wres), batch_rounds(b) +
+		    batch_rounds(&rs->fill));
+	else if ((size_t)wres != b->len)
+		log_warnx("ledger: short write (%d of %zu bytes: disk full or "
+		    "file size limit?); the replies of %zu rounds become "
+		    "systemFailure", wres, b->len, batch_rounds(b) +
+		    batch_rounds(&rs->fill));
 	else
-		log_warnx("ledger: short write (%d of %zu bytes); the "
-		    "replies of these rounds become systemFailure", wres,
-		    b->len);
+		log_warnx("ledger: fdatasync failed: %s; the replies of %zu "
+		    "rounds become systemFailure", strerror(-sres),
+		    batch_rounds(b) + batch_rounds(&rs->fill));
 	(void)ledger_rollback(rs->lg);
 	/* The fill batch is chained on the lost records: it goes too. */
 	batch_settle(rs, b, false);

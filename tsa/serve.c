@@ -246,6 +246,7 @@ serve_main(int argc, char **argv)
 	cfg.max_inflight = conf_int(c, "max_inflight", 65536, 1, 1 << 24);
 	cfg.round_max = conf_int(c, "round_max_requests", 65536, 1,
 	    MERKLE_MAX_LEAVES);
+	cfg.round_max_ms = conf_int(c, "round_max_ms", 50, 1, 10000);
 	cfg.ledger_dir = conf_path(c, "ledger_dir", "ledger");
 	cfg.anchor_rounds = conf_int(c, "anchor_rounds", 10000, 0, 1 << 30);
 	cfg.anchor_seconds = conf_int(c, "anchor_seconds", 60, 0, 86400);
@@ -286,6 +287,8 @@ serve_main(int argc, char **argv)
 	if (sigprocmask(SIG_BLOCK, &mask, NULL) == -1)
 		err(1, "sigprocmask");
 	signal(SIGPIPE, SIG_IGN);
+	/* A file size limit gives EFBIG (a failed round), not a dead server. */
+	signal(SIGXFSZ, SIG_IGN);
 
 	lfd = serve_bind(cfg.listen);
 	cfg.pub = pub_open(c->dir);
@@ -300,7 +303,8 @@ serve_main(int argc, char **argv)
 	rc = loop_run(&cfg, lfd, sg, ser, lg, tmpl);
 
 	close(lfd);
-	stamper_close(cfg.stamper);	/* the final seal: Ed25519 only */
+	clock_set_stamp(clk, NULL, NULL);	/* the final seal: Ed25519 */
+	stamper_close(cfg.stamper);
 	clock_stop(clk);
 	stamper_free(cfg.stamper);
 	pub_close(cfg.pub);

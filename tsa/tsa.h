@@ -281,6 +281,7 @@ struct round {
 	uint64_t	 first_serial;
 	char		 gentime[32];
 	size_t		 gentime_len;
+	struct timespec	 opened;	/* CLOCK_MONOTONIC_COARSE */
 	bool		 durable;	/* its ledger records are on disk */
 	bool		 failed;	/* they could not be made durable */
 	struct round	*bnext;		/* in a ledger batch */
@@ -336,6 +337,7 @@ struct serve_cfg {
 	bool			 clock_demo;
 	const struct tsp_policies *policies;
 	size_t			 round_max;	/* requests per round */
+	unsigned		 round_max_ms;	/* age of an open round */
 	char			*ledger_dir;
 	unsigned		 anchor_rounds;	/* anchor the head every N rounds */
 	unsigned		 anchor_seconds;	/* ... or T seconds */

@@ -1,0 +1,171 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: ISC
+#
+# The ledger under faults (DESIGN.md "Serials, rounds and the ledger"):
+#
+# 1. A ledger write that fails (a real EFBIG: the server runs under
+#    `prlimit --fsize`) turns the replies of its rounds into systemFailure
+#    rejections; no token leaves without its record, the ledger is rolled
+#    back and verifies, and the server keeps serving.
+# 2. kill -9 under load on / and /ers: after a restart the torn tail (if
+#    any) is cut, the ledger verifies, every token and evidence record a
+#    client received is proven in it, and no serial repeats.
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import serve as S  # noqa: E402
+
+FSIZE = 24 * 1024      # above every token and CA file, below a long ledger
+
+
+class Limited(S.Server):
+    """carimbo serve under a file size limit (RLIMIT_FSIZE)."""
+
+    def __init__(self, conf, fsize):
+        self.err = open(S.path("server.log"), "ab")
+        self.p = subprocess.Popen(["prlimit", "--fsize=%d" % fsize, "--",
+                                   S.CARIMBO, "serve", "-c", conf,
+                                   "--listen", "127.0.0.1:0"],
+                                  stdout=subprocess.PIPE, stderr=self.err)
+        line = self.p.stdout.readline().decode()
+        m = re.match(r"listening on 127\.0\.0\.1:(\d+)", line)
+        if not m:
+            raise SystemExit("server did not start: %r" % line)
+        self.port = int(m.group(1))
+        self.url = "http://127.0.0.1:%d/" % self.port
+
+
+def ledger_verify(led):
+    p = S.run(S.CARIMBO, "ledger", "verify", led, ok=False)
+    return p.returncode, p.stdout.decode() + p.stderr.decode()
+
+
+def main():
+    if subprocess.run(["which", "prlimit"], capture_output=True).returncode:
+        print("prlimit (util-linux) is not installed")
+        sys.exit(77)
+    S.run(S.CARIMBO, "init", "--demo", S.STATE)
+    led = os.path.join(S.STATE, "ledger", "carimbo.ledger")
+    conf = S.write_conf("clock_audit_log = none\nanchor_seconds = 0")
+
+    print("a ledger write fails (EFBIG): systemFailure, never a token")
+    srv = Limited(conf, FSIZE)
+    _, q = S.query("f", "-sha256")
+    body = open(q, "rb").read()
+    s, f = S.connect(srv.port)
+    granted = failed = 0
+    first_fail = None
+    for i in range(200):
+        s.sendall(S.http_msg(body))
+        st, h, b = S.read_response(f)
+        r = S.path("f%d.tsr" % i)
+        open(r, "wb").write(b)
+        text = S.reply_text(r)
+        if S.field(text, "Status") == "Granted.":
+            S.check(failed == 0, "a token granted after a failed write "
+                    "(%d) must come from a record written later" % i)
+            granted += 1
+        else:
+            S.check("system failure" in text, "rejection is systemFailure: "
+                    "%r" % text)
+            failed += 1
+            first_fail = first_fail or i
+            if failed >= 5:
+                break
+    s.close()
+    S.check(granted > 10 and failed >= 5, "granted %d, then failed %d" % (
+        granted, failed))
+    st, h, b = S.exchange(srv.port, S.http_msg(method="GET",
+                                                target="/health", ctype=None))
+    S.check(st == 200, "still serving after the failed writes")
+    S.check(srv.stop() == 0, "exit 0")
+    log = open(S.path("server.log")).read()
+    S.check(re.search(r"ledger: (short write|write failed)", log) and
+            "become systemFailure" in log, "the log says what failed")
+    rc, out = ledger_verify(led)
+    S.check(rc == 0 and "%d standard tokens" % granted in out,
+            "the ledger verifies and holds exactly the %d granted: %s" % (
+                granted, out))
+    for i in (0, granted - 1):
+        p = S.run(S.CARIMBO, "ledger", "prove", led, "--token",
+                  S.path("f%d.tsr" % i), ok=False)
+        S.check(p.returncode == 0, "granted token %d proven" % i)
+
+    print("kill -9 under load on / and /ers")
+    srv = S.Server(conf)
+    got = []
+    lock = threading.Lock()
+    stop = time.time() + 1.5
+
+    def client(n):
+        try:
+            s, f = S.connect(srv.port)
+            k = 0
+            while time.time() < stop + 10:
+                target = "/ers" if (n + k) % 2 else "/"
+                s.sendall(S.http_msg(body, target=target))
+                r = S.read_response(f)
+                if r is None:
+                    return
+                with lock:
+                    got.append((target, r))
+                k += 1
+        except (OSError, ValueError, IndexError):
+            return
+
+    threads = [threading.Thread(target=client, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    time.sleep(1.5)
+    srv.p.kill()
+    srv.p.wait()
+    srv.err.close()
+    for t in threads:
+        t.join(timeout=20)
+    toks = [r for t, r in got if t == "/" and r[0] == 200]
+    ers = [r for t, r in got if t == "/ers" and r[0] == 200 and
+           r[1].get("content-type") == "application/evidence-record"]
+    S.check(len(toks) > 20 and len(ers) > 20, "replies before the kill: "
+            "%d tokens, %d evidence records" % (len(toks), len(ers)))
+    srv = S.Server(conf)               # the torn tail is cut here
+    S.check(srv.stop() == 0, "restart and exit 0")
+    rc, out = ledger_verify(led)
+    S.check(rc == 0, "ledger verifies after kill -9: %s" % out)
+    serials = set()
+    for i, (st, h, b) in enumerate(toks):
+        r = S.path("k%d.tsr" % i)
+        open(r, "wb").write(b)
+        sn = S.serial_of(r)
+        S.check(sn not in serials, "serial %x unique" % sn)
+        serials.add(sn)
+    sample = list(range(0, len(toks), max(1, len(toks) // 8)))[:8] + \
+        [len(toks) - 1]
+    for i in sample:
+        p = S.run(S.CARIMBO, "ledger", "prove", led, "--token",
+                  S.path("k%d.tsr" % i), ok=False)
+        S.check(p.returncode == 0, "token %d received before the kill is "
+                "in the ledger: %s" % (i, p.stdout.decode()[-200:]))
+    for i in list(range(0, len(ers), max(1, len(ers) // 6)))[:6] + \
+            [len(ers) - 1]:
+        e = S.path("k%d.er" % i)
+        open(e, "wb").write(ers[i][2])
+        p = S.run(S.CARIMBO, "ledger", "prove", led, "--er", e, ok=False)
+        S.check(p.returncode == 0, "evidence record %d received before the "
+                "kill is in the ledger: %s" % (i, p.stdout.decode()[-200:]))
+
+    print("%d checks, %d failed" % (S.checks, len(S.failures)))
+    if S.failures:
+        print("server log:\n" + open(S.path("server.log")).read()[-3000:])
+        sys.exit(1)
+    subprocess.run(["rm", "-rf", S.TMP])
+
+
+if __name__ == "__main__":
+    main()
