@@ -58,6 +58,8 @@
 #define MAX_PIPELINE	1024		/* queued replies before reads pause */
 #define LINGER_SECONDS	2
 #define DRAIN_SECONDS	10
+#define LEDGER_DEFER_JOBS 32		/* signatures queued: ~2 ms of work */
+#define LEDGER_DEFER_MS	2
 
 enum op {
 	OP_ACCEPT = 1, OP_RECV, OP_SEND, OP_EVENT, OP_TIMER, OP_SIGNAL,
@@ -97,6 +99,7 @@ struct stats {
 	uint64_t	 rejected[32];		/* by PKIFailureInfo bit */
 	uint64_t	 http_status[6];	/* by class: 1xx..5xx */
 	uint64_t	 accepted;		/* connections */
+	uint64_t	 syncs;			/* ledger write+fdatasync pairs */
 };
 
 struct loop {
@@ -391,6 +394,8 @@ reply_metrics(struct loop *l, struct conn *c, const struct http_req *hr)
 	M("# TYPE carimbo_connections_accepted_total counter\n"
 	    "carimbo_connections_accepted_total %" PRIu64 "\n",
 	    l->st.accepted);
+	M("# TYPE carimbo_ledger_syncs_total counter\n"
+	    "carimbo_ledger_syncs_total %" PRIu64 "\n", l->st.syncs);
 	M("# TYPE carimbo_connections gauge\n"
 	    "carimbo_connections %zu\n", l->nconns);
 	M("# TYPE carimbo_inflight gauge\n"
@@ -780,7 +785,19 @@ ledger_flush(struct loop *l)
 	uint64_t		 off;
 	int			 fd = rounds_ledger_fd(l->rs);
 
-	if (l->ledger_busy || !rounds_ledger_next(l->rs, &buf, &len, &off))
+	if (l->ledger_busy)
+		return;
+	/*
+	 * Group commit: while the workers have more queued than one sync
+	 * lasts, waiting costs no reply any time (each waits for its own
+	 * signature anyway) and lets more rounds share one fdatasync, the
+	 * CPU of which (the io-wq thread, the journal) the signer's core
+	 * otherwise pays for.  Bounded by LEDGER_DEFER_MS.
+	 */
+	if (signer_backlog(l->sg) > LEDGER_DEFER_JOBS &&
+	    rounds_ledger_age_ms(l->rs) < LEDGER_DEFER_MS)
+		return;
+	if (!rounds_ledger_next(l->rs, &buf, &len, &off))
 		return;
 	/* Two SQEs must be in one submission for the link to hold. */
 	if (io_uring_sq_space_left(&l->ring) < 2)
@@ -985,6 +1002,7 @@ on_cqe(struct loop *l, struct io_uring_cqe *cqe)
 		break;
 	case OP_LSYNC:
 		l->ledger_busy = false;
+		l->st.syncs++;
 		/* A failed or short write cancels the linked sync. */
 		rounds_ledger_done(l->rs, l->ledger_wres, cqe->res);
 		break;

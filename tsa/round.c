@@ -84,6 +84,7 @@ struct rounds {
 	uint8_t			 anchor_head[LEDGER_HASH_LEN];
 	/* Jobs to hand to the workers at the end of rounds_close(). */
 	struct job		*sub_head, *sub_tail;
+	size_t			 nsub;
 };
 
 static void	job_internal_free(struct job *);
@@ -207,7 +208,7 @@ round_age_ms(const struct round *r)
 {
 	struct timespec now;
 
-	clock_gettime(CLOCK_MONOTONIC_COARSE, &now);
+	clock_gettime(CLOCK_MONOTONIC, &now);
 	return (now.tv_sec - r->opened.tv_sec) * 1000 +
 	    (now.tv_nsec - r->opened.tv_nsec) / 1000000;
 }
@@ -220,7 +221,7 @@ rounds_add(struct rounds *rs, struct job *j)
 	if (r == NULL) {
 		if ((r = rs->open = calloc(1, sizeof(*r))) == NULL)
 			err(1, NULL);
-		clock_gettime(CLOCK_MONOTONIC_COARSE, &r->opened);
+		clock_gettime(CLOCK_MONOTONIC, &r->opened);
 		rs->live_rounds++;
 	}
 	j->round = r;
@@ -274,6 +275,7 @@ submit(struct rounds *rs, struct job *j)
 	else
 		rs->sub_head = j;
 	rs->sub_tail = j;
+	rs->nsub++;
 }
 
 /* j->tst from the round's genTime and j's serial; 0, or -1 (logged). */
@@ -590,8 +592,9 @@ rounds_close(struct rounds *rs)
 		rs->fill.rounds = r;
 	rs->fill.rtail = r;
 	r->bnext = NULL;
-	signer_submit(rs->sg, rs->sub_head, rs->sub_tail);
+	signer_submit(rs->sg, rs->sub_head, rs->sub_tail, rs->nsub);
 	rs->sub_head = rs->sub_tail = NULL;
+	rs->nsub = 0;
 }
 
 void
@@ -710,6 +713,12 @@ rounds_add_stamps(struct rounds *rs, struct stamp_req *sr)
 		j->stamp = sr;
 		rounds_add(rs, j);
 	}
+}
+
+long
+rounds_ledger_age_ms(const struct rounds *rs)
+{
+	return rs->fill.rounds != NULL ? round_age_ms(rs->fill.rounds) : 0;
 }
 
 bool

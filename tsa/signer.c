@@ -39,6 +39,7 @@ struct signer {
 	pthread_mutex_t		 mtx;
 	pthread_cond_t		 cond;
 	struct job		*head, *tail;	/* work queue */
+	atomic_size_t		 queued;	/* jobs in the work queue */
 	bool			 stopping;
 	_Atomic(struct job *)	 done;		/* LIFO of finished jobs */
 	int			 efd;
@@ -184,6 +185,8 @@ signer_thread(void *arg)
 			pthread_mutex_unlock(&sg->mtx);
 			return NULL;
 		}
+		atomic_fetch_sub_explicit(&sg->queued, 1,
+		    memory_order_relaxed);
 		if ((sg->head = j->next) == NULL)
 			sg->tail = NULL;
 		/* More work queued: let another worker take it too. */
@@ -212,6 +215,7 @@ signer_start(struct p11 *p11, const char *key_label, int nworkers,
 	pthread_mutex_init(&sg->mtx, NULL);
 	pthread_cond_init(&sg->cond, NULL);
 	atomic_init(&sg->done, NULL);
+	atomic_init(&sg->queued, 0);
 	sg->tmpl = tmpl;
 	sg->nworkers = nworkers;
 	if ((sg->efd = eventfd(0, EFD_CLOEXEC)) == -1)
@@ -257,11 +261,18 @@ signer_eventfd(const struct signer *sg)
 	return sg->efd;
 }
 
+size_t
+signer_backlog(struct signer *sg)
+{
+	return atomic_load_explicit(&sg->queued, memory_order_relaxed);
+}
+
 void
-signer_submit(struct signer *sg, struct job *head, struct job *tail)
+signer_submit(struct signer *sg, struct job *head, struct job *tail, size_t n)
 {
 	if (head == NULL)
 		return;
+	atomic_fetch_add_explicit(&sg->queued, n, memory_order_relaxed);
 	tail->next = NULL;
 	pthread_mutex_lock(&sg->mtx);
 	if (sg->tail != NULL)

@@ -281,7 +281,7 @@ struct round {
 	uint64_t	 first_serial;
 	char		 gentime[32];
 	size_t		 gentime_len;
-	struct timespec	 opened;	/* CLOCK_MONOTONIC_COARSE */
+	struct timespec	 opened;	/* CLOCK_MONOTONIC */
 	bool		 durable;	/* its ledger records are on disk */
 	bool		 failed;	/* they could not be made durable */
 	struct round	*bnext;		/* in a ledger batch */
@@ -311,9 +311,11 @@ struct signer	*signer_start(struct p11 *, const char *key_label,
 		    int nworkers, const struct token_tmpl *);
 void		 signer_stop(struct signer *);
 int		 signer_eventfd(const struct signer *);
-/* Queues jobs linked by next for signing (one lock, one wake-up). */
+/* Queues n jobs linked by next for signing (one lock, one wake-up). */
 void		 signer_submit(struct signer *, struct job *head,
-		    struct job *tail);
+		    struct job *tail, size_t n);
+/* Jobs queued and not yet taken by a worker (a relaxed read). */
+size_t		 signer_backlog(struct signer *);
 /* Takes every job that came back since the last call, oldest first. */
 struct job	*signer_collect(struct signer *);
 /*
@@ -375,6 +377,8 @@ void		 rounds_collect(struct rounds *);
  */
 bool		 rounds_ledger_next(struct rounds *, const uint8_t **,
 		    size_t *, uint64_t *off);
+/* Milliseconds since the oldest round waiting for the next write closed. */
+long		 rounds_ledger_age_ms(const struct rounds *);
 void		 rounds_ledger_done(struct rounds *, int wres, int sres);
 int		 rounds_ledger_fd(const struct rounds *);
 /* Rounds and jobs not finished: the loop drains until both are 0. */
