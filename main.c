@@ -26,6 +26,8 @@ static const struct cmd cmds[] = {
 	{ "clock", clock_main, "the clock: status, run, audit LOG..., report LOG..." },
 	{ "bench", bench_main, "measure: --hsm signing ceiling (HTTP load later)" },
 	{ "ledger", ledger_main, "check the ledger: ledger verify|prove LEDGER ..." },
+	{ "verify", verify_main, "check a .tsr or .ers: verify --data FILE --ers|--tsr FILE --CAfile ROOT" },
+	{ "stamp", stamp_main, "time-stamp files: stamp FILE... --url URL [--ers] [--out DIR]" },
 	{ NULL, NULL, NULL }
 };
 

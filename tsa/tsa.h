@@ -424,4 +424,53 @@ int	loop_run(const struct serve_cfg *, int lfd, struct signer *,
 /* serve.c */
 int	serve_main(int, char **);
 
+/* verify.c */
+#define VERIFY_MAX_FILE	(1u << 20)	/* bytes of a .tsr or .ers read */
+
+/*
+ * What an answer is checked against: a file hashed with whatever digest
+ * the token or record names, or a digest (of alg when has_alg); and the
+ * nonce's INTEGER content octets as sent (NULL: not checked).
+ */
+struct verify_subject {
+	const char	*file;
+	const uint8_t	*digest;
+	size_t		 digest_len;
+	bool		 has_alg;
+	enum hash_alg	 alg;
+	const uint8_t	*nonce;
+	size_t		 nonce_len;
+};
+
+/* What a check found; why holds "step: reason" when it failed. */
+struct verify_result {
+	enum hash_alg	 alg;		/* of the token's messageImprint */
+	uint8_t		 imprint[HASH_MAX_LEN];	/* data hash, or tree root */
+	size_t		 imprint_len;
+	size_t		 path_len;	/* PartialHashtrees of a record */
+	char		 gentime[32];
+	char		 serial[48];	/* hex */
+	char		 policy[80];	/* dotted OID */
+	char		 why[256];
+};
+
+/*
+ * An EvidenceRecord (RFC 4998 4.3, with ers.c) and its round token; a
+ * TimeStampResp (RFC 3161 2.4.2) and its token.  The token's signature
+ * and chain are checked when store is not NULL.  0, or -1 with res->why.
+ */
+int	verify_ers(const uint8_t *, size_t, const struct verify_subject *,
+	    X509_STORE *, STACK_OF(X509) *untrusted, struct verify_result *);
+int	verify_tsr(const uint8_t *, size_t, const struct verify_subject *,
+	    X509_STORE *, STACK_OF(X509) *untrusted, struct verify_result *);
+/* ROOT.pem into a store, CHAIN.pem (may be NULL) into a stack.  0, -1. */
+int	verify_load_pki(const char *ca, const char *untrusted, X509_STORE **,
+	    STACK_OF(X509) **);
+/* Hex into at most cap bytes.  0, or -1. */
+int	verify_hex(const char *, uint8_t *, size_t cap, size_t *len);
+int	verify_main(int, char **);
+
+/* client.c */
+int	stamp_main(int, char **);
+
 #endif
