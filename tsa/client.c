@@ -425,7 +425,7 @@ item_check(struct stamp_item *it, enum hash_alg alg, bool ers,
 	s.alg = alg;
 	s.nonce = it->nonce;
 	s.nonce_len = it->nonce_len;
-	/* doc/ers.md: a refused /ers request is answered with a TimeStampResp. */
+	/* doc/ers.md: /ers refuses with a TimeStampResp, as / does. */
 	if (is_ers)
 		rc = verify_ers(it->body, it->body_len, &s, store, untrusted,
 		    &res);
@@ -491,7 +491,8 @@ stamp_main(int argc, char *argv[])
 			ca = argv[++k];
 		else if (strcmp(argv[k], "--untrusted") == 0 && k + 1 < argc)
 			untrusted = argv[++k];
-		else if (strncmp(argv[k], "--", 2) == 0 || n == STAMP_MAX_FILES) {
+		else if (strncmp(argv[k], "--", 2) == 0 ||
+		    n == STAMP_MAX_FILES) {
 			if (n == STAMP_MAX_FILES)
 				warnx("more than %d files", STAMP_MAX_FILES);
 			stamp_usage();

@@ -138,13 +138,12 @@ subject_hash(const struct verify_subject *s, enum hash_alg alg,
 
 /* The hash_alg of an imprint's AlgorithmIdentifier, or -1 (RFC 3161 2.4.2). */
 static int
-imprint_alg(const TS_MSG_IMPRINT *mi)
+imprint_alg(TS_MSG_IMPRINT *mi)
 {
-	const X509_ALGOR	*a = TS_MSG_IMPRINT_get_algo((TS_MSG_IMPRINT *)mi);
 	const ASN1_OBJECT	*obj;
 	int			 nid, i;
 
-	X509_ALGOR_get0(&obj, NULL, NULL, a);
+	X509_ALGOR_get0(&obj, NULL, NULL, TS_MSG_IMPRINT_get_algo(mi));
 	nid = OBJ_obj2nid(obj);
 	for (i = 0; i < HASH_COUNT; i++)
 		if (hash_info(i)->nid == nid && hash_md(i) != NULL)
@@ -324,7 +323,7 @@ verify_ers(const uint8_t *er, size_t len, const struct verify_subject *s,
 	return rc;
 }
 
-/* The INTEGER content octets of a nonce equal the ones sent (RFC 3161 2.4.2). */
+/* RFC 3161 2.4.2: the nonce is echoed; compared as INTEGER content octets. */
 static bool
 nonce_equal(const ASN1_INTEGER *n, const uint8_t *want, size_t want_len)
 {
@@ -345,6 +344,47 @@ nonce_equal(const ASN1_INTEGER *n, const uint8_t *want, size_t want_len)
 	return eq;
 }
 
+/* RFC 3161 2.4.2 PKIStatus. */
+static const char *
+status_name(long status)
+{
+	static const char *const names[] = { "granted", "grantedWithMods",
+	    "rejection", "waiting", "revocationWarning",
+	    "revocationNotification" };
+
+	return status >= 0 && status < 6 ? names[status] : "unknown";
+}
+
+/* ", failInfo a b" for the PKIFailureInfo bits set, or "". */
+static const char *
+fail_names(const ASN1_BIT_STRING *fi, char *out, size_t cap)
+{
+	static const struct {
+		int		 bit;
+		const char	*name;
+	} bits[] = {
+		{ FAIL_BAD_ALG, "badAlg" },
+		{ FAIL_BAD_REQUEST, "badRequest" },
+		{ FAIL_BAD_DATA_FORMAT, "badDataFormat" },
+		{ FAIL_TIME_NOT_AVAILABLE, "timeNotAvailable" },
+		{ FAIL_UNACCEPTED_POLICY, "unacceptedPolicy" },
+		{ FAIL_UNACCEPTED_EXTENSION, "unacceptedExtension" },
+		{ FAIL_ADD_INFO_NOT_AVAILABLE, "addInfoNotAvailable" },
+		{ FAIL_SYSTEM_FAILURE, "systemFailure" },
+	};
+	size_t	i, n;
+
+	out[0] = '\0';
+	if (fi == NULL)
+		return out;
+	n = (size_t)snprintf(out, cap, ", failInfo");
+	for (i = 0; i < sizeof(bits) / sizeof(bits[0]) && n < cap; i++)
+		if (ASN1_BIT_STRING_get_bit(fi, bits[i].bit))
+			n += (size_t)snprintf(out + n, cap - n, " %s",
+			    bits[i].name);
+	return out;
+}
+
 int
 verify_tsr(const uint8_t *resp, size_t len, const struct verify_subject *s,
     X509_STORE *store, STACK_OF(X509) *untrusted, struct verify_result *res)
@@ -357,6 +397,7 @@ verify_tsr(const uint8_t *resp, size_t len, const struct verify_subject *s,
 	size_t			 toklen;
 	uint8_t			 h[HASH_MAX_LEN];
 	PKCS7			*p7;
+	char			 names[160];
 	long			 status;
 	bool			 nonce_ok;
 	int			 rc;
@@ -371,9 +412,10 @@ verify_tsr(const uint8_t *resp, size_t len, const struct verify_subject *s,
 	si = TS_RESP_get_status_info(tr);
 	status = ASN1_INTEGER_get(TS_STATUS_INFO_get0_status(si));
 	if (status != 0 && status != 1) {
-		rc = fail(res, "tsr: status %ld, not granted (RFC 3161 2.4.2)%s",
-		    status, TS_STATUS_INFO_get0_failure_info(si) != NULL ?
-		    ", with a failInfo" : "");
+		rc = fail(res, "tsr: status %ld (%s), not granted "
+		    "(RFC 3161 2.4.2)%s", status, status_name(status),
+		    fail_names(TS_STATUS_INFO_get0_failure_info(si), names,
+		    sizeof(names)));
 		TS_RESP_free(tr);
 		return rc;
 	}

@@ -187,6 +187,12 @@ def main():
     rc, t = verify("--data", std[0], "--tsr", std[0] + ".tsr")
     S.check(rc == 2, "no --CAfile: usage (exit %d)" % rc)
 
+    data, q = S.query("rej", "-sha1")
+    S.post_curl(srv.url, q, S.path("rej.tsr"))
+    rc, t = verify("--data", data, "--tsr", S.path("rej.tsr"), *pki)
+    S.check(rc == 1 and "tsr: status 2 (rejection)" in t and "badAlg" in t,
+            "a rejection (SHA-1 asked): %s" % t.strip())
+
     print("a dead server")
     S.check(srv.stop() == 0, "exit 0")
     p = S.run(S.CARIMBO, "stamp", std[1], "--url", srv.url, "--out", out,

@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: ISC */
 /*
- * tsa/merkle.c: RFC 4998 4.2 trees over rounds of 1, 2, 3, 5, 7 and 1000
- * requests (SHA-256, SHA-512 and SHA3-256).  Each round's token is issued
- * over the root with token_issue(); every leaf's EvidenceRecord must pass
- * our verifier (ers_verify_nonce) and the independent Python one
- * (tests/tools/ers_verify.py) in both readings of a one-value first list.
+ * tsa/merkle.c: RFC 4998 4.2 trees over rounds of 1, 2, 3, 5, 7, 1000 and
+ * 100,000 requests (SHA-256, SHA-512 and SHA3-256).  Each round's token is
+ * issued over the root with token_issue(); every leaf's EvidenceRecord
+ * must pass our verifier (ers_verify_nonce) and the independent Python one
+ * (tests/tools/ers_verify.py) in both readings of a one-value first list
+ * (of the 100,000, one record in 1,000, in one reading).
  * Also: no sibling ever equals another requester's hash, the shape of the
  * reduced trees, and the root moving with r and with the nonce.
  */
@@ -347,6 +348,100 @@ test_bounds(void **state)
 	    (size_t)MERKLE_MAX_LEAVES + 1, NULL));
 }
 
+static int
+cmp_hash32(const void *a, const void *b)
+{
+	return memcmp(a, b, 32);
+}
+
+/*
+ * A 100,000-leaf round (the issue's largest): every leaf's record passes
+ * ers_verify_nonce() to the one signed root, its path has the expected
+ * shape and holds no other requester's h (a sorted copy, searched), and
+ * a sample of records passes the independent verifier.
+ */
+static void
+test_large(void **state)
+{
+	const size_t		 n = 100000, every = 1000;
+	struct round_in		 ri;
+	struct merkle		*t;
+	struct merkle_path	 p;
+	uint8_t			*resp, *er, *sorted, root[HASH_MAX_LEN];
+	const uint8_t		*tok, *hit;
+	size_t			 tlen, rlen, elen, i, k;
+	const char		*why;
+	char			 path[PATH_MAX], list[PATH_MAX], cmd[3 * PATH_MAX];
+	char			 hx[2 * HASH_MAX_LEN + 1], nx[17];
+	FILE			*lf = NULL, *f;
+
+	(void)state;
+	round_init(&ri, HASH_SHA256, n);
+	assert_non_null(t = merkle_build(HASH_SHA256, ri.lf, n, NULL));
+	assert_non_null(resp = malloc(RESP_CAP));
+	assert_non_null(er = malloc(ER_CAP));
+	assert_non_null(sorted = malloc(n * 32));
+	for (i = 0; i < n; i++)
+		memcpy(sorted + i * 32, ri.lf[i].h, 32);
+	qsort(sorted, n, 32, cmp_hash32);
+	rlen = aggr_pki_issue(&pki, HASH_SHA256, merkle_root(t), resp,
+	    RESP_CAP);
+	assert_int_equal(ers_token_from_resp(resp, rlen, &tok, &tlen), 0);
+	assert_int_equal(ers_token_verify(tok, tlen, merkle_root(t), 32,
+	    pki.store, pki.untrusted), 0);
+	snprintf(list, sizeof(list), "%s/list-large", pki.dir);
+	if (have_python)
+		assert_non_null(lf = fopen(list, "w"));
+	for (i = 0; i < n; i++) {
+		assert_int_equal(merkle_path(t, i, &p), 0);
+		assert_int_equal(p.nsib, expect_sibs(n, i));
+		for (k = 0; k < p.nsib; k++) {
+			hit = bsearch(p.sib[k], sorted, n, 32, cmp_hash32);
+			assert_null(hit);
+		}
+		for (k = 0; k < 2; k++) {
+			hit = bsearch(p.first[k], sorted, n, 32, cmp_hash32);
+			assert_true(hit == NULL ||
+			    memcmp(hit, ri.lf[i].h, 32) == 0);
+		}
+		elen = ers_encode(er, ER_CAP, &p, merkle_rand(t, i), tok,
+		    tlen);
+		if (ers_verify_nonce(er, elen, ri.lf[i].h, HASH_SHA256,
+		    ri.lf[i].nonce, ri.lf[i].nonce_len, root, &why) != 0)
+			fail_msg("leaf %zu of %zu: %s", i, n, why);
+		assert_memory_equal(root, merkle_root(t), 32);
+		if (lf != NULL && (i % every == 0 || i == n - 1)) {
+			snprintf(path, sizeof(path), "%s/er-large-%zu.ers",
+			    pki.dir, i);
+			assert_non_null(f = fopen(path, "wb"));
+			assert_int_equal(fwrite(er, 1, elen, f), elen);
+			assert_int_equal(fclose(f), 0);
+			hex(hx, ri.lf[i].h, 32);
+			if (ri.lf[i].nonce != NULL)
+				hex(nx, ri.lf[i].nonce, 8);
+			else
+				strcpy(nx, "none");
+			fprintf(lf, "%s %s %s\n", path, hx, nx);
+		}
+	}
+	if (lf != NULL) {
+		assert_int_equal(fclose(lf), 0);
+		snprintf(cmd, sizeof(cmd), "python3 tests/tools/ers_verify.py "
+		    "--reading literal --batch '%s' >/dev/null", list);
+		if (system(cmd) != 0)
+			fail_msg("independent verifier refused a record of the "
+			    "100,000-leaf round");
+		snprintf(cmd, sizeof(cmd), "rm -f %s/er-large-* '%s'",
+		    pki.dir, list);
+		assert_int_equal(system(cmd), 0);
+	}
+	free(sorted);
+	free(er);
+	free(resp);
+	merkle_free(t);
+	round_free(&ri);
+}
+
 int
 main(void)
 {
@@ -356,6 +451,7 @@ main(void)
 		cmocka_unit_test(test_root_moves),
 		cmocka_unit_test(test_nodes),
 		cmocka_unit_test(test_bounds),
+		cmocka_unit_test(test_large),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
