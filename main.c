@@ -24,7 +24,7 @@ static const struct cmd cmds[] = {
 	{ "init", init_main, "create a demo state: token, keys, CA, TSA certificate" },
 	{ "ca", ca_main, "the CA: issue, revoke, crl, list, show, export-chain, init" },
 	{ "clock", clock_main, "the clock: status, run, audit LOG..., report LOG..." },
-	{ "bench", bench_main, "measure: --hsm signing ceiling (HTTP load later)" },
+	{ "bench", bench_main, "measure: load a server, --hsm signing ceiling, --ceiling HTTP ceiling" },
 	{ "ledger", ledger_main, "check the ledger: ledger verify|prove LEDGER ..." },
 	{ "verify", verify_main, "check a .tsr or .ers: verify --data FILE --ers|--tsr FILE --CAfile ROOT" },
 	{ "stamp", stamp_main, "time-stamp files: stamp FILE... --url URL [--ers] [--out DIR]" },
