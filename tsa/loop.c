@@ -1078,7 +1078,7 @@ loop_run(const struct serve_cfg *cfg, int lfd, struct signer *sg,
 				on_cqe(&l, cqes[i]);
 			io_uring_cq_advance(&l.ring, n);
 		}
-		rounds_close(l.rs);
+		rounds_turn(l.rs);
 		ledger_flush(&l);
 		flush_dirty(&l);
 		if (l.draining && l.nconns == 0 && l.inflight == 0 &&

@@ -598,6 +598,24 @@ rounds_close(struct rounds *rs)
 }
 
 void
+rounds_turn(struct rounds *rs)
+{
+	if (rs->open == NULL)
+		return;
+	/*
+	 * Group commit at the signers: while they have work queued, the
+	 * round's signatures could only wait behind it, so the round stays
+	 * open and gathers more (one round token for more /ers requests,
+	 * bigger ledger batches), up to round_max_ms.  Idle signers: it
+	 * closes now, and a lone request is answered at once.
+	 */
+	if (signer_backlog(rs->sg) > 0 &&
+	    round_age_ms(rs->open) < rs->cfg->round_max_ms)
+		return;
+	rounds_close(rs);
+}
+
+void
 rounds_ers_replies(struct job *rt)
 {
 	struct tree		*t = rt->tree;

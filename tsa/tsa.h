@@ -366,8 +366,10 @@ void		 rounds_free(struct rounds *);
 /* A parsed request (JOB_TOKEN or JOB_ERS) joins the open round. */
 void		 rounds_add(struct rounds *, struct job *);
 size_t		 rounds_open_size(const struct rounds *);
-/* Ends the turn's round (DESIGN.md "Flow of one request", 3-4). */
+/* Ends the open round now (DESIGN.md "Flow of one request", 3-4). */
 void		 rounds_close(struct rounds *);
+/* End of a loop turn: closes the open round unless the signers are busy. */
+void		 rounds_turn(struct rounds *);
 /* Takes the jobs the workers finished. */
 void		 rounds_collect(struct rounds *);
 /*
