@@ -24,6 +24,7 @@
 
 #include <sodium.h>
 
+#include "common/bytes.h"
 #include "common/log.h"
 #include "ntp/ntp.h"
 
@@ -118,35 +119,6 @@ struct audit {
 	void		*stamp_ctx;		/* reused when rotating */
 };
 
-static void
-put32(uint8_t *p, uint32_t v)
-{
-	p[0] = v >> 24;
-	p[1] = v >> 16;
-	p[2] = v >> 8;
-	p[3] = v;
-}
-
-static void
-put64(uint8_t *p, uint64_t v)
-{
-	put32(p, v >> 32);
-	put32(p + 4, (uint32_t)v);
-}
-
-static uint32_t
-get32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
-	    (uint32_t)p[2] << 8 | p[3];
-}
-
-static uint64_t
-get64(const uint8_t *p)
-{
-	return (uint64_t)get32(p) << 32 | get32(p + 4);
-}
-
 /* Copies a string into a fixed field, NUL-padded. */
 static void
 put_str(char *dst, size_t cap, const char *src)
@@ -182,7 +154,7 @@ audit_seal_msg(uint64_t seq, const uint8_t head[AUDIT_HASH_LEN],
     uint8_t out[16 + 8 + AUDIT_HASH_LEN])
 {
 	memcpy(out, AUDIT_SEAL_CTX, 16);
-	put64(out + 16, seq);
+	put_be64(out + 16, seq);
 	memcpy(out + 24, head, AUDIT_HASH_LEN);
 }
 
@@ -212,7 +184,7 @@ audit_read(const uint8_t *buf, size_t len, size_t off, struct audit_rec *r,
 		*why = "unknown record type";
 		return -1;
 	}
-	plen = get32(h->len);
+	plen = get_be32(h->len);
 	if (plen > AUDIT_MAX_PAYLOAD) {
 		*why = "record length beyond AUDIT_MAX_PAYLOAD";
 		return -1;
@@ -222,8 +194,8 @@ audit_read(const uint8_t *buf, size_t len, size_t off, struct audit_rec *r,
 		return -1;
 	}
 	r->type = h->type;
-	r->seq = get64(h->seq);
-	r->time_ns = (int64_t)get64(h->time_ns);
+	r->seq = get_be64(h->seq);
+	r->time_ns = (int64_t)get_be64(h->time_ns);
 	r->len = plen;
 	r->payload = buf + off + sizeof(*h);
 	memcpy(r->hash, r->payload + plen, AUDIT_HASH_LEN);
@@ -248,9 +220,9 @@ audit_write_rec(struct audit *a, enum audit_type t, const void *p, size_t len)
 	memcpy(h->magic, AUDIT_MAGIC, 4);
 	h->type = t;
 	h->version = AUDIT_VERSION;
-	put32(h->len, (uint32_t)len);
-	put64(h->seq, a->seq + 1);
-	put64(h->time_ns, (uint64_t)clock_now(CLOCK_REALTIME));
+	put_be32(h->len, (uint32_t)len);
+	put_be64(h->seq, a->seq + 1);
+	put_be64(h->time_ns, (uint64_t)clock_now(CLOCK_REALTIME));
 	if (len > 0)
 		memcpy(rec + sizeof(*h), p, len);
 	audit_hash(a->head, rec, sizeof(*h) + len, rec + sizeof(*h) + len);
@@ -289,10 +261,10 @@ audit_new_file(struct audit *a)
 		return -1;
 	}
 	a->size = 0;
-	put64(f.file_no, a->file_no);
-	put64(f.prev_seq, a->seq);
+	put_be64(f.file_no, a->file_no);
+	put_be64(f.prev_seq, a->seq);
 	memcpy(f.prev, a->head, AUDIT_HASH_LEN);
-	put64(f.cut, a->cut);
+	put_be64(f.cut, a->cut);
 	a->cut = 0;
 	return audit_write_rec(a, AUDIT_FILE, &f, sizeof(f));
 }
@@ -472,12 +444,12 @@ audit_put_start(struct audit *a, const struct clock_cfg *cfg)
 	memset(&w, 0, sizeof(w));
 	w.mode = cfg->mode;
 	w.kernel_ignore = cfg->kernel_ignore;
-	put64(w.accuracy_ns, cfg->accuracy_ns);
-	put64(w.max_offset_ns, cfg->max_offset_ns);
-	put64(w.min_sources, cfg->min_sources);
-	put64(w.hold_ns, cfg->hold_ns);
-	put64(w.poll_ns, cfg->poll_ns);
-	put64(w.seal_ns, cfg->seal_ns);
+	put_be64(w.accuracy_ns, cfg->accuracy_ns);
+	put_be64(w.max_offset_ns, cfg->max_offset_ns);
+	put_be64(w.min_sources, cfg->min_sources);
+	put_be64(w.hold_ns, cfg->hold_ns);
+	put_be64(w.poll_ns, cfg->poll_ns);
+	put_be64(w.seal_ns, cfg->seal_ns);
 	if (a->has_key)
 		memcpy(w.pubkey, a->pk, AUDIT_PK_LEN);
 	return audit_append(a, AUDIT_START, &w, sizeof(w));
@@ -493,18 +465,18 @@ audit_put_sample(struct audit *a, const struct clock_sample *s)
 	w.ok = s->ok;
 	w.stratum = (uint8_t)s->stratum;
 	w.leap = (uint8_t)s->leap;
-	put32(w.kstate, (uint32_t)s->kstate);
-	put32(w.kstatus, (uint32_t)s->kstatus);
-	put64(w.offset_ns, s->offset_ns);
-	put64(w.delay_ns, s->delay_ns);
-	put64(w.disp_ns, s->disp_ns);
-	put64(w.root_delay_ns, s->root_delay_ns);
-	put64(w.root_disp_ns, s->root_disp_ns);
-	put64(w.bound_ns, s->bound_ns);
-	put64(w.ref_age_ns, s->ref_age_ns);
-	put64(w.maxerror_us, s->maxerror_us);
-	put64(w.esterror_us, s->esterror_us);
-	put64(w.time_ns, s->time_ns);
+	put_be32(w.kstate, (uint32_t)s->kstate);
+	put_be32(w.kstatus, (uint32_t)s->kstatus);
+	put_be64(w.offset_ns, s->offset_ns);
+	put_be64(w.delay_ns, s->delay_ns);
+	put_be64(w.disp_ns, s->disp_ns);
+	put_be64(w.root_delay_ns, s->root_delay_ns);
+	put_be64(w.root_disp_ns, s->root_disp_ns);
+	put_be64(w.bound_ns, s->bound_ns);
+	put_be64(w.ref_age_ns, s->ref_age_ns);
+	put_be64(w.maxerror_us, s->maxerror_us);
+	put_be64(w.esterror_us, s->esterror_us);
+	put_be64(w.time_ns, s->time_ns);
 	put_str(w.name, sizeof(w.name), s->name);
 	put_str(w.why, sizeof(w.why), s->why);
 	return audit_append(a, AUDIT_SAMPLE, &w, sizeof(w));
@@ -518,7 +490,7 @@ audit_put_gate(struct audit *a, const struct gate_verdict *v)
 	memset(&w, 0, sizeof(w));
 	w.open = v->open;
 	w.code = v->code;
-	put64(w.bound_ns, v->bound_ns);
+	put_be64(w.bound_ns, v->bound_ns);
 	put_str(w.why, sizeof(w.why), v->why);
 	return audit_append(a, AUDIT_GATE, &w, sizeof(w));
 }
@@ -528,8 +500,8 @@ audit_put_refused(struct audit *a, uint64_t n, uint64_t total)
 {
 	struct audit_wire_refused w;
 
-	put64(w.n, n);
-	put64(w.total, total);
+	put_be64(w.n, n);
+	put_be64(w.total, total);
 	return audit_append(a, AUDIT_REFUSED, &w, sizeof(w));
 }
 
@@ -558,13 +530,13 @@ audit_seal(struct audit *a, clock_stamp_fn stamp, void *ctx)
 	if ((buf = calloc(1, sizeof(*w) + toklen)) == NULL)
 		err(1, NULL);
 	w = (struct audit_wire_seal *)buf;
-	put64(w->head_seq, a->seq);
+	put_be64(w->head_seq, a->seq);
 	memcpy(w->head, a->head, AUDIT_HASH_LEN);
 	if (a->has_key) {
 		audit_seal_msg(a->seq, a->head, msg);
 		crypto_sign_detached(w->sig, NULL, msg, sizeof(msg), a->sk);
 	}
-	put32(w->token_len, (uint32_t)toklen);
+	put_be32(w->token_len, (uint32_t)toklen);
 	if (toklen > 0)
 		memcpy(buf + sizeof(*w), tok, toklen);
 	free(tok);
@@ -584,9 +556,9 @@ audit_get_file(const struct audit_rec *r, struct audit_file_start *f)
 
 	if (r->type != AUDIT_FILE || r->len != sizeof(*w))
 		return -1;
-	f->file_no = get64(w->file_no);
-	f->prev_seq = get64(w->prev_seq);
-	f->cut = get64(w->cut);
+	f->file_no = get_be64(w->file_no);
+	f->prev_seq = get_be64(w->prev_seq);
+	f->cut = get_be64(w->cut);
 	memcpy(f->prev, w->prev, AUDIT_HASH_LEN);
 	return 0;
 }
@@ -601,12 +573,12 @@ audit_get_start(const struct audit_rec *r, struct audit_start *s)
 		return -1;
 	s->mode = w->mode;
 	s->kernel_ignore = w->kernel_ignore;
-	s->accuracy_ns = (int64_t)get64(w->accuracy_ns);
-	s->max_offset_ns = (int64_t)get64(w->max_offset_ns);
-	s->min_sources = (int)get64(w->min_sources);
-	s->hold_ns = (int64_t)get64(w->hold_ns);
-	s->poll_ns = (int64_t)get64(w->poll_ns);
-	s->seal_ns = (int64_t)get64(w->seal_ns);
+	s->accuracy_ns = (int64_t)get_be64(w->accuracy_ns);
+	s->max_offset_ns = (int64_t)get_be64(w->max_offset_ns);
+	s->min_sources = (int)get_be64(w->min_sources);
+	s->hold_ns = (int64_t)get_be64(w->hold_ns);
+	s->poll_ns = (int64_t)get_be64(w->poll_ns);
+	s->seal_ns = (int64_t)get_be64(w->seal_ns);
 	memcpy(s->pubkey, w->pubkey, AUDIT_PK_LEN);
 	return 0;
 }
@@ -624,18 +596,18 @@ audit_get_sample(const struct audit_rec *r, struct clock_sample *s)
 	s->ok = w->ok;
 	s->stratum = w->stratum;
 	s->leap = w->leap;
-	s->kstate = (int)get32(w->kstate);
-	s->kstatus = (int)get32(w->kstatus);
-	s->offset_ns = (int64_t)get64(w->offset_ns);
-	s->delay_ns = (int64_t)get64(w->delay_ns);
-	s->disp_ns = (int64_t)get64(w->disp_ns);
-	s->root_delay_ns = (int64_t)get64(w->root_delay_ns);
-	s->root_disp_ns = (int64_t)get64(w->root_disp_ns);
-	s->bound_ns = (int64_t)get64(w->bound_ns);
-	s->ref_age_ns = (int64_t)get64(w->ref_age_ns);
-	s->maxerror_us = (int64_t)get64(w->maxerror_us);
-	s->esterror_us = (int64_t)get64(w->esterror_us);
-	s->time_ns = (int64_t)get64(w->time_ns);
+	s->kstate = (int)get_be32(w->kstate);
+	s->kstatus = (int)get_be32(w->kstatus);
+	s->offset_ns = (int64_t)get_be64(w->offset_ns);
+	s->delay_ns = (int64_t)get_be64(w->delay_ns);
+	s->disp_ns = (int64_t)get_be64(w->disp_ns);
+	s->root_delay_ns = (int64_t)get_be64(w->root_delay_ns);
+	s->root_disp_ns = (int64_t)get_be64(w->root_disp_ns);
+	s->bound_ns = (int64_t)get_be64(w->bound_ns);
+	s->ref_age_ns = (int64_t)get_be64(w->ref_age_ns);
+	s->maxerror_us = (int64_t)get_be64(w->maxerror_us);
+	s->esterror_us = (int64_t)get_be64(w->esterror_us);
+	s->time_ns = (int64_t)get_be64(w->time_ns);
 	if (get_str(s->name, sizeof(s->name), w->name, sizeof(w->name)) ==
 	    -1 || get_str(s->why, sizeof(s->why), w->why, sizeof(w->why)) == -1)
 		return -1;
@@ -652,7 +624,7 @@ audit_get_gate(const struct audit_rec *r, struct audit_gate *g)
 		return -1;
 	g->open = w->open;
 	g->code = w->code;
-	g->bound_ns = (int64_t)get64(w->bound_ns);
+	g->bound_ns = (int64_t)get_be64(w->bound_ns);
 	return get_str(g->why, sizeof(g->why), w->why, sizeof(w->why));
 }
 
@@ -663,8 +635,8 @@ audit_get_refused(const struct audit_rec *r, uint64_t *n, uint64_t *total)
 
 	if (r->type != AUDIT_REFUSED || r->len != sizeof(*w))
 		return -1;
-	*n = get64(w->n);
-	*total = get64(w->total);
+	*n = get_be64(w->n);
+	*total = get_be64(w->total);
 	return 0;
 }
 
@@ -674,12 +646,12 @@ audit_get_seal(const struct audit_rec *r, struct audit_seal *s)
 	const struct audit_wire_seal *w = (const void *)r->payload;
 
 	if (r->type != AUDIT_SEAL || r->len < sizeof(*w) ||
-	    r->len - sizeof(*w) != get32(w->token_len))
+	    r->len - sizeof(*w) != get_be32(w->token_len))
 		return -1;
-	s->head_seq = get64(w->head_seq);
+	s->head_seq = get_be64(w->head_seq);
 	memcpy(s->head, w->head, AUDIT_HASH_LEN);
 	memcpy(s->sig, w->sig, AUDIT_SIG_LEN);
-	s->token_len = get32(w->token_len);
+	s->token_len = get_be32(w->token_len);
 	s->token = s->token_len ? r->payload + sizeof(*w) : NULL;
 	return 0;
 }

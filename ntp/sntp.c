@@ -19,33 +19,12 @@
 
 #include <sodium.h>
 
+#include "common/bytes.h"
 #include "ntp/ntp.h"
 
 #define NTP_VERSION	4
 #define NTP_PHI_PPM	15		/* RFC 5905 7.2: frequency tolerance */
 #define NTP_PRECISION	(1LL << 10)	/* ~1 us: our read of the clock */
-
-static uint32_t
-get32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
-	    (uint32_t)p[2] << 8 | p[3];
-}
-
-static uint64_t
-get64(const uint8_t *p)
-{
-	return (uint64_t)get32(p) << 32 | get32(p + 4);
-}
-
-static void
-put64(uint8_t *p, uint64_t v)
-{
-	int i;
-
-	for (i = 7; i >= 0; i--, v >>= 8)
-		p[i] = v & 0xff;
-}
 
 /* NTP short format (16.16 s, RFC 5905 6) to ns. */
 static int64_t
@@ -88,7 +67,7 @@ sntp_request(uint8_t out[NTP_PKT_LEN], uint64_t xmt)
 	w->li_vn_mode = 0 << 6 | NTP_VERSION << 3 | NTP_MODE_CLIENT;
 	w->poll = 4;
 	w->precision = -20;
-	put64(w->transmit, xmt);
+	put_be64(w->transmit, xmt);
 }
 
 static const char *
@@ -132,11 +111,11 @@ sntp_parse(const uint8_t *buf, size_t len, uint64_t xmt, struct ntp_reply *r,
 		return -1;
 	}
 	/* RFC 5905 8: a reply must echo our transmit time as its origin. */
-	if (get64(w.origin) != xmt) {
+	if (get_be64(w.origin) != xmt) {
 		*why = "origin timestamp mismatch (bogus or replayed)";
 		return -1;
 	}
-	if (get64(w.transmit) == 0) {
+	if (get_be64(w.transmit) == 0) {
 		*why = "zero transmit timestamp";
 		return -1;
 	}
@@ -152,23 +131,23 @@ sntp_parse(const uint8_t *buf, size_t len, uint64_t xmt, struct ntp_reply *r,
 		*why = "leap indicator 3 (unsynchronised)";
 		return -1;
 	}
-	if (get64(w.receive) == 0) {
+	if (get_be64(w.receive) == 0) {
 		*why = "zero receive timestamp";
 		return -1;
 	}
-	if (get64(w.reftime) == 0) {
+	if (get_be64(w.reftime) == 0) {
 		*why = "zero reference time (never synchronised)";
 		return -1;
 	}
-	r->root_delay_ns = short_to_ns(get32(w.root_delay));
-	r->root_disp_ns = short_to_ns(get32(w.root_disp));
+	r->root_delay_ns = short_to_ns(get_be32(w.root_delay));
+	r->root_disp_ns = short_to_ns(get_be32(w.root_disp));
 	/* RFC 5905 A.5.1.1: a root distance past MAXDISP is unusable. */
 	if (r->root_delay_ns / 2 + r->root_disp_ns >= NTP_MAX_ROOT) {
 		*why = "root distance beyond 16 s (RFC 5905 MAXDISP)";
 		return -1;
 	}
-	r->receive = get64(w.receive);
-	r->transmit = get64(w.transmit);
+	r->receive = get_be64(w.receive);
+	r->transmit = get_be64(w.transmit);
 	if (sntp_to_ns(r->transmit) < sntp_to_ns(r->receive)) {
 		*why = "server transmit before its receive";
 		return -1;
@@ -176,7 +155,7 @@ sntp_parse(const uint8_t *buf, size_t len, uint64_t xmt, struct ntp_reply *r,
 	r->leap = leap;
 	r->version = vn;
 	r->stratum = w.stratum;
-	r->refid = get32(w.refid);
+	r->refid = get_be32(w.refid);
 	return 0;
 }
 

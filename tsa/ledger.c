@@ -29,6 +29,7 @@
 
 #include <openssl/evp.h>
 
+#include "common/bytes.h"
 #include "common/hash.h"
 #include "common/log.h"
 #include "tsa/aggr.h"
@@ -56,35 +57,6 @@ static const uint8_t ledger_magic[4] = { 'C', 'R', 'B', 'L' };
 #define OFF_PAYLEN	188
 #define OFF_RESERVED	192
 #define GENTIME_FIELD	32
-
-static void
-put32(uint8_t *p, uint32_t v)
-{
-	p[0] = v >> 24;
-	p[1] = v >> 16;
-	p[2] = v >> 8;
-	p[3] = v;
-}
-
-static void
-put64(uint8_t *p, uint64_t v)
-{
-	put32(p, v >> 32);
-	put32(p + 4, (uint32_t)v);
-}
-
-static uint32_t
-get32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
-	    (uint32_t)p[2] << 8 | p[3];
-}
-
-static uint64_t
-get64(const uint8_t *p)
-{
-	return (uint64_t)get32(p) << 32 | get32(p + 4);
-}
 
 static int
 sha256(const uint8_t *p, size_t len, uint8_t out[LEDGER_HASH_LEN])
@@ -179,18 +151,18 @@ ledger_encode(struct ledger_rec *r, const uint8_t prev[LEDGER_HASH_LEN],
 	out[OFF_KIND] = r->kind;
 	out[OFF_ALG] = r->alg;
 	out[OFF_ROOTLEN] = rlen;
-	put32(out + OFF_LEN, len);
-	put64(out + OFF_SEQ, r->seq);
-	put64(out + OFF_ROUND, r->round);
-	put64(out + OFF_REF, r->ref);
-	put32(out + OFF_COUNT, r->count);
-	put32(out + OFF_UNIT, r->unit);
-	put64(out + OFF_FIRST, r->first_serial);
-	put64(out + OFF_LAST, r->last_serial);
+	put_be32(out + OFF_LEN, len);
+	put_be64(out + OFF_SEQ, r->seq);
+	put_be64(out + OFF_ROUND, r->round);
+	put_be64(out + OFF_REF, r->ref);
+	put_be32(out + OFF_COUNT, r->count);
+	put_be32(out + OFF_UNIT, r->unit);
+	put_be64(out + OFF_FIRST, r->first_serial);
+	put_be64(out + OFF_LAST, r->last_serial);
 	memcpy(out + OFF_GENTIME, r->gentime, strlen(r->gentime));
 	memcpy(out + OFF_ROOT, r->root, rlen);
 	memcpy(out + OFF_PREV, prev, LEDGER_HASH_LEN);
-	put32(out + OFF_PAYLEN, r->payload_len);
+	put_be32(out + OFF_PAYLEN, r->payload_len);
 	if (r->payload_len > 0)
 		memcpy(out + LEDGER_HDR_LEN, r->payload, r->payload_len);
 	if (sha256(out, len - LEDGER_TRAILER_LEN, head) == -1) {
@@ -235,7 +207,7 @@ rec_decode(const uint8_t *buf, size_t len, struct ledger_rec *r,
 		*why = "unknown version";
 		return -1;
 	}
-	rlen = get32(buf + OFF_LEN);
+	rlen = get_be32(buf + OFF_LEN);
 	if (rlen < LEDGER_HDR_LEN + LEDGER_TRAILER_LEN ||
 	    rlen > LEDGER_MAX_RECORD) {
 		*why = "record length out of bounds";
@@ -243,7 +215,7 @@ rec_decode(const uint8_t *buf, size_t len, struct ledger_rec *r,
 	}
 	if (len < rlen)
 		return 0;
-	plen = get32(buf + OFF_PAYLEN);
+	plen = get_be32(buf + OFF_PAYLEN);
 	if (plen != rlen - LEDGER_HDR_LEN - LEDGER_TRAILER_LEN) {
 		*why = "payload length disagrees with the record length";
 		return -1;
@@ -260,13 +232,13 @@ rec_decode(const uint8_t *buf, size_t len, struct ledger_rec *r,
 	}
 	r->kind = buf[OFF_KIND];
 	r->alg = buf[OFF_ALG];
-	r->seq = get64(buf + OFF_SEQ);
-	r->round = get64(buf + OFF_ROUND);
-	r->ref = get64(buf + OFF_REF);
-	r->count = get32(buf + OFF_COUNT);
-	r->unit = get32(buf + OFF_UNIT);
-	r->first_serial = get64(buf + OFF_FIRST);
-	r->last_serial = get64(buf + OFF_LAST);
+	r->seq = get_be64(buf + OFF_SEQ);
+	r->round = get_be64(buf + OFF_ROUND);
+	r->ref = get_be64(buf + OFF_REF);
+	r->count = get_be32(buf + OFF_COUNT);
+	r->unit = get_be32(buf + OFF_UNIT);
+	r->first_serial = get_be64(buf + OFF_FIRST);
+	r->last_serial = get_be64(buf + OFF_LAST);
 	memcpy(r->gentime, buf + OFF_GENTIME, GENTIME_FIELD);
 	glen = strnlen(r->gentime, GENTIME_FIELD);
 	if (glen == GENTIME_FIELD || !all_zero((const uint8_t *)r->gentime +

@@ -25,6 +25,7 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
+#include "common/bytes.h"
 #include "common/hash.h"
 #include "common/log.h"
 #include "tsa/aggr.h"
@@ -82,29 +83,6 @@ hex_parse(const char *s, uint8_t *out, size_t cap, size_t *len)
 	}
 	*len = n / 2;
 	return 0;
-}
-
-/* The whole file, at most LEDGER_CMD_MAX_FILE bytes.  Caller frees. */
-static uint8_t *
-file_read(const char *path, size_t *len)
-{
-	FILE	*f;
-	uint8_t	*buf;
-
-	if ((f = fopen(path, "rb")) == NULL) {
-		warn("%s", path);
-		return NULL;
-	}
-	if ((buf = malloc(LEDGER_CMD_MAX_FILE + 1)) == NULL)
-		err(1, NULL);
-	*len = fread(buf, 1, LEDGER_CMD_MAX_FILE + 1, f);
-	fclose(f);
-	if (*len > LEDGER_CMD_MAX_FILE) {
-		warnx("%s: larger than %u bytes", path, LEDGER_CMD_MAX_FILE);
-		free(buf);
-		return NULL;
-	}
-	return buf;
 }
 
 /* --ca and --untrusted into a store and a stack.  0, or -1 with a line. */
@@ -352,7 +330,7 @@ cmd_prove(const char *arg, const char *er_file, const char *digest,
 
 	memset(&fd, 0, sizeof(fd));
 	if (er_file != NULL) {
-		if ((buf = file_read(er_file, &erlen)) == NULL)
+		if ((buf = file_read(er_file, LEDGER_CMD_MAX_FILE, &erlen)) == NULL)
 			goto out;
 		if (ers_parse(buf, erlen, &e, &why) == -1 ||
 		    ers_root(&e, root, &hlen) == -1) {
@@ -385,7 +363,7 @@ cmd_prove(const char *arg, const char *er_file, const char *digest,
 		tok = e.token;
 		tlen = e.token_len;
 	} else {
-		if ((buf = file_read(tok_file, &len)) == NULL)
+		if ((buf = file_read(tok_file, LEDGER_CMD_MAX_FILE, &len)) == NULL)
 			goto out;
 		if (ers_token_from_resp(buf, len, &tok, &tlen) == -1) {
 			tok = buf;

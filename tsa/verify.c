@@ -30,6 +30,7 @@
 #include <openssl/ts.h>
 #include <openssl/x509.h>
 
+#include "common/bytes.h"
 #include "common/der.h"
 #include "common/hash.h"
 #include "common/log.h"
@@ -486,29 +487,6 @@ verify_load_pki(const char *ca, const char *untrusted, X509_STORE **store,
 	return 0;
 }
 
-/* The whole file, at most VERIFY_MAX_FILE bytes.  NULL with a line. */
-static uint8_t *
-file_read(const char *path, size_t *len)
-{
-	FILE	*f;
-	uint8_t	*buf;
-
-	if ((f = fopen(path, "rb")) == NULL) {
-		warn("%s", path);
-		return NULL;
-	}
-	if ((buf = malloc(VERIFY_MAX_FILE + 1)) == NULL)
-		err(1, NULL);
-	*len = fread(buf, 1, VERIFY_MAX_FILE + 1, f);
-	fclose(f);
-	if (*len > VERIFY_MAX_FILE) {
-		warnx("%s: larger than %u bytes", path, VERIFY_MAX_FILE);
-		free(buf);
-		return NULL;
-	}
-	return buf;
-}
-
 static void
 result_print(const char *kind, const char *file,
     const struct verify_result *res)
@@ -591,7 +569,7 @@ verify_main(int argc, char *argv[])
 	if (verify_load_pki(ca, untrusted, &store, &chain) == -1)
 		goto out;
 	file = ers != NULL ? ers : tsr;
-	if ((buf = file_read(file, &len)) == NULL) {
+	if ((buf = file_read(file, VERIFY_MAX_FILE, &len)) == NULL) {
 		fprintf(stderr, "verify: %s: %s: cannot read it\n", file,
 		    ers != NULL ? "ers" : "tsr");
 		goto out;
