@@ -22,13 +22,13 @@
 #include <string.h>
 
 #include <openssl/err.h>
-#include <openssl/pem.h>
 #include <openssl/x509.h>
 
 #include "common/bytes.h"
 #include "common/hash.h"
 #include "common/log.h"
 #include "tsa/aggr.h"
+#include "tsa/tsa.h"
 
 /* Files a prove reads (an EvidenceRecord or a TimeStampResp). */
 #define LEDGER_CMD_MAX_FILE	(1u << 20)
@@ -82,43 +82,6 @@ hex_parse(const char *s, uint8_t *out, size_t cap, size_t *len)
 		out[i] = v;
 	}
 	*len = n / 2;
-	return 0;
-}
-
-/* --ca and --untrusted into a store and a stack.  0, or -1 with a line. */
-static int
-load_pki(const char *ca, const char *untrusted, X509_STORE **store,
-    STACK_OF(X509) **chain)
-{
-	FILE	*f;
-	X509	*x;
-
-	*store = NULL;
-	*chain = NULL;
-	if (ca == NULL)
-		return 0;
-	if ((*store = X509_STORE_new()) == NULL ||
-	    X509_STORE_load_file(*store, ca) != 1) {
-		log_ossl("ledger: loading %s", ca);
-		return -1;
-	}
-	if (untrusted == NULL)
-		return 0;
-	if ((*chain = sk_X509_new_null()) == NULL)
-		err(1, NULL);
-	if ((f = fopen(untrusted, "r")) == NULL) {
-		warn("%s", untrusted);
-		return -1;
-	}
-	while ((x = PEM_read_X509(f, NULL, NULL, NULL)) != NULL)
-		if (!sk_X509_push(*chain, x))
-			err(1, NULL);
-	fclose(f);
-	ERR_clear_error();
-	if (sk_X509_num(*chain) == 0) {
-		warnx("%s: no certificates", untrusted);
-		return -1;
-	}
 	return 0;
 }
 
@@ -442,7 +405,7 @@ ledger_main(int argc, char *argv[])
 			return 2;
 		}
 	}
-	if (load_pki(ca, untrusted, &store, &chain) == -1)
+	if (verify_load_pki(ca, untrusted, &store, &chain) == -1)
 		goto out;
 	if (strcmp(cmd, "verify") == 0 && er == NULL && tok == NULL)
 		rc = cmd_verify(ledger, store, chain, false);
