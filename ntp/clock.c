@@ -397,6 +397,14 @@ clock_round(struct clock *c)
 		snprintf(v.why, sizeof(v.why), "the clock audit log cannot "
 		    "be written (see the log)");
 	}
+	/* Details first, then the gate word: /health never pairs a new word
+	 * with the previous round's sources. */
+	pthread_mutex_lock(&c->mu);
+	memcpy(c->last, s, n * sizeof(s[0]));
+	c->nlast = n;
+	c->verdict = v;
+	c->closures = c->gate.closures;
+	pthread_mutex_unlock(&c->mu);
 	clock_publish(c, &v, mono);
 	if (v.changed) {
 		if (v.open && v.code == GATE_OK)
@@ -430,10 +438,6 @@ clock_round(struct clock *c)
 		}
 	}
 	pthread_mutex_lock(&c->mu);
-	memcpy(c->last, s, n * sizeof(s[0]));
-	c->nlast = n;
-	c->verdict = v;
-	c->closures = c->gate.closures;
 	if (c->audit != NULL) {
 		c->records = audit_records(c->audit);
 		c->seals = audit_seals(c->audit);
