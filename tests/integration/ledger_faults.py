@@ -13,8 +13,6 @@
 import os
 import random
 import re
-import signal
-import socket
 import subprocess
 import sys
 import threading
