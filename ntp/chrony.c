@@ -39,7 +39,7 @@ chrony_num(const char *f, double *v)
 	return 0;
 }
 
-/* Seconds to ns, rounded; the caller bounded s to +-1e11. */
+/* Seconds to ns, rounded; the caller bounded |s| to 4e9 (int64 ns: 9.2e9 s). */
 static int64_t
 chrony_ns(double s)
 {
@@ -99,7 +99,8 @@ chrony_parse_csv(const char *line, size_t len, int64_t now_real_ns,
 	}
 	if (stratum < 0 || stratum > 16 || stratum != (double)(int)stratum)
 		return chrony_bad(s, "bad stratum");
-	if (reftime < 0 || reftime > 1e11 || off > 1e9 || off < -1e9 ||
+	/* Bounds keep every ns value and their sums inside int64 (fuzzed). */
+	if (reftime < 0 || reftime > 4e9 || off > 1e9 || off < -1e9 ||
 	    rdelay < 0 || rdelay > 1e9 || rdisp < 0 || rdisp > 1e9)
 		return chrony_bad(s, "value out of range");
 	s->stratum = (int)stratum;

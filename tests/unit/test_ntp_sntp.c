@@ -280,6 +280,9 @@ static const struct {
 	    -1, false, 0 },
 	{ "7F7F0101,,,1795604989.8,0,0,0,0,0,0,0.002,0.001,0.0,Normal",
 	    -1, false, 0 },
+	/* Found by fuzz_ntp: a reftime whose ns overflow int64. */
+	{ "7F7F0101,,10,17956049890,0,0,0,0,0,0,0.002,0.001,0.0,Normal",
+	    -1, false, 0 },
 };
 
 static void
