@@ -88,6 +88,7 @@ fuzz: $(B)/libcarimbo.a
 	@for f in $(FUZZ_SRC); do n=$$(basename $$f .c); \
 	  echo "  FUZZ $$n"; \
 	  clang $(CPPFLAGS) -g -O1 -fsanitize=fuzzer,address,undefined \
+	    -fno-sanitize-recover=undefined \
 	    -o build-fuzz/$$n $$f $(filter-out main.c,$(SRC)) $(LDLIBS) || exit 1; \
 	done
 
