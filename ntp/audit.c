@@ -674,54 +674,56 @@ audit_load_pubkey(const char *path, uint8_t pk[AUDIT_PK_LEN])
 	return rc;
 }
 
+/*
+ * Writes len bytes as one line of hex to dir/name with mode, synced.
+ * 0, or -1 with a log line.  The hex copy of a secret is wiped.
+ */
+static int
+keyfile_write(const char *dir, const char *name, mode_t mode,
+    const uint8_t *v, size_t len)
+{
+	char	hex[2 * crypto_sign_SEEDBYTES + 2], path[CLOCK_MAX_PATH + 32];
+	size_t	n;
+	int	fd, rc = -1;
+
+	if (2 * len + 2 > sizeof(hex))
+		return -1;
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	if ((fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode))
+	    == -1) {
+		log_warn("%s", path);
+		return -1;
+	}
+	sodium_bin2hex(hex, sizeof(hex), v, len);
+	n = strlen(hex);
+	hex[n] = '\n';
+	if (write(fd, hex, n + 1) != (ssize_t)(n + 1) || fsync(fd) == -1)
+		log_warn("%s", path);
+	else
+		rc = 0;
+	close(fd);
+	sodium_memzero(hex, sizeof(hex));
+	return rc;
+}
+
 int
 clock_seal_keygen(const char *state_dir)
 {
 	uint8_t	 seed[crypto_sign_SEEDBYTES], pk[AUDIT_PK_LEN];
 	uint8_t	 sk[crypto_sign_SECRETKEYBYTES];
-	char	 hex[2 * crypto_sign_SEEDBYTES + 1], path[CLOCK_MAX_PATH + 32];
-	int	 fd, rc = -1;
-	size_t	 n;
+	int	 rc = -1;
 
 	if (sodium_init() == -1)
 		return -1;
 	randombytes_buf(seed, sizeof(seed));
 	crypto_sign_seed_keypair(pk, sk, seed);
-	snprintf(path, sizeof(path), "%s/clock-seal.key", state_dir);
-	if ((fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
-	    0600)) == -1) {
-		log_warn("%s", path);
-		goto out;
-	}
-	sodium_bin2hex(hex, sizeof(hex), seed, sizeof(seed));
-	n = strlen(hex);
-	hex[n] = '\n';
-	if (write(fd, hex, n + 1) != (ssize_t)(n + 1) || fsync(fd) == -1) {
-		log_warn("%s", path);
-		close(fd);
-		goto out;
-	}
-	close(fd);
-	snprintf(path, sizeof(path), "%s/clock-seal.pub", state_dir);
-	if ((fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
-	    0644)) == -1) {
-		log_warn("%s", path);
-		goto out;
-	}
-	sodium_bin2hex(hex, sizeof(hex), pk, sizeof(pk));
-	n = strlen(hex);
-	hex[n] = '\n';
-	if (write(fd, hex, n + 1) != (ssize_t)(n + 1) || fsync(fd) == -1) {
-		log_warn("%s", path);
-		close(fd);
-		goto out;
-	}
-	close(fd);
-	rc = 0;
-out:
+	if (keyfile_write(state_dir, "clock-seal.key", 0600, seed,
+	    sizeof(seed)) == 0 &&
+	    keyfile_write(state_dir, "clock-seal.pub", 0644, pk,
+	    sizeof(pk)) == 0)
+		rc = 0;
 	sodium_memzero(seed, sizeof(seed));
 	sodium_memzero(sk, sizeof(sk));
-	sodium_memzero(hex, sizeof(hex));
 	return rc;
 }
 
