@@ -206,6 +206,14 @@ int	ers_token_verify(const uint8_t *token, size_t len,
  * ledger refuses to open.  The server writes less between two syncs.
  */
 #define LEDGER_MAX_TAIL		(LEDGER_MAX_RECORD + (1u << 24))
+/*
+ * Zeros kept written after the records (doc/ledger.md "File layout"): a
+ * batch that lands inside them overwrites and its fdatasync commits no
+ * new file size (no journal commit on ext4); the server grows the file
+ * by this much, in the same linked chain and sync as the batch that
+ * needs it.
+ */
+#define LEDGER_PREALLOC		(1u << 22)
 /* An anchor names a record at most this many records back. */
 #define LEDGER_MAX_ANCHOR_LAG	4096
 #define LEDGER_FILE		"carimbo.ledger"
@@ -244,11 +252,20 @@ struct ledger_rec {
 	size_t		 payload_len;
 };
 
-/* What ledger_open() found, and the state the server appends from. */
+/*
+ * What ledger_open() found, and the state the server appends from.  The
+ * file is the records, [0, end), then zeros up to alloc_end, its size.
+ */
 struct ledger {
-	int		 fd;		/* O_RDWR|O_APPEND|O_CLOEXEC */
+	int		 fd;		/* O_RDWR|O_CLOEXEC, no O_APPEND */
 	char		*path;
-	off_t		 end;		/* durable length */
+	off_t		 end;		/* durable length: the records */
+	off_t		 alloc_end;	/* file size; zeros from end on */
+	off_t		 grow_to;	/* alloc_end once the batch being
+					   written is synced; 0: no growth */
+	size_t		 prealloc;	/* bytes each growth adds */
+	uint8_t		*zeros;		/* prealloc zero bytes, the growth's
+					   source; allocated once */
 	uint8_t		 head[LEDGER_HASH_LEN];	/* hash of the last record */
 	uint64_t	 records;	/* next record number */
 	uint64_t	 next_round;	/* 1 + the highest round recorded */
@@ -267,6 +284,7 @@ struct ledger_report {
 	bool		 have_serial;
 	char		 first_gentime[32], last_gentime[32];
 	uint64_t	 anchors_signed;	/* signature checked */
+	uint64_t	 zero_tail;	/* preallocated bytes after the last */
 	/* The first bad record, when the result is -1. */
 	uint64_t	 bad_seq;
 	off_t		 bad_offset;
@@ -276,12 +294,16 @@ struct ledger_report {
 /* ledger.c */
 /*
  * Opens (creating) dir/LEDGER_FILE: walks every frame, verifies hashes and
- * links from the last anchor on, cuts a torn tail (log line naming the
- * offset and the bytes cut; ftruncate + fsync) and fills the state.  NULL
- * with a log line when the ledger is damaged before its tail.  Free with
- * ledger_close().
+ * links from the last anchor on, keeps the zeros after the last record,
+ * cuts a torn tail (log line naming the offset and the bytes cut;
+ * ftruncate + fsync), fills the state and grows the zeros to
+ * LEDGER_PREALLOC bytes after the records (write + fdatasync; a short or
+ * failed growth is logged, not fatal).  NULL with a log line when the
+ * ledger is damaged before its tail.  Free with ledger_close().
  */
 struct ledger	*ledger_open(const char *dir);
+/* The same, growing by prealloc (> 0) bytes instead (tests). */
+struct ledger	*ledger_open_prealloc(const char *dir, size_t prealloc);
 void		 ledger_close(struct ledger *);
 /* Bytes ledger_encode() writes for rec. */
 size_t		 ledger_rec_len(const struct ledger_rec *);
@@ -303,18 +325,37 @@ ssize_t		 ledger_decode(const uint8_t *buf, size_t len,
 		    struct ledger_rec *, uint8_t hash[LEDGER_HASH_LEN],
 		    const char **why);
 /*
+ * Before the server writes len bytes at l->end: 0 when they fit in the
+ * zeros already written; else the file must grow first, and the return
+ * is the length of the write of l->zeros to issue at *zoff, linked before
+ * the batch write and its fdatasync, so that one sync covers the new
+ * size.  ledger_commit() or ledger_rollback() settles it.
+ */
+size_t		 ledger_grow(struct ledger *, size_t len, off_t *zoff);
+/*
+ * The result of that zero write: 0 when whole, else -errno (a short
+ * write is -ENOSPC), logged; the batch then fails with it.
+ */
+int		 ledger_grown(struct ledger *, int res);
+/*
  * After the server wrote and fdatasync'ed len bytes holding the n records
  * recs, the last of which hashes to head: moves the durable state on.
  */
 void		 ledger_commit(struct ledger *, const struct ledger_rec *recs,
 		    size_t n, const uint8_t head[LEDGER_HASH_LEN], size_t len);
-/* After a failed write or sync: truncates back to the durable end. */
+/*
+ * After a failed write or sync: truncates back to the durable end (the
+ * failed write may have left bytes after it), so the next batch grows the
+ * file again.
+ */
 int		 ledger_rollback(struct ledger *);
 /*
  * Checks a whole ledger file: every frame, hash and link, round and serial
  * order, every anchor's token (messageImprint = the anchored record's
- * hash; signature and chain when store is not NULL).  0 when sound, -1
- * with rep->bad_* and rep->why naming the first bad record.
+ * hash; signature and chain when store is not NULL), and that every byte
+ * after the last record is zero (rep->zero_tail counts them).  0 when
+ * sound, -1 with rep->bad_* and rep->why naming the first bad record or
+ * the first non-zero byte after the records.
  */
 int		 ledger_verify_file(const char *path, X509_STORE *store,
 		    STACK_OF(X509) *untrusted, struct ledger_report *);

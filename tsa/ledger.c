@@ -12,8 +12,14 @@
  * before they go), so /ers replies never wait for standard signatures.
  * LEDGER_ANCHOR records hold a token over an earlier record's hash.
  *
+ * The file is the records, then zeros (doc/ledger.md "File layout"):
+ * batches overwrite space already written, so their fdatasync commits no
+ * new file size.  Zeros are not a record (no magic), so start-up and
+ * `ledger verify` tell the records' end from the space after them.
+ *
  * Encoding is pure (the server writes through io_uring and syncs many
- * records at once); this file only reads, checks and cuts.
+ * records at once); this file reads, checks and cuts, and says when and
+ * where the file must grow.
  */
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -184,6 +190,41 @@ all_zero(const uint8_t *p, size_t n)
 	return true;
 }
 
+/* The length of p up to and with its last non-zero byte; 0: all zero. */
+static size_t
+nonzero_len(const uint8_t *p, size_t len)
+{
+	uint64_t	w;
+
+	while (len >= sizeof(w)) {
+		memcpy(&w, p + len - sizeof(w), sizeof(w));
+		if (w != 0)
+			break;
+		len -= sizeof(w);
+	}
+	while (len > 0 && p[len - 1] == 0)
+		len--;
+	return len;
+}
+
+/* The offset of the first non-zero byte of p; len when all zero. */
+static size_t
+first_nonzero(const uint8_t *p, size_t len)
+{
+	uint64_t	w;
+	size_t		i = 0;
+
+	while (len - i >= sizeof(w)) {
+		memcpy(&w, p + i, sizeof(w));
+		if (w != 0)
+			break;
+		i += sizeof(w);
+	}
+	while (i < len && p[i] == 0)
+		i++;
+	return i;
+}
+
 /*
  * ledger_decode(); with sum false the trailer is taken as the record's
  * hash unchecked (the start-up walk before the last anchor).
@@ -324,19 +365,20 @@ map_close(struct ledger_map *m, bool keep_fd)
 }
 
 /*
- * Whether a sound record starts anywhere in m after off: then the damage
- * at off is not a torn append but damage inside the ledger.
+ * Whether a sound record starts in m after off and before lim (no record
+ * starts in zeros): then the damage at off is not a torn append but
+ * damage inside the ledger.
  */
 static bool
-sound_after(const struct ledger_map *m, size_t off)
+sound_after(const struct ledger_map *m, size_t off, size_t lim)
 {
 	struct ledger_rec	 r;
 	uint8_t			 h[LEDGER_HASH_LEN];
 	const uint8_t		*p;
 	const char		*why;
 
-	for (off++; off < m->len; off = (size_t)(p - m->p) + 1) {
-		if ((p = memmem(m->p + off, m->len - off, ledger_magic,
+	for (off++; off < lim; off = (size_t)(p - m->p) + 1) {
+		if ((p = memmem(m->p + off, lim - off, ledger_magic,
 		    sizeof(ledger_magic))) == NULL)
 			return false;
 		if (ledger_decode(p, m->len - (size_t)(p - m->p), &r, h,
@@ -409,13 +451,46 @@ open_walk(const struct ledger_map *m, struct ledger *l, size_t *stop,
 	*stop = off;
 }
 
+/*
+ * At start-up: writes zeros up to prealloc bytes after the records and
+ * syncs them, so the first batches overwrite.  A failure (disk full, file
+ * size limit) is logged: the server starts, and its batches try again.
+ */
+static void
+open_grow(struct ledger *l)
+{
+	size_t	want;
+	ssize_t	n;
+
+	if (l->alloc_end >= l->end + (off_t)l->prealloc)
+		return;
+	want = l->end + l->prealloc - l->alloc_end;
+	if ((n = pwrite(l->fd, l->zeros, want, l->alloc_end)) == -1) {
+		log_warn("ledger: %s: growing by %zu zero bytes", l->path,
+		    want);
+		return;
+	}
+	if ((size_t)n < want)
+		log_warnx("ledger: %s: grew by %zd of %zu zero bytes (disk "
+		    "full or file size limit?)", l->path, n, want);
+	l->alloc_end += n;
+	if (fdatasync(l->fd) == -1)
+		log_warn("ledger: fdatasync %s", l->path);
+}
+
 struct ledger *
 ledger_open(const char *dir)
+{
+	return ledger_open_prealloc(dir, LEDGER_PREALLOC);
+}
+
+struct ledger *
+ledger_open_prealloc(const char *dir, size_t prealloc)
 {
 	struct ledger		*l;
 	struct ledger_map	 m;
 	const char		*why;
-	size_t			 stop;
+	size_t			 stop, torn;
 	int			 dfd;
 
 	if (mkdir(dir, 0750) == -1 && errno != EEXIST) {
@@ -423,36 +498,47 @@ ledger_open(const char *dir)
 		return NULL;
 	}
 	if ((l = calloc(1, sizeof(*l))) == NULL ||
-	    asprintf(&l->path, "%s/%s", dir, LEDGER_FILE) == -1)
+	    asprintf(&l->path, "%s/%s", dir, LEDGER_FILE) == -1 ||
+	    (l->zeros = calloc(1, prealloc)) == NULL)
 		err(1, NULL);
-	if (map_open(l->path, O_RDWR | O_CREAT | O_APPEND, &m) == -1) {
-		free(l->path);
-		free(l);
+	l->prealloc = prealloc;
+	if (map_open(l->path, O_RDWR | O_CREAT, &m) == -1) {
+		l->fd = -1;
+		ledger_close(l);
 		return NULL;
 	}
 	l->fd = m.fd;
 	open_walk(&m, l, &stop, &why);
-	if (stop < m.len && (m.len - stop > LEDGER_MAX_TAIL ||
-	    sound_after(&m, stop))) {
+	/*
+	 * After the last sound record: zeros (the preallocated space), or
+	 * a torn append then zeros.  Only the non-zero part is the tail.
+	 */
+	torn = stop;
+	if (m.len > stop)
+		torn += nonzero_len(m.p + stop, m.len - stop);
+	if (torn > stop && (torn - stop > LEDGER_MAX_TAIL ||
+	    sound_after(&m, stop, torn))) {
 		log_warnx("ledger: %s: record %llu at offset %zu: %s; the "
 		    "%zu bytes after it hold sound records or exceed "
 		    "LEDGER_MAX_TAIL: damage, not a torn append; refusing to "
 		    "start (run `carimbo ledger verify`)", l->path,
-		    (unsigned long long)l->records, stop, why, m.len - stop);
+		    (unsigned long long)l->records, stop, why, torn - stop);
 		map_close(&m, true);
 		ledger_close(l);
 		return NULL;
 	}
 	map_close(&m, true);
-	if (stop < m.len) {
+	l->alloc_end = m.len;
+	if (torn > stop) {
 		log_warnx("ledger: %s: torn tail at offset %zu (record %llu: "
 		    "%s): cutting %zu bytes", l->path, stop,
-		    (unsigned long long)l->records, why, m.len - stop);
+		    (unsigned long long)l->records, why, torn - stop);
 		if (ftruncate(l->fd, stop) == -1 || fsync(l->fd) == -1) {
 			log_warn("ledger: cutting %s", l->path);
 			ledger_close(l);
 			return NULL;
 		}
+		l->alloc_end = stop;
 	}
 	l->end = stop;
 	/* A new file's directory entry must be durable too. */
@@ -463,9 +549,11 @@ ledger_open(const char *dir)
 		if (dfd != -1)
 			close(dfd);
 	}
-	log_info("ledger: %s: %llu records, next round %llu", l->path,
-	    (unsigned long long)l->records,
-	    (unsigned long long)l->next_round);
+	open_grow(l);
+	log_info("ledger: %s: %llu records, next round %llu, %lld bytes "
+	    "preallocated", l->path, (unsigned long long)l->records,
+	    (unsigned long long)l->next_round,
+	    (long long)(l->alloc_end - l->end));
 	return l;
 }
 
@@ -476,8 +564,39 @@ ledger_close(struct ledger *l)
 		return;
 	if (l->fd != -1)
 		close(l->fd);
+	free(l->zeros);
 	free(l->path);
 	free(l);
+}
+
+size_t
+ledger_grow(struct ledger *l, size_t len, off_t *zoff)
+{
+	l->grow_to = 0;
+	if (l->end + (off_t)len <= l->alloc_end)
+		return 0;
+	/*
+	 * The zeros go after the batch, which writes the rest itself: the
+	 * file ends prealloc bytes past it.
+	 */
+	*zoff = l->end + len;
+	l->grow_to = *zoff + l->prealloc;
+	return l->prealloc;
+}
+
+int
+ledger_grown(struct ledger *l, int res)
+{
+	if (res >= 0 && (size_t)res == l->prealloc)
+		return 0;
+	if (res < 0)
+		log_warnx("ledger: %s: growing by %zu zero bytes: %s", l->path,
+		    l->prealloc, strerror(-res));
+	else
+		log_warnx("ledger: %s: growing by %zu zero bytes: short write "
+		    "(%d bytes: disk full or file size limit?)", l->path,
+		    l->prealloc, res);
+	return res < 0 ? res : -ENOSPC;
 }
 
 void
@@ -499,12 +618,23 @@ ledger_commit(struct ledger *l, const struct ledger_rec *recs, size_t n,
 	}
 	l->records += n;
 	l->end += len;
+	if (l->grow_to > l->alloc_end)
+		l->alloc_end = l->grow_to;
+	if (l->end > l->alloc_end)
+		l->alloc_end = l->end;
+	l->grow_to = 0;
 	memcpy(l->head, head, LEDGER_HASH_LEN);
 }
 
 int
 ledger_rollback(struct ledger *l)
 {
+	/*
+	 * Whatever failed, the next batch grows the file again: its zero
+	 * write also covers what a failed truncation leaves.
+	 */
+	l->alloc_end = l->end;
+	l->grow_to = 0;
 	if (ftruncate(l->fd, l->end) == -1) {
 		log_warn("ledger: truncating %s back to %lld", l->path,
 		    (long long)l->end);
@@ -619,7 +749,7 @@ ledger_verify_file(const char *path, X509_STORE *store,
 	uint8_t			 head[LEDGER_HASH_LEN], h[LEDGER_HASH_LEN];
 	uint8_t			*ring;
 	uint64_t		 ers_round = 0, tok_round = 0, bad;
-	size_t			 off = 0, nsp = 0, cap = 0, i;
+	size_t			 off = 0, nsp = 0, cap = 0, i, z;
 	const char		*why;
 	ssize_t			 n;
 	int			 rc = -1;
@@ -634,6 +764,18 @@ ledger_verify_file(const char *path, X509_STORE *store,
 	memset(head, 0, sizeof(head));
 	while (off < m.len) {
 		n = ledger_decode(m.p + off, m.len - off, &r, h, &why);
+		if (n <= 0 && m.p[off] == 0) {
+			/* The preallocated space: zeros, every byte. */
+			z = off + first_nonzero(m.p + off, m.len - off);
+			if (z == m.len) {
+				rep->zero_tail = m.len - off;
+				break;
+			}
+			report_bad(rep, rep->records, z, "%s", "a non-zero "
+			    "byte in the zero space after the last record "
+			    "(tampering, or damage such as a torn append)");
+			goto out;
+		}
 		if (n == 0)
 			why = "record cut short (torn tail)";
 		if (n <= 0) {

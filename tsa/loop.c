@@ -47,6 +47,7 @@
 #include "common/log.h"
 #include "common/pub.h"
 #include "ntp/ntp.h"
+#include "tsa/aggr.h"
 #include "tsa/tsa.h"
 
 #define RING_ENTRIES	1024
@@ -120,6 +121,7 @@ struct loop {
 	size_t				 nconns;
 	struct conn			*dirty;
 	struct rounds			*rs;
+	struct ledger			*lg;
 	size_t				 inflight;
 	bool				 ledger_busy;
 	int				 ledger_wres;
@@ -775,14 +777,18 @@ on_event(struct loop *l)
 /*
  * The ledger records of the rounds closed so far go out in one write and
  * one fdatasync, linked; rounds closing meanwhile wait for the next pair.
+ * The write overwrites zeros already in the file (doc/ledger.md "File
+ * layout"); when they run out, a write of zeros that grows the file goes
+ * first in the chain, so the one sync also covers the new size.
  */
 static void
 ledger_flush(struct loop *l)
 {
 	struct io_uring_sqe	*sqe;
 	const uint8_t		*buf;
-	size_t			 len;
+	size_t			 len, zlen;
 	uint64_t		 off;
+	off_t			 zoff;
 	int			 fd = rounds_ledger_fd(l->rs);
 
 	if (l->ledger_busy)
@@ -799,9 +805,18 @@ ledger_flush(struct loop *l)
 		return;
 	if (!rounds_ledger_next(l->rs, &buf, &len, &off))
 		return;
-	/* Two SQEs must be in one submission for the link to hold. */
-	if (io_uring_sq_space_left(&l->ring) < 2)
+	zlen = ledger_grow(l->lg, len, &zoff);
+	/* A chain's SQEs must be in one submission for the link to hold. */
+	if (io_uring_sq_space_left(&l->ring) < 3)
 		io_uring_submit(&l->ring);
+	if (zlen > 0) {
+		sqe = loop_sqe(l);
+		io_uring_prep_write(sqe, fd, l->lg->zeros, zlen, zoff);
+		sqe->flags |= IOSQE_IO_LINK;
+		/* Tagged above OP_MASK (no conn): on_cqe tells it apart. */
+		io_uring_sqe_set_data64(sqe, (uint64_t)(OP_MASK + 1) |
+		    OP_LWRITE);
+	}
 	sqe = loop_sqe(l);
 	io_uring_prep_write(sqe, fd, buf, len, off);
 	sqe->flags |= IOSQE_IO_LINK;
@@ -994,7 +1009,15 @@ on_cqe(struct loop *l, struct io_uring_cqe *cqe)
 		arm_signal(l);
 		break;
 	case OP_LWRITE:
-		l->ledger_wres = cqe->res;
+		/*
+		 * The zero write growing the file (tagged) completes first;
+		 * if it fails, the batch write is cancelled and the failure
+		 * is the batch's.
+		 */
+		if (ud & ~(uint64_t)OP_MASK)
+			l->ledger_wres = ledger_grown(l->lg, cqe->res);
+		else if (l->ledger_wres == 0)
+			l->ledger_wres = cqe->res;
 		break;
 	case OP_STAMP:
 		rounds_add_stamps(l->rs, stamper_take(l->cfg->stamper));
@@ -1050,6 +1073,7 @@ loop_run(const struct serve_cfg *cfg, int lfd, struct signer *sg,
 	l.lfd = lfd;
 	l.efd = signer_eventfd(sg);
 	l.rs = rounds_new(cfg, sg, ser, lg, tmpl, loop_release, &l);
+	l.lg = lg;
 	l.now = mono_now();
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGTERM);
