@@ -132,10 +132,12 @@ struct ers {
  * token_len bytes, which are the round token (ContentInfo) itself: the
  * record is prefix || token, so the server may send the shared token from
  * one buffer (writev) or copy it after.  Returns the prefix length, 0 if
- * cap is too small.  ERS_PREFIX_MAX bounds it.
+ * cap is too small.  ERS_PREFIX_BOUND bounds it for a path of depth
+ * sibling lists of hashlen-byte values, ERS_PREFIX_MAX for any.
  */
-#define ERS_PREFIX_MAX		(256 + (MERKLE_MAX_DEPTH + 2) * \
-				    (HASH_MAX_LEN + 8))
+#define ERS_PREFIX_BOUND(depth, hashlen)	(256 + ((depth) + 2) * \
+				    ((hashlen) + 8))
+#define ERS_PREFIX_MAX		ERS_PREFIX_BOUND(MERKLE_MAX_DEPTH, HASH_MAX_LEN)
 size_t	ers_encode_prefix(uint8_t *out, size_t cap,
 	    const struct merkle_path *, const uint8_t r[MERKLE_RAND_LEN],
 	    size_t token_len);

@@ -666,7 +666,7 @@ conn_free_resps(struct conn *c)
 
 	for (r = c->rhead; r != NULL; r = next) {
 		next = r->next;
-		free(r->data);
+		resp_clear(r);
 		free(r);
 	}
 	c->rhead = c->rtail = NULL;
@@ -841,10 +841,10 @@ conn_flush(struct loop *l, struct conn *c)
 	if (c->osent == c->olen) {
 		c->olen = c->osent = 0;
 		while ((r = c->rhead) != NULL && r->ready && !last) {
-			if (c->olen + r->len > c->ocap) {
+			if (c->olen + r->len + r->tail_len > c->ocap) {
 				size_t cap = c->ocap ? c->ocap : 4096;
 
-				while (cap < c->olen + r->len)
+				while (cap < c->olen + r->len + r->tail_len)
 					cap *= 2;
 				if ((c->obuf = realloc(c->obuf, cap)) == NULL)
 					err(1, NULL);
@@ -852,11 +852,15 @@ conn_flush(struct loop *l, struct conn *c)
 			}
 			memcpy(c->obuf + c->olen, r->data, r->len);
 			c->olen += r->len;
+			if (r->tail_len > 0) {
+				memcpy(c->obuf + c->olen, r->tail, r->tail_len);
+				c->olen += r->tail_len;
+			}
 			last = r->close_after;
 			if ((c->rhead = r->next) == NULL)
 				c->rtail = NULL;
 			c->nresp--;
-			free(r->data);
+			resp_clear(r);
 			free(r);
 		}
 		if (last)

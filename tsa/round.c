@@ -609,22 +609,42 @@ rounds_turn(struct rounds *rs)
 	 * bigger ledger batches), up to round_max_ms.  Idle signers: it
 	 * closes now, and a lone request is answered at once.
 	 */
-	if (signer_backlog(rs->sg) > 0 &&
-	    round_age_ms(rs->open) < rs->cfg->round_max_ms)
+	if (round_age_ms(rs->open) >= rs->cfg->round_max_ms) {
+		rounds_close(rs);
+		return;
+	}
+	if (signer_backlog(rs->sg) > 0)
+		return;
+	/*
+	 * The same at the ledger for a round of /ers requests only: its
+	 * replies leave with its record, which cannot be written before the
+	 * sync in flight ends; its one signature takes less than that sync.
+	 * So it gathers until then: one signature and one record for every
+	 * /ers request that came meanwhile, no reply later.  A round with
+	 * standard tokens closes now: their signatures are the long part.
+	 */
+	if (rs->open->nstd == 0 && rs->in_flight)
 		return;
 	rounds_close(rs);
 }
 
+/*
+ * The replies of rt's tree, on the worker that signed rt: one blob holds
+ * the token once and every leaf's HTTP head and record prefix, and each
+ * reply sends its own part, then the shared token (struct resp's tail).
+ * A reply is ready to go out as is, so the loop does not touch the tree.
+ */
 void
 rounds_ers_replies(struct job *rt)
 {
 	struct tree		*t = rt->tree;
 	struct merkle_path	 p;
+	struct blob		*bl;
 	struct job		*j;
 	const uint8_t		*tok;
-	uint8_t			 prefix[ERS_PREFIX_MAX];
-	char			 head[256];
-	size_t			 toklen, plen, hlen, i;
+	uint8_t			*at;
+	char			 head[HTTP_HEAD_ROOM];
+	size_t			 toklen, plen, hlen, i, depth, per, refs = 0;
 
 	if (rt->failed || ers_token_from_resp(rt->out, rt->out_len, &tok,
 	    &toklen) == -1) {
@@ -633,24 +653,37 @@ rounds_ers_replies(struct job *rt)
 			    "the signing key is not available");
 		return;
 	}
+	for (depth = 0; ((size_t)1 << depth) < t->n; depth++)
+		;
+	per = HTTP_HEAD_ROOM + ERS_PREFIX_BOUND(depth, hash_info(t->alg)->len);
+	if ((bl = malloc(sizeof(*bl) + toklen + t->n * per)) == NULL)
+		err(1, NULL);
+	memcpy(bl->data, tok, toklen);
+	at = bl->data + toklen;
 	for (i = 0; i < t->n; i++) {
 		j = t->leaves[i];
 		if (merkle_path(t->m, i, &p) == -1 || (plen =
-		    ers_encode_prefix(prefix, sizeof(prefix), &p,
-		    merkle_rand(t->m, i), toklen)) == 0) {
+		    ers_encode_prefix(at + HTTP_HEAD_ROOM, per - HTTP_HEAD_ROOM,
+		    &p, merkle_rand(t->m, i), toklen)) == 0 || (hlen =
+		    http_head(head, sizeof(head), 200, CTYPE_ERS, plen + toklen,
+		    j->keep_alive, NULL)) == 0) {
 			job_reject(j, FAIL_SYSTEM_FAILURE,
 			    "the evidence record could not be built");
 			continue;
 		}
-		hlen = http_head(head, sizeof(head), 200, CTYPE_ERS,
-		    plen + toklen, j->keep_alive, NULL);
-		if ((j->resp->data = malloc(hlen + plen + toklen)) == NULL)
-			err(1, NULL);
-		memcpy(j->resp->data, head, hlen);
-		memcpy(j->resp->data + hlen, prefix, plen);
-		memcpy(j->resp->data + hlen + plen, tok, toklen);
-		j->resp->len = hlen + plen + toklen;
+		/* The head goes right before the prefix: one piece. */
+		memcpy(at + HTTP_HEAD_ROOM - hlen, head, hlen);
+		resp_clear(j->resp);
+		j->resp->data = at + HTTP_HEAD_ROOM - hlen;
+		j->resp->len = hlen + plen;
+		j->resp->tail = bl->data;
+		j->resp->tail_len = toklen;
+		j->resp->blob = bl;
+		refs++;
+		at += per;
 	}
+	if ((bl->refs = refs) == 0)
+		free(bl);
 }
 
 static void

@@ -26,7 +26,6 @@
 #include "common/p11.h"
 #include "tsa/tsa.h"
 
-#define HTTP_HEAD_ROOM	256	/* reserved before a token for its HTTP head */
 #define SIGNAL_BATCH	8	/* results per eventfd write while work is queued */
 
 struct worker {
@@ -64,12 +63,27 @@ job_reply(struct job *j, const char *ctype, const uint8_t *body, size_t blen)
 
 	hlen = http_head(head, sizeof(head), 200, ctype, blen, j->keep_alive,
 	    NULL);
-	free(rp->data);
+	resp_clear(rp);
 	if ((rp->data = malloc(hlen + blen)) == NULL)
 		err(1, NULL);
 	memcpy(rp->data, head, hlen);
 	memcpy(rp->data + hlen, body, blen);
 	rp->len = hlen + blen;
+}
+
+void
+resp_clear(struct resp *r)
+{
+	if (r->blob != NULL) {
+		if (--r->blob->refs == 0)
+			free(r->blob);
+		r->blob = NULL;
+	} else
+		free(r->data);
+	r->data = NULL;
+	r->len = 0;
+	r->tail = NULL;
+	r->tail_len = 0;
 }
 
 void

@@ -203,6 +203,8 @@ int	http_parse(const uint8_t *buf, size_t len, const struct http_limits *,
  */
 size_t	http_head(char *out, size_t cap, int status, const char *ctype,
 	    size_t body_len, bool keep_alive, const char *extra);
+/* Room for the head of a 200 reply of ours without extra lines. */
+#define HTTP_HEAD_ROOM	256
 /* The reason phrase of a status ("Payload Too Large"). */
 const char *http_reason(int status);
 
@@ -287,13 +289,31 @@ struct round {
 	struct round	*bnext;		/* in a ledger batch */
 };
 
-/* A reply in a connection's queue; sent when it and all before it are ready. */
+/*
+ * The replies of one /ers tree in one allocation, made by the worker that
+ * signed the round token: the token once, then each leaf's HTTP head and
+ * record prefix.  refs counts the replies pointing into it; only the loop
+ * drops them (after the worker handed the tree back), so it is not atomic.
+ */
+struct blob {
+	size_t		 refs;
+	uint8_t		 data[];
+};
+
+/*
+ * A reply in a connection's queue; sent when it and all before it are
+ * ready.  Bytes sent: data (len), then tail (tail_len).  data is malloc'ed
+ * and the reply's own when blob is NULL; else both lie in blob.
+ */
 struct resp {
 	struct resp	*next;
 	bool		 ready;
 	bool		 close_after;	/* close the connection once sent */
 	size_t		 len;
-	uint8_t		*data;		/* HTTP head + body */
+	uint8_t		*data;		/* HTTP head + body (or its start) */
+	const uint8_t	*tail;		/* the rest of the body, or NULL */
+	size_t		 tail_len;
+	struct blob	*blob;
 };
 
 #define CTYPE_TSR	"application/timestamp-reply"
@@ -324,6 +344,8 @@ struct job	*signer_collect(struct signer *);
  */
 void		 job_reply(struct job *, const char *ctype, const uint8_t *,
 		    size_t);
+/* Drops what r holds (its data, or its share of a blob); r stays. */
+void		 resp_clear(struct resp *);
 /* A TimeStampResp rejection as j's reply; marks it failed. */
 void		 job_reject(struct job *, enum pki_fail, const char *why);
 
