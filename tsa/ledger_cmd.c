@@ -12,7 +12,10 @@
  *	holding an evidence record's root or a token's hash, or says it is
  *	not there (exit 1).
  *
- * LEDGER is the ledger file or the directory holding LEDGER_FILE.
+ * LEDGER is the ledger file or the directory holding LEDGER_FILE.  The
+ * file is the records then zeros the server writes ahead (doc/ledger.md
+ * "File layout"): both commands accept those zeros, count them, and
+ * report any non-zero byte after the last record as damage.
  */
 #include <sys/stat.h>
 
@@ -106,6 +109,8 @@ summary(const char *path, const struct ledger_report *rep)
 		    (unsigned long long)rep->max_serial);
 	printf("  anchor signatures %s\n", rep->anchors_signed > 0 ?
 	    "checked" : "not checked (no --ca)");
+	printf("  after the last  %llu bytes of preallocated space (all "
+	    "zero)\n", (unsigned long long)rep->zero_tail);
 }
 
 static int
@@ -127,8 +132,10 @@ cmd_verify(const char *arg, X509_STORE *store, STACK_OF(X509) *chain,
 		summary(path, &rep);
 		printf("OK\n");
 	} else
-		printf("ledger %s: %llu records, chain sound\n", path,
-		    (unsigned long long)rep.records);
+		printf("ledger %s: %llu records, chain sound, %llu bytes of "
+		    "preallocated space after the last record\n", path,
+		    (unsigned long long)rep.records,
+		    (unsigned long long)rep.zero_tail);
 	free(path);
 	return rc == 0 ? 0 : 1;
 }

@@ -6,7 +6,10 @@
 # 1. A ledger write that fails (a real EFBIG: the server runs under
 #    `prlimit --fsize`) turns the replies of its rounds into systemFailure
 #    rejections; no token leaves without its record, the ledger is rolled
-#    back and verifies, and the server keeps serving.
+#    back and verifies, and the server keeps serving.  The ledger is
+#    records then zeros (doc/ledger.md "File layout"): start-up grows it
+#    only up to the limit, and the first write that fails is the write of
+#    zeros that would grow it past the limit, linked before the batch.
 # 2. kill -9 under load on / and /ers, three times at random moments:
 #    after each restart the torn tail (if any) is cut, the ledger verifies, every token and evidence record a
 #    client received is proven in it, and no serial repeats.
@@ -150,6 +153,8 @@ def main():
     log = open(S.path("server.log")).read()
     S.check(re.search(r"ledger: (short write|write failed)", log) and
             "become systemFailure" in log, "the log says what failed")
+    S.check(re.search(r"growing by \d+ zero bytes: File too large", log),
+            "the zero write growing the file met EFBIG")
     rc, out = ledger_verify(led)
     S.check(rc == 0 and "%d standard tokens" % granted in out,
             "the ledger verifies and holds exactly the %d granted: %s" % (

@@ -6,13 +6,17 @@
  * offset of the last record; tampering (a flipped byte anywhere, a
  * deleted, inserted or moved record, a rewritten tail, anchors over the
  * wrong head, overlapping serials) found and located by record number and
- * offset; `ledger prove` on evidence records and tokens.
+ * offset; `ledger prove` on evidence records and tokens.  The file is the
+ * records then zeros: appends through the preallocated space and its
+ * growth, a zero tail kept at start-up, a torn record followed by zeros
+ * cut, a non-zero byte in the zeros refused by verify.
  *
  * With LEDGER_CORPUS set to a folder, each reference record is written
  * there as a fuzz_ledger input (how tests/fuzz/corpus/ledger was made).
  */
 #include <sys/stat.h>
 
+#include <errno.h>
 #include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -28,6 +32,8 @@
 
 #define RESP_CAP	16384
 #define MAX_RECS	64
+/* Growth in most tests: small, so that the tests cross it often. */
+#define TEST_PREALLOC	4096
 
 static struct aggr_pki	pki;
 
@@ -55,6 +61,12 @@ struct writer {
 	uint8_t		 buf[LEDGER_HDR_LEN + 8192 + LEDGER_TRAILER_LEN];
 	uint8_t		 pay[8192];
 };
+
+static struct ledger *
+lopen(const char *dir)
+{
+	return ledger_open_prealloc(dir, TEST_PREALLOC);
+}
 
 static void
 mkdir_tmp(char *out, size_t cap, const char *name)
@@ -87,20 +99,56 @@ file_size(const char *dir)
 	return st.st_size;
 }
 
-/* Appends one record as the server does: encode, write, commit. */
+/*
+ * The bytes of dir's ledger from off on are all zero (the preallocated
+ * space); returns the file size.
+ */
+static size_t
+zero_after(const char *dir, size_t off)
+{
+	char	 path[PATH_MAX + 32];
+	uint8_t	 b[4096];
+	size_t	 i, n;
+	FILE	*f;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, LEDGER_FILE);
+	assert_non_null(f = fopen(path, "rb"));
+	assert_int_equal(fseek(f, off, SEEK_SET), 0);
+	while ((n = fread(b, 1, sizeof(b), f)) > 0) {
+		for (i = 0; i < n; i++)
+			if (b[i] != 0)
+				fail_msg("byte %zu after the records is %02x",
+				    off + i, b[i]);
+		off += n;
+	}
+	fclose(f);
+	return off;
+}
+
+/*
+ * Appends one record as the server does: encode, grow the file with
+ * zeros if it does not fit, write at the end, fdatasync, commit.
+ */
 static void
 wr_append(struct writer *w, struct ledger_rec *r)
 {
 	uint8_t	head[LEDGER_HASH_LEN];
-	size_t	n;
+	size_t	n, zlen;
+	off_t	zoff;
 
 	r->seq = w->l->records;
 	assert_true((n = ledger_encode(r, w->l->head, w->buf, sizeof(w->buf),
 	    head)) > 0);
 	assert_int_equal(n, ledger_rec_len(r));
-	assert_int_equal(write(w->l->fd, w->buf, n), (ssize_t)n);
+	if ((zlen = ledger_grow(w->l, n, &zoff)) > 0) {
+		assert_int_equal(zoff, w->l->end + (off_t)n);
+		assert_int_equal(ledger_grown(w->l, pwrite(w->l->fd,
+		    w->l->zeros, zlen, zoff)), 0);
+	}
+	assert_int_equal(pwrite(w->l->fd, w->buf, n, w->l->end), (ssize_t)n);
 	assert_int_equal(fdatasync(w->l->fd), 0);
 	ledger_commit(w->l, r, 1, head, n);
+	assert_true(w->l->alloc_end >= w->l->end);
 }
 
 static void
@@ -261,7 +309,7 @@ ref_load(const char *dir)
 	ref.len = fread(ref.buf, 1, 1 << 20, f);
 	fclose(f);
 	ref.n = 0;
-	while (off < ref.len) {
+	while (off < ref.len && ref.buf[off] != 0) {
 		n = ledger_decode(ref.buf + off, ref.len - off, &r,
 		    ref.hash[ref.n], &why);
 		assert_true(n > 0);
@@ -270,6 +318,8 @@ ref_load(const char *dir)
 		off += n;
 	}
 	ref.off[ref.n] = off;
+	assert_true(zero_after(dir, off) > off);
+	ref.len = off;
 	corpus_write();
 }
 
@@ -287,7 +337,7 @@ setup(void **state)
 	aggr_pki_init(&pki, "test_ledger");
 	snprintf(dir, sizeof(dir), "%s/ref", pki.dir);
 	if ((w = calloc(1, sizeof(*w))) == NULL ||
-	    (w->l = ledger_open(dir)) == NULL)
+	    (w->l = lopen(dir)) == NULL)
 		return -1;
 	wr_round(w, 3, 2, false);
 	wr_round(w, 1, 0, false);
@@ -327,6 +377,9 @@ test_reopen(void **state)
 	assert_non_null(l = ledger_open(dir));
 	assert_int_equal(l->records, ref.n);
 	assert_int_equal(l->end, ref.len);
+	/* Grown at start-up: the first batches overwrite zeros. */
+	assert_int_equal(l->alloc_end, ref.len + LEDGER_PREALLOC);
+	assert_int_equal(zero_after(dir, ref.len), ref.len + LEDGER_PREALLOC);
 	assert_memory_equal(l->head, ref.hash[ref.n - 1], LEDGER_HASH_LEN);
 	assert_int_equal(l->next_round, ref.max_round + 1);
 	assert_true(l->have_serial);
@@ -345,6 +398,9 @@ test_reopen(void **state)
 	assert_non_null(l = ledger_open(dir));
 	assert_int_equal(l->records, ref.n + 3);
 	assert_int_equal(l->next_round, ref.max_round + 2);
+	/* The zeros were kept, topped up to LEDGER_PREALLOC. */
+	assert_int_equal(l->alloc_end, l->end + LEDGER_PREALLOC);
+	assert_int_equal(zero_after(dir, l->end), l->end + LEDGER_PREALLOC);
 	ledger_close(l);
 
 	snprintf(path, sizeof(path), "%s/%s", dir, LEDGER_FILE);
@@ -366,7 +422,7 @@ test_reopen(void **state)
 	/* A new ledger: empty, zero head. */
 	mkdir_tmp(dir, sizeof(dir), "empty");
 	snprintf(path, sizeof(path), "%s/sub", dir);
-	assert_non_null(l = ledger_open(path));
+	assert_non_null(l = lopen(path));
 	assert_int_equal(l->records, 0);
 	assert_int_equal(l->next_round, 0);
 	assert_false(l->have_serial);
@@ -388,27 +444,51 @@ test_torn_tail(void **state)
 	mkdir_tmp(dir, sizeof(dir), "torn");
 	for (cut = last + 1; cut < ref.len; cut++) {
 		file_put(dir, ref.buf, cut);
-		if ((l = ledger_open(dir)) == NULL)
+		if ((l = lopen(dir)) == NULL)
 			fail_msg("cut at %zu refused", cut);
 		assert_int_equal(l->records, ref.n - 1);
 		assert_int_equal(l->end, last);
 		assert_memory_equal(l->head, ref.hash[ref.n - 2],
 		    LEDGER_HASH_LEN);
 		ledger_close(l);
-		assert_int_equal(file_size(dir), last);
+		assert_int_equal(zero_after(dir, last), last + TEST_PREALLOC);
 	}
-	/* A whole record followed by zeros (a torn batch). */
-	assert_non_null(buf = calloc(1, ref.len + 4096));
+	/* The same followed by zeros: the torn part cut, zeros kept. */
+	assert_non_null(buf = calloc(1, ref.len + 3 * TEST_PREALLOC));
+	for (cut = last + 1; cut < ref.len; cut += 7) {
+		memcpy(buf, ref.buf, cut);
+		memset(buf + cut, 0, ref.len + 3 * TEST_PREALLOC - cut);
+		file_put(dir, buf, ref.len + 3 * TEST_PREALLOC);
+		if ((l = lopen(dir)) == NULL)
+			fail_msg("cut at %zu, zeros after: refused", cut);
+		assert_int_equal(l->records, ref.n - 1);
+		assert_int_equal(l->end, last);
+		ledger_close(l);
+		assert_int_equal(zero_after(dir, last), last + TEST_PREALLOC);
+	}
+	/* A torn batch written out of order: zeros, then its last page. */
 	memcpy(buf, ref.buf, ref.len);
-	file_put(dir, buf, ref.len + 4096);
-	assert_non_null(l = ledger_open(dir));
-	assert_int_equal(l->records, ref.n);
+	memset(buf + last, 0, ref.len - last - 100);
+	file_put(dir, buf, ref.len + 3 * TEST_PREALLOC);
+	assert_non_null(l = lopen(dir));
+	assert_int_equal(l->records, ref.n - 1);
 	ledger_close(l);
-	assert_int_equal(file_size(dir), ref.len);
+	assert_int_equal(zero_after(dir, last), last + TEST_PREALLOC);
+	/* Whole records followed by zeros: the preallocated space, kept. */
+	memcpy(buf, ref.buf, ref.len);
+	memset(buf + ref.len, 0, 3 * TEST_PREALLOC);
+	file_put(dir, buf, ref.len + 3 * TEST_PREALLOC);
+	assert_non_null(l = lopen(dir));
+	assert_int_equal(l->records, ref.n);
+	assert_int_equal(l->end, ref.len);
+	assert_int_equal(l->alloc_end, ref.len + 3 * TEST_PREALLOC);
+	ledger_close(l);
+	assert_int_equal(zero_after(dir, ref.len), ref.len +
+	    3 * TEST_PREALLOC);
 	/* The last record whole but one byte flipped: cut too. */
 	buf[ref.len - 40] ^= 0x01;
 	file_put(dir, buf, ref.len);
-	assert_non_null(l = ledger_open(dir));
+	assert_non_null(l = lopen(dir));
 	assert_int_equal(l->records, ref.n - 1);
 	ledger_close(l);
 	free(buf);
@@ -433,7 +513,7 @@ test_open_refuses(void **state)
 	mkdir_tmp(dir, sizeof(dir), "damaged");
 	file_put(dir, ref.buf, ref.len);
 	assert_non_null(w = calloc(1, sizeof(*w)));
-	assert_non_null(w->l = ledger_open(dir));
+	assert_non_null(w->l = lopen(dir));
 	w->round = ref.max_round;
 	wr_round(w, 2, 2, false);
 	ledger_close(w->l);
@@ -453,14 +533,14 @@ test_open_refuses(void **state)
 	after = ref.len;
 	buf[after + 100] ^= 0x20;
 	file_put(dir, buf, len);
-	assert_null(ledger_open(dir));
+	assert_null(lopen(dir));
 	assert_int_equal(file_size(dir), len);	/* nothing cut */
 	buf[after + 100] ^= 0x20;
 
 	/* Before the last anchor: start-up opens, verify names it. */
 	buf[ref.off[4] + 100] ^= 0x20;
 	file_put(dir, buf, len);
-	assert_non_null(l = ledger_open(dir));
+	assert_non_null(l = lopen(dir));
 	assert_int_equal(l->records, ref.n + 2);
 	ledger_close(l);
 	assert_int_equal(ledger_verify_file(path, NULL, NULL, &rep), -1);
@@ -470,7 +550,7 @@ test_open_refuses(void **state)
 	/* A record taken out of the middle: numbers break, refused. */
 	memcpy(buf + ref.off[3], ref.buf + ref.off[4], ref.len - ref.off[4]);
 	file_put(dir, buf, ref.len - (ref.off[4] - ref.off[3]));
-	assert_null(ledger_open(dir));
+	assert_null(lopen(dir));
 	free(buf);
 }
 
@@ -564,6 +644,118 @@ test_tamper(void **state)
 	expect_bad("truncated", ref.buf, ref.len - 1, ref.n - 1,
 	    ref.off[ref.n - 1], "cut short");
 	free(buf);
+
+	/* The same with zeros after it: the record, not the zeros. */
+	assert_non_null(buf = calloc(1, ref.len + 2 * LEDGER_PREALLOC));
+	memcpy(buf, ref.buf, ref.len - 100);
+	expect_bad("truncated, zeros after", buf, ref.len + LEDGER_PREALLOC,
+	    ref.n - 1, ref.off[ref.n - 1], "checksum");
+	/* Zeros only: sound, counted. */
+	memcpy(buf, ref.buf, ref.len);
+	{
+		struct ledger_report	rep;
+		char			dir[PATH_MAX / 2], path[PATH_MAX];
+
+		mkdir_tmp(dir, sizeof(dir), "zeros");
+		file_put(dir, buf, ref.len + LEDGER_PREALLOC);
+		snprintf(path, sizeof(path), "%s/%s", dir, LEDGER_FILE);
+		assert_int_equal(ledger_verify_file(path, NULL, NULL, &rep),
+		    0);
+		assert_int_equal(rep.records, ref.n);
+		assert_int_equal(rep.zero_tail, LEDGER_PREALLOC);
+	}
+	/* One non-zero byte anywhere in the zeros: named by its offset. */
+	buf[ref.len] = 0x01;
+	expect_bad("non-zero first byte", buf, ref.len + LEDGER_PREALLOC,
+	    ref.n, ref.len, "magic");
+	buf[ref.len] = 0;
+	for (i = ref.len + 1; i < ref.len + LEDGER_PREALLOC;
+	    i += 1 + LEDGER_PREALLOC / 5) {
+		buf[i] = 0x01;
+		snprintf(what, sizeof(what), "non-zero at %zu", i);
+		expect_bad(what, buf, ref.len + LEDGER_PREALLOC, ref.n, i,
+		    "non-zero byte");
+		buf[i] = 0;
+	}
+	buf[ref.len + LEDGER_PREALLOC - 1] = 0x80;
+	expect_bad("non-zero last byte", buf, ref.len + LEDGER_PREALLOC,
+	    ref.n, ref.len + LEDGER_PREALLOC - 1, "non-zero byte");
+	free(buf);
+}
+
+/*
+ * Appends through the preallocated space: each batch overwrites zeros
+ * until one does not fit, which grows the file by TEST_PREALLOC after
+ * itself; a failed batch is rolled back to the durable end and the next
+ * one grows again; reopened, the ledger and its zeros are whole.
+ */
+static void
+test_prealloc(void **state)
+{
+	struct ledger_report	 rep;
+	struct writer		*w;
+	uint8_t			 junk[300];
+	char			 dir[PATH_MAX / 2], path[PATH_MAX];
+	size_t			 k, grows = 0, zlen;
+	off_t			 zoff, alloc;
+
+	(void)state;
+	mkdir_tmp(dir, sizeof(dir), "prealloc");
+	assert_non_null(w = calloc(1, sizeof(*w)));
+	assert_non_null(w->l = lopen(dir));
+	assert_int_equal(w->l->end, 0);
+	assert_int_equal(w->l->alloc_end, TEST_PREALLOC);
+	assert_int_equal(zero_after(dir, 0), TEST_PREALLOC);
+	for (k = 0; k < 40; k++) {
+		alloc = w->l->alloc_end;
+		wr_round(w, 1 + k % 3, k % 4, false);
+		if (w->l->alloc_end != alloc)
+			grows++;
+		assert_int_equal(zero_after(dir, w->l->end),
+		    w->l->alloc_end);
+	}
+	assert_true(grows >= 2);
+
+	/* A batch that fits asks for no growth; one that does not, does. */
+	assert_int_equal(ledger_grow(w->l, w->l->alloc_end - w->l->end,
+	    &zoff), 0);
+	assert_int_equal(ledger_grow(w->l, w->l->alloc_end - w->l->end + 1,
+	    &zoff), TEST_PREALLOC);
+	assert_int_equal(zoff, w->l->alloc_end + 1);
+	assert_true(ledger_grown(w->l, 10) < 0);
+	assert_true(ledger_grown(w->l, -EFBIG) == -EFBIG);
+
+	/* A failed batch: its bytes are cut, the next batch grows again. */
+	memset(junk, 0xa5, sizeof(junk));
+	assert_int_equal(pwrite(w->l->fd, junk, sizeof(junk), w->l->end),
+	    (ssize_t)sizeof(junk));
+	assert_int_equal(ledger_rollback(w->l), 0);
+	assert_int_equal(w->l->alloc_end, w->l->end);
+	assert_int_equal(zero_after(dir, w->l->end), w->l->end);
+	assert_true((zlen = ledger_grow(w->l, 10, &zoff)) > 0);
+	assert_int_equal(zoff, w->l->end + 10);
+	ledger_rollback(w->l);
+	wr_round(w, 2, 2, false);
+	assert_int_equal(zero_after(dir, w->l->end), w->l->alloc_end);
+	assert_true(w->l->alloc_end > w->l->end &&
+	    w->l->alloc_end <= w->l->end + TEST_PREALLOC);
+
+	/* Reopened: the same records, the zeros kept and topped up. */
+	k = w->l->records;
+	alloc = w->l->end;
+	ledger_close(w->l);
+	assert_non_null(w->l = lopen(dir));
+	assert_int_equal(w->l->records, k);
+	assert_int_equal(w->l->end, alloc);
+	assert_int_equal(w->l->alloc_end, alloc + TEST_PREALLOC);
+	assert_int_equal(zero_after(dir, alloc), alloc + TEST_PREALLOC);
+	ledger_close(w->l);
+	free(w);
+	snprintf(path, sizeof(path), "%s/%s", dir, LEDGER_FILE);
+	assert_int_equal(ledger_verify_file(path, pki.store, pki.untrusted,
+	    &rep), 0);
+	assert_int_equal(rep.records, k);
+	assert_true(rep.zero_tail > 0);
 }
 
 /*
@@ -585,7 +777,7 @@ test_rewritten_tail(void **state)
 	mkdir_tmp(dir, sizeof(dir), "forged");
 	assert_non_null(w = calloc(1, sizeof(*w)));
 	snprintf(path, sizeof(path), "%s/l", dir);
-	assert_non_null(w->l = ledger_open(path));
+	assert_non_null(w->l = lopen(path));
 	for (k = 0; k < ref.n; k++) {
 		assert_true(ledger_decode(ref.buf + ref.off[k],
 		    ref.len - ref.off[k], &recs[k], h, &why) > 0);
@@ -631,7 +823,7 @@ test_bad_records(void **state)
 	mkdir_tmp(dir, sizeof(dir), "anchor");
 	assert_non_null(w = calloc(1, sizeof(*w)));
 	snprintf(path, sizeof(path), "%s/l", dir);
-	assert_non_null(w->l = ledger_open(path));
+	assert_non_null(w->l = lopen(path));
 	wr_round(w, 2, 1, false);
 	randombytes_buf(other, sizeof(other));
 	wr_anchor(w, other);
@@ -644,7 +836,7 @@ test_bad_records(void **state)
 	/* The signature check needs the right root. */
 	mkdir_tmp(dir, sizeof(dir), "anchor2");
 	snprintf(path, sizeof(path), "%s/l", dir);
-	assert_non_null(w->l = ledger_open(path));
+	assert_non_null(w->l = lopen(path));
 	wr_round(w, 2, 1, false);
 	wr_anchor(w, NULL);
 	ledger_close(w->l);
@@ -663,7 +855,7 @@ test_bad_records(void **state)
 	/* A serial issued twice. */
 	mkdir_tmp(dir, sizeof(dir), "serial");
 	snprintf(path, sizeof(path), "%s/l", dir);
-	assert_non_null(w->l = ledger_open(path));
+	assert_non_null(w->l = lopen(path));
 	wr_round(w, 2, 3, false);
 	rec_base(&r, LEDGER_ERS, ++w->round);
 	r.count = 1;
@@ -681,7 +873,7 @@ test_bad_records(void **state)
 	 * round number going back is flagged. */
 	mkdir_tmp(dir, sizeof(dir), "trees");
 	snprintf(path, sizeof(path), "%s/l", dir);
-	assert_non_null(w->l = ledger_open(path));
+	assert_non_null(w->l = lopen(path));
 	rec_base(&r, LEDGER_ERS, 4);
 	r.count = 1;
 	r.first_serial = r.last_serial = 10;
@@ -706,7 +898,7 @@ test_bad_records(void **state)
 	/* A tokens record whose root is not over its hashes. */
 	mkdir_tmp(dir, sizeof(dir), "tokroot");
 	snprintf(path, sizeof(path), "%s/l", dir);
-	assert_non_null(w->l = ledger_open(path));
+	assert_non_null(w->l = lopen(path));
 	rec_base(&r, LEDGER_TOKENS, 1);
 	r.count = 1;
 	r.first_serial = r.last_serial = 5;
@@ -798,7 +990,11 @@ test_cmd(void **state)
 
 	(void)state;
 	mkdir_tmp(dir, sizeof(dir), "cmd");
-	file_put(dir, ref.buf, ref.len);
+	/* As the server leaves it: records, then zeros. */
+	assert_non_null(buf = calloc(1, ref.len + TEST_PREALLOC));
+	memcpy(buf, ref.buf, ref.len);
+	file_put(dir, buf, ref.len + TEST_PREALLOC);
+	free(buf);
 	snprintf(er, sizeof(er), "%s/leaf.ers", dir);
 	snprintf(tsr, sizeof(tsr), "%s/token.tsr", dir);
 	assert_non_null(f = fopen(er, "wb"));
@@ -843,7 +1039,7 @@ test_cmd(void **state)
 	}
 
 	/* Tampered: verify and prove both refuse. */
-	assert_non_null(buf = malloc(ref.len));
+	assert_non_null(buf = calloc(1, ref.len + TEST_PREALLOC));
 	memcpy(buf, ref.buf, ref.len);
 	buf[ref.off[2] + 50] ^= 1;
 	file_put(dir, buf, ref.len);
@@ -851,6 +1047,14 @@ test_cmd(void **state)
 	    NULL), 1);
 	assert_int_equal(run_cmd("prove", dir, "--er", er, NULL, NULL, NULL,
 	    NULL), 1);
+	/* A non-zero byte in the zeros after the records: both refuse. */
+	buf[ref.off[2] + 50] ^= 1;
+	buf[ref.len + TEST_PREALLOC / 2] = 'x';
+	file_put(dir, buf, ref.len + TEST_PREALLOC);
+	assert_int_equal(run_cmd("verify", dir, NULL, NULL, NULL, NULL, NULL,
+	    NULL), 1);
+	assert_int_equal(run_cmd("prove", dir, "--token", tsr, NULL, NULL,
+	    NULL, NULL), 1);
 	free(buf);
 }
 
@@ -862,6 +1066,7 @@ main(void)
 		cmocka_unit_test(test_torn_tail),
 		cmocka_unit_test(test_open_refuses),
 		cmocka_unit_test(test_tamper),
+		cmocka_unit_test(test_prealloc),
 		cmocka_unit_test(test_rewritten_tail),
 		cmocka_unit_test(test_bad_records),
 		cmocka_unit_test(test_decode),
