@@ -110,6 +110,7 @@ check_free(struct check *c)
 {
 	if (c == NULL)
 		return;
+	ers_free(c);
 	X509_STORE_free(c->store);
 	sk_X509_pop_free(c->untrusted, X509_free);
 	free(c);
@@ -149,6 +150,7 @@ check_verify_token(struct check *c, TS_RESP *resp, PKCS7 *token)
 	STACK_OF(X509)	*certs;
 	int		 ok;
 
+	c->verifications++;
 	if ((v = TS_VERIFY_CTX_new()) == NULL)
 		err(1, NULL);
 	TS_VERIFY_CTX_set_flags(v, TS_VFY_VERSION | TS_VFY_SIGNATURE);
@@ -230,6 +232,46 @@ check_oid(struct der_r *r, const uint8_t *want, size_t wantlen)
 }
 
 /*
+ * TimeStampToken (RFC 3161 2.4.2): ContentInfo { id-signedData, [0]
+ * SignedData { version, digestAlgorithms, encapContentInfo {
+ * id-ct-TSTInfo, [0] OCTET STRING } ... } } (RFC 5652 5.1-5.2), walked
+ * with the strict DER reader; the TSTInfo decoded by OpenSSL.  The
+ * certificates and signerInfos are left to a full verification.
+ */
+TS_TST_INFO *
+check_token_tst(struct check *c, const uint8_t *der, size_t len)
+{
+	struct der_r	 r, ci, x, sd, algs, eci, y, os;
+	TS_TST_INFO	*tst;
+	const uint8_t	*p;
+	long		 version;
+
+	der_r_init(&r, der, len);
+	if (der_expect(&r, DER_SEQUENCE, &ci) == -1 || !der_r_empty(&r) ||
+	    !check_oid(&ci, oid_signed_data, sizeof(oid_signed_data)) ||
+	    der_expect(&ci, DER_CTX_CONS(0), &x) == -1 ||
+	    der_expect(&x, DER_SEQUENCE, &sd) == -1 ||
+	    der_get_long(&sd, &version) == -1 ||
+	    der_expect(&sd, DER_SET, &algs) == -1 ||
+	    der_expect(&sd, DER_SEQUENCE, &eci) == -1 ||
+	    !check_oid(&eci, oid_ct_tstinfo, sizeof(oid_ct_tstinfo)) ||
+	    der_expect(&eci, DER_CTX_CONS(0), &y) == -1 ||
+	    der_expect(&y, DER_OCTET_STRING, &os) == -1) {
+		check_why(c, "not a SignedData TSTInfo token (RFC 3161 2.4.2)");
+		return NULL;
+	}
+	p = os.p;
+	if ((tst = d2i_TS_TST_INFO(NULL, &p, (long)(os.end - os.p))) == NULL ||
+	    p != os.end) {
+		ERR_clear_error();
+		TS_TST_INFO_free(tst);
+		check_why(c, "TSTInfo does not parse");
+		return NULL;
+	}
+	return tst;
+}
+
+/*
  * The every-answer check: PKIStatusInfo and TSTInfo located by a strict
  * DER walk, each decoded by OpenSSL; the certificates and signerInfos
  * are left to the sampled full check.
@@ -238,13 +280,12 @@ static enum check_err
 check_fast(struct check *c, const struct corpus_req *req,
     const uint8_t *body, size_t len)
 {
-	struct der_r	 r, resp, ci, x, sd, algs, eci, y, os;
+	struct der_r	 r, resp, x;
 	TS_STATUS_INFO	*si;
 	TS_TST_INFO	*tst;
-	const uint8_t	*st, *p;
-	size_t		 stlen;
+	const uint8_t	*st, *tok, *p;
+	size_t		 stlen, toklen;
 	uint8_t		 tag;
-	long		 version;
 	enum check_err	 e;
 	int		 granted;
 
@@ -267,28 +308,13 @@ check_fast(struct check *c, const struct corpus_req *req,
 	TS_STATUS_INFO_free(si);
 	if (!granted)
 		return CHK_REJECTED;
-	/* TimeStampToken: ContentInfo { id-signedData, [0] SignedData } */
-	if (der_expect(&resp, DER_SEQUENCE, &ci) == -1 || !der_r_empty(&resp) ||
-	    !check_oid(&ci, oid_signed_data, sizeof(oid_signed_data)) ||
-	    der_expect(&ci, DER_CTX_CONS(0), &x) == -1 ||
-	    der_expect(&x, DER_SEQUENCE, &sd) == -1 ||
-	    der_get_long(&sd, &version) == -1 ||
-	    der_expect(&sd, DER_SET, &algs) == -1 ||
-	    der_expect(&sd, DER_SEQUENCE, &eci) == -1 ||
-	    !check_oid(&eci, oid_ct_tstinfo, sizeof(oid_ct_tstinfo)) ||
-	    der_expect(&eci, DER_CTX_CONS(0), &y) == -1 ||
-	    der_expect(&y, DER_OCTET_STRING, &os) == -1) {
+	if (der_get(&resp, &tag, &x, &tok, &toklen) == -1 ||
+	    tag != DER_SEQUENCE || !der_r_empty(&resp)) {
 		check_why(c, "granted without a well-formed token");
 		return CHK_PARSE;
 	}
-	p = os.p;
-	if ((tst = d2i_TS_TST_INFO(NULL, &p, (long)(os.end - os.p))) == NULL ||
-	    p != os.end) {
-		ERR_clear_error();
-		TS_TST_INFO_free(tst);
-		check_why(c, "TSTInfo does not parse");
+	if ((tst = check_token_tst(c, tok, toklen)) == NULL)
 		return CHK_PARSE;
-	}
 	e = check_tst(c, req, tst, 1);
 	TS_TST_INFO_free(tst);
 	return e;

@@ -5,17 +5,32 @@
  * with tsa/'s encoder, so a bug there cannot hide itself.  A rejection on
  * /ers is a TimeStampResp, as on /.
  *
- * Every answer: the frame (RFC 4998 3: version 1, digestAlgorithms, one
- * ArchiveTimeStampChain whose first ArchiveTimeStamp has a reduced hash
- * tree and the round token), and our digest h in the first list (4.3 step
- * 2).  The sampled full check walks 4.3 to the end: each list, with the
- * value from below added unless already there, sorted as binary and
- * hashed (4.2), up to a root that must equal the round token's
- * messageImprint; then the token's signature and chain
- * (TS_RESP_verify_token); and, when the record carries the server's
- * random value r (attribute ERS_OID_BLIND), that the other member of our
- * leaf group is H(r || nonce): our nonce is bound into the leaf.
+ * Every answer gets the whole path: the frame (RFC 4998 3: version 1,
+ * digestAlgorithms, one ArchiveTimeStampChain whose first ArchiveTimeStamp
+ * has a reduced hash tree and the round token); our digest h in the first
+ * list (4.3 step 2); when the record carries the server's random value r
+ * (attribute ERS_OID_BLIND), that the other member of our leaf group is
+ * H(r || nonce), so our nonce is bound into the leaf; then 4.3 to the
+ * end: each list, with the value from below added unless already there,
+ * sorted as binary and hashed (4.2), up to a root that must equal the
+ * round token's messageImprint.
+ *
+ * The round token is what costs: OpenSSL 3.0 decodes its certificates
+ * slowly (d2i_PKCS7) and verifies it slowly (TS_RESP_verify_token), more
+ * than the server spends on the answer.  But every answer of one server
+ * round carries the same token, byte for byte; only the reduced tree and
+ * r differ.  So the checker keeps the last CHECK_MAX_ROUND_TOKENS tokens
+ * (check.h), found by their bytes: on the first sight of a token its
+ * messageImprint comes from a strict DER walk to the TSTInfo
+ * (check_token_tst), no d2i_PKCS7; a sampled answer whose token is not
+ * yet verified verifies it (signature and chain), once.  A sampled answer
+ * whose token is already verified counts as fully verified: its own path
+ * was just checked up to a root equal to that token's imprint, and those
+ * are the same bytes that verified.  A token that failed stays failed:
+ * every answer carrying it is CHK_VERIFY.
  */
+#include <err.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -42,6 +57,11 @@ struct ers_list {
 	size_t		 len[ERS_MAX_VALUES];
 };
 
+/*
+ * One answer's record, pointing into the body.  Kept in the checker and
+ * reused: ers_parse resets only the counts, and a list's count when it
+ * takes the list, so no answer pays for clearing the whole.
+ */
 struct ers_rec {
 	int		 alg;		/* digestAlgorithm [0], or -1 */
 	const uint8_t	*r;		/* blinding value, or NULL */
@@ -94,29 +114,46 @@ ers_attrs(struct der_r *a, struct ers_rec *e)
 	return 0;
 }
 
-/* reducedHashtree [2] IMPLICIT SEQUENCE OF PartialHashtree (RFC 4998 4.1). */
+/*
+ * reducedHashtree [2] IMPLICIT SEQUENCE OF PartialHashtree (RFC 4998 4.1),
+ * at most ERS_MAX_LISTS lists of ERS_MAX_VALUES values.  -1, with the
+ * reason in c->why, on a malformed or oversized tree.
+ */
 static int
-ers_tree(struct der_r *t, struct ers_rec *e)
+ers_tree(struct check *c, struct der_r *t, struct ers_rec *e)
 {
 	struct der_r	 ph, v;
 	struct ers_list	*l;
 
 	while (!der_r_empty(t)) {
-		if (e->nlists == ERS_MAX_LISTS ||
-		    der_expect(t, DER_SEQUENCE, &ph) == -1)
+		if (e->nlists == ERS_MAX_LISTS) {
+			check_why(c, "more than %d PartialHashtrees",
+			    ERS_MAX_LISTS);
 			return -1;
+		}
+		if (der_expect(t, DER_SEQUENCE, &ph) == -1)
+			goto bad;
 		l = &e->lists[e->nlists++];
+		l->n = 0;
 		while (!der_r_empty(&ph)) {
-			if (l->n == ERS_MAX_VALUES ||
-			    der_expect(&ph, DER_OCTET_STRING, &v) == -1)
+			if (l->n == ERS_MAX_VALUES) {
+				check_why(c, "more than %d values in a "
+				    "PartialHashtree", ERS_MAX_VALUES);
 				return -1;
+			}
+			if (der_expect(&ph, DER_OCTET_STRING, &v) == -1)
+				goto bad;
 			l->v[l->n] = v.p;
 			l->len[l->n++] = (size_t)(v.end - v.p);
 		}
 		if (l->n == 0)
-			return -1;
+			goto bad;
 	}
-	return e->nlists > 0 ? 0 : -1;
+	if (e->nlists > 0)
+		return 0;
+bad:
+	check_why(c, "no reducedHashtree (RFC 4998 4.1)");
+	return -1;
 }
 
 /* The RFC 4998 3 frame down to the first ArchiveTimeStamp. */
@@ -130,8 +167,12 @@ ers_parse(struct check *c, const uint8_t *body, size_t len,
 	uint8_t		 tag;
 	long		 version;
 
-	memset(e, 0, sizeof(*e));
 	e->alg = -1;
+	e->r = NULL;
+	e->rlen = 0;
+	e->nlists = 0;
+	e->token = NULL;
+	e->token_len = 0;
 	der_r_init(&r, body, len);
 	if (der_expect(&r, DER_SEQUENCE, &er) == -1 || !der_r_empty(&r) ||
 	    der_get_long(&er, &version) == -1 || version != 1 ||
@@ -165,10 +206,12 @@ ers_parse(struct check *c, const uint8_t *body, size_t len,
 		return -1;
 	}
 	if (der_peek(&ats) != DER_CTX_CONS(2) ||
-	    der_get(&ats, &tag, &x, NULL, NULL) == -1 || ers_tree(&x, e) == -1) {
+	    der_get(&ats, &tag, &x, NULL, NULL) == -1) {
 		check_why(c, "no reducedHashtree (RFC 4998 4.1)");
 		return -1;
 	}
+	if (ers_tree(c, &x, e) == -1)
+		return -1;
 	if (der_get(&ats, &tag, &x, &all, &alllen) == -1 ||
 	    tag != DER_SEQUENCE || !der_r_empty(&ats)) {
 		check_why(c, "no timeStamp ContentInfo");
@@ -274,52 +317,87 @@ ers_blind_ok(const struct ers_rec *e, enum hash_alg alg, uint64_t nonce)
 	return ers_in(&e->lists[0], b, hash_info(alg)->len);
 }
 
-/* The round token: signed, chained, and over root (RFC 4998 4.3 step 4). */
-static enum check_err
-ers_token(struct check *c, const struct ers_rec *e, enum hash_alg alg,
-    const uint8_t *root, int full)
+/*
+ * The cached round token with e's bytes, or a new one (replacing the
+ * oldest) with its messageImprint from the TSTInfo; NULL with c->why set
+ * when the token is not a TimeStampToken.
+ */
+static struct check_token *
+ers_token(struct check *c, const struct ers_rec *e)
 {
-	const struct hash_info	*hi = hash_info(alg);
-	const uint8_t		*p = e->token;
-	PKCS7			*tok;
+	struct check_token	*t;
 	TS_TST_INFO		*tst;
 	TS_MSG_IMPRINT		*mi;
 	const ASN1_OBJECT	*obj;
 	ASN1_OCTET_STRING	*d;
-	enum check_err		 rc = CHK_OK;
+	size_t			 i, n;
+	uint8_t			*der;
+	char			 why[CHECK_MAX_WHY];
 
-	if ((tok = d2i_PKCS7(NULL, &p, (long)e->token_len)) == NULL ||
-	    (tst = PKCS7_to_TS_TST_INFO(tok)) == NULL) {
-		ERR_clear_error();
-		PKCS7_free(tok);
-		check_why(c, "the round token is not a time-stamp token");
-		return CHK_PARSE;
+	n = c->ntokens < CHECK_MAX_ROUND_TOKENS ? c->ntokens :
+	    CHECK_MAX_ROUND_TOKENS;
+	for (i = 0; i < n; i++) {
+		t = &c->tokens[(c->ntokens - 1 - i) % CHECK_MAX_ROUND_TOKENS];
+		if (t->len == e->token_len &&
+		    memcmp(t->der, e->token, t->len) == 0)
+			return t;
 	}
+	if ((tst = check_token_tst(c, e->token, e->token_len)) == NULL) {
+		snprintf(why, sizeof(why), "%s", c->why);
+		check_why(c, "the round token: %s", why);
+		return NULL;
+	}
+	t = &c->tokens[c->ntokens++ % CHECK_MAX_ROUND_TOKENS];
+	if ((der = realloc(t->der, e->token_len)) == NULL)
+		err(1, NULL);
+	memset(t, 0, sizeof(*t));
+	t->der = der;
+	memcpy(t->der, e->token, e->token_len);
+	t->len = e->token_len;
 	mi = TS_TST_INFO_get_msg_imprint(tst);
 	X509_ALGOR_get0(&obj, NULL, NULL, TS_MSG_IMPRINT_get_algo(mi));
 	d = TS_MSG_IMPRINT_get_msg(mi);
-	if (OBJ_obj2nid(obj) != hi->nid || (size_t)ASN1_STRING_length(d) !=
-	    hi->len || memcmp(ASN1_STRING_get0_data(d), root, hi->len) != 0) {
-		check_why(c, "the hash tree does not lead to the token's "
-		    "messageImprint (RFC 4998 4.3)");
-		rc = CHK_ERS;
-	} else if (full && check_can_verify(c) &&
-	    !check_verify_token(c, NULL, tok))
-		rc = CHK_VERIFY;
+	/* Longer than any digest: no root can equal it (NID_undef). */
+	if (d != NULL && (size_t)ASN1_STRING_length(d) <= HASH_MAX_LEN) {
+		t->nid = OBJ_obj2nid(obj);
+		t->imprint_len = (size_t)ASN1_STRING_length(d);
+		memcpy(t->imprint, ASN1_STRING_get0_data(d), t->imprint_len);
+	}
 	TS_TST_INFO_free(tst);
+	return t;
+}
+
+/* The token's signature and chain, once; the verdict sticks. */
+static void
+ers_verify(struct check *c, struct check_token *t)
+{
+	const uint8_t	*p = t->der;
+	PKCS7		*tok;
+
+	if ((tok = d2i_PKCS7(NULL, &p, (long)t->len)) == NULL ||
+	    p != t->der + t->len) {
+		ERR_clear_error();
+		check_why(c, "the round token is not a time-stamp token");
+		t->failed = CHK_PARSE;
+	} else if (!check_verify_token(c, NULL, tok))
+		t->failed = CHK_VERIFY;
+	else
+		t->verified = 1;
+	if (t->failed != CHK_OK)
+		snprintf(t->why, sizeof(t->why), "%s", c->why);
 	PKCS7_free(tok);
-	return rc;
 }
 
 enum check_err
 ers_check(struct check *c, const struct corpus_req *req,
     const uint8_t *body, size_t len, int full)
 {
-	struct ers_rec	*e;
-	struct der_r	 r, inner;
-	enum hash_alg	 alg;
-	uint8_t		 root[HASH_MAX_LEN];
-	enum check_err	 rc = CHK_OK;
+	const struct hash_info	*hi;
+	struct ers_rec		*e;
+	struct check_token	*t;
+	struct der_r		 r, inner;
+	enum hash_alg		 alg;
+	uint8_t			 root[HASH_MAX_LEN];
 
 	/* TimeStampResp starts with a SEQUENCE, EvidenceRecord an INTEGER. */
 	der_r_init(&r, body, len);
@@ -330,39 +408,55 @@ ers_check(struct check *c, const struct corpus_req *req,
 		check_why(c, "a TimeStampResp where an EvidenceRecord was due");
 		return CHK_PARSE;
 	}
-	if ((e = malloc(sizeof(*e))) == NULL)
+	if (c->rec == NULL && (c->rec = malloc(sizeof(*c->rec))) == NULL)
+		err(1, NULL);
+	e = c->rec;
+	if (ers_parse(c, body, len, e) == -1)
 		return CHK_PARSE;
-	if (ers_parse(c, body, len, e) == -1) {
-		rc = CHK_PARSE;
-		goto out;
-	}
 	/* One tree per digest algorithm: ours (DESIGN.md). */
 	alg = req->alg;
+	hi = hash_info(alg);
 	if (e->alg != -1 && e->alg != (int)alg) {
 		check_why(c, "tree digest is not the request's");
-		rc = CHK_ERS;
-		goto out;
+		return CHK_ERS;
 	}
 	/* RFC 4998 4.3 step 2: our hash is in the first list. */
-	if (!ers_in(&e->lists[0], req->dgst, hash_info(alg)->len)) {
+	if (!ers_in(&e->lists[0], req->dgst, hi->len)) {
 		check_why(c, "our digest is not in the first PartialHashtree");
-		rc = CHK_IMPRINT;
-		goto out;
+		return CHK_IMPRINT;
 	}
 	if (e->r != NULL && !ers_blind_ok(e, alg, req->nonce)) {
 		check_why(c, "the leaf group does not bind our nonce");
-		rc = CHK_NONCE;
-		goto out;
+		return CHK_NONCE;
 	}
-	if (!full)
-		goto out;
 	if (ers_root(e, alg, req->dgst, root) == -1) {
 		check_why(c, "malformed PartialHashtree");
-		rc = CHK_ERS;
-		goto out;
+		return CHK_ERS;
 	}
-	rc = ers_token(c, e, alg, root, full);
-out:
-	free(e);
-	return rc;
+	/* RFC 4998 4.3 step 4: the root is what the round token stamps. */
+	if ((t = ers_token(c, e)) == NULL)
+		return CHK_PARSE;
+	if (t->nid != hi->nid || t->imprint_len != hi->len ||
+	    memcmp(t->imprint, root, hi->len) != 0) {
+		check_why(c, "the hash tree does not lead to the token's "
+		    "messageImprint (RFC 4998 4.3)");
+		return CHK_ERS;
+	}
+	if (full && !t->verified && t->failed == CHK_OK && check_can_verify(c))
+		ers_verify(c, t);
+	if (t->failed != CHK_OK) {
+		check_why(c, "%s", t->why);
+		return t->failed;
+	}
+	return CHK_OK;
+}
+
+void
+ers_free(struct check *c)
+{
+	size_t	i;
+
+	for (i = 0; i < CHECK_MAX_ROUND_TOKENS; i++)
+		free(c->tokens[i].der);
+	free(c->rec);
 }

@@ -9,7 +9,9 @@
  * every-answer check (DER walk + OpenSSL field decoders; d2i_TS_RESP).
  * The /ers reader gets a hand-built RFC 4998 EvidenceRecord (a leaf group
  * {h, H(r || nonce)}, one sibling, the round token over the root) and its
- * tamperings.
+ * tamperings: a wrong path hash fails on every answer, a bad token
+ * signature on the sampled one and every later one; two answers of one
+ * round share one verification of their token.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -322,32 +324,17 @@ pair_hash(const uint8_t *a, const uint8_t *b, uint8_t out[HASH_MAX_LEN])
 
 enum ers_tamper { ERS_GOOD, ERS_BAD_SIBLING, ERS_BAD_BLIND, ERS_NO_H };
 
-/*
- * An EvidenceRecord for req (SHA-256): leaf group {h, b = H(r || nonce)},
- * one sibling s, root = H(sort(H(sort(h, b)), s)), the round token made
- * by OpenSSL's TSA over root.  Returns its DER length in out.
- */
-static size_t
-make_ers(struct fixture *f, const struct corpus_req *req,
-    enum ers_tamper how, uint8_t *out, size_t cap)
+/* req's leaf group (SHA-256): h, b = H(r || nonce), g = H(sort(h, b)). */
+static void
+leaf_group(const struct corpus_req *req, enum ers_tamper how, uint8_t h[32],
+    uint8_t b[HASH_MAX_LEN], uint8_t g[HASH_MAX_LEN])
 {
-	static const uint8_t oid_blind[] = { 0x69, 0x83, 0x9c, 0x93, 0xc2,
-	    0xf8, 0xa2, 0xf5, 0x9a, 0x9e, 0xb1, 0xb8, 0xa9, 0xff, 0xe3, 0xe7,
-	    0xf9, 0xf5, 0xb0, 0x0f };
-	const struct hash_info *hi = hash_info(HASH_SHA256);
-	uint8_t		 r[32], rn[32 + 9], b[HASH_MAX_LEN], g[HASH_MAX_LEN];
-	uint8_t		 s[32], root[HASH_MAX_LEN], tsq[CORPUS_MAX_TSQ];
-	uint8_t		*tok = NULL, h[32], one = 1;
-	struct der_w	 w;
-	size_t		 tsqlen, mark, n, len;
-	TS_RESP		*resp;
-	int		 toklen;
+	uint8_t	rn[32 + 9];
+	size_t	n;
 
 	memcpy(h, req->dgst, 32);
-	memset(r, 0x11, sizeof(r));
-	memset(s, 0x22, sizeof(s));
-	/* The nonce as INTEGER content octets: 8 bytes, top bit clear. */
-	memcpy(rn, r, 32);
+	/* r = 0x11...; the nonce as INTEGER content octets: 8, top bit clear. */
+	memset(rn, 0x11, 32);
 	for (n = 0; n < 8; n++)
 		rn[32 + n] = (uint8_t)(req->nonce >> (56 - 8 * n));
 	assert_true(rn[32] != 0 && !(rn[32] & 0x80));
@@ -355,27 +342,54 @@ make_ers(struct fixture *f, const struct corpus_req *req,
 	if (how == ERS_BAD_BLIND)
 		b[0] ^= 1;
 	pair_hash(h, b, g);
-	pair_hash(g, s, root);
-	if (how == ERS_BAD_SIBLING)
-		s[5] ^= 1;
-	if (how == ERS_NO_H)
-		h[0] ^= 1;
+}
+
+/* A round token over root from OpenSSL's TSA; *len gets its DER length. */
+static uint8_t *
+round_token(struct fixture *f, const uint8_t *root, size_t *len)
+{
+	uint8_t		 tsq[CORPUS_MAX_TSQ], *tok = NULL;
+	size_t		 tsqlen;
+	TS_RESP		*resp;
+	int		 toklen;
 
 	tsqlen = corpus_tsq(tsq, sizeof(tsq), HASH_SHA256, root, 0, 0, 1);
 	resp = tsa_respond(f, tsq, tsqlen);
 	assert_true((toklen = i2d_PKCS7(TS_RESP_get_token(resp), &tok)) > 0);
+	TS_RESP_free(resp);
+	*len = (size_t)toklen;
+	return tok;
+}
 
+/*
+ * An EvidenceRecord (SHA-256) with the round token tok: the first list
+ * leaf[0..nleaf-1], the second {sib}, the blinding value r = 0x11...
+ * Returns its DER length in out.
+ */
+static size_t
+encode_er(const uint8_t *tok, size_t toklen, const uint8_t (*leaf)[32],
+    size_t nleaf, const uint8_t *sib, uint8_t *out, size_t cap)
+{
+	static const uint8_t oid_blind[] = { 0x69, 0x83, 0x9c, 0x93, 0xc2,
+	    0xf8, 0xa2, 0xf5, 0x9a, 0x9e, 0xb1, 0xb8, 0xa9, 0xff, 0xe3, 0xe7,
+	    0xf9, 0xf5, 0xb0, 0x0f };
+	const struct hash_info *hi = hash_info(HASH_SHA256);
+	uint8_t		 r[32], one = 1;
+	struct der_w	 w;
+	size_t		 mark, i, len;
+
+	memset(r, 0x11, sizeof(r));
 	der_w_init(&w, out, cap);
-	der_put_raw(&w, tok, (size_t)toklen);
-	/* reducedHashtree [2]: {h, b} then {s}. */
+	der_put_raw(&w, tok, toklen);
+	/* reducedHashtree [2]: the leaves, then {sib}. */
 	mark = der_w_len(&w);
-	der_put_tlv(&w, DER_OCTET_STRING, s, 32);
+	der_put_tlv(&w, DER_OCTET_STRING, sib, 32);
 	der_wrap(&w, DER_SEQUENCE, mark);
 	mark = der_w_len(&w);
-	der_put_tlv(&w, DER_OCTET_STRING, memcmp(h, b, 32) < 0 ? b : h, 32);
-	der_put_tlv(&w, DER_OCTET_STRING, memcmp(h, b, 32) < 0 ? h : b, 32);
+	for (i = nleaf; i > 0; i--)
+		der_put_tlv(&w, DER_OCTET_STRING, leaf[i - 1], 32);
 	der_wrap(&w, DER_SEQUENCE, mark);
-	der_wrap(&w, DER_CTX_CONS(2), (size_t)toklen);
+	der_wrap(&w, DER_CTX_CONS(2), toklen);
 	/* attributes [1]: { blind OID, SET { r } } */
 	mark = der_w_len(&w);
 	der_put_tlv(&w, DER_OCTET_STRING, r, 32);
@@ -401,9 +415,68 @@ make_ers(struct fixture *f, const struct corpus_req *req,
 	assert_false(w.err);
 	len = der_w_len(&w);
 	memmove(out, der_w_data(&w), len);
-	OPENSSL_free(tok);
-	TS_RESP_free(resp);
 	return len;
+}
+
+/*
+ * An EvidenceRecord for req (SHA-256): leaf group {h, b = H(r || nonce)},
+ * one sibling s, root = H(sort(H(sort(h, b)), s)), the round token made
+ * by OpenSSL's TSA over root.  Returns its DER length in out.
+ */
+static size_t
+make_ers(struct fixture *f, const struct corpus_req *req,
+    enum ers_tamper how, uint8_t *out, size_t cap)
+{
+	uint8_t		 leaf[2][32], b[HASH_MAX_LEN], g[HASH_MAX_LEN];
+	uint8_t		 s[32], root[HASH_MAX_LEN], *tok;
+	size_t		 toklen, len;
+	int		 lo;
+
+	leaf_group(req, how, leaf[0], b, g);
+	memset(s, 0x22, sizeof(s));
+	pair_hash(g, s, root);
+	if (how == ERS_BAD_SIBLING)
+		s[5] ^= 1;
+	if (how == ERS_NO_H)
+		leaf[0][0] ^= 1;
+	lo = memcmp(leaf[0], b, 32) < 0;
+	memcpy(leaf[1], b, 32);
+	if (!lo) {
+		memcpy(leaf[1], leaf[0], 32);
+		memcpy(leaf[0], b, 32);
+	}
+	tok = round_token(f, root, &toklen);
+	len = encode_er(tok, toklen, (const uint8_t (*)[32])leaf, 2, s, out,
+	    cap);
+	OPENSSL_free(tok);
+	return len;
+}
+
+/*
+ * One round of two requests: leaf groups g1 and g2, root H(sort(g1, g2)),
+ * one round token; er1 and er2 are the two answers (each sized ERS_MAX).
+ */
+#define ERS_MAX	8192
+static void
+make_round(struct fixture *f, const struct corpus_req *r1,
+    const struct corpus_req *r2, uint8_t *er1, size_t *len1, uint8_t *er2,
+    size_t *len2)
+{
+	uint8_t	 l1[2][32], l2[2][32], b[HASH_MAX_LEN];
+	uint8_t	 g1[HASH_MAX_LEN], g2[HASH_MAX_LEN], root[HASH_MAX_LEN], *tok;
+	size_t	 toklen;
+
+	leaf_group(r1, ERS_GOOD, l1[0], b, g1);
+	memcpy(l1[1], b, 32);
+	leaf_group(r2, ERS_GOOD, l2[0], b, g2);
+	memcpy(l2[1], b, 32);
+	pair_hash(g1, g2, root);
+	tok = round_token(f, root, &toklen);
+	*len1 = encode_er(tok, toklen, (const uint8_t (*)[32])l1, 2, g2, er1,
+	    ERS_MAX);
+	*len2 = encode_er(tok, toklen, (const uint8_t (*)[32])l2, 2, g1, er2,
+	    ERS_MAX);
+	OPENSSL_free(tok);
 }
 
 static void
@@ -412,7 +485,7 @@ test_ers(void **state)
 	struct fixture		*f = *state;
 	struct check		*c = check_new(f->root, NULL, 1);
 	struct corpus_req	 req = f->req;
-	uint8_t			 er[8192];
+	uint8_t			 er[ERS_MAX];
 	size_t			 len;
 
 	req.alg = HASH_SHA256;
@@ -423,7 +496,7 @@ test_ers(void **state)
 
 	/* A sibling changed: the path no longer reaches the token's root. */
 	len = make_ers(f, &req, ERS_BAD_SIBLING, er, sizeof(er));
-	assert_int_equal(check_resp(c, &req, er, len, 0), CHK_OK);
+	assert_int_equal(check_resp(c, &req, er, len, 0), CHK_ERS);
 	assert_int_equal(check_resp(c, &req, er, len, 1), CHK_ERS);
 
 	/* The leaf group does not bind our nonce. */
@@ -434,14 +507,131 @@ test_ers(void **state)
 	len = make_ers(f, &req, ERS_NO_H, er, sizeof(er));
 	assert_int_equal(check_resp(c, &req, er, len, 0), CHK_IMPRINT);
 
-	/* The round token's signature tampered (its last byte). */
-	len = make_ers(f, &req, ERS_GOOD, er, sizeof(er));
-	er[len - 1] ^= 1;
-	assert_int_equal(check_resp(c, &req, er, len, 1), CHK_VERIFY);
-
 	/* A granted TimeStampResp is not an EvidenceRecord. */
 	assert_int_equal(check_resp(c, &f->req, f->resp, (size_t)f->resplen,
 	    0), CHK_PARSE);
+	check_free(c);
+}
+
+static void
+test_ers_tampered_token(void **state)
+{
+	struct fixture		*f = *state;
+	struct check		*c = check_new(f->root, NULL, 1);
+	struct corpus_req	 req = f->req;
+	uint8_t			 er[ERS_MAX];
+	size_t			 len;
+
+	req.alg = HASH_SHA256;
+	req.nonce = 0x0123456789abcdefULL;
+	/* The round token's signature tampered (its last byte). */
+	len = make_ers(f, &req, ERS_GOOD, er, sizeof(er));
+	er[len - 1] ^= 1;
+	/* The imprint is intact: unsampled, the answer passes... */
+	assert_int_equal(check_resp(c, &req, er, len, 0), CHK_OK);
+	assert_true(c->verifications == 0);
+	/* ...sampled, it fails, and so does every later answer with it. */
+	assert_int_equal(check_resp(c, &req, er, len, 1), CHK_VERIFY);
+	assert_int_equal(check_resp(c, &req, er, len, 0), CHK_VERIFY);
+	assert_int_equal(check_resp(c, &req, er, len, 1), CHK_VERIFY);
+	assert_true(c->verifications == 1);
+	assert_non_null(strstr(c->why, "verification"));
+	check_free(c);
+
+	/* Without a trust anchor nothing is verified, nothing fails. */
+	c = check_new(NULL, NULL, 1);
+	assert_int_equal(check_resp(c, &req, er, len, 1), CHK_OK);
+	assert_true(c->verifications == 0);
+	check_free(c);
+}
+
+static void
+test_ers_round_cache(void **state)
+{
+	struct fixture		*f = *state;
+	struct check		*c = check_new(f->root, NULL, 1);
+	struct corpus_req	 r1 = f->req, r2 = f->req;
+	uint8_t			 er1[ERS_MAX], er2[ERS_MAX], er[ERS_MAX], *p;
+	uint8_t			 h[32], b[HASH_MAX_LEN], g[HASH_MAX_LEN];
+	size_t			 len1, len2, len, i;
+
+	r1.alg = r2.alg = HASH_SHA256;
+	r1.nonce = 0x0123456789abcdefULL;
+	r2.nonce = 0x0223456789abcdefULL;
+	memset(r2.dgst, 0x5a, sizeof(r2.dgst));
+	make_round(f, &r1, &r2, er1, &len1, er2, &len2);
+
+	/* Unsampled answers verify nothing; the first sampled one does. */
+	assert_int_equal(check_resp(c, &r1, er1, len1, 0), CHK_OK);
+	assert_int_equal(check_resp(c, &r2, er2, len2, 0), CHK_OK);
+	assert_true(c->verifications == 0);
+	assert_int_equal(check_resp(c, &r1, er1, len1, 1), CHK_OK);
+	assert_true(c->verifications == 1);
+	/* The other answer of the round shares that verification. */
+	assert_int_equal(check_resp(c, &r2, er2, len2, 1), CHK_OK);
+	assert_int_equal(check_resp(c, &r1, er1, len1, 1), CHK_OK);
+	assert_true(c->verifications == 1);
+	/* Each answer is still its own path: crossed, they fail. */
+	assert_int_equal(check_resp(c, &r2, er1, len1, 0), CHK_IMPRINT);
+
+	/* Four other rounds push this one out: seen again, verified again. */
+	for (i = 0; i < CHECK_MAX_ROUND_TOKENS; i++) {
+		len = make_ers(f, &r1, ERS_GOOD, er, sizeof(er));
+		assert_int_equal(check_resp(c, &r1, er, len, 1), CHK_OK);
+	}
+	assert_true(c->verifications == 1 + CHECK_MAX_ROUND_TOKENS);
+	assert_int_equal(check_resp(c, &r2, er2, len2, 1), CHK_OK);
+	assert_true(c->verifications == 2 + CHECK_MAX_ROUND_TOKENS);
+
+	/*
+	 * A bit of a path hash flipped (the sibling g1, er2's second list):
+	 * caught on every answer, sampled or not, though the token is the
+	 * verified one.
+	 */
+	leaf_group(&r1, ERS_GOOD, h, b, g);
+	assert_non_null(p = memmem(er2, len2, g, 32));
+	p[31] ^= 0x01;
+	assert_int_equal(check_resp(c, &r2, er2, len2, 0), CHK_ERS);
+	assert_int_equal(check_resp(c, &r2, er2, len2, 1), CHK_ERS);
+	assert_non_null(strstr(c->why, "messageImprint"));
+	p[31] ^= 0x01;
+	assert_int_equal(check_resp(c, &r2, er2, len2, 0), CHK_OK);
+	check_free(c);
+}
+
+/* Records beyond the bounds are refused and say so; the record is reused. */
+static void
+test_ers_bounds(void **state)
+{
+	struct fixture		*f = *state;
+	struct check		*c = check_new(NULL, NULL, 1);
+	struct corpus_req	 req = f->req;
+	uint8_t			 (*leaf)[32], b[HASH_MAX_LEN], g[HASH_MAX_LEN];
+	uint8_t			 s[32], root[HASH_MAX_LEN], *tok, *er;
+	size_t			 toklen, len, n = 65, i;
+
+	req.alg = HASH_SHA256;
+	req.nonce = 0x0123456789abcdefULL;
+	assert_non_null(leaf = calloc(n, sizeof(*leaf)));
+	assert_non_null(er = malloc(4 * ERS_MAX));
+	leaf_group(&req, ERS_GOOD, leaf[0], b, g);
+	memcpy(leaf[1], b, 32);
+	for (i = 2; i < n; i++)
+		memset(leaf[i], (int)i, 32);
+	memset(s, 0x22, sizeof(s));
+	pair_hash(g, s, root);
+	tok = round_token(f, root, &toklen);
+	len = encode_er(tok, toklen, (const uint8_t (*)[32])leaf, n, s, er,
+	    4 * ERS_MAX);
+	assert_int_equal(check_resp(c, &req, er, len, 0), CHK_PARSE);
+	assert_non_null(strstr(c->why, "more than 64 values"));
+	/* A small record after the large one reads only its own values. */
+	len = encode_er(tok, toklen, (const uint8_t (*)[32])leaf, 2, s, er,
+	    4 * ERS_MAX);
+	assert_int_equal(check_resp(c, &req, er, len, 0), CHK_OK);
+	OPENSSL_free(tok);
+	free(er);
+	free(leaf);
 	check_free(c);
 }
 
@@ -458,6 +648,9 @@ main(void)
 		cmocka_unit_test(test_rejection),
 		cmocka_unit_test(test_garbage),
 		cmocka_unit_test(test_ers),
+		cmocka_unit_test(test_ers_tampered_token),
+		cmocka_unit_test(test_ers_round_cache),
+		cmocka_unit_test(test_ers_bounds),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
