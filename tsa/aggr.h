@@ -258,16 +258,33 @@ struct ledger_rec {
  * What ledger_open() found, and the state the server appends from.  The
  * file is the records, [0, end), then zeros up to alloc_end, its size.
  */
+/*
+ * Direct writes (ledger_direct()) go in whole blocks of this size, from
+ * buffers aligned to it: the logical block size of every device a
+ * ledger sits on divides it.
+ */
+#define LEDGER_BLOCK	4096
+
 struct ledger {
 	int		 fd;		/* O_RDWR|O_CLOEXEC, no O_APPEND */
+	int		 dfd;		/* O_DIRECT|O_DSYNC on the same file,
+					   or -1: write, then fdatasync */
 	char		*path;
 	off_t		 end;		/* durable length: the records */
 	off_t		 alloc_end;	/* file size; zeros from end on */
 	off_t		 grow_to;	/* alloc_end once the batch being
 					   written is synced; 0: no growth */
 	size_t		 prealloc;	/* bytes each growth adds */
-	uint8_t		*zeros;		/* prealloc zero bytes, the growth's
-					   source; allocated once */
+	size_t		 grow_len;	/* bytes of the growth being written */
+	uint8_t		*zeros;		/* prealloc zero bytes (rounded up to
+					   LEDGER_BLOCK), the growth's source;
+					   allocated once, aligned */
+	/* Direct writes: the file's bytes from the block holding end. */
+	uint8_t		*stage;		/* aligned; the batch, whole blocks */
+	size_t		 stage_cap;
+	off_t		 stage_off;	/* file offset of stage[0] */
+	uint8_t		*tail;		/* LEDGER_BLOCK bytes: the records'
+					   bytes of the block holding end */
 	uint8_t		 head[LEDGER_HASH_LEN];	/* hash of the last record */
 	uint64_t	 records;	/* next record number */
 	uint64_t	 next_round;	/* 1 + the highest round recorded */
@@ -327,11 +344,21 @@ ssize_t		 ledger_decode(const uint8_t *buf, size_t len,
 		    struct ledger_rec *, uint8_t hash[LEDGER_HASH_LEN],
 		    const char **why);
 /*
+ * Writes the server's batches with O_DIRECT|O_DSYNC from now on: each
+ * write is durable when it completes, and a batch is one write, in whole
+ * LEDGER_BLOCK blocks (the records before it in its first block written
+ * again as they are, zeros after it), with no fdatasync after it.  0, or
+ * -1 with a log line when the file system refuses (the server goes on
+ * with write then fdatasync).  A block rewritten with the bytes it holds
+ * is what PostgreSQL does with its WAL's last page (open_datasync).
+ */
+int		 ledger_direct(struct ledger *);
+/*
  * Before the server writes len bytes at l->end: 0 when they fit in the
  * zeros already written; else the file must grow first, and the return
  * is the length of the write of l->zeros to issue at *zoff, linked before
- * the batch write and its fdatasync, so that one sync covers the new
- * size.  ledger_commit() or ledger_rollback() settles it.
+ * the batch write (and its fdatasync), so that the batch's sync covers the
+ * new size.  ledger_commit() or ledger_rollback() settles it.
  */
 size_t		 ledger_grow(struct ledger *, size_t len, off_t *zoff);
 /*
@@ -339,8 +366,29 @@ size_t		 ledger_grow(struct ledger *, size_t len, off_t *zoff);
  * write is -ENOSPC), logged; the batch then fails with it.
  */
 int		 ledger_grown(struct ledger *, int res);
+
+/* A batch's I/O, as ledger_prepare() lays it out. */
+struct ledger_io {
+	int		 fd;
+	const uint8_t	*zeros;		/* growth first, when zlen > 0 */
+	size_t		 zlen;
+	off_t		 zoff;
+	const uint8_t	*buf;		/* then the batch */
+	size_t		 len;
+	off_t		 off;
+	bool		 sync;		/* then an fdatasync (not direct) */
+};
+
 /*
- * After the server wrote and fdatasync'ed len bytes holding the n records
+ * The writes that make len bytes of records (buf) durable at l->end: the
+ * growth (ledger_grow()), then buf as is with an fdatasync after it, or,
+ * direct, buf staged in whole blocks.  buf must stay as it is until
+ * ledger_commit() or ledger_rollback().
+ */
+void		 ledger_prepare(struct ledger *, const uint8_t *buf,
+		    size_t len, struct ledger_io *);
+/*
+ * After the server made durable len bytes holding the n records
  * recs, the last of which hashes to head: moves the durable state on.
  */
 void		 ledger_commit(struct ledger *, const struct ledger_rec *recs,

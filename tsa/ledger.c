@@ -451,6 +451,26 @@ open_walk(const struct ledger_map *m, struct ledger *l, size_t *stop,
 	*stop = off;
 }
 
+static size_t
+block_up(size_t n)
+{
+	return (n + LEDGER_BLOCK - 1) & ~(size_t)(LEDGER_BLOCK - 1);
+}
+
+/* n zero bytes (n > 0), aligned for direct writes. */
+static uint8_t *
+block_alloc(size_t n)
+{
+	void	*p;
+
+	if (n == 0)
+		n = LEDGER_BLOCK;
+	if ((errno = posix_memalign(&p, LEDGER_BLOCK, n)) != 0)
+		err(1, NULL);
+	memset(p, 0, n);
+	return p;
+}
+
 /*
  * At start-up: writes zeros up to prealloc bytes after the records and
  * syncs them, so the first batches overwrite.  A failure (disk full, file
@@ -498,10 +518,11 @@ ledger_open_prealloc(const char *dir, size_t prealloc)
 		return NULL;
 	}
 	if ((l = calloc(1, sizeof(*l))) == NULL ||
-	    asprintf(&l->path, "%s/%s", dir, LEDGER_FILE) == -1 ||
-	    (l->zeros = calloc(1, prealloc)) == NULL)
+	    asprintf(&l->path, "%s/%s", dir, LEDGER_FILE) == -1)
 		err(1, NULL);
+	l->dfd = -1;
 	l->prealloc = prealloc;
+	l->zeros = block_alloc(block_up(prealloc));
 	if (map_open(l->path, O_RDWR | O_CREAT, &m) == -1) {
 		l->fd = -1;
 		ledger_close(l);
@@ -564,39 +585,131 @@ ledger_close(struct ledger *l)
 		return;
 	if (l->fd != -1)
 		close(l->fd);
+	if (l->dfd != -1)
+		close(l->dfd);
 	free(l->zeros);
+	free(l->stage);
+	free(l->tail);
 	free(l->path);
 	free(l);
+}
+
+int
+ledger_direct(struct ledger *l)
+{
+	off_t	start = l->end & ~(off_t)(LEDGER_BLOCK - 1);
+	size_t	head = (size_t)(l->end - start);
+	ssize_t	n;
+	int	fd;
+
+	if ((fd = open(l->path, O_RDWR | O_DIRECT | O_DSYNC | O_CLOEXEC)) ==
+	    -1) {
+		log_warn("ledger: %s: O_DIRECT|O_DSYNC; batches are written, "
+		    "then fdatasync'ed", l->path);
+		return -1;
+	}
+	l->tail = block_alloc(LEDGER_BLOCK);
+	if (head > 0 && pread(l->fd, l->tail, head, start) != (ssize_t)head) {
+		log_warn("ledger: %s: reading the last block", l->path);
+		goto fail;
+	}
+	/*
+	 * The first direct write, made now: the block holding end, as it
+	 * is.  A file system that takes O_DIRECT at open() may still refuse
+	 * the write (EINVAL): better known before the first round.
+	 */
+	if ((n = pwrite(fd, l->tail, LEDGER_BLOCK, start)) != LEDGER_BLOCK) {
+		if (n == -1)
+			log_warn("ledger: %s: a direct write; batches are "
+			    "written, then fdatasync'ed", l->path);
+		else
+			log_warnx("ledger: %s: a direct write wrote %zd of %d "
+			    "bytes; batches are written, then fdatasync'ed",
+			    l->path, n, LEDGER_BLOCK);
+		goto fail;
+	}
+	if (l->alloc_end < start + LEDGER_BLOCK)
+		l->alloc_end = start + LEDGER_BLOCK;
+	l->dfd = fd;
+	return 0;
+fail:
+	close(fd);
+	free(l->tail);
+	l->tail = NULL;
+	return -1;
 }
 
 size_t
 ledger_grow(struct ledger *l, size_t len, off_t *zoff)
 {
+	off_t	need = l->end + (off_t)len;
+
 	l->grow_to = 0;
-	if (l->end + (off_t)len <= l->alloc_end)
+	l->grow_len = l->prealloc;
+	/* Direct, the batch's last block is written whole, zeros and all. */
+	if (l->dfd != -1) {
+		need = (off_t)block_up((size_t)need);
+		l->grow_len = block_up(l->prealloc);
+	}
+	if (need <= l->alloc_end)
 		return 0;
 	/*
 	 * The zeros go after the batch, which writes the rest itself: the
 	 * file ends prealloc bytes past it.
 	 */
-	*zoff = l->end + len;
-	l->grow_to = *zoff + l->prealloc;
-	return l->prealloc;
+	*zoff = need;
+	l->grow_to = *zoff + l->grow_len;
+	return l->grow_len;
 }
 
 int
 ledger_grown(struct ledger *l, int res)
 {
-	if (res >= 0 && (size_t)res == l->prealloc)
+	if (res >= 0 && (size_t)res == l->grow_len)
 		return 0;
 	if (res < 0)
 		log_warnx("ledger: %s: growing by %zu zero bytes: %s", l->path,
-		    l->prealloc, strerror(-res));
+		    l->grow_len, strerror(-res));
 	else
 		log_warnx("ledger: %s: growing by %zu zero bytes: short write "
 		    "(%d bytes: disk full or file size limit?)", l->path,
-		    l->prealloc, res);
+		    l->grow_len, res);
 	return res < 0 ? res : -ENOSPC;
+}
+
+void
+ledger_prepare(struct ledger *l, const uint8_t *buf, size_t len,
+    struct ledger_io *io)
+{
+	size_t	head, total;
+
+	memset(io, 0, sizeof(*io));
+	io->zeros = l->zeros;
+	io->zlen = ledger_grow(l, len, &io->zoff);
+	if (l->dfd == -1) {
+		io->fd = l->fd;
+		io->buf = buf;
+		io->len = len;
+		io->off = l->end;
+		io->sync = true;
+		return;
+	}
+	/* The records already in end's block, the batch, then zeros. */
+	l->stage_off = l->end & ~(off_t)(LEDGER_BLOCK - 1);
+	head = (size_t)(l->end - l->stage_off);
+	total = block_up(head + len);
+	if (total > l->stage_cap) {
+		free(l->stage);
+		l->stage_cap = block_up(total * 2);
+		l->stage = block_alloc(l->stage_cap);
+	}
+	memcpy(l->stage, l->tail, head);
+	memcpy(l->stage + head, buf, len);
+	memset(l->stage + head + len, 0, total - head - len);
+	io->fd = l->dfd;
+	io->buf = l->stage;
+	io->len = total;
+	io->off = l->stage_off;
 }
 
 void
@@ -618,6 +731,13 @@ ledger_commit(struct ledger *l, const struct ledger_rec *recs, size_t n,
 	}
 	l->records += n;
 	l->end += len;
+	/* Direct: the batch was staged from end's block (ledger_prepare). */
+	if (l->dfd != -1) {
+		off_t start = l->end & ~(off_t)(LEDGER_BLOCK - 1);
+
+		memcpy(l->tail, l->stage + (start - l->stage_off),
+		    (size_t)(l->end - start));
+	}
 	if (l->grow_to > l->alloc_end)
 		l->alloc_end = l->grow_to;
 	if (l->end > l->alloc_end)

@@ -64,7 +64,7 @@
 
 enum op {
 	OP_ACCEPT = 1, OP_RECV, OP_SEND, OP_EVENT, OP_TIMER, OP_SIGNAL,
-	OP_LWRITE, OP_LSYNC, OP_STAMP,
+	OP_LWRITE, OP_LSYNC, OP_LDWRITE, OP_STAMP,
 };
 #define OP_MASK		15		/* struct conn is 16-byte aligned */
 enum cstate { C_OPEN, C_CLOSING, C_LINGER, C_DEAD };
@@ -100,7 +100,7 @@ struct stats {
 	uint64_t	 rejected[32];		/* by PKIFailureInfo bit */
 	uint64_t	 http_status[6];	/* by class: 1xx..5xx */
 	uint64_t	 accepted;		/* connections */
-	uint64_t	 syncs;			/* ledger write+fdatasync pairs */
+	uint64_t	 syncs;			/* durable ledger batches */
 };
 
 struct loop {
@@ -124,7 +124,8 @@ struct loop {
 	struct ledger			*lg;
 	size_t				 inflight;
 	bool				 ledger_busy;
-	int				 ledger_wres;
+	int				 ledger_wres;	/* growth's, then batch's */
+	size_t				 ledger_wlen;	/* bytes the batch writes */
 	bool				 draining;
 	time_t				 drain_start;
 	time_t				 now;
@@ -775,29 +776,29 @@ on_event(struct loop *l)
 }
 
 /*
- * The ledger records of the rounds closed so far go out in one write and
- * one fdatasync, linked; rounds closing meanwhile wait for the next pair.
- * The write overwrites zeros already in the file (doc/ledger.md "File
- * layout"); when they run out, a write of zeros that grows the file goes
- * first in the chain, so the one sync also covers the new size.
+ * The ledger records of the rounds closed so far go out in one durable
+ * write, rounds closing meanwhile wait for the next: a direct write
+ * (O_DIRECT|O_DSYNC, ledger_direct()), or a write and an fdatasync,
+ * linked.  The write overwrites zeros already in the file (doc/ledger.md
+ * "File layout"); when they run out, a write of zeros that grows the file
+ * goes first in the chain, so the batch's sync also covers the new size.
  */
 static void
 ledger_flush(struct loop *l)
 {
 	struct io_uring_sqe	*sqe;
+	struct ledger_io	 io;
 	const uint8_t		*buf;
-	size_t			 len, zlen;
+	size_t			 len;
 	uint64_t		 off;
-	off_t			 zoff;
-	int			 fd = rounds_ledger_fd(l->rs);
 
 	if (l->ledger_busy)
 		return;
 	/*
 	 * Group commit: while the workers have more queued than one sync
 	 * lasts, waiting costs no reply any time (each waits for its own
-	 * signature anyway) and lets more rounds share one fdatasync, the
-	 * CPU of which (the io-wq thread, the journal) the signer's core
+	 * signature anyway) and lets more rounds share one sync, the CPU of
+	 * which (the kernel's flush, the journal) the signer's core
 	 * otherwise pays for.  Bounded by LEDGER_DEFER_MS.
 	 */
 	if (signer_backlog(l->sg) > LEDGER_DEFER_JOBS &&
@@ -805,27 +806,31 @@ ledger_flush(struct loop *l)
 		return;
 	if (!rounds_ledger_next(l->rs, &buf, &len, &off))
 		return;
-	zlen = ledger_grow(l->lg, len, &zoff);
+	ledger_prepare(l->lg, buf, len, &io);
 	/* A chain's SQEs must be in one submission for the link to hold. */
 	if (io_uring_sq_space_left(&l->ring) < 3)
 		io_uring_submit(&l->ring);
-	if (zlen > 0) {
+	if (io.zlen > 0) {
 		sqe = loop_sqe(l);
-		io_uring_prep_write(sqe, fd, l->lg->zeros, zlen, zoff);
+		io_uring_prep_write(sqe, io.fd, io.zeros, io.zlen, io.zoff);
 		sqe->flags |= IOSQE_IO_LINK;
 		/* Tagged above OP_MASK (no conn): on_cqe tells it apart. */
 		io_uring_sqe_set_data64(sqe, (uint64_t)(OP_MASK + 1) |
 		    OP_LWRITE);
 	}
 	sqe = loop_sqe(l);
-	io_uring_prep_write(sqe, fd, buf, len, off);
-	sqe->flags |= IOSQE_IO_LINK;
-	loop_set_data(sqe, NULL, OP_LWRITE);
-	sqe = loop_sqe(l);
-	io_uring_prep_fsync(sqe, fd, IORING_FSYNC_DATASYNC);
-	loop_set_data(sqe, NULL, OP_LSYNC);
-	l->ledger_busy = true;
+	io_uring_prep_write(sqe, io.fd, io.buf, io.len, io.off);
 	l->ledger_wres = 0;
+	l->ledger_wlen = io.len;
+	if (io.sync) {
+		sqe->flags |= IOSQE_IO_LINK;
+		loop_set_data(sqe, NULL, OP_LWRITE);
+		sqe = loop_sqe(l);
+		io_uring_prep_fsync(sqe, io.fd, IORING_FSYNC_DATASYNC);
+		loop_set_data(sqe, NULL, OP_LSYNC);
+	} else
+		loop_set_data(sqe, NULL, OP_LDWRITE);
+	l->ledger_busy = true;
 }
 
 /* Sends what is ready, in order, in one send; closes when it is time. */
@@ -1031,7 +1036,15 @@ on_cqe(struct loop *l, struct io_uring_cqe *cqe)
 		l->ledger_busy = false;
 		l->st.syncs++;
 		/* A failed or short write cancels the linked sync. */
-		rounds_ledger_done(l->rs, l->ledger_wres, cqe->res);
+		rounds_ledger_done(l->rs, l->ledger_wres, l->ledger_wlen,
+		    cqe->res);
+		break;
+	case OP_LDWRITE:
+		/* Direct: the write was the sync. */
+		l->ledger_busy = false;
+		l->st.syncs++;
+		rounds_ledger_done(l->rs, l->ledger_wres != 0 ? l->ledger_wres :
+		    cqe->res, l->ledger_wlen, 0);
 		break;
 	default:
 		break;

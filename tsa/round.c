@@ -152,12 +152,6 @@ rounds_idle(const struct rounds *rs)
 	    !rs->in_flight && rs->fill.len == 0;
 }
 
-int
-rounds_ledger_fd(const struct rounds *rs)
-{
-	return rs->lg->fd;
-}
-
 static void
 round_put(struct rounds *rs, struct round *r)
 {
@@ -822,12 +816,12 @@ batch_settle(struct rounds *rs, struct batch *b, bool ok)
 }
 
 void
-rounds_ledger_done(struct rounds *rs, int wres, int sres)
+rounds_ledger_done(struct rounds *rs, int wres, size_t wlen, int sres)
 {
 	struct batch *b = &rs->flight;
 
 	rs->in_flight = false;
-	if (wres >= 0 && (size_t)wres == b->len && sres == 0) {
+	if (wres >= 0 && (size_t)wres == wlen && sres == 0) {
 		ledger_commit(rs->lg, b->recs, b->nrecs, b->head, b->len);
 		batch_settle(rs, b, true);
 		return;
@@ -839,7 +833,7 @@ rounds_ledger_done(struct rounds *rs, int wres, int sres)
 	else if ((size_t)wres != b->len)
 		log_warnx("ledger: short write (%d of %zu bytes: disk full or "
 		    "file size limit?); the replies of %zu rounds become "
-		    "systemFailure", wres, b->len, batch_rounds(b) +
+		    "systemFailure", wres, wlen, batch_rounds(b) +
 		    batch_rounds(&rs->fill));
 	else
 		log_warnx("ledger: fdatasync failed: %s; the replies of %zu "

@@ -155,6 +155,7 @@ serve_main(int argc, char **argv)
 	sigset_t		 mask;
 	size_t			 i;
 	int			 ch, lfd, verbose = 0, workers, hash, rc;
+	int			 ledger_sync_direct = 1;
 	long			 block;
 
 	while ((ch = getopt_long(argc, argv, "c:l:v", longopts, NULL)) != -1)
@@ -248,6 +249,13 @@ serve_main(int argc, char **argv)
 	    MERKLE_MAX_LEAVES);
 	cfg.round_max_ms = conf_int(c, "round_max_ms", 50, 1, 10000);
 	cfg.ledger_dir = conf_path(c, "ledger_dir", "ledger");
+	v = conf_str(c, "ledger_sync", "direct");
+	if (strcmp(v, "direct") == 0)
+		ledger_sync_direct = 1;
+	else if (strcmp(v, "fdatasync") == 0)
+		ledger_sync_direct = 0;
+	else
+		conf_fatal(c, "ledger_sync", "\"%s\": direct or fdatasync", v);
 	cfg.anchor_rounds = conf_int(c, "anchor_rounds", 10000, 0, 1 << 30);
 	cfg.anchor_seconds = conf_int(c, "anchor_seconds", 60, 0, 86400);
 	conf_check_unused(c);
@@ -272,6 +280,11 @@ serve_main(int argc, char **argv)
 		errx(1, "cannot build the token template");
 	if ((lg = ledger_open(cfg.ledger_dir)) == NULL)
 		errx(1, "%s: the ledger cannot be opened", cfg.ledger_dir);
+	if (ledger_sync_direct && ledger_direct(lg) == 0)
+		log_info("ledger: batches are direct writes "
+		    "(O_DIRECT|O_DSYNC, %d-byte blocks)", LEDGER_BLOCK);
+	else
+		log_info("ledger: batches are written, then fdatasync'ed");
 	if ((ser = serial_open(serialpath, cfg.unit_id, block)) == NULL)
 		errx(1, "cannot open the serial file");
 	if (lg->have_serial && serial_peek(ser) <= lg->max_serial)

@@ -4,7 +4,8 @@
 # The ledger under faults (DESIGN.md "Serials, rounds and the ledger"):
 #
 # 1. A ledger write that fails (a real EFBIG: the server runs under
-#    `prlimit --fsize`) turns the replies of its rounds into systemFailure
+#    `prlimit --fsize`), with either ledger_sync (direct writes, or
+#    write then fdatasync), turns the replies of its rounds into systemFailure
 #    rejections; no token leaves without its record, the ledger is rolled
 #    back and verifies, and the server keeps serving.  The ledger is
 #    records then zeros (doc/ledger.md "File layout"): start-up grows it
@@ -111,25 +112,24 @@ def kill_cycle(conf, led, body, cycle, serials):
                 "kill is in the ledger: %s" % (i, p.stdout.decode()[-200:]))
 
 
-def main():
-    if subprocess.run(["which", "prlimit"], capture_output=True).returncode:
-        print("prlimit (util-linux) is not installed")
-        sys.exit(77)
-    S.run(S.CARIMBO, "init", "--demo", S.STATE)
-    led = os.path.join(S.STATE, "ledger", "carimbo.ledger")
-    conf = S.write_conf("clock_audit_log = none\nanchor_seconds = 0")
-
-    print("a ledger write fails (EFBIG): systemFailure, never a token")
+def efbig(sync, body):
+    """A ledger write fails (EFBIG) with ledger_sync = sync."""
+    print("a ledger write fails (EFBIG, ledger_sync = %s): systemFailure, "
+          "never a token" % sync)
+    ldir = "ledger-efbig-" + sync
+    led = os.path.join(S.STATE, ldir, "carimbo.ledger")
+    conf = S.write_conf("clock_audit_log = none\nanchor_seconds = 0\n"
+                        "ledger_dir = %s\nledger_sync = %s" % (ldir, sync))
+    logpos = os.path.getsize(S.path("server.log")) if os.path.exists(
+        S.path("server.log")) else 0
     srv = Limited(conf, FSIZE)
-    _, q = S.query("f", "-sha256")
-    body = open(q, "rb").read()
     s, f = S.connect(srv.port)
     granted = failed = 0
     first_fail = None
     for i in range(200):
         s.sendall(S.http_msg(body))
         st, h, b = S.read_response(f)
-        r = S.path("f%d.tsr" % i)
+        r = S.path("f%s%d.tsr" % (sync, i))
         open(r, "wb").write(b)
         text = S.reply_text(r)
         if S.field(text, "Status") == "Granted.":
@@ -150,7 +150,9 @@ def main():
                                                 target="/health", ctype=None))
     S.check(st == 200, "still serving after the failed writes")
     S.check(srv.stop() == 0, "exit 0")
-    log = open(S.path("server.log")).read()
+    log = open(S.path("server.log")).read()[logpos:]
+    S.check(("batches are direct writes" in log) == (sync == "direct"),
+            "the log says how batches are made durable (%s)" % sync)
     S.check(re.search(r"ledger: (short write|write failed)", log) and
             "become systemFailure" in log, "the log says what failed")
     S.check(re.search(r"growing by \d+ zero bytes: File too large", log),
@@ -161,8 +163,21 @@ def main():
                 granted, out))
     for i in (0, granted - 1):
         p = S.run(S.CARIMBO, "ledger", "prove", led, "--token",
-                  S.path("f%d.tsr" % i), ok=False)
+                  S.path("f%s%d.tsr" % (sync, i)), ok=False)
         S.check(p.returncode == 0, "granted token %d proven" % i)
+
+
+def main():
+    if subprocess.run(["which", "prlimit"], capture_output=True).returncode:
+        print("prlimit (util-linux) is not installed")
+        sys.exit(77)
+    S.run(S.CARIMBO, "init", "--demo", S.STATE)
+    led = os.path.join(S.STATE, "ledger", "carimbo.ledger")
+    _, q = S.query("f", "-sha256")
+    body = open(q, "rb").read()
+    for sync in ("direct", "fdatasync"):
+        efbig(sync, body)
+    conf = S.write_conf("clock_audit_log = none\nanchor_seconds = 0")
 
     serials = set()
     for cycle in range(3):

@@ -126,27 +126,48 @@ zero_after(const char *dir, size_t off)
 }
 
 /*
- * Appends one record as the server does: encode, grow the file with
- * zeros if it does not fit, write at the end, fdatasync, commit.
+ * Appends one record as the server does (loop.c ledger_flush): encode,
+ * ledger_prepare, then its writes in order: the zeros growing the file if
+ * the record does not fit, the batch, the fdatasync unless direct; commit.
  */
 static void
 wr_append(struct writer *w, struct ledger_rec *r)
 {
-	uint8_t	head[LEDGER_HASH_LEN];
-	size_t	n, zlen;
-	off_t	zoff;
+	struct ledger_io	io;
+	uint8_t			head[LEDGER_HASH_LEN];
+	size_t			n;
 
 	r->seq = w->l->records;
 	assert_true((n = ledger_encode(r, w->l->head, w->buf, sizeof(w->buf),
 	    head)) > 0);
 	assert_int_equal(n, ledger_rec_len(r));
-	if ((zlen = ledger_grow(w->l, n, &zoff)) > 0) {
-		assert_int_equal(zoff, w->l->end + (off_t)n);
-		assert_int_equal(ledger_grown(w->l, pwrite(w->l->fd,
-		    w->l->zeros, zlen, zoff)), 0);
+	ledger_prepare(w->l, w->buf, n, &io);
+	if (io.zlen > 0) {
+		if (w->l->dfd == -1)
+			assert_int_equal(io.zoff, w->l->end + (off_t)n);
+		else
+			assert_int_equal(io.zoff, io.off + (off_t)io.len);
+		assert_int_equal(ledger_grown(w->l, pwrite(io.fd, io.zeros,
+		    io.zlen, io.zoff)), 0);
 	}
-	assert_int_equal(pwrite(w->l->fd, w->buf, n, w->l->end), (ssize_t)n);
-	assert_int_equal(fdatasync(w->l->fd), 0);
+	if (w->l->dfd == -1) {
+		assert_true(io.sync && io.buf == w->buf && io.len == n &&
+		    io.off == w->l->end);
+	} else {
+		/* Whole blocks from the one holding end, aligned. */
+		assert_false(io.sync);
+		assert_int_equal(io.off % LEDGER_BLOCK, 0);
+		assert_int_equal(io.len % LEDGER_BLOCK, 0);
+		assert_int_equal((uintptr_t)io.buf % LEDGER_BLOCK, 0);
+		assert_true(io.off <= w->l->end &&
+		    w->l->end - io.off < LEDGER_BLOCK &&
+		    io.off + (off_t)io.len >= w->l->end + (off_t)n);
+		assert_memory_equal(io.buf + (w->l->end - io.off), w->buf, n);
+	}
+	assert_int_equal(pwrite(io.fd, io.buf, io.len, io.off),
+	    (ssize_t)io.len);
+	if (io.sync)
+		assert_int_equal(fdatasync(io.fd), 0);
 	ledger_commit(w->l, r, 1, head, n);
 	assert_true(w->l->alloc_end >= w->l->end);
 }
@@ -689,6 +710,75 @@ test_tamper(void **state)
  * itself; a failed batch is rolled back to the durable end and the next
  * one grows again; reopened, the ledger and its zeros are whole.
  */
+/*
+ * Direct writes (O_DIRECT|O_DSYNC): each batch rewrites the block holding
+ * the end, records before it as they were; growth and a failed batch as
+ * in test_prealloc.  Reopened, every record and the zeros after them are
+ * whole, and the next direct writer goes on from there.
+ */
+static void
+test_direct(void **state)
+{
+	struct ledger_report	 rep;
+	struct writer		*w;
+	uint8_t			 junk[300];
+	char			 dir[PATH_MAX / 2], path[PATH_MAX];
+	size_t			 k, grows = 0;
+	off_t			 alloc;
+	int			 fd;
+
+	(void)state;
+	mkdir_tmp(dir, sizeof(dir), "direct");
+	assert_non_null(w = calloc(1, sizeof(*w)));
+	assert_non_null(w->l = lopen(dir));
+	/* A file system without O_DIRECT (tmpfs before Linux 6.6). */
+	if ((fd = open(w->l->path, O_RDONLY | O_DIRECT)) == -1) {
+		print_message("no O_DIRECT here: %s\n", strerror(errno));
+		ledger_close(w->l);
+		free(w);
+		skip();
+	}
+	close(fd);
+	assert_int_equal(ledger_direct(w->l), 0);
+	assert_true(w->l->dfd != -1);
+	for (k = 0; k < 60; k++) {
+		alloc = w->l->alloc_end;
+		wr_round(w, 1 + k % 5, k % 4, false);
+		if (w->l->alloc_end != alloc)
+			grows++;
+		assert_int_equal(zero_after(dir, w->l->end),
+		    w->l->alloc_end);
+	}
+	assert_true(grows >= 2);
+
+	/* A failed batch: cut, and the next batch grows again. */
+	memset(junk, 0xa5, sizeof(junk));
+	assert_int_equal(pwrite(w->l->fd, junk, sizeof(junk), w->l->end),
+	    (ssize_t)sizeof(junk));
+	assert_int_equal(ledger_rollback(w->l), 0);
+	alloc = w->l->alloc_end;
+	wr_round(w, 3, 1, false);
+	assert_true(w->l->alloc_end > alloc);
+	assert_int_equal(zero_after(dir, w->l->end), w->l->alloc_end);
+
+	/* Reopened, direct again: it goes on from the same records. */
+	k = w->l->records;
+	ledger_close(w->l);
+	assert_non_null(w->l = lopen(dir));
+	assert_int_equal(w->l->records, k);
+	assert_int_equal(ledger_direct(w->l), 0);
+	wr_round(w, 2, 2, false);
+	wr_round(w, 1, 0, false);
+	k = w->l->records;
+	ledger_close(w->l);
+	free(w);
+	snprintf(path, sizeof(path), "%s/%s", dir, LEDGER_FILE);
+	assert_int_equal(ledger_verify_file(path, pki.store, pki.untrusted,
+	    &rep), 0);
+	assert_int_equal(rep.records, k);
+	assert_true(rep.zero_tail > 0);
+}
+
 static void
 test_prealloc(void **state)
 {
@@ -1067,6 +1157,7 @@ main(void)
 		cmocka_unit_test(test_open_refuses),
 		cmocka_unit_test(test_tamper),
 		cmocka_unit_test(test_prealloc),
+		cmocka_unit_test(test_direct),
 		cmocka_unit_test(test_rewritten_tail),
 		cmocka_unit_test(test_bad_records),
 		cmocka_unit_test(test_decode),
