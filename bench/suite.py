@@ -52,6 +52,39 @@ def post(port, path, body):
     return status, rest[:int(m.group(1))] if m else rest
 
 
+def metrics(port):
+    """GET /metrics: {name{labels}: int} for the integer samples."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    s.sendall(b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+              b"Connection: close\r\n\r\n")
+    data = b""
+    while True:
+        chunk = s.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    s.close()
+    return {k: int(v) for k, v in re.findall(
+        r"^(carimbo_[a-z_]+(?:\{[^}]*\})?) (\d+)$",
+        data.partition(b"\r\n\r\n")[2].decode(), re.M)}
+
+
+SIG = 'carimbo_signatures_total{kind="%s"}'
+
+
+def signing(m0, m1):
+    """What a run cost at the key, from /metrics before and after."""
+    d = {k: m1.get(k, 0) - m0.get(k, 0) for k in m1}
+    kinds = ("token", "round", "anchor", "stamp")
+    return {"requests": d.get("carimbo_evidence_records_total", 0),
+            "rounds": d.get("carimbo_rounds_total", 0),
+            "round_tokens": d.get("carimbo_round_tokens_total", 0),
+            "anchors": d.get("carimbo_anchors_total", 0),
+            "signatures": sum(d.get(SIG % k, 0) for k in kinds),
+            "signatures_by_kind": {k: d.get(SIG % k, 0) for k in kinds},
+            "ledger_syncs": d.get("carimbo_ledger_syncs_total", 0)}
+
+
 def tsq(tmp):
     """A DER TimeStampReq with certReq, as the corpus makes by default."""
     out = os.path.join(tmp, "probe.tsq")
@@ -157,6 +190,8 @@ def main():
         ers_status, _ = post(port, "/ers", q)
 
         s = Suite(a)
+        sig = {}
+        inflight_kib = None
         common = ["-c", conf]
         # Each ratio's two runs back to back: the load of a shared machine
         # drifts between runs far more than within a pair.
@@ -179,15 +214,21 @@ def main():
             ers_note = ("/ers runs skipped: the server answers 404 on /ers "
                         "(aggregated rounds not integrated yet)")
         else:
+            hwm_before_ers = vm_hwm_kib(srv.pid)
             for n in (1, 64, 512):
                 for pl in (1, PIPELINE):
                     key = "ers%d%s" % (n, "p" if pl > 1 else "")
+                    m0 = metrics(port)
                     s.run(key, "/ers %d conn%s%s" % (
                         n, "s" if n > 1 else "",
                         " x%d" % pl if pl > 1 else ""),
                         ["--url", url + "ers", "--connections", str(n),
                          "--pipeline", str(pl), "--duration", d, *common],
                         svg=(n == 64 and pl == 1))
+                    sig[key] = signing(m0, metrics(port))
+            # The largest in-flight load came last: 512 x 16 requests.
+            inflight_kib = (vm_hwm_kib(srv.pid) - hwm_before_ers) / (
+                512.0 * PIPELINE)
         hwm = vm_hwm_kib(srv.pid)
     finally:
         if srv is not None:
@@ -248,8 +289,30 @@ def main():
                 name, rate(j), j.get("errors", 0), "", "", "", "", ratio,
                 "  " + note if note else ""))
     print()
+    if sig:
+        # DESIGN.md: one PKCS#11 signature per tree of a round, plus the
+        # anchors; the /ers runs sign no standard token.
+        print("%-30s %9s %8s %8s %8s %11s %9s %7s  %s" % (
+            "key use (from /metrics)", "requests", "rounds", "trees",
+            "anchors", "signatures", "req/round", "syncs", "check"))
+        for key, name, j, note in s.rows:
+            g = sig.get(key)
+            if g is None:
+                continue
+            ok = g["signatures"] == g["round_tokens"] + g["anchors"]
+            print("%-30s %9d %8d %8d %8d %11d %9.1f %7d  %s" % (
+                name, g["requests"], g["rounds"], g["round_tokens"],
+                g["anchors"], g["signatures"], g["requests"] /
+                max(g["rounds"], 1), g["ledger_syncs"],
+                "signatures = trees + anchors" if ok else
+                "MISMATCH: signatures %s" % g["signatures_by_kind"]))
+        print()
     if ers_note:
         print("note: " + ers_note)
+    if inflight_kib is not None:
+        print("memory per in-flight /ers request: %.2f KiB (VmHWM growth "
+              "over the /ers runs / (512 x %d in flight))" % (
+                  inflight_kib, PIPELINE))
     print("server peak RSS (VmHWM): %.1f MiB" % (hwm / 1024))
     print("total time: %.0f s; JSON and SVG in %s" % (
         time.monotonic() - t0, a.out))
@@ -257,10 +320,13 @@ def main():
                "server_vm_hwm_kib": hwm, "response_body_bytes": size,
                "server_workers": a.workers, "seconds_per_run": a.seconds,
                "loadavg_before": load_before, "loadavg_after": load_after,
-               "ers_skipped": ers_note}
+               "ers_skipped": ers_note, "ers_key_use": sig,
+               "ers_inflight_kib_per_request": inflight_kib}
     with open(os.path.join(a.out, "summary.json"), "w") as f:
         json.dump(summary, f, indent=1)
     bad = [n for k, n, j, note in s.rows if j is None or note]
+    bad += ["key use of " + k for k, g in sig.items()
+            if g["signatures"] != g["round_tokens"] + g["anchors"]]
     if bad:
         print("runs with errors: " + ", ".join(bad))
         sys.exit(1)

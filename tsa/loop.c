@@ -369,6 +369,7 @@ reply_metrics(struct loop *l, struct conn *c, const struct http_req *hr)
 		{ FAIL_UNACCEPTED_EXTENSION, "unacceptedExtension" },
 		{ FAIL_SYSTEM_FAILURE, "systemFailure" },
 	};
+	const struct rounds_stats *rst;
 	char	body[16384];
 	size_t	n = 0, i;
 
@@ -399,6 +400,23 @@ reply_metrics(struct loop *l, struct conn *c, const struct http_req *hr)
 	    l->st.accepted);
 	M("# TYPE carimbo_ledger_syncs_total counter\n"
 	    "carimbo_ledger_syncs_total %" PRIu64 "\n", l->st.syncs);
+	rst = rounds_stats(l->rs);
+	M("# TYPE carimbo_rounds_total counter\n"
+	    "carimbo_rounds_total %" PRIu64 "\n", rst->rounds);
+	M("# TYPE carimbo_round_tokens_total counter\n"
+	    "carimbo_round_tokens_total %" PRIu64 "\n", rst->round_tokens);
+	M("# TYPE carimbo_anchors_total counter\n"
+	    "carimbo_anchors_total %" PRIu64 "\n", rst->anchors);
+	/* Each a C_Sign on the token, by what it signed. */
+	M("# TYPE carimbo_signatures_total counter\n"
+	    "carimbo_signatures_total{kind=\"token\"} %" PRIu64 "\n"
+	    "carimbo_signatures_total{kind=\"round\"} %" PRIu64 "\n"
+	    "carimbo_signatures_total{kind=\"anchor\"} %" PRIu64 "\n"
+	    "carimbo_signatures_total{kind=\"stamp\"} %" PRIu64 "\n",
+	    signer_signatures(l->sg, JOB_TOKEN),
+	    signer_signatures(l->sg, JOB_ROUND_TOKEN),
+	    signer_signatures(l->sg, JOB_ANCHOR),
+	    signer_signatures(l->sg, JOB_STAMP));
 	M("# TYPE carimbo_connections gauge\n"
 	    "carimbo_connections %zu\n", l->nconns);
 	M("# TYPE carimbo_inflight gauge\n"

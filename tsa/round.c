@@ -68,6 +68,7 @@ struct rounds {
 	void			*arg;
 	struct round		*open;
 	uint64_t		 next_round;
+	struct rounds_stats	 st;
 	size_t			 live_rounds;
 	size_t			 internal;	/* internal jobs at the workers */
 	/* The chain as encoded, durable or not. */
@@ -459,6 +460,7 @@ rounds_close(struct rounds *rs)
 		return;
 	}
 	r->id = rs->next_round++;
+	rs->st.rounds++;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	r->gentime_len = tsp_gentime(&ts, rs->cfg->gentime_digits,
 	    r->gentime);
@@ -555,6 +557,7 @@ rounds_close(struct rounds *rs)
 		if (ledger_add(rs, &rec) == -1)
 			errx(1, "ledger: cannot encode a round record");
 		rs->internal++;
+		rs->st.round_tokens++;
 		submit(rs, j);
 	}
 
@@ -576,6 +579,7 @@ rounds_close(struct rounds *rs)
 		rs->since_anchor = 0;
 		rs->anchor_time = mono_seconds();
 		rs->internal++;
+		rs->st.anchors++;
 		submit(rs, anchor);
 	}
 	rs->since_anchor++;
@@ -758,6 +762,12 @@ rounds_add_stamps(struct rounds *rs, struct stamp_req *sr)
 		j->stamp = sr;
 		rounds_add(rs, j);
 	}
+}
+
+const struct rounds_stats *
+rounds_stats(const struct rounds *rs)
+{
+	return &rs->st;
 }
 
 long

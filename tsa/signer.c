@@ -32,6 +32,7 @@ struct worker {
 	struct signer		*sg;
 	struct p11_session	*sess;
 	pthread_t		 thread;
+	enum job_kind		 kind;		/* of the job being signed */
 };
 
 struct signer {
@@ -45,13 +46,26 @@ struct signer {
 	const struct token_tmpl	*tmpl;
 	struct worker		*workers;
 	int			 nworkers;
+	/* p11_sign calls (C_SignInit + C_Sign), by the kind of job. */
+	atomic_uint_fast64_t	 signatures[JOB_NKINDS];
 };
 
 static int
 signer_sign(void *ctx, int hash_nid, const uint8_t *dgst, size_t dlen,
     uint8_t *sig, size_t *siglen)
 {
-	return p11_sign(ctx, hash_nid, dgst, dlen, sig, siglen);
+	struct worker *w = ctx;
+
+	atomic_fetch_add_explicit(&w->sg->signatures[w->kind], 1,
+	    memory_order_relaxed);
+	return p11_sign(w->sess, hash_nid, dgst, dlen, sig, siglen);
+}
+
+uint64_t
+signer_signatures(struct signer *sg, enum job_kind kind)
+{
+	return atomic_load_explicit(&sg->signatures[kind],
+	    memory_order_relaxed);
 }
 
 void
@@ -116,7 +130,7 @@ signer_token(struct worker *w, struct job *j)
 		err(1, NULL);
 	body = buf + HTTP_HEAD_ROOM;
 	blen = token_sign_tstinfo(w->sg->tmpl, j->tst, j->tst_len,
-	    j->req.cert_req, signer_sign, w->sess, body, cap);
+	    j->req.cert_req, signer_sign, w, body, cap);
 	if (blen == 0) {
 		free(buf);
 		job_reject(j, FAIL_SYSTEM_FAILURE,
@@ -140,7 +154,7 @@ signer_internal(struct worker *w, struct job *j)
 	if ((j->out = malloc(cap)) == NULL)
 		err(1, NULL);
 	j->out_len = token_sign_tstinfo(w->sg->tmpl, j->tst, j->tst_len,
-	    j->req.cert_req, signer_sign, w->sess, j->out, cap);
+	    j->req.cert_req, signer_sign, w, j->out, cap);
 	if (j->out_len == 0)
 		j->failed = true;
 	if (j->kind == JOB_ROUND_TOKEN)
@@ -150,6 +164,7 @@ signer_internal(struct worker *w, struct job *j)
 static void
 signer_issue(struct worker *w, struct job *j)
 {
+	w->kind = j->kind;
 	if (j->kind == JOB_TOKEN)
 		signer_token(w, j);	/* JOB_STAMP: internal, j->out */
 	else

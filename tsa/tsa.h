@@ -234,6 +234,7 @@ enum job_kind {
 	JOB_ANCHOR,		/* internal: the token over the ledger's head */
 	JOB_STAMP,		/* internal: a token asked by another thread */
 };
+#define JOB_NKINDS	(JOB_STAMP + 1)
 
 struct stamp_req;
 
@@ -336,6 +337,8 @@ void		 signer_submit(struct signer *, struct job *head,
 		    struct job *tail, size_t n);
 /* Jobs queued and not yet taken by a worker (a relaxed read). */
 size_t		 signer_backlog(struct signer *);
+/* PKCS#11 signatures made so far for jobs of kind (a relaxed read). */
+uint64_t	 signer_signatures(struct signer *, enum job_kind);
 /* Takes every job that came back since the last call, oldest first. */
 struct job	*signer_collect(struct signer *);
 /*
@@ -407,6 +410,13 @@ bool		 rounds_ledger_next(struct rounds *, const uint8_t **,
 long		 rounds_ledger_age_ms(const struct rounds *);
 void		 rounds_ledger_done(struct rounds *, int wres, size_t wlen,
 		    int sres);
+/* What the rounds did since start (the loop's /metrics). */
+struct rounds_stats {
+	uint64_t	rounds;		/* closed with a genTime */
+	uint64_t	round_tokens;	/* /ers trees sent to be signed */
+	uint64_t	anchors;	/* anchor tokens sent to be signed */
+};
+const struct rounds_stats *rounds_stats(const struct rounds *);
 /* Rounds and jobs not finished: the loop drains until both are 0. */
 bool		 rounds_idle(const struct rounds *);
 /* On a worker: the /ers replies of a signed round token (rt). */

@@ -53,6 +53,15 @@ def token_of(er):
     raise ValueError("no token in the record")
 
 
+def metrics(port):
+    """GET /metrics: {name{labels}: int} for the integer samples."""
+    st, h, b = S.exchange(port, S.http_msg(method="GET", target="/metrics",
+                                            ctype=None))
+    S.check(st == 200, "GET /metrics: %s" % st)
+    return {k: int(v) for k, v in re.findall(
+        r"^(carimbo_[a-z_]+(?:\{[^}]*\})?) (\d+)$", b.decode(), re.M)}
+
+
 def big_round(root, chain, led):
     """A round of 1,000 /ers requests on the live server, from `carimbo
     stamp` (50 clients of 20 files, each pipelined on one connection).  A
@@ -193,6 +202,7 @@ def main():
                           S.path("m%d.out" % i))
         S.check(out.startswith("200"), "mixed %d: %s" % (i, out))
     S.check(S.verify(S.path("m0.out"), S.path("m0.tsq")), "standard token")
+    met = metrics(srv.port)
     S.check(srv.stop() == 0, "exit 0")
 
     print("the ledger")
@@ -208,6 +218,25 @@ def main():
             % (m and (m.groups(),)))
     m = re.search(r"anchors (\d+)", out)
     S.check(m is not None and int(m.group(1)) >= 1, "anchors recorded")
+    # One C_Sign per round token, anchor and standard token, no more: the
+    # server's count of signatures against the ledger's records.
+    sig = {k: int(met.get('carimbo_signatures_total{kind="%s"}' % k, -1))
+           for k in ("token", "round", "anchor", "stamp")}
+    # /ers records (one per tree) = records - token records - anchors.
+    rec = re.search(r"records\s+(\d+) \(/ers rounds \d+, token records "
+                    r"(\d+), anchors (\d+)\)", out)
+    trees = rec and str(int(rec.group(1)) - int(rec.group(2)) -
+                        int(rec.group(3)))
+    S.check(trees is not None and sig["round"] == int(trees) ==
+            met.get("carimbo_round_tokens_total") and
+            sig["anchor"] == int(m.group(1)) ==
+            met.get("carimbo_anchors_total") and sig["token"] == 3 and
+            sig["stamp"] == 0, "signatures %s = the ledger's /ers records "
+            "%s and anchors %s, and the 3 standard tokens (metrics %s)" % (
+                sig, trees, m.group(1), met))
+    S.check(met.get("carimbo_rounds_total", 0) >= 2 and
+            sig["round"] >= 2, "at least two rounds, two trees (SHA-256 "
+            "and SHA-512): %s" % met)
     for args, what in [(["--token", S.path("m0.out")], "standard token"),
                        (["--er", S.path("e0.er")], "evidence record")]:
         p = S.run(S.CARIMBO, "ledger", "prove", led, *args, "--ca", root,
