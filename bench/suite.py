@@ -32,13 +32,11 @@ def log(*a):
     print(*a, flush=True)
 
 
-def post(port, path, body):
-    """One POST on a fresh connection: (status, body bytes)."""
+def exchange(port, request):
+    """One request on a fresh connection (Connection: close): the bytes
+    that came back."""
     s = socket.create_connection(("127.0.0.1", port), timeout=10)
-    s.sendall(b"POST %s HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-              b"Content-Type: application/timestamp-query\r\n"
-              b"Content-Length: %d\r\nConnection: close\r\n\r\n" % (
-                  path.encode(), len(body)) + body)
+    s.sendall(request)
     data = b""
     while True:
         chunk = s.recv(65536)
@@ -46,6 +44,15 @@ def post(port, path, body):
             break
         data += chunk
     s.close()
+    return data
+
+
+def post(port, path, body):
+    """One POST: (status, body bytes)."""
+    data = exchange(port, b"POST %s HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                    b"Content-Type: application/timestamp-query\r\n"
+                    b"Content-Length: %d\r\nConnection: close\r\n\r\n" % (
+                        path.encode(), len(body)) + body)
     head, _, rest = data.partition(b"\r\n\r\n")
     status = int(head.split(b" ", 2)[1])
     m = re.search(rb"(?i)\r\ncontent-length:\s*(\d+)", head)
@@ -54,16 +61,8 @@ def post(port, path, body):
 
 def metrics(port):
     """GET /metrics: {name{labels}: int} for the integer samples."""
-    s = socket.create_connection(("127.0.0.1", port), timeout=10)
-    s.sendall(b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-              b"Connection: close\r\n\r\n")
-    data = b""
-    while True:
-        chunk = s.recv(65536)
-        if not chunk:
-            break
-        data += chunk
-    s.close()
+    data = exchange(port, b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                    b"Connection: close\r\n\r\n")
     return {k: int(v) for k, v in re.findall(
         r"^(carimbo_[a-z_]+(?:\{[^}]*\})?) (\d+)$",
         data.partition(b"\r\n\r\n")[2].decode(), re.M)}

@@ -479,17 +479,26 @@ make_round(struct fixture *f, const struct corpus_req *r1,
 	OPENSSL_free(tok);
 }
 
+/* The fixture's request as an /ers test sends it: SHA-256, a fixed nonce. */
+static struct corpus_req
+ers_req(const struct fixture *f)
+{
+	struct corpus_req req = f->req;
+
+	req.alg = HASH_SHA256;
+	req.nonce = 0x0123456789abcdefULL;
+	return req;
+}
+
 static void
 test_ers(void **state)
 {
 	struct fixture		*f = *state;
 	struct check		*c = check_new(f->root, NULL, 1);
-	struct corpus_req	 req = f->req;
+	struct corpus_req	 req = ers_req(f);
 	uint8_t			 er[ERS_MAX];
 	size_t			 len;
 
-	req.alg = HASH_SHA256;
-	req.nonce = 0x0123456789abcdefULL;
 	len = make_ers(f, &req, ERS_GOOD, er, sizeof(er));
 	assert_int_equal(check_resp(c, &req, er, len, 0), CHK_OK);
 	assert_int_equal(check_resp(c, &req, er, len, 1), CHK_OK);
@@ -518,12 +527,10 @@ test_ers_tampered_token(void **state)
 {
 	struct fixture		*f = *state;
 	struct check		*c = check_new(f->root, NULL, 1);
-	struct corpus_req	 req = f->req;
+	struct corpus_req	 req = ers_req(f);
 	uint8_t			 er[ERS_MAX];
 	size_t			 len;
 
-	req.alg = HASH_SHA256;
-	req.nonce = 0x0123456789abcdefULL;
 	/* The round token's signature tampered (its last byte). */
 	len = make_ers(f, &req, ERS_GOOD, er, sizeof(er));
 	er[len - 1] ^= 1;
@@ -605,13 +612,11 @@ test_ers_bounds(void **state)
 {
 	struct fixture		*f = *state;
 	struct check		*c = check_new(NULL, NULL, 1);
-	struct corpus_req	 req = f->req;
+	struct corpus_req	 req = ers_req(f);
 	uint8_t			 (*leaf)[32], b[HASH_MAX_LEN], g[HASH_MAX_LEN];
 	uint8_t			 s[32], root[HASH_MAX_LEN], *tok, *er;
 	size_t			 toklen, len, n = 65, i;
 
-	req.alg = HASH_SHA256;
-	req.nonce = 0x0123456789abcdefULL;
 	assert_non_null(leaf = calloc(n, sizeof(*leaf)));
 	assert_non_null(er = malloc(4 * ERS_MAX));
 	leaf_group(&req, ERS_GOOD, leaf[0], b, g);

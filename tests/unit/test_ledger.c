@@ -711,6 +711,48 @@ test_tamper(void **state)
  * one grows again; reopened, the ledger and its zeros are whole.
  */
 /*
+ * Closes w and frees it; dir's ledger then verifies (anchors signed), with
+ * its records records and zeros after them.
+ */
+static void
+wr_close_verify(struct writer *w, const char *dir, uint64_t records)
+{
+	struct ledger_report	rep;
+	char			path[PATH_MAX];
+
+	ledger_close(w->l);
+	free(w);
+	snprintf(path, sizeof(path), "%s/%s", dir, LEDGER_FILE);
+	assert_int_equal(ledger_verify_file(path, pki.store, pki.untrusted,
+	    &rep), 0);
+	assert_int_equal(rep.records, records);
+	assert_true(rep.zero_tail > 0);
+}
+
+/*
+ * n rounds of 1..maxleaves leaves and 0..3 standard tokens: after each,
+ * every byte past the records is zero up to the file's end, and the file
+ * grew at least twice.
+ */
+static void
+wr_rounds_growing(struct writer *w, const char *dir, size_t n,
+    size_t maxleaves)
+{
+	size_t	k, grows = 0;
+	off_t	alloc;
+
+	for (k = 0; k < n; k++) {
+		alloc = w->l->alloc_end;
+		wr_round(w, 1 + k % maxleaves, k % 4, false);
+		if (w->l->alloc_end != alloc)
+			grows++;
+		assert_int_equal(zero_after(dir, w->l->end),
+		    w->l->alloc_end);
+	}
+	assert_true(grows >= 2);
+}
+
+/*
  * Direct writes (O_DIRECT|O_DSYNC): each batch rewrites the block holding
  * the end, records before it as they were; growth and a failed batch as
  * in test_prealloc.  Reopened, every record and the zeros after them are
@@ -719,12 +761,11 @@ test_tamper(void **state)
 static void
 test_direct(void **state)
 {
-	struct ledger_report	 rep;
 	struct writer		*w;
 	uint8_t			 junk[300];
 	char			 dir[PATH_MAX / 2], path[PATH_MAX];
 	uint8_t			*blk;
-	size_t			 k, grows = 0;
+	size_t			 k;
 	off_t			 alloc;
 	int			 fd;
 
@@ -753,15 +794,7 @@ test_direct(void **state)
 	free(blk);
 	assert_int_equal(ledger_direct(w->l), 0);
 	assert_true(w->l->dfd != -1);
-	for (k = 0; k < 60; k++) {
-		alloc = w->l->alloc_end;
-		wr_round(w, 1 + k % 5, k % 4, false);
-		if (w->l->alloc_end != alloc)
-			grows++;
-		assert_int_equal(zero_after(dir, w->l->end),
-		    w->l->alloc_end);
-	}
-	assert_true(grows >= 2);
+	wr_rounds_growing(w, dir, 60, 5);
 
 	/* A failed batch: cut, and the next batch grows again. */
 	memset(junk, 0xa5, sizeof(junk));
@@ -782,23 +815,16 @@ test_direct(void **state)
 	wr_round(w, 2, 2, false);
 	wr_round(w, 1, 0, false);
 	k = w->l->records;
-	ledger_close(w->l);
-	free(w);
-	snprintf(path, sizeof(path), "%s/%s", dir, LEDGER_FILE);
-	assert_int_equal(ledger_verify_file(path, pki.store, pki.untrusted,
-	    &rep), 0);
-	assert_int_equal(rep.records, k);
-	assert_true(rep.zero_tail > 0);
+	wr_close_verify(w, dir, k);
 }
 
 static void
 test_prealloc(void **state)
 {
-	struct ledger_report	 rep;
 	struct writer		*w;
 	uint8_t			 junk[300];
-	char			 dir[PATH_MAX / 2], path[PATH_MAX];
-	size_t			 k, grows = 0, zlen;
+	char			 dir[PATH_MAX / 2];
+	size_t			 k, zlen;
 	off_t			 zoff, alloc;
 
 	(void)state;
@@ -808,15 +834,7 @@ test_prealloc(void **state)
 	assert_int_equal(w->l->end, 0);
 	assert_int_equal(w->l->alloc_end, TEST_PREALLOC);
 	assert_int_equal(zero_after(dir, 0), TEST_PREALLOC);
-	for (k = 0; k < 40; k++) {
-		alloc = w->l->alloc_end;
-		wr_round(w, 1 + k % 3, k % 4, false);
-		if (w->l->alloc_end != alloc)
-			grows++;
-		assert_int_equal(zero_after(dir, w->l->end),
-		    w->l->alloc_end);
-	}
-	assert_true(grows >= 2);
+	wr_rounds_growing(w, dir, 40, 3);
 
 	/* A batch that fits asks for no growth; one that does not, does. */
 	assert_int_equal(ledger_grow(w->l, w->l->alloc_end - w->l->end,
@@ -851,13 +869,7 @@ test_prealloc(void **state)
 	assert_int_equal(w->l->end, alloc);
 	assert_int_equal(w->l->alloc_end, alloc + TEST_PREALLOC);
 	assert_int_equal(zero_after(dir, alloc), alloc + TEST_PREALLOC);
-	ledger_close(w->l);
-	free(w);
-	snprintf(path, sizeof(path), "%s/%s", dir, LEDGER_FILE);
-	assert_int_equal(ledger_verify_file(path, pki.store, pki.untrusted,
-	    &rep), 0);
-	assert_int_equal(rep.records, k);
-	assert_true(rep.zero_tail > 0);
+	wr_close_verify(w, dir, k);
 }
 
 /*
