@@ -183,8 +183,11 @@ ers_parse(struct check *c, const uint8_t *body, size_t len,
 	/* cryptoInfos [0], encryptionInfo [1]: not ours to judge. */
 	while (der_peek(&er) == DER_CTX_CONS(0) ||
 	    der_peek(&er) == DER_CTX_CONS(1))
-		if (der_get(&er, &tag, &x, NULL, NULL) == -1)
+		if (der_get(&er, &tag, &x, NULL, NULL) == -1) {
+			check_why(c, "malformed cryptoInfos or "
+			    "encryptionInfo (RFC 4998 3)");
 			return -1;
+		}
 	if (der_expect(&er, DER_SEQUENCE, &seq) == -1 ||
 	    der_expect(&seq, DER_SEQUENCE, &chain) == -1 ||
 	    der_expect(&chain, DER_SEQUENCE, &ats) == -1) {

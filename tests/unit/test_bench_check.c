@@ -522,6 +522,63 @@ test_ers(void **state)
 	check_free(c);
 }
 
+/*
+ * Malformed EvidenceRecords (RFC 4998 3-5), each refused as CHK_PARSE
+ * with the step named.  "cryptoInfos cut" was found by fuzz_bench.
+ */
+#define ALGS	0x30, 0x0d, 0x30, 0x0b, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, \
+		0x65, 0x03, 0x04, 0x02, 0x01	/* { { sha256 } } */
+static const uint8_t er_v2[] = { 0x30, 0x18, 0x02, 0x01, 0x02, ALGS,
+	0x30, 0x04, 0x30, 0x02, 0x30, 0x00 };
+static const uint8_t er_crypto_cut[] = { 0x30, 0x15, 0x02, 0x01, 0x01, ALGS,
+	0xa0, 0x05, 0x01 };
+static const uint8_t er_no_chain[] = { 0x30, 0x12, 0x02, 0x01, 0x01, ALGS };
+static const uint8_t er_bad_alg[] = { 0x30, 0x1f, 0x02, 0x01, 0x01, ALGS,
+	0x30, 0x0b, 0x30, 0x09, 0x30, 0x07, 0xa0, 0x05, 0x06, 0x03, 0x2a, 0x03,
+	0x04 };
+static const uint8_t er_no_tree[] = { 0x30, 0x27, 0x02, 0x01, 0x01, ALGS,
+	0x30, 0x13, 0x30, 0x11, 0x30, 0x0f, 0xa0, 0x0b, 0x06, 0x09, 0x60, 0x86,
+	0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01, 0x30, 0x00 };
+static const uint8_t er_empty_list[] = { 0x30, 0x1e, 0x02, 0x01, 0x01, ALGS,
+	0x30, 0x0a, 0x30, 0x08, 0x30, 0x06, 0xa2, 0x02, 0x30, 0x00, 0x30, 0x00 };
+static const uint8_t er_no_token[] = { 0x30, 0x22, 0x02, 0x01, 0x01, ALGS,
+	0x30, 0x0e, 0x30, 0x0c, 0x30, 0x0a, 0xa2, 0x08, 0x30, 0x06, 0x04, 0x01,
+	0x11, 0x04, 0x01, 0x22 };
+#undef ALGS
+
+static void
+test_ers_malformed(void **state)
+{
+	static const struct {
+		const uint8_t	*der;
+		size_t		 len;
+		const char	*why;
+	} cases[] = {
+		{ (const uint8_t *)"<html>", 6, "not an EvidenceRecord" },
+		{ er_v2, sizeof(er_v2), "not an EvidenceRecord v1" },
+		{ er_crypto_cut, sizeof(er_crypto_cut), "cryptoInfos" },
+		{ er_no_chain, sizeof(er_no_chain), "no ArchiveTimeStamp" },
+		{ er_bad_alg, sizeof(er_bad_alg), "digestAlgorithm" },
+		{ er_no_tree, sizeof(er_no_tree), "no reducedHashtree" },
+		{ er_empty_list, sizeof(er_empty_list), "no reducedHashtree" },
+		{ er_no_token, sizeof(er_no_token), "no timeStamp ContentInfo" },
+	};
+	struct fixture		*f = *state;
+	struct check		*c = check_new(NULL, NULL, 1);
+	struct corpus_req	 req = ers_req(f);
+	size_t			 i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		c->why[0] = '\0';
+		assert_int_equal(check_resp(c, &req, cases[i].der,
+		    cases[i].len, 1), CHK_PARSE);
+		if (strstr(c->why, cases[i].why) == NULL)
+			fail_msg("case %zu: \"%s\", not \"%s\"", i, c->why,
+			    cases[i].why);
+	}
+	check_free(c);
+}
+
 static void
 test_ers_tampered_token(void **state)
 {
@@ -656,6 +713,7 @@ main(void)
 		cmocka_unit_test(test_ers_tampered_token),
 		cmocka_unit_test(test_ers_round_cache),
 		cmocka_unit_test(test_ers_bounds),
+		cmocka_unit_test(test_ers_malformed),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
