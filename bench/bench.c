@@ -15,9 +15,12 @@
 #include <err.h>
 #include <errno.h>
 #include <getopt.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <sodium.h>
 
@@ -37,6 +40,8 @@ struct bench_args {
 	int			 certreq;
 	int			 remote;
 	int			 ceiling;
+	int			 serve_only;	/* --ceiling: no load, answer */
+	double			 serve_only_seconds;	/* 0: until a signal */
 	int			 openssl_parse;
 	long			 phases;
 	size_t			 body_size;
@@ -55,6 +60,8 @@ bench_usage(FILE *f)
 	    "           [-c CONF | --ca FILE [--untrusted FILE]]\n"
 	    "           [--corpus N] [--allow-remote] [--quiet]\n"
 	    "       carimbo bench --ceiling --body-size BYTES [load options]\n"
+	    "       carimbo bench --ceiling --body-size BYTES --serve-only "
+	    "[--duration S]\n"
 	    "       carimbo bench --compare URL_A URL_B [--phases N] "
 	    "[load options]\n"
 	    "       carimbo bench --hsm -c CONF [--threads N] "
@@ -120,6 +127,7 @@ bench_parse(struct bench_args *a, int argc, char **argv)
 		{ "quiet",	no_argument,		NULL, 'q' },
 		{ "ceiling",	no_argument,		NULL, 'L' },
 		{ "body-size",	required_argument,	NULL, 'B' },
+		{ "serve-only",	no_argument,		NULL, 'O' },
 		{ "compare",	required_argument,	NULL, 'X' },
 		{ "phases",	required_argument,	NULL, 'P' },
 		{ "help",	no_argument,		NULL, 'h' },
@@ -205,6 +213,9 @@ bench_parse(struct bench_args *a, int argc, char **argv)
 		case 'L':
 			a->ceiling = 1;
 			break;
+		case 'O':
+			a->serve_only = 1;
+			break;
 		case 'B':
 			a->body_size = (size_t)bench_num("--body-size", optarg,
 			    0, BENCH_MAX_BODY);
@@ -240,6 +251,9 @@ bench_parse(struct bench_args *a, int argc, char **argv)
 		bench_usage(stderr);
 		exit(2);
 	}
+	if (a->serve_only && !a->ceiling)
+		errx(2, "--serve-only goes with --ceiling");
+	a->serve_only_seconds = a->o.duration;
 	if (a->o.duration == 0 && a->o.requests == 0)
 		a->o.duration = 5;
 	if (a->o.pipeline * a->o.conns > 1 << 20)
@@ -305,6 +319,38 @@ bench_target(struct target *t, const char *url, int remote)
 		    strerror(-r));
 }
 
+/*
+ * --ceiling --serve-only: the trivial responder alone, for another load
+ * generator (bench/wrk-compare.sh drives it with wrk).  Prints "listening
+ * on 127.0.0.1:PORT" and answers until --duration passes (default: until
+ * SIGTERM or SIGINT).
+ */
+static int
+bench_serve_only(struct bench_args *a, struct ceiling *cl, uint16_t port)
+{
+	struct timespec	 ts;
+	sigset_t	 set;
+	int		 sig;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	printf("listening on 127.0.0.1:%u\n", port);
+	fflush(stdout);
+	if (a->serve_only_seconds > 0) {
+		ts.tv_sec = (time_t)a->serve_only_seconds;
+		ts.tv_nsec = (long)((a->serve_only_seconds - (double)ts.tv_sec) *
+		    1e9);
+		while ((sig = sigtimedwait(&set, NULL, &ts)) == -1 &&
+		    errno == EINTR)
+			;
+	} else
+		while (sigwait(&set, &sig) != 0)
+			;
+	ceiling_stop(cl);
+	return 0;
+}
+
 static int
 bench_load(struct bench_args *a)
 {
@@ -312,15 +358,26 @@ bench_load(struct bench_args *a)
 	struct load_result	 res;
 	struct report		 rep;
 	struct ceiling		*cl = NULL;
+	sigset_t		 set;
 	char			 url[64];
 	uint16_t		 port;
 	int			 r, rc;
 
+	if (a->serve_only) {
+		/* Before the responder's thread, which inherits the mask. */
+		sigemptyset(&set);
+		sigaddset(&set, SIGTERM);
+		sigaddset(&set, SIGINT);
+		if (pthread_sigmask(SIG_BLOCK, &set, NULL) != 0)
+			errx(1, "pthread_sigmask");
+	}
 	if (a->ceiling) {
 		if ((cl = ceiling_start(a->body_size, &port)) == NULL)
 			return 1;
 		snprintf(url, sizeof(url), "http://127.0.0.1:%u/", port);
 		a->url = url;
+		if (a->serve_only)
+			return bench_serve_only(a, cl, port);
 	}
 	bench_target(&t, a->url, a->remote);
 	a->o.tg = &t;

@@ -12,6 +12,7 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -116,6 +117,31 @@ try:
     headline("ceiling", j)
     if j:
         check(j.get("body_size") == 1500, "ceiling: body_size")
+
+    # The responder alone, for another load generator (wrk-compare.sh):
+    # every POST gets the body size asked for, pipelined too, until SIGTERM.
+    so = subprocess.Popen([CARIMBO, "bench", "--ceiling", "--body-size",
+                           "777", "--serve-only"], stdout=subprocess.PIPE)
+    line = so.stdout.readline().decode()
+    m = re.match(r"listening on 127\.0\.0\.1:(\d+)", line)
+    check(m is not None, "serve-only: %r" % line)
+    if m:
+        s = socket.create_connection(("127.0.0.1", int(m.group(1))),
+                                     timeout=10)
+        s.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n"
+                  b"\r\nabc" * 2)
+        got = b""
+        while got.count(b"HTTP/1.1 200") < 2 or len(got) < 2 * 777:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            got += chunk
+        s.close()
+        bodies = re.findall(rb"Content-Length: (\d+)", got)
+        check(bodies == [b"777", b"777"], "serve-only: two pipelined "
+              "answers of 777 bytes: %r" % bodies)
+    so.send_signal(signal.SIGTERM)
+    check(so.wait(timeout=10) == 0, "serve-only: exit 0 on SIGTERM")
 
     j, out = bench("compare", "--compare", url, url, "--phases", "2",
                    "--connections", "2", "--duration", "1", "-c", CONF)
