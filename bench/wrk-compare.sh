@@ -47,7 +47,9 @@ run() {	# NAME URL
 		    -s "$here/wrk-tsq.lua" "$2" > "$tmp/$1.txt"
 	fi
 	rps=$(awk '/^Requests\/sec/{print $2}' "$tmp/$1.txt")
-	lat=$(awk '/^ +(50|90|99)%/{printf " p%s %s", $1, $2}' "$tmp/$1.txt" | tr -d '%')
+	# wrk 4.1 prints 0.00us for the high percentiles of pipelined runs.
+	lat=$(awk '/^ +(50|90|99)%/{printf " p%s %s", $1, $2 == "0.00us" ? "n/a" : $2}' \
+	    "$tmp/$1.txt" | tr -d '%')
 	non2xx=$(awk '/Non-2xx/{print $NF}' "$tmp/$1.txt")
 	echo "$1 $rps" >> "$tmp/rates"
 	printf '%-8s %12s req/s %s%s\n' "$1" "$rps" "$lat" "${non2xx:+  non-2xx: $non2xx}"
