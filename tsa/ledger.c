@@ -755,7 +755,12 @@ ledger_rollback(struct ledger *l)
 	 */
 	l->alloc_end = l->end;
 	l->grow_to = 0;
-	if (ftruncate(l->fd, l->end) == -1) {
+	/*
+	 * Synced: a direct write that failed may have left whole blocks of
+	 * records on disk, and they must not come back after a crash (their
+	 * rounds were answered systemFailure).
+	 */
+	if (ftruncate(l->fd, l->end) == -1 || fsync(l->fd) == -1) {
 		log_warn("ledger: truncating %s back to %lld", l->path,
 		    (long long)l->end);
 		return -1;

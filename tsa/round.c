@@ -840,7 +840,7 @@ rounds_ledger_done(struct rounds *rs, int wres, size_t wlen, int sres)
 		log_warnx("ledger: write failed: %s; the replies of %zu rounds "
 		    "become systemFailure", strerror(-wres), batch_rounds(b) +
 		    batch_rounds(&rs->fill));
-	else if ((size_t)wres != b->len)
+	else if ((size_t)wres != wlen)
 		log_warnx("ledger: short write (%d of %zu bytes: disk full or "
 		    "file size limit?); the replies of %zu rounds become "
 		    "systemFailure", wres, wlen, batch_rounds(b) +

@@ -278,6 +278,12 @@ serve_main(int argc, char **argv)
 	EVP_PKEY_free(pub);
 	if ((tmpl = token_tmpl_new(&tp)) == NULL)
 		errx(1, "cannot build the token template");
+	/*
+	 * A file size limit gives EFBIG (a failed round, or a logged
+	 * start-up growth), not a dead server: before the ledger's first
+	 * write.
+	 */
+	signal(SIGXFSZ, SIG_IGN);
 	if ((lg = ledger_open(cfg.ledger_dir)) == NULL)
 		errx(1, "%s: the ledger cannot be opened", cfg.ledger_dir);
 	if (ledger_sync_direct && ledger_direct(lg) == 0)
@@ -300,8 +306,6 @@ serve_main(int argc, char **argv)
 	if (sigprocmask(SIG_BLOCK, &mask, NULL) == -1)
 		err(1, "sigprocmask");
 	signal(SIGPIPE, SIG_IGN);
-	/* A file size limit gives EFBIG (a failed round), not a dead server. */
-	signal(SIGXFSZ, SIG_IGN);
 
 	lfd = serve_bind(cfg.listen);
 	cfg.pub = pub_open(c->dir);
