@@ -389,6 +389,29 @@ sound_after(const struct ledger_map *m, size_t off, size_t lim)
 }
 
 /*
+ * Whether [off, lim) shows a block of a batch that never reached the
+ * disk: zeros from off to the end of its LEDGER_BLOCK block, or a whole
+ * aligned block of zeros.  Records never hold a block of zeros (each has
+ * a hash trailer, and the space after the records was zero before the
+ * batch), so a block lost by a power loss shows this way and a record
+ * altered in place does not.
+ */
+static bool
+lost_block(const struct ledger_map *m, size_t off, size_t lim)
+{
+	size_t	b = (off / LEDGER_BLOCK + 1) * LEDGER_BLOCK;
+
+	if (b > lim)
+		return false;
+	if (first_nonzero(m->p + off, b - off) == b - off)
+		return true;
+	for (; b + LEDGER_BLOCK <= lim; b += LEDGER_BLOCK)
+		if (first_nonzero(m->p + b, LEDGER_BLOCK) == LEDGER_BLOCK)
+			return true;
+	return false;
+}
+
+/*
  * The start-up walk (doc/ledger.md "Start-up").  Pass 0 reads
  * frames only (no hashing) to find the last anchor.  Pass 1 takes the
  * fields of every record, and from the last anchor on also checks each
@@ -511,6 +534,7 @@ ledger_open_prealloc(const char *dir, size_t prealloc)
 	struct ledger_map	 m;
 	const char		*why;
 	size_t			 stop, torn;
+	bool			 lost;
 	int			 dfd;
 
 	if (mkdir(dir, 0750) == -1 && errno != EEXIST) {
@@ -537,7 +561,14 @@ ledger_open_prealloc(const char *dir, size_t prealloc)
 	torn = stop;
 	if (m.len > stop)
 		torn += nonzero_len(m.p + stop, m.len - stop);
-	if (torn > stop && (torn - stop > LEDGER_MAX_TAIL ||
+	/*
+	 * Sound records after the damage: damage inside the ledger, unless
+	 * a block of the damaged part never reached the disk (one batch
+	 * written out of order, cut by a power loss: never answered).
+	 */
+	lost = torn > stop && torn - stop <= LEDGER_MAX_TAIL &&
+	    sound_after(&m, stop, torn) && lost_block(&m, stop, torn);
+	if (torn > stop && !lost && (torn - stop > LEDGER_MAX_TAIL ||
 	    sound_after(&m, stop, torn))) {
 		log_warnx("ledger: %s: record %llu at offset %zu: %s; the "
 		    "%zu bytes after it hold sound records or exceed "
@@ -550,10 +581,17 @@ ledger_open_prealloc(const char *dir, size_t prealloc)
 	}
 	map_close(&m, true);
 	l->alloc_end = m.len;
-	if (torn > stop) {
+	if (lost)
+		log_warnx("ledger: %s: torn tail at offset %zu (record %llu: "
+		    "%s): a block of the last batch never reached the disk "
+		    "(power loss?), later blocks did: cutting %zu bytes, "
+		    "sound records among them (never answered)", l->path, stop,
+		    (unsigned long long)l->records, why, torn - stop);
+	else if (torn > stop)
 		log_warnx("ledger: %s: torn tail at offset %zu (record %llu: "
 		    "%s): cutting %zu bytes", l->path, stop,
 		    (unsigned long long)l->records, why, torn - stop);
+	if (torn > stop) {
 		if (ftruncate(l->fd, stop) == -1 || fsync(l->fd) == -1) {
 			log_warn("ledger: cutting %s", l->path);
 			ledger_close(l);

@@ -515,6 +515,107 @@ test_torn_tail(void **state)
 	free(buf);
 }
 
+/* dir's ledger file, whole, into a fresh buffer; *len its size. */
+static uint8_t *
+file_get(const char *dir, size_t *len)
+{
+	char	 path[PATH_MAX + 32];
+	uint8_t	*buf;
+	FILE	*f;
+
+	*len = file_size(dir);
+	snprintf(path, sizeof(path), "%s/%s", dir, LEDGER_FILE);
+	assert_non_null(buf = malloc(*len));
+	assert_non_null(f = fopen(path, "rb"));
+	assert_int_equal(fread(buf, 1, *len, f), *len);
+	fclose(f);
+	return buf;
+}
+
+/*
+ * A power loss inside a batch of several blocks: a block of it never
+ * reached the disk, a later one did, with a sound record in it.  Nothing
+ * of the batch was answered, so start-up cuts it at its first record; a
+ * record altered in place, or only its magic zeroed, is still damage and
+ * refused (doc/ledger.md "Start-up").
+ */
+static void
+test_lost_block(void **state)
+{
+	struct ledger	*l;
+	struct writer	*w;
+	uint8_t		*full, *buf;
+	char		 dir[PATH_MAX / 2];
+	size_t		 starts[64], recs[64], n = 0, len, i, j, b = 0;
+
+	(void)state;
+	mkdir_tmp(dir, sizeof(dir), "lost");
+	file_put(dir, ref.buf, ref.len);
+	assert_non_null(w = calloc(1, sizeof(*w)));
+	assert_non_null(w->l = lopen(dir));
+	w->round = ref.max_round;
+	/* Rounds after the last anchor, over three blocks past it. */
+	while (n < 64 && (size_t)w->l->end < ref.len + 3 * LEDGER_BLOCK) {
+		starts[n] = (size_t)w->l->end;
+		recs[n++] = w->l->records;
+		wr_round(w, 2, 3, false);
+	}
+	starts[n] = (size_t)w->l->end;
+	recs[n] = w->l->records;
+	ledger_close(w->l);
+	free(w);
+	full = file_get(dir, &len);
+	assert_non_null(buf = malloc(len));
+
+	/* A round starting 16+ bytes before a block end, a round after it. */
+	for (i = 0; i < n; i++) {
+		b = (starts[i] / LEDGER_BLOCK + 1) * LEDGER_BLOCK;
+		if (b - starts[i] >= 16 && starts[n] > b + 600)
+			break;
+	}
+	assert_true(i < n);
+
+	/* The batch's first block lost: cut at its first record. */
+	memcpy(buf, full, len);
+	memset(buf + starts[i], 0, b - starts[i]);
+	file_put(dir, buf, len);
+	assert_non_null(l = lopen(dir));
+	assert_int_equal(l->records, recs[i]);
+	assert_int_equal(l->end, starts[i]);
+	ledger_close(l);
+	assert_int_equal(zero_after(dir, starts[i]), starts[i] +
+	    TEST_PREALLOC);
+
+	/* A whole block lost in the middle of the batch: cut before it. */
+	for (j = i; j < n && starts[j] < b; j++)
+		;
+	memcpy(buf, full, len);
+	memset(buf + b, 0, LEDGER_BLOCK);
+	if (starts[n] >= b + LEDGER_BLOCK + 600) {
+		file_put(dir, buf, len);
+		assert_non_null(l = lopen(dir));
+		assert_true(l->records < recs[n] && (size_t)l->end <= b);
+		ledger_close(l);
+		assert_int_equal(zero_after(dir, file_size(dir) -
+		    TEST_PREALLOC), file_size(dir));
+	}
+
+	/* Only the magic of the round's first record zeroed: refused. */
+	memcpy(buf, full, len);
+	memset(buf + starts[i], 0, 4);
+	file_put(dir, buf, len);
+	assert_null(lopen(dir));
+	assert_int_equal(file_size(dir), len);	/* nothing cut */
+
+	/* A byte flipped in that record: refused. */
+	memcpy(buf, full, len);
+	buf[starts[i] + 50] ^= 0x10;
+	file_put(dir, buf, len);
+	assert_null(lopen(dir));
+	free(buf);
+	free(full);
+}
+
 /*
  * Damage with a sound record after it is not a torn tail: refused when it
  * lies after the last anchor, where start-up checks every byte; before
@@ -1179,6 +1280,7 @@ main(void)
 		cmocka_unit_test(test_reopen),
 		cmocka_unit_test(test_torn_tail),
 		cmocka_unit_test(test_open_refuses),
+		cmocka_unit_test(test_lost_block),
 		cmocka_unit_test(test_tamper),
 		cmocka_unit_test(test_prealloc),
 		cmocka_unit_test(test_direct),
