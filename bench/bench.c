@@ -41,7 +41,6 @@ struct bench_args {
 	int			 remote;
 	int			 ceiling;
 	int			 serve_only;	/* --ceiling: no load, answer */
-	double			 serve_only_seconds;	/* 0: until a signal */
 	int			 openssl_parse;
 	long			 phases;
 	size_t			 body_size;
@@ -253,8 +252,8 @@ bench_parse(struct bench_args *a, int argc, char **argv)
 	}
 	if (a->serve_only && !a->ceiling)
 		errx(2, "--serve-only goes with --ceiling");
-	a->serve_only_seconds = a->o.duration;
-	if (a->o.duration == 0 && a->o.requests == 0)
+	/* --serve-only without --duration: until a signal. */
+	if (a->o.duration == 0 && a->o.requests == 0 && !a->serve_only)
 		a->o.duration = 5;
 	if (a->o.pipeline * a->o.conns > 1 << 20)
 		errx(2, "--connections times --pipeline: at most %d", 1 << 20);
@@ -326,26 +325,22 @@ bench_target(struct target *t, const char *url, int remote)
  * SIGTERM or SIGINT).
  */
 static int
-bench_serve_only(struct bench_args *a, struct ceiling *cl, uint16_t port)
+bench_serve_only(struct bench_args *a, struct ceiling *cl, uint16_t port,
+    const sigset_t *set)
 {
 	struct timespec	 ts;
-	sigset_t	 set;
 	int		 sig;
 
-	sigemptyset(&set);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
 	printf("listening on 127.0.0.1:%u\n", port);
 	fflush(stdout);
-	if (a->serve_only_seconds > 0) {
-		ts.tv_sec = (time_t)a->serve_only_seconds;
-		ts.tv_nsec = (long)((a->serve_only_seconds - (double)ts.tv_sec) *
-		    1e9);
-		while ((sig = sigtimedwait(&set, NULL, &ts)) == -1 &&
+	if (a->o.duration > 0) {
+		ts.tv_sec = (time_t)a->o.duration;
+		ts.tv_nsec = (long)((a->o.duration - (double)ts.tv_sec) * 1e9);
+		while ((sig = sigtimedwait(set, NULL, &ts)) == -1 &&
 		    errno == EINTR)
 			;
 	} else
-		while (sigwait(&set, &sig) != 0)
+		while (sigwait(set, &sig) != 0)
 			;
 	ceiling_stop(cl);
 	return 0;
@@ -377,7 +372,7 @@ bench_load(struct bench_args *a)
 		snprintf(url, sizeof(url), "http://127.0.0.1:%u/", port);
 		a->url = url;
 		if (a->serve_only)
-			return bench_serve_only(a, cl, port);
+			return bench_serve_only(a, cl, port, &set);
 	}
 	bench_target(&t, a->url, a->remote);
 	a->o.tg = &t;

@@ -280,9 +280,9 @@ struct ledger {
 					   LEDGER_BLOCK), the growth's source;
 					   allocated once, aligned */
 	/* Direct writes: the file's bytes from the block holding end. */
-	uint8_t		*stage;		/* aligned; the batch, whole blocks */
+	uint8_t		*stage;		/* aligned; the batch, whole blocks
+					   from end's block on */
 	size_t		 stage_cap;
-	off_t		 stage_off;	/* file offset of stage[0] */
 	uint8_t		*tail;		/* LEDGER_BLOCK bytes: the records'
 					   bytes of the block holding end */
 	uint8_t		 head[LEDGER_HASH_LEN];	/* hash of the last record */

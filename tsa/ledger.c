@@ -534,7 +534,7 @@ ledger_open_prealloc(const char *dir, size_t prealloc)
 	struct ledger_map	 m;
 	const char		*why;
 	size_t			 stop, torn;
-	bool			 lost;
+	bool			 damaged, lost;
 	int			 dfd;
 
 	if (mkdir(dir, 0750) == -1 && errno != EEXIST) {
@@ -566,10 +566,11 @@ ledger_open_prealloc(const char *dir, size_t prealloc)
 	 * a block of the damaged part never reached the disk (one batch
 	 * written out of order, cut by a power loss: never answered).
 	 */
-	lost = torn > stop && torn - stop <= LEDGER_MAX_TAIL &&
-	    sound_after(&m, stop, torn) && lost_block(&m, stop, torn);
-	if (torn > stop && !lost && (torn - stop > LEDGER_MAX_TAIL ||
-	    sound_after(&m, stop, torn))) {
+	damaged = torn > stop && (torn - stop > LEDGER_MAX_TAIL ||
+	    sound_after(&m, stop, torn));
+	lost = damaged && torn - stop <= LEDGER_MAX_TAIL &&
+	    lost_block(&m, stop, torn);
+	if (damaged && !lost) {
 		log_warnx("ledger: %s: record %llu at offset %zu: %s; the "
 		    "%zu bytes after it hold sound records or exceed "
 		    "LEDGER_MAX_TAIL: damage, not a torn append; refusing to "
@@ -733,8 +734,7 @@ ledger_prepare(struct ledger *l, const uint8_t *buf, size_t len,
 		return;
 	}
 	/* The records already in end's block, the batch, then zeros. */
-	l->stage_off = l->end & ~(off_t)(LEDGER_BLOCK - 1);
-	head = (size_t)(l->end - l->stage_off);
+	head = (size_t)(l->end % LEDGER_BLOCK);
 	total = block_up(head + len);
 	if (total > l->stage_cap) {
 		free(l->stage);
@@ -747,7 +747,7 @@ ledger_prepare(struct ledger *l, const uint8_t *buf, size_t len,
 	io->fd = l->dfd;
 	io->buf = l->stage;
 	io->len = total;
-	io->off = l->stage_off;
+	io->off = l->end - (off_t)head;
 }
 
 void
@@ -767,15 +767,18 @@ ledger_commit(struct ledger *l, const struct ledger_rec *recs, size_t n,
 			l->last_anchor = recs[i].seq;
 		}
 	}
+	/*
+	 * Direct: the batch was staged from end's block (ledger_prepare);
+	 * the tail becomes the records of the block holding the new end.
+	 */
+	if (l->dfd != -1) {
+		size_t at = (size_t)(l->end % LEDGER_BLOCK) + len;
+
+		memcpy(l->tail, l->stage + (at & ~(size_t)(LEDGER_BLOCK - 1)),
+		    at % LEDGER_BLOCK);
+	}
 	l->records += n;
 	l->end += len;
-	/* Direct: the batch was staged from end's block (ledger_prepare). */
-	if (l->dfd != -1) {
-		off_t start = l->end & ~(off_t)(LEDGER_BLOCK - 1);
-
-		memcpy(l->tail, l->stage + (start - l->stage_off),
-		    (size_t)(l->end - start));
-	}
 	if (l->grow_to > l->alloc_end)
 		l->alloc_end = l->grow_to;
 	if (l->end > l->alloc_end)

@@ -808,7 +808,6 @@ ledger_flush(struct loop *l)
 	struct ledger_io	 io;
 	const uint8_t		*buf;
 	size_t			 len;
-	uint64_t		 off;
 
 	if (l->ledger_busy)
 		return;
@@ -822,7 +821,7 @@ ledger_flush(struct loop *l)
 	if (signer_backlog(l->sg) > LEDGER_DEFER_JOBS &&
 	    rounds_ledger_age_ms(l->rs) < LEDGER_DEFER_MS)
 		return;
-	if (!rounds_ledger_next(l->rs, &buf, &len, &off))
+	if (!rounds_ledger_next(l->rs, &buf, &len))
 		return;
 	ledger_prepare(l->lg, buf, len, &io);
 	/* A chain's SQEs must be in one submission for the link to hold. */

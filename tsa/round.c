@@ -55,7 +55,6 @@ struct batch {
 	size_t			 nrecs, reccap;
 	struct round		*rounds, *rtail;
 	uint8_t			 head[LEDGER_HASH_LEN];
-	uint64_t		 off;
 };
 
 struct rounds {
@@ -777,8 +776,7 @@ rounds_ledger_age_ms(const struct rounds *rs)
 }
 
 bool
-rounds_ledger_next(struct rounds *rs, const uint8_t **buf, size_t *len,
-    uint64_t *off)
+rounds_ledger_next(struct rounds *rs, const uint8_t **buf, size_t *len)
 {
 	struct batch tmp;
 
@@ -789,11 +787,9 @@ rounds_ledger_next(struct rounds *rs, const uint8_t **buf, size_t *len,
 	rs->fill = tmp;
 	rs->fill.len = rs->fill.nrecs = 0;
 	rs->fill.rounds = rs->fill.rtail = NULL;
-	rs->flight.off = rs->lg->end;
 	rs->in_flight = true;
 	*buf = rs->flight.buf;
 	*len = rs->flight.len;
-	*off = rs->flight.off;
 	return true;
 }
 

@@ -399,13 +399,13 @@ void		 rounds_turn(struct rounds *);
 void		 rounds_collect(struct rounds *);
 /*
  * The next ledger bytes to append, when none are being written: true with
- * buf/len/off filled.  The loop makes them durable (ledger_prepare()),
- * then calls rounds_ledger_done() with the write's result (bytes or
- * -errno), the bytes it was to write, and the sync's (0 or -errno; 0 for
- * a direct write).
+ * buf/len filled (they go at the ledger's end).  The loop makes them
+ * durable (ledger_prepare()), then calls rounds_ledger_done() with the
+ * write's result (bytes or -errno), the bytes it was to write, and the
+ * sync's (0 or -errno; 0 for a direct write).
  */
 bool		 rounds_ledger_next(struct rounds *, const uint8_t **,
-		    size_t *, uint64_t *off);
+		    size_t *);
 /* Milliseconds since the oldest round waiting for the next write closed. */
 long		 rounds_ledger_age_ms(const struct rounds *);
 void		 rounds_ledger_done(struct rounds *, int wres, size_t wlen,

@@ -225,9 +225,8 @@ def main():
     # /ers records (one per tree) = records - token records - anchors.
     rec = re.search(r"records\s+(\d+) \(/ers rounds \d+, token records "
                     r"(\d+), anchors (\d+)\)", out)
-    trees = rec and str(int(rec.group(1)) - int(rec.group(2)) -
-                        int(rec.group(3)))
-    S.check(trees is not None and sig["round"] == int(trees) ==
+    trees = rec and int(rec.group(1)) - int(rec.group(2)) - int(rec.group(3))
+    S.check(rec is not None and sig["round"] == trees ==
             met.get("carimbo_round_tokens_total") and
             sig["anchor"] == int(m.group(1)) ==
             met.get("carimbo_anchors_total") and sig["token"] == 3 and
