@@ -140,10 +140,17 @@ void		 check_set_openssl(struct check *, int on);
 /*
  * Judges one HTTP 200 body against the request it answers: parsed,
  * granted, nonce and imprint equal to the request's; with full, also the
- * signature and chain (TS_RESP_verify_response) or the ERS path.
+ * signature and chain (TS_RESP_verify_response), or on /ers the round
+ * token's when it is not verified yet.
  */
 enum check_err	 check_resp(struct check *, const struct corpus_req *,
 		    const uint8_t *body, size_t len, int full);
+/*
+ * Whether the last answer check_resp passed is fully verified: its own
+ * signature and chain checked (full), or on /ers its path checked to a
+ * round token whose very bytes verified before, which costs nothing more.
+ */
+int		 check_verified(const struct check *);
 /*
  * ers.c: the hook for /ers answers.  Returns CHK_OK when body is an
  * EvidenceRecord for req that we can read (and, with full, whose path
@@ -168,7 +175,7 @@ struct load_opts {
 	const uint8_t		*fixed;		/* request when corpus is NULL */
 	size_t			 fixedlen;
 	struct check		*chk;		/* NULL: HTTP framing only */
-	double			 sample;	/* fraction fully verified */
+	double			 sample;	/* at least this fraction fully verified */
 	const char		*check;		/* "fast", "openssl", "none" */
 	long			 conns;
 	long			 pipeline;

@@ -329,6 +329,7 @@ check_resp(struct check *c, const struct corpus_req *req,
 	const uint8_t	*p = body;
 	enum check_err	 e;
 
+	c->verified = 0;
 	if (c->ers)
 		return ers_check(c, req, body, len, full);
 	if (!full && !c->openssl_parse)
@@ -349,9 +350,18 @@ check_resp(struct check *c, const struct corpus_req *req,
 		e = CHK_PARSE;
 	} else if ((e = check_tst(c, req, tst, 1)) != CHK_OK)
 		;
-	else if (full && check_can_verify(c) &&
-	    !check_verify_token(c, resp, NULL))
-		e = CHK_VERIFY;
+	else if (full && check_can_verify(c)) {
+		if (!check_verify_token(c, resp, NULL))
+			e = CHK_VERIFY;
+		else
+			c->verified = 1;
+	}
 	TS_RESP_free(resp);
 	return e;
+}
+
+int
+check_verified(const struct check *c)
+{
+	return c->verified;
 }

@@ -43,6 +43,7 @@ struct check {
 	struct check_token tokens[CHECK_MAX_ROUND_TOKENS];
 	size_t		 ntokens;	/* taken in turn: the next is ntokens % MAX */
 	uint64_t	 verifications;	/* check_verify_token calls (tests) */
+	int		 verified;	/* of the last answer, check_verified */
 	char		 why[CHECK_MAX_WHY];	/* the last failure */
 };
 

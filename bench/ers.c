@@ -23,11 +23,12 @@
  * (check.h), found by their bytes: on the first sight of a token its
  * messageImprint comes from a strict DER walk to the TSTInfo
  * (check_token_tst), no d2i_PKCS7; a sampled answer whose token is not
- * yet verified verifies it (signature and chain), once.  A sampled answer
- * whose token is already verified counts as fully verified: its own path
- * was just checked up to a root equal to that token's imprint, and those
- * are the same bytes that verified.  A token that failed stays failed:
- * every answer carrying it is CHK_VERIFY.
+ * yet verified verifies it (signature and chain), once.  Every answer
+ * whose token is verified counts as fully verified (check_verified): its
+ * own path was just checked up to a root equal to that token's imprint,
+ * and those are the same bytes that verified; so the sample (load.c) is
+ * met by verifying a few rounds' tokens, not one per sampled answer.  A
+ * token that failed stays failed: every answer carrying it is CHK_VERIFY.
  */
 #include <err.h>
 #include <stdio.h>
@@ -451,6 +452,7 @@ ers_check(struct check *c, const struct corpus_req *req,
 		check_why(c, "%s", t->why);
 		return t->failed;
 	}
+	c->verified = t->verified;
 	return CHK_OK;
 }
 

@@ -263,9 +263,11 @@ report_table(FILE *f, const struct report *rep)
 		}
 		if (o->sample > 0 && rep->body_size == 0)
 			fprintf(f, "  %s%sfully verified: %llu answers "
-			    "(sample %.2f %%)\n", rep->nres > 1 ?
+			    "(%.2f %%; sample %.2f %%)\n", rep->nres > 1 ?
 			    rep->names[i] : "", rep->nres > 1 ? ": " : "",
-			    (unsigned long long)r->verified, o->sample * 100);
+			    (unsigned long long)r->verified, r->ok > 0 ?
+			    100.0 * (double)r->verified / (double)r->ok : 0,
+			    o->sample * 100);
 	}
 	fputc('\n', f);
 }

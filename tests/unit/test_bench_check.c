@@ -177,12 +177,18 @@ test_good(void **state)
 	assert_true(check_can_verify(c));
 	assert_int_equal(check_resp(c, &f->req, f->resp, (size_t)f->resplen,
 	    0), CHK_OK);
+	assert_false(check_verified(c));
+	assert_int_equal(check_resp(c, &f->req, f->resp, (size_t)f->resplen,
+	    1), CHK_OK);
+	assert_true(check_verified(c));
 	/* Every answer through d2i_TS_RESP (--check openssl). */
 	check_set_openssl(c, 1);
 	assert_int_equal(check_resp(c, &f->req, f->resp, (size_t)f->resplen,
 	    0), CHK_OK);
+	assert_false(check_verified(c));
 	assert_int_equal(check_resp(c, &f->req, f->resp, (size_t)f->resplen,
 	    1), CHK_OK);
+	assert_true(check_verified(c));
 	check_free(c);
 }
 
@@ -501,7 +507,15 @@ test_ers(void **state)
 
 	len = make_ers(f, &req, ERS_GOOD, er, sizeof(er));
 	assert_int_equal(check_resp(c, &req, er, len, 0), CHK_OK);
+	assert_false(check_verified(c));
 	assert_int_equal(check_resp(c, &req, er, len, 1), CHK_OK);
+	assert_true(check_verified(c));
+	assert_int_equal(c->verifications, 1);
+	/* The same round token again: verified, at no cost. */
+	assert_int_equal(check_resp(c, &req, er, len, 0), CHK_OK);
+	assert_true(check_verified(c));
+	assert_int_equal(check_resp(c, &req, er, len, 1), CHK_OK);
+	assert_int_equal(c->verifications, 1);
 
 	/* A sibling changed: the path no longer reaches the token's root. */
 	len = make_ers(f, &req, ERS_BAD_SIBLING, er, sizeof(er));
