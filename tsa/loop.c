@@ -848,6 +848,12 @@ ledger_flush(struct loop *l)
 	} else
 		loop_set_data(sqe, NULL, OP_LDWRITE);
 	l->ledger_busy = true;
+	/*
+	 * Submitted now, alone: io_uring holds a submission's block I/O in
+	 * a plug until its last SQE is issued, and the sends of this turn,
+	 * issued inline, would keep the write from the disk that long.
+	 */
+	io_uring_submit(&l->ring);
 }
 
 /* Sends what is ready, in order, in one send; closes when it is time. */
