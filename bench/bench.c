@@ -388,9 +388,8 @@ bench_load(struct bench_args *a)
 	load_result_init(&res);
 	if ((r = load_run(&a->o, &res)) < 0)
 		errx(1, "%s: %s", a->url, strerror(-r));
-	ceiling_stop(cl);
-
 	memset(&rep, 0, sizeof(rep));
+	rep.server_cpu_s = ceiling_stop(cl);
 	rep.mode = cl != NULL ? "ceiling" : "load";
 	rep.opts = &a->o;
 	rep.res = &res;

@@ -211,7 +211,8 @@ uint64_t	 load_errors(const struct load_result *);
 struct ceiling;
 /* Starts the responder thread on 127.0.0.1:0; NULL with a log line. */
 struct ceiling	*ceiling_start(size_t body_size, uint16_t *port);
-void		 ceiling_stop(struct ceiling *);
+/* Stops it; returns the CPU seconds its thread spent (all serving). */
+double		 ceiling_stop(struct ceiling *);
 
 /* report.c */
 struct report {
@@ -222,6 +223,7 @@ struct report {
 	const char		*names[2];
 	double			 ratio;		/* compare: B over A */
 	size_t			 body_size;	/* ceiling */
+	double			 server_cpu_s;	/* ceiling: the responder's */
 };
 
 void		 report_table(FILE *, const struct report *);

@@ -32,6 +32,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/eventfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <liburing.h>
@@ -68,6 +69,7 @@ struct ceiling {
 	struct io_uring	 ring;
 	int		 setup;		/* ring set-up result for the caller */
 	pthread_barrier_t ready;
+	double		 cpu_s;		/* the responder thread's CPU time */
 	struct cconn	*conns;
 };
 
@@ -206,6 +208,16 @@ ceil_accepted(struct ceiling *cl, int fd)
 	ceil_recv(cl, c);
 }
 
+static double
+thread_cpu_s(void)
+{
+	struct timespec ts;
+
+	if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) == -1)
+		return 0;
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
 static void *
 ceil_thread(void *arg)
 {
@@ -288,6 +300,8 @@ ceil_thread(void *arg)
 		}
 		io_uring_cq_advance(&cl->ring, seen);
 	}
+	/* All of it serving: the thread sleeps in the ring otherwise. */
+	cl->cpu_s = thread_cpu_s();
 	/* The ring goes first: no operation may outlive its connection. */
 	io_uring_queue_exit(&cl->ring);
 	while ((c = cl->conns) != NULL) {
@@ -349,18 +363,21 @@ ceiling_start(size_t body_size, uint16_t *port)
 	return cl;
 }
 
-void
+double
 ceiling_stop(struct ceiling *cl)
 {
 	uint64_t	one = 1;
+	double		cpu;
 
 	if (cl == NULL)
-		return;
+		return 0;
 	if (write(cl->efd, &one, sizeof(one)) != sizeof(one))
 		log_warn("ceiling: eventfd");
 	pthread_join(cl->tid, NULL);
+	cpu = cl->cpu_s;
 	close(cl->lfd);
 	close(cl->efd);
 	free(cl->resp);
 	free(cl);
+	return cpu;
 }

@@ -181,7 +181,8 @@ report_json(const char *path, const struct report *rep)
 	fprintf(f, "\"sample\": %.4f, \"check\": \"%s\", ", o->sample,
 	    o->check != NULL ? o->check : "fast");
 	if (rep->body_size > 0)
-		fprintf(f, "\"body_size\": %zu, ", rep->body_size);
+		fprintf(f, "\"body_size\": %zu, \"server_cpu_s\": %.3f, ",
+		    rep->body_size, rep->server_cpu_s);
 	if (rep->nres == 1) {
 		fprintf(f, "\"url\": ");
 		json_str(f, rep->names[0]);

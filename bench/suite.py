@@ -5,11 +5,12 @@
 # contract", every figure from `carimbo bench` in one sitting on this
 # machine.  Makes a demo state, starts `carimbo serve` on a loopback port,
 # runs the raw signing ceiling (1 and 2 threads), the bare HTTP ceiling
-# (trivial responder, the server's response size, with and without
+# (trivial responder, the size of an /ers answer, with and without
 # pipelining), `/` at 1 and 64 connections, and `/ers` at 1, 64 and 512
 # connections with and without pipelining (skipped, with a note, while the
-# server answers 404 on /ers), then prints one table with the ratios and
-# the server's peak RSS.  Every run's JSON (and SVG) stays in --out.
+# server answers 404 on /ers), then prints one table with the ratios, the
+# server's CPU time per answer and its peak RSS.  Every run's JSON (and
+# SVG) stays in --out.
 #
 #   python3 bench/suite.py --carimbo build/carimbo --out build/bench-run
 #       [--seconds S] [--workers N]
@@ -94,6 +95,13 @@ def tsq(tmp):
         return f.read()
 
 
+def cpu_s(pid):
+    """utime + stime of every thread of pid, in seconds (/proc, 1/HZ)."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def vm_hwm_kib(pid):
     with open("/proc/%d/status" % pid) as f:
         for line in f:
@@ -108,8 +116,12 @@ class Suite:
         self.rows = []          # (key, name, json or None, note)
         self.results = {}
 
-    def run(self, key, name, args, svg=False):
+    def run(self, key, name, args, svg=False, srv=None):
+        """One `carimbo bench` run.  srv: the server's pid, whose CPU time
+        over the run is put in the JSON as server_cpu_s (a ceiling run
+        reports its responder's own)."""
         js = os.path.join(self.a.out, key + ".json")
+        c0 = cpu_s(srv) if srv else None
         cmd = [self.a.carimbo, "bench", *args, "--json", js]
         if "--hsm" not in args:
             cmd += ["--quiet"]
@@ -128,6 +140,10 @@ class Suite:
                 j = json.load(f)
         except (OSError, ValueError):
             pass
+        if j is not None and c0 is not None:
+            j["server_cpu_s"] = cpu_s(srv) - c0
+            with open(js, "w") as f:
+                json.dump(j, f)
         note = ""
         if p.returncode != 0:
             err = p.stderr.decode(errors="replace").strip().splitlines()
@@ -135,6 +151,14 @@ class Suite:
         self.rows.append((key, name, j, note))
         self.results[key] = j
         return j
+
+
+def cpu_us(j):
+    """The server's CPU time per answered request, in microseconds."""
+    if j is None or "server_cpu_s" not in j:
+        return None
+    ok = j.get("result", {}).get("ok", 0)
+    return j["server_cpu_s"] * 1e6 / ok if ok else None
 
 
 def rate(j):
@@ -186,7 +210,11 @@ def main():
         if st != 200:
             sys.exit("make bench: POST / answered %d" % st)
         size = len(body)
-        ers_status, _ = post(port, "/ers", q)
+        ers_status, ers_body = post(port, "/ers", q)
+        # The ceiling's ratios are /ers's (the issue's targets): its
+        # responder answers with a body the size of an evidence record.
+        if ers_status == 200:
+            size = len(ers_body)
 
         s = Suite(a)
         sig = {}
@@ -197,11 +225,11 @@ def main():
         s.run("hsm1", "raw signing, 1 thread", ["--hsm", "-c", conf,
               "--threads", "1", "--duration", d])
         s.run("std1", "/ 1 conn", ["--url", url, "--connections", "1",
-              "--duration", d, *common])
+              "--duration", d, *common], srv=srv.pid)
         s.run("hsm2", "raw signing, 2 threads", ["--hsm", "-c", conf,
               "--threads", "2", "--duration", d])
         s.run("std64", "/ 64 conns", ["--url", url, "--connections", "64",
-              "--duration", d, *common], svg=True)
+              "--duration", d, *common], svg=True, srv=srv.pid)
         s.run("ceil64", "HTTP ceiling, 64 conns", ["--ceiling",
               "--body-size", str(size), "--connections", "64",
               "--duration", d])
@@ -223,7 +251,7 @@ def main():
                         " x%d" % pl if pl > 1 else ""),
                         ["--url", url + "ers", "--connections", str(n),
                          "--pipeline", str(pl), "--duration", d, *common],
-                        svg=(n == 64 and pl == 1))
+                        svg=(n == 64 and pl == 1), srv=srv.pid)
                     sig[key] = signing(m0, metrics(port))
             # The largest in-flight load came last: 512 x 16 requests.
             inflight_kib = (vm_hwm_kib(srv.pid) - hwm_before_ers) / (
@@ -256,12 +284,15 @@ def main():
           % (m.get("cores"), m.get("kernel"), m.get("openssl"),
              m.get("softhsm2")))
     print("load average before %s, after %s; %s s per run; server workers "
-          "= %d; response body %d bytes" % (load_before, load_after, d,
+          "= %d; ceiling's response body %d bytes" % (load_before, load_after, d,
                                             a.workers, size))
     print()
-    hdr = "%-30s %11s %7s %8s %8s %9s %8s  %s" % (
+    # srv us: the server's CPU time (all threads) per answer; for the
+    # ceiling, its responder thread's.  Less shaken by a noisy machine
+    # than the rates: it tells what each answer costs, not how fast.
+    hdr = "%-30s %11s %7s %8s %8s %9s %8s %7s  %s" % (
         "run", "per second", "errors", "p50 ms", "p99 ms", "p99.9 ms",
-        "max ms", "ratio")
+        "max ms", "srv us", "ratio")
     print(hdr)
     print("-" * len(hdr))
     for key, name, j, note in s.rows:
@@ -279,13 +310,15 @@ def main():
         if key.startswith("ers") and rate(r.get("std64")):
             ratio += ("; " if ratio else "") + "%.2fx / 64 conns" % (
                 rate(j) / rate(r["std64"]))
+        cu = cpu_us(j)
         if lat:
-            print("%-30s %11.1f %7d %8.3f %8.3f %9.3f %8.3f  %s%s" % (
+            print("%-30s %11.1f %7d %8.3f %8.3f %9.3f %8.3f %7s  %s%s" % (
                 name, rate(j), j.get("errors", 0), lat["p50"], lat["p99"],
-                lat["p999"], lat["max"], ratio, "  " + note if note else ""))
+                lat["p999"], lat["max"], "%.2f" % cu if cu else "", ratio,
+                "  " + note if note else ""))
         else:
-            print("%-30s %11.1f %7d %8s %8s %9s %8s  %s%s" % (
-                name, rate(j), j.get("errors", 0), "", "", "", "", ratio,
+            print("%-30s %11.1f %7d %8s %8s %9s %8s %7s  %s%s" % (
+                name, rate(j), j.get("errors", 0), "", "", "", "", "", ratio,
                 "  " + note if note else ""))
     print()
     if sig:
