@@ -237,12 +237,19 @@ ers_in(const struct ers_list *l, const uint8_t *h, size_t hlen)
 	return 0;
 }
 
-static int
-ers_cmp(const void *a, const void *b)
+/* Insertion sort: a list holds two or three values, rarely more. */
+static void
+ers_sort(const uint8_t **v, size_t n, size_t len)
 {
-	const uint8_t *const *x = a, *const *y = b;
+	const uint8_t	*x;
+	size_t		 i, k;
 
-	return memcmp(*x, *y, HASH_MAX_LEN);
+	for (i = 1; i < n; i++) {
+		x = v[i];
+		for (k = i; k > 0 && memcmp(v[k - 1], x, len) > 0; k--)
+			v[k] = v[k - 1];
+		v[k] = x;
+	}
 }
 
 /*
@@ -251,11 +258,10 @@ ers_cmp(const void *a, const void *b)
  * the result (hash length bytes).  -1 on a malformed list.
  */
 static int
-ers_root(const struct ers_rec *e, enum hash_alg alg, const uint8_t *h,
-    uint8_t root[HASH_MAX_LEN])
+ers_root(struct check *c, const struct ers_rec *e, enum hash_alg alg,
+    const uint8_t *h, uint8_t root[HASH_MAX_LEN])
 {
 	const struct hash_info	*hi = hash_info(alg);
-	uint8_t			 vals[ERS_MAX_VALUES + 1][HASH_MAX_LEN];
 	const uint8_t		*sorted[ERS_MAX_VALUES + 1];
 	uint8_t			 cat[(ERS_MAX_VALUES + 1) * HASH_MAX_LEN];
 	uint8_t			 cur[HASH_MAX_LEN];
@@ -267,20 +273,14 @@ ers_root(const struct ers_rec *e, enum hash_alg alg, const uint8_t *h,
 		for (k = 0; k < e->lists[i].n; k++) {
 			if (e->lists[i].len[k] != hi->len)
 				return -1;
-			memset(vals[n], 0, HASH_MAX_LEN);
-			memcpy(vals[n++], e->lists[i].v[k], hi->len);
+			sorted[n++] = e->lists[i].v[k];
 		}
-		if (!ers_in(&e->lists[i], cur, hi->len)) {
-			memset(vals[n], 0, HASH_MAX_LEN);
-			memcpy(vals[n++], cur, hi->len);
-		}
-		for (k = 0; k < n; k++)
-			sorted[k] = vals[k];
-		/* Zero-padded to HASH_MAX_LEN: same order as on hi->len. */
-		qsort(sorted, n, sizeof(sorted[0]), ers_cmp);
+		if (!ers_in(&e->lists[i], cur, hi->len))
+			sorted[n++] = cur;	/* read into cat before it changes */
+		ers_sort(sorted, n, hi->len);
 		for (k = 0; k < n; k++)
 			memcpy(cat + k * hi->len, sorted[k], hi->len);
-		if (hash_digest(alg, cat, n * hi->len, cur) == -1)
+		if (hash_digest_ctx(c->md, alg, cat, n * hi->len, cur) == -1)
 			return -1;
 	}
 	memcpy(root, cur, hi->len);
@@ -307,7 +307,8 @@ ers_nonce(uint64_t nonce, uint8_t out[9])
 
 /* The leaf group binds our nonce: H(r || nonce) is in the first list. */
 static int
-ers_blind_ok(const struct ers_rec *e, enum hash_alg alg, uint64_t nonce)
+ers_blind_ok(struct check *c, const struct ers_rec *e, enum hash_alg alg,
+    uint64_t nonce)
 {
 	uint8_t	buf[ERS_RAND_LEN + 9], b[HASH_MAX_LEN];
 	size_t	n;
@@ -316,7 +317,7 @@ ers_blind_ok(const struct ers_rec *e, enum hash_alg alg, uint64_t nonce)
 		return 0;
 	memcpy(buf, e->r, ERS_RAND_LEN);
 	n = ers_nonce(nonce, buf + ERS_RAND_LEN);
-	if (hash_digest(alg, buf, ERS_RAND_LEN + n, b) == -1)
+	if (hash_digest_ctx(c->md, alg, buf, ERS_RAND_LEN + n, b) == -1)
 		return 0;
 	return ers_in(&e->lists[0], b, hash_info(alg)->len);
 }
@@ -429,11 +430,11 @@ ers_check(struct check *c, const struct corpus_req *req,
 		check_why(c, "our digest is not in the first PartialHashtree");
 		return CHK_IMPRINT;
 	}
-	if (e->r != NULL && !ers_blind_ok(e, alg, req->nonce)) {
+	if (e->r != NULL && !ers_blind_ok(c, e, alg, req->nonce)) {
 		check_why(c, "the leaf group does not bind our nonce");
 		return CHK_NONCE;
 	}
-	if (ers_root(e, alg, req->dgst, root) == -1) {
+	if (ers_root(c, e, alg, req->dgst, root) == -1) {
 		check_why(c, "malformed PartialHashtree");
 		return CHK_ERS;
 	}

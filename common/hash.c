@@ -83,3 +83,16 @@ hash_digest(enum hash_alg a, const void *p, size_t len,
 		return -1;
 	return 0;
 }
+
+int
+hash_digest_ctx(EVP_MD_CTX *ctx, enum hash_alg a, const void *p, size_t len,
+    uint8_t out[HASH_MAX_LEN])
+{
+	const EVP_MD *md = hash_md(a);
+
+	if (md == NULL || EVP_DigestInit_ex2(ctx, md, NULL) != 1 ||
+	    EVP_DigestUpdate(ctx, p, len) != 1 ||
+	    EVP_DigestFinal_ex(ctx, out, NULL) != 1)
+		return -1;
+	return 0;
+}
