@@ -141,6 +141,32 @@ struct ers {
 size_t	ers_encode_prefix(uint8_t *out, size_t cap,
 	    const struct merkle_path *, const uint8_t r[MERKLE_RAND_LEN],
 	    size_t token_len);
+/*
+ * Where one prefix's variable bytes are: each hash value's and r's offset
+ * from its start.  Two paths of one shape (digest, number of sibling
+ * lists) and one token length have prefixes of one length that differ
+ * only there.
+ */
+struct ers_layout {
+	enum hash_alg	alg;
+	size_t		nsib;
+	size_t		token_len;
+	size_t		len;			/* of the prefix */
+	size_t		r_at;
+	size_t		first_at[2];
+	size_t		sib_at[MERKLE_MAX_DEPTH];
+};
+/* ers_encode_prefix that also tells the layout (lay may be NULL). */
+size_t	ers_encode_prefix_layout(uint8_t *out, size_t cap,
+	    const struct merkle_path *, const uint8_t r[MERKLE_RAND_LEN],
+	    size_t token_len, struct ers_layout *lay);
+/*
+ * Turns out, a copy of a prefix laid out as lay, into the path's: writes
+ * its hash values and r.  Returns lay->len, or 0 if the path has another
+ * shape (then encode it whole).
+ */
+size_t	ers_patch_prefix(uint8_t *out, const struct ers_layout *lay,
+	    const struct merkle_path *, const uint8_t r[MERKLE_RAND_LEN]);
 /* The whole record: prefix then token.  Returns the length or 0. */
 size_t	ers_encode(uint8_t *out, size_t cap, const struct merkle_path *,
 	    const uint8_t r[MERKLE_RAND_LEN], const uint8_t *token,

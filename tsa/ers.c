@@ -37,11 +37,29 @@ static const uint8_t oid_signed_data[] = {	/* RFC 5652 5.1 */
 static const uint8_t oid_ct_tstinfo[] = {	/* RFC 3161 2.4.2 */
 	0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x09, 0x10, 0x01, 0x04 };
 
+/*
+ * Writes value as an OCTET STRING and returns where its bytes start,
+ * counted from the end of what w holds (ers_prefix_at turns that into an
+ * offset once the prefix is whole).
+ */
+static size_t
+put_value(struct der_w *w, const uint8_t *v, size_t len)
+{
+	size_t from_end;
+
+	der_put_raw(w, v, len);
+	from_end = der_w_len(w);
+	der_put_hdr(w, DER_OCTET_STRING, len);
+	return from_end;
+}
+
 size_t
-ers_encode_prefix(uint8_t *out, size_t cap, const struct merkle_path *p,
-    const uint8_t r[MERKLE_RAND_LEN], size_t token_len)
+ers_encode_prefix_layout(uint8_t *out, size_t cap,
+    const struct merkle_path *p, const uint8_t r[MERKLE_RAND_LEN],
+    size_t token_len, struct ers_layout *lay)
 {
 	const struct hash_info	*hi = hash_info(p->alg);
+	struct ers_layout	 l;
 	struct der_w		 w;
 	size_t			 k, mark, len;
 
@@ -49,6 +67,9 @@ ers_encode_prefix(uint8_t *out, size_t cap, const struct merkle_path *p,
 	    p->len != hi->len || token_len > DER_MAX_LEN)
 		return 0;
 	der_w_init(&w, out, cap);
+	l.alg = p->alg;
+	l.nsib = p->nsib;
+	l.token_len = token_len;
 
 	/*
 	 * reducedHashtree [2] (RFC 4998 4.2): list 0 the requester's group,
@@ -56,18 +77,18 @@ ers_encode_prefix(uint8_t *out, size_t cap, const struct merkle_path *p,
 	 */
 	for (k = p->nsib; k-- > 0;) {
 		mark = der_w_len(&w);
-		der_put_tlv(&w, DER_OCTET_STRING, p->sib[k], p->len);
+		l.sib_at[k] = put_value(&w, p->sib[k], p->len);
 		der_wrap(&w, DER_SEQUENCE, mark);
 	}
 	mark = der_w_len(&w);
-	der_put_tlv(&w, DER_OCTET_STRING, p->first[1], p->len);
-	der_put_tlv(&w, DER_OCTET_STRING, p->first[0], p->len);
+	l.first_at[1] = put_value(&w, p->first[1], p->len);
+	l.first_at[0] = put_value(&w, p->first[0], p->len);
 	der_wrap(&w, DER_SEQUENCE, mark);
 	der_wrap(&w, DER_CTX_CONS(2), 0);
 
 	/* attributes [1]: Attribute { ers_oid_blind, SET { OCTET STRING r } } */
 	mark = der_w_len(&w);
-	der_put_tlv(&w, DER_OCTET_STRING, r, MERKLE_RAND_LEN);
+	l.r_at = put_value(&w, r, MERKLE_RAND_LEN);
 	der_wrap(&w, DER_SET, mark);
 	der_put_tlv(&w, DER_OID, ers_oid_blind, sizeof(ers_oid_blind));
 	der_wrap(&w, DER_SEQUENCE, mark);
@@ -94,7 +115,47 @@ ers_encode_prefix(uint8_t *out, size_t cap, const struct merkle_path *p,
 		return 0;
 	len = der_w_len(&w);
 	memmove(out, der_w_data(&w), len);
+	if (lay != NULL) {
+		/* From the end to from the start. */
+		for (k = 0; k < l.nsib; k++)
+			l.sib_at[k] = len - l.sib_at[k];
+		l.first_at[0] = len - l.first_at[0];
+		l.first_at[1] = len - l.first_at[1];
+		l.r_at = len - l.r_at;
+		l.len = len;
+		*lay = l;
+	}
 	return len;
+}
+
+size_t
+ers_encode_prefix(uint8_t *out, size_t cap, const struct merkle_path *p,
+    const uint8_t r[MERKLE_RAND_LEN], size_t token_len)
+{
+	return ers_encode_prefix_layout(out, cap, p, r, token_len, NULL);
+}
+
+/*
+ * Every field of the prefix but the hash values and r has the same bytes
+ * for every path of one shape, and the values have fixed lengths: so a
+ * copy of another leaf's prefix with its values overwritten is this
+ * leaf's prefix, byte for byte (test_ers checks it on whole trees).
+ */
+size_t
+ers_patch_prefix(uint8_t *out, const struct ers_layout *lay,
+    const struct merkle_path *p, const uint8_t r[MERKLE_RAND_LEN])
+{
+	size_t k;
+
+	if (p->alg != lay->alg || p->nsib != lay->nsib || p->nfirst != 2 ||
+	    p->len != hash_info(lay->alg)->len)
+		return 0;
+	for (k = 0; k < p->nsib; k++)
+		memcpy(out + lay->sib_at[k], p->sib[k], p->len);
+	memcpy(out + lay->first_at[0], p->first[0], p->len);
+	memcpy(out + lay->first_at[1], p->first[1], p->len);
+	memcpy(out + lay->r_at, r, MERKLE_RAND_LEN);
+	return lay->len;
 }
 
 size_t

@@ -636,12 +636,15 @@ rounds_ers_replies(struct job *rt)
 {
 	struct tree		*t = rt->tree;
 	struct merkle_path	 p;
+	struct ers_layout	 lay;
 	struct blob		*bl;
 	struct job		*j;
-	const uint8_t		*tok;
+	const uint8_t		*tok, *tpl = NULL;
 	uint8_t			*at;
 	char			 head[HTTP_HEAD_ROOM];
-	size_t			 toklen, plen, hlen, i, depth, per, refs = 0;
+	size_t			 toklen, plen, hlen = 0, i, depth, per, refs = 0;
+	size_t			 head_plen = 0;
+	bool			 head_ka = false;
 
 	if (rt->failed || ers_token_from_resp(rt->out, rt->out_len, &tok,
 	    &toklen) == -1) {
@@ -657,17 +660,39 @@ rounds_ers_replies(struct job *rt)
 		err(1, NULL);
 	memcpy(bl->data, tok, toklen);
 	at = bl->data + toklen;
+	/*
+	 * Leaves in order share a path shape (only the last subtree's are
+	 * shorter): a leaf's prefix is the previous one's with its own hash
+	 * values and r written over (ers_patch_prefix), and its head, of the
+	 * same length, the same bytes.  A change of shape encodes anew.
+	 */
 	for (i = 0; i < t->n; i++) {
 		j = t->leaves[i];
-		if (merkle_path(t->m, i, &p) == -1 || (plen =
-		    ers_encode_prefix(at + HTTP_HEAD_ROOM, per - HTTP_HEAD_ROOM,
-		    &p, merkle_rand(t->m, i), toklen)) == 0 || (hlen =
-		    http_head(head, sizeof(head), 200, CTYPE_ERS, plen + toklen,
-		    j->keep_alive, NULL)) == 0) {
+		plen = 0;
+		if (merkle_path(t->m, i, &p) == 0) {
+			if (tpl != NULL && p.nsib == lay.nsib) {
+				memcpy(at + HTTP_HEAD_ROOM, tpl, lay.len);
+				plen = ers_patch_prefix(at + HTTP_HEAD_ROOM,
+				    &lay, &p, merkle_rand(t->m, i));
+			}
+			if (plen == 0 && (plen = ers_encode_prefix_layout(
+			    at + HTTP_HEAD_ROOM, per - HTTP_HEAD_ROOM, &p,
+			    merkle_rand(t->m, i), toklen, &lay)) == 0)
+				tpl = NULL;
+		}
+		if (plen > 0 && (hlen == 0 || plen != head_plen ||
+		    j->keep_alive != head_ka)) {
+			hlen = http_head(head, sizeof(head), 200, CTYPE_ERS,
+			    plen + toklen, j->keep_alive, NULL);
+			head_plen = plen;
+			head_ka = j->keep_alive;
+		}
+		if (plen == 0 || hlen == 0) {
 			job_reject(j, FAIL_SYSTEM_FAILURE,
 			    "the evidence record could not be built");
 			continue;
 		}
+		tpl = at + HTTP_HEAD_ROOM;
 		/* The head goes right before the prefix: one piece. */
 		memcpy(at + HTTP_HEAD_ROOM - hlen, head, hlen);
 		resp_clear(j->resp);

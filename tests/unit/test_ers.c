@@ -203,6 +203,72 @@ test_roundtrip(void **state)
 }
 
 /* RFC 4998 4.3 failures, each with its reason. */
+/*
+ * The server's fast path (round.c): a prefix made by patching the previous
+ * leaf's is byte for byte the one encoded whole, on every leaf of trees
+ * whose shapes change (1, 2, 3, 5, 7, 1000 leaves; SHA-256 and SHA-512),
+ * and a path of another shape is refused by the patch.
+ */
+static void
+test_patch(void **state)
+{
+	static const size_t	 sizes[] = { 1, 2, 3, 5, 7, 1000 };
+	static const enum hash_alg algs[] = { HASH_SHA256, HASH_SHA512 };
+	struct merkle_leaf	*lf;
+	struct merkle_path	 p;
+	struct ers_layout	 lay;
+	struct merkle		*t;
+	uint8_t			*h, whole[ERS_PREFIX_MAX], tpl[ERS_PREFIX_MAX];
+	uint8_t			 patched[ERS_PREFIX_MAX];
+	size_t			 si, ai, i, n, wn, tn = 0, patches = 0, shapes;
+
+	(void)state;
+	for (ai = 0; ai < 2; ai++)
+	for (si = 0; si < sizeof(sizes) / sizeof(sizes[0]); si++) {
+		n = sizes[si];
+		assert_non_null(lf = calloc(n, sizeof(*lf)));
+		assert_non_null(h = malloc(n * HASH_MAX_LEN));
+		randombytes_buf(h, n * HASH_MAX_LEN);
+		for (i = 0; i < n; i++) {
+			lf[i].h = h + i * HASH_MAX_LEN;
+			lf[i].nonce = h + i * HASH_MAX_LEN;	/* any bytes */
+			lf[i].nonce_len = 8;
+		}
+		assert_non_null(t = merkle_build(algs[ai], lf, n, NULL));
+		shapes = 0;
+		for (i = 0; i < n; i++) {
+			assert_int_equal(merkle_path(t, i, &p), 0);
+			wn = ers_encode_prefix(whole, sizeof(whole), &p,
+			    merkle_rand(t, i), g.tok_len);
+			assert_true(wn > 0);
+			if (i > 0 && p.nsib == lay.nsib) {
+				memcpy(patched, tpl, tn);
+				assert_int_equal(ers_patch_prefix(patched, &lay,
+				    &p, merkle_rand(t, i)), wn);
+				assert_memory_equal(patched, whole, wn);
+				patches++;
+			} else {
+				if (i > 0)
+					assert_int_equal(ers_patch_prefix(
+					    patched, &lay, &p,
+					    merkle_rand(t, i)), 0);
+				tn = ers_encode_prefix_layout(tpl, sizeof(tpl),
+				    &p, merkle_rand(t, i), g.tok_len, &lay);
+				assert_int_equal(tn, wn);
+				assert_memory_equal(tpl, whole, wn);
+				shapes++;
+			}
+		}
+		/* 1000 leaves: full subtrees of 512, 256, 128, 64, 32, 8. */
+		if (n == 1000)
+			assert_true(shapes >= 2);
+		merkle_free(t);
+		free(h);
+		free(lf);
+	}
+	assert_true(patches > 1900);
+}
+
 static void
 test_verify_fails(void **state)
 {
@@ -700,6 +766,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_roundtrip),
+		cmocka_unit_test(test_patch),
 		cmocka_unit_test(test_builder),
 		cmocka_unit_test(test_verify_fails),
 		cmocka_unit_test(test_malformed),
