@@ -92,6 +92,8 @@ struct load {
 	struct __kernel_timespec ts;
 	uint64_t		 logged;	/* bit per error kind logged */
 	uint64_t		 reconnects;
+	uint64_t		 full_failed;	/* full checks that failed */
+	uint64_t		 judged;	/* answers judged by the checker */
 };
 
 static uint64_t
@@ -497,15 +499,21 @@ load_answer(struct load *l, struct lconn *c, int status, const uint8_t *body,
 		e = CHK_HTTP;
 	else if (o->chk != NULL) {
 		/*
-		 * Full verification while the verified answers are fewer than
-		 * the sample asks for.  On /ers the answers that carry an
-		 * already verified round token count without the cost
-		 * (check_verified), so few rounds pay for it.
+		 * Full verification while the answers fully verified, and
+		 * those whose full check failed, are fewer than the sample
+		 * asks for.  On /ers the answers that carry an already
+		 * verified round token count without the cost
+		 * (check_verified), so few rounds pay for it; a failed full
+		 * check counts as spent, so a server whose every signature
+		 * fails is not verified at every answer.
 		 */
-		full = o->sample > 0 && (double)l->res->verified <
-		    o->sample * (double)(l->res->ok + 1) &&
+		full = o->sample > 0 && (double)(l->res->verified +
+		    l->full_failed) < o->sample * (double)(l->judged + 1) &&
 		    check_can_verify(o->chk);
 		e = check_resp(o->chk, &o->corpus->r[f->req], body, blen, full);
+		l->judged++;
+		if (full && e != CHK_OK)
+			l->full_failed++;
 	}
 	if (e == CHK_OK) {
 		l->res->ok++;

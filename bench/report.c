@@ -180,7 +180,7 @@ report_json(const char *path, const struct report *rep)
 		fprintf(f, "\"rate\": null, ");
 	fprintf(f, "\"sample\": %.4f, \"check\": \"%s\", ", o->sample,
 	    o->check != NULL ? o->check : "fast");
-	if (rep->body_size > 0)
+	if (strcmp(rep->mode, "ceiling") == 0)
 		fprintf(f, "\"body_size\": %zu, \"server_cpu_s\": %.3f, ",
 		    rep->body_size, rep->server_cpu_s);
 	if (rep->nres == 1) {
@@ -262,7 +262,7 @@ report_table(FILE *f, const struct report *rep)
 					    (unsigned long long)r->errors[k]);
 			fputc('\n', f);
 		}
-		if (o->sample > 0 && rep->body_size == 0)
+		if (o->sample > 0 && strcmp(rep->mode, "ceiling") != 0)
 			fprintf(f, "  %s%sfully verified: %llu answers "
 			    "(%.2f %%; sample %.2f %%)\n", rep->nres > 1 ?
 			    rep->names[i] : "", rep->nres > 1 ? ": " : "",

@@ -96,9 +96,13 @@ def tsq(tmp):
 
 
 def cpu_s(pid):
-    """utime + stime of every thread of pid, in seconds (/proc, 1/HZ)."""
-    with open("/proc/%d/stat" % pid) as f:
-        fields = f.read().rpartition(")")[2].split()
+    """utime + stime of every thread of pid, in seconds (/proc, 1/HZ);
+    None once the process is gone."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            fields = f.read().rpartition(")")[2].split()
+    except OSError:
+        return None
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
@@ -140,8 +144,9 @@ class Suite:
                 j = json.load(f)
         except (OSError, ValueError):
             pass
-        if j is not None and c0 is not None:
-            j["server_cpu_s"] = cpu_s(srv) - c0
+        c1 = cpu_s(srv) if srv else None
+        if j is not None and c0 is not None and c1 is not None:
+            j["server_cpu_s"] = c1 - c0
             with open(js, "w") as f:
                 json.dump(j, f)
         note = ""

@@ -143,12 +143,13 @@ ers_encode_prefix(uint8_t *out, size_t cap, const struct merkle_path *p,
  */
 size_t
 ers_patch_prefix(uint8_t *out, const struct ers_layout *lay,
-    const struct merkle_path *p, const uint8_t r[MERKLE_RAND_LEN])
+    const struct merkle_path *p, const uint8_t r[MERKLE_RAND_LEN],
+    size_t token_len)
 {
 	size_t k;
 
 	if (p->alg != lay->alg || p->nsib != lay->nsib || p->nfirst != 2 ||
-	    p->len != hash_info(lay->alg)->len)
+	    p->len != hash_info(lay->alg)->len || token_len != lay->token_len)
 		return 0;
 	for (k = 0; k < p->nsib; k++)
 		memcpy(out + lay->sib_at[k], p->sib[k], p->len);

@@ -673,7 +673,7 @@ rounds_ers_replies(struct job *rt)
 			if (tpl != NULL && p.nsib == lay.nsib) {
 				memcpy(at + HTTP_HEAD_ROOM, tpl, lay.len);
 				plen = ers_patch_prefix(at + HTTP_HEAD_ROOM,
-				    &lay, &p, merkle_rand(t->m, i));
+				    &lay, &p, merkle_rand(t->m, i), toklen);
 			}
 			if (plen == 0 && (plen = ers_encode_prefix_layout(
 			    at + HTTP_HEAD_ROOM, per - HTTP_HEAD_ROOM, &p,
@@ -690,6 +690,7 @@ rounds_ers_replies(struct job *rt)
 		if (plen == 0 || hlen == 0) {
 			job_reject(j, FAIL_SYSTEM_FAILURE,
 			    "the evidence record could not be built");
+			tpl = NULL;	/* lay may be this slot's, left behind */
 			continue;
 		}
 		tpl = at + HTTP_HEAD_ROOM;

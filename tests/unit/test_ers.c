@@ -202,7 +202,6 @@ test_roundtrip(void **state)
 	}
 }
 
-/* RFC 4998 4.3 failures, each with its reason. */
 /*
  * The server's fast path (round.c): a prefix made by patching the previous
  * leaf's is byte for byte the one encoded whole, on every leaf of trees
@@ -244,14 +243,17 @@ test_patch(void **state)
 			if (i > 0 && p.nsib == lay.nsib) {
 				memcpy(patched, tpl, tn);
 				assert_int_equal(ers_patch_prefix(patched, &lay,
-				    &p, merkle_rand(t, i)), wn);
+				    &p, merkle_rand(t, i), g.tok_len), wn);
+				/* Another token length is another shape. */
+				assert_int_equal(ers_patch_prefix(patched, &lay,
+				    &p, merkle_rand(t, i), g.tok_len + 200), 0);
 				assert_memory_equal(patched, whole, wn);
 				patches++;
 			} else {
 				if (i > 0)
 					assert_int_equal(ers_patch_prefix(
 					    patched, &lay, &p,
-					    merkle_rand(t, i)), 0);
+					    merkle_rand(t, i), g.tok_len), 0);
 				tn = ers_encode_prefix_layout(tpl, sizeof(tpl),
 				    &p, merkle_rand(t, i), g.tok_len, &lay);
 				assert_int_equal(tn, wn);
@@ -269,6 +271,7 @@ test_patch(void **state)
 	assert_true(patches > 1900);
 }
 
+/* RFC 4998 4.3 failures, each with its reason. */
 static void
 test_verify_fails(void **state)
 {
