@@ -9,8 +9,10 @@
  * requests parsed in this turn (one clock reading, one serial block, one
  * hand-over to the workers) and flush every connection that got ready
  * replies (all consecutive ready replies of a connection leave in one
- * send).  So pipelined requests cost no syscall each: their reads, their
- * round and their replies are shared.
+ * sendmsg, straight from their buffers: an /ers reply's own head and
+ * prefix, then its round's shared token, uncopied).  So pipelined
+ * requests cost no syscall each: their reads, their round and their
+ * replies are shared.
  *
  * user_data: a pointer to the connection (or NULL) with the operation in
  * the low 4 bits (struct conn is 16-byte aligned).  Each connection counts
@@ -40,6 +42,7 @@
 #include <string.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <liburing.h>
@@ -57,6 +60,7 @@
 #define BR_GROUP	0
 #define CQE_BATCH	256
 #define MAX_PIPELINE	1024		/* queued replies before reads pause */
+#define SEND_IOV	64		/* iovecs in one sendmsg: 32 replies */
 #define LINGER_SECONDS	2
 #define DRAIN_SECONDS	10
 #define LEDGER_DEFER_JOBS 32		/* signatures queued: ~2 ms of work */
@@ -82,8 +86,9 @@ struct conn {
 	bool		 cont_sent;	/* 100 Continue sent for the partial request */
 	uint8_t		*ibuf;		/* an incomplete request */
 	size_t		 ilen, icap;
-	uint8_t		*obuf;		/* the send in flight */
-	size_t		 olen, ocap, osent;
+	struct iovec	*iov;		/* the sendmsg in flight */
+	struct msghdr	 msg;
+	size_t		 soff;		/* bytes of rhead already sent */
 	struct resp	*rhead, *rtail;
 	size_t		 nresp;
 	time_t		 active;	/* last byte received or sent */
@@ -708,7 +713,7 @@ conn_reap(struct loop *l, struct conn *c)
 		c->next->prev = c->prev;
 	l->nconns--;
 	free(c->ibuf);
-	free(c->obuf);
+	free(c->iov);
 	free(c);
 }
 
@@ -750,6 +755,29 @@ on_accept(struct loop *l, struct io_uring_cqe *cqe)
 	arm_recv(l, c);
 }
 
+/* The replies a send took in full are freed; a part sent is remembered. */
+static void
+send_done(struct conn *c, size_t n)
+{
+	struct resp	*r;
+	size_t		 left;
+
+	while ((r = c->rhead) != NULL && n > 0) {
+		left = r->len + r->tail_len - c->soff;
+		if (n < left) {
+			c->soff += n;
+			return;
+		}
+		n -= left;
+		c->soff = 0;
+		if ((c->rhead = r->next) == NULL)
+			c->rtail = NULL;
+		c->nresp--;
+		resp_clear(r);
+		free(r);
+	}
+}
+
 static void
 on_send(struct loop *l, struct conn *c, struct io_uring_cqe *cqe)
 {
@@ -760,7 +788,7 @@ on_send(struct loop *l, struct conn *c, struct io_uring_cqe *cqe)
 		return;
 	}
 	c->active = l->now;
-	c->osent += cqe->res;
+	send_done(c, (size_t)cqe->res);
 	mark_dirty(l, c);
 }
 
@@ -856,50 +884,70 @@ ledger_flush(struct loop *l)
 	io_uring_submit(&l->ring);
 }
 
-/* Sends what is ready, in order, in one send; closes when it is time. */
+/* Adds p[skip..len) to the send, taking skip off the bytes already sent. */
+static void
+send_piece(struct conn *c, size_t *n, size_t *skip, const void *p, size_t len)
+{
+	if (*skip >= len) {
+		*skip -= len;
+		return;
+	}
+	c->iov[*n].iov_base = (uint8_t *)p + *skip;
+	c->iov[*n].iov_len = len - *skip;
+	(*n)++;
+	*skip = 0;
+}
+
+/*
+ * Sends what is ready, in order, in one sendmsg straight from the replies
+ * (an /ers reply is its own head and prefix, then the round's shared
+ * token: nothing is copied); each reply is freed once sent in full
+ * (send_done).  Closes when it is time.
+ */
+/*
+ * Fills c->iov with what is ready, in order, from the first byte not yet
+ * sent: at most SEND_IOV pieces, up to and with a reply that closes the
+ * connection (*last then set).  Returns the number of pieces.
+ */
+static size_t
+send_build(struct conn *c, bool *last)
+{
+	struct resp	*r;
+	size_t		 n = 0, skip = c->soff;
+
+	*last = false;
+	if (c->iov == NULL && (c->iov = calloc(SEND_IOV,
+	    sizeof(*c->iov))) == NULL)
+		err(1, NULL);
+	for (r = c->rhead; r != NULL && r->ready && !*last &&
+	    n + 2 <= SEND_IOV; r = r->next) {
+		send_piece(c, &n, &skip, r->data, r->len);
+		send_piece(c, &n, &skip, r->tail, r->tail_len);
+		*last = r->close_after;
+	}
+	return n;
+}
+
 static void
 conn_flush(struct loop *l, struct conn *c)
 {
 	struct io_uring_sqe	*sqe;
-	struct resp		*r;
-	bool			 last = false;
+	size_t			 n;
+	bool			 last;
 
 	if (c->state == C_DEAD || c->send_armed)
 		return;
-	if (c->osent == c->olen) {
-		c->olen = c->osent = 0;
-		while ((r = c->rhead) != NULL && r->ready && !last) {
-			if (c->olen + r->len + r->tail_len > c->ocap) {
-				size_t cap = c->ocap ? c->ocap : 4096;
-
-				while (cap < c->olen + r->len + r->tail_len)
-					cap *= 2;
-				if ((c->obuf = realloc(c->obuf, cap)) == NULL)
-					err(1, NULL);
-				c->ocap = cap;
-			}
-			memcpy(c->obuf + c->olen, r->data, r->len);
-			c->olen += r->len;
-			if (r->tail_len > 0) {
-				memcpy(c->obuf + c->olen, r->tail, r->tail_len);
-				c->olen += r->tail_len;
-			}
-			last = r->close_after;
-			if ((c->rhead = r->next) == NULL)
-				c->rtail = NULL;
-			c->nresp--;
-			resp_clear(r);
-			free(r);
-		}
-		if (last)
-			c->state = C_CLOSING;	/* parsing stopped at it */
-		if (c->state == C_OPEN && c->nresp < MAX_PIPELINE)
-			arm_recv(l, c);
-	}
-	if (c->olen > c->osent) {
+	if (c->state == C_OPEN && c->nresp < MAX_PIPELINE)
+		arm_recv(l, c);
+	n = send_build(c, &last);
+	if (last)
+		c->state = C_CLOSING;	/* parsing stopped at it */
+	if (n > 0) {
+		memset(&c->msg, 0, sizeof(c->msg));
+		c->msg.msg_iov = c->iov;
+		c->msg.msg_iovlen = n;
 		sqe = loop_sqe(l);
-		io_uring_prep_send(sqe, c->fd, c->obuf + c->osent,
-		    c->olen - c->osent, MSG_NOSIGNAL);
+		io_uring_prep_sendmsg(sqe, c->fd, &c->msg, MSG_NOSIGNAL);
 		loop_set_data(sqe, c, OP_SEND);
 		c->send_armed = true;
 		c->ops++;

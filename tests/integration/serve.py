@@ -154,6 +154,54 @@ def read_response(f):
     return status, hdrs, body
 
 
+def tsq_der(h):
+    """A DER TimeStampReq (RFC 3161 2.4.1): version 1, SHA-256 digest h,
+    certReq TRUE (bigger replies)."""
+    alg = bytes.fromhex("300d06096086480165030402010500")
+    mi = b"\x30" + bytes([len(alg) + 34]) + alg + b"\x04\x20" + h
+    body = b"\x02\x01\x01" + mi + b"\x01\x01\xff"
+    return b"\x30" + bytes([len(body)]) + body
+
+
+def split_responses(buf):
+    """The complete responses at the start of buf, and the rest."""
+    out = []
+    while True:
+        end = buf.find(b"\r\n\r\n")
+        if end < 0:
+            return out, buf
+        head = buf[:end].decode()
+        m = re.search(r"(?im)^content-length:\s*(\d+)", head)
+        n = int(m.group(1)) if m else 0
+        if len(buf) < end + 4 + n:
+            return out, buf
+        out.append((int(head.split()[1]), buf[end + 4:end + 4 + n]))
+        buf = buf[end + 4 + n:]
+
+
+def slow_reader(port, target, count):
+    """count pipelined requests on a connection with a small receive
+    buffer, read in small pieces: the server's sends come back short and
+    its replies leave in parts.  Returns (digests, [(status, body)])."""
+    hs = [os.urandom(32) for _ in range(count)]
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    s.settimeout(10)
+    s.connect(("127.0.0.1", port))
+    s.sendall(b"".join(http_msg(tsq_der(h), target=target) for h in hs))
+    time.sleep(0.3)         # the replies meet a shut window
+    got, buf = [], b""
+    while len(got) < count:
+        chunk = s.recv(1500)
+        if not chunk:
+            break
+        more, buf = split_responses(buf + chunk)
+        got += more
+        time.sleep(0.0005)
+    s.close()
+    return hs, got
+
+
 def connect(port):
     s = socket.create_connection(("127.0.0.1", port), timeout=10)
     return s, s.makefile("rb")
@@ -279,6 +327,30 @@ def main():
               "its own query (order kept)" % i)
         serials.append(serial_of(r))
     s.close()
+
+    print("a slow reader with a small window: 150 pipelined replies, in order")
+    for target in ("/", "/ers"):
+        hs, got = slow_reader(srv.port, target, 150)
+        check(len(got) == 150 and all(st == 200 for st, _ in got),
+              "%s: 150 answers, all 200 (%d)" % (target, len(got)))
+        check(all(h in body for h, (_, body) in zip(hs, got)),
+              "%s: each answer carries its own request's digest, in order"
+              % target)
+        for i in (0, 77, 149):
+            if i >= len(got):
+                break
+            q, r = path("sr%d.tsq" % i), path("sr%d.out" % i)
+            open(q, "wb").write(tsq_der(hs[i]))
+            open(r, "wb").write(got[i][1])
+            if target == "/":
+                ok = verify(r, q)
+            else:
+                ok = run(CARIMBO, "verify", "--digest", hs[i].hex(),
+                         "--ers", r, "--CAfile",
+                         os.path.join(STATE, "root.pem"), "--untrusted",
+                         os.path.join(STATE, "tsa-chain.pem"),
+                         ok=False).returncode == 0
+            check(ok, "%s: answer %d verifies" % (target, i))
 
     print("HTTP errors")
     body = open(qs[0], "rb").read()
