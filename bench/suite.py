@@ -9,8 +9,9 @@
 # pipelining), `/` at 1 and 64 connections, and `/ers` at 1, 64 and 512
 # connections with and without pipelining (skipped, with a note, while the
 # server answers 404 on /ers), then prints one table with the ratios, the
-# server's CPU time per answer and its peak RSS.  Every run's JSON (and
-# SVG) stays in --out.
+# server's CPU time per answer and its peak RSS; when wrk is installed,
+# the same comparisons with wrk as the client (bench/wrk-compare.sh).
+# Every run's JSON (and SVG) stays in --out.
 #
 #   python3 bench/suite.py --carimbo build/carimbo --out build/bench-run
 #       [--seconds S] [--workers N]
@@ -172,6 +173,41 @@ def rate(j):
     return j.get("signatures_per_second", j.get("requests_per_second"))
 
 
+def stop(srv):
+    srv.send_signal(signal.SIGTERM)
+    try:
+        srv.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        srv.kill()
+        srv.wait()
+
+
+WRK_RUNS = ((64, 1), (64, PIPELINE), (512, 1), (512, PIPELINE))
+
+
+def wrk_runs(a, state):
+    """bench/wrk-compare.sh for each of WRK_RUNS: its output lines, or a
+    note when wrk is not installed."""
+    if shutil.which("wrk") is None:
+        return ["(wrk is not installed: apt-get install wrk for the same "
+                "comparisons with wrk as the client)"]
+    here = os.path.dirname(os.path.abspath(__file__))
+    out = []
+    for conns, depth in WRK_RUNS:
+        log("  wrk %d conns x%d" % (conns, depth))
+        p = subprocess.run([os.path.join(here, "wrk-compare.sh"), state,
+                            str(conns), "%g" % a.seconds, str(depth)],
+                           capture_output=True, timeout=a.seconds * 4 + 60,
+                           env=dict(os.environ, CARIMBO=a.carimbo,
+                                    WORKERS=str(a.workers)))
+        lines = p.stdout.decode(errors="replace").strip().splitlines()
+        if p.returncode != 0:
+            lines.append("wrk-compare.sh exit %d: %s" % (
+                p.returncode, p.stderr.decode(errors="replace").strip()))
+        out += lines + [""]
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--carimbo", default="build/carimbo")
@@ -188,6 +224,7 @@ def main():
     state = os.path.join(tmp, "state")
     t0 = time.monotonic()
     srv = None
+    wrk_out = None
     try:
         log("make bench: demo state, server on loopback, %s s per run, "
             "server workers = %d" % (d, a.workers))
@@ -262,13 +299,15 @@ def main():
             inflight_kib = (vm_hwm_kib(srv.pid) - hwm_before_ers) / (
                 512.0 * PIPELINE)
         hwm = vm_hwm_kib(srv.pid)
+        stop(srv)
+        srv = None
+        # The same comparisons with wrk, a lighter client, when installed
+        # (not a dependency): wrk-compare.sh starts its own server on the
+        # state, so ours had to stop first.
+        wrk_out = wrk_runs(a, state) if ers_status == 200 else None
     finally:
         if srv is not None:
-            srv.send_signal(signal.SIGTERM)
-            try:
-                srv.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                srv.kill()
+            stop(srv)
         shutil.rmtree(tmp, ignore_errors=True)
 
     r = s.results
@@ -351,6 +390,12 @@ def main():
               "over the /ers runs / (512 x %d in flight))" % (
                   inflight_kib, PIPELINE))
     print("server peak RSS (VmHWM): %.1f MiB" % (hwm / 1024))
+    if wrk_out:
+        print()
+        print("with wrk as the client (bench/wrk-compare.sh, one wrk "
+              "thread, %s s a run):" % d)
+        for line in wrk_out:
+            print("  " + line if line else "")
     print("total time: %.0f s; JSON and SVG in %s" % (
         time.monotonic() - t0, a.out))
     summary = {"runs": {k: v for k, v in r.items()},
@@ -358,7 +403,8 @@ def main():
                "server_workers": a.workers, "seconds_per_run": a.seconds,
                "loadavg_before": load_before, "loadavg_after": load_after,
                "ers_skipped": ers_note, "ers_key_use": sig,
-               "ers_inflight_kib_per_request": inflight_kib}
+               "ers_inflight_kib_per_request": inflight_kib,
+               "wrk": wrk_out}
     with open(os.path.join(a.out, "summary.json"), "w") as f:
         json.dump(summary, f, indent=1)
     bad = [n for k, n, j, note in s.rows if j is None or note]
