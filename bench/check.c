@@ -87,8 +87,7 @@ check_new(const char *root, const char *untrusted, int ers)
 	STACK_OF(X509)	*roots;
 	int		 i;
 
-	if ((c = calloc(1, sizeof(*c))) == NULL ||
-	    (c->md = EVP_MD_CTX_new()) == NULL)
+	if ((c = calloc(1, sizeof(*c))) == NULL)
 		err(1, NULL);
 	c->ers = ers;
 	if (root != NULL) {
@@ -112,7 +111,6 @@ check_free(struct check *c)
 	if (c == NULL)
 		return;
 	ers_free(c);
-	EVP_MD_CTX_free(c->md);
 	X509_STORE_free(c->store);
 	sk_X509_pop_free(c->untrusted, X509_free);
 	free(c);

@@ -40,7 +40,7 @@ struct check {
 	int		 ers;
 	int		 openssl_parse;	/* d2i_TS_RESP every answer */
 	struct ers_rec	*rec;		/* ers.c's record, reused per answer */
-	EVP_MD_CTX	*md;		/* ers.c's digests, reused */
+	struct hasher	 hs[HASH_COUNT];	/* ers.c's digests, set up at first use */
 	struct check_token tokens[CHECK_MAX_ROUND_TOKENS];
 	size_t		 ntokens;	/* taken in turn: the next is ntokens % MAX */
 	uint64_t	 verifications;	/* check_verify_token calls (tests) */

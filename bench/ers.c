@@ -237,6 +237,19 @@ ers_in(const struct ers_list *l, const uint8_t *h, size_t hlen)
 	return 0;
 }
 
+/* The checker's hasher for alg, set up at its first use; NULL if none. */
+static struct hasher *
+ers_hasher(struct check *c, enum hash_alg alg)
+{
+	struct hasher *hs = &c->hs[alg];
+
+	if (hs->ctx == NULL && hasher_init(hs, alg) == -1) {
+		hasher_free(hs);
+		return NULL;
+	}
+	return hs;
+}
+
 /* Insertion sort: a list holds two or three values, rarely more. */
 static void
 ers_sort(const uint8_t **v, size_t n, size_t len)
@@ -265,6 +278,7 @@ ers_root(struct check *c, const struct ers_rec *e, enum hash_alg alg,
 	const uint8_t		*sorted[ERS_MAX_VALUES + 1];
 	uint8_t			 cat[(ERS_MAX_VALUES + 1) * HASH_MAX_LEN];
 	uint8_t			 cur[HASH_MAX_LEN];
+	struct hasher		*hs;
 	size_t			 i, k, n;
 
 	memcpy(cur, h, hi->len);
@@ -280,7 +294,8 @@ ers_root(struct check *c, const struct ers_rec *e, enum hash_alg alg,
 		ers_sort(sorted, n, hi->len);
 		for (k = 0; k < n; k++)
 			memcpy(cat + k * hi->len, sorted[k], hi->len);
-		if (hash_digest_ctx(c->md, alg, cat, n * hi->len, cur) == -1)
+		if ((hs = ers_hasher(c, alg)) == NULL ||
+		    hasher_digest(hs, cat, n * hi->len, cur) == -1)
 			return -1;
 	}
 	memcpy(root, cur, hi->len);
@@ -310,14 +325,16 @@ static int
 ers_blind_ok(struct check *c, const struct ers_rec *e, enum hash_alg alg,
     uint64_t nonce)
 {
-	uint8_t	buf[ERS_RAND_LEN + 9], b[HASH_MAX_LEN];
-	size_t	n;
+	struct hasher	*hs;
+	uint8_t		 buf[ERS_RAND_LEN + 9], b[HASH_MAX_LEN];
+	size_t		 n;
 
 	if (e->rlen != ERS_RAND_LEN)
 		return 0;
 	memcpy(buf, e->r, ERS_RAND_LEN);
 	n = ers_nonce(nonce, buf + ERS_RAND_LEN);
-	if (hash_digest_ctx(c->md, alg, buf, ERS_RAND_LEN + n, b) == -1)
+	if ((hs = ers_hasher(c, alg)) == NULL ||
+	    hasher_digest(hs, buf, ERS_RAND_LEN + n, b) == -1)
 		return 0;
 	return ers_in(&e->lists[0], b, hash_info(alg)->len);
 }
@@ -464,5 +481,7 @@ ers_free(struct check *c)
 
 	for (i = 0; i < CHECK_MAX_ROUND_TOKENS; i++)
 		free(c->tokens[i].der);
+	for (i = 0; i < HASH_COUNT; i++)
+		hasher_free(&c->hs[i]);
 	free(c->rec);
 }

@@ -2,6 +2,7 @@
 /*
  * Digest algorithm table (RFC 5754 for SHA-2, NIST CSOR for SHA-3 OIDs).
  */
+#include <err.h>
 #include <pthread.h>
 #include <string.h>
 
@@ -85,12 +86,37 @@ hash_digest(enum hash_alg a, const void *p, size_t len,
 }
 
 int
-hash_digest_ctx(EVP_MD_CTX *ctx, enum hash_alg a, const void *p, size_t len,
-    uint8_t out[HASH_MAX_LEN])
+hasher_init(struct hasher *hs, enum hash_alg a)
 {
 	const EVP_MD *md = hash_md(a);
 
-	if (md == NULL || EVP_DigestInit_ex2(ctx, md, NULL) != 1 ||
+	if ((hs->ctx = EVP_MD_CTX_new()) == NULL ||
+	    (hs->fresh = EVP_MD_CTX_new()) == NULL)
+		err(1, NULL);
+	return md != NULL && EVP_DigestInit_ex2(hs->fresh, md, NULL) ? 0 : -1;
+}
+
+void
+hasher_free(struct hasher *hs)
+{
+	EVP_MD_CTX_free(hs->ctx);
+	EVP_MD_CTX_free(hs->fresh);
+	hs->ctx = hs->fresh = NULL;
+}
+
+EVP_MD_CTX *
+hasher_start(struct hasher *hs)
+{
+	return EVP_MD_CTX_copy_ex(hs->ctx, hs->fresh) ? hs->ctx : NULL;
+}
+
+int
+hasher_digest(struct hasher *hs, const void *p, size_t len,
+    uint8_t out[HASH_MAX_LEN])
+{
+	EVP_MD_CTX *ctx;
+
+	if ((ctx = hasher_start(hs)) == NULL ||
 	    EVP_DigestUpdate(ctx, p, len) != 1 ||
 	    EVP_DigestFinal_ex(ctx, out, NULL) != 1)
 		return -1;

@@ -44,12 +44,26 @@ const EVP_MD		*hash_md(enum hash_alg);
 /* One-shot digest; returns 0, or -1 on an OpenSSL failure. */
 int			 hash_digest(enum hash_alg, const void *, size_t,
 			    uint8_t out[HASH_MAX_LEN]);
+
 /*
- * The same in a context the caller keeps (EVP_MD_CTX_new) for many
- * short digests: no allocation per digest, which on 64 bytes costs as
- * much as the hashing.
+ * For many short digests of one algorithm (tree nodes, paths): each
+ * starts from a copy of a context initialised once, which costs less
+ * than EVP_DigestInit_ex2 and allocates nothing (64-byte SHA-256: 0.17
+ * against 0.27 us measured on the reference machine, 0.4 for
+ * hash_digest).
  */
-int			 hash_digest_ctx(EVP_MD_CTX *, enum hash_alg,
-			    const void *, size_t, uint8_t out[HASH_MAX_LEN]);
+struct hasher {
+	EVP_MD_CTX	*ctx;
+	EVP_MD_CTX	*fresh;
+};
+
+/* 0, or -1 if the algorithm is not available; hasher_free either way. */
+int			 hasher_init(struct hasher *, enum hash_alg);
+void			 hasher_free(struct hasher *);
+/* The context, ready for EVP_DigestUpdate and _Final; NULL on failure. */
+EVP_MD_CTX		*hasher_start(struct hasher *);
+/* One digest of p; returns 0, or -1 on an OpenSSL failure. */
+int			 hasher_digest(struct hasher *, const void *p, size_t,
+			    uint8_t out[HASH_MAX_LEN]);
 
 #endif

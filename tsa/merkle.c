@@ -45,50 +45,22 @@ struct merkle {
 
 #define NODE(t, k, j)	((t)->nodes + ((t)->off[k] + (j)) * (t)->len)
 
-/*
- * A digest context and a pristine one to start each digest from: a copy
- * (EVP_MD_CTX_copy_ex) costs less than EVP_DigestInit_ex2, and on these
- * 64-byte inputs the difference is a third of the digest (0.17 against
- * 0.27 us measured here).
- */
-struct hasher {
-	EVP_MD_CTX	*ctx;
-	EVP_MD_CTX	*fresh;
-};
-
-static int
-hasher_init(struct hasher *hs, enum hash_alg alg)
-{
-	const EVP_MD *md = hash_md(alg);
-
-	if ((hs->ctx = EVP_MD_CTX_new()) == NULL ||
-	    (hs->fresh = EVP_MD_CTX_new()) == NULL)
-		err(1, NULL);
-	return md != NULL && EVP_DigestInit_ex2(hs->fresh, md, NULL) ? 0 : -1;
-}
-
-static void
-hasher_free(struct hasher *hs)
-{
-	EVP_MD_CTX_free(hs->ctx);
-	EVP_MD_CTX_free(hs->fresh);
-}
-
 /* H(sort(a, b)): RFC 4998 4.2, binary ascending order. */
 static int
 hash_pair(struct hasher *hs, size_t len, const uint8_t *a, const uint8_t *b,
     uint8_t *out)
 {
 	const uint8_t	*lo = a, *hi = b;
+	EVP_MD_CTX	*ctx;
 
 	if (memcmp(a, b, len) > 0) {
 		lo = b;
 		hi = a;
 	}
-	if (!EVP_MD_CTX_copy_ex(hs->ctx, hs->fresh) ||
-	    !EVP_DigestUpdate(hs->ctx, lo, len) ||
-	    !EVP_DigestUpdate(hs->ctx, hi, len) ||
-	    !EVP_DigestFinal_ex(hs->ctx, out, NULL))
+	if ((ctx = hasher_start(hs)) == NULL ||
+	    !EVP_DigestUpdate(ctx, lo, len) ||
+	    !EVP_DigestUpdate(ctx, hi, len) ||
+	    !EVP_DigestFinal_ex(ctx, out, NULL))
 		return -1;
 	return 0;
 }
@@ -97,10 +69,12 @@ static int
 blind(struct hasher *hs, const uint8_t *r, const uint8_t *nonce,
     size_t nonce_len, uint8_t *b)
 {
-	return EVP_MD_CTX_copy_ex(hs->ctx, hs->fresh) &&
-	    EVP_DigestUpdate(hs->ctx, r, MERKLE_RAND_LEN) &&
-	    (nonce == NULL || EVP_DigestUpdate(hs->ctx, nonce, nonce_len)) &&
-	    EVP_DigestFinal_ex(hs->ctx, b, NULL) ? 0 : -1;
+	EVP_MD_CTX *ctx = hasher_start(hs);
+
+	return ctx != NULL &&
+	    EVP_DigestUpdate(ctx, r, MERKLE_RAND_LEN) &&
+	    (nonce == NULL || EVP_DigestUpdate(ctx, nonce, nonce_len)) &&
+	    EVP_DigestFinal_ex(ctx, b, NULL) ? 0 : -1;
 }
 
 int
