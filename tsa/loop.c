@@ -784,7 +784,14 @@ on_send(struct loop *l, struct conn *c, struct io_uring_cqe *cqe)
 	c->ops--;
 	c->send_armed = false;
 	if (cqe->res < 0) {
+		/*
+		 * Killed already (the send ends with EPIPE on its shutdown)
+		 * or now: either way it must reach conn_reap, which only the
+		 * dirty list leads to, or a connection whose last operation
+		 * this was would never be freed (nor the drain end).
+		 */
 		conn_kill(l, c);
+		mark_dirty(l, c);
 		return;
 	}
 	c->active = l->now;
@@ -899,12 +906,6 @@ send_piece(struct conn *c, size_t *n, size_t *skip, const void *p, size_t len)
 }
 
 /*
- * Sends what is ready, in order, in one sendmsg straight from the replies
- * (an /ers reply is its own head and prefix, then the round's shared
- * token: nothing is copied); each reply is freed once sent in full
- * (send_done).  Closes when it is time.
- */
-/*
  * Fills c->iov with what is ready, in order, from the first byte not yet
  * sent: at most SEND_IOV pieces, up to and with a reply that closes the
  * connection (*last then set).  Returns the number of pieces.
@@ -928,6 +929,12 @@ send_build(struct conn *c, bool *last)
 	return n;
 }
 
+/*
+ * Sends what is ready, in order, in one sendmsg straight from the replies
+ * (an /ers reply is its own head and prefix, then the round's shared
+ * token: nothing is copied); each reply is freed once sent in full
+ * (send_done).  Closes when it is time.
+ */
 static void
 conn_flush(struct loop *l, struct conn *c)
 {
@@ -1007,6 +1014,13 @@ on_timer(struct loop *l)
 				reply_text(l, c, 408, NULL, false);
 			else if (c->ilen == 0 && c->rhead == NULL &&
 			    c->jobs == 0 && l->now - c->active >=
+			    l->cfg->idle_timeout)
+				conn_kill(l, c);
+			/*
+			 * A peer that reads nothing: its send makes no
+			 * progress (active is the last byte either way).
+			 */
+			else if (c->send_armed && l->now - c->active >=
 			    l->cfg->idle_timeout)
 				conn_kill(l, c);
 			break;

@@ -181,8 +181,9 @@ def split_responses(buf):
 
 def slow_reader(port, target, count):
     """count pipelined requests on a connection with a small receive
-    buffer, read in small pieces: the server's sends come back short and
-    its replies leave in parts.  Returns (digests, [(status, body)])."""
+    buffer, read in small pieces (the server's send buffer grows to hold
+    them: short sends are test_loop_send's).  Returns (digests,
+    [(status, body)])."""
     hs = [os.urandom(32) for _ in range(count)]
     s = socket.socket()
     s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
@@ -492,6 +493,42 @@ def main():
     check(s.recv(1) == b"" and time.time() - t0 < 6, "idle connection closed")
     s.close()
     check(srv.stop() == 0, "exit 0")
+
+    print("a peer that reads nothing is closed and freed")
+    # It pipelines and never reads: once its socket buffers and the
+    # server's are full, the server's send cannot progress.  Open, the
+    # idle timeout must end it; after its EOF (CLOSING), too, and its
+    # blocked send then ends with EPIPE on a connection already dead,
+    # which must still be freed.  SIGTERM must not wait for either.
+    srv = Server(write_conf("idle_timeout = 2\nread_timeout = 2"))
+    for mode in ("open", "eof"):
+        s = socket.socket()
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        s.connect(("127.0.0.1", srv.port))
+        s.settimeout(3)
+        try:
+            s.sendall(b"".join(http_msg(tsq_der(os.urandom(32)),
+                                        target="/ers") for _ in range(3000)))
+        except socket.timeout:
+            pass        # the server stopped reading: back-pressure
+        if mode == "eof":
+            s.shutdown(socket.SHUT_WR)
+        t0 = time.time()
+        n = None
+        while time.time() - t0 < 12:
+            time.sleep(1)
+            st, _, body = exchange(srv.port, http_msg(
+                method="GET", target="/metrics", ctype=None,
+                headers=["Connection: close"]))
+            n = int(re.search(rb"\ncarimbo_connections (\d+)",
+                              body).group(1))
+            if n == 1:  # only the /metrics connection itself
+                break
+        check(n == 1, "%s: closed and freed after the idle timeout (%s "
+              "connections left after %.0f s)" % (mode, n, time.time() - t0))
+        s.close()
+    t0 = time.time()
+    check(srv.stop() == 0 and time.time() - t0 < 5, "exit 0, at once")
 
     print("qualified policy: ETSI EN 319 422 qcStatements in TSTInfo")
     qc_ext = bytes.fromhex("06082b06010505070103")      # id-pe-qcStatements
