@@ -161,13 +161,14 @@ size_t	ers_encode_prefix_layout(uint8_t *out, size_t cap,
 	    const struct merkle_path *, const uint8_t r[MERKLE_RAND_LEN],
 	    size_t token_len, struct ers_layout *lay);
 /*
- * Turns out, a copy of a prefix laid out as lay, into the path's: writes
- * its hash values and r.  Returns lay->len, or 0 if the path or the token
- * length make another shape (then encode it whole).
+ * The path's prefix made from tpl, another prefix laid out as lay: tpl
+ * copied to out, then the path's hash values and r written over.  Returns
+ * lay->len, or 0 (out untouched) if the path or the token length make
+ * another shape (then encode it whole).
  */
-size_t	ers_patch_prefix(uint8_t *out, const struct ers_layout *lay,
-	    const struct merkle_path *, const uint8_t r[MERKLE_RAND_LEN],
-	    size_t token_len);
+size_t	ers_patch_prefix(uint8_t *out, const uint8_t *tpl,
+	    const struct ers_layout *lay, const struct merkle_path *,
+	    const uint8_t r[MERKLE_RAND_LEN], size_t token_len);
 /* The whole record: prefix then token.  Returns the length or 0. */
 size_t	ers_encode(uint8_t *out, size_t cap, const struct merkle_path *,
 	    const uint8_t r[MERKLE_RAND_LEN], const uint8_t *token,

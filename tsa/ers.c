@@ -39,8 +39,8 @@ static const uint8_t oid_ct_tstinfo[] = {	/* RFC 3161 2.4.2 */
 
 /*
  * Writes value as an OCTET STRING and returns where its bytes start,
- * counted from the end of what w holds (ers_prefix_at turns that into an
- * offset once the prefix is whole).
+ * counted from the end of what w holds (an offset from the start once the
+ * prefix is whole: ers_encode_prefix_layout).
  */
 static size_t
 put_value(struct der_w *w, const uint8_t *v, size_t len)
@@ -142,15 +142,16 @@ ers_encode_prefix(uint8_t *out, size_t cap, const struct merkle_path *p,
  * leaf's prefix, byte for byte (test_ers checks it on whole trees).
  */
 size_t
-ers_patch_prefix(uint8_t *out, const struct ers_layout *lay,
-    const struct merkle_path *p, const uint8_t r[MERKLE_RAND_LEN],
-    size_t token_len)
+ers_patch_prefix(uint8_t *out, const uint8_t *tpl,
+    const struct ers_layout *lay, const struct merkle_path *p,
+    const uint8_t r[MERKLE_RAND_LEN], size_t token_len)
 {
 	size_t k;
 
 	if (p->alg != lay->alg || p->nsib != lay->nsib || p->nfirst != 2 ||
 	    p->len != hash_info(lay->alg)->len || token_len != lay->token_len)
 		return 0;
+	memcpy(out, tpl, lay->len);
 	for (k = 0; k < p->nsib; k++)
 		memcpy(out + lay->sib_at[k], p->sib[k], p->len);
 	memcpy(out + lay->first_at[0], p->first[0], p->len);

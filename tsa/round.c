@@ -670,11 +670,9 @@ rounds_ers_replies(struct job *rt)
 		j = t->leaves[i];
 		plen = 0;
 		if (merkle_path(t->m, i, &p) == 0) {
-			if (tpl != NULL && p.nsib == lay.nsib) {
-				memcpy(at + HTTP_HEAD_ROOM, tpl, lay.len);
+			if (tpl != NULL)
 				plen = ers_patch_prefix(at + HTTP_HEAD_ROOM,
-				    &lay, &p, merkle_rand(t->m, i), toklen);
-			}
+				    tpl, &lay, &p, merkle_rand(t->m, i), toklen);
 			if (plen == 0 && (plen = ers_encode_prefix_layout(
 			    at + HTTP_HEAD_ROOM, per - HTTP_HEAD_ROOM, &p,
 			    merkle_rand(t->m, i), toklen, &lay)) == 0)

@@ -241,18 +241,18 @@ test_patch(void **state)
 			    merkle_rand(t, i), g.tok_len);
 			assert_true(wn > 0);
 			if (i > 0 && p.nsib == lay.nsib) {
-				memcpy(patched, tpl, tn);
-				assert_int_equal(ers_patch_prefix(patched, &lay,
-				    &p, merkle_rand(t, i), g.tok_len), wn);
+				assert_int_equal(ers_patch_prefix(patched, tpl,
+				    &lay, &p, merkle_rand(t, i), g.tok_len), wn);
 				/* Another token length is another shape. */
-				assert_int_equal(ers_patch_prefix(patched, &lay,
-				    &p, merkle_rand(t, i), g.tok_len + 200), 0);
+				assert_int_equal(ers_patch_prefix(patched, tpl,
+				    &lay, &p, merkle_rand(t, i), g.tok_len + 200),
+				    0);
 				assert_memory_equal(patched, whole, wn);
 				patches++;
 			} else {
 				if (i > 0)
 					assert_int_equal(ers_patch_prefix(
-					    patched, &lay, &p,
+					    patched, tpl, &lay, &p,
 					    merkle_rand(t, i), g.tok_len), 0);
 				tn = ers_encode_prefix_layout(tpl, sizeof(tpl),
 				    &p, merkle_rand(t, i), g.tok_len, &lay);
