@@ -917,9 +917,11 @@ send_build(struct conn *c, bool *last)
 	size_t		 n = 0, skip = c->soff;
 
 	*last = false;
-	if (c->iov == NULL && (c->iov = calloc(SEND_IOV,
-	    sizeof(*c->iov))) == NULL)
-		err(1, NULL);
+	if (c->iov == NULL) {
+		if ((c->iov = calloc(SEND_IOV, sizeof(*c->iov))) == NULL)
+			err(1, NULL);
+		c->msg.msg_iov = c->iov;
+	}
 	for (r = c->rhead; r != NULL && r->ready && !*last &&
 	    n + 2 <= SEND_IOV; r = r->next) {
 		send_piece(c, &n, &skip, r->data, r->len);
@@ -950,9 +952,7 @@ conn_flush(struct loop *l, struct conn *c)
 	if (last)
 		c->state = C_CLOSING;	/* parsing stopped at it */
 	if (n > 0) {
-		memset(&c->msg, 0, sizeof(c->msg));
-		c->msg.msg_iov = c->iov;
-		c->msg.msg_iovlen = n;
+		c->msg.msg_iovlen = n;	/* the rest: msg_iov, zeros */
 		sqe = loop_sqe(l);
 		io_uring_prep_sendmsg(sqe, c->fd, &c->msg, MSG_NOSIGNAL);
 		loop_set_data(sqe, c, OP_SEND);
@@ -1012,16 +1012,14 @@ on_timer(struct loop *l)
 			if (c->ilen > 0 && l->now - c->req_start >=
 			    l->cfg->read_timeout)
 				reply_text(l, c, 408, NULL, false);
-			else if (c->ilen == 0 && c->rhead == NULL &&
-			    c->jobs == 0 && l->now - c->active >=
-			    l->cfg->idle_timeout)
-				conn_kill(l, c);
 			/*
-			 * A peer that reads nothing: its send makes no
-			 * progress (active is the last byte either way).
+			 * Idle: nothing asked nor owed, or a peer that reads
+			 * nothing (its send makes no progress; active is the
+			 * last byte either way).
 			 */
-			else if (c->send_armed && l->now - c->active >=
-			    l->cfg->idle_timeout)
+			else if (l->now - c->active >= l->cfg->idle_timeout &&
+			    (c->send_armed || (c->ilen == 0 &&
+			    c->rhead == NULL && c->jobs == 0)))
 				conn_kill(l, c);
 			break;
 		case C_LINGER:
