@@ -68,6 +68,19 @@ lopen(const char *dir)
 	return ledger_open_prealloc(dir, TEST_PREALLOC);
 }
 
+/* A writer appending rounds to l, opened on a copy of the reference. */
+static struct writer *
+ref_writer(struct ledger *l)
+{
+	struct writer *w;
+
+	assert_non_null(l);
+	assert_non_null(w = calloc(1, sizeof(*w)));
+	w->l = l;
+	w->round = ref.max_round;
+	return w;
+}
+
 static void
 mkdir_tmp(char *out, size_t cap, const char *name)
 {
@@ -409,9 +422,7 @@ test_reopen(void **state)
 	assert_int_equal(l->last_anchor, ref.n - 1);
 
 	/* Appending after a reopen continues the chain. */
-	assert_non_null(w = calloc(1, sizeof(*w)));
-	w->l = l;
-	w->round = ref.max_round;
+	w = ref_writer(l);
 	wr_round(w, 2, 2, false);
 	wr_anchor(w, NULL);
 	ledger_close(l);
@@ -551,9 +562,7 @@ test_lost_block(void **state)
 	(void)state;
 	mkdir_tmp(dir, sizeof(dir), "lost");
 	file_put(dir, ref.buf, ref.len);
-	assert_non_null(w = calloc(1, sizeof(*w)));
-	assert_non_null(w->l = lopen(dir));
-	w->round = ref.max_round;
+	w = ref_writer(lopen(dir));
 	/* Rounds after the last anchor, over three blocks past it. */
 	while (n < 64 && (size_t)w->l->end < ref.len + 3 * LEDGER_BLOCK) {
 		starts[n] = (size_t)w->l->end;
@@ -634,9 +643,7 @@ test_open_refuses(void **state)
 	(void)state;
 	mkdir_tmp(dir, sizeof(dir), "damaged");
 	file_put(dir, ref.buf, ref.len);
-	assert_non_null(w = calloc(1, sizeof(*w)));
-	assert_non_null(w->l = lopen(dir));
-	w->round = ref.max_round;
+	w = ref_writer(lopen(dir));
 	wr_round(w, 2, 2, false);
 	ledger_close(w->l);
 	free(w);
