@@ -106,7 +106,8 @@ static void
 hsm_usage(void)
 {
 	fprintf(stderr, "usage: carimbo bench --hsm -c CONF [--threads N] "
-	    "[--duration S] [--digest sha256|sha384|sha512] [--json FILE]\n");
+	    "[--duration S] [--digest sha256|sha384|sha512]\n"
+	    "           [--key-copy yes|no] [--json FILE]\n");
 	exit(2);
 }
 
@@ -120,6 +121,7 @@ hsm_bench(int argc, char **argv)
 		{ "duration",	required_argument,	NULL, 'd' },
 		{ "digest",	required_argument,	NULL, 'D' },
 		{ "json",	required_argument,	NULL, 'j' },
+		{ "key-copy",	required_argument,	NULL, 'k' },
 		{ NULL,		0,			NULL, 0 }
 	};
 	struct hsm_thread	*th;
@@ -135,7 +137,7 @@ hsm_bench(int argc, char **argv)
 	double			 duration = 5, wall, rate;
 	uint64_t		 sigs = 0, errors = 0;
 	long			 nthreads = 1, i;
-	int			 ch, alg;
+	int			 ch, alg, copy = -1, copies = 0;
 	FILE			*f;
 
 	optind = 1;
@@ -167,6 +169,12 @@ hsm_bench(int argc, char **argv)
 		case 'j':
 			json = optarg;
 			break;
+		case 'k':
+			if (strcmp(optarg, "yes") != 0 &&
+			    strcmp(optarg, "no") != 0)
+				errx(2, "--key-copy: yes or no");
+			copy = strcmp(optarg, "yes") == 0;
+			break;
 		default:
 			hsm_usage();
 		}
@@ -184,6 +192,9 @@ hsm_bench(int argc, char **argv)
 	token = conf_str(c, "token_label", "carimbo");
 	label = conf_str(c, "key_label", "tsa");
 	pin = conf_path(c, "pin_file", "pin");
+	/* As the server signs: key_session_copy, unless --key-copy says. */
+	if (copy == -1)
+		copy = conf_bool(c, "key_session_copy", 1);
 	/* SoftHSM2 reads it at C_Initialize, so before p11_open. */
 	if ((hsmconf = conf_path(c, "softhsm2_conf", NULL)) != NULL &&
 	    setenv("SOFTHSM2_CONF", hsmconf, 1) == -1)
@@ -196,6 +207,8 @@ hsm_bench(int argc, char **argv)
 	for (i = 0; i < nthreads; i++) {
 		if ((th[i].s = p11_session_open(p, label)) == NULL)
 			errx(1, "key \"%s\": no session", label);
+		if (copy)
+			copies += p11_session_copy_key(th[i].s);
 		th[i].hi = hi;
 		th[i].start = &start;
 		th[i].stop = &stop;
@@ -221,9 +234,11 @@ hsm_bench(int argc, char **argv)
 	wall = hsm_now() - wall;
 	pthread_barrier_destroy(&start);
 
-	printf("bench --hsm: %s key \"%s\", %s, %ld thread%s, %.2f s\n",
-	    p11_keytype_name(p11_session_keytype(th[0].s)), label, hi->name,
-	    nthreads, nthreads == 1 ? "" : "s", wall);
+	printf("bench --hsm: %s key \"%s\" (%s), %s, %ld thread%s, %.2f s\n",
+	    p11_keytype_name(p11_session_keytype(th[0].s)), label,
+	    copies == nthreads ? "session copies" : copies == 0 ?
+	    "token object" : "mixed", hi->name, nthreads,
+	    nthreads == 1 ? "" : "s", wall);
 	for (i = 0; i < nthreads; i++) {
 		sigs += th[i].sigs;
 		errors += th[i].errors;
@@ -242,9 +257,11 @@ hsm_bench(int argc, char **argv)
 			err(1, "%s", json);
 		fprintf(f, "{\"signatures_per_second\": %.1f, \"threads\": %ld, "
 		    "\"duration_s\": %.3f, \"key_type\": \"%s\", "
+		    "\"key_session_copies\": %d, "
 		    "\"digest\": \"%s\", \"signatures\": %llu, "
 		    "\"errors\": %llu, \"per_thread\": [", rate, nthreads, wall,
-		    p11_keytype_name(p11_session_keytype(th[0].s)), hi->name,
+		    p11_keytype_name(p11_session_keytype(th[0].s)), copies,
+		    hi->name,
 		    (unsigned long long)sigs, (unsigned long long)errors);
 		for (i = 0; i < nthreads; i++)
 			fprintf(f, "%s%.1f", i ? ", " : "", th[i].secs > 0 ?

@@ -16,6 +16,7 @@
 #include <limits.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,6 +40,7 @@ struct p11_session {
 	CK_SESSION_HANDLE	 h;
 	CK_OBJECT_HANDLE	 key;
 	enum p11_keytype	 type;
+	bool			 copy;		/* key is a session object */
 };
 
 /* EC curves by their DER OID (see struct p11_type). */
@@ -137,6 +139,7 @@ static const struct {
 	CKR_NAME(CKR_CRYPTOKI_ALREADY_INITIALIZED),
 	CKR_NAME(CKR_DOMAIN_PARAMS_INVALID),
 	CKR_NAME(CKR_CURVE_NOT_SUPPORTED),
+	CKR_NAME(CKR_ACTION_PROHIBITED),
 };
 
 /* "CKR_PIN_INCORRECT", or "CKR 0x..." for a code outside the table. */
@@ -447,14 +450,20 @@ int
 p11_find(CK_FUNCTION_LIST *f, CK_SESSION_HANDLE h, CK_OBJECT_CLASS class,
     const char *label, CK_OBJECT_HANDLE *objs, CK_ULONG max)
 {
+	/*
+	 * Token objects only: the session copies of p11_session_copy_key()
+	 * bear the same label and are seen by every session of the process.
+	 */
+	CK_BBOOL	tok = CK_TRUE;
 	CK_ATTRIBUTE	tmpl[] = {
 		{ CKA_CLASS, &class, sizeof(class) },
 		{ CKA_LABEL, (void *)label, strlen(label) },
+		{ CKA_TOKEN, &tok, sizeof(tok) },
 	};
 	CK_ULONG	n = 0;
 	CK_RV		rv;
 
-	if ((rv = f->C_FindObjectsInit(h, tmpl, 2)) != CKR_OK) {
+	if ((rv = f->C_FindObjectsInit(h, tmpl, 3)) != CKR_OK) {
 		p11_warnx(rv, "C_FindObjectsInit(\"%s\")", label);
 		return -1;
 	}
@@ -550,11 +559,33 @@ p11_session_open(struct p11 *p, const char *label)
 	return s;
 }
 
+int
+p11_session_copy_key(struct p11_session *s)
+{
+	CK_BBOOL	 no = CK_FALSE;
+	CK_ATTRIBUTE	 tmpl[] = {{ CKA_TOKEN, &no, sizeof(no) }};
+	CK_OBJECT_HANDLE c;
+	CK_RV		 rv;
+
+	if (s->copy)
+		return 1;
+	rv = s->f->C_CopyObject(s->h, s->key, tmpl, 1, &c);
+	if (rv != CKR_OK) {
+		p11_warnx(rv, "C_CopyObject (a session copy of the signing "
+		    "key; signing with the token object instead)");
+		return 0;
+	}
+	s->key = c;
+	s->copy = true;
+	return 1;
+}
+
 void
 p11_session_close(struct p11_session *s)
 {
 	if (s == NULL)
 		return;
+	/* Closing the session destroys its objects, the key's copy too. */
 	(void)s->f->C_CloseSession(s->h);
 	free(s);
 }

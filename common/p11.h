@@ -81,6 +81,16 @@ void		 p11_close(struct p11 *);
  * then used by one thread at a time.  NULL with a log line on failure.
  */
 struct p11_session *p11_session_open(struct p11 *, const char *label);
+/*
+ * Signs from now on with a session copy of the key (C_CopyObject with
+ * CKA_TOKEN false): it stays in the token, keeps the key's attributes
+ * (sensitive, not extractable) and goes when the session closes.  A token
+ * object costs SoftHSM2 more per C_SignInit than a session object
+ * (doc/performance.md).  Returns 1 when the copy is in use, 0 with a log
+ * line when the token refuses it (CKA_COPYABLE false, or no
+ * C_CopyObject): the session then signs with the token object as before.
+ */
+int		 p11_session_copy_key(struct p11_session *);
 /* Accepts NULL. */
 void		 p11_session_close(struct p11_session *);
 enum p11_keytype p11_session_keytype(const struct p11_session *);

@@ -155,6 +155,7 @@ serve_main(int argc, char **argv)
 	sigset_t		 mask;
 	size_t			 i;
 	int			 ch, lfd, verbose = 0, workers, hash, rc;
+	int			 key_copy;
 	int			 ledger_sync_direct = 1;
 	long			 block;
 
@@ -231,6 +232,7 @@ serve_main(int argc, char **argv)
 		conf_fatal(c, "sign_digest", "unknown digest \"%s\"", v);
 	tp.sign_hash = hash;
 	workers = conf_int(c, "workers", 1, 1, 64);
+	key_copy = conf_bool(c, "key_session_copy", 1);
 	serialpath = conf_path(c, "serial_file", "serials");
 	block = conf_int(c, "serial_block", 65536, 1, 1L << 30);
 	clock_cfg_load(&ccfg, c, c->dir);
@@ -312,7 +314,7 @@ serve_main(int argc, char **argv)
 	cfg.stamper = stamper_new();
 	cfg.clock = clk = clock_start(&ccfg);
 	clock_set_stamp(clk, stamper_stamp, cfg.stamper);
-	sg = signer_start(p11, key_label, workers, tmpl);
+	sg = signer_start(p11, key_label, key_copy, workers, tmpl);
 	log_info("serving: unit %u, %d signing worker%s, key \"%s\", "
 	    "serials from %s", cfg.unit_id, workers, workers > 1 ? "s" : "",
 	    key_label, serialpath);

@@ -232,11 +232,11 @@ signer_thread(void *arg)
 }
 
 struct signer *
-signer_start(struct p11 *p11, const char *key_label, int nworkers,
-    const struct token_tmpl *tmpl)
+signer_start(struct p11 *p11, const char *key_label, bool key_copy,
+    int nworkers, const struct token_tmpl *tmpl)
 {
 	struct signer	*sg;
-	int		 i;
+	int		 i, copies = 0;
 
 	if ((sg = calloc(1, sizeof(*sg))) == NULL ||
 	    (sg->workers = calloc(nworkers, sizeof(*sg->workers))) == NULL)
@@ -254,7 +254,16 @@ signer_start(struct p11 *p11, const char *key_label, int nworkers,
 		if ((sg->workers[i].sess = p11_session_open(p11, key_label))
 		    == NULL)
 			errx(1, "no signing session on key \"%s\"", key_label);
+		if (key_copy)
+			copies += p11_session_copy_key(sg->workers[i].sess);
 	}
+	if (key_copy && copies == nworkers)
+		log_info("signing with session copies of key \"%s\" "
+		    "(key_session_copy)", key_label);
+	else if (key_copy)
+		log_info("signing with key \"%s\" as a token object for %d "
+		    "of %d workers: the token refused session copies",
+		    key_label, nworkers - copies, nworkers);
 	for (i = 0; i < nworkers; i++)
 		if ((errno = pthread_create(&sg->workers[i].thread, NULL,
 		    signer_thread, &sg->workers[i])) != 0)

@@ -325,11 +325,12 @@ struct signer;
 /* signer.c */
 /*
  * Starts nworkers signing threads, each with its own PKCS#11 session on
- * key_label, and an eventfd the loop reads to learn that jobs came back.
- * Exits at start-up failure.
+ * key_label (on a session copy of the key when key_copy and the token
+ * allows it, p11_session_copy_key()), and an eventfd the loop reads to
+ * learn that jobs came back.  Exits at start-up failure.
  */
 struct signer	*signer_start(struct p11 *, const char *key_label,
-		    int nworkers, const struct token_tmpl *);
+		    bool key_copy, int nworkers, const struct token_tmpl *);
 void		 signer_stop(struct signer *);
 int		 signer_eventfd(const struct signer *);
 /* Queues n jobs linked by next for signing (one lock, one wake-up). */

@@ -208,6 +208,13 @@ grep -q '"errors": 0' "$T/hsm.json" 2>/dev/null ||
     fail "bench --hsm json: $(cat "$T/hsm.json" 2>/dev/null)"
 grep -q '"threads": 2' "$T/hsm.json" 2>/dev/null ||
     fail "bench --hsm json lacks threads"
+# Signing as the server does (key_session_copy = yes): on session copies.
+grep -q '"key_session_copies": 2,' "$T/hsm.json" 2>/dev/null ||
+    fail "bench --hsm did not sign with session copies"
+"$CARIMBO" bench --hsm -c "$S/carimbo.conf" --duration 0.2 --key-copy no \
+    --json "$T/hsm.json" >/dev/null 2>&1 || fail "bench --hsm --key-copy no"
+grep -q '"key_session_copies": 0,' "$T/hsm.json" 2>/dev/null ||
+    fail "bench --hsm --key-copy no used a session copy"
 "$CARIMBO" bench --http >/dev/null 2>&1
 [ $? -eq 2 ] || fail "bench without --hsm does not exit 2"
 

@@ -105,18 +105,14 @@ verify(EVP_PKEY *pub, int hash_nid, const uint8_t *dgst, size_t dlen,
 	return r == 1;
 }
 
-/* Signs a few random digests in a session and checks each with OpenSSL. */
+/* Signs a few random digests in s and checks each with OpenSSL. */
 static void
-sign_and_verify(struct p11 *p, const char *label, EVP_PKEY *pub,
-    enum p11_keytype t, int hash_nid, size_t dlen)
+sign_checked(struct p11_session *s, EVP_PKEY *pub, int hash_nid, size_t dlen)
 {
-	struct p11_session	*s;
 	uint8_t			 dgst[64], sig[P11_MAX_SIG];
 	size_t			 siglen;
 	int			 i;
 
-	assert_non_null(s = p11_session_open(p, label));
-	assert_int_equal(p11_session_keytype(s), t);
 	for (i = 0; i < 16; i++) {
 		RAND_bytes(dgst, (int)dlen);
 		assert_int_equal(p11_sign(s, hash_nid, dgst, dlen, sig,
@@ -130,7 +126,121 @@ sign_and_verify(struct p11 *p, const char *label, EVP_PKEY *pub,
 	/* A digest length that does not match the algorithm is refused. */
 	assert_int_equal(p11_sign(s, hash_nid, dgst, dlen - 1, sig, &siglen),
 	    -1);
+}
+
+/* The same in a session of its own on label. */
+static void
+sign_and_verify(struct p11 *p, const char *label, EVP_PKEY *pub,
+    enum p11_keytype t, int hash_nid, size_t dlen)
+{
+	struct p11_session *s;
+
+	assert_non_null(s = p11_session_open(p, label));
+	assert_int_equal(p11_session_keytype(s), t);
+	sign_checked(s, pub, hash_nid, dlen);
 	p11_session_close(s);
+}
+
+/* Private keys labelled label, session objects included. */
+static int
+count_private(struct p11 *p, const char *label)
+{
+	CK_OBJECT_CLASS		 class = CKO_PRIVATE_KEY;
+	CK_ATTRIBUTE		 tmpl[] = {
+		{ CKA_CLASS, &class, sizeof(class) },
+		{ CKA_LABEL, (void *)label, strlen(label) },
+	};
+	CK_OBJECT_HANDLE	 o[8];
+	CK_ULONG		 n = 0;
+
+	assert_int_equal(p->f->C_FindObjectsInit(p->admin, tmpl, 2), CKR_OK);
+	assert_int_equal(p->f->C_FindObjects(p->admin, o, 8, &n), CKR_OK);
+	assert_int_equal(p->f->C_FindObjectsFinal(p->admin), CKR_OK);
+	return (int)n;
+}
+
+static CK_BBOOL
+key_bool(struct p11_session *s, CK_ATTRIBUTE_TYPE type)
+{
+	CK_BBOOL	b = 2;
+	size_t		len;
+
+	assert_int_equal(p11_attr(s->f, s->h, s->key, type, &b, sizeof(b),
+	    &len), 0);
+	assert_int_equal(len, sizeof(b));
+	return b;
+}
+
+/*
+ * key_session_copy: each session signs with a copy of its own that stays
+ * as sensitive as the key and goes with the session; the label still
+ * names one key; a key the token will not copy is used as it is.
+ */
+static void
+test_session_copy(void **state)
+{
+	struct p11		*p;
+	struct p11_session	*s1, *s2;
+	EVP_PKEY		*pub;
+	CK_OBJECT_HANDLE	 priv;
+	CK_OBJECT_HANDLE	 pubh;
+	CK_BBOOL		 yes = CK_TRUE, no = CK_FALSE;
+	CK_MECHANISM		 mech = { CKM_EC_KEY_PAIR_GEN, NULL, 0 };
+	CK_ATTRIBUTE		 pubt[] = {
+		{ CKA_TOKEN, &yes, sizeof(yes) },
+		{ CKA_VERIFY, &yes, sizeof(yes) },
+		{ CKA_LABEL, "pinned", 6 },
+		{ CKA_EC_PARAMS, (void *)p11_oid_p256, sizeof(p11_oid_p256) },
+	};
+	CK_ATTRIBUTE		 privt[] = {
+		{ CKA_TOKEN, &yes, sizeof(yes) },
+		{ CKA_PRIVATE, &yes, sizeof(yes) },
+		{ CKA_SENSITIVE, &yes, sizeof(yes) },
+		{ CKA_SIGN, &yes, sizeof(yes) },
+		{ CKA_LABEL, "pinned", 6 },
+		{ CKA_COPYABLE, &no, sizeof(no) },
+	};
+
+	(void)state;
+	assert_non_null(p = p11_open(module, TOKEN, pin_ok));
+	assert_non_null(pub = p11_keygen(p, "copied", P11_EC_P256));
+	assert_non_null(s1 = p11_session_open(p, "copied"));
+	assert_true(key_bool(s1, CKA_TOKEN));
+	assert_int_equal(p11_session_copy_key(s1), 1);
+	assert_false(key_bool(s1, CKA_TOKEN));
+	assert_true(key_bool(s1, CKA_SENSITIVE));
+	assert_false(key_bool(s1, CKA_EXTRACTABLE));
+	assert_true(key_bool(s1, CKA_PRIVATE));
+	sign_checked(s1, pub, NID_sha256, 32);
+	/* The copy is seen by the process's other sessions... */
+	assert_int_equal(count_private(p, "copied"), 2);
+	/* ...but opening one more still finds one key, and copies it. */
+	assert_non_null(s2 = p11_session_open(p, "copied"));
+	assert_true(key_bool(s2, CKA_TOKEN));
+	assert_int_equal(p11_session_copy_key(s2), 1);
+	assert_int_equal(p11_session_copy_key(s2), 1);	/* once */
+	assert_int_equal(count_private(p, "copied"), 3);
+	sign_checked(s2, pub, NID_sha384, 48);
+	p11_session_close(s1);
+	p11_session_close(s2);
+	assert_int_equal(count_private(p, "copied"), 1);
+
+	/*
+	 * A key made with CKA_COPYABLE false (SoftHSM2 takes it only at
+	 * creation): refused, the token object signs.
+	 */
+	assert_int_equal(p->f->C_GenerateKeyPair(p->admin, &mech, pubt, 4,
+	    privt, 6, &pubh, &priv), CKR_OK);
+	EVP_PKEY_free(pub);
+	assert_non_null(pub = p11_pubkey(p, "pinned"));
+	assert_non_null(s1 = p11_session_open(p, "pinned"));
+	assert_int_equal(p11_session_copy_key(s1), 0);
+	assert_true(key_bool(s1, CKA_TOKEN));
+	sign_checked(s1, pub, NID_sha256, 32);
+	p11_session_close(s1);
+	assert_int_equal(count_private(p, "pinned"), 1);
+	EVP_PKEY_free(pub);
+	p11_close(p);
 }
 
 static void
@@ -403,6 +513,7 @@ main(void)
 		cmocka_unit_test(test_ec_p384),
 		cmocka_unit_test(test_rsa_2048),
 		cmocka_unit_test(test_key_attributes),
+		cmocka_unit_test(test_session_copy),
 		cmocka_unit_test(test_wrong_pin),
 		cmocka_unit_test(test_unknown_label),
 		cmocka_unit_test(test_coexist),
