@@ -456,9 +456,9 @@ p11_find(CK_FUNCTION_LIST *f, CK_SESSION_HANDLE h, CK_OBJECT_CLASS class,
 	 */
 	CK_BBOOL	tok = CK_TRUE;
 	CK_ATTRIBUTE	tmpl[] = {
+		{ CKA_TOKEN, &tok, sizeof(tok) },
 		{ CKA_CLASS, &class, sizeof(class) },
 		{ CKA_LABEL, (void *)label, strlen(label) },
-		{ CKA_TOKEN, &tok, sizeof(tok) },
 	};
 	CK_ULONG	n = 0;
 	CK_RV		rv;
@@ -571,8 +571,7 @@ p11_session_copy_key(struct p11_session *s)
 		return 1;
 	rv = s->f->C_CopyObject(s->h, s->key, tmpl, 1, &c);
 	if (rv != CKR_OK) {
-		p11_warnx(rv, "C_CopyObject (a session copy of the signing "
-		    "key; signing with the token object instead)");
+		p11_warnx(rv, "C_CopyObject: signing with the token object");
 		return 0;
 	}
 	s->key = c;

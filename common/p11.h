@@ -87,8 +87,9 @@ struct p11_session *p11_session_open(struct p11 *, const char *label);
  * (sensitive, not extractable) and goes when the session closes.  A token
  * object costs SoftHSM2 more per C_SignInit than a session object
  * (doc/performance.md).  Returns 1 when the copy is in use, 0 with a log
- * line when the token refuses it (CKA_COPYABLE false, or no
- * C_CopyObject): the session then signs with the token object as before.
+ * line when there is none (the token refuses: CKA_COPYABLE false, no
+ * C_CopyObject; or any other error): the session then signs with the
+ * token object as before.
  */
 int		 p11_session_copy_key(struct p11_session *);
 /* Accepts NULL. */

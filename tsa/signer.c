@@ -262,7 +262,7 @@ signer_start(struct p11 *p11, const char *key_label, bool key_copy,
 		    "(key_session_copy)", key_label);
 	else if (key_copy)
 		log_info("signing with key \"%s\" as a token object for %d "
-		    "of %d workers: the token refused session copies",
+		    "of %d workers: no session copy of it could be made",
 		    key_label, nworkers - copies, nworkers);
 	for (i = 0; i < nworkers; i++)
 		if ((errno = pthread_create(&sg->workers[i].thread, NULL,

@@ -545,6 +545,25 @@ def main():
                   qualified, "present" if qualified == "yes" else "absent"))
         check(srv.stop() == 0, "exit 0")
 
+    print("key_session_copy: workers sign on session copies, or on the key")
+    for copy in ("yes", "no"):
+        start = os.path.getsize(path("server.log"))
+        srv = Server(write_conf("workers = 2\nkey_session_copy = " + copy))
+        for i in range(4):
+            data, q = query("kc%s%d" % (copy, i), "-sha256", "-cert")
+            r = path("kc%s%d.tsr" % (copy, i))
+            post_curl(srv.url, q, r)
+            check(verify(r, q), "key_session_copy=%s: token %d verifies" % (
+                copy, i))
+        check(srv.stop() == 0, "exit 0")
+        with open(path("server.log"), "rb") as f:
+            f.seek(start)
+            log = f.read().decode(errors="replace")
+        said = 'signing with session copies of key "tsa"' in log
+        check(said == (copy == "yes") and "C_CopyObject" not in log,
+              "key_session_copy=%s: the log says %s" % (
+                  copy, "session copies" if said else "nothing of copies"))
+
     print("a crash (SIGKILL) never repeats a serial")
     srv = Server(conf)
     before = []
