@@ -1,4 +1,4 @@
-# carimbo: one executable, subcommands. See README.md and DESIGN notes in doc/.
+# carimbo: one executable, subcommands. See README.md and the notes in doc/.
 #
 #   make            build build/carimbo
 #   make test       build and run every test (unit + integration)

@@ -20,10 +20,10 @@ struct cmd {
 };
 
 static const struct cmd cmds[] = {
-	{ "serve", serve_main, "run the time-stamp server: serve -c CONF [--listen ADDR:PORT]" },
+	{ "serve", serve_main, "run the time-stamp server: serve -c CONF [--listen ADDR:PORT] [--clock-mode M] [--ntp-server H:P]..." },
 	{ "init", init_main, "create a demo state: token, keys, CA, TSA certificate" },
 	{ "ca", ca_main, "the CA: issue, revoke, crl, list, show, export-chain, init" },
-	{ "clock", clock_main, "the clock: status, run, audit LOG..., report LOG..." },
+	{ "clock", clock_main, "the clock: status, run, audit LOG..., report LOG..., keygen STATE" },
 	{ "bench", bench_main, "measure: load a server, --hsm signing ceiling, --ceiling HTTP ceiling" },
 	{ "ledger", ledger_main, "check the ledger: ledger verify|prove LEDGER ..." },
 	{ "verify", verify_main, "check a .tsr or .ers: verify --data FILE --ers|--tsr FILE --CAfile ROOT" },

@@ -64,7 +64,8 @@ bench_usage(FILE *f)
 	    "       carimbo bench --compare URL_A URL_B [--phases N] "
 	    "[load options]\n"
 	    "       carimbo bench --hsm -c CONF [--threads N] "
-	    "[--duration S] [--digest sha256|sha384|sha512] [--json FILE]\n");
+	    "[--duration S] [--digest sha256|sha384|sha512]\n"
+	    "           [--key-copy yes|no] [--json FILE]\n");
 }
 
 static double

@@ -132,8 +132,8 @@ hsm_bench(int argc, char **argv)
 	atomic_int		 stop = 0;
 	const struct hash_info	*hi;
 	const char		*confpath = NULL, *json = NULL, *digest = "sha256";
-	const char		*module, *token, *label;
-	char			*hsmconf, *pin, *end;
+	const char		*token, *label;
+	char			*module, *hsmconf, *pin, *end;
 	double			 duration = 5, wall, rate;
 	uint64_t		 sigs = 0, errors = 0;
 	long			 nthreads = 1, i;
@@ -188,7 +188,7 @@ hsm_bench(int argc, char **argv)
 		errx(1, "sodium_init");
 
 	c = conf_load(confpath);
-	module = conf_str(c, "pkcs11_module", P11_DEFAULT_MODULE);
+	module = conf_path(c, "pkcs11_module", P11_DEFAULT_MODULE);
 	token = conf_str(c, "token_label", "carimbo");
 	label = conf_str(c, "key_label", "tsa");
 	pin = conf_path(c, "pin_file", "pin");
@@ -277,6 +277,7 @@ hsm_bench(int argc, char **argv)
 		p11_session_close(th[i].s);
 	free(th);
 	p11_close(p);
+	free(module);
 	free(hsmconf);
 	free(pin);
 	conf_free(c);

@@ -103,8 +103,8 @@ ca_conf_token(const char *confpath, char **module, char **token,
 	char		*hsm;
 
 	c = conf_load(confpath);
-	*module = state_strdup(conf_str(c, "pkcs11_module",
-	    P11_DEFAULT_MODULE));
+	/* Relative to the config's folder, as serve reads it. */
+	*module = conf_path(c, "pkcs11_module", P11_DEFAULT_MODULE);
 	*token = state_strdup(conf_str(c, "token_label", "carimbo"));
 	*pin_file = conf_path(c, "pin_file", "pin");
 	/* SoftHSM2 reads it at C_Initialize; this process only. */

@@ -6,8 +6,9 @@
  * One thread owns the ring (IORING_SETUP_SINGLE_ISSUER, DEFER_TASKRUN).
  * A turn of the loop is: one io_uring_submit_and_wait(), then every
  * completion that is there, then the end-of-turn work: close the round of
- * requests parsed in this turn (one clock reading, one serial block, one
- * hand-over to the workers) and flush every connection that got ready
+ * requests parsed so far (one clock reading, one serial block, one
+ * hand-over to the workers; under load it may gather over more turns,
+ * round.c) and flush every connection that got ready
  * replies (all consecutive ready replies of a connection leave in one
  * sendmsg, straight from their buffers: an /ers reply's own head and
  * prefix, then its round's shared token, uncopied).  So pipelined

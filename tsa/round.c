@@ -1,9 +1,13 @@
 /* SPDX-License-Identifier: ISC */
 /*
  * Rounds (DESIGN.md "Flow of one request" 3-7, "Serials, rounds and the
- * ledger").  The requests parsed in one turn of the loop form a round.
- * Closing it takes one clock reading (one genTime), one block of serials,
- * and fixes everything the round will attest before any signature:
+ * ledger").  The requests parsed since the last round closed form a
+ * round: it closes at the end of the loop's turn, unless the signers have
+ * work queued or (a round of /ers requests only) a ledger write is in
+ * flight, in which case it gathers more, up to round_max_requests and
+ * round_max_ms (rounds_turn()).  Closing it takes one clock reading (one
+ * genTime), one block of serials, and fixes everything the round will
+ * attest before any signature:
  *
  *   - each POST / request's TSTInfo;
  *   - per digest algorithm and policy, the RFC 4998 tree over the /ers
@@ -12,7 +16,8 @@
  *     every standard TSTInfo, and their tree root) and one LEDGER_ERS record
  *     per tree (root, count, the SHA-256 of the round token's TSTInfo).
  *
- * The records go into the ledger batch the loop writes and fdatasyncs
+ * The records go into the ledger batch the loop makes durable (one
+ * O_DIRECT|O_DSYNC write, or a write and an fdatasync: ledger_sync)
  * through io_uring while the workers sign; rounds that close while a batch
  * is being written share the next one.  A reply leaves when its own
  * token is made AND its round's records are durable: a reply that left

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: ISC */
 /*
- * `carimbo serve -c CONF [--listen ADDR:PORT] [-v]`: reads the config,
+ * `carimbo serve -c CONF [--listen ADDR:PORT] [--clock-mode strict|demo]
+ * [--ntp-server HOST:PORT]... [-v]`: reads the config,
  * opens the token, builds the token template, reserves nothing yet (the
  * first round does), binds, prints the address and runs the loop.
  */

@@ -5,11 +5,13 @@
  * a TSTInfo, with the RFC 5816 ESSCertIDv2 signed attribute.
  *
  * token_tmpl_new() encodes, once, every DER piece that does not change
- * between requests.  token_issue() is the per-request hot path: it writes
- * TSTInfo into a stack buffer, hashes it, hashes the signed attributes
- * straight from the template pieces, calls the signer once, then writes the
- * response backward (common/der.h) into the caller's buffer and moves it to
- * the start.  No OpenSSL ASN.1 and no allocation of ours on that path; the
+ * between requests.  The per-request hot path is in two halves:
+ * token_tstinfo() writes a TSTInfo when its round closes (on the loop:
+ * the ledger commits to its hash before any signature), and
+ * token_sign_tstinfo(), on a signing worker, hashes the signed attributes
+ * straight from the template pieces, calls the signer once, then writes
+ * the response backward (common/der.h) into the caller's buffer and moves
+ * it to the start.  token_issue() is the two in one (tests).  No OpenSSL ASN.1 and no allocation of ours on that path; the
  * digest context is OpenSSL's.
  */
 #include <err.h>
