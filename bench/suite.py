@@ -8,8 +8,8 @@
 # (trivial responder, the size of an /ers answer, with and without
 # pipelining), `/` at 1 and 64 connections, and `/ers` at 1, 64 and 512
 # connections with and without pipelining (skipped, with a note, while the
-# server answers 404 on /ers; at 64 connections the ceiling runs just
-# before and just after, and the ratio takes their mean), then prints one table with the ratios, the
+# server answers 404 on /ers; the ceiling with the same load runs just
+# before and just after each, and the ratio takes their mean), then prints one table with the ratios, the
 # server's CPU time per answer and its peak RSS; when wrk is installed,
 # the same comparisons with wrk as the client (bench/wrk-compare.sh).
 # Every run's JSON (and SVG) stays in --out.
@@ -283,31 +283,31 @@ def main():
         s.run("std64", "/ 64 conns", ["--url", url, "--connections", "64",
               "--duration", d, *common], svg=True, srv=srv.pid)
 
-        def ceiling(pl, when=""):
-            # The trivial responder at 64 connections: the issue's
+        def ceiling(n, pl, when=""):
+            # The trivial responder with the same load: the issue's
             # targets compare /ers with it.
-            s.run("ceil64%s%s" % ("p" if pl > 1 else "", when),
-                  "HTTP ceiling, 64 conns%s%s" % (
+            s.run("ceil%d%s%s" % (n, "p" if pl > 1 else "", when),
+                  "HTTP ceiling, %d conn%s%s%s" % (
+                      n, "s" if n > 1 else "",
                       " x%d" % pl if pl > 1 else "",
                       " (after)" if when else ""),
                   ["--ceiling", "--body-size", str(size), "--connections",
-                   "64", "--pipeline", str(pl), "--duration", d])
+                   str(n), "--pipeline", str(pl), "--duration", d])
         ers_note = None
         if ers_status == 404:
             ers_note = ("/ers runs skipped: the server answers 404 on /ers "
                         "(aggregated rounds not integrated yet)")
-            ceiling(1)
-            ceiling(PIPELINE)
+            ceiling(64, 1)
+            ceiling(64, PIPELINE)
         else:
             hwm_before_ers = vm_hwm_kib(srv.pid)
             for n in (1, 64, 512):
                 for pl in (1, PIPELINE):
                     key = "ers%d%s" % (n, "p" if pl > 1 else "")
-                    # At 64 connections the ceiling runs just before and
+                    # The ceiling with the same load runs just before and
                     # just after: the ratio takes their mean, so a load
                     # that drifts during the three runs cancels out.
-                    if n == 64:
-                        ceiling(pl)
+                    ceiling(n, pl)
                     m0 = metrics(port)
                     s.run(key, "/ers %d conn%s%s" % (
                         n, "s" if n > 1 else "",
@@ -316,8 +316,7 @@ def main():
                          "--pipeline", str(pl), "--duration", d, *common],
                         svg=(n == 64 and pl == 1), srv=srv.pid)
                     sig[key] = signing(m0, metrics(port))
-                    if n == 64:
-                        ceiling(pl, "b")
+                    ceiling(n, pl, "b")
             # The largest in-flight load came last: 512 x 16 requests.
             inflight_kib = (vm_hwm_kib(srv.pid) - hwm_before_ers) / (
                 512.0 * PIPELINE)
@@ -345,11 +344,13 @@ def main():
             a.workers, "s" if a.workers > 1 else ""),
             rate(r.get("hsm%d" % min(a.workers, 2)))),
         "std1": ("of raw signing, 1 thread", rate(r.get("hsm1"))),
-        "ers64": ("of HTTP ceiling, 64 conns (mean of before and after)",
-                  ceil64),
-        "ers64p": ("of HTTP ceiling, 64 conns x%d (mean of before and "
-                   "after)" % PIPELINE, ceil_rate("ceil64p")),
     }
+    for n in (1, 64, 512):
+        for pl in (1, PIPELINE):
+            p = "p" if pl > 1 else ""
+            ratios["ers%d%s" % (n, p)] = (
+                "of HTTP ceiling (mean of before and after)",
+                ceil_rate("ceil%d%s" % (n, p)))
     with open("/proc/loadavg") as f:
         load_after = " ".join(f.read().split()[:3])
     m = (r.get("std64") or r.get("hsm1") or {}).get("machine", {})
