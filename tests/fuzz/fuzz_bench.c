@@ -11,7 +11,7 @@
  * the parsers are the target.  A verdict must be one of enum check_err
  * and, unless CHK_OK or CHK_REJECTED, come with a reason.
  *
- *	make fuzz && c=$(mktemp -d) && cp tests/fuzz/corpus/bench/* "$c" &&
+ *	make fuzz && c=$(mktemp -d) && cp -R tests/fuzz/corpus/bench/. "$c" &&
  *	    ./build-fuzz/fuzz_bench -max_total_time=60 "$c"
  */
 #include <stdint.h>

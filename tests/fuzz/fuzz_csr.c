@@ -9,7 +9,7 @@
  *
  * Run it on a copy of the corpus, so what the fuzzer adds stays out of git
  * (refusals log a line each: -close_fd_mask=2 keeps the output readable):
- *	make fuzz && c=$(mktemp -d) && cp tests/fuzz/corpus/csr/* "$c" &&
+ *	make fuzz && c=$(mktemp -d) && cp -R tests/fuzz/corpus/csr/. "$c" &&
  *	    ./build-fuzz/fuzz_csr -close_fd_mask=2 -max_total_time=60 "$c"
  */
 #include <stdint.h>

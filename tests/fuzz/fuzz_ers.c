@@ -8,7 +8,7 @@
  * re-encodes to the same bytes with ers_encode().
  *
  * Run it on a copy of the corpus, so what the fuzzer adds stays out of git:
- *	make fuzz && c=$(mktemp -d) && cp tests/fuzz/corpus/ers/* "$c" &&
+ *	make fuzz && c=$(mktemp -d) && cp -R tests/fuzz/corpus/ers/. "$c" &&
  *	    ./build-fuzz/fuzz_ers -max_total_time=60 "$c"
  */
 #include <stdint.h>

@@ -8,7 +8,7 @@
  * decodes must encode back to the same bytes (ledger_encode() from the
  * decoded fields), and the returned length never exceeds the input.
  *
- *	make fuzz && c=$(mktemp -d) && cp tests/fuzz/corpus/ledger/* "$c" &&
+ *	make fuzz && c=$(mktemp -d) && cp -R tests/fuzz/corpus/ledger/. "$c" &&
  *	    ./build-fuzz/fuzz_ledger -max_total_time=60 "$c"
  */
 #include <stdint.h>

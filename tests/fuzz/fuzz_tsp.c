@@ -8,7 +8,7 @@
  * TimeStampResp with status rejection and exactly our failInfo bit.
  *
  * Run it on a copy of the corpus, so what the fuzzer adds stays out of git:
- *	make fuzz && c=$(mktemp -d) && cp tests/fuzz/corpus/tsp/* "$c" &&
+ *	make fuzz && c=$(mktemp -d) && cp -R tests/fuzz/corpus/tsp/. "$c" &&
  *	    ./build-fuzz/fuzz_tsp -max_total_time=60 "$c"
  */
 #include <stdint.h>
