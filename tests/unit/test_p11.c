@@ -87,6 +87,38 @@ teardown(void **state)
 	return 0;
 }
 
+/*
+ * The handle a test holds, closed by its teardown when an assertion cut
+ * the test short: a login left open would make the next tests fail too
+ * (test_wrong_pin needs none).
+ */
+static struct p11 *opened;
+
+static struct p11 *
+open_ok(void)
+{
+	assert_null(opened);
+	assert_non_null(opened = p11_open(module, TOKEN, pin_ok));
+	return opened;
+}
+
+static void
+close_ok(struct p11 *p)
+{
+	assert_ptr_equal(p, opened);
+	opened = NULL;
+	p11_close(p);
+}
+
+static int
+close_left(void **state)
+{
+	(void)state;
+	p11_close(opened);
+	opened = NULL;
+	return 0;
+}
+
 /* Verifies sig over dgst (a hash_nid digest) with pub: 1 good, 0 bad. */
 static int
 verify(EVP_PKEY *pub, int hash_nid, const uint8_t *dgst, size_t dlen,
@@ -202,7 +234,7 @@ test_session_copy(void **state)
 	};
 
 	(void)state;
-	assert_non_null(p = p11_open(module, TOKEN, pin_ok));
+	p = open_ok();
 	assert_non_null(pub = p11_keygen(p, "copied", P11_EC_P256));
 	assert_non_null(s1 = p11_session_open(p, "copied"));
 	assert_true(key_bool(s1, CKA_TOKEN));
@@ -240,7 +272,7 @@ test_session_copy(void **state)
 	p11_session_close(s1);
 	assert_int_equal(count_private(p, "pinned"), 1);
 	EVP_PKEY_free(pub);
-	p11_close(p);
+	close_ok(p);
 }
 
 static void
@@ -304,7 +336,7 @@ test_ec_p256(void **state)
 	EVP_PKEY	*pub, *pub2;
 
 	(void)state;
-	assert_non_null(p = p11_open(module, TOKEN, pin_ok));
+	p = open_ok();
 	assert_non_null(pub = p11_keygen(p, "ec", P11_EC_P256));
 	assert_int_equal(EVP_PKEY_get_bits(pub), 256);
 	assert_non_null(pub2 = p11_pubkey(p, "ec"));
@@ -315,7 +347,7 @@ test_ec_p256(void **state)
 	assert_null(p11_keygen(p, "ec", P11_EC_P256));
 	EVP_PKEY_free(pub);
 	EVP_PKEY_free(pub2);
-	p11_close(p);
+	close_ok(p);
 }
 
 static void
@@ -325,12 +357,12 @@ test_ec_p384(void **state)
 	EVP_PKEY	*pub;
 
 	(void)state;
-	assert_non_null(p = p11_open(module, TOKEN, pin_ok));
+	p = open_ok();
 	assert_non_null(pub = p11_keygen(p, "ec384", P11_EC_P384));
 	assert_int_equal(EVP_PKEY_get_bits(pub), 384);
 	sign_and_verify(p, "ec384", pub, P11_EC_P384, NID_sha384, 48);
 	EVP_PKEY_free(pub);
-	p11_close(p);
+	close_ok(p);
 }
 
 static void
@@ -340,7 +372,7 @@ test_rsa_2048(void **state)
 	EVP_PKEY	*pub, *pub2;
 
 	(void)state;
-	assert_non_null(p = p11_open(module, TOKEN, pin_ok));
+	p = open_ok();
 	assert_non_null(pub = p11_keygen(p, "rsa", P11_RSA_2048));
 	assert_int_equal(EVP_PKEY_get_bits(pub), 2048);
 	assert_non_null(pub2 = p11_pubkey(p, "rsa"));
@@ -350,7 +382,7 @@ test_rsa_2048(void **state)
 	sign_and_verify(p, "rsa", pub, P11_RSA_2048, NID_sha512, 64);
 	EVP_PKEY_free(pub);
 	EVP_PKEY_free(pub2);
-	p11_close(p);
+	close_ok(p);
 }
 
 /* The private half is on the token, sensitive, never extractable. */
@@ -364,7 +396,7 @@ test_key_attributes(void **state)
 	size_t			 len, l1, l2;
 
 	(void)state;
-	assert_non_null(p = p11_open(module, TOKEN, pin_ok));
+	p = open_ok();
 	assert_int_equal(p11_find(p->f, p->admin, CKO_PRIVATE_KEY, "ec",
 	    &priv, 1), 1);
 	assert_int_equal(p11_find(p->f, p->admin, CKO_PUBLIC_KEY, "ec",
@@ -397,7 +429,7 @@ test_key_attributes(void **state)
 	/* The private value cannot be read. */
 	assert_int_equal(p11_attr(p->f, p->admin, priv, CKA_VALUE, id1,
 	    sizeof(id1), &len), -1);
-	p11_close(p);
+	close_ok(p);
 }
 
 static void
@@ -420,10 +452,10 @@ test_unknown_label(void **state)
 	struct p11 *p;
 
 	(void)state;
-	assert_non_null(p = p11_open(module, TOKEN, pin_ok));
+	p = open_ok();
 	assert_null(p11_session_open(p, "no-such-key"));
 	assert_null(p11_pubkey(p, "no-such-key"));
-	p11_close(p);
+	close_ok(p);
 }
 
 /* A signature with a libp11 EVP_PKEY, checked with the public key. */
@@ -469,7 +501,7 @@ test_coexist(void **state)
 
 	(void)state;
 	/* Raw first, libp11 done first: the raw session survives. */
-	assert_non_null(p = p11_open(module, TOKEN, pin_ok));
+	p = open_ok();
 	assert_non_null(pub = p11_pubkey(p, "ec"));
 	assert_non_null(rpub = p11_pubkey(p, "rsa"));
 	assert_non_null(s = p11_session_open(p, "ec"));
@@ -482,13 +514,13 @@ test_coexist(void **state)
 	p11_evp_done();
 	raw_sign_check(p, "ec", pub);
 	p11_session_close(s);
-	p11_close(p);
+	close_ok(p);
 
 	/* libp11 first, raw closed first: the libp11 key still signs. */
 	assert_non_null(priv = p11_evp_key(module, TOKEN, pin_ok, "ec"));
-	assert_non_null(p = p11_open(module, TOKEN, pin_ok));
+	p = open_ok();
 	raw_sign_check(p, "ec", pub);
-	p11_close(p);
+	close_ok(p);
 	evp_sign_check(priv, pub);
 	EVP_PKEY_free(priv);
 	p11_evp_done();
@@ -496,9 +528,9 @@ test_coexist(void **state)
 	p11_evp_done();
 
 	/* Everything let go: the module initialises again from scratch. */
-	assert_non_null(p = p11_open(module, TOKEN, pin_ok));
+	p = open_ok();
 	raw_sign_check(p, "rsa", rpub);
-	p11_close(p);
+	close_ok(p);
 	EVP_PKEY_free(pub);
 	EVP_PKEY_free(rpub);
 }
@@ -507,16 +539,16 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_keytype_names),
-		cmocka_unit_test(test_ecdsa_der),
-		cmocka_unit_test(test_ec_p256),
-		cmocka_unit_test(test_ec_p384),
-		cmocka_unit_test(test_rsa_2048),
-		cmocka_unit_test(test_key_attributes),
-		cmocka_unit_test(test_session_copy),
-		cmocka_unit_test(test_wrong_pin),
-		cmocka_unit_test(test_unknown_label),
-		cmocka_unit_test(test_coexist),
+		cmocka_unit_test_teardown(test_keytype_names, close_left),
+		cmocka_unit_test_teardown(test_ecdsa_der, close_left),
+		cmocka_unit_test_teardown(test_ec_p256, close_left),
+		cmocka_unit_test_teardown(test_ec_p384, close_left),
+		cmocka_unit_test_teardown(test_rsa_2048, close_left),
+		cmocka_unit_test_teardown(test_key_attributes, close_left),
+		cmocka_unit_test_teardown(test_session_copy, close_left),
+		cmocka_unit_test_teardown(test_wrong_pin, close_left),
+		cmocka_unit_test_teardown(test_unknown_label, close_left),
+		cmocka_unit_test_teardown(test_coexist, close_left),
 	};
 
 	module = getenv("CARIMBO_PKCS11_MODULE");
