@@ -63,8 +63,9 @@ int		 merkle_blind(enum hash_alg, const uint8_t r[MERKLE_RAND_LEN],
 		    uint8_t b[HASH_MAX_LEN]);
 /*
  * Builds the tree over n requests (1 <= n <= MERKLE_MAX_LEAVES) in one
- * allocation: a fresh random r per request (one randombytes_buf call for
- * the round; rand, n * MERKLE_RAND_LEN bytes, replaces it in tests), its
+ * allocation: a fresh random r per request (libsodium: one OS seed per
+ * tree, expanded with ChaCha20; rand, n * MERKLE_RAND_LEN bytes, replaces
+ * it in tests), its
  * b, the group hash of {h, b}, the levels.  The tree keeps h, r and b, so
  * the leaves may go.  NULL on a digest failure or bad n (logged); exits
  * on out of memory.  Free with merkle_free().

@@ -246,6 +246,43 @@ test_single(void **state)
 	merkle_free(t);
 }
 
+/*
+ * Without rand the tree draws its own r: 32 bytes per request, none equal
+ * to another in the tree or in the next tree over the same requests, none
+ * all zero (the seed is fresh per tree).
+ */
+static void
+test_fresh_rand(void **state)
+{
+	struct round_in	 ri;
+	struct merkle	*t1, *t2;
+	size_t		 n = 300, i, j;
+	const uint8_t	*a;
+	static const uint8_t zero[MERKLE_RAND_LEN];
+
+	(void)state;
+	round_init(&ri, HASH_SHA256, n);
+	assert_non_null(t1 = merkle_build(HASH_SHA256, ri.lf, n, NULL));
+	assert_non_null(t2 = merkle_build(HASH_SHA256, ri.lf, n, NULL));
+	for (i = 0; i < n; i++) {
+		a = merkle_rand(t1, i);
+		assert_non_null(a);
+		assert_memory_not_equal(a, zero, MERKLE_RAND_LEN);
+		for (j = 0; j < n; j++) {
+			if (j != i)
+				assert_memory_not_equal(a, merkle_rand(t1, j),
+				    MERKLE_RAND_LEN);
+			assert_memory_not_equal(a, merkle_rand(t2, j),
+			    MERKLE_RAND_LEN);
+		}
+	}
+	/* Same requests, other r: another root. */
+	assert_memory_not_equal(merkle_root(t1), merkle_root(t2), 32);
+	merkle_free(t1);
+	merkle_free(t2);
+	round_free(&ri);
+}
+
 /* The same requests and r give the same root; any change moves it. */
 static void
 test_root_moves(void **state)
@@ -449,6 +486,7 @@ main(void)
 		cmocka_unit_test(test_single),
 		cmocka_unit_test(test_rounds),
 		cmocka_unit_test(test_root_moves),
+		cmocka_unit_test(test_fresh_rand),
 		cmocka_unit_test(test_nodes),
 		cmocka_unit_test(test_bounds),
 		cmocka_unit_test(test_large),
