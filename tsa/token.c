@@ -11,8 +11,9 @@
  * token_sign_tstinfo(), on a signing worker, hashes the signed attributes
  * straight from the template pieces, calls the signer once, then writes
  * the response backward (common/der.h) into the caller's buffer and moves
- * it to the start.  token_issue() is the two in one (tests).  No OpenSSL ASN.1 and no allocation of ours on that path; the
- * digest context is OpenSSL's.
+ * it to the start.  token_issue() is the two in one (tests).  No OpenSSL
+ * ASN.1 and no allocation of ours on that path; the digest context is
+ * OpenSSL's.
  */
 #include <err.h>
 #include <stdlib.h>
