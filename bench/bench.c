@@ -4,7 +4,8 @@
  *
  *   bench --url URL [--connections N] [--pipeline D] [--duration S |
  *         --requests N] [--rate R] [--json FILE] [--svg FILE] ...
- *   bench --ceiling --body-size BYTES [same load options]
+ *   bench --ceiling --body-size BYTES [--durable FILE [--durable-depth K]]
+ *         [same load options]
  *   bench --compare URL_A URL_B [--phases N] [same load options]
  *   bench --hsm -c CONF --threads N --duration S [--json FILE]  (hsm.c)
  *
@@ -44,6 +45,8 @@ struct bench_args {
 	int			 openssl_parse;
 	long			 phases;
 	size_t			 body_size;
+	const char		*durable;	/* --ceiling: durable file */
+	unsigned		 durable_depth;
 	long			 corpus;
 };
 
@@ -58,9 +61,9 @@ bench_usage(FILE *f)
 	    "\n           [--sample FRACTION] [--check fast|openssl]\n"
 	    "           [-c CONF | --ca FILE [--untrusted FILE]]\n"
 	    "           [--corpus N] [--allow-remote] [--quiet]\n"
-	    "       carimbo bench --ceiling --body-size BYTES [load options]\n"
-	    "       carimbo bench --ceiling --body-size BYTES --serve-only "
-	    "[--duration S]\n"
+	    "       carimbo bench --ceiling --body-size BYTES [--durable FILE\n"
+	    "           [--durable-depth K]] [load options | --serve-only "
+	    "[--duration S]]\n"
 	    "       carimbo bench --compare URL_A URL_B [--phases N] "
 	    "[load options]\n"
 	    "       carimbo bench --hsm -c CONF [--threads N] "
@@ -128,6 +131,8 @@ bench_parse(struct bench_args *a, int argc, char **argv)
 		{ "ceiling",	no_argument,		NULL, 'L' },
 		{ "body-size",	required_argument,	NULL, 'B' },
 		{ "serve-only",	no_argument,		NULL, 'O' },
+		{ "durable",	required_argument,	NULL, 'W' },
+		{ "durable-depth", required_argument,	NULL, 'Q' },
 		{ "compare",	required_argument,	NULL, 'X' },
 		{ "phases",	required_argument,	NULL, 'P' },
 		{ "help",	no_argument,		NULL, 'h' },
@@ -216,6 +221,14 @@ bench_parse(struct bench_args *a, int argc, char **argv)
 		case 'O':
 			a->serve_only = 1;
 			break;
+		case 'W':
+			a->durable = optarg;
+			break;
+		case 'Q':
+			a->durable_depth = (unsigned)bench_num(
+			    "--durable-depth", optarg, 1,
+			    BENCH_MAX_DURABLE_DEPTH);
+			break;
 		case 'B':
 			a->body_size = (size_t)bench_num("--body-size", optarg,
 			    0, BENCH_MAX_BODY);
@@ -253,6 +266,12 @@ bench_parse(struct bench_args *a, int argc, char **argv)
 	}
 	if (a->serve_only && !a->ceiling)
 		errx(2, "--serve-only goes with --ceiling");
+	if (a->durable != NULL && !a->ceiling)
+		errx(2, "--durable goes with --ceiling");
+	if (a->durable_depth > 0 && a->durable == NULL)
+		errx(2, "--durable-depth goes with --durable");
+	if (a->durable_depth == 0)
+		a->durable_depth = 1;
 	/* --serve-only without --duration: until a signal. */
 	if (a->o.duration == 0 && a->o.requests == 0 && !a->serve_only)
 		a->o.duration = 5;
@@ -323,13 +342,15 @@ bench_target(struct target *t, const char *url, int remote)
  * --ceiling --serve-only: the trivial responder alone, for another load
  * generator (bench/wrk-compare.sh drives it with wrk).  Prints "listening
  * on 127.0.0.1:PORT" and answers until --duration passes (default: until
- * SIGTERM or SIGINT).
+ * SIGTERM or SIGINT).  With --durable, prints "durable writes N" when
+ * it stops.
  */
 static int
 bench_serve_only(struct bench_args *a, struct ceiling *cl, uint16_t port,
     const sigset_t *set)
 {
 	struct timespec	 ts;
+	uint64_t	 writes;
 	int		 sig;
 
 	printf("listening on 127.0.0.1:%u\n", port);
@@ -343,7 +364,9 @@ bench_serve_only(struct bench_args *a, struct ceiling *cl, uint16_t port,
 	} else
 		while (sigwait(set, &sig) != 0)
 			;
-	ceiling_stop(cl);
+	ceiling_stop(cl, &writes);
+	if (a->durable != NULL)
+		printf("durable writes %llu\n", (unsigned long long)writes);
 	return 0;
 }
 
@@ -368,7 +391,8 @@ bench_load(struct bench_args *a)
 			errx(1, "pthread_sigmask");
 	}
 	if (a->ceiling) {
-		if ((cl = ceiling_start(a->body_size, &port)) == NULL)
+		if ((cl = ceiling_start(a->body_size, a->durable,
+		    a->durable_depth, &port)) == NULL)
 			return 1;
 		snprintf(url, sizeof(url), "http://127.0.0.1:%u/", port);
 		a->url = url;
@@ -390,7 +414,9 @@ bench_load(struct bench_args *a)
 	if ((r = load_run(&a->o, &res)) < 0)
 		errx(1, "%s: %s", a->url, strerror(-r));
 	memset(&rep, 0, sizeof(rep));
-	rep.server_cpu_s = ceiling_stop(cl);
+	rep.server_cpu_s = ceiling_stop(cl, &rep.durable_writes);
+	rep.durable = a->durable;
+	rep.durable_depth = a->durable_depth;
 	rep.mode = cl != NULL ? "ceiling" : "load";
 	rep.opts = &a->o;
 	rep.res = &res;

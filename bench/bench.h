@@ -27,6 +27,7 @@
 #define BENCH_MAX_RESPONSE	65536	/* bytes of one HTTP response */
 #define BENCH_MAX_HEADER	8192	/* bytes of a response head */
 #define BENCH_MAX_BODY		(1 << 20)	/* --body-size */
+#define BENCH_MAX_DURABLE_DEPTH	8		/* --durable-depth */
 #define BENCH_MAX_RATE		10000000	/* --rate, requests/s */
 #define BENCH_MAX_URL		1024
 #define BENCH_MAX_PHASES	64	/* --compare */
@@ -209,10 +210,19 @@ uint64_t	 load_errors(const struct load_result *);
 
 /* ceiling.c: the trivial io_uring HTTP responder. */
 struct ceiling;
-/* Starts the responder thread on 127.0.0.1:0; NULL with a log line. */
-struct ceiling	*ceiling_start(size_t body_size, uint16_t *port);
-/* Stops it; returns the CPU seconds its thread spent (all serving). */
-double		 ceiling_stop(struct ceiling *);
+/*
+ * Starts the responder thread on 127.0.0.1:0; NULL with a log line.  With
+ * durable (a file path; NULL: none) the answers of each loop turn wait for
+ * a durable block write, at most depth (1 to BENCH_MAX_DURABLE_DEPTH) in
+ * flight.
+ */
+struct ceiling	*ceiling_start(size_t body_size, const char *durable,
+		    unsigned depth, uint16_t *port);
+/*
+ * Stops it; returns the CPU seconds its thread spent (all serving) and,
+ * if writes is not NULL, the number of durable writes it made.
+ */
+double		 ceiling_stop(struct ceiling *, uint64_t *writes);
 
 /* report.c */
 struct report {
@@ -224,6 +234,9 @@ struct report {
 	double			 ratio;		/* compare: B over A */
 	size_t			 body_size;	/* ceiling */
 	double			 server_cpu_s;	/* ceiling: the responder's */
+	const char		*durable;	/* ceiling: its file, or NULL */
+	unsigned		 durable_depth;
+	uint64_t		 durable_writes;
 };
 
 void		 report_table(FILE *, const struct report *);

@@ -15,13 +15,31 @@
  * when the previous send has completed in full; answers owed meanwhile
  * are counted and leave together in the next send.
  *
+ * With a durable file (`--durable FILE [--durable-depth K]`) it also
+ * does the one thing the ledger contract obliges the server to do before
+ * any reply (DESIGN.md "Serials, rounds and the ledger"): the answers to
+ * the requests framed in a loop turn leave only once a write of one
+ * LEDGER_BLOCK-sized block through an O_DIRECT|O_DSYNC descriptor, submitted
+ * at the end of that turn, has completed, and requests that arrive while
+ * K writes are in flight wait for the next (group commit, as the server's
+ * ledger batch does).  Its rate against the plain responder's, in one run,
+ * is the most any server honouring that contract can reach on this disk
+ * and load, before signing, trees or parsing (doc/performance.md).
+ *
+ * Held answers: each connection keeps, in order, the counts of its
+ * requests waiting for each write (tagged with the write's sequence
+ * number) and sits on a list while it has any; a write's completion moves
+ * every count whose write and all earlier ones are done to `owed`.
+ *
  * user_data: a struct cconn pointer with the operation in the low 2 bits
  * (connections are 8-byte aligned), or just the operation for the
- * listening socket's multishot accept and the stop eventfd.  A connection
- * is freed when it is dead and its last operation has completed.
+ * listening socket's multishot accept, the stop eventfd and (shifted by
+ * 2) a durable write's slot.  A connection is freed when it is dead, its
+ * last operation has completed and it holds no answer.
  */
 #include <err.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <arpa/inet.h>
@@ -43,8 +61,13 @@
 #define CEIL_MAX_BATCH		64
 #define CEIL_RBUF		16384
 #define CEIL_MAX_HEAD		8192
+#define CEIL_DUR_BLOCK		4096		/* LEDGER_BLOCK */
+#define CEIL_DUR_SPAN		(256 * CEIL_DUR_BLOCK)	/* written in turn */
+#define CEIL_MAX_DEPTH		BENCH_MAX_DURABLE_DEPTH
+#define CEIL_HELD		(CEIL_MAX_DEPTH + 1)
 
 enum cop { COP_ACCEPT = 0, COP_RECV = 1, COP_SEND = 2, COP_STOP = 3 };
+/* The durable write's user_data: (slot << 2) | COP_STOP, slot >= 1. */
 
 struct cconn {
 	struct cconn	*prev, *next;	/* every connection, freed at stop */
@@ -58,6 +81,12 @@ struct cconn {
 	uint8_t		*obuf;
 	size_t		 olen, osent;
 	uint64_t	 owed;
+	/* Durable: answers held for writes, oldest first. */
+	struct cconn	*held_next;	/* on the list of holders */
+	bool		 holding;
+	unsigned	 nheld;
+	uint64_t	 held_seq[CEIL_HELD];
+	uint64_t	 held_n[CEIL_HELD];
 } __attribute__((aligned(8)));
 
 struct ceiling {
@@ -71,6 +100,18 @@ struct ceiling {
 	pthread_barrier_t ready;
 	double		 cpu_s;		/* the responder thread's CPU time */
 	struct cconn	*conns;
+	/* Durable: -1 without. */
+	int		 dfd;
+	unsigned	 depth;		/* writes in flight at most */
+	unsigned	 inflight;	/* slots taken */
+	uint64_t	 next_seq;	/* the next write's number, from 1 */
+	uint64_t	 done_seq;	/* every write up to it has completed */
+	uint64_t	 slot_seq[CEIL_MAX_DEPTH + 1];	/* 0: slot free */
+	bool		 slot_done[CEIL_MAX_DEPTH + 1];
+	uint8_t		*dbuf[CEIL_MAX_DEPTH + 1];
+	uint64_t	 fresh;		/* requests for write next_seq */
+	struct cconn	*holders;
+	uint64_t	 writes;
 };
 
 static struct io_uring_sqe *
@@ -123,7 +164,7 @@ ceil_flush(struct ceiling *cl, struct cconn *c)
 static void
 ceil_put(struct ceiling *cl, struct cconn *c)
 {
-	if (c->dead && c->ops == 0) {
+	if (c->dead && c->ops == 0 && !c->holding) {
 		if (c->prev != NULL)
 			c->prev->next = c->next;
 		else
@@ -138,11 +179,11 @@ ceil_put(struct ceiling *cl, struct cconn *c)
 
 /*
  * Counts the complete requests in the receive buffer (head, then
- * Content-Length bytes of body) and keeps only the partial one.  Returns
- * -1 on a request it cannot frame.
+ * Content-Length bytes of body) into *n and keeps only the partial one.
+ * Returns -1 on a request it cannot frame.
  */
 static int
-ceil_parse(struct cconn *c)
+ceil_parse(struct cconn *c, uint64_t *n)
 {
 	const char	*h, *end, *p, *eol;
 	size_t		 off = 0, hlen, cl;
@@ -154,7 +195,7 @@ ceil_parse(struct cconn *c)
 			off += cl;
 			if (c->skip > 0)
 				break;
-			c->owed++;
+			(*n)++;
 			continue;
 		}
 		h = (const char *)c->rbuf + off;
@@ -175,7 +216,7 @@ ceil_parse(struct cconn *c)
 		off += hlen;
 		c->skip = cl;
 		if (cl == 0)
-			c->owed++;
+			(*n)++;
 	}
 	memmove(c->rbuf, c->rbuf + off, c->rlen - off);
 	c->rlen -= off;
@@ -189,6 +230,155 @@ ceil_kill(struct cconn *c)
 		c->dead = true;
 		shutdown(c->fd, SHUT_RDWR);
 	}
+}
+
+/* Durable: n requests of c answer once write cl->next_seq is done. */
+static void
+ceil_hold(struct ceiling *cl, struct cconn *c, uint64_t n)
+{
+	if (c->nheld > 0 && c->held_seq[c->nheld - 1] == cl->next_seq)
+		c->held_n[c->nheld - 1] += n;
+	else {
+		/* Tags are distinct and in (done_seq, next_seq]. */
+		if (c->nheld == CEIL_HELD)
+			errx(1, "ceiling: held answers overflow");
+		c->held_seq[c->nheld] = cl->next_seq;
+		c->held_n[c->nheld++] = n;
+	}
+	cl->fresh += n;
+	if (!c->holding) {
+		c->holding = true;
+		c->held_next = cl->holders;
+		cl->holders = c;
+	}
+}
+
+/* Durable: at the end of a turn, one write for what it framed. */
+static void
+ceil_dur_submit(struct ceiling *cl)
+{
+	struct io_uring_sqe	*sqe;
+	unsigned		 slot;
+	uint64_t		 seq;
+
+	if (cl->fresh == 0 || cl->inflight == cl->depth)
+		return;
+	for (slot = 1; cl->slot_seq[slot] != 0; slot++)
+		;
+	seq = cl->next_seq++;
+	cl->slot_seq[slot] = seq;
+	cl->slot_done[slot] = false;
+	memcpy(cl->dbuf[slot], &seq, sizeof(seq));
+	memcpy(cl->dbuf[slot] + sizeof(seq), &cl->fresh, sizeof(cl->fresh));
+	cl->fresh = 0;
+	sqe = ceil_sqe(cl);
+	io_uring_prep_write(sqe, cl->dfd, cl->dbuf[slot], CEIL_DUR_BLOCK,
+	    (seq % (CEIL_DUR_SPAN / CEIL_DUR_BLOCK)) * CEIL_DUR_BLOCK);
+	io_uring_sqe_set_data64(sqe, (uint64_t)slot << 2 | COP_STOP);
+	cl->inflight++;
+	cl->writes++;
+}
+
+/*
+ * Durable: a write of slot completed.  Writes complete in any order; the
+ * answers held for a write leave only once it and every earlier write are
+ * done, so that none leaves before the writes submitted before it.
+ */
+static void
+ceil_dur_done(struct ceiling *cl, unsigned slot, int res)
+{
+	struct cconn	*c, **pp;
+	unsigned	 i, k;
+	bool		 more;
+
+	if (res != CEIL_DUR_BLOCK)
+		errx(1, "ceiling: durable write: %s", res < 0 ?
+		    strerror(-res) : "short");
+	cl->slot_done[slot] = true;
+	/* A slot is free once its write and every earlier one are done. */
+	do {
+		more = false;
+		for (i = 1; i <= cl->depth; i++)
+			if (cl->slot_done[i] &&
+			    cl->slot_seq[i] == cl->done_seq + 1) {
+				cl->done_seq++;
+				cl->slot_seq[i] = 0;
+				cl->slot_done[i] = false;
+				cl->inflight--;
+				more = true;
+			}
+	} while (more);
+	for (pp = &cl->holders; (c = *pp) != NULL;) {
+		for (k = 0; k < c->nheld && c->held_seq[k] <= cl->done_seq; k++)
+			c->owed += c->held_n[k];
+		if (k > 0) {
+			memmove(c->held_seq, c->held_seq + k,
+			    (c->nheld - k) * sizeof(c->held_seq[0]));
+			memmove(c->held_n, c->held_n + k,
+			    (c->nheld - k) * sizeof(c->held_n[0]));
+			c->nheld -= k;
+			ceil_flush(cl, c);
+		}
+		if (c->nheld == 0) {
+			*pp = c->held_next;
+			c->holding = false;
+			ceil_put(cl, c);
+		} else
+			pp = &c->held_next;
+	}
+}
+
+/*
+ * Durable: FILE gets CEIL_DUR_SPAN bytes of real zeros, made durable, so
+ * that the block writes change no metadata (as the ledger's preallocation,
+ * doc/ledger.md); then it is opened O_DIRECT|O_DSYNC, or O_DSYNC alone
+ * where the file system refuses O_DIRECT (tmpfs), with a log line.
+ */
+static int
+ceil_dur_open(struct ceiling *cl, const char *path, unsigned depth)
+{
+	static const uint8_t	zero[CEIL_DUR_BLOCK];
+	unsigned		i;
+	void			*p;
+	int			fd;
+
+	if ((fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+	    0600)) == -1) {
+		log_warn("ceiling: %s", path);
+		return -1;
+	}
+	for (i = 0; i < CEIL_DUR_SPAN / CEIL_DUR_BLOCK; i++)
+		if (write(fd, zero, sizeof(zero)) != (ssize_t)sizeof(zero)) {
+			log_warn("ceiling: %s: write", path);
+			close(fd);
+			return -1;
+		}
+	if (fdatasync(fd) == -1) {
+		log_warn("ceiling: %s: fdatasync", path);
+		close(fd);
+		return -1;
+	}
+	close(fd);
+	if ((cl->dfd = open(path, O_WRONLY | O_DIRECT | O_DSYNC | O_CLOEXEC)) ==
+	    -1 && errno == EINVAL) {
+		log_warnx("ceiling: %s: no O_DIRECT on this file system; "
+		    "O_DSYNC writes through the page cache", path);
+		cl->dfd = open(path, O_WRONLY | O_DSYNC | O_CLOEXEC);
+	}
+	if (cl->dfd == -1) {
+		log_warn("ceiling: %s", path);
+		return -1;
+	}
+	cl->depth = depth;
+	cl->next_seq = 1;
+	for (i = 1; i <= depth; i++) {
+		if ((errno = posix_memalign(&p, CEIL_DUR_BLOCK,
+		    CEIL_DUR_BLOCK)) != 0)
+			err(1, NULL);
+		memset(p, 0, CEIL_DUR_BLOCK);
+		cl->dbuf[i] = p;
+	}
+	return 0;
 }
 
 static void
@@ -227,7 +417,7 @@ ceil_thread(void *arg)
 	struct io_uring_cqe	*cqe;
 	struct cconn		*c;
 	unsigned		 head, seen;
-	uint64_t		 ud;
+	uint64_t		 ud, n;
 	bool			 stop = false;
 	int			 r;
 
@@ -257,7 +447,11 @@ ceil_thread(void *arg)
 			c = (struct cconn *)(uintptr_t)(ud & ~(uint64_t)3);
 			switch (ud & 3) {
 			case COP_STOP:
-				stop = true;
+				if (ud >> 2 != 0)
+					ceil_dur_done(cl, (unsigned)(ud >> 2),
+					    cqe->res);
+				else
+					stop = true;
 				break;
 			case COP_ACCEPT:
 				if (cqe->res >= 0)
@@ -277,11 +471,16 @@ ceil_thread(void *arg)
 					break;
 				}
 				c->rlen += (size_t)cqe->res;
-				if (ceil_parse(c) == -1) {
+				n = 0;
+				if (ceil_parse(c, &n) == -1) {
 					ceil_kill(c);
 					ceil_put(cl, c);
 					break;
 				}
+				if (cl->dfd != -1 && n > 0)
+					ceil_hold(cl, c, n);
+				else
+					c->owed += n;
 				ceil_flush(cl, c);
 				ceil_recv(cl, c);
 				break;
@@ -299,6 +498,8 @@ ceil_thread(void *arg)
 			}
 		}
 		io_uring_cq_advance(&cl->ring, seen);
+		if (cl->dfd != -1)
+			ceil_dur_submit(cl);
 	}
 	/* All of it serving: the thread sleeps in the ring otherwise. */
 	cl->cpu_s = thread_cpu_s();
@@ -313,8 +514,22 @@ ceil_thread(void *arg)
 	return NULL;
 }
 
+static void
+ceil_free(struct ceiling *cl)
+{
+	unsigned i;
+
+	if (cl->dfd != -1)
+		close(cl->dfd);
+	for (i = 0; i <= CEIL_MAX_DEPTH; i++)
+		free(cl->dbuf[i]);
+	free(cl->resp);
+	free(cl);
+}
+
 struct ceiling *
-ceiling_start(size_t body_size, uint16_t *port)
+ceiling_start(size_t body_size, const char *durable, unsigned depth,
+    uint16_t *port)
 {
 	struct ceiling		*cl;
 	struct sockaddr_in	 sin;
@@ -333,6 +548,12 @@ ceiling_start(size_t body_size, uint16_t *port)
 	    "Content-Length: %zu\r\n\r\n", body_size);
 	memset(cl->resp + hl, 0x30, body_size);
 	cl->resplen = (size_t)hl + body_size;
+	cl->dfd = -1;
+	if (durable != NULL && (depth < 1 || depth > CEIL_MAX_DEPTH ||
+	    ceil_dur_open(cl, durable, depth) == -1)) {
+		ceil_free(cl);
+		return NULL;
+	}
 
 	memset(&sin, 0, sizeof(sin));
 	sin.sin_family = AF_INET;
@@ -356,15 +577,14 @@ ceiling_start(size_t body_size, uint16_t *port)
 		pthread_join(cl->tid, NULL);
 		close(cl->lfd);
 		close(cl->efd);
-		free(cl->resp);
-		free(cl);
+		ceil_free(cl);
 		return NULL;
 	}
 	return cl;
 }
 
 double
-ceiling_stop(struct ceiling *cl)
+ceiling_stop(struct ceiling *cl, uint64_t *writes)
 {
 	uint64_t	one = 1;
 	double		cpu;
@@ -375,9 +595,10 @@ ceiling_stop(struct ceiling *cl)
 		log_warn("ceiling: eventfd");
 	pthread_join(cl->tid, NULL);
 	cpu = cl->cpu_s;
+	if (writes != NULL)
+		*writes = cl->writes;
 	close(cl->lfd);
 	close(cl->efd);
-	free(cl->resp);
-	free(cl);
+	ceil_free(cl);
 	return cpu;
 }

@@ -183,6 +183,10 @@ report_json(const char *path, const struct report *rep)
 	if (strcmp(rep->mode, "ceiling") == 0)
 		fprintf(f, "\"body_size\": %zu, \"server_cpu_s\": %.3f, ",
 		    rep->body_size, rep->server_cpu_s);
+	if (rep->durable != NULL)
+		fprintf(f, "\"durable_depth\": %u, \"durable_writes\": %llu, ",
+		    rep->durable_depth,
+		    (unsigned long long)rep->durable_writes);
 	if (rep->nres == 1) {
 		fprintf(f, "\"url\": ");
 		json_str(f, rep->names[0]);
@@ -234,6 +238,10 @@ report_table(FILE *f, const struct report *rep)
 		fprintf(f, "closed loop");
 	if (rep->body_size > 0)
 		fprintf(f, ", body %zu bytes", rep->body_size);
+	if (rep->durable != NULL)
+		fprintf(f, ", answers behind durable writes (%u in flight at "
+		    "most): %llu writes", rep->durable_depth,
+		    (unsigned long long)rep->durable_writes);
 	fprintf(f, "\n\n  %-34s %11s %10s %7s %8s %8s %8s %9s %8s\n", "target",
 	    "requests/s", "ok", "errors", "p50 ms", "p90 ms", "p99 ms",
 	    "p99.9 ms", "max ms");

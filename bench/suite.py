@@ -9,7 +9,10 @@
 # pipelining), `/` at 1 and 64 connections, and `/ers` at 1, 64 and 512
 # connections with and without pipelining (skipped, with a note, while the
 # server answers 404 on /ers; the ceiling with the same load runs just
-# before and just after each, and the ratio takes their mean), then prints one table with the ratios, the
+# before and just after each, and the ratio takes their mean; without
+# pipelining, the ceiling whose answers wait for a durable block write
+# also runs, the floor the ledger's contract sets on this disk), then
+# prints one table with the ratios, the
 # server's CPU time per answer and its peak RSS; when wrk is installed,
 # the same comparisons with wrk as the client (bench/wrk-compare.sh).
 # Every run's JSON (and SVG) stays in --out.
@@ -293,6 +296,16 @@ def main():
                       " (after)" if when else ""),
                   ["--ceiling", "--body-size", str(size), "--connections",
                    str(n), "--pipeline", str(pl), "--duration", d])
+
+        def durable(n):
+            # The same, its answers behind a durable block write on the
+            # ledger's file system (one in flight, group commit): what a
+            # server that only honoured the ledger's contract would reach.
+            s.run("dur%d" % n, "HTTP ceiling + durable write, %d conn%s" % (
+                n, "s" if n > 1 else ""),
+                  ["--ceiling", "--body-size", str(size), "--connections",
+                   str(n), "--duration", d, "--durable",
+                   os.path.join(state, "ledger", "bench-durable.blk")])
         ers_note = None
         if ers_status == 404:
             ers_note = ("/ers runs skipped: the server answers 404 on /ers "
@@ -308,6 +321,8 @@ def main():
                     # just after: the ratio takes their mean, so a load
                     # that drifts during the three runs cancels out.
                     ceiling(n, pl)
+                    if pl == 1 and n < 512:
+                        durable(n)
                     m0 = metrics(port)
                     s.run(key, "/ers %d conn%s%s" % (
                         n, "s" if n > 1 else "",
@@ -378,6 +393,12 @@ def main():
         ratio = ""
         if key in ratios and ratios[key][1]:
             ratio = "%.3f %s" % (rate(j) / ratios[key][1], ratios[key][0])
+        if key in ("ers1", "ers64") and rate(r.get("dur" + key[3:])):
+            ratio += "; %.3f of the durable ceiling" % (
+                rate(j) / rate(r["dur" + key[3:]]))
+        if key.startswith("dur") and ceil_rate("ceil" + key[3:]):
+            ratio = "%.3f of HTTP ceiling (mean of before and after)" % (
+                rate(j) / ceil_rate("ceil" + key[3:]))
         if key == "std64" and ceil64:
             ratio += "; %.3f of HTTP ceiling, 64 conns" % (rate(j) / ceil64)
         if key.startswith("ers") and rate(r.get("std64")):

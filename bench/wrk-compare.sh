@@ -7,7 +7,10 @@
 # the size of an /ers reply, on loopback ports; runs wrk on each (the
 # ceiling before and after /ers) for SECONDS with CONNS connections, DEPTH
 # requests pipelined (1: none); then prints requests/s, latency
-# percentiles and the ratios.  Workers: $WORKERS
+# percentiles and the ratios.  Without pipelining it also runs the
+# ceiling whose answers wait for a durable block write in the ledger's
+# folder (`--durable`): the most a server bound by the ledger's contract
+# can reach on this disk.  Workers: $WORKERS
 # (default 2).  One wrk thread, as in ../shared/LIMITS.md.
 #
 #   bench/wrk-compare.sh STATE CONNS SECONDS [DEPTH]
@@ -17,8 +20,8 @@ CARIMBO=${CARIMBO:-build/carimbo}
 command -v wrk >/dev/null || { echo "wrk is not installed (apt-get install wrk)" >&2; exit 1; }
 here=$(dirname "$0")
 tmp=$(mktemp -d)
-spid= cpid=
-trap 'kill $spid $cpid 2>/dev/null; wait 2>/dev/null; rm -rf "$tmp"' EXIT
+spid= cpid= dpid= dfile=
+trap 'kill $spid $cpid $dpid 2>/dev/null; wait 2>/dev/null; rm -rf "$tmp" $dfile' EXIT
 # Beside carimbo.conf: its relative paths resolve against its folder.
 { cat "$STATE/carimbo.conf"; echo "workers = ${WORKERS:-2}"; } > "$STATE/wrk-compare.conf"
 head -c 64 /dev/urandom > "$tmp/data"
@@ -39,6 +42,16 @@ size=$(curl -s --data-binary @"$tmp/q.tsq" -H 'Content-Type: application/timesta
 "$CARIMBO" bench --ceiling --body-size "$size" --serve-only > "$tmp/c.out" 2>&1 &
 cpid=$!
 cport=$(listening "$tmp/c.out")
+if [ "$DEPTH" -eq 1 ]; then
+	# The ledger's folder (ledger_dir, relative to the config's folder).
+	ldir=$(sed -n 's/^ledger_dir[ 	]*=[ 	]*//p' "$STATE/carimbo.conf" | tail -n 1)
+	case $ldir in /*) ;; '') ldir=$STATE/ledger ;; *) ldir=$STATE/$ldir ;; esac
+	dfile=$ldir/wrk-compare-durable.blk
+	"$CARIMBO" bench --ceiling --body-size "$size" --serve-only \
+	    --durable "$dfile" > "$tmp/d.out" 2>&1 &
+	dpid=$!
+	dport=$(listening "$tmp/d.out")
+fi
 run() {	# NAME URL
 	if [ "$DEPTH" -gt 1 ]; then
 		TSQ="$tmp/q.tsq" DEPTH=$DEPTH wrk -t1 -c"$CONNS" -d"${SECS}s" --latency \
@@ -59,9 +72,12 @@ echo "wrk -t1 -c$CONNS, ${SECS} s each, pipeline $DEPTH; /ers reply $size bytes;
 # The ceiling just before and just after /ers: the ratio takes their
 # mean, so a load that drifts during the three runs cancels out.
 run ceiling "http://127.0.0.1:$cport/"
+[ -z "$dpid" ] || run durable "http://127.0.0.1:$dport/"
 run ers "http://127.0.0.1:$sport/ers"
 run ceiling2 "http://127.0.0.1:$cport/"
 run std "http://127.0.0.1:$sport/"
 awk '{r[$1] = $2} END {
 	c = (r["ceiling"] + r["ceiling2"]) / 2
-	printf "/ers / ceiling (mean of before and after): %.3f   /ers / \"/\": %.2fx\n", r["ers"] / c, r["ers"] / r["std"] }' "$tmp/rates"
+	printf "/ers / ceiling (mean of before and after): %.3f   /ers / \"/\": %.2fx\n", r["ers"] / c, r["ers"] / r["std"]
+	if (r["durable"] > 0)
+		printf "durable ceiling / ceiling: %.3f   /ers / durable ceiling: %.3f\n", r["durable"] / c, r["ers"] / r["durable"] }' "$tmp/rates"

@@ -62,6 +62,21 @@ def bench(name, *args, want_rc=0):
     return j, out
 
 
+def exchange_raw(port, request):
+    """One request on its own connection: the bytes of one answer."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    s.sendall(request)
+    got = b""
+    while b"\r\n\r\n" not in got or len(got.partition(b"\r\n\r\n")[2]) < \
+            int(re.search(rb"Content-Length: (\d+)", got).group(1)):
+        chunk = s.recv(65536)
+        if not chunk:
+            break
+        got += chunk
+    s.close()
+    return got
+
+
 def headline(name, j, errors=0):
     if j is None:
         return
@@ -118,6 +133,44 @@ try:
     if j:
         check(j.get("body_size") == 1500, "ceiling: body_size")
 
+    # Its answers behind durable writes (the ledger contract's floor): a
+    # write per turn at most, so never more writes than answers, and the
+    # file holds the zeros it wrote first, then numbered blocks.
+    dfile = os.path.join(STATE, "ledger", "durable.blk")
+    j, out = bench("durable", "--ceiling", "--body-size", "1500",
+                   "--connections", "8", "--duration", "1",
+                   "--durable", dfile, "--durable-depth", "2")
+    headline("durable", j)
+    if j:
+        w = j.get("durable_writes", 0)
+        check(j.get("durable_depth") == 2, "durable: depth %s" %
+              j.get("durable_depth"))
+        check(0 < w <= j["result"]["ok"], "durable: %s writes for %d "
+              "answers" % (w, j["result"]["ok"]))
+        check("writes" in out, "durable: the table does not say so")
+        with open(dfile, "rb") as f:
+            blob = f.read()
+        check(len(blob) == 256 * 4096, "durable: file of %d bytes" % len(blob))
+        seqs = [int.from_bytes(blob[o:o + 8], "little")
+                for o in range(0, len(blob), 4096)]
+        # Block k holds the last write numbered k modulo 256.
+        check(all(q == 0 or (q % 256 == k and q <= w)
+                  for k, q in enumerate(seqs)) and max(seqs) == w,
+              "durable: blocks %s for %d writes" % (seqs[:8], w))
+    for bad in (["--durable", dfile, "--url", url],
+                ["--ceiling", "--body-size", "1", "--durable-depth", "2"],
+                ["--ceiling", "--body-size", "1", "--durable", dfile,
+                 "--durable-depth", "9"]):
+        p = subprocess.run([CARIMBO, "bench", *bad], capture_output=True,
+                           timeout=10)
+        check(p.returncode == 2, "durable usage %s: exit %d" % (
+            bad, p.returncode))
+    p = subprocess.run([CARIMBO, "bench", "--ceiling", "--body-size", "1",
+                        "--durable", os.path.join(TMP, "no", "such", "f"),
+                        "--duration", "0.2"], capture_output=True, timeout=10)
+    check(p.returncode != 0 and b"no/such/f" in p.stderr,
+          "durable: unwritable file: exit %d, %r" % (p.returncode, p.stderr))
+
     # The responder alone, for another load generator (wrk-compare.sh):
     # every POST gets the body size asked for, pipelined too, until SIGTERM.
     so = subprocess.Popen([CARIMBO, "bench", "--ceiling", "--body-size",
@@ -142,6 +195,28 @@ try:
               "answers of 777 bytes: %r" % bodies)
     so.send_signal(signal.SIGTERM)
     check(so.wait(timeout=10) == 0, "serve-only: exit 0 on SIGTERM")
+
+    # The same behind durable writes: the answer comes, and it says how
+    # many writes it made when it stops.
+    so = subprocess.Popen([CARIMBO, "bench", "--ceiling", "--body-size",
+                           "5", "--serve-only", "--durable", dfile],
+                          stdout=subprocess.PIPE)
+    line = so.stdout.readline().decode()
+    m = re.match(r"listening on 127\.0\.0\.1:(\d+)", line)
+    check(m is not None, "serve-only durable: %r" % line)
+    if m:
+        for _ in range(3):
+            got = exchange_raw(int(m.group(1)), b"POST / HTTP/1.1\r\n"
+                               b"Host: x\r\nContent-Length: 0\r\n\r\n")
+            check(got.startswith(b"HTTP/1.1 200") and
+                  got.endswith(b"\r\n\r\n00000"),
+                  "serve-only durable: %r" % got)
+    so.send_signal(signal.SIGTERM)
+    rest = so.stdout.read().decode()
+    check(so.wait(timeout=10) == 0, "serve-only durable: exit on SIGTERM")
+    m = re.search(r"durable writes (\d+)", rest)
+    check(m is not None and int(m.group(1)) == 3,
+          "serve-only durable: %r (3 requests one by one: 3 writes)" % rest)
 
     j, out = bench("compare", "--compare", url, url, "--phases", "2",
                    "--connections", "2", "--duration", "1", "-c", CONF)
