@@ -198,6 +198,7 @@ signer_thread(void *arg)
 	struct signer	*sg = w->sg;
 	struct job	*j;
 	int		 unsignaled = 0;
+	bool		 more;
 
 	for (;;) {
 		pthread_mutex_lock(&sg->mtx);
@@ -219,9 +220,10 @@ signer_thread(void *arg)
 		if ((sg->head = j->next) == NULL)
 			sg->tail = NULL;
 		/* More work queued: let another worker take it too. */
-		if (sg->head != NULL)
-			pthread_cond_signal(&sg->cond);
+		more = sg->head != NULL;
 		pthread_mutex_unlock(&sg->mtx);
+		if (more)
+			pthread_cond_signal(&sg->cond);
 		signer_issue(w, j);
 		signer_done(sg, j);
 		if (++unsignaled == SIGNAL_BATCH) {
@@ -318,8 +320,14 @@ signer_submit(struct signer *sg, struct job *head, struct job *tail, size_t n)
 	else
 		sg->head = head;
 	sg->tail = tail;
-	pthread_cond_signal(&sg->cond);
 	pthread_mutex_unlock(&sg->mtx);
+	/*
+	 * After the unlock: a worker woken while the lock is still held
+	 * would block on it at once and need a second wake-up (a futex
+	 * wake, an IPI on a VM) when it is released.  The worker checks the
+	 * queue under the lock, so no wake-up can be lost.
+	 */
+	pthread_cond_signal(&sg->cond);
 }
 
 struct job *
