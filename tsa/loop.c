@@ -854,7 +854,7 @@ ledger_flush(struct loop *l)
 	 * which (the kernel's flush, the journal) the signer's core
 	 * otherwise pays for.  Bounded by LEDGER_DEFER_MS.
 	 */
-	if (signer_backlog(l->sg) > LEDGER_DEFER_JOBS &&
+	if (rounds_backlog(l->rs) > LEDGER_DEFER_JOBS &&
 	    rounds_ledger_age_ms(l->rs) < LEDGER_DEFER_MS)
 		return;
 	if (!rounds_ledger_next(l->rs, &buf, &len))
@@ -1205,6 +1205,7 @@ loop_run(const struct serve_cfg *cfg, int lfd, struct signer *sg,
 		}
 		rounds_turn(l.rs);
 		ledger_flush(&l);
+		rounds_hand_over(l.rs);
 		flush_dirty(&l);
 		if (l.draining && l.nconns == 0 && l.inflight == 0 &&
 		    rounds_idle(l.rs))

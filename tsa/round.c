@@ -87,7 +87,7 @@ struct rounds {
 	uint64_t		 anchor_round, anchor_ref, anchor_serial;
 	char			 anchor_gentime[32];
 	uint8_t			 anchor_head[LEDGER_HASH_LEN];
-	/* Jobs to hand to the workers at the end of rounds_close(). */
+	/* Jobs of closed rounds not yet handed to the workers. */
 	struct job		*sub_head, *sub_tail;
 	size_t			 nsub;
 };
@@ -246,8 +246,11 @@ rounds_add(struct rounds *rs, struct job *j)
 	 * an age bound.
 	 */
 	if (r->njobs >= rs->cfg->round_max || (r->njobs % 64 == 0 &&
-	    round_age_ms(r) >= rs->cfg->round_max_ms))
+	    round_age_ms(r) >= rs->cfg->round_max_ms)) {
+		/* Mid-turn: its signatures start now, not at the turn's end. */
 		rounds_close(rs);
+		rounds_hand_over(rs);
+	}
 }
 
 /* Rejects every request of r now (no serials, no record, no signature). */
@@ -594,9 +597,20 @@ rounds_close(struct rounds *rs)
 		rs->fill.rounds = r;
 	rs->fill.rtail = r;
 	r->bnext = NULL;
+}
+
+void
+rounds_hand_over(struct rounds *rs)
+{
 	signer_submit(rs->sg, rs->sub_head, rs->sub_tail, rs->nsub);
 	rs->sub_head = rs->sub_tail = NULL;
 	rs->nsub = 0;
+}
+
+size_t
+rounds_backlog(const struct rounds *rs)
+{
+	return signer_backlog(rs->sg) + rs->nsub;
 }
 
 void

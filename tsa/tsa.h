@@ -392,10 +392,22 @@ void		 rounds_free(struct rounds *);
 /* A parsed request (JOB_TOKEN or JOB_ERS) joins the open round. */
 void		 rounds_add(struct rounds *, struct job *);
 size_t		 rounds_open_size(const struct rounds *);
-/* Ends the open round now (DESIGN.md "Flow of one request", 3-4). */
+/*
+ * Ends the open round now (DESIGN.md "Flow of one request", 3-4); its
+ * signing jobs wait for rounds_hand_over().
+ */
 void		 rounds_close(struct rounds *);
 /* End of a loop turn: closes the open round unless the signers are busy. */
 void		 rounds_turn(struct rounds *);
+/*
+ * Hands the jobs of the rounds closed since the last call to the workers.
+ * The loop calls it after it has submitted the turn's ledger write: a
+ * worker it wakes may take the loop's CPU for a whole signature, and the
+ * write, the longer wait of a reply, must be on its way by then.
+ */
+void		 rounds_hand_over(struct rounds *);
+/* Signing jobs queued or waiting to be handed over. */
+size_t		 rounds_backlog(const struct rounds *);
 /* Takes the jobs the workers finished. */
 void		 rounds_collect(struct rounds *);
 /*
