@@ -5,7 +5,8 @@
 #   make test SAN=1 the same under ASan+UBSan (objects in build-san/)
 #   make run        deps + build + demo state in ./state + serve on 127.0.0.1
 #   make deps       install the Debian 12 packages (apt-get; sudo when not root)
-#   make fuzz       build the libFuzzer targets (clang)
+#   make fuzz       build the libFuzzer targets (clang; a target that
+#                   #includes a .c under test is linked without its object)
 #   make clean
 
 PKGS     := openssl liburing libsodium libp11 sqlite3
@@ -87,9 +88,11 @@ fuzz: $(B)/libcarimbo.a
 	@mkdir -p build-fuzz
 	@for f in $(FUZZ_SRC); do n=$$(basename $$f .c); \
 	  echo "  FUZZ $$n"; \
+	  srcs=; for s in $(filter-out main.c,$(SRC)); do \
+	    grep -q "^#include \"$$s\"" $$f || srcs="$$srcs $$s"; done; \
 	  clang $(CPPFLAGS) -g -O1 -fsanitize=fuzzer,address,undefined \
 	    -fno-sanitize-recover=undefined \
-	    -o build-fuzz/$$n $$f $(filter-out main.c,$(SRC)) $(LDLIBS) || exit 1; \
+	    -o build-fuzz/$$n $$f $$srcs $(LDLIBS) || exit 1; \
 	done
 
 clean:

@@ -193,6 +193,26 @@ try:
         bodies = re.findall(rb"Content-Length: (\d+)", got)
         check(bodies == [b"777", b"777"], "serve-only: two pipelined "
               "answers of 777 bytes: %r" % bodies)
+        # Requests it cannot frame: the connection is closed, unanswered
+        # (a body over 1 MiB, a negative length, a head over 8 KiB).
+        for bad in (b"POST / HTTP/1.1\r\nContent-Length: 1048577\r\n\r\n",
+                    b"POST / HTTP/1.1\r\nContent-Length: -1\r\n\r\n",
+                    b"POST / HTTP/1.1\r\nX: " + b"a" * 9000):
+            s = socket.create_connection(("127.0.0.1", int(m.group(1))),
+                                         timeout=10)
+            s.sendall(bad)
+            got = b""
+            try:
+                while True:
+                    chunk = s.recv(65536)
+                    if not chunk:
+                        break
+                    got += chunk
+            except ConnectionResetError:
+                pass
+            s.close()
+            check(got == b"", "serve-only: %r... answered %r" % (
+                bad[:40], got[:40]))
     so.send_signal(signal.SIGTERM)
     check(so.wait(timeout=10) == 0, "serve-only: exit 0 on SIGTERM")
 
