@@ -66,6 +66,7 @@
 #define DRAIN_SECONDS	10
 #define LEDGER_DEFER_JOBS 32		/* signatures queued: ~2 ms of work */
 #define LEDGER_DEFER_MS	2
+#define LEDGER_HIST	10		/* /metrics: ledger write buckets */
 
 enum op {
 	OP_ACCEPT = 1, OP_RECV, OP_SEND, OP_EVENT, OP_TIMER, OP_SIGNAL,
@@ -107,6 +108,18 @@ struct stats {
 	uint64_t	 http_status[6];	/* by class: 1xx..5xx */
 	uint64_t	 accepted;		/* connections */
 	uint64_t	 syncs;			/* durable ledger batches */
+	/*
+	 * How long each batch took from submission to durable, in
+	 * LEDGER_HIST buckets of upper bounds ledger_hist_us (not
+	 * cumulative here; /metrics adds them up), and in all.  The rate
+	 * without pipelining is bounded by it (doc/performance.md).
+	 */
+	uint64_t	 ledger_hist[LEDGER_HIST + 1];	/* last: above all */
+	uint64_t	 ledger_us;
+};
+
+static const uint32_t ledger_hist_us[LEDGER_HIST] = {
+	100, 250, 500, 1000, 2500, 5000, 10000, 25000, 100000, 1000000,
 };
 
 struct loop {
@@ -132,6 +145,7 @@ struct loop {
 	bool				 ledger_busy;
 	int				 ledger_wres;	/* growth's, then batch's */
 	size_t				 ledger_wlen;	/* bytes the batch writes */
+	uint64_t			 ledger_t0;	/* its submission, us */
 	bool				 draining;
 	time_t				 drain_start;
 	time_t				 now;
@@ -146,6 +160,29 @@ mono_now(void)
 
 	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
 	return ts.tv_sec;
+}
+
+static uint64_t
+mono_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
+/* A ledger batch has completed (durable or failed): its time. */
+static void
+ledger_timed(struct loop *l)
+{
+	uint64_t	us = mono_us() - l->ledger_t0;
+	size_t		i;
+
+	for (i = 0; i < LEDGER_HIST && us > ledger_hist_us[i]; i++)
+		;
+	l->st.ledger_hist[i]++;
+	l->st.ledger_us += us;
+	l->st.syncs++;
 }
 
 static struct io_uring_sqe *
@@ -376,8 +413,9 @@ reply_metrics(struct loop *l, struct conn *c, const struct http_req *hr)
 		{ FAIL_SYSTEM_FAILURE, "systemFailure" },
 	};
 	const struct rounds_stats *rst;
-	char	body[16384];
-	size_t	n = 0, i;
+	char		body[16384];
+	size_t		n = 0, i;
+	uint64_t	sum;
 
 #define M(...) do {							\
 	int r_ = snprintf(body + n, sizeof(body) - n, __VA_ARGS__);	\
@@ -406,6 +444,17 @@ reply_metrics(struct loop *l, struct conn *c, const struct http_req *hr)
 	    l->st.accepted);
 	M("# TYPE carimbo_ledger_syncs_total counter\n"
 	    "carimbo_ledger_syncs_total %" PRIu64 "\n", l->st.syncs);
+	M("# HELP carimbo_ledger_write_seconds Ledger batches, submission "
+	    "to durable.\n# TYPE carimbo_ledger_write_seconds histogram\n");
+	for (i = 0, sum = 0; i < LEDGER_HIST; i++) {
+		sum += l->st.ledger_hist[i];
+		M("carimbo_ledger_write_seconds_bucket{le=\"%g\"} %" PRIu64
+		    "\n", ledger_hist_us[i] / 1e6, sum);
+	}
+	M("carimbo_ledger_write_seconds_bucket{le=\"+Inf\"} %" PRIu64 "\n"
+	    "carimbo_ledger_write_seconds_sum %.6f\n"
+	    "carimbo_ledger_write_seconds_count %" PRIu64 "\n", l->st.syncs,
+	    l->st.ledger_us / 1e6, l->st.syncs);
 	rst = rounds_stats(l->rs);
 	M("# TYPE carimbo_rounds_total counter\n"
 	    "carimbo_rounds_total %" PRIu64 "\n", rst->rounds);
@@ -884,6 +933,7 @@ ledger_flush(struct loop *l)
 	} else
 		loop_set_data(sqe, NULL, OP_LDWRITE);
 	l->ledger_busy = true;
+	l->ledger_t0 = mono_us();
 	/*
 	 * Submitted now, alone: io_uring holds a submission's block I/O in
 	 * a plug until its last SQE is issued, and the sends of this turn,
@@ -1118,7 +1168,7 @@ on_cqe(struct loop *l, struct io_uring_cqe *cqe)
 		break;
 	case OP_LSYNC:
 		l->ledger_busy = false;
-		l->st.syncs++;
+		ledger_timed(l);
 		/* A failed or short write cancels the linked sync. */
 		rounds_ledger_done(l->rs, l->ledger_wres, l->ledger_wlen,
 		    cqe->res);
@@ -1126,7 +1176,7 @@ on_cqe(struct loop *l, struct io_uring_cqe *cqe)
 	case OP_LDWRITE:
 		/* Direct: the write was the sync. */
 		l->ledger_busy = false;
-		l->st.syncs++;
+		ledger_timed(l);
 		rounds_ledger_done(l->rs, l->ledger_wres != 0 ? l->ledger_wres :
 		    cqe->res, l->ledger_wlen, 0);
 		break;

@@ -411,6 +411,26 @@ def main():
                     -1)) == 1, "metrics: one unacceptedPolicy")
     check(int(m.get('carimbo_http_responses_total{class="4xx"}', -1)) >= 10,
           "metrics: the HTTP errors are counted")
+    # The ledger write histogram: cumulative buckets in rising bounds,
+    # +Inf = count = the batches made durable, a plausible mean.
+    text = b.decode()
+    bk = re.findall(r'^carimbo_ledger_write_seconds_bucket\{le="([^"]+)"\} '
+                    r'(\d+)$', text, re.M)
+    les = [float(le) for le, _ in bk[:-1]]
+    counts = [int(v) for _, v in bk]
+    syncs = int(m.get("carimbo_ledger_syncs_total", -1))
+    cnt = re.search(r"^carimbo_ledger_write_seconds_count (\d+)$", text, re.M)
+    tot = re.search(r"^carimbo_ledger_write_seconds_sum ([0-9.]+)$", text,
+                    re.M)
+    check(len(bk) == 11 and bk[-1][0] == "+Inf" and les == sorted(les) and
+          counts == sorted(counts) and counts[-1] == syncs > 0 and
+          cnt is not None and int(cnt.group(1)) == syncs,
+          "metrics: ledger write histogram %r, syncs %d" % (bk, syncs))
+    if tot is not None and syncs > 0:
+        mean = float(tot.group(1)) / syncs
+        check(1e-6 < mean < 10, "metrics: mean ledger write %g s" % mean)
+    else:
+        check(False, "metrics: no carimbo_ledger_write_seconds_sum")
 
     print("the CA's certificates and CRLs, at the URLs the certificates name")
     tsa_pem = os.path.join(STATE, "tsa-chain.pem")
