@@ -62,7 +62,10 @@
 #define CEIL_RBUF		16384
 #define CEIL_MAX_HEAD		8192
 #define CEIL_DUR_BLOCK		4096		/* LEDGER_BLOCK */
-#define CEIL_DUR_SPAN		(256 * CEIL_DUR_BLOCK)	/* written in turn */
+#define CEIL_DUR_SPAN		(256 * CEIL_DUR_BLOCK)	/* the file */
+/* Block 0 holds this mark; writes go to blocks 1 to 255 in turn. */
+#define CEIL_DUR_MARK		"carimbo bench --durable scratch file\n"
+#define CEIL_DUR_SLOTS		(CEIL_DUR_SPAN / CEIL_DUR_BLOCK - 1)
 #define CEIL_MAX_DEPTH		BENCH_MAX_DURABLE_DEPTH
 #define CEIL_HELD		(CEIL_MAX_DEPTH + 1)
 
@@ -273,10 +276,9 @@ ceil_dur_submit(struct ceiling *cl)
 	cl->fresh = 0;
 	sqe = ceil_sqe(cl);
 	io_uring_prep_write(sqe, cl->dfd, cl->dbuf[slot], CEIL_DUR_BLOCK,
-	    (seq % (CEIL_DUR_SPAN / CEIL_DUR_BLOCK)) * CEIL_DUR_BLOCK);
+	    (1 + (seq - 1) % CEIL_DUR_SLOTS) * CEIL_DUR_BLOCK);
 	io_uring_sqe_set_data64(sqe, (uint64_t)slot << 2 | COP_STOP);
 	cl->inflight++;
-	cl->writes++;
 }
 
 /*
@@ -294,6 +296,7 @@ ceil_dur_done(struct ceiling *cl, unsigned slot, int res)
 	if (res != CEIL_DUR_BLOCK)
 		errx(1, "ceiling: durable write: %s", res < 0 ?
 		    strerror(-res) : "short");
+	cl->writes++;		/* completed: what --serve-only reports */
 	cl->slot_done[slot] = true;
 	/* A slot is free once its write and every earlier one are done. */
 	do {
@@ -329,30 +332,46 @@ ceil_dur_done(struct ceiling *cl, unsigned slot, int res)
 }
 
 /*
- * Durable: FILE gets CEIL_DUR_SPAN bytes of real zeros, made durable, so
- * that the block writes change no metadata (as the ledger's preallocation,
- * doc/ledger.md); then it is opened O_DIRECT|O_DSYNC, or O_DSYNC alone
- * where the file system refuses O_DIRECT (tmpfs), with a log line.
+ * Durable: FILE gets CEIL_DUR_SPAN bytes, the mark then real zeros, made
+ * durable, so that the block writes change no metadata (as the ledger's
+ * preallocation, doc/ledger.md); then it is opened O_DIRECT|O_DSYNC, or
+ * O_DSYNC alone where the file system refuses O_DIRECT (tmpfs), with a log
+ * line.  FILE sits beside the ledger, so it must be new, empty or an
+ * earlier run's (it starts with the mark): nothing else is overwritten.
  */
 static int
 ceil_dur_open(struct ceiling *cl, const char *path, unsigned depth)
 {
-	static const uint8_t	zero[CEIL_DUR_BLOCK];
-	unsigned		i;
-	void			*p;
-	int			fd;
+	static uint8_t	blk[CEIL_DUR_BLOCK];
+	char		head[sizeof(CEIL_DUR_MARK) - 1];
+	ssize_t		got;
+	unsigned	i;
+	void		*p;
+	int		fd;
 
-	if ((fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
-	    0600)) == -1) {
+	if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) == -1) {
 		log_warn("ceiling: %s", path);
 		return -1;
 	}
-	for (i = 0; i < CEIL_DUR_SPAN / CEIL_DUR_BLOCK; i++)
-		if (write(fd, zero, sizeof(zero)) != (ssize_t)sizeof(zero)) {
+	if ((got = pread(fd, head, sizeof(head), 0)) != 0 &&
+	    (got != (ssize_t)sizeof(head) ||
+	    memcmp(head, CEIL_DUR_MARK, sizeof(head)) != 0)) {
+		log_warnx("ceiling: %s: exists and is not a --durable scratch "
+		    "file; not overwritten", path);
+		close(fd);
+		return -1;
+	}
+	for (i = 0; i < CEIL_DUR_SPAN / CEIL_DUR_BLOCK; i++) {
+		memset(blk, 0, sizeof(blk));
+		if (i == 0)
+			memcpy(blk, CEIL_DUR_MARK, sizeof(CEIL_DUR_MARK) - 1);
+		if (pwrite(fd, blk, sizeof(blk), (off_t)i * CEIL_DUR_BLOCK) !=
+		    (ssize_t)sizeof(blk)) {
 			log_warn("ceiling: %s: write", path);
 			close(fd);
 			return -1;
 		}
+	}
 	if (fdatasync(fd) == -1) {
 		log_warn("ceiling: %s: fdatasync", path);
 		close(fd);
@@ -549,8 +568,13 @@ ceiling_start(size_t body_size, const char *durable, unsigned depth,
 	memset(cl->resp + hl, 0x30, body_size);
 	cl->resplen = (size_t)hl + body_size;
 	cl->dfd = -1;
-	if (durable != NULL && (depth < 1 || depth > CEIL_MAX_DEPTH ||
-	    ceil_dur_open(cl, durable, depth) == -1)) {
+	if (durable != NULL && (depth < 1 || depth > CEIL_MAX_DEPTH)) {
+		log_warnx("ceiling: durable depth %u: 1 to %d", depth,
+		    CEIL_MAX_DEPTH);
+		ceil_free(cl);
+		return NULL;
+	}
+	if (durable != NULL && ceil_dur_open(cl, durable, depth) == -1) {
 		ceil_free(cl);
 		return NULL;
 	}

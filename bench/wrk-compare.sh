@@ -21,7 +21,7 @@ command -v wrk >/dev/null || { echo "wrk is not installed (apt-get install wrk)"
 here=$(dirname "$0")
 tmp=$(mktemp -d)
 spid= cpid= dpid= dfile=
-trap 'kill $spid $cpid $dpid 2>/dev/null; wait 2>/dev/null; rm -rf "$tmp" $dfile' EXIT
+trap 'kill $spid $cpid $dpid 2>/dev/null; wait 2>/dev/null; rm -rf "$tmp"; [ -z "$dfile" ] || rm -f "$dfile"' EXIT
 # Beside carimbo.conf: its relative paths resolve against its folder.
 { cat "$STATE/carimbo.conf"; echo "workers = ${WORKERS:-2}"; } > "$STATE/wrk-compare.conf"
 head -c 64 /dev/urandom > "$tmp/data"

@@ -444,8 +444,9 @@ reply_metrics(struct loop *l, struct conn *c, const struct http_req *hr)
 	    l->st.accepted);
 	M("# TYPE carimbo_ledger_syncs_total counter\n"
 	    "carimbo_ledger_syncs_total %" PRIu64 "\n", l->st.syncs);
-	M("# HELP carimbo_ledger_write_seconds Ledger batches, submission "
-	    "to durable.\n# TYPE carimbo_ledger_write_seconds histogram\n");
+	M("# HELP carimbo_ledger_write_seconds Ledger batches, from "
+	    "submission until the loop reaps the completion (durable, or "
+	    "failed).\n# TYPE carimbo_ledger_write_seconds histogram\n");
 	for (i = 0, sum = 0; i < LEDGER_HIST; i++) {
 		sum += l->st.ledger_hist[i];
 		M("carimbo_ledger_write_seconds_bucket{le=\"%g\"} %" PRIu64

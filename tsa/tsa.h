@@ -401,9 +401,12 @@ void		 rounds_close(struct rounds *);
 void		 rounds_turn(struct rounds *);
 /*
  * Hands the jobs of the rounds closed since the last call to the workers.
- * The loop calls it after it has submitted the turn's ledger write: a
- * worker it wakes may take the loop's CPU for a whole signature, and the
- * write, the longer wait of a reply, must be on its way by then.
+ * The loop calls it at the end of a turn, after ledger_flush() has
+ * submitted the turn's ledger write if there was one to make: a worker it
+ * wakes may take the loop's CPU for a whole signature, and the write, the
+ * longer wait of a reply, must be on its way by then.  (A write still in
+ * flight or deferred does not hold the jobs back; a round closed mid-turn
+ * by its size or age bound hands over at once, rounds_add().)
  */
 void		 rounds_hand_over(struct rounds *);
 /* Signing jobs queued or waiting to be handed over. */

@@ -151,12 +151,26 @@ try:
         with open(dfile, "rb") as f:
             blob = f.read()
         check(len(blob) == 256 * 4096, "durable: file of %d bytes" % len(blob))
+        check(blob.startswith(b"carimbo bench --durable scratch file\n"),
+              "durable: block 0 lacks the mark: %r" % blob[:40])
         seqs = [int.from_bytes(blob[o:o + 8], "little")
-                for o in range(0, len(blob), 4096)]
-        # Block k holds the last write numbered k modulo 256.
-        check(all(q == 0 or (q % 256 == k and q <= w)
+                for o in range(4096, len(blob), 4096)]
+        # Block k (1 to 255) holds the last write numbered k modulo 255.
+        check(all(q == 0 or ((q - 1) % 255 == k and q <= w)
                   for k, q in enumerate(seqs)) and max(seqs) == w,
               "durable: blocks %s for %d writes" % (seqs[:8], w))
+    # Anything else is not overwritten (it sits beside the ledger).
+    other = os.path.join(STATE, "ledger", "not-scratch")
+    with open(other, "wb") as f:
+        f.write(b"CRBL precious")
+    p = subprocess.run([CARIMBO, "bench", "--ceiling", "--body-size", "1",
+                        "--durable", other, "--duration", "0.2"],
+                       capture_output=True, timeout=10)
+    with open(other, "rb") as f:
+        check(p.returncode != 0 and f.read() == b"CRBL precious" and
+              b"not overwritten" in p.stderr,
+              "durable: a foreign file: exit %d, %r" % (p.returncode,
+                                                         p.stderr))
     for bad in (["--durable", dfile, "--url", url],
                 ["--ceiling", "--body-size", "1", "--durable-depth", "2"],
                 ["--ceiling", "--body-size", "1", "--durable", dfile,

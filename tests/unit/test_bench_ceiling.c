@@ -7,12 +7,16 @@
  * slot; answers leave only when their write and every earlier write have
  * completed, whatever order the completions come in; a dead connection is
  * freed only once it holds no answer.  The write itself lands as one
- * block, numbered, at its place in the file.
+ * block, numbered, at its place in the file, which starts with a mark; a
+ * file without the mark is not overwritten.  End to end, through the
+ * responder's thread and a socket: no answer arrives before its write
+ * has completed.
  */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 
 #include <cmocka.h>
@@ -20,6 +24,17 @@
 #include "bench/ceiling.c"
 
 static char	 path[] = "/tmp/carimbo-test-ceiling-XXXXXX";
+
+/* After each test, passed or not: its scratch file goes. */
+static int
+rmpath(void **state)
+{
+	(void)state;
+	if (strcmp(path + strlen(path) - 6, "XXXXXX") != 0)
+		unlink(path);
+	strcpy(path, "/tmp/carimbo-test-ceiling-XXXXXX");
+	return 0;
+}
 
 static struct ceiling *
 mkceiling(unsigned depth)
@@ -86,7 +101,7 @@ test_order(void **state)
 	ceil_hold(cl, c, 3);
 	assert_int_equal(cl->fresh, 3);
 	ceil_dur_submit(cl);
-	assert_int_equal(cl->writes, 1);
+	assert_int_equal(cl->next_seq - 1, 1);
 	assert_int_equal(cl->inflight, 1);
 	assert_int_equal(cl->fresh, 0);
 	sqe = last_sqe(cl);
@@ -107,7 +122,7 @@ test_order(void **state)
 	/* Both slots taken: this turn's answer waits for the next write. */
 	ceil_hold(cl, c, 1);
 	ceil_dur_submit(cl);
-	assert_int_equal(cl->writes, 2);
+	assert_int_equal(cl->next_seq - 1, 2);
 	assert_int_equal(cl->fresh, 1);
 	assert_int_equal(c->nheld, 3);
 
@@ -117,9 +132,10 @@ test_order(void **state)
 	assert_int_equal(cl->done_seq, 0);
 	assert_int_equal(cl->inflight, 2);
 	ceil_dur_submit(cl);
-	assert_int_equal(cl->writes, 2);
+	assert_int_equal(cl->next_seq - 1, 2);
 
 	ceil_dur_done(cl, 1, CEIL_DUR_BLOCK);
+	assert_int_equal(cl->writes, 2);	/* completed */
 	assert_int_equal(cl->done_seq, 2);
 	assert_int_equal(c->owed, 5);
 	assert_int_equal(cl->inflight, 0);
@@ -127,7 +143,7 @@ test_order(void **state)
 	assert_true(c->holding);
 
 	ceil_dur_submit(cl);
-	assert_int_equal(cl->writes, 3);
+	assert_int_equal(cl->next_seq - 1, 3);
 	assert_int_equal(last_sqe(cl)->off, 3 * CEIL_DUR_BLOCK);
 	ceil_dur_done(cl, (unsigned)(last_sqe(cl)->user_data >> 2),
 	    CEIL_DUR_BLOCK);
@@ -152,14 +168,14 @@ test_group(void **state)
 	ceil_hold(cl, c, 2);
 	ceil_hold(cl, a, 1);
 	ceil_dur_submit(cl);		/* one in flight at most */
-	assert_int_equal(cl->writes, 1);
+	assert_int_equal(cl->next_seq - 1, 1);
 	ceil_dur_done(cl, 1, CEIL_DUR_BLOCK);
 	assert_int_equal(a->owed, 1);
 	assert_int_equal(b->owed, 4);
 	assert_int_equal(c->owed, 0);
 	assert_false(b->holding);
 	ceil_dur_submit(cl);
-	assert_int_equal(cl->writes, 2);
+	assert_int_equal(cl->next_seq - 1, 2);
 	ceil_dur_done(cl, 1, CEIL_DUR_BLOCK);
 	assert_int_equal(a->owed, 2);
 	assert_int_equal(c->owed, 2);
@@ -220,20 +236,106 @@ test_file(void **state)
 	memcpy(&v, blk + sizeof(v), sizeof(v));
 	assert_int_equal(v, 7);
 	assert_int_equal(pread(fd, blk, sizeof(blk), 0), sizeof(blk));
-	for (v = 0; v < sizeof(blk); v++)
+	assert_memory_equal(blk, CEIL_DUR_MARK, sizeof(CEIL_DUR_MARK) - 1);
+	for (v = sizeof(CEIL_DUR_MARK) - 1; v < sizeof(blk); v++)
 		assert_int_equal(blk[v], 0);
 	close(fd);
 	rmceiling(cl);
+}
+
+/* A file that is not an earlier run's scratch file is left alone. */
+static void
+test_refuse(void **state)
+{
+	struct ceiling	cl;
+	char		buf[16];
+	int		fd;
+
+	(void)state;
+	strcpy(path, "/tmp/carimbo-test-ceiling-XXXXXX");
+	assert_true((fd = mkstemp(path)) != -1);
+	assert_int_equal(write(fd, "CRBL\001 ledger", 12), 12);
+	close(fd);
+	memset(&cl, 0, sizeof(cl));
+	cl.dfd = -1;
+	assert_int_equal(ceil_dur_open(&cl, path, 1), -1);
+	assert_int_equal(cl.dfd, -1);
+	assert_true((fd = open(path, O_RDONLY)) != -1);
+	assert_int_equal(read(fd, buf, sizeof(buf)), 12);
+	assert_memory_equal(buf, "CRBL\001 ledger", 12);
+	close(fd);
+	/* An earlier run's file is taken again. */
+	cl = (struct ceiling){ .dfd = -1 };
+	unlink(path);
+	assert_int_equal(ceil_dur_open(&cl, path, 1), 0);
+	close(cl.dfd);
+	free(cl.dbuf[1]);
+	cl = (struct ceiling){ .dfd = -1 };
+	assert_int_equal(ceil_dur_open(&cl, path, 1), 0);
+	close(cl.dfd);
+	free(cl.dbuf[1]);
+	unlink(path);
+}
+
+/*
+ * Through the responder's thread: requests one at a time, each answer read
+ * in full before the next request.  Request i is answered by write i's
+ * completion, so when its answer arrives, write i must be done.
+ */
+static void
+test_end_to_end(void **state)
+{
+	static const char	 req[] = "POST / HTTP/1.1\r\nHost: x\r\n"
+				    "Content-Length: 2\r\n\r\nhi";
+	struct ceiling		*cl;
+	struct sockaddr_in	 sin;
+	char			 got[512];
+	size_t			 have;
+	uint64_t		 writes, i;
+	uint16_t		 port;
+	ssize_t			 r;
+	int			 fd, one = 1;
+
+	(void)state;
+	strcpy(path, "/tmp/carimbo-test-ceiling-XXXXXX");
+	assert_true((fd = mkstemp(path)) != -1);
+	close(fd);
+	assert_non_null(cl = ceiling_start(16, path, 1, &port));
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_port = htons(port);
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_true((fd = socket(AF_INET, SOCK_STREAM, 0)) != -1);
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	assert_int_equal(connect(fd, (struct sockaddr *)&sin, sizeof(sin)),
+	    0);
+	for (i = 1; i <= 20; i++) {
+		assert_int_equal(write(fd, req, sizeof(req) - 1),
+		    sizeof(req) - 1);
+		for (have = 0; have < 16 || memmem(got, have, "\r\n\r\n",
+		    4) == NULL || (size_t)(got + have - ((char *)memmem(got,
+		    have, "\r\n\r\n", 4) + 4)) < 16; have += (size_t)r)
+			assert_true((r = read(fd, got + have,
+			    sizeof(got) - have)) > 0);
+		assert_true(__atomic_load_n(&cl->done_seq, __ATOMIC_ACQUIRE)
+		    >= i);
+	}
+	close(fd);
+	ceiling_stop(cl, &writes);
+	assert_int_equal(writes, 20);
+	unlink(path);
 }
 
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_order),
-		cmocka_unit_test(test_group),
-		cmocka_unit_test(test_dead),
-		cmocka_unit_test(test_file),
+		cmocka_unit_test_teardown(test_order, rmpath),
+		cmocka_unit_test_teardown(test_group, rmpath),
+		cmocka_unit_test_teardown(test_dead, rmpath),
+		cmocka_unit_test_teardown(test_file, rmpath),
+		cmocka_unit_test_teardown(test_refuse, rmpath),
+		cmocka_unit_test_teardown(test_end_to_end, rmpath),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
