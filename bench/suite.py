@@ -66,11 +66,12 @@ def post(port, path, body):
 
 
 def metrics(port):
-    """GET /metrics: {name{labels}: int} for the integer samples."""
+    """GET /metrics: {name{labels}: number} (int, or float for the
+    samples written with a decimal point, such as a histogram's _sum)."""
     data = exchange(port, b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n"
                     b"Connection: close\r\n\r\n")
-    return {k: int(v) for k, v in re.findall(
-        r"^(carimbo_[a-z_]+(?:\{[^}]*\})?) (\d+)$",
+    return {k: float(v) if "." in v else int(v) for k, v in re.findall(
+        r"^(carimbo_[a-z_]+(?:\{[^}]*\})?) (\d+(?:\.\d+)?)$",
         data.partition(b"\r\n\r\n")[2].decode(), re.M)}
 
 
@@ -90,7 +91,12 @@ def signing(m0, m1):
             "stamps": d.get(SIG % "stamp", 0),
             "signatures": sum(d.get(SIG % k, 0) for k in kinds),
             "signatures_by_kind": {k: d.get(SIG % k, 0) for k in kinds},
-            "ledger_syncs": d.get("carimbo_ledger_syncs_total", 0)}
+            "ledger_syncs": d.get("carimbo_ledger_syncs_total", 0),
+            # The mean time of a ledger write over the run (submission
+            # to durable): the wait that bounds the unpipelined rate.
+            "ledger_write_ms": 1e3 * d.get(
+                "carimbo_ledger_write_seconds_sum", 0) / max(d.get(
+                    "carimbo_ledger_write_seconds_count", 0), 1)}
 
 
 def key_use_ok(g):
@@ -419,18 +425,18 @@ def main():
         # DESIGN.md: one PKCS#11 signature per tree of a round, plus the
         # anchors; the /ers runs sign no standard token.  The clock
         # audit log's stamps are counted apart (stamps).
-        print("%-30s %9s %8s %8s %8s %7s %11s %9s %7s  %s" % (
+        print("%-30s %9s %8s %8s %8s %7s %11s %9s %7s %8s  %s" % (
             "key use (from /metrics)", "requests", "rounds", "trees",
             "anchors", "stamps", "signatures", "req/round", "syncs",
-            "check"))
+            "write ms", "check"))
         for key, name, j, note in s.rows:
             g = sig.get(key)
             if g is None:
                 continue
-            print("%-30s %9d %8d %8d %8d %7d %11d %9.1f %7d  %s" % (
+            print("%-30s %9d %8d %8d %8d %7d %11d %9.1f %7d %8.3f  %s" % (
                 name, g["requests"], g["rounds"], g["round_tokens"],
                 g["anchors"], g["stamps"], g["signatures"], g["requests"] /
-                max(g["rounds"], 1), g["ledger_syncs"],
+                max(g["rounds"], 1), g["ledger_syncs"], g["ledger_write_ms"],
                 "signatures = trees + anchors + stamps" if key_use_ok(g)
                 else "MISMATCH: signatures %s" % g["signatures_by_kind"]))
         print()
