@@ -18,11 +18,12 @@
  *
  * The records go into the ledger batch the loop makes durable (one
  * O_DIRECT|O_DSYNC write, or a write and an fdatasync: ledger_sync)
- * through io_uring while the workers sign; rounds that close while a batch
- * is being written share the next one.  A reply leaves when its own
- * token is made AND its round's records are durable: a reply that left
- * the machine is in the ledger, and no reply waits for the rest of its
- * round's signatures.  A failed write or sync turns every reply of the
+ * through io_uring while the workers sign (the loop submits the write
+ * first, then hands the jobs over: rounds_hand_over()); rounds that close
+ * while a batch is being written share the next one.  A reply leaves when
+ * its own token is made AND its round's records are durable: a reply that
+ * left the machine is in the ledger, and no reply waits for the rest of
+ * its round's signatures.  A failed write or sync turns every reply of the
  * rounds concerned into a systemFailure rejection.
  *
  * Every anchor_rounds rounds or anchor_seconds seconds one more job goes
