@@ -369,9 +369,12 @@ def main():
     for n in (1, 64, 512):
         for pl in (1, PIPELINE):
             p = "p" if pl > 1 else ""
-            ratios["ers%d%s" % (n, p)] = (
-                "of HTTP ceiling (mean of before and after)",
-                ceil_rate("ceil%d%s" % (n, p)))
+            # /ers, and the durable ceiling where it ran, against the
+            # ceiling with the same load.
+            for k in ("ers", "dur"):
+                ratios["%s%d%s" % (k, n, p)] = (
+                    "of HTTP ceiling (mean of before and after)",
+                    ceil_rate("ceil%d%s" % (n, p)))
     with open("/proc/loadavg") as f:
         load_after = " ".join(f.read().split()[:3])
     m = (r.get("std64") or r.get("hsm1") or {}).get("machine", {})
@@ -402,9 +405,6 @@ def main():
         if key in ("ers1", "ers64") and rate(r.get("dur" + key[3:])):
             ratio += "; %.3f of the durable ceiling" % (
                 rate(j) / rate(r["dur" + key[3:]]))
-        if key.startswith("dur") and ceil_rate("ceil" + key[3:]):
-            ratio = "%.3f of HTTP ceiling (mean of before and after)" % (
-                rate(j) / ceil_rate("ceil" + key[3:]))
         if key == "std64" and ceil64:
             ratio += "; %.3f of HTTP ceiling, 64 conns" % (rate(j) / ceil64)
         if key.startswith("ers") and rate(r.get("std64")):

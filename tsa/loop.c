@@ -145,7 +145,7 @@ struct loop {
 	bool				 ledger_busy;
 	int				 ledger_wres;	/* growth's, then batch's */
 	size_t				 ledger_wlen;	/* bytes the batch writes */
-	uint64_t			 ledger_t0;	/* its submission, us */
+	int64_t				 ledger_t0;	/* its submission, ns */
 	bool				 draining;
 	time_t				 drain_start;
 	time_t				 now;
@@ -162,20 +162,12 @@ mono_now(void)
 	return ts.tv_sec;
 }
 
-static uint64_t
-mono_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
-}
-
 /* A ledger batch has completed (durable or failed): its time. */
 static void
 ledger_timed(struct loop *l)
 {
-	uint64_t	us = mono_us() - l->ledger_t0;
+	uint64_t	us = (uint64_t)(clock_now(CLOCK_MONOTONIC) -
+			    l->ledger_t0) / 1000;
 	size_t		i;
 
 	for (i = 0; i < LEDGER_HIST && us > ledger_hist_us[i]; i++)
@@ -934,7 +926,7 @@ ledger_flush(struct loop *l)
 	} else
 		loop_set_data(sqe, NULL, OP_LDWRITE);
 	l->ledger_busy = true;
-	l->ledger_t0 = mono_us();
+	l->ledger_t0 = clock_now(CLOCK_MONOTONIC);
 	/*
 	 * Submitted now, alone: io_uring holds a submission's block I/O in
 	 * a plug until its last SQE is issued, and the sends of this turn,
