@@ -335,7 +335,7 @@ ceil_dur_done(struct ceiling *cl, unsigned slot, int res)
  * Durable: FILE gets CEIL_DUR_SPAN bytes, the mark then real zeros, made
  * durable, so that the block writes change no metadata (as the ledger's
  * preallocation, doc/ledger.md); then it is opened O_DIRECT|O_DSYNC, or
- * O_DSYNC alone where the file system refuses O_DIRECT (tmpfs), with a log
+ * O_DSYNC alone where the file system refuses O_DIRECT (tmpfs before Linux 6.6), with a log
  * line.  FILE sits beside the ledger, so it must be new, empty or an
  * earlier run's (it starts with the mark): nothing else is overwritten.
  */
