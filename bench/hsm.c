@@ -25,6 +25,7 @@
 #include "common/conf.h"
 #include "common/hash.h"
 #include "common/log.h"
+#include "common/now.h"
 #include "common/p11.h"
 
 struct hsm_thread {
@@ -38,13 +39,11 @@ struct hsm_thread {
 	double			 secs;
 };
 
+/* Monotonic seconds, for intervals. */
 static double
 hsm_now(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+	return (double)now_ns(CLOCK_MONOTONIC) / 1e9;
 }
 
 static void *

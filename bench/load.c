@@ -47,6 +47,7 @@
 #include "bench/bench.h"
 #include "bench/check.h"
 #include "common/log.h"
+#include "common/now.h"
 
 #define LOAD_RBUF_INIT		16384
 #define LOAD_PROGRESS_NS	1000000000ull
@@ -95,15 +96,6 @@ struct load {
 	uint64_t		 full_failed;	/* full checks that failed */
 	uint64_t		 judged;	/* answers judged by the checker */
 };
-
-static uint64_t
-load_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 void
 load_result_init(struct load_result *r)
@@ -689,6 +681,7 @@ load_run(const struct load_opts *o, struct load_result *res)
 	struct io_uring_cqe	*cqe;
 	unsigned		 head, seen;
 	uint64_t		 now, wait, next, last_t, last_ok = 0, drain_end = 0;
+	uint64_t		 end;
 	uint64_t		 ud, ci;
 	int			 r;
 
@@ -701,14 +694,14 @@ load_run(const struct load_opts *o, struct load_result *res)
 		load_teardown(&l);
 		return r;
 	}
-	l.t_start = last_t = load_now();
+	l.t_start = last_t = (uint64_t)now_ns(CLOCK_MONOTONIC);
 	l.t_stop = o->duration > 0 ?
 	    l.t_start + (uint64_t)(o->duration * 1e9) : UINT64_MAX;
 	l.t_last = l.t_start;
 	load_assign(&l, l.t_start);
 
 	for (;;) {
-		now = load_now();
+		now = (uint64_t)now_ns(CLOCK_MONOTONIC);
 		if (!l.stopping && (now >= l.t_stop || l.assigned >= l.limit)) {
 			l.stopping = true;
 			drain_end = now + BENCH_DRAIN_SECONDS * 1000000000ull;
@@ -741,7 +734,7 @@ load_run(const struct load_opts *o, struct load_result *res)
 			log_warnx("bench: io_uring: %s", strerror(-r));
 			break;
 		}
-		now = load_now();
+		now = (uint64_t)now_ns(CLOCK_MONOTONIC);
 		seen = 0;
 		io_uring_for_each_cqe(&l.ring, head, cqe) {
 			ud = cqe->user_data;
@@ -766,8 +759,9 @@ load_run(const struct load_opts *o, struct load_result *res)
 	/* What never came back. */
 	for (ci = 0; ci < l.nc; ci++)
 		load_fail_inflight(&l, &l.c[ci], CHK_TIMEOUT);
-	res->secs = (double)((l.t_last > l.t_start ? l.t_last : load_now()) -
-	    l.t_start) / 1e9;
+	end = l.t_last > l.t_start ? l.t_last :
+	    (uint64_t)now_ns(CLOCK_MONOTONIC);
+	res->secs = (double)(end - l.t_start) / 1e9;
 	/* A last interval cut short by the end would chart as a dip. */
 	if (res->nseries > 1 && l.t_last - l.t_start <
 	    res->nseries * BENCH_SAMPLE_MS * 1000000ull)

@@ -303,13 +303,7 @@ void		 ca_close(struct ca *);
 EVP_PKEY	*ca_key(struct ca *, enum ca_issuer);
 /* A logged-in raw PKCS#11 handle for key generation.  NULL + log line. */
 struct p11	*ca_p11(struct ca *);
-/*
- * Writes len bytes to path with mode through a temporary file, fsync,
- * rename and a directory fsync: a crash leaves the old file or the new.
- * Returns 0, or -1 with a log line.
- */
-int		 ca_file_write(const char *path, mode_t, const void *, size_t);
-/* Certificates as PEM into path (ca_file_write).  0 or -1. */
+/* Certificates as PEM into path (file_write_atomic).  0 or -1. */
 int		 ca_pem_write(const char *path, X509 *const *, size_t);
 
 /* issue.c */

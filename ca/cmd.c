@@ -22,6 +22,7 @@
 
 #include "ca/ca.h"
 #include "common/conf.h"
+#include "common/file.h"
 #include "common/log.h"
 #include "common/p11.h"
 
@@ -249,28 +250,6 @@ cmd_parse(int argc, char **argv, struct cmd_args *a)
 	return optind;
 }
 
-static uint8_t *
-cmd_slurp(const char *path, size_t max, size_t *len)
-{
-	uint8_t	*buf;
-	ssize_t	 r;
-	int	 fd;
-
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
-		err(1, "%s", path);
-	if ((buf = malloc(max + 1)) == NULL)
-		err(1, NULL);
-	*len = 0;
-	while ((r = read(fd, buf + *len, max + 1 - *len)) > 0)
-		*len += (size_t)r;
-	if (r == -1)
-		err(1, "%s", path);
-	close(fd);
-	if (*len > max)
-		errx(1, "%s: larger than %zu bytes", path, max);
-	return buf;
-}
-
 static int
 cmd_issue(struct cmd_args *a)
 {
@@ -294,7 +273,8 @@ cmd_issue(struct cmd_args *a)
 		errx(2, "issue --csr: --key-type and --key-label are for "
 		    "--keygen-on-token");
 	if (a->csr != NULL) {
-		buf = cmd_slurp(a->csr, CA_MAX_CSR, &len);
+		if (file_read(a->csr, CA_MAX_CSR, &buf, &len) == -1)
+			exit(1);
 		csr = csr_parse(buf, len);
 		free(buf);
 		if (csr == NULL)
@@ -388,12 +368,12 @@ cmd_crl(struct cmd_args *a)
 		    !PEM_write_bio_X509_CRL(b, crl))
 			fatal_ossl("PEM CRL");
 		plen = BIO_get_mem_data(b, &data);
-		ret = ca_file_write(a->out, 0644, data, (size_t)plen) == 0 ?
+		ret = file_write_atomic(a->out, data, (size_t)plen, 0644) == 0 ?
 		    0 : 1;
 		BIO_free(b);
 		X509_CRL_free(crl);
 	} else
-		ret = ca_file_write(a->out, 0644, der, len) == 0 ? 0 : 1;
+		ret = file_write_atomic(a->out, der, len, 0644) == 0 ? 0 : 1;
 	free(der);
 out:
 	ca_close(ca);

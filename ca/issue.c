@@ -22,6 +22,7 @@
 #include <openssl/x509.h>
 
 #include "ca/ca.h"
+#include "common/file.h"
 #include "common/log.h"
 #include "common/p11.h"
 
@@ -374,7 +375,7 @@ ca_hier_create(const struct ca_hier *given)
 	free(path);
 	if (asprintf(&path, "%s/ca.conf", dir) == -1)
 		err(1, NULL);
-	if (ca_file_write(path, 0644, text, (size_t)len) == -1)
+	if (file_write_atomic(path, text, (size_t)len, 0644) == -1)
 		exit(1);
 	free(text);
 	free(path);

@@ -21,6 +21,7 @@
 #include <openssl/x509.h>
 
 #include "ca/ca.h"
+#include "common/file.h"
 #include "common/log.h"
 
 static int
@@ -65,7 +66,7 @@ pub_export(struct ca *ca)
 		if (asprintf(&path, "%s/ca/%s.crt", ca->pub_dir,
 		    ca_issuer_name(i)) == -1)
 			err(1, NULL);
-		if (ca_file_write(path, 0644, der, (size_t)len) == -1)
+		if (file_write_atomic(path, der, (size_t)len, 0644) == -1)
 			ret = -1;
 		free(path);
 		OPENSSL_free(der);
@@ -75,7 +76,7 @@ pub_export(struct ca *ca)
 		if (asprintf(&path, "%s/crl/%s.crl", ca->pub_dir,
 		    ca_issuer_name(i)) == -1)
 			err(1, NULL);
-		if (ca_file_write(path, 0644, crl, clen) == -1)
+		if (file_write_atomic(path, crl, clen, 0644) == -1)
 			ret = -1;
 		free(path);
 		free(crl);

@@ -32,6 +32,7 @@
 
 #include "ca/ca.h"
 #include "common/conf.h"
+#include "common/file.h"
 #include "common/log.h"
 #include "common/p11.h"
 
@@ -188,45 +189,6 @@ ca_key(struct ca *ca, enum ca_issuer i)
 }
 
 int
-ca_file_write(const char *path, mode_t mode, const void *buf, size_t len)
-{
-	char	*tmp, *dcopy;
-	int	 fd, dfd, ret = -1;
-
-	if (asprintf(&tmp, "%s.tmp", path) == -1 ||
-	    (dcopy = strdup(path)) == NULL)
-		err(1, NULL);
-	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC |
-	    O_NOFOLLOW, mode)) == -1) {
-		log_warn("%s", tmp);
-		goto out;
-	}
-	if (fchmod(fd, mode) == -1 || write(fd, buf, len) != (ssize_t)len ||
-	    fsync(fd) == -1) {
-		log_warn("%s", tmp);
-		close(fd);
-		unlink(tmp);
-		goto out;
-	}
-	if (close(fd) == -1 || rename(tmp, path) == -1) {
-		log_warn("%s", path);
-		unlink(tmp);
-		goto out;
-	}
-	/* The rename itself is durable once the directory is synced. */
-	if ((dfd = open(dirname(dcopy), O_RDONLY | O_DIRECTORY | O_CLOEXEC)) !=
-	    -1) {
-		(void)fsync(dfd);
-		close(dfd);
-	}
-	ret = 0;
-out:
-	free(tmp);
-	free(dcopy);
-	return ret;
-}
-
-int
 ca_pem_write(const char *path, X509 *const *certs, size_t n)
 {
 	BIO	*b;
@@ -241,7 +203,7 @@ ca_pem_write(const char *path, X509 *const *certs, size_t n)
 		if (!PEM_write_bio_X509(b, certs[i]))
 			err(1, "PEM_write_bio_X509");
 	len = BIO_get_mem_data(b, &data);
-	ret = ca_file_write(path, 0644, data, (size_t)len);
+	ret = file_write_atomic(path, data, (size_t)len, 0644);
 	BIO_free(b);
 	return ret;
 }

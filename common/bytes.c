@@ -1,12 +1,8 @@
 /* SPDX-License-Identifier: ISC */
 /*
- * Big-endian integers and whole-file reads: the one copy of what the NTP
- * client, the audit log, the ledger and the command-line tools share.
+ * Big-endian integers: the one copy of what the NTP client, the audit log
+ * and the ledger share.
  */
-#include <err.h>
-#include <stdio.h>
-#include <stdlib.h>
-
 #include "common/bytes.h"
 
 void
@@ -36,32 +32,4 @@ uint64_t
 get_be64(const uint8_t *p)
 {
 	return (uint64_t)get_be32(p) << 32 | get_be32(p + 4);
-}
-
-uint8_t *
-file_read(const char *path, size_t max, size_t *len)
-{
-	FILE	*f;
-	uint8_t	*buf;
-
-	if ((f = fopen(path, "rb")) == NULL) {
-		warn("%s", path);
-		return NULL;
-	}
-	if ((buf = malloc(max + 1)) == NULL)
-		err(1, NULL);
-	*len = fread(buf, 1, max + 1, f);
-	if (ferror(f)) {
-		warn("%s", path);
-		fclose(f);
-		free(buf);
-		return NULL;
-	}
-	fclose(f);
-	if (*len > max) {
-		warnx("%s: larger than %zu bytes", path, max);
-		free(buf);
-		return NULL;
-	}
-	return buf;
 }

@@ -25,7 +25,9 @@
 #include <sodium.h>
 
 #include "common/bytes.h"
+#include "common/file.h"
 #include "common/log.h"
+#include "common/now.h"
 #include "ntp/ntp.h"
 
 #define AUDIT_NAME_FMT	"clock-%06llu.log"
@@ -222,7 +224,7 @@ audit_write_rec(struct audit *a, enum audit_type t, const void *p, size_t len)
 	h->version = AUDIT_VERSION;
 	put_be32(h->len, (uint32_t)len);
 	put_be64(h->seq, a->seq + 1);
-	put_be64(h->time_ns, (uint64_t)clock_now(CLOCK_REALTIME));
+	put_be64(h->time_ns, (uint64_t)now_ns(CLOCK_REALTIME));
 	if (len > 0)
 		memcpy(rec + sizeof(*h), p, len);
 	audit_hash(a->head, rec, sizeof(*h) + len, rec + sizeof(*h) + len);
@@ -675,8 +677,9 @@ audit_load_pubkey(const char *path, uint8_t pk[AUDIT_PK_LEN])
 }
 
 /*
- * Writes len bytes as one line of hex to dir/name with mode, synced.
- * 0, or -1 with a log line.  The hex copy of a secret is wiped.
+ * Writes len bytes as one line of hex to dir/name with mode, atomically
+ * (file_write_atomic).  0, or -1 with a log line.  The hex copy of a
+ * secret is wiped.
  */
 static int
 keyfile_write(const char *dir, const char *name, mode_t mode,
@@ -684,24 +687,15 @@ keyfile_write(const char *dir, const char *name, mode_t mode,
 {
 	char	hex[2 * crypto_sign_SEEDBYTES + 2], path[CLOCK_MAX_PATH + 32];
 	size_t	n;
-	int	fd, rc = -1;
+	int	rc;
 
 	if (2 * len + 2 > sizeof(hex))
 		return -1;
 	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	if ((fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode))
-	    == -1) {
-		log_warn("%s", path);
-		return -1;
-	}
 	sodium_bin2hex(hex, sizeof(hex), v, len);
 	n = strlen(hex);
 	hex[n] = '\n';
-	if (write(fd, hex, n + 1) != (ssize_t)(n + 1) || fsync(fd) == -1)
-		log_warn("%s", path);
-	else
-		rc = 0;
-	close(fd);
+	rc = file_write_atomic(path, hex, n + 1, mode);
 	sodium_memzero(hex, sizeof(hex));
 	return rc;
 }

@@ -18,6 +18,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "common/now.h"
 #include "ntp/ntp.h"
 
 extern char **environ;
@@ -149,8 +150,8 @@ chrony_sample(const struct clock_cfg *cfg, struct clock_sample *s)
 	memset(s, 0, sizeof(*s));
 	s->kind = SRC_CHRONY;
 	snprintf(s->name, sizeof(s->name), "chrony");
-	s->time_ns = clock_now(CLOCK_REALTIME);
-	s->mono_ns = clock_now(CLOCK_MONOTONIC);
+	s->time_ns = now_ns(CLOCK_REALTIME);
+	s->mono_ns = now_ns(CLOCK_MONOTONIC);
 	snprintf(host, sizeof(host), "%s", cfg->chrony);
 	/* "HOST:PORT" for the UDP command port, or a socket path. */
 	if (host[0] != '/' && (c = strrchr(host, ':')) != NULL) {
@@ -184,9 +185,9 @@ chrony_sample(const struct clock_cfg *cfg, struct clock_sample *s)
 		    strerror(rc));
 		return;
 	}
-	deadline = clock_now(CLOCK_MONOTONIC) + 2 * cfg->ntp_timeout_ns;
+	deadline = now_ns(CLOCK_MONOTONIC) + 2 * cfg->ntp_timeout_ns;
 	for (;;) {
-		if ((left = deadline - clock_now(CLOCK_MONOTONIC)) <= 0)
+		if ((left = deadline - now_ns(CLOCK_MONOTONIC)) <= 0)
 			break;
 		pfd.fd = fds[0];
 		pfd.events = POLLIN;
@@ -231,5 +232,5 @@ chrony_sample(const struct clock_cfg *cfg, struct clock_sample *s)
 		return;
 	}
 	(void)chrony_parse_csv(out, strlen(out), s->time_ns, s);
-	s->mono_ns = clock_now(CLOCK_MONOTONIC);
+	s->mono_ns = now_ns(CLOCK_MONOTONIC);
 }

@@ -25,6 +25,7 @@
 
 #include "common/conf.h"
 #include "common/log.h"
+#include "common/now.h"
 #include "ntp/ntp.h"
 
 #define W_OPEN		(1ULL << 0)
@@ -67,15 +68,6 @@ struct clock {
 	int64_t			 leap_until;	/* realtime end of the window */
 	bool			 audit_failed;	/* the last round's writes */
 };
-
-int64_t
-clock_now(clockid_t id)
-{
-	struct timespec ts;
-
-	clock_gettime(id, &ts);
-	return (int64_t)ts.tv_sec * NSEC_PER_SEC + ts.tv_nsec;
-}
 
 static int64_t
 cfg_ms(struct conf *c, const char *key, long long def, long long min,
@@ -291,13 +283,13 @@ clock_publish(struct clock *c, const struct gate_verdict *v, int64_t mono)
 	if (c->cfg.mode == CLOCK_DEMO)
 		w |= W_DEMO;
 	if (v->leap_pending && c->cfg.leap == LEAP_REFUSE) {
-		gate_leap_window(&c->cfg, clock_now(CLOCK_REALTIME), &ls, &le);
+		gate_leap_window(&c->cfg, now_ns(CLOCK_REALTIME), &ls, &le);
 		atomic_store_explicit(&c->leap_start, ls, memory_order_relaxed);
 		atomic_store_explicit(&c->leap_end, le, memory_order_relaxed);
 		c->leap_until = le;
 	}
 	/* chrony clears the announcement at midnight: keep the window. */
-	if (c->cfg.leap == LEAP_REFUSE && clock_now(CLOCK_REALTIME) <
+	if (c->cfg.leap == LEAP_REFUSE && now_ns(CLOCK_REALTIME) <
 	    c->leap_until)
 		w |= W_LEAP;
 	w |= (uint64_t)v->code << W_CODE_SHIFT;
@@ -324,14 +316,14 @@ clock_gate_open(struct clock *c, struct clock_reading *out)
 	out->bound_ns = b == W_BOUND_MAX ? -1 : (int64_t)b * 1000;
 	if (!out->demo && out->open) {
 		/* Coarse clocks: vDSO reads, ticks of a few ms are enough. */
-		now = clock_now(CLOCK_MONOTONIC_COARSE);
+		now = now_ns(CLOCK_MONOTONIC_COARSE);
 		if (now > atomic_load_explicit(&c->fresh_until,
 		    memory_order_relaxed)) {
 			out->open = false;
 			out->code = GATE_STALLED;
 		} else if (w & W_LEAP) {
 			/* No tokens in the ambiguous second (ETSI EN 319 421). */
-			now = clock_now(CLOCK_REALTIME_COARSE);
+			now = now_ns(CLOCK_REALTIME_COARSE);
 			if (now >= atomic_load_explicit(&c->leap_start,
 			    memory_order_relaxed) && now < atomic_load_explicit(
 			    &c->leap_end, memory_order_relaxed)) {
@@ -383,7 +375,7 @@ clock_round(struct clock *c)
 	size_t			 n, i;
 
 	n = clock_sample_all(&c->cfg, s, CLOCK_MAX_SOURCES);
-	mono = clock_now(CLOCK_MONOTONIC);
+	mono = now_ns(CLOCK_MONOTONIC);
 	gate_eval(&c->gate, &c->cfg, s, n, mono, &v);
 	/*
 	 * ETSI EN 319 421 7.7.2 wants every sync event logged: a log that
@@ -454,7 +446,7 @@ clock_thread(void *arg)
 
 	pthread_mutex_lock(&c->mu);
 	while (!c->stop) {
-		next = clock_now(CLOCK_MONOTONIC) + c->cfg.poll_ns;
+		next = now_ns(CLOCK_MONOTONIC) + c->cfg.poll_ns;
 		ts.tv_sec = next / NSEC_PER_SEC;
 		ts.tv_nsec = next % NSEC_PER_SEC;
 		while (!c->stop && pthread_cond_timedwait(&c->cv, &c->mu,
@@ -504,7 +496,7 @@ clock_start(const struct clock_cfg *cfg)
 			    cfg->audit_dir);
 	} else
 		log_warnx("clock: no audit log (clock_audit_log = none)");
-	c->next_seal = clock_now(CLOCK_MONOTONIC) + cfg->seal_ns;
+	c->next_seal = now_ns(CLOCK_MONOTONIC) + cfg->seal_ns;
 	clock_round(c);
 	for (i = 0; i < c->nlast; i++)
 		log_info("clock source %s: %s", c->last[i].name, c->last[i].ok ?

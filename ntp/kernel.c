@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <sys/timex.h>
 
+#include "common/now.h"
 #include "ntp/ntp.h"
 
 void
@@ -21,8 +22,8 @@ kernel_sample(struct clock_sample *s)
 	memset(&tx, 0, sizeof(tx));
 	s->kind = SRC_KERNEL;
 	snprintf(s->name, sizeof(s->name), "kernel");
-	s->time_ns = clock_now(CLOCK_REALTIME);
-	s->mono_ns = clock_now(CLOCK_MONOTONIC);
+	s->time_ns = now_ns(CLOCK_REALTIME);
+	s->mono_ns = now_ns(CLOCK_MONOTONIC);
 	state = adjtimex(&tx);
 	if (state == -1) {
 		snprintf(s->why, sizeof(s->why), "adjtimex failed");

@@ -20,6 +20,7 @@
 #include <sodium.h>
 
 #include "common/bytes.h"
+#include "common/now.h"
 #include "ntp/ntp.h"
 
 #define NTP_VERSION	4
@@ -238,8 +239,8 @@ sntp_send(const char *server, struct sntp_q *q)
 	 */
 	randombytes_buf(&q->xmt, sizeof(q->xmt));
 	sntp_request(req, q->xmt);
-	q->t1m = clock_now(CLOCK_MONOTONIC);
-	q->t1 = clock_now(CLOCK_REALTIME);
+	q->t1m = now_ns(CLOCK_MONOTONIC);
+	q->t1 = now_ns(CLOCK_REALTIME);
 	if (send(q->fd, req, sizeof(req), 0) != (ssize_t)sizeof(req)) {
 		sntp_fail(q->s, "send: %s", strerror(errno));
 		return;
@@ -259,8 +260,8 @@ sntp_recv(struct sntp_q *q)
 	ssize_t			 n;
 
 	n = recv(q->fd, buf, sizeof(buf), 0);
-	t4 = clock_now(CLOCK_REALTIME);
-	t4m = clock_now(CLOCK_MONOTONIC);
+	t4 = now_ns(CLOCK_REALTIME);
+	t4m = now_ns(CLOCK_MONOTONIC);
 	if (n == -1) {
 		if (errno == EINTR || errno == EAGAIN)
 			return;
@@ -313,12 +314,12 @@ sntp_sample_all(const struct clock_cfg *cfg,
 		memset(&s[i], 0, sizeof(s[i]));
 		s[i].kind = SRC_NTP;
 		snprintf(s[i].name, sizeof(s[i].name), "%s", servers[i]);
-		s[i].time_ns = clock_now(CLOCK_REALTIME);
-		s[i].mono_ns = clock_now(CLOCK_MONOTONIC);
+		s[i].time_ns = now_ns(CLOCK_REALTIME);
+		s[i].mono_ns = now_ns(CLOCK_MONOTONIC);
 		q[i].s = &s[i];
 		sntp_send(servers[i], &q[i]);
 	}
-	deadline = clock_now(CLOCK_MONOTONIC) + cfg->ntp_timeout_ns;
+	deadline = now_ns(CLOCK_MONOTONIC) + cfg->ntp_timeout_ns;
 	for (;;) {
 		for (i = np = 0; i < n; i++)
 			if (!q[i].done) {
@@ -327,7 +328,7 @@ sntp_sample_all(const struct clock_cfg *cfg,
 				pfd[np++].revents = 0;
 			}
 		if (np == 0 ||
-		    (left = deadline - clock_now(CLOCK_MONOTONIC)) <= 0)
+		    (left = deadline - now_ns(CLOCK_MONOTONIC)) <= 0)
 			break;
 		rc = poll(pfd, np, (int)((left + NSEC_PER_MSEC - 1) /
 		    NSEC_PER_MSEC));

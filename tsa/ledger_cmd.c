@@ -27,7 +27,7 @@
 #include <openssl/err.h>
 #include <openssl/x509.h>
 
-#include "common/bytes.h"
+#include "common/file.h"
 #include "common/hash.h"
 #include "common/log.h"
 #include "tsa/aggr.h"
@@ -300,7 +300,8 @@ cmd_prove(const char *arg, const char *er_file, const char *digest,
 
 	memset(&fd, 0, sizeof(fd));
 	if (er_file != NULL) {
-		if ((buf = file_read(er_file, LEDGER_CMD_MAX_FILE, &erlen)) == NULL)
+		if (file_read(er_file, LEDGER_CMD_MAX_FILE, &buf, &erlen) ==
+		    -1)
 			goto out;
 		if (ers_parse(buf, erlen, &e, &why) == -1 ||
 		    ers_root(&e, root, &hlen) == -1) {
@@ -333,7 +334,8 @@ cmd_prove(const char *arg, const char *er_file, const char *digest,
 		tok = e.token;
 		tlen = e.token_len;
 	} else {
-		if ((buf = file_read(tok_file, LEDGER_CMD_MAX_FILE, &len)) == NULL)
+		if (file_read(tok_file, LEDGER_CMD_MAX_FILE, &buf, &len) ==
+		    -1)
 			goto out;
 		if (ers_token_from_resp(buf, len, &tok, &tlen) == -1) {
 			tok = buf;

@@ -30,7 +30,7 @@
 #include <openssl/ts.h>
 #include <openssl/x509.h>
 
-#include "common/bytes.h"
+#include "common/file.h"
 #include "common/der.h"
 #include "common/hash.h"
 #include "common/log.h"
@@ -569,7 +569,7 @@ verify_main(int argc, char *argv[])
 	if (verify_load_pki(ca, untrusted, &store, &chain) == -1)
 		goto out;
 	file = ers != NULL ? ers : tsr;
-	if ((buf = file_read(file, VERIFY_MAX_FILE, &len)) == NULL) {
+	if (file_read(file, VERIFY_MAX_FILE, &buf, &len) == -1) {
 		fprintf(stderr, "verify: %s: %s: cannot read it\n", file,
 		    ers != NULL ? "ers" : "tsr");
 		goto out;

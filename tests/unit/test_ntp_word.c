@@ -26,7 +26,7 @@ word_set(struct clock *c, bool open, bool demo, enum gate_code code,
 	v.bound_ns = bound_ns;
 	v.leap_pending = leap_pending;
 	c->cfg.mode = demo ? CLOCK_DEMO : CLOCK_STRICT;
-	clock_publish(c, &v, clock_now(CLOCK_MONOTONIC));
+	clock_publish(c, &v, now_ns(CLOCK_MONOTONIC));
 }
 
 static void
@@ -58,21 +58,21 @@ test_word(void **state)
 
 	/* Stalled: not published for three polls and the NTP timeouts. */
 	word_set(c, true, false, GATE_OK, 1000, false);
-	atomic_store(&c->fresh_until, clock_now(CLOCK_MONOTONIC) - NSEC_PER_SEC);
+	atomic_store(&c->fresh_until, now_ns(CLOCK_MONOTONIC) - NSEC_PER_SEC);
 	assert_false(clock_gate_open(c, &rd));
 	assert_int_equal(rd.code, GATE_STALLED);
 	assert_string_equal(rd.reason, "clock thread stalled");
 
 	/* Demo stays open even then. */
 	word_set(c, true, true, GATE_DEMO, 1000, false);
-	atomic_store(&c->fresh_until, clock_now(CLOCK_MONOTONIC) - NSEC_PER_SEC);
+	atomic_store(&c->fresh_until, now_ns(CLOCK_MONOTONIC) - NSEC_PER_SEC);
 	assert_true(clock_gate_open(c, &rd));
 	assert_true(rd.demo);
 
 	/* A leap announced: open outside the window, closed inside it. */
 	word_set(c, true, false, GATE_OK, 1000, true);
 	assert_true(clock_gate_open(c, &rd));
-	now = clock_now(CLOCK_REALTIME);
+	now = now_ns(CLOCK_REALTIME);
 	atomic_store(&c->leap_start, now - NSEC_PER_SEC);
 	atomic_store(&c->leap_end, now + NSEC_PER_SEC);
 	assert_false(clock_gate_open(c, &rd));
