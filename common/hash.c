@@ -1,11 +1,16 @@
 /* SPDX-License-Identifier: ISC */
 /*
- * Digest algorithm table (RFC 5754 for SHA-2, NIST CSOR for SHA-3 OIDs).
+ * Digest algorithm table (RFC 5754 for SHA-2, NIST CSOR for SHA-3 OIDs),
+ * and the one-shot digests of a buffer and of a file.
  */
 #include <err.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <string.h>
+#include <unistd.h>
 
+#include <openssl/err.h>
 #include <openssl/objects.h>
 
 #include "common/hash.h"
@@ -82,6 +87,43 @@ hash_digest(enum hash_alg a, const void *p, size_t len,
 
 	if (md == NULL || EVP_Digest(p, len, out, NULL, md, NULL) != 1)
 		return -1;
+	return 0;
+}
+
+int
+hash_file(enum hash_alg a, const char *path, uint8_t out[HASH_MAX_LEN])
+{
+	uint8_t		 buf[65536];
+	const EVP_MD	*md = hash_md(a);
+	EVP_MD_CTX	*ctx;
+	ssize_t		 n;
+	int		 fd, ok, saved;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+		return -1;
+	if ((ctx = EVP_MD_CTX_new()) == NULL)
+		err(1, NULL);
+	ok = md != NULL && EVP_DigestInit_ex2(ctx, md, NULL);
+	saved = EINVAL;
+	while (ok) {
+		if ((n = read(fd, buf, sizeof(buf))) == -1) {
+			if (errno == EINTR)
+				continue;
+			saved = errno;
+			ok = 0;
+		} else if (n == 0)
+			break;
+		else
+			ok = EVP_DigestUpdate(ctx, buf, (size_t)n);
+	}
+	ok = ok && EVP_DigestFinal_ex(ctx, out, NULL);
+	EVP_MD_CTX_free(ctx);
+	close(fd);
+	if (!ok) {
+		ERR_clear_error();
+		errno = saved;
+		return -1;
+	}
 	return 0;
 }
 

@@ -44,6 +44,14 @@ const EVP_MD		*hash_md(enum hash_alg);
 /* One-shot digest; returns 0, or -1 on an OpenSSL failure. */
 int			 hash_digest(enum hash_alg, const void *, size_t,
 			    uint8_t out[HASH_MAX_LEN]);
+/*
+ * The digest of the whole file at path, read in pieces (any size).  0, or
+ * -1 with errno: the open(2) or read(2) error, or EINVAL when OpenSSL
+ * cannot hash with the algorithm (its error queue cleared).  Logs nothing:
+ * the caller says what the file was for.
+ */
+int			 hash_file(enum hash_alg, const char *path,
+			    uint8_t out[HASH_MAX_LEN]);
 
 /*
  * For many short digests of one algorithm (tree nodes, paths): each

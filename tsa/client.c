@@ -128,38 +128,6 @@ url_parse(const char *url, bool ers, struct stamp_url *u)
 	return 0;
 }
 
-/* The file's digest with alg.  0, or -1 with a line. */
-static int
-file_hash(const char *file, enum hash_alg alg, uint8_t h[HASH_MAX_LEN])
-{
-	uint8_t		 buf[65536];
-	EVP_MD_CTX	*ctx;
-	FILE		*f;
-	size_t		 n;
-	int		 ok;
-
-	if ((f = fopen(file, "rb")) == NULL) {
-		warn("%s", file);
-		return -1;
-	}
-	if ((ctx = EVP_MD_CTX_new()) == NULL)
-		err(1, NULL);
-	ok = EVP_DigestInit_ex2(ctx, hash_md(alg), NULL);
-	while (ok && (n = fread(buf, 1, sizeof(buf), f)) > 0)
-		ok = EVP_DigestUpdate(ctx, buf, n);
-	if (ferror(f))
-		ok = 0;
-	ok = ok && EVP_DigestFinal_ex(ctx, h, NULL);
-	EVP_MD_CTX_free(ctx);
-	fclose(f);
-	if (!ok) {
-		ERR_clear_error();
-		warnx("%s: cannot read or hash it", file);
-		return -1;
-	}
-	return 0;
-}
-
 /*
  * RFC 3161 2.4.1 TimeStampReq { version v1, messageImprint { alg without
  * parameters (RFC 5754 2), h }, nonce, certReq TRUE }, written backwards.
@@ -512,8 +480,14 @@ stamp_main(int argc, char *argv[])
 		return 2;
 
 	for (i = 0; i < n; i++) {
-		if (file_hash(items[i].file, alg, items[i].h) == -1)
+		if (hash_file(alg, items[i].file, items[i].h) == -1) {
+			if (errno == EINVAL)
+				warnx("%s: cannot read or hash it",
+				    items[i].file);
+			else
+				warn("%s", items[i].file);
 			return 2;
+		}
 		dlen = req_encode(&items[i], alg, req, sizeof(req), &der);
 		hlen = (size_t)snprintf(head, sizeof(head),
 		    "POST %s HTTP/1.1\r\nHost: %s%s%s:%s\r\n"

@@ -101,11 +101,6 @@ subject_hash(const struct verify_subject *s, enum hash_alg alg,
     uint8_t h[HASH_MAX_LEN], struct verify_result *res)
 {
 	const struct hash_info	*hi = hash_info(alg);
-	uint8_t			 buf[65536];
-	EVP_MD_CTX		*ctx;
-	FILE			*f;
-	size_t			 n;
-	int			 ok;
 
 	if (s->file == NULL) {
 		if (s->has_alg && s->alg != alg)
@@ -117,24 +112,12 @@ subject_hash(const struct verify_subject *s, enum hash_alg alg,
 		memcpy(h, s->digest, hi->len);
 		return 0;
 	}
-	if ((f = fopen(s->file, "rb")) == NULL)
-		return fail(res, "data: %s: %s", s->file, strerror(errno));
-	if ((ctx = EVP_MD_CTX_new()) == NULL)
-		err(1, NULL);
-	ok = hash_md(alg) != NULL && EVP_DigestInit_ex2(ctx, hash_md(alg),
-	    NULL);
-	while (ok && (n = fread(buf, 1, sizeof(buf), f)) > 0)
-		ok = EVP_DigestUpdate(ctx, buf, n);
-	if (ferror(f))
-		ok = 0;
-	ok = ok && EVP_DigestFinal_ex(ctx, h, NULL);
-	EVP_MD_CTX_free(ctx);
-	fclose(f);
-	ERR_clear_error();
-	if (!ok)
+	if (hash_file(alg, s->file, h) == 0)
+		return 0;
+	if (errno == EINVAL)
 		return fail(res, "data: %s: cannot hash it with %s", s->file,
 		    hi->name);
-	return 0;
+	return fail(res, "data: %s: %s", s->file, strerror(errno));
 }
 
 /* The hash_alg of an imprint's AlgorithmIdentifier, or -1 (RFC 3161 2.4.2). */
