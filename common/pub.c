@@ -1,17 +1,26 @@
 /* SPDX-License-Identifier: ISC */
 /*
- * The read-only side of CA publication (DESIGN.md "The CA"; RFC 5280
+ * The read-only side of CA publication (doc/design.md "The CA"; RFC 5280
  * 4.2.1.13 and 4.2.2.1, RFC 2585 4): `carimbo serve` answers
  * GET /ca/<name>.crt and GET /crl/<name>.crl from the DER files the CA
  * exports under STATE/ca/pub/ (ca/pub.c, pub_export).  It needs nothing
  * but libc, never touches the CA's database or the token, and lives in
- * common/ so the server and the CA stay apart (DESIGN.md "Layout").
+ * common/ so the server and the CA stay apart (doc/design.md "Parts").
+ *
+ * The server's loop thread must not block in steady state, so the files
+ * are read into memory at pub_open() and again only when they change:
+ * an inotify descriptor watches the folder, the loop reads it through
+ * io_uring and hands what it read to pub_changed(), which rescans.  A
+ * lookup (pub_get) makes no system call.
  */
+#include <sys/inotify.h>
 #include <sys/stat.h>
 
+#include <dirent.h>
 #include <err.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,27 +32,172 @@
 #define PUB_MAX_NAME	32	/* bytes of <name> in a URL path */
 #define PUB_MAX_PATH	(5 + PUB_MAX_NAME + 4 + 1)
 
-struct pub_file {
-	char		 path[PUB_MAX_PATH];	/* "/crl/user.crl" */
-	uint8_t		*body;
-	size_t		 len;
-	dev_t		 dev;
-	ino_t		 ino;
-	struct timespec	 mtime;
+/* The top folder: ca/ and crl/ may come or go (pub_export makes them). */
+#define PUB_TOP_EVENTS	(IN_CREATE | IN_DELETE | IN_MOVED_TO | \
+			 IN_MOVED_FROM | IN_ONLYDIR)
+/* ca/ and crl/: pub_export writes NAME.tmp, then renames it to NAME. */
+#define PUB_SUB_EVENTS	(IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | \
+			 IN_DELETE | IN_CREATE | IN_ONLYDIR)
+
+_Static_assert(PUB_EVENT_BUF >= sizeof(struct inotify_event) + NAME_MAX + 1,
+    "PUB_EVENT_BUF holds an event with the longest name");
+
+/* What a URL prefix serves: RFC 2585 4.1 and 4.2 name the types. */
+static const struct pub_kind {
+	const char	*sub;		/* folder under the publication folder */
+	const char	*prefix;	/* of the URL path */
+	const char	*ext;
+	const char	*ctype;
+} pub_kinds[] = {
+	{ "ca", "/ca/", ".crt", "application/pkix-cert" },
+	{ "crl", "/crl/", ".crl", "application/pkix-crl" },
 };
 
-/* A superseded body: a reply may still be sending it. */
-struct pub_old {
-	uint8_t		*body;
-	struct pub_old	*next;
+struct pub_file {
+	char		 path[PUB_MAX_PATH];	/* "/crl/user.crl" */
+	size_t		 plen;
+	uint8_t		*body;			/* NULL: unreadable (500) */
+	size_t		 len;
 };
 
 struct pub {
 	char		*dir;
+	int		 ifd;			/* inotify */
 	struct pub_file	 files[PUB_MAX_FILES];
 	size_t		 n;
-	struct pub_old	*old;
 };
+
+/*
+ * 1 if name (nlen bytes) is <name><ext> with <name> 1 to PUB_MAX_NAME
+ * bytes of [a-z0-9-]: no dots, no slashes, no escapes.
+ */
+static int
+pub_name_ok(const char *name, size_t nlen, const char *ext)
+{
+	size_t	i;
+
+	if (nlen <= 4 || nlen - 4 > PUB_MAX_NAME ||
+	    memcmp(name + nlen - 4, ext, 4) != 0)
+		return 0;
+	for (i = 0; i < nlen - 4; i++)
+		if (!((name[i] >= 'a' && name[i] <= 'z') ||
+		    (name[i] >= '0' && name[i] <= '9') || name[i] == '-'))
+			return 0;
+	return 1;
+}
+
+/* Reads the whole of fd (st->st_size bytes); NULL with a log line. */
+static uint8_t *
+pub_read(int fd, const struct stat *st, const char *dir, const char *name)
+{
+	uint8_t	*buf;
+	size_t	 n = 0;
+	ssize_t	 r;
+
+	if (st->st_size <= 0 || st->st_size > PUB_MAX_BYTES) {
+		log_warnx("%s/%s: %lld bytes (1 to %d)", dir, name,
+		    (long long)st->st_size, PUB_MAX_BYTES);
+		return NULL;
+	}
+	if ((buf = malloc((size_t)st->st_size)) == NULL)
+		err(1, NULL);
+	while (n < (size_t)st->st_size) {
+		r = read(fd, buf + n, (size_t)st->st_size - n);
+		if (r == -1 && errno == EINTR)
+			continue;
+		if (r <= 0) {
+			if (r == 0)
+				log_warnx("%s/%s: shorter than its size",
+				    dir, name);
+			else
+				log_warn("%s/%s", dir, name);
+			free(buf);
+			return NULL;
+		}
+		n += (size_t)r;
+	}
+	return buf;
+}
+
+/*
+ * Adds the files of one kind's folder to nf (*n of PUB_MAX_FILES used),
+ * each read anew: an inode, size and mtime that look unchanged do not
+ * prove it (a rewrite in place within one tick of the coarse clock keeps
+ * all three).  Files that cannot be opened are left out (404), files
+ * that cannot be read are kept without a body (500).
+ */
+static void
+pub_scan(struct pub *p, const struct pub_kind *k, struct pub_file *nf,
+    size_t *n)
+{
+	struct pub_file	*f;
+	struct dirent	*de;
+	struct stat	 st;
+	DIR		*d;
+	char		*sub;
+	int		 dfd, fd;
+
+	if (asprintf(&sub, "%s/%s", p->dir, k->sub) == -1)
+		err(1, NULL);
+	/* Again at each scan: the folder may be new since the last one. */
+	if (inotify_add_watch(p->ifd, sub, PUB_SUB_EVENTS) == -1 &&
+	    errno != ENOENT)
+		log_warn("%s: not watched", sub);
+	if ((dfd = open(sub, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1) {
+		if (errno != ENOENT)
+			log_warn("%s", sub);
+		free(sub);
+		return;
+	}
+	if ((d = fdopendir(dfd)) == NULL)
+		err(1, "fdopendir");
+	while ((de = readdir(d)) != NULL) {
+		if (!pub_name_ok(de->d_name, strlen(de->d_name), k->ext))
+			continue;
+		if (*n == PUB_MAX_FILES) {
+			log_warnx("%s/%s: more than %d published files; "
+			    "not served", sub, de->d_name, PUB_MAX_FILES);
+			continue;
+		}
+		if ((fd = openat(dfd, de->d_name, O_RDONLY | O_CLOEXEC |
+		    O_NOFOLLOW | O_NONBLOCK)) == -1) {
+			if (errno != ENOENT)
+				log_warn("%s/%s", sub, de->d_name);
+			continue;
+		}
+		if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode)) {
+			log_warnx("%s/%s: not a regular file", sub,
+			    de->d_name);
+			close(fd);
+			continue;
+		}
+		f = &nf[(*n)++];
+		f->plen = (size_t)snprintf(f->path, sizeof(f->path), "%s%s",
+		    k->prefix, de->d_name);
+		f->body = pub_read(fd, &st, sub, de->d_name);
+		f->len = f->body != NULL ? (size_t)st.st_size : 0;
+		close(fd);
+	}
+	closedir(d);
+	free(sub);
+}
+
+void
+pub_refresh(struct pub *p)
+{
+	struct pub_file	nf[PUB_MAX_FILES];
+	size_t		n = 0, i;
+
+	if (p == NULL)
+		return;
+	for (i = 0; i < sizeof(pub_kinds) / sizeof(pub_kinds[0]); i++)
+		pub_scan(p, &pub_kinds[i], nf, &n);
+	/* Replies copy the body (tsa/loop.c reply()): nobody else holds it. */
+	for (i = 0; i < p->n; i++)
+		free(p->files[i].body);
+	memcpy(p->files, nf, n * sizeof(nf[0]));
+	p->n = n;
+}
 
 struct pub *
 pub_open(const char *state)
@@ -68,150 +222,119 @@ pub_open(const char *state)
 	if ((p = calloc(1, sizeof(*p))) == NULL)
 		err(1, NULL);
 	p->dir = dir;
+	if ((p->ifd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC)) == -1)
+		err(1, "inotify_init1");
+	if (inotify_add_watch(p->ifd, dir, PUB_TOP_EVENTS) == -1)
+		err(1, "%s", dir);
+	pub_refresh(p);
 	return p;
+}
+
+int
+pub_watch_fd(const struct pub *p)
+{
+	return p != NULL ? p->ifd : -1;
+}
+
+/*
+ * 1 if an event can change what is served: a published name written,
+ * renamed or removed, a folder that came or went, or lost events.  Not
+ * pub_export's NAME.tmp, which the rename that follows reports.
+ */
+static int
+pub_event_matters(const struct inotify_event *ev, const char *name)
+{
+	size_t	nlen, i;
+
+	if (ev->mask & (IN_Q_OVERFLOW | IN_ISDIR | IN_IGNORED) ||
+	    ev->len == 0)
+		return 1;
+	nlen = strnlen(name, ev->len);
+	for (i = 0; i < sizeof(pub_kinds) / sizeof(pub_kinds[0]); i++)
+		if (nlen > 4 && memcmp(name + nlen - 4, pub_kinds[i].ext,
+		    4) == 0)
+			return 1;
+	return 0;
+}
+
+int
+pub_changed(struct pub *p, const void *events, size_t len)
+{
+	const uint8_t		*b = events;
+	struct inotify_event	 ev;
+	size_t			 off = 0;
+	int			 matters = 0;
+
+	if (p == NULL)
+		return 0;
+	while (off < len && !matters) {
+		/* The kernel hands out whole events; rescan if not. */
+		if (len - off < sizeof(ev)) {
+			log_warnx("pub: %zu bytes of an inotify event",
+			    len - off);
+			matters = 1;
+			break;
+		}
+		memcpy(&ev, b + off, sizeof(ev));	/* b may be unaligned */
+		off += sizeof(ev);
+		if (ev.len > len - off) {
+			log_warnx("pub: inotify name of %u bytes, %zu left",
+			    ev.len, len - off);
+			matters = 1;
+			break;
+		}
+		matters = pub_event_matters(&ev, (const char *)b + off);
+		off += ev.len;
+	}
+	if (matters)
+		pub_refresh(p);
+	return matters;
 }
 
 void
 pub_close(struct pub *p)
 {
-	struct pub_old	*o;
-	size_t		 i;
+	size_t	i;
 
 	if (p == NULL)
 		return;
 	for (i = 0; i < p->n; i++)
 		free(p->files[i].body);
-	while ((o = p->old) != NULL) {
-		p->old = o->next;
-		free(o->body);
-		free(o);
-	}
+	close(p->ifd);
 	free(p->dir);
 	free(p);
 }
 
-/* Reads the whole of fd (st.st_size bytes); NULL with a log line. */
-static uint8_t *
-pub_read(int fd, const struct stat *st, const char *path)
-{
-	uint8_t	*buf;
-	size_t	 n = 0;
-	ssize_t	 r;
-
-	if (st->st_size <= 0 || st->st_size > PUB_MAX_BYTES) {
-		log_warnx("%s: %lld bytes (1 to %d)", path,
-		    (long long)st->st_size, PUB_MAX_BYTES);
-		return NULL;
-	}
-	if ((buf = malloc((size_t)st->st_size)) == NULL)
-		err(1, NULL);
-	while (n < (size_t)st->st_size) {
-		r = read(fd, buf + n, (size_t)st->st_size - n);
-		if (r == -1 && errno == EINTR)
-			continue;
-		if (r <= 0) {
-			log_warn("%s", path);
-			free(buf);
-			return NULL;
-		}
-		n += (size_t)r;
-	}
-	return buf;
-}
-
 int
-pub_get(struct pub *p, const char *path, size_t len,
+pub_get(const struct pub *p, const char *path, size_t len,
     const uint8_t **body, size_t *blen, const char **ctype)
 {
-	struct pub_file	*f = NULL;
-	struct pub_old	*o;
-	struct stat	 st;
-	const char	*name, *ext, *type;
-	char		 file[PUB_MAX_PATH], *full;
-	size_t		 i, nlen;
-	uint8_t		*buf;
-	int		 fd;
+	const struct pub_kind	*k = NULL;
+	const struct pub_file	*f = NULL;
+	size_t			 i, plen = 0;
 
-	if (len >= 4 && memcmp(path, "/ca/", 4) == 0) {
-		name = path + 4;
-		ext = ".crt";
-		type = "application/pkix-cert";	/* RFC 2585 4.1 */
-	} else if (len >= 5 && memcmp(path, "/crl/", 5) == 0) {
-		name = path + 5;
-		ext = ".crl";
-		type = "application/pkix-crl";	/* RFC 2585 4.2 */
-	} else
-		return 0;
-	if (p == NULL)
-		return 404;
-	/* <name><ext>, name in [a-z0-9-]: no dots, no slashes, no escapes. */
-	nlen = len - (size_t)(name - path);
-	if (nlen <= 4 || nlen - 4 > PUB_MAX_NAME ||
-	    memcmp(name + nlen - 4, ext, 4) != 0)
-		return 404;
-	for (i = 0; i < nlen - 4; i++)
-		if (!((name[i] >= 'a' && name[i] <= 'z') ||
-		    (name[i] >= '0' && name[i] <= '9') || name[i] == '-'))
-			return 404;
-	memcpy(file, path, len);
-	file[len] = '\0';
-
-	for (i = 0; i < p->n; i++)
-		if (strcmp(p->files[i].path, file) == 0) {
-			f = &p->files[i];
+	for (i = 0; i < sizeof(pub_kinds) / sizeof(pub_kinds[0]); i++) {
+		plen = strlen(pub_kinds[i].prefix);
+		if (len >= plen && memcmp(path, pub_kinds[i].prefix,
+		    plen) == 0) {
+			k = &pub_kinds[i];
 			break;
 		}
-	if (asprintf(&full, "%s%s", p->dir, file) == -1)
-		err(1, NULL);
-	if ((fd = open(full, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) == -1) {
-		if (errno != ENOENT)
-			log_warn("%s", full);
-		free(full);
+	}
+	if (k == NULL)
+		return 0;
+	if (p == NULL || !pub_name_ok(path + plen, len - plen, k->ext))
 		return 404;
-	}
-	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode)) {
-		close(fd);
-		free(full);
+	for (i = 0; i < p->n && f == NULL; i++)
+		if (p->files[i].plen == len &&
+		    memcmp(p->files[i].path, path, len) == 0)
+			f = &p->files[i];
+	if (f == NULL)
 		return 404;
-	}
-	/* pub_export renames a new file in: a new inode or mtime. */
-	if (f == NULL || f->ino != st.st_ino || f->dev != st.st_dev ||
-	    f->len != (size_t)st.st_size ||
-	    f->mtime.tv_sec != st.st_mtim.tv_sec ||
-	    f->mtime.tv_nsec != st.st_mtim.tv_nsec) {
-		if ((buf = pub_read(fd, &st, full)) == NULL) {
-			close(fd);
-			free(full);
-			return 500;
-		}
-		if (f == NULL) {
-			if (p->n == PUB_MAX_FILES) {
-				log_warnx("%s: more than %d published files",
-				    full, PUB_MAX_FILES);
-				free(buf);
-				close(fd);
-				free(full);
-				return 404;
-			}
-			f = &p->files[p->n++];
-			snprintf(f->path, sizeof(f->path), "%s", file);
-		} else {
-			if ((o = malloc(sizeof(*o))) == NULL)
-				err(1, NULL);
-			o->body = f->body;
-			o->next = p->old;
-			p->old = o;
-		}
-		f->body = buf;
-		f->len = (size_t)st.st_size;
-		f->dev = st.st_dev;
-		f->ino = st.st_ino;
-		f->mtime = st.st_mtim;
-	}
-	close(fd);
-	free(full);
+	if (f->body == NULL)
+		return 500;
 	*body = f->body;
 	*blen = f->len;
-	*ctype = type;
+	*ctype = k->ctype;
 	return 200;
 }

@@ -10,26 +10,49 @@
 
 #define PUB_MAX_BYTES	(4 * 1024 * 1024)	/* bytes of one published file */
 #define PUB_MAX_FILES	16			/* files a pub serves */
+/* Bytes for one read of pub_watch_fd(): an event with the longest name. */
+#define PUB_EVENT_BUF	4096
 
 struct pub;
 
 /* pub.c */
 /*
- * The server's read-only view of STATE/ca/pub/.  state is the state folder
- * (the directory of carimbo.conf) or its ca/ folder.  NULL (with a log
- * line) when there is nothing to publish; the server then serves without.
+ * The server's read-only view of STATE/ca/pub/, every published file read
+ * into memory.  state is the state folder (the directory of carimbo.conf)
+ * or its ca/ folder.  NULL (with a log line) when there is nothing to
+ * publish; the server then serves without.  Exits if inotify fails.
  */
 struct pub	*pub_open(const char *state);
+/*
+ * An inotify descriptor (IN_NONBLOCK, IN_CLOEXEC) that becomes readable
+ * when a published file may have changed; -1 for a NULL pub.  Read it
+ * into a PUB_EVENT_BUF buffer and pass what was read to pub_changed().
+ * pub_close() closes it.
+ */
+int		 pub_watch_fd(const struct pub *);
+/*
+ * Given len bytes read from pub_watch_fd() (whole inotify events), rereads
+ * the published files if any event concerns them (pub_refresh) and returns
+ * 1; 0 if none did (p may be NULL).
+ */
+int		 pub_changed(struct pub *, const void *events, size_t len);
+/*
+ * Rescans the publication folder and reads every published file anew;
+ * removed ones are dropped.  For a reload; p may be NULL.
+ */
+void		 pub_refresh(struct pub *);
 /*
  * For a GET of path (len bytes, the request target as sent): 200 with
  * *body, *blen and *ctype set ("application/pkix-cert" or
  * "application/pkix-crl", RFC 2585 4); 404 for a path under /ca/ or
  * /crl/ that names nothing published (p may be NULL: always 404 there);
- * 500 if the file cannot be read; 0 for any other path (not ours: route
- * it on).  The body is re-read when the file changed (a new CRL) and
- * stays valid until pub_close().  One thread at a time.
+ * 500 if the file was there at the last scan but could not be read; 0
+ * for any other path (not ours: route it on).  A lookup in memory, no
+ * system call.  *body belongs to p and stays valid until the next
+ * pub_changed(), pub_refresh() or pub_close(): copy it before then.  All
+ * pub functions on one thread.
  */
-int		 pub_get(struct pub *, const char *path, size_t len,
+int		 pub_get(const struct pub *, const char *path, size_t len,
 		    const uint8_t **body, size_t *blen, const char **ctype);
 void		 pub_close(struct pub *);
 
