@@ -4,10 +4,13 @@
  *
  * The writer fills a caller's buffer from the END towards the start: inner
  * values are written first, then wrapped with their tag and length, so no
- * length has to be known in advance and nothing is moved.  This is what
- * makes per-request token assembly a fill-in (DESIGN.md, "Two kinds of
- * answer").  A writer that runs out of room sets w->err and ignores further
- * writes; check it once at the end.
+ * length has to be known in advance and no value is moved to make room
+ * for its header.  The finished encoding ends at the buffer's end and
+ * starts at der_w_data(); a caller that needs it at the buffer's start
+ * moves it there once, at the end (token.c, tsp.c, ers.c).  This is what
+ * makes per-request token assembly a fill-in (doc/design.md "Two kinds of
+ * answer").  A writer that runs out of room sets w->err and ignores
+ * further writes; check it once at the end.
  *
  * The reader accepts DER only: definite lengths in minimal form, low tag
  * numbers, primitive/constructed bits as the tag says.  Anything else is an

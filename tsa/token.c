@@ -484,7 +484,8 @@ attr_gt(const struct piece *a, const struct piece *b)
  * encodings differ before that value (in the outer length or in the
  * attrType OID, all three OIDs being distinct).  So the attributes are
  * sorted here with a zero digest, the first difference is checked to lie
- * before the digest, and token_issue() writes pre || digest || post.
+ * before the digest, and token_sign_tstinfo() hashes and writes
+ * pre || digest || post.
  */
 static int
 tmpl_attrs(struct token_tmpl *t, const struct token_params *tp,
