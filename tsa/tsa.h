@@ -83,6 +83,11 @@ int	tsp_req_parse(const uint8_t *, size_t, const struct tsp_policies *,
  */
 size_t	tsp_resp_reject(uint8_t *out, size_t cap, enum pki_fail fail,
 	    const char *why);
+/* The RFC 3161 2.4.2 name of a failInfo bit ("badAlg"), or NULL. */
+const char *tsp_fail_name(enum pki_fail);
+/* The failInfo bits the server answers with, in bit order (/metrics). */
+#define TSP_FAIL_ANSWERS	7
+extern const enum pki_fail tsp_fail_answers[TSP_FAIL_ANSWERS];
 /*
  * Formats a GeneralizedTime (RFC 3161 2.4.2: UTC, "Z", seconds always, a
  * fraction of digits (0..6) places with trailing zeros removed and no dot

@@ -326,6 +326,36 @@ tsp_req_parse(const uint8_t *buf, size_t len, const struct tsp_policies *pol,
 	return TSP_OK;
 }
 
+const enum pki_fail tsp_fail_answers[TSP_FAIL_ANSWERS] = {
+	FAIL_BAD_ALG, FAIL_BAD_REQUEST, FAIL_BAD_DATA_FORMAT,
+	FAIL_TIME_NOT_AVAILABLE, FAIL_UNACCEPTED_POLICY,
+	FAIL_UNACCEPTED_EXTENSION, FAIL_SYSTEM_FAILURE,
+};
+
+const char *
+tsp_fail_name(enum pki_fail f)
+{
+	switch (f) {
+	case FAIL_BAD_ALG:
+		return "badAlg";
+	case FAIL_BAD_REQUEST:
+		return "badRequest";
+	case FAIL_BAD_DATA_FORMAT:
+		return "badDataFormat";
+	case FAIL_TIME_NOT_AVAILABLE:
+		return "timeNotAvailable";
+	case FAIL_UNACCEPTED_POLICY:
+		return "unacceptedPolicy";
+	case FAIL_UNACCEPTED_EXTENSION:
+		return "unacceptedExtension";
+	case FAIL_ADD_INFO_NOT_AVAILABLE:
+		return "addInfoNotAvailable";
+	case FAIL_SYSTEM_FAILURE:
+		return "systemFailure";
+	}
+	return NULL;
+}
+
 /*
  * TimeStampResp { PKIStatusInfo { status rejection(2), statusString
  * { why }, failInfo } } and no token (RFC 3161 2.4.2).  failInfo is a

@@ -343,29 +343,18 @@ status_name(long status)
 static const char *
 fail_names(const ASN1_BIT_STRING *fi, char *out, size_t cap)
 {
-	static const struct {
-		int		 bit;
-		const char	*name;
-	} bits[] = {
-		{ FAIL_BAD_ALG, "badAlg" },
-		{ FAIL_BAD_REQUEST, "badRequest" },
-		{ FAIL_BAD_DATA_FORMAT, "badDataFormat" },
-		{ FAIL_TIME_NOT_AVAILABLE, "timeNotAvailable" },
-		{ FAIL_UNACCEPTED_POLICY, "unacceptedPolicy" },
-		{ FAIL_UNACCEPTED_EXTENSION, "unacceptedExtension" },
-		{ FAIL_ADD_INFO_NOT_AVAILABLE, "addInfoNotAvailable" },
-		{ FAIL_SYSTEM_FAILURE, "systemFailure" },
-	};
-	size_t	i, n;
+	const char	*name;
+	size_t		 n;
+	int		 bit;
 
 	out[0] = '\0';
 	if (fi == NULL)
 		return out;
 	n = (size_t)snprintf(out, cap, ", failInfo");
-	for (i = 0; i < sizeof(bits) / sizeof(bits[0]) && n < cap; i++)
-		if (ASN1_BIT_STRING_get_bit(fi, bits[i].bit))
-			n += (size_t)snprintf(out + n, cap - n, " %s",
-			    bits[i].name);
+	for (bit = 0; bit < 32 && n < cap; bit++)
+		if ((name = tsp_fail_name(bit)) != NULL &&
+		    ASN1_BIT_STRING_get_bit(fi, bit))
+			n += (size_t)snprintf(out + n, cap - n, " %s", name);
 	return out;
 }
 

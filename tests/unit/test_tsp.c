@@ -711,6 +711,43 @@ test_reject_bytes(void **state)
 	    "x"), 0);
 }
 
+/*
+ * RFC 3161 2.4.2 names of the failInfo bits, none for a bit it leaves
+ * unnamed; the bits /metrics counts are named, distinct and in bit order.
+ */
+static void
+test_fail_names(void **state)
+{
+	static const char *const names[32] = {
+		[0] = "badAlg", [2] = "badRequest", [5] = "badDataFormat",
+		[14] = "timeNotAvailable", [15] = "unacceptedPolicy",
+		[16] = "unacceptedExtension", [17] = "addInfoNotAvailable",
+		[25] = "systemFailure",
+	};
+	size_t	i;
+	int	bit;
+
+	(void)state;
+	for (bit = 0; bit < 32; bit++) {
+		if (names[bit] == NULL)
+			assert_null(tsp_fail_name(bit));
+		else
+			assert_string_equal(tsp_fail_name(bit), names[bit]);
+	}
+	assert_null(tsp_fail_name((enum pki_fail)-1));
+	assert_null(tsp_fail_name((enum pki_fail)32));
+	for (i = 0; i < TSP_FAIL_ANSWERS; i++) {
+		assert_non_null(tsp_fail_name(tsp_fail_answers[i]));
+		if (i > 0)
+			assert_true(tsp_fail_answers[i - 1] <
+			    tsp_fail_answers[i]);
+	}
+	/* The server never asks for more information. */
+	for (i = 0; i < TSP_FAIL_ANSWERS; i++)
+		assert_int_not_equal(tsp_fail_answers[i],
+		    FAIL_ADD_INFO_NOT_AVAILABLE);
+}
+
 /* OpenSSL reads our rejection: `openssl ts -reply -in F -text`. */
 static void
 test_reject_openssl(void **state)
@@ -889,6 +926,7 @@ main(void)
 		cmocka_unit_test(test_limits),
 		cmocka_unit_test(test_reject_bytes),
 		cmocka_unit_test(test_reject_openssl),
+		cmocka_unit_test(test_fail_names),
 		cmocka_unit_test(test_gentime),
 		cmocka_unit_test(test_oid_from_text),
 	};
