@@ -376,7 +376,8 @@ clock_round(struct clock *c)
 
 	n = clock_sample_all(&c->cfg, s, CLOCK_MAX_SOURCES);
 	mono = now_ns(CLOCK_MONOTONIC);
-	gate_eval(&c->gate, &c->cfg, s, n, mono, &v);
+	gate_judge(&c->gate, &c->cfg, s, n, mono, &v);
+	gate_commit(&c->gate, &v);
 	/*
 	 * ETSI EN 319 421 7.7.2 wants every sync event logged: a log that
 	 * cannot be written closes the gate until a round's writes succeed.

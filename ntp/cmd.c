@@ -103,7 +103,7 @@ cmd_status(int argc, char **argv)
 	cmd_cfg(argc, argv, &cfg, NULL);
 	n = clock_sample_all(&cfg, s, CLOCK_MAX_SOURCES);
 	memset(&g, 0, sizeof(g));
-	gate_eval(&g, &cfg, s, n, now_ns(CLOCK_MONOTONIC), &v);
+	gate_judge(&g, &cfg, s, n, now_ns(CLOCK_MONOTONIC), &v);
 	printf("%-24s %-6s %-4s %14s %14s %14s %3s %4s  %s\n", "source", "kind",
 	    "ok", "offset_s", "delay_s", "bound_s", "st", "leap", "note");
 	for (i = 0; i < n; i++) {

@@ -2,7 +2,7 @@
 /*
  * The gate: may time-stamps be issued now?  ETSI EN 319 421 7.7.2 asks a
  * TSA to issue none while its clock is outside the declared accuracy and,
- * after a loss, none until it has recovered.  gate_eval() applies the
+ * after a loss, none until it has recovered.  gate_judge() applies the
  * rules below, in order, to the latest sample of every source; the first
  * that fails closes the gate and names itself:
  *
@@ -25,6 +25,11 @@
  * the window around the leap is enforced per round by clock_gate_open(),
  * the only place that sees the time at that resolution.  Demo mode runs
  * the same rules but leaves the gate open.
+ *
+ * Rules 0 and 6 and the closure count depend on earlier polls.  The
+ * judgement is a pure function of the samples and struct gate; the state
+ * that follows travels in the verdict and gate_commit() installs it, so
+ * a caller that only asks (`carimbo clock status`) changes nothing.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -101,160 +106,289 @@ gate_close(struct gate_verdict *v, enum gate_code c)
 	v->code = c;
 }
 
+/*
+ * What the chrony and NTP sources said, for rules 3 to 5: the good ones'
+ * worst bound and extreme offsets, and why the last one not counted was
+ * not.
+ */
+struct gate_tally {
+	const struct clock_sample *lo, *hi;
+	int64_t		 worst;		/* -1: no good source */
+	int		 good, stale, sources;
+	char		 missing[CLOCK_MAX_REASON];
+};
+
+/* The kernel's sample (the last if several), or NULL. */
+static const struct clock_sample *
+gate_kernel(const struct clock_sample *s, size_t n)
+{
+	const struct clock_sample	*k = NULL;
+	size_t				 i;
+
+	for (i = 0; i < n; i++)
+		if (s[i].kind == SRC_KERNEL)
+			k = &s[i];
+	return k;
+}
+
+/* Rule 0: true if it closed v. */
+static bool
+gate_step(const struct gate *g, const struct clock_cfg *cfg,
+    const struct clock_sample *k, struct gate_verdict *v)
+{
+	char	a[32];
+	int64_t	jump;
+
+	if (k == NULL || g->last_mono == 0 || cfg->max_step_ns <= 0)
+		return false;
+	jump = (k->time_ns - g->last_real) - (k->mono_ns - g->last_mono);
+	if (llabs(jump) <= cfg->max_step_ns)
+		return false;
+	gate_close(v, GATE_STEP);
+	why_set(v->why, sizeof(v->why), "the system clock jumped %s against "
+	    "the monotonic clock since the last poll", secs(jump, a,
+	    sizeof(a)));
+	return true;
+}
+
+/* Rule 1: true if it closed v. */
+static bool
+gate_unsync(bool strict, const struct clock_sample *k,
+    struct gate_verdict *v)
+{
+	if (!strict || k == NULL || k->ok)
+		return false;
+	gate_close(v, GATE_KERNEL_UNSYNC);
+	why_set(v->why, sizeof(v->why), "%s", k->why);
+	return true;
+}
+
+/* Rule 2 for one fresh, valid source; only the first failure names itself. */
+static void
+gate_source_bound(const struct clock_cfg *cfg, const struct clock_sample *s,
+    struct gate_verdict *v)
+{
+	char	a[32], b[32], c[32];
+
+	if (s->bound_ns <= cfg->max_offset_ns || !v->open)
+		return;
+	gate_close(v, GATE_SOURCE_BOUND);
+	why_set(v->why, sizeof(v->why), "%s: offset %s, error bound %s beyond "
+	    "%s", s->name, secs(s->offset_ns, a, sizeof(a)), secs(s->bound_ns,
+	    b, sizeof(b)), secs(cfg->max_offset_ns, c, sizeof(c)));
+}
+
+/*
+ * Counts the chrony and NTP sources into t, applying rule 2 to each good
+ * one and noting announced leap seconds in v.
+ */
+static void
+gate_tally(const struct clock_cfg *cfg, const struct clock_sample *s,
+    size_t n, int64_t mono_ns, struct gate_tally *t, struct gate_verdict *v)
+{
+	int64_t	age;
+	size_t	i;
+
+	memset(t, 0, sizeof(*t));
+	t->worst = -1;
+	for (i = 0; i < n; i++) {
+		if (s[i].kind == SRC_KERNEL)
+			continue;
+		t->sources++;
+		age = mono_ns - s[i].mono_ns;
+		if (age > cfg->max_age_ns) {
+			t->stale++;
+			why_set(t->missing, sizeof(t->missing), "%s: sample "
+			    "%lld ms old (max %lld ms)", s[i].name,
+			    (long long)(age / NSEC_PER_MSEC),
+			    (long long)(cfg->max_age_ns / NSEC_PER_MSEC));
+			continue;
+		}
+		if (s[i].kind == SRC_CHRONY && s[i].ok &&
+		    s[i].ref_age_ns > cfg->chrony_max_ref_ns) {
+			t->stale++;
+			why_set(t->missing, sizeof(t->missing), "chrony: last "
+			    "update %lld s ago (max %lld s)",
+			    (long long)(s[i].ref_age_ns / NSEC_PER_SEC),
+			    (long long)(cfg->chrony_max_ref_ns / NSEC_PER_SEC));
+			continue;
+		}
+		if (!s[i].ok) {
+			why_set(t->missing, sizeof(t->missing), "%s: %s",
+			    s[i].name, s[i].why);
+			continue;
+		}
+		if (s[i].leap == 1 || s[i].leap == 2)
+			v->leap_pending = true;
+		gate_source_bound(cfg, &s[i], v);
+		t->good++;
+		if (s[i].bound_ns > t->worst)
+			t->worst = s[i].bound_ns;
+		if (t->lo == NULL || s[i].offset_ns < t->lo->offset_ns)
+			t->lo = &s[i];
+		if (t->hi == NULL || s[i].offset_ns > t->hi->offset_ns)
+			t->hi = &s[i];
+	}
+}
+
+/* Rule 3: true if it closed v. */
+static bool
+gate_count(const struct clock_cfg *cfg, const struct gate_tally *t,
+    struct gate_verdict *v)
+{
+	if (t->good >= cfg->min_sources)
+		return false;
+	gate_close(v, t->stale > 0 && t->good + t->stale >= cfg->min_sources ?
+	    GATE_STALE : GATE_TOO_FEW);
+	why_set(v->why, sizeof(v->why), "%d of %d required sources good (%d "
+	    "configured)%s%s", t->good, cfg->min_sources, t->sources,
+	    t->missing[0] ? "; " : "", t->missing);
+	return true;
+}
+
+/* Rule 4 on the worst bound v->bound_ns: true if it closed v. */
+static bool
+gate_bound(const struct clock_cfg *cfg, struct gate_verdict *v)
+{
+	char	a[32], b[32];
+
+	if (v->bound_ns <= cfg->accuracy_ns)
+		return false;
+	gate_close(v, GATE_BOUND);
+	why_set(v->why, sizeof(v->why), "error bound %s beyond the declared "
+	    "accuracy %s", secs(v->bound_ns, a, sizeof(a)),
+	    secs(cfg->accuracy_ns, b, sizeof(b)));
+	return true;
+}
+
+/* Rule 5: true if it closed v. */
+static bool
+gate_agree(const struct clock_cfg *cfg, const struct gate_tally *t,
+    struct gate_verdict *v)
+{
+	char	a[32], b[32];
+
+	if (t->lo == NULL ||
+	    t->hi->offset_ns - t->lo->offset_ns <= cfg->max_disagree_ns)
+		return false;
+	gate_close(v, GATE_DISAGREE);
+	why_set(v->why, sizeof(v->why), "%s offset %s vs %s offset %s",
+	    t->lo->name, secs(t->lo->offset_ns, a, sizeof(a)), t->hi->name,
+	    secs(t->hi->offset_ns, b, sizeof(b)));
+	return true;
+}
+
+/* Rules 2 to 5, and the measured bound in v->bound_ns. */
+static void
+gate_sources(const struct clock_cfg *cfg, const struct clock_sample *s,
+    size_t n, int64_t mono_ns, const struct clock_sample *k, bool strict,
+    struct gate_verdict *v)
+{
+	struct gate_tally	t;
+	char			a[32];
+
+	gate_tally(cfg, s, n, mono_ns, &t, v);
+	v->bound_ns = t.worst;
+	if (t.worst >= 0 && strict && k != NULL && k->ok)
+		v->bound_ns += k->maxerror_us * 1000;
+	if (!v->open || gate_count(cfg, &t, v) || gate_bound(cfg, v) ||
+	    gate_agree(cfg, &t, v))
+		return;
+	why_set(v->why, sizeof(v->why), "%d source%s good, error bound %s",
+	    t.good, t.good == 1 ? "" : "s", v->bound_ns < 0 ? "unknown" :
+	    secs(v->bound_ns, a, sizeof(a)));
+}
+
+/*
+ * Rule 6: after a closure, open only once rules 0 to 5 have held for
+ * clock_hold_ms.  Sets when they started to hold in v->next.
+ */
+static void
+gate_hold(const struct gate *g, const struct clock_cfg *cfg, int64_t mono_ns,
+    struct gate_verdict *v)
+{
+	int64_t	since;
+
+	if (!v->open) {
+		v->next.good_since = 0;
+		return;
+	}
+	since = g->good_since != 0 ? g->good_since : mono_ns;
+	v->next.good_since = since;
+	if (!g->started || g->open || mono_ns - since >= cfg->hold_ns)
+		return;
+	gate_close(v, GATE_HOLD);
+	why_set(v->why, sizeof(v->why), "within bounds for %lld ms of the %lld "
+	    "ms hold time", (long long)((mono_ns - since) / NSEC_PER_MSEC),
+	    (long long)(cfg->hold_ns / NSEC_PER_MSEC));
+}
+
+/*
+ * The rest of v->next, and v->changed, from the rules' own answer: the
+ * state follows strict mode even in demo mode, so that demo mode shows
+ * what strict would do.
+ */
+static void
+gate_next(const struct gate *g, const struct clock_sample *k,
+    struct gate_verdict *v)
+{
+	v->changed = !g->started || v->open != g->open || v->code != g->code;
+	v->next.closures = g->closures +
+	    (g->started && g->open && !v->open ? 1 : 0);
+	v->next.open = v->open;
+	v->next.code = v->code;
+	v->next.started = true;
+	/* Rule 0 compares the next kernel sample with this one. */
+	v->next.last_real = k != NULL ? k->time_ns : g->last_real;
+	v->next.last_mono = k != NULL ? k->mono_ns : g->last_mono;
+}
+
+/* Demo mode: the gate stays open and says what strict mode would do. */
+static void
+gate_demo(struct gate_verdict *v)
+{
+	char	why[CLOCK_MAX_REASON];
+
+	why_set(why, sizeof(why), "demo mode%s: %s", v->open ? "" :
+	    ", strict would close", v->why);
+	memcpy(v->why, why, sizeof(v->why));
+	v->open = true;
+	v->code = GATE_DEMO;
+}
+
 void
-gate_eval(struct gate *g, const struct clock_cfg *cfg,
+gate_judge(const struct gate *g, const struct clock_cfg *cfg,
     const struct clock_sample *s, size_t n, int64_t mono_ns,
     struct gate_verdict *v)
 {
-	const struct clock_sample *k = NULL, *lo = NULL, *hi = NULL;
-	char		 a[32], b[32], c[32];
-	char		 missing[CLOCK_MAX_REASON] = "";
-	int64_t		 worst = -1, age;
-	size_t		 i;
-	int		 good = 0, stale = 0, sources = 0;
+	const struct clock_sample *k = gate_kernel(s, n);
 	bool		 strict = cfg->mode == CLOCK_STRICT && !cfg->kernel_ignore;
 
 	memset(v, 0, sizeof(*v));
 	v->open = true;
 	v->code = GATE_OK;
 	v->bound_ns = -1;
-	for (i = 0; i < n; i++)
-		if (s[i].kind == SRC_KERNEL)
-			k = &s[i];
 	if (k != NULL && (k->leap == 1 || k->leap == 2))
 		v->leap_pending = true;
-	/* Rule 0. */
-	if (k != NULL && g->last_mono != 0 && cfg->max_step_ns > 0) {
-		int64_t jump = (k->time_ns - g->last_real) -
-		    (k->mono_ns - g->last_mono);
+	if (!gate_step(g, cfg, k, v) && !gate_unsync(strict, k, v))
+		gate_sources(cfg, s, n, mono_ns, k, strict, v);
+	gate_hold(g, cfg, mono_ns, v);
+	gate_next(g, k, v);
+	if (cfg->mode == CLOCK_DEMO)
+		gate_demo(v);
+}
 
-		g->last_real = k->time_ns;
-		g->last_mono = k->mono_ns;
-		if (llabs(jump) > cfg->max_step_ns) {
-			gate_close(v, GATE_STEP);
-			why_set(v->why, sizeof(v->why), "the system clock jumped "
-			    "%s against the monotonic clock since the last poll",
-			    secs(jump, a, sizeof(a)));
-			goto hold;
-		}
-	} else if (k != NULL) {
-		g->last_real = k->time_ns;
-		g->last_mono = k->mono_ns;
-	}
-	/* Rule 1. */
-	if (strict && k != NULL && !k->ok) {
-		gate_close(v, GATE_KERNEL_UNSYNC);
-		why_set(v->why, sizeof(v->why), "%s", k->why);
-		goto hold;
-	}
-	for (i = 0; i < n; i++) {
-		if (s[i].kind == SRC_KERNEL)
-			continue;
-		sources++;
-		age = mono_ns - s[i].mono_ns;
-		if (age > cfg->max_age_ns) {
-			stale++;
-			why_set(missing, sizeof(missing), "%s: sample %lld ms "
-			    "old (max %lld ms)", s[i].name, (long long)(age /
-			    NSEC_PER_MSEC), (long long)(cfg->max_age_ns /
-			    NSEC_PER_MSEC));
-			continue;
-		}
-		if (s[i].kind == SRC_CHRONY && s[i].ok &&
-		    s[i].ref_age_ns > cfg->chrony_max_ref_ns) {
-			stale++;
-			why_set(missing, sizeof(missing), "chrony: last update "
-			    "%lld s ago (max %lld s)", (long long)(s[i].ref_age_ns /
-			    NSEC_PER_SEC), (long long)(cfg->chrony_max_ref_ns /
-			    NSEC_PER_SEC));
-			continue;
-		}
-		if (!s[i].ok) {
-			why_set(missing, sizeof(missing), "%s: %s", s[i].name,
-			    s[i].why);
-			continue;
-		}
-		if (s[i].leap == 1 || s[i].leap == 2)
-			v->leap_pending = true;
-		/* Rule 2. */
-		if (s[i].bound_ns > cfg->max_offset_ns && v->open) {
-			gate_close(v, GATE_SOURCE_BOUND);
-			why_set(v->why, sizeof(v->why), "%s: offset %s, error "
-			    "bound %s beyond %s", s[i].name, secs(s[i].offset_ns,
-			    a, sizeof(a)), secs(s[i].bound_ns, b, sizeof(b)),
-			    secs(cfg->max_offset_ns, c, sizeof(c)));
-		}
-		good++;
-		if (s[i].bound_ns > worst)
-			worst = s[i].bound_ns;
-		if (lo == NULL || s[i].offset_ns < lo->offset_ns)
-			lo = &s[i];
-		if (hi == NULL || s[i].offset_ns > hi->offset_ns)
-			hi = &s[i];
-	}
-	if (worst >= 0 && strict && k != NULL && k->ok)
-		worst += k->maxerror_us * 1000;
-	v->bound_ns = worst;
-	if (!v->open)
-		goto hold;
-	/* Rule 3. */
-	if (good < cfg->min_sources) {
-		gate_close(v, stale > 0 && good + stale >= cfg->min_sources ?
-		    GATE_STALE : GATE_TOO_FEW);
-		why_set(v->why, sizeof(v->why), "%d of %d required sources "
-		    "good (%d configured)%s%s", good, cfg->min_sources, sources,
-		    missing[0] ? "; " : "", missing);
-		goto hold;
-	}
-	/* Rule 4. */
-	if (worst > cfg->accuracy_ns) {
-		gate_close(v, GATE_BOUND);
-		why_set(v->why, sizeof(v->why), "error bound %s beyond the "
-		    "declared accuracy %s", secs(worst, a, sizeof(a)),
-		    secs(cfg->accuracy_ns, b, sizeof(b)));
-		goto hold;
-	}
-	/* Rule 5. */
-	if (lo != NULL && hi->offset_ns - lo->offset_ns > cfg->max_disagree_ns) {
-		gate_close(v, GATE_DISAGREE);
-		why_set(v->why, sizeof(v->why), "%s offset %s vs %s offset %s",
-		    lo->name, secs(lo->offset_ns, a, sizeof(a)), hi->name,
-		    secs(hi->offset_ns, b, sizeof(b)));
-		goto hold;
-	}
-	why_set(v->why, sizeof(v->why), "%d source%s good, error bound %s",
-	    good, good == 1 ? "" : "s", worst < 0 ? "unknown" :
-	    secs(worst, a, sizeof(a)));
-hold:
-	/* Rule 6: recovery only after clock_hold_ms within bounds. */
-	if (!v->open)
-		g->good_since = 0;
-	else {
-		if (g->good_since == 0)
-			g->good_since = mono_ns;
-		if (g->started && !g->open && mono_ns - g->good_since <
-		    cfg->hold_ns) {
-			gate_close(v, GATE_HOLD);
-			why_set(v->why, sizeof(v->why), "within bounds for "
-			    "%lld ms of the %lld ms hold time",
-			    (long long)((mono_ns - g->good_since) / NSEC_PER_MSEC),
-			    (long long)(cfg->hold_ns / NSEC_PER_MSEC));
-		}
-	}
-	/* The rules' own state, before demo mode overrides the answer. */
-	v->changed = !g->started || v->open != g->open || v->code != g->code;
-	if (g->started && g->open && !v->open)
-		g->closures++;
-	g->open = v->open;
-	g->code = v->code;
-	g->started = true;
-	if (cfg->mode == CLOCK_DEMO) {
-		char why[CLOCK_MAX_REASON];
+void
+gate_commit(struct gate *g, const struct gate_verdict *v)
+{
+	*g = v->next;
+}
 
-		why_set(why, sizeof(why), "demo mode%s: %s", v->open ? "" :
-		    ", strict would close", v->why);
-		memcpy(v->why, why, sizeof(v->why));
-		v->open = true;
-		v->code = GATE_DEMO;
-	}
+void
+gate_eval(struct gate *g, const struct clock_cfg *cfg,
+    const struct clock_sample *s, size_t n, int64_t mono_ns,
+    struct gate_verdict *v)
+{
+	gate_judge(g, cfg, s, n, mono_ns, v);
+	gate_commit(g, v);
 }

@@ -163,14 +163,17 @@ struct clock_reading {
 	int64_t		 bound_ns;	/* measured error bound (-1: unknown) */
 };
 
-/* The gate's state between evaluations (gate.c); zero it to start. */
+/*
+ * The gate's state between evaluations (gate.c); zero it to start.  Only
+ * gate_commit() changes it.
+ */
 struct gate {
-	bool		 open;
+	bool		 open;		/* the last verdict, before demo mode */
 	bool		 started;
 	enum gate_code	 code;
-	int64_t		 good_since;
+	int64_t		 good_since;	/* monotonic ns; 0: not within bounds */
 	int64_t		 last_real;	/* the kernel sample's times, for */
-	int64_t		 last_mono;	/* jump detection */	/* monotonic ns; 0: not within bounds */
+	int64_t		 last_mono;	/* jump detection */
 	uint64_t	 closures;
 };
 
@@ -179,8 +182,10 @@ struct gate_verdict {
 	enum gate_code	 code;
 	int64_t		 bound_ns;
 	bool		 leap_pending;	/* a leap second is announced */
-	bool		 changed;	/* open differs from the previous call */
+	/* open or code differs from the committed state's, or the first */
+	bool		 changed;
 	char		 why[CLOCK_MAX_REASON];
+	struct gate	 next;		/* the state gate_commit() installs */
 };
 
 /*
@@ -245,14 +250,29 @@ const char *clock_reason(enum gate_code);
 
 /* gate.c */
 /*
- * Evaluates samples (kernel, chrony, NTP servers) taken at mono_ns and
- * realtime real_ns against cfg; updates g (hold time, closures) and fills
- * v.  Pure: no I/O, so scenarios can script it.
+ * The verdict on samples (kernel, chrony, NTP servers) taken by mono_ns,
+ * given the state g that earlier verdicts left: fills v, including the
+ * state that follows (v->next).  A pure function: no I/O, g unchanged, so
+ * the same inputs give the same verdict however often it runs.
  */
+void	 gate_judge(const struct gate *g, const struct clock_cfg *,
+	    const struct clock_sample *, size_t n, int64_t mono_ns,
+	    struct gate_verdict *v);
+/*
+ * Makes v, which gate_judge() gave for g, the verdict of record: the jump
+ * check, the hold time and the closure count go on from it.  The only
+ * place g changes.
+ */
+void	 gate_commit(struct gate *g, const struct gate_verdict *v);
+/* gate_judge() then gate_commit(): one poll of a gate that keeps state. */
 void	 gate_eval(struct gate *, const struct clock_cfg *,
 	    const struct clock_sample *, size_t n, int64_t mono_ns,
 	    struct gate_verdict *v);
-/* Start of the leap window around the UTC midnight after real_ns. */
+/*
+ * The leap window, clock_leap_window_ms either side of the UTC midnight
+ * after real_ns, or of the one before while real_ns is still within that
+ * much of it: realtime ns in *start and *end.
+ */
 void	 gate_leap_window(const struct clock_cfg *, int64_t real_ns,
 	    int64_t *start, int64_t *end);
 

@@ -298,6 +298,51 @@ test_changed(void **state)
 	assert_int_equal(g.closures, 1);
 }
 
+/*
+ * Judging is a pure function: twice on the same samples, the same verdict
+ * and the gate untouched, a jump included (rule 0 compares with the last
+ * committed kernel sample).  Only gate_commit() moves the state on.
+ */
+static void
+test_judge_pure(void **state)
+{
+	static const struct scenario sc = { 0, "", CLOCK_STRICT, 1, { { 0 } } };
+	struct clock_cfg	cfg;
+	struct clock_sample	s[4];
+	struct gate_verdict	v1, v2;
+	struct gate		g, before;
+	size_t			n;
+
+	(void)state;
+	cfg_default(&cfg, &sc);
+	memset(&g, 0, sizeof(g));
+	n = parse_spec("K+ C:0.1:5", T0, s);
+	gate_eval(&g, &cfg, s, n, T0, &v1);
+	assert_true(v1.open);
+
+	n = parse_spec("Kjump:5000 C:0.1:5", T0 + MS, s);
+	memcpy(&before, &g, sizeof(g));
+	gate_judge(&g, &cfg, s, n, T0 + MS, &v1);
+	gate_judge(&g, &cfg, s, n, T0 + MS, &v2);
+	assert_memory_equal(&g, &before, sizeof(g));
+	assert_memory_equal(&v1, &v2, sizeof(v1));
+	assert_false(v1.open);
+	assert_int_equal(v1.code, GATE_STEP);
+	assert_true(v1.changed);
+	assert_int_equal(g.closures, 0);
+
+	gate_commit(&g, &v1);
+	assert_false(g.open);
+	assert_int_equal(g.code, GATE_STEP);
+	assert_int_equal(g.closures, 1);
+	assert_int_equal(g.last_real, s[0].time_ns);
+	/* Committed: the same clock is no jump now; the hold time runs. */
+	gate_judge(&g, &cfg, s, n, T0 + 2 * MS, &v2);
+	assert_int_equal(v2.code, GATE_HOLD);
+	assert_int_equal(v2.next.good_since, T0 + 2 * MS);
+	assert_int_equal(g.good_since, 0);
+}
+
 /* The leap window: the UTC midnight after now, +- clock_leap_window_ms. */
 static void
 test_leap_window(void **state)
@@ -327,6 +372,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_scenarios),
 		cmocka_unit_test(test_changed),
+		cmocka_unit_test(test_judge_pure),
 		cmocka_unit_test(test_leap_window),
 	};
 
