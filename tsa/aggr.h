@@ -284,44 +284,17 @@ struct ledger_rec {
 };
 
 /*
- * What ledger_open() found, and the state the server appends from.  The
- * file is the records, [0, end), then zeros up to alloc_end, its size.
- */
-/*
  * Direct writes (ledger_direct()) go in whole blocks of this size, from
  * buffers aligned to it: the logical block size of every device a
  * ledger sits on divides it.
  */
 #define LEDGER_BLOCK	4096
 
-struct ledger {
-	int		 fd;		/* O_RDWR|O_CLOEXEC, no O_APPEND */
-	int		 dfd;		/* O_DIRECT|O_DSYNC on the same file,
-					   or -1: write, then fdatasync */
-	char		*path;
-	off_t		 end;		/* durable length: the records */
-	off_t		 alloc_end;	/* file size; zeros from end on */
-	off_t		 grow_to;	/* alloc_end once the batch being
-					   written is synced; 0: no growth */
-	size_t		 prealloc;	/* bytes each growth adds */
-	size_t		 grow_len;	/* bytes of the growth being written */
-	uint8_t		*zeros;		/* prealloc zero bytes (rounded up to
-					   LEDGER_BLOCK), the growth's source;
-					   allocated once, aligned */
-	/* Direct writes: the file's bytes from the block holding end. */
-	uint8_t		*stage;		/* aligned; the batch, whole blocks
-					   from end's block on */
-	size_t		 stage_cap;
-	uint8_t		*tail;		/* LEDGER_BLOCK bytes: the records'
-					   bytes of the block holding end */
-	uint8_t		 head[LEDGER_HASH_LEN];	/* hash of the last record */
-	uint64_t	 records;	/* next record number */
-	uint64_t	 next_round;	/* 1 + the highest round recorded */
-	uint64_t	 max_serial;	/* highest serial counter recorded */
-	bool		 have_serial;
-	uint64_t	 last_anchor;	/* record number of it, if any */
-	bool		 have_anchor;
-};
+/*
+ * What ledger_open() found, and the state the server appends from: opaque
+ * outside ledger.c (the accessors below, and the batch calls).
+ */
+struct ledger;
 
 /* What `ledger verify` found (ledger_verify_file()). */
 struct ledger_report {
@@ -353,6 +326,13 @@ struct ledger	*ledger_open(const char *dir);
 /* The same, growing by prealloc (> 0) bytes instead (tests). */
 struct ledger	*ledger_open_prealloc(const char *dir, size_t prealloc);
 void		 ledger_close(struct ledger *);
+/* Durable records, and the hash of the last one into head (may be NULL). */
+uint64_t	 ledger_records(const struct ledger *,
+		    uint8_t head[LEDGER_HASH_LEN]);
+/* 1 + the highest round recorded (0: none). */
+uint64_t	 ledger_next_round(const struct ledger *);
+/* The highest serial counter recorded: false when there is none. */
+bool		 ledger_max_serial(const struct ledger *, uint64_t *);
 /* Bytes ledger_encode() writes for rec. */
 size_t		 ledger_rec_len(const struct ledger_rec *);
 /*
@@ -438,6 +418,57 @@ int		 ledger_rollback(struct ledger *);
  */
 int		 ledger_verify_file(const char *path, X509_STORE *store,
 		    STACK_OF(X509) *untrusted, struct ledger_report *);
+
+struct journal;
+struct io_uring;
+
+/* journal.c */
+/*
+ * The ledger's durable batches (doc/design.md "The ledger's promise"):
+ * records are encoded into the batch being filled; one batch at a time
+ * is written through the loop's ring; its completion commits it to the
+ * ledger, or rolls the ledger back and loses every record not yet
+ * durable.  Each record gets a ticket, counted from 1 since start: it is
+ * durable once journal_durable() reaches it, lost once journal_lost()
+ * does.  The journal uses lg from now on; the caller closes it after
+ * journal_free().
+ */
+struct journal	*journal_new(struct ledger *, unsigned unit);
+void		 journal_free(struct journal *);
+/*
+ * Encodes rec after the chain as encoded so far (seq, unit and prev are
+ * set here).  Returns its ticket.  Exits on a record out of bounds: the
+ * callers build them, so that is a bug.
+ */
+uint64_t	 journal_append(struct journal *, struct ledger_rec *);
+/* The highest ticket durable, and the highest lost (0: none yet). */
+uint64_t	 journal_durable(const struct journal *);
+uint64_t	 journal_lost(const struct journal *);
+/* The durable chain: its records and the hash of the last one. */
+uint64_t	 journal_head(const struct journal *,
+		    uint8_t head[LEDGER_HASH_LEN]);
+/* A batch is being written. */
+bool		 journal_busy(const struct journal *);
+/* Nothing written nor waiting to be. */
+bool		 journal_idle(const struct journal *);
+/*
+ * When no batch is being written and records wait: writes them as one
+ * batch, its SQEs linked and submitted at once, each tagged op |
+ * step << 4 (step: enum journal_step), unless the policy holds it back:
+ * while more than JOURNAL_DEFER_JOBS signatures are queued (backlog),
+ * for at most JOURNAL_DEFER_MS, so that more rounds share one sync.
+ */
+enum journal_step { JSTEP_GROW = 1, JSTEP_WRITE, JSTEP_SYNC };
+void		 journal_submit(struct journal *, struct io_uring *,
+		    uint64_t op, size_t backlog);
+/*
+ * A completion of the batch's step with result res.  Returns true when
+ * the batch has ended (durable, or lost: logged): the tickets moved.
+ */
+bool		 journal_complete(struct journal *, enum journal_step,
+		    int res);
+/* Appends the journal's lines to /metrics; returns the bytes written. */
+size_t		 journal_metrics(const struct journal *, char *, size_t);
 
 /* ledger_cmd.c */
 int		 ledger_main(int, char **);

@@ -1,25 +1,29 @@
 /* SPDX-License-Identifier: ISC */
 /*
- * The ledger (DESIGN.md "Serials, rounds and the ledger"; byte format in
+ * The ledger (doc/design.md "The ledger's promise"; byte format in
  * doc/ledger.md): an append-only file of records, each framed by a magic,
  * its length and, last, the SHA-256 of everything before it in the
  * record.  That trailer is at once the checksum that finds a torn tail and
  * the record's hash, which the next record carries as prev: one chain.
  *
- * A round gives up to two records: LEDGER_ERS (the /ers tree root, written
- * before any /ers reply goes) and LEDGER_TOKENS (the hashes of its
- * standard tokens and their root, written once they are signed and
- * before they go), so /ers replies never wait for standard signatures.
- * LEDGER_ANCHOR records hold a token over an earlier record's hash.
+ * A round closed with a genTime gives one LEDGER_TOKENS record (the
+ * hashes of its standard tokens' TSTInfos and their root) if it has
+ * standard requests, and one LEDGER_ERS record per /ers tree (the root
+ * and the hash of the round token's TSTInfo).  TSTInfos are fixed before
+ * any signature, so all of a round's records go into the batch written
+ * when the round closes, while the workers sign; every reply of the round
+ * waits for that batch.  LEDGER_ANCHOR records hold a token over an
+ * earlier record's hash, appended when the anchor token comes back.
  *
  * The file is the records, then zeros (doc/ledger.md "File layout"):
  * batches overwrite space already written, so their fdatasync commits no
  * new file size.  Zeros are not a record (no magic), so start-up and
  * `ledger verify` tell the records' end from the space after them.
  *
- * Encoding is pure (the server writes through io_uring and syncs many
- * records at once); this file reads, checks and cuts, and says when and
- * where the file must grow.
+ * Encoding is pure: the server's batches are journal.c's, written through
+ * io_uring; this file reads, checks and cuts, lays a batch's writes out
+ * (ledger_prepare()), says when and where the file must grow, and moves
+ * the durable state on when a batch is done (ledger_commit()).
  */
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -39,6 +43,40 @@
 #include "common/hash.h"
 #include "common/log.h"
 #include "tsa/aggr.h"
+
+/*
+ * What ledger_open() found, and the state the server appends from.  The
+ * file is the records, [0, end), then zeros up to alloc_end, its size.
+ */
+struct ledger {
+	int		 fd;		/* O_RDWR|O_CLOEXEC, no O_APPEND */
+	int		 dfd;		/* O_DIRECT|O_DSYNC on the same file,
+					   or -1: write, then fdatasync */
+	char		*path;
+	off_t		 end;		/* durable length: the records */
+	off_t		 alloc_end;	/* file size; zeros from end on */
+	off_t		 grow_to;	/* alloc_end once the batch being
+					   written is synced; 0: no growth */
+	size_t		 prealloc;	/* bytes each growth adds */
+	size_t		 grow_len;	/* bytes of the growth being written */
+	uint8_t		*zeros;		/* prealloc zero bytes (rounded up to
+					   LEDGER_BLOCK), the growth's source;
+					   allocated once, aligned */
+	/* Direct writes: the file's bytes from the block holding end. */
+	uint8_t		*stage;		/* aligned; the batch, whole blocks
+					   from end's block on */
+	size_t		 stage_cap;
+	uint8_t		*tail;		/* LEDGER_BLOCK bytes: the records'
+					   bytes of the block holding end */
+	uint8_t		 head[LEDGER_HASH_LEN];	/* hash of the last record */
+	uint64_t	 records;	/* next record number */
+	uint64_t	 next_round;	/* 1 + the highest round recorded */
+	uint64_t	 max_serial;	/* highest serial counter recorded */
+	bool		 have_serial;
+	uint64_t	 last_anchor;	/* record number of it, if any */
+	bool		 have_anchor;
+};
+
 
 static const uint8_t ledger_magic[4] = { 'C', 'R', 'B', 'L' };
 #define LEDGER_VERSION	1
@@ -615,6 +653,27 @@ ledger_open_prealloc(const char *dir, size_t prealloc)
 	    (unsigned long long)l->next_round,
 	    (long long)(l->alloc_end - l->end));
 	return l;
+}
+
+uint64_t
+ledger_records(const struct ledger *l, uint8_t head[LEDGER_HASH_LEN])
+{
+	if (head != NULL)
+		memcpy(head, l->head, LEDGER_HASH_LEN);
+	return l->records;
+}
+
+uint64_t
+ledger_next_round(const struct ledger *l)
+{
+	return l->next_round;
+}
+
+bool
+ledger_max_serial(const struct ledger *l, uint64_t *serial)
+{
+	*serial = l->max_serial;
+	return l->have_serial;
 }
 
 void

@@ -1,24 +1,40 @@
 /* SPDX-License-Identifier: ISC */
 /*
- * The io_uring event loop: accept, read, parse HTTP/1.1 and TSP, gather
- * rounds, hand them to the signing workers, send replies in order.
+ * The io_uring event loop (doc/design.md "The life of a request"):
+ * accept, read, parse HTTP/1.1 and TSP, hand requests to the rounds,
+ * drive the rounds, the ledger's journal and the workers at the end of
+ * each turn, send replies in order.
  *
  * One thread owns the ring (IORING_SETUP_SINGLE_ISSUER, DEFER_TASKRUN).
  * A turn of the loop is: one io_uring_submit_and_wait(), then every
- * completion that is there, then the end-of-turn work: close the round of
- * requests parsed so far (one clock reading, one serial block, one
- * hand-over to the workers; under load it may gather over more turns,
- * round.c) and flush every connection that got ready
- * replies (all consecutive ready replies of a connection leave in one
- * sendmsg, straight from their buffers: an /ers reply's own head and
- * prefix, then its round's shared token, uncopied).  So pipelined
- * requests cost no syscall each: their reads, their round and their
- * replies are shared.
+ * completion that is there (a round that reaches its size or age bound
+ * meanwhile is closed between two batches of them), then the end of the
+ * turn, in this order (loop_turn_end()):
  *
- * user_data: a pointer to the connection (or NULL) with the operation in
- * the low 4 bits (struct conn is 16-byte aligned).  Each connection counts
- * its operations in flight and the jobs it has at the workers, and is
- * freed only when both are zero, so no completion ever finds it gone.
+ *   rounds_turn()       close the round of requests parsed so far (one
+ *                       clock reading, one serial block, its ledger
+ *                       records; under load it gathers over more turns)
+ *   journal_submit()    write the ledger records waiting, one batch
+ *   rounds_hand_over()  wake the workers for the closed rounds' jobs
+ *   rounds_released()   mark ready the replies whose token is made and
+ *                       whose round is durable
+ *   flush_dirty()       send: all consecutive ready replies of a
+ *                       connection leave in one sendmsg, straight from
+ *                       their buffers (an /ers reply's own head and
+ *                       prefix, then its round's shared token, uncopied)
+ *
+ * So pipelined requests cost no syscall each: their reads, their round
+ * and their replies are shared.  Results come back only as completions:
+ * the workers' through their eventfd (OP_EVENT: rounds_collect()), the
+ * journal's writes as OP_JOURNAL (journal_complete(), then
+ * rounds_settle()); nothing calls back into the loop.
+ *
+ * user_data: the operation (enum op) in the low 4 bits; above them, for
+ * OP_RECV and OP_SEND the connection (struct conn is 16-byte aligned, so
+ * its pointer's low bits are free), for OP_JOURNAL the journal's step
+ * (enum journal_step), else zero.  Each connection counts its operations
+ * in flight and the jobs it has in rounds, and is freed only when both
+ * are zero, so no completion ever finds it gone.
  *
  * Reads use a provided-buffer ring (IOSQE_BUFFER_SELECT): an idle
  * connection pins no read buffer.  A buffer goes back to the ring as soon
@@ -49,6 +65,7 @@
 #include <liburing.h>
 
 #include "common/log.h"
+#include "common/now.h"
 #include "common/pub.h"
 #include "ntp/ntp.h"
 #include "tsa/aggr.h"
@@ -64,15 +81,13 @@
 #define SEND_IOV	64		/* iovecs in one sendmsg: 32 replies */
 #define LINGER_SECONDS	2
 #define DRAIN_SECONDS	10
-#define LEDGER_DEFER_JOBS 32		/* signatures queued: ~2 ms of work */
-#define LEDGER_DEFER_MS	2
-#define LEDGER_HIST	10		/* /metrics: ledger write buckets */
 
 enum op {
 	OP_ACCEPT = 1, OP_RECV, OP_SEND, OP_EVENT, OP_TIMER, OP_SIGNAL,
-	OP_LWRITE, OP_LSYNC, OP_LDWRITE, OP_STAMP,
+	OP_JOURNAL, OP_STAMP,
 };
-#define OP_MASK		15		/* struct conn is 16-byte aligned */
+#define OP_BITS		4
+#define OP_MASK		((1u << OP_BITS) - 1)
 enum cstate { C_OPEN, C_CLOSING, C_LINGER, C_DEAD };
 
 struct conn {
@@ -82,7 +97,7 @@ struct conn {
 	enum cstate	 state;
 	int		 fd;
 	int		 ops;		/* SQEs in flight */
-	size_t		 jobs;		/* jobs at the workers */
+	size_t		 jobs;		/* its requests in rounds */
 	bool		 recv_armed;
 	bool		 send_armed;
 	bool		 cont_sent;	/* 100 Continue sent for the partial request */
@@ -107,19 +122,6 @@ struct stats {
 	uint64_t	 rejected[32];		/* by PKIFailureInfo bit */
 	uint64_t	 http_status[6];	/* by class: 1xx..5xx */
 	uint64_t	 accepted;		/* connections */
-	uint64_t	 syncs;			/* durable ledger batches */
-	/*
-	 * How long each batch took from submission to durable, in
-	 * LEDGER_HIST buckets of upper bounds ledger_hist_us (not
-	 * cumulative here; /metrics adds them up), and in all.  The rate
-	 * without pipelining is bounded by it (doc/performance.md).
-	 */
-	uint64_t	 ledger_hist[LEDGER_HIST + 1];	/* last: above all */
-	uint64_t	 ledger_us;
-};
-
-static const uint32_t ledger_hist_us[LEDGER_HIST] = {
-	100, 250, 500, 1000, 2500, 5000, 10000, 25000, 100000, 1000000,
 };
 
 struct loop {
@@ -140,42 +142,14 @@ struct loop {
 	size_t				 nconns;
 	struct conn			*dirty;
 	struct rounds			*rs;
-	struct ledger			*lg;
+	struct journal			*jr;
 	size_t				 inflight;
-	bool				 ledger_busy;
-	int				 ledger_wres;	/* growth's, then batch's */
-	size_t				 ledger_wlen;	/* bytes the batch writes */
-	int64_t				 ledger_t0;	/* its submission, ns */
 	bool				 draining;
 	time_t				 drain_start;
 	time_t				 now;
 };
 
 static void	conn_kill(struct loop *, struct conn *);
-
-static time_t
-mono_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-	return ts.tv_sec;
-}
-
-/* A ledger batch has completed (durable or failed): its time. */
-static void
-ledger_timed(struct loop *l)
-{
-	uint64_t	us = (uint64_t)(clock_now(CLOCK_MONOTONIC) -
-			    l->ledger_t0) / 1000;
-	size_t		i;
-
-	for (i = 0; i < LEDGER_HIST && us > ledger_hist_us[i]; i++)
-		;
-	l->st.ledger_hist[i]++;
-	l->st.ledger_us += us;
-	l->st.syncs++;
-}
 
 static struct io_uring_sqe *
 loop_sqe(struct loop *l)
@@ -323,24 +297,11 @@ static void
 reply(struct loop *l, struct conn *c, int status, const char *ctype,
     const void *body, size_t blen, const char *extra, bool keep_alive)
 {
-	struct resp	*r;
-	char		 head[512];
-	size_t		 hlen;
+	struct resp	*r = resp_new(!keep_alive);
 
-	hlen = http_head(head, sizeof(head), status, ctype, blen, keep_alive,
-	    extra);
-	if (hlen == 0)
-		errx(1, "reply head too long");
 	l->st.http_status[status / 100]++;
-	if ((r = calloc(1, sizeof(*r))) == NULL ||
-	    (r->data = malloc(hlen + blen)) == NULL)
-		err(1, NULL);
-	memcpy(r->data, head, hlen);
-	if (blen > 0)
-		memcpy(r->data + hlen, body, blen);
-	r->len = hlen + blen;
+	resp_set(r, status, ctype, body, blen, extra);
 	r->ready = true;
-	r->close_after = !keep_alive;
 	resp_queue(l, c, r);
 	if (!keep_alive)
 		c->state = C_CLOSING;
@@ -407,7 +368,6 @@ reply_metrics(struct loop *l, struct conn *c, const struct http_req *hr)
 	const struct rounds_stats *rst;
 	char		body[16384];
 	size_t		n = 0, i;
-	uint64_t	sum;
 
 #define M(...) do {							\
 	int r_ = snprintf(body + n, sizeof(body) - n, __VA_ARGS__);	\
@@ -434,20 +394,7 @@ reply_metrics(struct loop *l, struct conn *c, const struct http_req *hr)
 	M("# TYPE carimbo_connections_accepted_total counter\n"
 	    "carimbo_connections_accepted_total %" PRIu64 "\n",
 	    l->st.accepted);
-	M("# TYPE carimbo_ledger_syncs_total counter\n"
-	    "carimbo_ledger_syncs_total %" PRIu64 "\n", l->st.syncs);
-	M("# HELP carimbo_ledger_write_seconds Ledger batches, from "
-	    "submission until the loop reaps the completion (durable, or "
-	    "failed).\n# TYPE carimbo_ledger_write_seconds histogram\n");
-	for (i = 0, sum = 0; i < LEDGER_HIST; i++) {
-		sum += l->st.ledger_hist[i];
-		M("carimbo_ledger_write_seconds_bucket{le=\"%g\"} %" PRIu64
-		    "\n", ledger_hist_us[i] / 1e6, sum);
-	}
-	M("carimbo_ledger_write_seconds_bucket{le=\"+Inf\"} %" PRIu64 "\n"
-	    "carimbo_ledger_write_seconds_sum %.6f\n"
-	    "carimbo_ledger_write_seconds_count %" PRIu64 "\n", l->st.syncs,
-	    l->st.ledger_us / 1e6, l->st.syncs);
+	n += journal_metrics(l->jr, body + n, sizeof(body) - n);
 	rst = rounds_stats(l->rs);
 	M("# TYPE carimbo_rounds_total counter\n"
 	    "carimbo_rounds_total %" PRIu64 "\n", rst->rounds);
@@ -486,37 +433,30 @@ handle_tsq(struct loop *l, struct conn *c, const struct http_req *hr,
 	struct job	*j;
 	struct resp	*r;
 	const char	*why;
-	uint8_t		 rej[TSP_MAX_REJECT];
-	size_t		 rlen;
 	int		 rc;
 
 	if (l->inflight >= l->cfg->max_inflight) {
 		reply_text(l, c, 503, "Retry-After: 1\r\n", hr->keep_alive);
 		return;
 	}
-	if ((j = malloc(sizeof(*j) + blen)) == NULL)
-		err(1, NULL);
-	memcpy(j->tsq, body, blen);
-	j->tsq_len = blen;
+	j = rounds_job_new(kind, body, blen);
 	l->st.requests++;
+	r = resp_new(!hr->keep_alive);
 	rc = tsp_req_parse(j->tsq, blen, l->cfg->policies, &j->req, &why);
 	if (rc != TSP_OK) {
-		free(j);
+		rounds_job_free(j);
 		l->st.rejected[rc]++;
-		rlen = tsp_resp_reject(rej, sizeof(rej), rc, why);
-		reply(l, c, 200, CTYPE_TSR, rej, rlen, NULL, hr->keep_alive);
-		return;
+		l->st.http_status[2]++;
+		resp_reject(r, rc, why);
+		r->ready = true;
 	}
-	if ((r = calloc(1, sizeof(*r))) == NULL)
-		err(1, NULL);
-	r->close_after = !hr->keep_alive;
 	resp_queue(l, c, r);
 	if (!hr->keep_alive)
 		c->state = C_CLOSING;
-	j->conn = c;
-	j->resp = r;
-	j->kind = kind;
-	j->keep_alive = hr->keep_alive;
+	if (rc != TSP_OK)
+		return;
+	j->u.client.conn = c;
+	j->u.client.resp = r;
 	c->jobs++;
 	l->inflight++;
 	rounds_add(l->rs, j);
@@ -637,10 +577,9 @@ conn_parse(struct loop *l, struct conn *c, const uint8_t *p, size_t n)
 			if (hr.expect_continue && !c->cont_sent) {
 				static const char cont[] =
 				    "HTTP/1.1 100 Continue\r\n\r\n";
-				struct resp *r;
+				struct resp *r = resp_new(false);
 
-				if ((r = calloc(1, sizeof(*r))) == NULL ||
-				    (r->data = malloc(sizeof(cont) - 1)) ==
+				if ((r->data = malloc(sizeof(cont) - 1)) ==
 				    NULL)
 					err(1, NULL);
 				memcpy(r->data, cont, sizeof(cont) - 1);
@@ -733,8 +672,7 @@ conn_free_resps(struct conn *c)
 
 	for (r = c->rhead; r != NULL; r = next) {
 		next = r->next;
-		resp_clear(r);
-		free(r);
+		resp_free(r);
 	}
 	c->rhead = c->rtail = NULL;
 	c->nresp = 0;
@@ -816,8 +754,7 @@ send_done(struct conn *c, size_t n)
 		if ((c->rhead = r->next) == NULL)
 			c->rtail = NULL;
 		c->nresp--;
-		resp_clear(r);
-		free(r);
+		resp_free(r);
 	}
 }
 
@@ -842,97 +779,29 @@ on_send(struct loop *l, struct conn *c, struct io_uring_cqe *cqe)
 	mark_dirty(l, c);
 }
 
-/* round.c's verdict: the job's reply may go (its token made, its round durable). */
+/* The requests whose reply may go now (rounds_released()). */
 static void
-loop_release(void *arg, struct job *j)
+loop_release(struct loop *l)
 {
-	struct loop	*l = arg;
-	struct conn	*c = j->conn;
+	struct job	*j, *next;
+	struct conn	*c;
 
-	j->resp->ready = true;
-	l->st.http_status[2]++;
-	if (j->failed)
-		l->st.failed++;
-	else if (j->kind == JOB_ERS)
-		l->st.evidence++;
-	else
-		l->st.tokens++;
-	c->jobs--;
-	l->inflight--;
-	mark_dirty(l, c);
-	free(j->tst);
-	free(j);
-}
-
-static void
-on_event(struct loop *l)
-{
-	rounds_collect(l->rs);
-	arm_event(l);
-}
-
-/*
- * The ledger records of the rounds closed so far go out in one durable
- * write, rounds closing meanwhile wait for the next: a direct write
- * (O_DIRECT|O_DSYNC, ledger_direct()), or a write and an fdatasync,
- * linked.  The write overwrites zeros already in the file (doc/ledger.md
- * "File layout"); when they run out, a write of zeros that grows the file
- * goes first in the chain, so the batch's sync also covers the new size.
- */
-static void
-ledger_flush(struct loop *l)
-{
-	struct io_uring_sqe	*sqe;
-	struct ledger_io	 io;
-	const uint8_t		*buf;
-	size_t			 len;
-
-	if (l->ledger_busy)
-		return;
-	/*
-	 * Group commit: while the workers have more queued than one sync
-	 * lasts, waiting costs no reply any time (each waits for its own
-	 * signature anyway) and lets more rounds share one sync, the CPU of
-	 * which (the kernel's flush, the journal) the signer's core
-	 * otherwise pays for.  Bounded by LEDGER_DEFER_MS.
-	 */
-	if (rounds_backlog(l->rs) > LEDGER_DEFER_JOBS &&
-	    rounds_ledger_age_ms(l->rs) < LEDGER_DEFER_MS)
-		return;
-	if (!rounds_ledger_next(l->rs, &buf, &len))
-		return;
-	ledger_prepare(l->lg, buf, len, &io);
-	/* A chain's SQEs must be in one submission for the link to hold. */
-	if (io_uring_sq_space_left(&l->ring) < 3)
-		io_uring_submit(&l->ring);
-	if (io.zlen > 0) {
-		sqe = loop_sqe(l);
-		io_uring_prep_write(sqe, io.fd, io.zeros, io.zlen, io.zoff);
-		sqe->flags |= IOSQE_IO_LINK;
-		/* Tagged above OP_MASK (no conn): on_cqe tells it apart. */
-		io_uring_sqe_set_data64(sqe, (uint64_t)(OP_MASK + 1) |
-		    OP_LWRITE);
+	for (j = rounds_released(l->rs); j != NULL; j = next) {
+		next = j->next;
+		c = j->u.client.conn;
+		j->u.client.resp->ready = true;
+		l->st.http_status[2]++;
+		if (j->failed)
+			l->st.failed++;
+		else if (j->kind == JOB_ERS)
+			l->st.evidence++;
+		else
+			l->st.tokens++;
+		c->jobs--;
+		l->inflight--;
+		mark_dirty(l, c);
+		rounds_job_free(j);
 	}
-	sqe = loop_sqe(l);
-	io_uring_prep_write(sqe, io.fd, io.buf, io.len, io.off);
-	l->ledger_wres = 0;
-	l->ledger_wlen = io.len;
-	if (io.sync) {
-		sqe->flags |= IOSQE_IO_LINK;
-		loop_set_data(sqe, NULL, OP_LWRITE);
-		sqe = loop_sqe(l);
-		io_uring_prep_fsync(sqe, io.fd, IORING_FSYNC_DATASYNC);
-		loop_set_data(sqe, NULL, OP_LSYNC);
-	} else
-		loop_set_data(sqe, NULL, OP_LDWRITE);
-	l->ledger_busy = true;
-	l->ledger_t0 = clock_now(CLOCK_MONOTONIC);
-	/*
-	 * Submitted now, alone: io_uring holds a submission's block I/O in
-	 * a plug until its last SQE is issued, and the sends of this turn,
-	 * issued inline, would keep the write from the disk that long.
-	 */
-	io_uring_submit(&l->ring);
 }
 
 /* Adds p[skip..len) to the send, taking skip off the bytes already sent. */
@@ -1134,7 +1003,8 @@ on_cqe(struct loop *l, struct io_uring_cqe *cqe)
 		on_send(l, c, cqe);
 		break;
 	case OP_EVENT:
-		on_event(l);
+		rounds_collect(l->rs);
+		arm_event(l);
 		break;
 	case OP_TIMER:
 		on_timer(l);
@@ -1144,34 +1014,13 @@ on_cqe(struct loop *l, struct io_uring_cqe *cqe)
 			loop_drain(l);
 		arm_signal(l);
 		break;
-	case OP_LWRITE:
-		/*
-		 * The zero write growing the file (tagged) completes first;
-		 * if it fails, the batch write is cancelled and the failure
-		 * is the batch's.
-		 */
-		if (ud & ~(uint64_t)OP_MASK)
-			l->ledger_wres = ledger_grown(l->lg, cqe->res);
-		else if (l->ledger_wres == 0)
-			l->ledger_wres = cqe->res;
+	case OP_JOURNAL:
+		if (journal_complete(l->jr, ud >> OP_BITS, cqe->res))
+			rounds_settle(l->rs);
 		break;
 	case OP_STAMP:
 		rounds_add_stamps(l->rs, stamper_take(l->cfg->stamper));
 		arm_stamp(l);
-		break;
-	case OP_LSYNC:
-		l->ledger_busy = false;
-		ledger_timed(l);
-		/* A failed or short write cancels the linked sync. */
-		rounds_ledger_done(l->rs, l->ledger_wres, l->ledger_wlen,
-		    cqe->res);
-		break;
-	case OP_LDWRITE:
-		/* Direct: the write was the sync. */
-		l->ledger_busy = false;
-		ledger_timed(l);
-		rounds_ledger_done(l->rs, l->ledger_wres != 0 ? l->ledger_wres :
-		    cqe->res, l->ledger_wlen, 0);
 		break;
 	default:
 		break;
@@ -1200,9 +1049,24 @@ ring_setup(struct loop *l)
 	}
 }
 
+/*
+ * The rounds' work of a turn's end, or of a round that reached its bound
+ * in the middle of one: close, write the records, wake the workers, in
+ * that order (rounds_hand_over()).
+ */
+static void
+loop_rounds(struct loop *l, bool turn_end)
+{
+	if (turn_end)
+		rounds_turn(l->rs);
+	else
+		rounds_close(l->rs);
+	journal_submit(l->jr, &l->ring, OP_JOURNAL, rounds_backlog(l->rs));
+	rounds_hand_over(l->rs);
+}
+
 int
-loop_run(const struct serve_cfg *cfg, int lfd, struct signer *sg,
-    struct serial *ser, struct ledger *lg, const struct token_tmpl *tmpl)
+loop_run(const struct serve_cfg *cfg, int lfd, const struct loop_parts *lp)
 {
 	struct loop		 l;
 	struct io_uring_cqe	*cqes[CQE_BATCH];
@@ -1212,13 +1076,13 @@ loop_run(const struct serve_cfg *cfg, int lfd, struct signer *sg,
 
 	memset(&l, 0, sizeof(l));
 	l.cfg = cfg;
-	l.sg = sg;
-	l.ser = ser;
+	l.sg = lp->sg;
+	l.ser = lp->ser;
+	l.rs = lp->rs;
+	l.jr = lp->jr;
 	l.lfd = lfd;
-	l.efd = signer_eventfd(sg);
-	l.rs = rounds_new(cfg, sg, ser, lg, tmpl, loop_release, &l);
-	l.lg = lg;
-	l.now = mono_now();
+	l.efd = signer_eventfd(l.sg);
+	l.now = now_s();
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGTERM);
 	sigaddset(&mask, SIGINT);
@@ -1239,23 +1103,24 @@ loop_run(const struct serve_cfg *cfg, int lfd, struct signer *sg,
 			errno = -rc;
 			err(1, "io_uring_submit_and_wait");
 		}
-		l.now = mono_now();
+		l.now = now_s();
 		while ((n = io_uring_peek_batch_cqe(&l.ring, cqes,
 		    CQE_BATCH)) > 0) {
 			for (i = 0; i < n; i++)
 				on_cqe(&l, cqes[i]);
 			io_uring_cq_advance(&l.ring, n);
+			/* Its signatures start now, not at the turn's end. */
+			if (rounds_full(l.rs))
+				loop_rounds(&l, false);
 		}
-		rounds_turn(l.rs);
-		ledger_flush(&l);
-		rounds_hand_over(l.rs);
+		loop_rounds(&l, true);
+		loop_release(&l);
 		flush_dirty(&l);
 		if (l.draining && l.nconns == 0 && l.inflight == 0 &&
 		    rounds_idle(l.rs))
 			break;
 	}
 	close(l.sfd);
-	rounds_free(l.rs);
 	io_uring_queue_exit(&l.ring);
 	free(l.bufs);
 	free(l.br);

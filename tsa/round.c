@@ -1,38 +1,35 @@
 /* SPDX-License-Identifier: ISC */
 /*
- * Rounds (DESIGN.md "Flow of one request" 3-7, "Serials, rounds and the
- * ledger").  The requests parsed since the last round closed form a
- * round: it closes at the end of the loop's turn, unless the signers have
- * work queued or (a round of /ers requests only) a ledger write is in
- * flight, in which case it gathers more, up to round_max_requests and
- * round_max_ms (rounds_turn()).  Closing it takes one clock reading (one
- * genTime), one block of serials, and fixes everything the round will
- * attest before any signature:
+ * Rounds (doc/design.md "Rounds", "The life of a request").  The requests
+ * parsed since the last round closed form a round: the loop closes it at
+ * the end of its turn (rounds_turn()), unless the signers have work
+ * queued or (a round of /ers requests only) a ledger batch is being
+ * written, in which case it gathers more, up to round_max_requests and
+ * round_max_ms (rounds_full()).  Closing it takes one look at the clock
+ * gate, one genTime, one block of serials, and fixes everything the round
+ * will attest before any signature:
  *
  *   - each POST / request's TSTInfo;
  *   - per digest algorithm and policy, the RFC 4998 tree over the /ers
  *     requests (merkle.c) and the TSTInfo of the round token over its root;
- *   - the round's ledger records: one LEDGER_TOKENS record (the SHA-256 of
- *     every standard TSTInfo, and their tree root) and one LEDGER_ERS record
- *     per tree (root, count, the SHA-256 of the round token's TSTInfo).
+ *   - the round's ledger records (journal_append()): one LEDGER_TOKENS
+ *     record (the SHA-256 of every standard TSTInfo, and their tree root)
+ *     and one LEDGER_ERS record per tree (root, count, the SHA-256 of the
+ *     round token's TSTInfo).
  *
- * The records go into the ledger batch the loop makes durable (one
- * O_DIRECT|O_DSYNC write, or a write and an fdatasync: ledger_sync)
- * through io_uring while the workers sign (the loop submits the write
- * first, then hands the jobs over: rounds_hand_over()); rounds that close
- * while a batch is being written share the next one.  A reply leaves when
- * its own token is made AND its round's records are durable: a reply that
- * left the machine is in the ledger, and no reply waits for the rest of
- * its round's signatures.  A failed write or sync turns every reply of the
- * rounds concerned into a systemFailure rejection.
+ * The signing jobs wait for rounds_hand_over(), which the loop calls after
+ * journal_submit() has put the round's records on their way.  A reply is
+ * released (rounds_released()) when its own token is made (rounds_collect())
+ * AND its round's records are durable (rounds_settle(), after a journal
+ * batch ended): a reply that left the machine is in the ledger, and no
+ * reply waits for the rest of its round's signatures.  A lost batch turns
+ * every reply of the rounds concerned into a systemFailure rejection.
  *
- * Every anchor_rounds rounds or anchor_seconds seconds one more job goes
- * with a round: a token over the ledger's durable head, stored in the
- * ledger as a LEDGER_ANCHOR record when it comes back.
+ * Every anchor_rounds rounds or anchor_seconds seconds a round also makes
+ * an anchor: a token over the ledger's durable head, appended as a
+ * LEDGER_ANCHOR record when it comes back.
  *
- * Threads: everything here runs on the loop's thread except
- * rounds_ers_replies(), which a worker runs for a round token it signed;
- * it reads the tree and writes the replies of that tree's jobs only.
+ * The loop's thread only; nothing here calls back into the loop.
  */
 #include <err.h>
 #include <errno.h>
@@ -41,73 +38,74 @@
 #include <time.h>
 
 #include "common/log.h"
+#include "common/now.h"
 #include "ntp/ntp.h"
 #include "tsa/aggr.h"
 #include "tsa/tsa.h"
 
+/* The /ers requests of one digest and policy in a round, and their tree. */
 struct tree {
-	struct tree	*next;
-	enum hash_alg	 alg;
-	int		 policy;
-	size_t		 n, cap;
-	struct job	**leaves;
-	struct merkle	*m;
+	struct tree		*next;
+	enum hash_alg		 alg;
+	int			 policy;
+	size_t			 n, cap;
+	struct job		**leaves;
+	struct resp		**resps;	/* the leaves' replies */
+	struct merkle		*m;
+	struct ers_replies	 replies;	/* m and resps, for a worker */
 };
 
-struct batch {
-	uint8_t			*buf;
-	size_t			 len, cap;
-	struct ledger_rec	*recs;		/* payloads not kept */
-	size_t			 nrecs, reccap;
-	struct round		*rounds, *rtail;
-	uint8_t			 head[LEDGER_HASH_LEN];
+/*
+ * Requests gathered over one or more loop turns: one clock reading, one
+ * genTime, one serial block, its ledger records.
+ */
+struct round {
+	struct round	*next;		/* closed, waiting for the journal */
+	uint64_t	 id;
+	size_t		 njobs;
+	size_t		 live;		/* requests not yet released */
+	struct job	*jobs, *tail;	/* via rnext */
+	size_t		 nstd, ners;	/* POST / (and stamps), POST /ers */
+	char		 gentime[32];
+	size_t		 gentime_len;
+	int64_t		 opened;	/* CLOCK_MONOTONIC, ns */
+	uint64_t	 ticket;	/* of its last ledger record */
+	bool		 durable;	/* its ledger records are on disk */
+	bool		 failed;	/* they will never be */
+};
+
+/* The anchor token in flight, and what its record will say. */
+struct anchor {
+	bool		 out;
+	uint64_t	 round, ref, serial;
+	char		 gentime[32];
+	uint8_t		 head[LEDGER_HASH_LEN];
 };
 
 struct rounds {
 	const struct serve_cfg	*cfg;
 	struct signer		*sg;
 	struct serial		*ser;
-	struct ledger		*lg;
+	struct journal		*jr;
 	const struct token_tmpl	*tmpl;
-	void			(*release)(void *, struct job *);
-	void			*arg;
 	struct round		*open;
+	struct round		*pending, *ptail;	/* close order */
 	uint64_t		 next_round;
 	struct rounds_stats	 st;
 	size_t			 live_rounds;
-	size_t			 internal;	/* internal jobs at the workers */
-	/* The chain as encoded, durable or not. */
-	uint8_t			 head[LEDGER_HASH_LEN];
-	uint64_t		 seq;
-	struct batch		 fill, flight;
-	bool			 in_flight;
-	/* Anchors. */
-	uint64_t		 since_anchor;
+	size_t			 internal;	/* round tokens, anchors out */
+	uint64_t		 since_anchor;	/* rounds */
 	time_t			 anchor_time;
-	bool			 anchor_out;
-	uint64_t		 anchor_round, anchor_ref, anchor_serial;
-	char			 anchor_gentime[32];
-	uint8_t			 anchor_head[LEDGER_HASH_LEN];
+	struct anchor		 anchor;
 	/* Jobs of closed rounds not yet handed to the workers. */
 	struct job		*sub_head, *sub_tail;
 	size_t			 nsub;
+	struct job		*released;
 };
-
-static void	job_internal_free(struct job *);
-
-static time_t
-mono_seconds(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-	return ts.tv_sec;
-}
 
 struct rounds *
 rounds_new(const struct serve_cfg *cfg, struct signer *sg, struct serial *ser,
-    struct ledger *lg, const struct token_tmpl *tmpl,
-    void (*release)(void *, struct job *), void *arg)
+    struct journal *jr, const struct token_tmpl *tmpl, uint64_t next_round)
 {
 	struct rounds *rs;
 
@@ -116,46 +114,65 @@ rounds_new(const struct serve_cfg *cfg, struct signer *sg, struct serial *ser,
 	rs->cfg = cfg;
 	rs->sg = sg;
 	rs->ser = ser;
-	rs->lg = lg;
+	rs->jr = jr;
 	rs->tmpl = tmpl;
-	rs->release = release;
-	rs->arg = arg;
-	rs->next_round = lg->next_round > 0 ? lg->next_round : 1;
-	memcpy(rs->head, lg->head, LEDGER_HASH_LEN);
-	rs->seq = lg->records;
-	rs->anchor_time = mono_seconds();
+	rs->next_round = next_round > 0 ? next_round : 1;
+	rs->anchor_time = now_s();
 	return rs;
-}
-
-static void
-batch_free(struct batch *b)
-{
-	free(b->buf);
-	free(b->recs);
-	memset(b, 0, sizeof(*b));
 }
 
 void
 rounds_free(struct rounds *rs)
 {
-	if (rs == NULL)
-		return;
-	batch_free(&rs->fill);
-	batch_free(&rs->flight);
 	free(rs);
 }
 
-size_t
-rounds_open_size(const struct rounds *rs)
+struct job *
+rounds_job_new(enum job_kind kind, const uint8_t *tsq, size_t len)
 {
-	return rs->open != NULL ? rs->open->njobs : 0;
+	struct job *j;
+
+	if ((j = calloc(1, sizeof(*j) + len)) == NULL)
+		err(1, NULL);
+	j->kind = kind;
+	if (len > 0)
+		memcpy(j->tsq, tsq, len);
+	j->tsq_len = len;
+	return j;
+}
+
+void
+rounds_job_free(struct job *j)
+{
+	if (j == NULL)
+		return;
+	free(j->tst);
+	if (j->kind != JOB_TOKEN && j->kind != JOB_ERS)
+		free(j->u.own.out);
+	free(j);
+}
+
+/* A job of the rounds' own: a token over imprint (len bytes of alg). */
+static struct job *
+job_own(enum job_kind kind, enum hash_alg alg, int policy,
+    const uint8_t *imprint, size_t len)
+{
+	struct job *j = rounds_job_new(kind, NULL, 0);
+
+	memcpy(j->u.own.imprint, imprint, len);
+	j->req.alg = alg;
+	j->req.imprint = j->u.own.imprint;
+	j->req.imprint_len = len;
+	j->req.policy = policy;
+	j->req.cert_req = true;		/* the record must stand alone */
+	return j;
 }
 
 bool
 rounds_idle(const struct rounds *rs)
 {
 	return rs->open == NULL && rs->live_rounds == 0 && rs->internal == 0 &&
-	    !rs->in_flight && rs->fill.len == 0;
+	    rs->released == NULL && journal_idle(rs->jr);
 }
 
 static void
@@ -175,16 +192,22 @@ job_try_release(struct rounds *rs, struct job *j)
 
 	if (!j->signed_ || !(r->durable || r->failed))
 		return;
-	if (r->failed && !j->failed)
-		job_reject(j, FAIL_SYSTEM_FAILURE,
-		    "the ledger record of this round could not be written");
+	if (r->failed && !j->failed) {
+		j->failed = true;
+		if (j->kind != JOB_STAMP)
+			resp_reject(j->u.client.resp, FAIL_SYSTEM_FAILURE,
+			    "the ledger record of this round could not be "
+			    "written");
+	}
 	r->live--;
 	if (j->kind == JOB_STAMP) {
-		stamper_done(rs->cfg->stamper, j->stamp, j->failed ? NULL :
-		    j->out, j->out_len);
-		job_internal_free(j);
-	} else
-		rs->release(rs->arg, j);	/* frees j */
+		stamper_done(rs->cfg->stamper, j->u.own.stamp, j->failed ?
+		    NULL : j->u.own.out, j->u.own.out_len);
+		rounds_job_free(j);
+	} else {
+		j->next = rs->released;
+		rs->released = j;
+	}
 	round_put(rs, r);
 }
 
@@ -203,14 +226,10 @@ round_settle(struct rounds *rs, struct round *r)
 	round_put(rs, r);
 }
 
-static long
+static int64_t
 round_age_ms(const struct round *r)
 {
-	struct timespec now;
-
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	return (now.tv_sec - r->opened.tv_sec) * 1000 +
-	    (now.tv_nsec - r->opened.tv_nsec) / 1000000;
+	return (now_ns(CLOCK_MONOTONIC) - r->opened) / 1000000;
 }
 
 void
@@ -221,15 +240,13 @@ rounds_add(struct rounds *rs, struct job *j)
 	if (r == NULL) {
 		if ((r = rs->open = calloc(1, sizeof(*r))) == NULL)
 			err(1, NULL);
-		clock_gettime(CLOCK_MONOTONIC, &r->opened);
+		r->opened = now_ns(CLOCK_MONOTONIC);
 		rs->live_rounds++;
 	}
 	j->round = r;
 	j->rnext = NULL;
 	j->signed_ = false;
 	j->failed = false;
-	j->tree = NULL;
-	j->tst = j->out = NULL;
 	if (r->tail != NULL)
 		r->tail->rnext = j;
 	else
@@ -241,17 +258,29 @@ rounds_add(struct rounds *rs, struct job *j)
 		r->ners++;
 	else
 		r->nstd++;
-	/*
-	 * A round closes at the end of the turn that gathered it (group
-	 * commit); under a load that makes one turn long, also at a size or
-	 * an age bound.
-	 */
-	if (r->njobs >= rs->cfg->round_max || (r->njobs % 64 == 0 &&
-	    round_age_ms(r) >= rs->cfg->round_max_ms)) {
-		/* Mid-turn: its signatures start now, not at the turn's end. */
-		rounds_close(rs);
-		rounds_hand_over(rs);
+}
+
+void
+rounds_add_stamps(struct rounds *rs, struct stamp_req *sr)
+{
+	struct stamp_req	*next;
+	struct job		*j;
+
+	for (; sr != NULL; sr = next) {
+		next = stamper_next(sr);
+		j = job_own(JOB_STAMP, HASH_SHA256, 0, stamper_digest(sr), 32);
+		j->u.own.stamp = sr;
+		rounds_add(rs, j);
 	}
+}
+
+bool
+rounds_full(const struct rounds *rs)
+{
+	const struct round *r = rs->open;
+
+	return r != NULL && (r->njobs >= rs->cfg->round_max ||
+	    round_age_ms(r) >= rs->cfg->round_max_ms);
 }
 
 /* Rejects every request of r now (no serials, no record, no signature). */
@@ -262,7 +291,9 @@ round_reject(struct rounds *rs, struct round *r, enum pki_fail fail,
 	struct job *j;
 
 	for (j = r->jobs; j != NULL; j = j->rnext) {
-		job_reject(j, fail, why);
+		if (j->kind != JOB_STAMP)
+			resp_reject(j->u.client.resp, fail, why);
+		j->failed = true;
 		j->signed_ = true;
 	}
 	r->failed = true;
@@ -281,13 +312,18 @@ submit(struct rounds *rs, struct job *j)
 	rs->nsub++;
 }
 
-/* j->tst from the round's genTime and j's serial; 0, or -1 (logged). */
+/*
+ * j's TSTInfo from r's genTime and the serial counter s; its SHA-256 into
+ * hash when not NULL.  0, or -1 (logged).
+ */
 static int
-job_tstinfo(struct rounds *rs, struct job *j, const struct round *r)
+job_tstinfo(struct rounds *rs, struct job *j, const struct round *r,
+    uint64_t s, uint8_t *hash)
 {
 	struct token_in	in;
 	uint8_t		buf[TOKEN_MAX_TST];
 
+	j->serial_len = serial_encode(rs->cfg->unit_id, s, j->serial);
 	in.req = &j->req;
 	in.serial = j->serial;
 	in.serial_len = j->serial_len;
@@ -298,76 +334,20 @@ job_tstinfo(struct rounds *rs, struct job *j, const struct round *r)
 	if ((j->tst = malloc(j->tst_len)) == NULL)
 		err(1, NULL);
 	memcpy(j->tst, buf, j->tst_len);
-	return 0;
-}
-
-/* An internal job: a token over imprint (len bytes of alg) with certs. */
-static struct job *
-job_internal(enum job_kind kind, enum hash_alg alg, int policy,
-    const uint8_t *imprint, size_t len)
-{
-	struct job *j;
-
-	if ((j = calloc(1, sizeof(*j))) == NULL)
-		err(1, NULL);
-	j->kind = kind;
-	memcpy(j->imprint, imprint, len);
-	j->req.alg = alg;
-	j->req.imprint = j->imprint;
-	j->req.imprint_len = len;
-	j->req.policy = policy;
-	j->req.cert_req = true;		/* the record must stand alone */
-	return j;
-}
-
-static void
-job_internal_free(struct job *j)
-{
-	free(j->tst);
-	free(j->out);
-	free(j);
-}
-
-static void
-batch_grow(struct batch *b, size_t more)
-{
-	size_t cap = b->cap ? b->cap : 4096;
-
-	if (b->len + more <= b->cap)
-		return;
-	while (cap < b->len + more)
-		cap *= 2;
-	if ((b->buf = realloc(b->buf, cap)) == NULL)
-		err(1, NULL);
-	b->cap = cap;
-}
-
-/* Encodes rec at the end of the fill batch, chained on the encoded head. */
-static int
-ledger_add(struct rounds *rs, struct ledger_rec *rec)
-{
-	struct batch	*b = &rs->fill;
-	size_t		 len = ledger_rec_len(rec), n;
-
-	rec->seq = rs->seq;
-	rec->unit = rs->cfg->unit_id;
-	batch_grow(b, len);
-	if ((n = ledger_encode(rec, rs->head, b->buf + b->len, len,
-	    rs->head)) == 0)
+	if (hash != NULL && hash_digest(HASH_SHA256, j->tst, j->tst_len,
+	    hash) == -1)
 		return -1;
-	b->len += n;
-	if (b->nrecs == b->reccap) {
-		b->reccap = b->reccap ? b->reccap * 2 : 16;
-		if ((b->recs = reallocarray(b->recs, b->reccap,
-		    sizeof(*b->recs))) == NULL)
-			err(1, NULL);
-	}
-	b->recs[b->nrecs] = *rec;
-	b->recs[b->nrecs].payload = NULL;
-	b->nrecs++;
-	memcpy(b->head, rs->head, LEDGER_HASH_LEN);
-	rs->seq++;
 	return 0;
+}
+
+/* A record of round r, its fixed fields filled. */
+static void
+round_rec(const struct round *r, struct ledger_rec *rec, enum ledger_kind kind)
+{
+	memset(rec, 0, sizeof(*rec));
+	rec->kind = kind;
+	rec->round = r->id;
+	memcpy(rec->gentime, r->gentime, r->gentime_len);
 }
 
 static struct tree *
@@ -392,18 +372,34 @@ tree_free(struct tree *t)
 {
 	merkle_free(t->m);
 	free(t->leaves);
+	free(t->resps);
 	free(t);
 }
 
-/* The /ers requests of r grouped into trees, each tree built. */
+static void
+trees_free(struct tree *trees)
+{
+	struct tree *next;
+
+	for (; trees != NULL; trees = next) {
+		next = trees->next;
+		tree_free(trees);
+	}
+}
+
+/*
+ * The /ers requests of r grouped into trees, each tree built.  NULL with
+ * *ok false when a tree could not be built (logged).
+ */
 static struct tree *
-round_trees(struct round *r)
+round_trees(struct round *r, bool *ok)
 {
 	struct tree		*trees = NULL, *t;
 	struct merkle_leaf	*lv;
 	struct job		*j;
 	size_t			 i;
 
+	*ok = true;
 	for (j = r->jobs; j != NULL; j = j->rnext) {
 		if (j->kind != JOB_ERS)
 			continue;
@@ -411,11 +407,14 @@ round_trees(struct round *r)
 		if (t->n == t->cap) {
 			t->cap = t->cap ? t->cap * 2 : 16;
 			if ((t->leaves = reallocarray(t->leaves, t->cap,
-			    sizeof(*t->leaves))) == NULL)
+			    sizeof(*t->leaves))) == NULL ||
+			    (t->resps = reallocarray(t->resps, t->cap,
+			    sizeof(*t->resps))) == NULL)
 				err(1, NULL);
 		}
-		j->tree = t;
-		j->leaf = t->n;
+		j->u.client.tree = t;
+		j->u.client.leaf = t->n;
+		t->resps[t->n] = j->u.client.resp;
 		t->leaves[t->n++] = j;
 	}
 	for (t = trees; t != NULL; t = t->next) {
@@ -428,35 +427,155 @@ round_trees(struct round *r)
 		}
 		t->m = merkle_build(t->alg, lv, t->n, NULL);
 		free(lv);
+		if (t->m == NULL) {
+			trees_free(trees);
+			*ok = false;
+			return NULL;
+		}
+		t->replies.m = t->m;
+		t->replies.resps = t->resps;
+		t->replies.n = t->n;
 	}
 	return trees;
 }
 
-static bool
-anchor_due(struct rounds *rs)
+/*
+ * POST / (and stamps): each TSTInfo from serial s on, then the round's
+ * LEDGER_TOKENS record over their hashes.  Returns the next serial.
+ */
+static uint64_t
+round_tokens(struct rounds *rs, struct round *r, uint64_t s)
 {
-	if (rs->anchor_out || rs->lg->records == 0)
+	struct ledger_rec	 rec;
+	struct merkle		*tm;
+	struct job		*j;
+	uint8_t			*hashes;
+	uint64_t		 first = s;
+	size_t			 i = 0;
+
+	if (r->nstd == 0)
+		return s;
+	if ((hashes = malloc(r->nstd * LEDGER_HASH_LEN)) == NULL)
+		err(1, NULL);
+	for (j = r->jobs; j != NULL; j = j->rnext) {
+		if (j->kind == JOB_ERS)
+			continue;
+		if (job_tstinfo(rs, j, r, s++, hashes + i * LEDGER_HASH_LEN) ==
+		    -1) {
+			/* Bounds are checked at parse time: a bug if here. */
+			if (j->kind != JOB_STAMP)
+				resp_reject(j->u.client.resp,
+				    FAIL_SYSTEM_FAILURE,
+				    "token encoding failed");
+			j->failed = true;
+			j->signed_ = true;
+			memset(hashes + i * LEDGER_HASH_LEN, 0, LEDGER_HASH_LEN);
+		} else
+			submit(rs, j);
+		i++;
+	}
+	round_rec(r, &rec, LEDGER_TOKENS);
+	rec.alg = HASH_SHA256;
+	rec.count = r->nstd;
+	rec.first_serial = first;
+	rec.last_serial = first + r->nstd - 1;
+	if ((tm = merkle_build_nodes(HASH_SHA256, hashes, r->nstd)) == NULL)
+		errx(1, "ledger: tree over the round's tokens");
+	memcpy(rec.root, merkle_root(tm), LEDGER_HASH_LEN);
+	merkle_free(tm);
+	rec.payload = hashes;
+	rec.payload_len = r->nstd * LEDGER_HASH_LEN;
+	r->ticket = journal_append(rs->jr, &rec);
+	free(hashes);
+	return s;
+}
+
+/*
+ * POST /ers: one round token per tree, its serial from s on, and one
+ * LEDGER_ERS record per tree.  The trees go with their round tokens.
+ * Returns the next serial.
+ */
+static uint64_t
+round_ers(struct rounds *rs, struct round *r, struct tree *trees, uint64_t s)
+{
+	struct ledger_rec	 rec;
+	struct tree		*t, *next;
+	struct job		*j;
+	uint8_t			 th[HASH_MAX_LEN];
+
+	for (t = trees; t != NULL; t = next) {
+		next = t->next;
+		j = job_own(JOB_ROUND_TOKEN, t->alg, t->policy,
+		    merkle_root(t->m), hash_info(t->alg)->len);
+		j->u.own.tree = t;
+		j->u.own.replies = &t->replies;
+		if (job_tstinfo(rs, j, r, s, th) == -1)
+			errx(1, "round token encoding failed");
+		round_rec(r, &rec, LEDGER_ERS);
+		rec.alg = t->alg;
+		rec.count = t->n;
+		rec.first_serial = rec.last_serial = s++;
+		memcpy(rec.root, merkle_root(t->m), hash_info(t->alg)->len);
+		rec.payload = th;
+		rec.payload_len = LEDGER_HASH_LEN;
+		r->ticket = journal_append(rs->jr, &rec);
+		rs->internal++;
+		rs->st.round_tokens++;
+		submit(rs, j);
+	}
+	return s;
+}
+
+/*
+ * Whether this round makes an anchor: none out, something durable to
+ * anchor, and anchor_rounds rounds or anchor_seconds seconds since the
+ * last one.
+ */
+static bool
+anchor_due(const struct rounds *rs)
+{
+	if (rs->anchor.out || journal_head(rs->jr, NULL) == 0)
 		return false;
 	if (rs->cfg->anchor_rounds > 0 &&
 	    rs->since_anchor >= rs->cfg->anchor_rounds)
 		return true;
 	return rs->cfg->anchor_seconds > 0 &&
-	    mono_seconds() - rs->anchor_time >= rs->cfg->anchor_seconds;
+	    now_s() - rs->anchor_time >= rs->cfg->anchor_seconds;
+}
+
+/* The anchor of round r, serial s: a token over the durable head. */
+static void
+round_anchor(struct rounds *rs, const struct round *r, uint64_t s)
+{
+	struct anchor	*a = &rs->anchor;
+	struct job	*j;
+
+	a->ref = journal_head(rs->jr, a->head) - 1;
+	j = job_own(JOB_ANCHOR, HASH_SHA256, 0, a->head, LEDGER_HASH_LEN);
+	if (job_tstinfo(rs, j, r, s, NULL) == -1)
+		errx(1, "anchor token encoding failed");
+	a->out = true;
+	a->serial = s;
+	a->round = r->id;
+	memcpy(a->gentime, r->gentime, r->gentime_len);
+	a->gentime[r->gentime_len] = '\0';
+	rs->since_anchor = 0;
+	rs->anchor_time = now_s();
+	rs->internal++;
+	rs->st.anchors++;
+	submit(rs, j);
 }
 
 void
 rounds_close(struct rounds *rs)
 {
 	struct round		*r = rs->open;
-	struct tree		*trees, *t;
-	struct job		*j, *anchor = NULL;
-	struct ledger_rec	 rec;
-	struct timespec		 ts;
-	uint8_t			*hashes = NULL;
-	uint64_t		 first, s;
-	size_t			 nser, i;
-	struct merkle		*tm;
 	struct clock_reading	 cr;
+	struct timespec		 ts;
+	struct tree		*trees, *t;
+	uint64_t		 s;
+	size_t			 nser;
+	bool			 anchor, ok;
 
 	if (r == NULL)
 		return;
@@ -472,132 +591,33 @@ rounds_close(struct rounds *rs)
 	clock_gettime(CLOCK_REALTIME, &ts);
 	r->gentime_len = tsp_gentime(&ts, rs->cfg->gentime_digits,
 	    r->gentime);
-
-	trees = round_trees(r);
-	for (t = trees; t != NULL; t = t->next)
-		if (t->m == NULL) {
-			for (; trees != NULL; trees = t) {
-				t = trees->next;
-				tree_free(trees);
-			}
-			round_reject(rs, r, FAIL_SYSTEM_FAILURE,
-			    "the round's hash tree could not be built");
-			return;
-		}
-	nser = r->nstd;
+	trees = round_trees(r, &ok);
+	if (!ok) {
+		round_reject(rs, r, FAIL_SYSTEM_FAILURE,
+		    "the round's hash tree could not be built");
+		return;
+	}
+	anchor = anchor_due(rs);
+	nser = r->nstd + (anchor ? 1 : 0);
 	for (t = trees; t != NULL; t = t->next)
 		nser++;
-	if (anchor_due(rs))
-		nser++;
-	if (serial_take(rs->ser, nser, &first) == -1) {
-		for (; trees != NULL; trees = t) {
-			t = trees->next;
-			tree_free(trees);
-		}
+	if (serial_take(rs->ser, nser, &s) == -1) {
+		trees_free(trees);
 		round_reject(rs, r, FAIL_SYSTEM_FAILURE,
 		    "serial numbers cannot be reserved");
 		return;
 	}
-	r->first_serial = s = first;
-
-	/* POST /: the TSTInfos, their hashes for the ledger. */
-	if (r->nstd > 0 && (hashes = malloc(r->nstd * LEDGER_HASH_LEN)) ==
-	    NULL)
-		err(1, NULL);
-	i = 0;
-	for (j = r->jobs; j != NULL; j = j->rnext) {
-		if (j->kind != JOB_TOKEN && j->kind != JOB_STAMP)
-			continue;
-		j->serial_len = serial_encode(rs->cfg->unit_id, s++, j->serial);
-		if (job_tstinfo(rs, j, r) == -1 ||
-		    hash_digest(HASH_SHA256, j->tst, j->tst_len,
-		    hashes + i * LEDGER_HASH_LEN) == -1) {
-			/* Bounds are checked at parse time: a bug if here. */
-			job_reject(j, FAIL_SYSTEM_FAILURE, "token encoding failed");
-			memset(hashes + i * LEDGER_HASH_LEN, 0, LEDGER_HASH_LEN);
-			j->signed_ = true;
-		} else
-			submit(rs, j);
-		i++;
-	}
-	if (r->nstd > 0) {
-		memset(&rec, 0, sizeof(rec));
-		rec.kind = LEDGER_TOKENS;
-		rec.round = r->id;
-		memcpy(rec.gentime, r->gentime, r->gentime_len);
-		rec.alg = HASH_SHA256;
-		rec.count = r->nstd;
-		rec.first_serial = first;
-		rec.last_serial = first + r->nstd - 1;
-		if ((tm = merkle_build_nodes(HASH_SHA256, hashes, r->nstd)) ==
-		    NULL)
-			errx(1, "ledger: tree over the round's tokens");
-		memcpy(rec.root, merkle_root(tm), LEDGER_HASH_LEN);
-		merkle_free(tm);
-		rec.payload = hashes;
-		rec.payload_len = r->nstd * LEDGER_HASH_LEN;
-		if (ledger_add(rs, &rec) == -1)
-			errx(1, "ledger: cannot encode a round record");
-	}
-	free(hashes);
-
-	/* POST /ers: one round token per tree, one record per tree. */
-	for (t = trees; t != NULL; t = t->next) {
-		uint8_t th[HASH_MAX_LEN];
-
-		j = job_internal(JOB_ROUND_TOKEN, t->alg, t->policy,
-		    merkle_root(t->m), hash_info(t->alg)->len);
-		j->tree = t;
-		j->serial_len = serial_encode(rs->cfg->unit_id, s, j->serial);
-		if (job_tstinfo(rs, j, r) == -1 ||
-		    hash_digest(HASH_SHA256, j->tst, j->tst_len, th) == -1)
-			errx(1, "round token encoding failed");
-		memset(&rec, 0, sizeof(rec));
-		rec.kind = LEDGER_ERS;
-		rec.round = r->id;
-		memcpy(rec.gentime, r->gentime, r->gentime_len);
-		rec.alg = t->alg;
-		rec.count = t->n;
-		rec.first_serial = rec.last_serial = s++;
-		memcpy(rec.root, merkle_root(t->m), hash_info(t->alg)->len);
-		rec.payload = th;
-		rec.payload_len = LEDGER_HASH_LEN;
-		if (ledger_add(rs, &rec) == -1)
-			errx(1, "ledger: cannot encode a round record");
-		rs->internal++;
-		rs->st.round_tokens++;
-		submit(rs, j);
-	}
-
-	/* The anchor: a token over the last durable record. */
-	if (nser > (size_t)(s - first)) {
-		anchor = job_internal(JOB_ANCHOR, HASH_SHA256, 0, rs->lg->head,
-		    LEDGER_HASH_LEN);
-		rs->anchor_serial = s;
-		anchor->serial_len = serial_encode(rs->cfg->unit_id, s++,
-		    anchor->serial);
-		if (job_tstinfo(rs, anchor, r) == -1)
-			errx(1, "anchor token encoding failed");
-		rs->anchor_out = true;
-		rs->anchor_round = r->id;
-		rs->anchor_ref = rs->lg->records - 1;
-		memcpy(rs->anchor_head, rs->lg->head, LEDGER_HASH_LEN);
-		memcpy(rs->anchor_gentime, r->gentime, r->gentime_len);
-		rs->anchor_gentime[r->gentime_len] = '\0';
-		rs->since_anchor = 0;
-		rs->anchor_time = mono_seconds();
-		rs->internal++;
-		rs->st.anchors++;
-		submit(rs, anchor);
-	}
+	s = round_tokens(rs, r, s);
+	s = round_ers(rs, r, trees, s);
+	if (anchor)
+		round_anchor(rs, r, s++);
 	rs->since_anchor++;
-
-	if (rs->fill.rtail != NULL)
-		rs->fill.rtail->bnext = r;
+	r->next = NULL;
+	if (rs->ptail != NULL)
+		rs->ptail->next = r;
 	else
-		rs->fill.rounds = r;
-	rs->fill.rtail = r;
-	r->bnext = NULL;
+		rs->pending = r;
+	rs->ptail = r;
 }
 
 void
@@ -626,7 +646,7 @@ rounds_turn(struct rounds *rs)
 	 * bigger ledger batches), up to round_max_ms.  Idle signers: it
 	 * closes now, and a lone request is answered at once.
 	 */
-	if (round_age_ms(rs->open) >= rs->cfg->round_max_ms) {
+	if (rounds_full(rs)) {
 		rounds_close(rs);
 		return;
 	}
@@ -635,133 +655,66 @@ rounds_turn(struct rounds *rs)
 	/*
 	 * The same at the ledger for a round of /ers requests only: its
 	 * replies leave with its record, which cannot be written before the
-	 * sync in flight ends; its one signature takes less than that sync.
-	 * So it gathers until then: one signature and one record for every
-	 * /ers request that came meanwhile, no reply later.  A round with
-	 * standard tokens closes now: their signatures are the long part.
+	 * batch in flight ends; its one signature takes less than that
+	 * batch.  So it gathers until then: one signature and one record for
+	 * every /ers request that came meanwhile, no reply later.  A round
+	 * with standard tokens closes now: their signatures are the long
+	 * part.
 	 */
-	if (rs->open->nstd == 0 && rs->in_flight)
+	if (rs->open->nstd == 0 && journal_busy(rs->jr))
 		return;
 	rounds_close(rs);
 }
 
-/*
- * The replies of rt's tree, on the worker that signed rt: one blob holds
- * the token once and every leaf's HTTP head and record prefix, and each
- * reply sends its own part, then the shared token (struct resp's tail).
- * A reply is ready to go out as is, so the loop does not touch the tree.
- */
-void
-rounds_ers_replies(struct job *rt)
-{
-	struct tree		*t = rt->tree;
-	struct merkle_path	 p;
-	struct ers_layout	 lay;
-	struct blob		*bl;
-	struct job		*j;
-	const uint8_t		*tok, *tpl = NULL;
-	uint8_t			*at;
-	char			 head[HTTP_HEAD_ROOM];
-	size_t			 toklen, plen, hlen = 0, i, depth, per, refs = 0;
-	size_t			 head_plen = 0;
-	bool			 head_ka = false;
-
-	if (rt->failed || ers_token_from_resp(rt->out, rt->out_len, &tok,
-	    &toklen) == -1) {
-		for (i = 0; i < t->n; i++)
-			job_reject(t->leaves[i], FAIL_SYSTEM_FAILURE,
-			    "the signing key is not available");
-		return;
-	}
-	for (depth = 0; ((size_t)1 << depth) < t->n; depth++)
-		;
-	per = HTTP_HEAD_ROOM + ERS_PREFIX_BOUND(depth, hash_info(t->alg)->len);
-	if ((bl = malloc(sizeof(*bl) + toklen + t->n * per)) == NULL)
-		err(1, NULL);
-	memcpy(bl->data, tok, toklen);
-	at = bl->data + toklen;
-	/*
-	 * Leaves in order share a path shape (only the last subtree's are
-	 * shorter): a leaf's prefix is the previous one's with its own hash
-	 * values and r written over (ers_patch_prefix), and its head, of the
-	 * same length, the same bytes.  A change of shape encodes anew.
-	 */
-	for (i = 0; i < t->n; i++) {
-		j = t->leaves[i];
-		plen = 0;
-		if (merkle_path(t->m, i, &p) == 0) {
-			if (tpl != NULL)
-				plen = ers_patch_prefix(at + HTTP_HEAD_ROOM,
-				    tpl, &lay, &p, merkle_rand(t->m, i), toklen);
-			if (plen == 0 && (plen = ers_encode_prefix_layout(
-			    at + HTTP_HEAD_ROOM, per - HTTP_HEAD_ROOM, &p,
-			    merkle_rand(t->m, i), toklen, &lay)) == 0)
-				tpl = NULL;
-		}
-		if (plen > 0 && (hlen == 0 || plen != head_plen ||
-		    j->keep_alive != head_ka)) {
-			hlen = http_head(head, sizeof(head), 200, CTYPE_ERS,
-			    plen + toklen, j->keep_alive, NULL);
-			head_plen = plen;
-			head_ka = j->keep_alive;
-		}
-		if (plen == 0 || hlen == 0) {
-			job_reject(j, FAIL_SYSTEM_FAILURE,
-			    "the evidence record could not be built");
-			tpl = NULL;	/* lay may be this slot's, left behind */
-			continue;
-		}
-		tpl = at + HTTP_HEAD_ROOM;
-		/* The head goes right before the prefix: one piece. */
-		memcpy(at + HTTP_HEAD_ROOM - hlen, head, hlen);
-		resp_clear(j->resp);
-		j->resp->data = at + HTTP_HEAD_ROOM - hlen;
-		j->resp->len = hlen + plen;
-		j->resp->tail = bl->data;
-		j->resp->tail_len = toklen;
-		j->resp->blob = bl;
-		refs++;
-		at += per;
-	}
-	if ((bl->refs = refs) == 0)
-		free(bl);
-}
-
+/* The anchor token came back: its record joins the next batch. */
 static void
 anchor_back(struct rounds *rs, struct job *j)
 {
+	struct anchor		*a = &rs->anchor;
 	struct ledger_rec	 rec;
 	const uint8_t		*tok;
 	size_t			 toklen;
 
-	rs->anchor_out = false;
-	if (j->failed || ers_token_from_resp(j->out, j->out_len, &tok,
-	    &toklen) == -1) {
+	a->out = false;
+	if (j->failed || ers_token_from_resp(j->u.own.out, j->u.own.out_len,
+	    &tok, &toklen) == -1) {
 		log_warnx("ledger: the anchor token could not be made; "
 		    "trying again with a later round");
 		return;
 	}
 	memset(&rec, 0, sizeof(rec));
 	rec.kind = LEDGER_ANCHOR;
-	rec.round = rs->anchor_round;
-	memcpy(rec.gentime, rs->anchor_gentime, sizeof(rec.gentime));
+	rec.round = a->round;
+	memcpy(rec.gentime, a->gentime, sizeof(rec.gentime));
 	rec.alg = HASH_SHA256;
-	rec.count = 0;
-	rec.ref = rs->anchor_ref;
-	memcpy(rec.root, rs->anchor_head, LEDGER_HASH_LEN);
-	rec.first_serial = rec.last_serial = rs->anchor_serial;
+	rec.ref = a->ref;
+	memcpy(rec.root, a->head, LEDGER_HASH_LEN);
+	rec.first_serial = rec.last_serial = a->serial;
 	rec.payload = tok;
 	rec.payload_len = toklen;
-	if (ledger_add(rs, &rec) == -1)
-		log_warnx("ledger: cannot encode the anchor record");
+	(void)journal_append(rs->jr, &rec);
+}
+
+/* A round token came back: its tree's leaves have their replies. */
+static void
+round_token_back(struct rounds *rs, struct job *rt)
+{
+	struct tree	*t = rt->u.own.tree;
+	size_t		 i;
+
+	for (i = 0; i < t->n; i++) {
+		t->leaves[i]->signed_ = true;
+		if (rt->failed)
+			t->leaves[i]->failed = true;
+		job_try_release(rs, t->leaves[i]);
+	}
+	tree_free(t);
 }
 
 void
 rounds_collect(struct rounds *rs)
 {
-	struct job	*j, *next;
-	struct tree	*t;
-	size_t		 i;
+	struct job *j, *next;
 
 	for (j = signer_collect(rs->sg); j != NULL; j = next) {
 		next = j->next;
@@ -772,19 +725,14 @@ rounds_collect(struct rounds *rs)
 			job_try_release(rs, j);
 			break;
 		case JOB_ROUND_TOKEN:
-			t = j->tree;
-			for (i = 0; i < t->n; i++) {
-				t->leaves[i]->signed_ = true;
-				job_try_release(rs, t->leaves[i]);
-			}
-			tree_free(t);
+			round_token_back(rs, j);
 			rs->internal--;
-			job_internal_free(j);
+			rounds_job_free(j);
 			break;
 		case JOB_ANCHOR:
 			anchor_back(rs, j);
 			rs->internal--;
-			job_internal_free(j);
+			rounds_job_free(j);
 			break;
 		case JOB_ERS:
 			break;	/* never at the workers */
@@ -793,106 +741,41 @@ rounds_collect(struct rounds *rs)
 }
 
 void
-rounds_add_stamps(struct rounds *rs, struct stamp_req *sr)
+rounds_settle(struct rounds *rs)
 {
-	struct stamp_req	*next;
-	struct job		*j;
+	uint64_t	 durable = journal_durable(rs->jr);
+	uint64_t	 lost = journal_lost(rs->jr);
+	struct round	*r;
 
-	for (; sr != NULL; sr = next) {
-		next = stamper_next(sr);
-		j = job_internal(JOB_STAMP, HASH_SHA256, 0, stamper_digest(sr),
-		    32);
-		j->stamp = sr;
-		rounds_add(rs, j);
+	/*
+	 * Rounds wait in close order, so in ticket order; a lost batch takes
+	 * every ticket appended until then, and the rounds it took are
+	 * settled here right away, so a round still waiting that a later
+	 * durable batch covers was in that batch.
+	 */
+	while ((r = rs->pending) != NULL &&
+	    (r->ticket <= durable || r->ticket <= lost)) {
+		if ((rs->pending = r->next) == NULL)
+			rs->ptail = NULL;
+		if (r->ticket <= durable)
+			r->durable = true;
+		else
+			r->failed = true;
+		round_settle(rs, r);
 	}
+}
+
+struct job *
+rounds_released(struct rounds *rs)
+{
+	struct job *j = rs->released;
+
+	rs->released = NULL;
+	return j;
 }
 
 const struct rounds_stats *
 rounds_stats(const struct rounds *rs)
 {
 	return &rs->st;
-}
-
-long
-rounds_ledger_age_ms(const struct rounds *rs)
-{
-	return rs->fill.rounds != NULL ? round_age_ms(rs->fill.rounds) : 0;
-}
-
-bool
-rounds_ledger_next(struct rounds *rs, const uint8_t **buf, size_t *len)
-{
-	struct batch tmp;
-
-	if (rs->in_flight || rs->fill.len == 0)
-		return false;
-	tmp = rs->flight;
-	rs->flight = rs->fill;
-	rs->fill = tmp;
-	rs->fill.len = rs->fill.nrecs = 0;
-	rs->fill.rounds = rs->fill.rtail = NULL;
-	rs->in_flight = true;
-	*buf = rs->flight.buf;
-	*len = rs->flight.len;
-	return true;
-}
-
-static size_t
-batch_rounds(const struct batch *b)
-{
-	const struct round	*r;
-	size_t			 n = 0;
-
-	for (r = b->rounds; r != NULL; r = r->bnext)
-		n++;
-	return n;
-}
-
-static void
-batch_settle(struct rounds *rs, struct batch *b, bool ok)
-{
-	struct round *r, *next;
-
-	for (r = b->rounds; r != NULL; r = next) {
-		next = r->bnext;
-		if (ok)
-			r->durable = true;
-		else
-			r->failed = true;
-		round_settle(rs, r);
-	}
-	b->rounds = b->rtail = NULL;
-	b->len = b->nrecs = 0;
-}
-
-void
-rounds_ledger_done(struct rounds *rs, int wres, size_t wlen, int sres)
-{
-	struct batch *b = &rs->flight;
-
-	rs->in_flight = false;
-	if (wres >= 0 && (size_t)wres == wlen && sres == 0) {
-		ledger_commit(rs->lg, b->recs, b->nrecs, b->head, b->len);
-		batch_settle(rs, b, true);
-		return;
-	}
-	if (wres < 0)
-		log_warnx("ledger: write failed: %s; the replies of %zu rounds "
-		    "become systemFailure", strerror(-wres), batch_rounds(b) +
-		    batch_rounds(&rs->fill));
-	else if ((size_t)wres != wlen)
-		log_warnx("ledger: short write (%d of %zu bytes: disk full or "
-		    "file size limit?); the replies of %zu rounds become "
-		    "systemFailure", wres, wlen, batch_rounds(b) +
-		    batch_rounds(&rs->fill));
-	else
-		log_warnx("ledger: fdatasync failed: %s; the replies of %zu "
-		    "rounds become systemFailure", strerror(-sres),
-		    batch_rounds(b) + batch_rounds(&rs->fill));
-	(void)ledger_rollback(rs->lg);
-	/* The fill batch is chained on the lost records: it goes too. */
-	batch_settle(rs, b, false);
-	batch_settle(rs, &rs->fill, false);
-	memcpy(rs->head, rs->lg->head, LEDGER_HASH_LEN);
-	rs->seq = rs->lg->records;
 }

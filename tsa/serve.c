@@ -123,8 +123,39 @@ serve_load_chain(const char *path, STACK_OF(X509) **chain)
 	return tsa;
 }
 
-int
-serve_main(int argc, char **argv)
+/* What serve_main() reads from the config and the command line. */
+struct serve_opts {
+	const char		*confpath;
+	const char		*listen;
+	const char		*clock_mode;
+	const char		*servers[CLOCK_MAX_SERVERS + 1];
+	size_t			 nservers;
+	int			 verbose;
+};
+
+/* What the server runs on, and frees at the end. */
+struct serve_state {
+	struct conf		*conf;
+	struct serve_cfg	 cfg;
+	struct clock_cfg	 ccfg;
+	struct tsp_policies	 pol;
+	struct token_params	 tp;
+	STACK_OF(X509)		*chain;
+	char			*module, *hsmconf, *pinfile, *chainpath;
+	char			*serialpath, *ledger_dir;
+	const char		*token_label, *key_label;
+	int			 workers;
+	int			 key_copy;
+	int			 ledger_direct;
+	long			 serial_block;
+	struct p11		*p11;
+	struct token_tmpl	*tmpl;
+	struct ledger		*lg;
+	struct serial		*ser;
+};
+
+static void
+serve_args(int argc, char **argv, struct serve_opts *o)
 {
 	static const struct option longopts[] = {
 		{ "listen", required_argument, NULL, 'l' },
@@ -133,174 +164,231 @@ serve_main(int argc, char **argv)
 		{ "ntp-server", required_argument, NULL, 'n' },
 		{ NULL, 0, NULL, 0 }
 	};
-	const char		*servers[CLOCK_MAX_SERVERS + 1];
-	const char		*clock_mode = NULL;
-	size_t			 nservers = 0;
-	struct clock_cfg	 ccfg;
-	struct clock		*clk;
-	struct serve_cfg	 cfg;
-	struct tsp_policies	 pol;
-	struct token_params	 tp;
-	struct token_tmpl	*tmpl;
-	struct conf		*c;
-	struct p11		*p11;
-	struct signer		*sg;
-	struct serial		*ser;
-	struct ledger		*lg;
-	STACK_OF(X509)		*chain;
-	EVP_PKEY		*pub;
-	const char		*confpath = NULL, *listen_arg = NULL, *v;
-	char			*module, *hsmconf, *pinfile, *chainpath;
-	char			*serialpath;
-	const char		*token_label, *key_label;
-	sigset_t		 mask;
-	size_t			 i;
-	int			 ch, lfd, verbose = 0, workers, hash, rc;
-	int			 key_copy;
-	int			 ledger_sync_direct = 1;
-	long			 block;
+	int ch;
 
+	memset(o, 0, sizeof(*o));
 	while ((ch = getopt_long(argc, argv, "c:l:v", longopts, NULL)) != -1)
 		switch (ch) {
 		case 'm':
-			clock_mode = optarg;
+			o->clock_mode = optarg;
 			break;
 		case 'n':
-			if (nservers == CLOCK_MAX_SERVERS)
+			if (o->nservers == CLOCK_MAX_SERVERS)
 				errx(1, "more than %d --ntp-server",
 				    CLOCK_MAX_SERVERS);
-			servers[nservers++] = optarg;
+			o->servers[o->nservers++] = optarg;
 			break;
 		case 'c':
-			confpath = optarg;
+			o->confpath = optarg;
 			break;
 		case 'l':
-			listen_arg = optarg;
+			o->listen = optarg;
 			break;
 		case 'v':
-			verbose = 1;
+			o->verbose = 1;
 			break;
 		default:
 			serve_usage();
 		}
-	if (confpath == NULL || optind != argc)
+	if (o->confpath == NULL || optind != argc)
 		serve_usage();
-	log_init("carimbo", verbose);
+	o->servers[o->nservers] = NULL;
+}
 
-	c = conf_load(confpath);
-	memset(&cfg, 0, sizeof(cfg));
-	memset(&pol, 0, sizeof(pol));
-	memset(&tp, 0, sizeof(tp));
-	cfg.unit_id = conf_int(c, "unit_id", 1, 0, 65535);
-	cfg.listen = conf_str(c, "listen", "127.0.0.1:8318");
-	if (listen_arg != NULL)
-		cfg.listen = listen_arg;
-	module = conf_path(c, "pkcs11_module", P11_DEFAULT_MODULE);
-	hsmconf = conf_path(c, "softhsm2_conf", NULL);
-	token_label = conf_str(c, "token_label", "carimbo");
-	pinfile = conf_path(c, "pin_file", "pin");
-	key_label = conf_str(c, "key_label", "tsa");
-	chainpath = conf_path(c, "tsa_chain", "tsa-chain.pem");
-	(void)conf_str(c, "root_cert", NULL);	/* for verifiers, not us */
+/* The token's contents: policies, accuracy, names, digests. */
+static void
+serve_conf_token(struct serve_state *st)
+{
+	struct conf	*c = st->conf;
+	const char	*v;
+	size_t		 i;
+	int		 hash;
+
 	for (i = 0; (v = conf_nth(c, "policy", i)) != NULL; i++) {
 		if (i == TSP_MAX_POLICIES)
 			conf_fatal(c, "policy", "more than %d policies",
 			    TSP_MAX_POLICIES);
-		if ((pol.v[i].len = tsp_oid_from_text(v, pol.v[i].oid,
-		    sizeof(pol.v[i].oid))) == 0)
+		if ((st->pol.v[i].len = tsp_oid_from_text(v, st->pol.v[i].oid,
+		    sizeof(st->pol.v[i].oid))) == 0)
 			conf_fatal(c, "policy", "\"%s\" is not an OID", v);
-		pol.n++;
+		st->pol.n++;
 	}
-	if (pol.n == 0) {
-		pol.v[0].len = tsp_oid_from_text("0.4.0.2023.1.1", pol.v[0].oid,
-		    sizeof(pol.v[0].oid));
-		pol.n = 1;
+	if (st->pol.n == 0) {
+		st->pol.v[0].len = tsp_oid_from_text("0.4.0.2023.1.1",
+		    st->pol.v[0].oid, sizeof(st->pol.v[0].oid));
+		st->pol.n = 1;
 	}
-	cfg.policies = &pol;
-	tp.policies = &pol;
-	tp.qualified = conf_bool(c, "qualified", 0);
-	tp.acc_seconds = conf_int(c, "accuracy_seconds", 1, 0, 3600);
-	tp.acc_millis = conf_int(c, "accuracy_millis", 0, 0, 999);
-	tp.acc_micros = conf_int(c, "accuracy_micros", 0, 0, 999);
-	if (tp.acc_seconds == 0 && tp.acc_millis == 0 && tp.acc_micros == 0)
+	st->cfg.policies = &st->pol;
+	st->tp.policies = &st->pol;
+	st->tp.qualified = conf_bool(c, "qualified", 0);
+	st->tp.acc_seconds = conf_int(c, "accuracy_seconds", 1, 0, 3600);
+	st->tp.acc_millis = conf_int(c, "accuracy_millis", 0, 0, 999);
+	st->tp.acc_micros = conf_int(c, "accuracy_micros", 0, 0, 999);
+	if (st->tp.acc_seconds == 0 && st->tp.acc_millis == 0 &&
+	    st->tp.acc_micros == 0)
 		conf_fatal(c, "accuracy_seconds", "the declared accuracy "
 		    "cannot be zero (ETSI EN 319 422 asks for it in every "
 		    "token)");
-	cfg.gentime_digits = conf_int(c, "gentime_digits", 3, 0, 6);
-	tp.tsa_name = conf_bool(c, "tsa_name", 1);
+	st->cfg.gentime_digits = conf_int(c, "gentime_digits", 3, 0, 6);
+	st->tp.tsa_name = conf_bool(c, "tsa_name", 1);
 	v = conf_str(c, "sign_digest", "sha256");
 	if ((hash = hash_by_name(v)) == -1)
 		conf_fatal(c, "sign_digest", "unknown digest \"%s\"", v);
-	tp.sign_hash = hash;
-	workers = conf_int(c, "workers", 1, 1, 64);
-	key_copy = conf_bool(c, "key_session_copy", 1);
-	serialpath = conf_path(c, "serial_file", "serials");
-	block = conf_int(c, "serial_block", 65536, 1, 1L << 30);
-	clock_cfg_load(&ccfg, c, c->dir);
-	servers[nservers] = NULL;
-	clock_cfg_override(&ccfg, clock_mode, nservers > 0 ? servers : NULL);
-	cfg.clock_demo = ccfg.mode == CLOCK_DEMO;
-	cfg.lim.max_body = conf_int(c, "max_body", 16384, 64, TSP_MAX_REQ);
-	cfg.lim.max_header_bytes = conf_int(c, "max_header_bytes", 8192,
+	st->tp.sign_hash = hash;
+}
+
+/* HTTP limits, rounds, the ledger and anchors. */
+static void
+serve_conf_service(struct serve_state *st)
+{
+	struct conf	*c = st->conf;
+	const char	*v;
+
+	st->cfg.lim.max_body = conf_int(c, "max_body", 16384, 64, TSP_MAX_REQ);
+	st->cfg.lim.max_header_bytes = conf_int(c, "max_header_bytes", 8192,
 	    256, 65536);
-	cfg.lim.max_headers = conf_int(c, "max_headers", 64, 4, 1024);
-	cfg.idle_timeout = conf_int(c, "idle_timeout", 30, 1, 3600);
-	cfg.read_timeout = conf_int(c, "read_timeout", 10, 1, 3600);
-	cfg.max_conns = conf_int(c, "max_connections", 4096, 1, 1 << 20);
-	cfg.max_inflight = conf_int(c, "max_inflight", 65536, 1, 1 << 24);
-	cfg.round_max = conf_int(c, "round_max_requests", 65536, 1,
+	st->cfg.lim.max_headers = conf_int(c, "max_headers", 64, 4, 1024);
+	st->cfg.idle_timeout = conf_int(c, "idle_timeout", 30, 1, 3600);
+	st->cfg.read_timeout = conf_int(c, "read_timeout", 10, 1, 3600);
+	st->cfg.max_conns = conf_int(c, "max_connections", 4096, 1, 1 << 20);
+	st->cfg.max_inflight = conf_int(c, "max_inflight", 65536, 1, 1 << 24);
+	st->cfg.round_max = conf_int(c, "round_max_requests", 65536, 1,
 	    MERKLE_MAX_LEAVES);
-	cfg.round_max_ms = conf_int(c, "round_max_ms", 50, 1, 10000);
-	cfg.ledger_dir = conf_path(c, "ledger_dir", "ledger");
+	st->cfg.round_max_ms = conf_int(c, "round_max_ms", 50, 1, 10000);
+	st->ledger_dir = conf_path(c, "ledger_dir", "ledger");
 	v = conf_str(c, "ledger_sync", "direct");
 	if (strcmp(v, "direct") == 0)
-		ledger_sync_direct = 1;
+		st->ledger_direct = 1;
 	else if (strcmp(v, "fdatasync") == 0)
-		ledger_sync_direct = 0;
+		st->ledger_direct = 0;
 	else
 		conf_fatal(c, "ledger_sync", "\"%s\": direct or fdatasync", v);
-	cfg.anchor_rounds = conf_int(c, "anchor_rounds", 10000, 0, 1 << 30);
-	cfg.anchor_seconds = conf_int(c, "anchor_seconds", 60, 0, 86400);
+	st->cfg.anchor_rounds = conf_int(c, "anchor_rounds", 10000, 0, 1 << 30);
+	st->cfg.anchor_seconds = conf_int(c, "anchor_seconds", 60, 0, 86400);
+}
+
+/* Every key of the config, checked; nothing is opened yet. */
+static void
+serve_conf(struct serve_state *st, const struct serve_opts *o)
+{
+	struct conf *c;
+
+	c = st->conf = conf_load(o->confpath);
+	st->cfg.unit_id = conf_int(c, "unit_id", 1, 0, 65535);
+	st->cfg.listen = conf_str(c, "listen", "127.0.0.1:8318");
+	if (o->listen != NULL)
+		st->cfg.listen = o->listen;
+	st->module = conf_path(c, "pkcs11_module", P11_DEFAULT_MODULE);
+	st->hsmconf = conf_path(c, "softhsm2_conf", NULL);
+	st->token_label = conf_str(c, "token_label", "carimbo");
+	st->pinfile = conf_path(c, "pin_file", "pin");
+	st->key_label = conf_str(c, "key_label", "tsa");
+	st->chainpath = conf_path(c, "tsa_chain", "tsa-chain.pem");
+	(void)conf_str(c, "root_cert", NULL);	/* for verifiers, not us */
+	serve_conf_token(st);
+	st->workers = conf_int(c, "workers", 1, 1, 64);
+	st->key_copy = conf_bool(c, "key_session_copy", 1);
+	st->serialpath = conf_path(c, "serial_file", "serials");
+	st->serial_block = conf_int(c, "serial_block", 65536, 1, 1L << 30);
+	clock_cfg_load(&st->ccfg, c, c->dir);
+	clock_cfg_override(&st->ccfg, o->clock_mode, o->nservers > 0 ?
+	    o->servers : NULL);
+	st->cfg.clock_demo = st->ccfg.mode == CLOCK_DEMO;
+	serve_conf_service(st);
 	conf_check_unused(c);
+}
 
-	tp.tsa_cert = serve_load_chain(chainpath, &chain);
-	tp.chain = chain;
-	tp.sig_nid = EVP_PKEY_get_base_id(X509_get0_pubkey(tp.tsa_cert));
+/* The token, the key and its certificate, the token template. */
+static void
+serve_token(struct serve_state *st)
+{
+	EVP_PKEY *pub;
 
-	if (hsmconf != NULL && setenv("SOFTHSM2_CONF", hsmconf, 1) == -1)
+	st->tp.tsa_cert = serve_load_chain(st->chainpath, &st->chain);
+	st->tp.chain = st->chain;
+	st->tp.sig_nid = EVP_PKEY_get_base_id(X509_get0_pubkey(
+	    st->tp.tsa_cert));
+	if (st->hsmconf != NULL && setenv("SOFTHSM2_CONF", st->hsmconf, 1) ==
+	    -1)
 		err(1, "setenv");
-	if ((p11 = p11_open(module, token_label, pinfile)) == NULL)
-		errx(1, "cannot open token \"%s\" with %s", token_label,
-		    module);
-	if ((pub = p11_pubkey(p11, key_label)) == NULL)
-		errx(1, "no key \"%s\" on token \"%s\"", key_label,
-		    token_label);
-	if (EVP_PKEY_eq(pub, X509_get0_pubkey(tp.tsa_cert)) != 1)
+	if ((st->p11 = p11_open(st->module, st->token_label, st->pinfile)) ==
+	    NULL)
+		errx(1, "cannot open token \"%s\" with %s", st->token_label,
+		    st->module);
+	if ((pub = p11_pubkey(st->p11, st->key_label)) == NULL)
+		errx(1, "no key \"%s\" on token \"%s\"", st->key_label,
+		    st->token_label);
+	if (EVP_PKEY_eq(pub, X509_get0_pubkey(st->tp.tsa_cert)) != 1)
 		errx(1, "%s: the TSA certificate does not match key \"%s\" "
-		    "on the token", chainpath, key_label);
+		    "on the token", st->chainpath, st->key_label);
 	EVP_PKEY_free(pub);
-	if ((tmpl = token_tmpl_new(&tp)) == NULL)
+	if ((st->tmpl = token_tmpl_new(&st->tp)) == NULL)
 		errx(1, "cannot build the token template");
+}
+
+/* The ledger and the serial file, checked against each other. */
+static void
+serve_ledger(struct serve_state *st)
+{
+	uint64_t max;
+
 	/*
 	 * A file size limit gives EFBIG (a failed round, or a logged
 	 * start-up growth), not a dead server: before the ledger's first
 	 * write.
 	 */
 	signal(SIGXFSZ, SIG_IGN);
-	if ((lg = ledger_open(cfg.ledger_dir)) == NULL)
-		errx(1, "%s: the ledger cannot be opened", cfg.ledger_dir);
-	if (ledger_sync_direct && ledger_direct(lg) == 0)
+	if ((st->lg = ledger_open(st->ledger_dir)) == NULL)
+		errx(1, "%s: the ledger cannot be opened", st->ledger_dir);
+	if (st->ledger_direct && ledger_direct(st->lg) == 0)
 		log_info("ledger: batches are direct writes "
 		    "(O_DIRECT|O_DSYNC, %d-byte blocks)", LEDGER_BLOCK);
 	else
 		log_info("ledger: batches are written, then fdatasync'ed");
-	if ((ser = serial_open(serialpath, cfg.unit_id, block)) == NULL)
+	if ((st->ser = serial_open(st->serialpath, st->cfg.unit_id,
+	    st->serial_block)) == NULL)
 		errx(1, "cannot open the serial file");
-	if (lg->have_serial && serial_peek(ser) <= lg->max_serial)
+	if (ledger_max_serial(st->lg, &max) && serial_peek(st->ser) <= max)
 		errx(1, "%s: the ledger holds serial %llu but the serial file "
 		    "resumes at %llu: refusing to issue a serial twice",
-		    serialpath, (unsigned long long)lg->max_serial,
-		    (unsigned long long)serial_peek(ser));
+		    st->serialpath, (unsigned long long)max,
+		    (unsigned long long)serial_peek(st->ser));
+}
+
+static void
+serve_free(struct serve_state *st)
+{
+	serial_close(st->ser);
+	ledger_close(st->lg);
+	free(st->ledger_dir);
+	token_tmpl_free(st->tmpl);
+	X509_free(st->tp.tsa_cert);
+	sk_X509_pop_free(st->chain, X509_free);
+	p11_close(st->p11);
+	free(st->module);
+	free(st->hsmconf);
+	free(st->pinfile);
+	free(st->chainpath);
+	free(st->serialpath);
+	conf_free(st->conf);
+}
+
+int
+serve_main(int argc, char **argv)
+{
+	struct serve_opts	 o;
+	struct serve_state	 st;
+	struct loop_parts	 lp;
+	struct clock		*clk;
+	sigset_t		 mask;
+	int			 lfd, rc;
+
+	serve_args(argc, argv, &o);
+	log_init("carimbo", o.verbose);
+	memset(&st, 0, sizeof(st));
+	serve_conf(&st, &o);
+	serve_token(&st);
+	serve_ledger(&st);
 
 	/* Workers inherit this mask: signals reach the loop's signalfd. */
 	sigemptyset(&mask);
@@ -310,37 +398,32 @@ serve_main(int argc, char **argv)
 		err(1, "sigprocmask");
 	signal(SIGPIPE, SIG_IGN);
 
-	lfd = serve_bind(cfg.listen);
-	cfg.pub = pub_open(c->dir);
-	cfg.stamper = stamper_new();
-	cfg.clock = clk = clock_start(&ccfg);
-	clock_set_stamp(clk, stamper_stamp, cfg.stamper);
-	sg = signer_start(p11, key_label, key_copy, workers, tmpl);
+	lfd = serve_bind(st.cfg.listen);
+	st.cfg.pub = pub_open(st.conf->dir);
+	st.cfg.stamper = stamper_new();
+	st.cfg.clock = clk = clock_start(&st.ccfg);
+	clock_set_stamp(clk, stamper_stamp, st.cfg.stamper);
+	lp.ser = st.ser;
+	lp.sg = signer_start(st.p11, st.key_label, st.key_copy, st.workers,
+	    st.tmpl);
+	lp.jr = journal_new(st.lg, st.cfg.unit_id);
+	lp.rs = rounds_new(&st.cfg, lp.sg, st.ser, lp.jr, st.tmpl,
+	    ledger_next_round(st.lg));
 	log_info("serving: unit %u, %d signing worker%s, key \"%s\", "
-	    "serials from %s", cfg.unit_id, workers, workers > 1 ? "s" : "",
-	    key_label, serialpath);
+	    "serials from %s", st.cfg.unit_id, st.workers,
+	    st.workers > 1 ? "s" : "", st.key_label, st.serialpath);
 	serve_print_addr(lfd);
-	rc = loop_run(&cfg, lfd, sg, ser, lg, tmpl);
+	rc = loop_run(&st.cfg, lfd, &lp);
 
 	close(lfd);
 	clock_set_stamp(clk, NULL, NULL);	/* the final seal: Ed25519 */
-	stamper_close(cfg.stamper);
+	stamper_close(st.cfg.stamper);
 	clock_stop(clk);
-	stamper_free(cfg.stamper);
-	pub_close(cfg.pub);
-	signer_stop(sg);
-	serial_close(ser);
-	ledger_close(lg);
-	free(cfg.ledger_dir);
-	token_tmpl_free(tmpl);
-	X509_free(tp.tsa_cert);
-	sk_X509_pop_free(chain, X509_free);
-	p11_close(p11);
-	free(module);
-	free(hsmconf);
-	free(pinfile);
-	free(chainpath);
-	free(serialpath);
-	conf_free(c);
+	stamper_free(st.cfg.stamper);
+	pub_close(st.cfg.pub);
+	signer_stop(lp.sg);
+	rounds_free(lp.rs);
+	journal_free(lp.jr);
+	serve_free(&st);
 	return rc;
 }

@@ -1,17 +1,19 @@
 /* SPDX-License-Identifier: ISC */
 /*
- * The signing workers.  round.c closes a round (one genTime, one serial
- * block, every TSTInfo) and hands its jobs here with one lock and one
- * condition signal; each worker holds its own PKCS#11 session, takes jobs
- * one at a time, signs the TSTInfo (token_sign_tstinfo: fill-in plus one
- * signature), builds the reply around it (for a round token: every /ers
- * reply of its tree) and pushes the job onto a lock-free done stack.  The
+ * The signing workers (doc/design.md "Threads").  round.c closes a round
+ * (one genTime, one serial block, every TSTInfo) and hands its jobs here
+ * with one lock and one condition signal; each worker holds its own
+ * PKCS#11 session, takes jobs one at a time, signs the TSTInfo
+ * (token_sign_tstinfo: fill-in plus one signature), has the reply built
+ * around it (resp.c: for a round token, every /ers reply of its tree) and
+ * pushes the job onto a lock-free done stack, the one way back
+ * (signer_collect()).  The
  * eventfd that wakes the loop is written once per SIGNAL_BATCH results, or
  * before the worker waits for work, never per token while work is queued:
  * measured with perf, a wake-up per token cost the worker 8% of its time
  * (eventfd_write and the wake-up of the loop), and at low load the queue
  * is empty after each job, so a lone request is still answered at once.
- * The loop never blocks on a worker (DESIGN.md "Flow of one request", 5).
+ * The loop never blocks on a worker.
  */
 #include <err.h>
 #include <errno.h>
@@ -68,107 +70,45 @@ signer_signatures(struct signer *sg, enum job_kind kind)
 	    memory_order_relaxed);
 }
 
-void
-job_reply(struct job *j, const char *ctype, const uint8_t *body, size_t blen)
-{
-	struct resp	*rp = j->resp;
-	char		 head[HTTP_HEAD_ROOM];
-	size_t		 hlen;
-
-	hlen = http_head(head, sizeof(head), 200, ctype, blen, j->keep_alive,
-	    NULL);
-	resp_clear(rp);
-	if ((rp->data = malloc(hlen + blen)) == NULL)
-		err(1, NULL);
-	memcpy(rp->data, head, hlen);
-	memcpy(rp->data + hlen, body, blen);
-	rp->len = hlen + blen;
-}
-
-void
-resp_clear(struct resp *r)
-{
-	if (r->blob != NULL) {
-		if (--r->blob->refs == 0)
-			free(r->blob);
-		r->blob = NULL;
-	} else
-		free(r->data);
-	r->data = NULL;
-	r->len = 0;
-	r->tail = NULL;
-	r->tail_len = 0;
-}
-
-void
-job_reject(struct job *j, enum pki_fail fail, const char *why)
-{
-	uint8_t	rej[TSP_MAX_REJECT];
-	size_t	len;
-
-	j->failed = true;
-	if (j->resp == NULL)
-		return;
-	len = tsp_resp_reject(rej, sizeof(rej), fail, why);
-	job_reply(j, CTYPE_TSR, rej, len);
-}
-
 /*
- * A token for POST /, straight into its reply buffer: the HTTP head is
- * written in the room left before the body, so the token is not copied.
+ * Signs j's TSTInfo and writes the result where j's kind says (tsa.h
+ * "struct job"): a JOB_TOKEN's reply, or the job's own TimeStampResp (and,
+ * for a round token, its tree's replies).
  */
-static void
-signer_token(struct worker *w, struct job *j)
-{
-	struct resp	*rp = j->resp;
-	uint8_t		*buf, *body;
-	size_t		 cap, blen, hlen;
-	char		 head[HTTP_HEAD_ROOM];
-
-	cap = token_max_len(w->sg->tmpl, &j->req);
-	if ((buf = malloc(HTTP_HEAD_ROOM + cap)) == NULL)
-		err(1, NULL);
-	body = buf + HTTP_HEAD_ROOM;
-	blen = token_sign_tstinfo(w->sg->tmpl, j->tst, j->tst_len,
-	    j->req.cert_req, signer_sign, w, body, cap);
-	if (blen == 0) {
-		free(buf);
-		job_reject(j, FAIL_SYSTEM_FAILURE,
-		    "the signing key is not available");
-		return;
-	}
-	hlen = http_head(head, sizeof(head), 200, CTYPE_TSR, blen,
-	    j->keep_alive, NULL);
-	memcpy(body - hlen, head, hlen);
-	memmove(buf, body - hlen, hlen + blen);
-	rp->data = buf;
-	rp->len = hlen + blen;
-}
-
-/* An internal token (round token, anchor): the TimeStampResp in j->out. */
-static void
-signer_internal(struct worker *w, struct job *j)
-{
-	size_t cap = token_max_len(w->sg->tmpl, &j->req);
-
-	if ((j->out = malloc(cap)) == NULL)
-		err(1, NULL);
-	j->out_len = token_sign_tstinfo(w->sg->tmpl, j->tst, j->tst_len,
-	    j->req.cert_req, signer_sign, w, j->out, cap);
-	if (j->out_len == 0)
-		j->failed = true;
-	if (j->kind == JOB_ROUND_TOKEN)
-		rounds_ers_replies(j);
-}
-
 static void
 signer_issue(struct worker *w, struct job *j)
 {
+	const struct token_tmpl	*tmpl = w->sg->tmpl;
+	struct job_own		*o = &j->u.own;
+	size_t			 cap;
+
 	w->kind = j->kind;
-	if (j->kind == JOB_TOKEN)
-		signer_token(w, j);	/* JOB_STAMP: internal, j->out */
-	else
-		signer_internal(w, j);
+	switch (j->kind) {
+	case JOB_TOKEN:
+		if (resp_token(j->u.client.resp, tmpl, &j->req, j->tst,
+		    j->tst_len, signer_sign, w) == -1) {
+			resp_reject(j->u.client.resp, FAIL_SYSTEM_FAILURE,
+			    "the signing key is not available");
+			j->failed = true;
+		}
+		break;
+	case JOB_ROUND_TOKEN:
+	case JOB_ANCHOR:
+	case JOB_STAMP:
+		cap = token_max_len(tmpl, &j->req);
+		if ((o->out = malloc(cap)) == NULL)
+			err(1, NULL);
+		o->out_len = token_sign_tstinfo(tmpl, j->tst, j->tst_len,
+		    j->req.cert_req, signer_sign, w, o->out, cap);
+		if (o->out_len == 0)
+			j->failed = true;
+		if (j->kind == JOB_ROUND_TOKEN)
+			resp_ers(o->replies, j->failed ? NULL : o->out,
+			    o->out_len);
+		break;
+	case JOB_ERS:
+		errx(1, "signer: an /ers leaf was queued for signing");
+	}
 }
 
 static void

@@ -242,57 +242,63 @@ enum job_kind {
 #define JOB_NKINDS	(JOB_STAMP + 1)
 
 struct stamp_req;
-
+struct round;
 struct tree;
+struct resp;
+struct merkle;
 
 /*
- * A request from parsing to its reply, or an internal signing job.  The
- * loop and round.c own it except while a worker signs it.
+ * The replies of one /ers tree, which the worker that signs the tree's
+ * round token fills (resp_ers()): leaf i of m answers in resps[i].
+ */
+struct ers_replies {
+	const struct merkle	*m;
+	struct resp		**resps;
+	size_t			  n;
+};
+
+/*
+ * A request of a round (JOB_TOKEN, JOB_ERS, JOB_STAMP) or a signing job
+ * the rounds make for themselves (JOB_ROUND_TOKEN, JOB_ANCHOR).  kind
+ * says which member of u is valid.  Who may touch it: the loop until
+ * rounds_add(); then round.c, but for the workers between
+ * rounds_hand_over() and rounds_collect(); back to the loop from
+ * rounds_released() on.  A JOB_ERS never goes to the workers, but its
+ * reply is filled by the worker that signs its tree's round token, in the
+ * same window.
  */
 struct job {
-	struct job	*rnext;		/* the round's jobs */
-	struct job	*next;		/* the work queue, then the done stack */
-	struct round	*round;
+	struct job	*next;		/* the work queue, then the done list,
+					   then rounds_released() */
 	enum job_kind	 kind;
-	void		*conn;		/* the loop's connection; opaque here */
-	struct resp	*resp;		/* the reply slot it fills (requests) */
-	struct tsp_req	 req;		/* points into tsq (or imprint) */
-	bool		 keep_alive;
-	bool		 signed_;	/* back from the workers */
 	bool		 failed;	/* answered with a rejection instead */
-	struct tree	*tree;		/* JOB_ERS, JOB_ROUND_TOKEN */
-	struct stamp_req *stamp;	/* JOB_STAMP */
-	size_t		 leaf;		/* JOB_ERS: index in the tree */
+	struct tsp_req	 req;		/* points into tsq or u.own.imprint */
 	uint8_t		 serial[SERIAL_MAX];
 	size_t		 serial_len;
 	uint8_t		*tst;		/* TSTInfo, fixed at round close */
 	size_t		 tst_len;
-	uint8_t		*out;		/* internal jobs: the TimeStampResp */
-	size_t		 out_len;
-	uint8_t		 imprint[HASH_MAX_LEN];	/* internal jobs' imprint */
+	/* Requests of a round (not JOB_ROUND_TOKEN, JOB_ANCHOR). */
+	struct round	*round;
+	struct job	*rnext;		/* the round's requests, in order */
+	bool		 signed_;	/* its token (or its tree's) is made */
+	union {
+		struct job_client {	/* JOB_TOKEN, JOB_ERS */
+			void		*conn;	/* the loop's; opaque here */
+			struct resp	*resp;	/* the reply it fills */
+			struct tree	*tree;	/* JOB_ERS: its tree, */
+			size_t		 leaf;	/* and its leaf there */
+		} client;
+		struct job_own {	/* JOB_ROUND_TOKEN, JOB_ANCHOR, JOB_STAMP */
+			uint8_t		*out;	/* the signed TimeStampResp */
+			size_t		 out_len;
+			uint8_t		 imprint[HASH_MAX_LEN];
+			struct tree	*tree;	/* JOB_ROUND_TOKEN, */
+			struct ers_replies *replies;	/* and its replies */
+			struct stamp_req *stamp;	/* JOB_STAMP */
+		} own;
+	} u;
 	size_t		 tsq_len;
-	uint8_t		 tsq[];		/* the TimeStampReq as received */
-};
-
-/*
- * Requests gathered in one turn of the loop: one clock reading, one genTime,
- * one serial block, its ledger records.  A reply of the round leaves when
- * its own token is made and the round's records are durable.
- */
-struct round {
-	uint64_t	 id;
-	size_t		 njobs;
-	size_t		 live;		/* jobs not yet released */
-	struct job	*jobs;		/* via rnext */
-	struct job	*tail;
-	size_t		 nstd, ners;	/* POST / and POST /ers requests */
-	uint64_t	 first_serial;
-	char		 gentime[32];
-	size_t		 gentime_len;
-	struct timespec	 opened;	/* CLOCK_MONOTONIC */
-	bool		 durable;	/* its ledger records are on disk */
-	bool		 failed;	/* they could not be made durable */
-	struct round	*bnext;		/* in a ledger batch */
+	uint8_t		 tsq[];		/* client requests: the TimeStampReq */
 };
 
 /*
@@ -309,7 +315,10 @@ struct blob {
 /*
  * A reply in a connection's queue; sent when it and all before it are
  * ready.  Bytes sent: data (len), then tail (tail_len).  data is malloc'ed
- * and the reply's own when blob is NULL; else both lie in blob.
+ * and the reply's own when blob is NULL; else both lie in blob.  Written
+ * by one side at a time: the loop, or the worker that holds its job (or
+ * its tree's round token); the loop sends it once ready is set, which
+ * only the loop does.
  */
 struct resp {
 	struct resp	*next;
@@ -325,6 +334,41 @@ struct resp {
 #define CTYPE_TSR	"application/timestamp-reply"
 #define CTYPE_ERS	"application/evidence-record"
 
+/* resp.c */
+/* An empty reply, not ready; close_after: the last of its connection. */
+struct resp	*resp_new(bool close_after);
+/* Drops what r holds (its data, or its share of a blob), then r. */
+void		 resp_free(struct resp *);
+/* Drops what r holds; r stays, empty. */
+void		 resp_clear(struct resp *);
+/*
+ * r becomes a whole reply: status, head lines (Content-Type if ctype,
+ * extra lines if any) and body, in one fresh buffer.
+ */
+void		 resp_set(struct resp *, int status, const char *ctype,
+		    const void *body, size_t blen, const char *extra);
+/* r becomes a 200 with a TimeStampResp rejection (RFC 3161 2.4.2). */
+void		 resp_reject(struct resp *, enum pki_fail, const char *why);
+/*
+ * r becomes a 200 with the granted TimeStampResp that signs tst, the
+ * TSTInfo token_tstinfo() made for req (token_sign_tstinfo()), written
+ * straight into the reply's buffer after room for the head.  0, or -1
+ * (logged; r untouched) when signing failed.
+ */
+int		 resp_token(struct resp *, const struct token_tmpl *,
+		    const struct tsp_req *, const uint8_t *tst, size_t tlen,
+		    token_sign_fn, void *signctx);
+/*
+ * The replies of a tree whose round token came back as the TimeStampResp
+ * tsr (NULL: it could not be signed): one blob holds the token once and
+ * each leaf's HTTP head and EvidenceRecord prefix; each reply sends its
+ * own part, then the shared token.  A leaf whose record cannot be built
+ * gets a systemFailure rejection, and so does every leaf when tsr is
+ * NULL or not granted.
+ */
+void		 resp_ers(const struct ers_replies *, const uint8_t *tsr,
+		    size_t tsrlen);
+
 struct signer;
 
 /* signer.c */
@@ -338,25 +382,23 @@ struct signer	*signer_start(struct p11 *, const char *key_label,
 		    bool key_copy, int nworkers, const struct token_tmpl *);
 void		 signer_stop(struct signer *);
 int		 signer_eventfd(const struct signer *);
-/* Queues n jobs linked by next for signing (one lock, one wake-up). */
+/*
+ * Queues n jobs linked by next for signing (one lock, one wake-up).  A
+ * worker signs a job's TSTInfo and writes the result where its kind says:
+ * a JOB_TOKEN's reply, or u.own.out (and, for a JOB_ROUND_TOKEN, its
+ * tree's replies: resp_ers()).  It touches nothing else.
+ */
 void		 signer_submit(struct signer *, struct job *head,
 		    struct job *tail, size_t n);
 /* Jobs queued and not yet taken by a worker (a relaxed read). */
 size_t		 signer_backlog(struct signer *);
 /* PKCS#11 signatures made so far for jobs of kind (a relaxed read). */
 uint64_t	 signer_signatures(struct signer *, enum job_kind);
-/* Takes every job that came back since the last call, oldest first. */
-struct job	*signer_collect(struct signer *);
 /*
- * A reply: HTTP head and body in one fresh buffer, into j->resp.  For the
- * workers and the round code alike.
+ * The one way results come back: every job the workers finished since
+ * the last call, oldest first.
  */
-void		 job_reply(struct job *, const char *ctype, const uint8_t *,
-		    size_t);
-/* Drops what r holds (its data, or its share of a blob); r stays. */
-void		 resp_clear(struct resp *);
-/* A TimeStampResp rejection as j's reply; marks it failed. */
-void		 job_reject(struct job *, enum pki_fail, const char *why);
+struct job	*signer_collect(struct signer *);
 
 struct serve_cfg {
 	const char		*listen;
@@ -371,7 +413,6 @@ struct serve_cfg {
 	const struct tsp_policies *policies;
 	size_t			 round_max;	/* requests per round */
 	unsigned		 round_max_ms;	/* age of an open round */
-	char			*ledger_dir;
 	unsigned		 anchor_rounds;	/* anchor the head every N rounds */
 	unsigned		 anchor_seconds;	/* ... or T seconds */
 	struct clock		*clock;		/* the gate (ntp/) */
@@ -380,57 +421,65 @@ struct serve_cfg {
 };
 
 struct rounds;
-struct ledger;
+struct journal;
 struct clock;
 struct pub;
 
 /* round.c */
 /*
- * The round machinery between the loop and the workers: the open round,
- * TSTInfos and trees at close, the ledger batch, releases.  release(arg,
- * job) is the loop's: the reply in job->resp may go; it frees the job.
+ * The rounds (doc/design.md "Rounds"): the open round, its close (the
+ * gate, serials, TSTInfos, trees, ledger records), the hand-over of its
+ * signing jobs, and the release of each reply once its token is made and
+ * its round's records are durable.
  */
+/* next_round: the ledger's ledger_next_round(). */
 struct rounds	*rounds_new(const struct serve_cfg *, struct signer *,
-		    struct serial *, struct ledger *, const struct token_tmpl *,
-		    void (*release)(void *, struct job *), void *arg);
+		    struct serial *, struct journal *,
+		    const struct token_tmpl *, uint64_t next_round);
 void		 rounds_free(struct rounds *);
-/* A parsed request (JOB_TOKEN or JOB_ERS) joins the open round. */
+/* A request of kind with a copy of the len bytes of tsq, zeroed else. */
+struct job	*rounds_job_new(enum job_kind, const uint8_t *tsq, size_t len);
+/* Frees j and what it owns (not its reply). */
+void		 rounds_job_free(struct job *);
+/* A parsed request (JOB_TOKEN, JOB_ERS, JOB_STAMP) joins the open round. */
 void		 rounds_add(struct rounds *, struct job *);
-size_t		 rounds_open_size(const struct rounds *);
 /*
- * Ends the open round now (DESIGN.md "Flow of one request", 3-4); its
+ * Stamp requests from other threads (stamp.c) join the open round as
+ * JOB_STAMP requests.
+ */
+void		 rounds_add_stamps(struct rounds *, struct stamp_req *);
+/* The open round reached its size or age bound: close it now. */
+bool		 rounds_full(const struct rounds *);
+/*
+ * End of a loop turn: closes the open round, unless the signers are busy
+ * or (/ers only) a ledger batch is being written: then it gathers more,
+ * up to its bounds.
+ */
+void		 rounds_turn(struct rounds *);
+/*
+ * Ends the open round now (doc/design.md "The life of a request"); its
  * signing jobs wait for rounds_hand_over().
  */
 void		 rounds_close(struct rounds *);
-/* End of a loop turn: closes the open round unless the signers are busy. */
-void		 rounds_turn(struct rounds *);
 /*
  * Hands the jobs of the rounds closed since the last call to the workers.
- * The loop calls it at the end of a turn, after ledger_flush() has
- * submitted the turn's ledger write if there was one to make: a worker it
- * wakes may take the loop's CPU for a whole signature, and the write, the
- * longer wait of a reply, must be on its way by then.  (A write still in
- * flight or deferred does not hold the jobs back; a round closed mid-turn
- * by its size or age bound hands over at once, rounds_add().)
+ * The loop calls it after journal_submit(): a worker it wakes may take
+ * the loop's CPU for a whole signature, and the ledger write, the longer
+ * wait of a reply, must be on its way by then.
  */
 void		 rounds_hand_over(struct rounds *);
 /* Signing jobs queued or waiting to be handed over. */
 size_t		 rounds_backlog(const struct rounds *);
-/* Takes the jobs the workers finished. */
+/* Takes the jobs the workers finished (signer_collect()). */
 void		 rounds_collect(struct rounds *);
+/* After a journal batch ended: settles the rounds it decided. */
+void		 rounds_settle(struct rounds *);
 /*
- * The next ledger bytes to append, when none are being written: true with
- * buf/len filled (they go at the ledger's end).  The loop makes them
- * durable (ledger_prepare()), then calls rounds_ledger_done() with the
- * write's result (bytes or -errno), the bytes it was to write, and the
- * sync's (0 or -errno; 0 for a direct write).
+ * The requests whose reply may go now (linked by next), in no order;
+ * the caller owns them.  JOB_STAMP requests never appear: their tokens
+ * go back to the stamper.
  */
-bool		 rounds_ledger_next(struct rounds *, const uint8_t **,
-		    size_t *);
-/* Milliseconds since the oldest round waiting for the next write closed. */
-long		 rounds_ledger_age_ms(const struct rounds *);
-void		 rounds_ledger_done(struct rounds *, int wres, size_t wlen,
-		    int sres);
+struct job	*rounds_released(struct rounds *);
 /* What the rounds did since start (the loop's /metrics). */
 struct rounds_stats {
 	uint64_t	rounds;		/* closed with a genTime */
@@ -438,12 +487,8 @@ struct rounds_stats {
 	uint64_t	anchors;	/* anchor tokens sent to be signed */
 };
 const struct rounds_stats *rounds_stats(const struct rounds *);
-/* Rounds and jobs not finished: the loop drains until both are 0. */
+/* Rounds and jobs not finished: the loop drains until true. */
 bool		 rounds_idle(const struct rounds *);
-/* On a worker: the /ers replies of a signed round token (rt). */
-void		 rounds_ers_replies(struct job *rt);
-/* Stamp requests from other threads join the open round. */
-void		 rounds_add_stamps(struct rounds *, struct stamp_req *);
 
 struct stamper;
 
@@ -475,8 +520,13 @@ void		 stamper_close(struct stamper *);
  * or SIGINT, then drains: no new connections or requests, in-flight
  * replies are sent, and it returns 0.  Start-up failures exit.
  */
-int	loop_run(const struct serve_cfg *, int lfd, struct signer *,
-	    struct serial *, struct ledger *, const struct token_tmpl *);
+struct loop_parts {
+	struct signer	*sg;
+	struct serial	*ser;
+	struct rounds	*rs;
+	struct journal	*jr;
+};
+int	loop_run(const struct serve_cfg *, int lfd, const struct loop_parts *);
 
 /* serve.c */
 int	serve_main(int, char **);

@@ -29,6 +29,7 @@
 #include <sodium.h>
 
 #include "aggr_pki.h"
+#include "tsa/ledger.c"	/* struct ledger is opaque outside it */
 
 #define RESP_CAP	16384
 #define MAX_RECS	64

@@ -1,0 +1,197 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * Replies (doc/design.md "The life of a request"): everything that fills
+ * a struct resp.  The loop queues them on their connection and sends them
+ * (loop.c); its own answers (health, metrics, HTTP errors, rejections at
+ * parse time) are made here on its thread, and a request's token or
+ * evidence record on the worker that signs it, while the job is the
+ * worker's (tsa.h "struct job").  Nothing here knows connections, rounds
+ * or workers.
+ */
+#include <err.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "tsa/aggr.h"
+#include "tsa/tsa.h"
+
+struct resp *
+resp_new(bool close_after)
+{
+	struct resp *r;
+
+	if ((r = calloc(1, sizeof(*r))) == NULL)
+		err(1, NULL);
+	r->close_after = close_after;
+	return r;
+}
+
+void
+resp_clear(struct resp *r)
+{
+	if (r->blob != NULL) {
+		if (--r->blob->refs == 0)
+			free(r->blob);
+		r->blob = NULL;
+	} else
+		free(r->data);
+	r->data = NULL;
+	r->len = 0;
+	r->tail = NULL;
+	r->tail_len = 0;
+}
+
+void
+resp_free(struct resp *r)
+{
+	if (r == NULL)
+		return;
+	resp_clear(r);
+	free(r);
+}
+
+void
+resp_set(struct resp *r, int status, const char *ctype, const void *body,
+    size_t blen, const char *extra)
+{
+	char	head[512];
+	size_t	hlen;
+
+	hlen = http_head(head, sizeof(head), status, ctype, blen,
+	    !r->close_after, extra);
+	if (hlen == 0)
+		errx(1, "reply head too long");
+	resp_clear(r);
+	if ((r->data = malloc(hlen + blen)) == NULL)
+		err(1, NULL);
+	memcpy(r->data, head, hlen);
+	if (blen > 0)
+		memcpy(r->data + hlen, body, blen);
+	r->len = hlen + blen;
+}
+
+void
+resp_reject(struct resp *r, enum pki_fail fail, const char *why)
+{
+	uint8_t	rej[TSP_MAX_REJECT];
+	size_t	len;
+
+	len = tsp_resp_reject(rej, sizeof(rej), fail, why);
+	resp_set(r, 200, CTYPE_TSR, rej, len, NULL);
+}
+
+int
+resp_token(struct resp *r, const struct token_tmpl *tmpl,
+    const struct tsp_req *req, const uint8_t *tst, size_t tlen,
+    token_sign_fn sign, void *signctx)
+{
+	uint8_t		*buf, *body;
+	size_t		 cap, blen, hlen;
+	char		 head[HTTP_HEAD_ROOM];
+
+	cap = token_max_len(tmpl, req);
+	if ((buf = malloc(HTTP_HEAD_ROOM + cap)) == NULL)
+		err(1, NULL);
+	body = buf + HTTP_HEAD_ROOM;
+	blen = token_sign_tstinfo(tmpl, tst, tlen, req->cert_req, sign,
+	    signctx, body, cap);
+	if (blen == 0) {
+		free(buf);
+		return -1;
+	}
+	/*
+	 * The head goes right before the body, then both move to the
+	 * buffer's start (one memmove of the token; the buffer is freed
+	 * with data, so data must be its start).
+	 */
+	hlen = http_head(head, sizeof(head), 200, CTYPE_TSR, blen,
+	    !r->close_after, NULL);
+	memcpy(body - hlen, head, hlen);
+	memmove(buf, body - hlen, hlen + blen);
+	resp_clear(r);
+	r->data = buf;
+	r->len = hlen + blen;
+	return 0;
+}
+
+void
+resp_ers(const struct ers_replies *er, const uint8_t *tsr, size_t tsrlen)
+{
+	struct merkle_path	 p;
+	struct ers_layout	 lay;
+	struct blob		*bl;
+	struct resp		*r;
+	const uint8_t		*tok, *tpl = NULL;
+	uint8_t			*at;
+	char			 head[HTTP_HEAD_ROOM];
+	size_t			 toklen, plen, hlen = 0, i, depth, per, refs = 0;
+	size_t			 head_plen = 0;
+	bool			 head_ka = false, ka;
+	enum hash_alg		 alg;
+
+	if (tsr == NULL || ers_token_from_resp(tsr, tsrlen, &tok,
+	    &toklen) == -1) {
+		for (i = 0; i < er->n; i++)
+			resp_reject(er->resps[i], FAIL_SYSTEM_FAILURE,
+			    "the signing key is not available");
+		return;
+	}
+	if (merkle_path(er->m, 0, &p) == -1)
+		errx(1, "resp_ers: a tree without leaves");
+	alg = p.alg;
+	for (depth = 0; ((size_t)1 << depth) < er->n; depth++)
+		;
+	per = HTTP_HEAD_ROOM + ERS_PREFIX_BOUND(depth, hash_info(alg)->len);
+	if ((bl = malloc(sizeof(*bl) + toklen + er->n * per)) == NULL)
+		err(1, NULL);
+	memcpy(bl->data, tok, toklen);
+	at = bl->data + toklen;
+	/*
+	 * Leaves in order share a path shape (only the last subtree's are
+	 * shorter): a leaf's prefix is the previous one's with its own hash
+	 * values and r written over (ers_patch_prefix), and its head, of the
+	 * same length, the same bytes.  A change of shape encodes anew.
+	 */
+	for (i = 0; i < er->n; i++) {
+		r = er->resps[i];
+		ka = !r->close_after;
+		plen = 0;
+		if (merkle_path(er->m, i, &p) == 0) {
+			if (tpl != NULL)
+				plen = ers_patch_prefix(at + HTTP_HEAD_ROOM,
+				    tpl, &lay, &p, merkle_rand(er->m, i),
+				    toklen);
+			if (plen == 0 && (plen = ers_encode_prefix_layout(
+			    at + HTTP_HEAD_ROOM, per - HTTP_HEAD_ROOM, &p,
+			    merkle_rand(er->m, i), toklen, &lay)) == 0)
+				tpl = NULL;
+		}
+		if (plen > 0 && (hlen == 0 || plen != head_plen ||
+		    ka != head_ka)) {
+			hlen = http_head(head, sizeof(head), 200, CTYPE_ERS,
+			    plen + toklen, ka, NULL);
+			head_plen = plen;
+			head_ka = ka;
+		}
+		if (plen == 0 || hlen == 0) {
+			resp_reject(r, FAIL_SYSTEM_FAILURE,
+			    "the evidence record could not be built");
+			tpl = NULL;	/* lay may be this slot's, left behind */
+			continue;
+		}
+		tpl = at + HTTP_HEAD_ROOM;
+		/* The head goes right before the prefix: one piece. */
+		memcpy(at + HTTP_HEAD_ROOM - hlen, head, hlen);
+		resp_clear(r);
+		r->data = at + HTTP_HEAD_ROOM - hlen;
+		r->len = hlen + plen;
+		r->tail = bl->data;
+		r->tail_len = toklen;
+		r->blob = bl;
+		refs++;
+		at += per;
+	}
+	if ((bl->refs = refs) == 0)
+		free(bl);
+}
