@@ -2,7 +2,7 @@
 /*
  * `carimbo clock audit LOG|DIR... --pubkey FILE [--ca ROOT.pem] [--open]`:
  * verifies clock audit logs from the files alone (ETSI EN 319 421 7.7.2,
- * DESIGN.md "For auditors") and reports what they prove: the period
+ * ntp/README.md "For auditors") and reports what they prove: the period
  * covered, time in and out of tolerance, the worst offset per source, the
  * gate closures and the refused requests.
  *

@@ -119,7 +119,11 @@ chrony_parse_csv(const char *line, size_t len, int64_t now_real_ns,
 	s->root_delay_ns = chrony_ns(rdelay);
 	s->root_disp_ns = chrony_ns(rdisp);
 	s->ref_age_ns = now_real_ns - chrony_ns(reftime);
-	/* STANDARDS.md: |system offset| + root dispersion + root delay / 2. */
+	/*
+	 * chronyc(1), tracking: clock error <= |system time offset| + root
+	 * dispersion + root delay / 2 (RFC 5905's root distance, plus the
+	 * offset still being corrected).
+	 */
 	s->bound_ns = llabs(s->offset_ns) + s->root_disp_ns +
 	    s->root_delay_ns / 2;
 	if (s->leap == 3 || s->stratum == 0 || s->stratum >= 16 ||

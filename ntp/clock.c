@@ -3,8 +3,8 @@
  * The clock thread and what the server calls (ntp/ntp.h): the clock_*
  * configuration keys, one thread that samples every source each poll
  * interval, runs the gate, writes the audit log and seals it; a lock-free
- * gate word the loop reads once per round (DESIGN.md "Flow of one
- * request", 4); /health and /metrics text.
+ * gate word the loop reads once per round (doc/design.md "The clock
+ * gate"); /health and /metrics text.
  *
  * The gate word (one _Atomic uint64_t) packs what a round needs:
  *   bit 0 open, bit 1 demo, bit 2 leap pending (policy refuse),

@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: ISC */
 /*
- * `carimbo clock status|run|audit|report`: the operator's and the
- * auditor's view of the clock (DESIGN.md "The clock").  status samples
- * every source once and prints the gate's verdict; run keeps the clock
- * thread going without the server (the audit log fills as under serve);
- * audit and report read logs from the files alone (auditor.c, report.c).
+ * `carimbo clock status|run|audit|report|keygen`: the operator's and the
+ * auditor's view of the clock (doc/design.md "The clock gate").  status
+ * samples every source once and prints the gate's verdict; run keeps the
+ * clock thread going without the server (the audit log fills as under
+ * serve); audit and report read logs from the files alone (auditor.c,
+ * report.c); keygen writes the audit log's seal key pair.
  */
 #include <err.h>
 #include <getopt.h>

@@ -1,11 +1,11 @@
 /* SPDX-License-Identifier: ISC */
 /*
- * The clock (DESIGN.md "The clock"): three kinds of source (the kernel,
- * chronyd's tracking state, an independent RFC 5905 client), the gate that
- * decides whether time-stamps may be issued (ETSI EN 319 421 7.7.2: no
- * issuance outside the declared accuracy), the hash-chained and sealed
- * audit log, and the auditor's tools (`carimbo clock status|run|audit|
- * report`).
+ * The clock (doc/design.md "The clock gate"): three kinds of source (the
+ * kernel, chronyd's tracking state, an independent RFC 5905 client), the
+ * gate that decides whether time-stamps may be issued (ETSI EN 319 421
+ * 7.7.2: no issuance outside the declared accuracy), the hash-chained and
+ * sealed audit log, and the auditor's tools (`carimbo clock status|run|
+ * audit|report`).
  *
  * Threads: clock_start() runs one clock thread that samples every source
  * each poll interval, evaluates the gate, appends audit records and seals.
@@ -190,9 +190,9 @@ struct gate_verdict {
 
 /*
  * The server's hook to seal the audit log with one of its own RFC 3161
- * tokens (DESIGN.md "The clock"): make a TimeStampResp (or bare token,
- * ContentInfo) whose messageImprint is SHA-256 over digest, i.e. digest
- * itself is the hashedMessage of a SHA-256 imprint; *token_der is
+ * tokens (doc/design.md "The clock gate"): make a TimeStampResp (or bare
+ * token, ContentInfo) whose messageImprint is SHA-256 over digest, i.e.
+ * digest itself is the hashedMessage of a SHA-256 imprint; *token_der is
  * malloc'd, the clock thread frees it.  Returns 0, or -1 (the seal then
  * carries the Ed25519 signature only).  Called from the clock thread.
  */
@@ -225,8 +225,8 @@ void	 clock_stop(struct clock *);
  * Lock-free, O(1): two atomic loads and one CLOCK_MONOTONIC_COARSE read
  * (about 10 ns); two more loads and a CLOCK_REALTIME_COARSE read inside a
  * leap-second announcement.  Returns out->open.  Closed also when the
- * clock thread has not published for 3 poll intervals (stalled).  Call
- * it once per round.
+ * clock thread has not published for 3 poll intervals and the time its
+ * NTP queries may take (stalled).  Call it once per round.
  */
 bool	 clock_gate_open(struct clock *, struct clock_reading *out);
 /* Counts n requests refused by a closed gate (lock-free). */

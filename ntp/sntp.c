@@ -3,10 +3,10 @@
  * The independent NTP client (RFC 5905 client mode, one exchange per poll):
  * it cross-checks chronyd against the configured servers and chronyd
  * itself, so that a chronyd that lies or drifts does not keep the gate
- * open alone (DESIGN.md "The clock").  The parser checks a reply the way
- * chrony's parse_packet() does: length and version before anything else,
- * then mode, origin, transmit, kiss-o'-death, stratum, leap, root
- * distance.
+ * open alone (doc/design.md "The clock gate").  The parser checks a reply
+ * the way chrony's parse_packet() does: length and version before
+ * anything else, then mode, origin, transmit, kiss-o'-death, stratum,
+ * leap, receive and reference times, root distance.
  */
 #include <errno.h>
 #include <netdb.h>
