@@ -46,6 +46,7 @@
 
 #include "bench/bench.h"
 #include "bench/check.h"
+#include "common/http_resp.h"
 #include "common/log.h"
 #include "common/now.h"
 
@@ -410,71 +411,36 @@ load_assign(struct load *l, uint64_t now)
 	}
 }
 
-/* Case-insensitive header lookup in a response head; value or NULL. */
-static const char *
-load_header(const char *head, size_t hlen, const char *name, size_t *vlen)
-{
-	const char	*p = head, *e = head + hlen, *eol, *v;
-	size_t		 nl = strlen(name);
-
-	while (p < e && (eol = memmem(p, (size_t)(e - p), "\r\n", 2)) != NULL) {
-		if ((size_t)(eol - p) > nl && p[nl] == ':' &&
-		    strncasecmp(p, name, nl) == 0) {
-			v = p + nl + 1;
-			while (v < eol && (*v == ' ' || *v == '\t'))
-				v++;
-			*vlen = (size_t)(eol - v);
-			return v;
-		}
-		p = eol + 2;
-	}
-	return NULL;
-}
-
 /*
- * Frames one answer at the front of the receive buffer.  Returns its total
- * length, 0 if incomplete, -1 if malformed; *status, *body, *blen.
+ * Frames one answer at the front of the receive buffer (http_resp_parse).
+ * Returns its total length, 0 if incomplete, -1 if malformed; *status,
+ * *body, *blen.
  */
 static ssize_t
 load_frame(struct lconn *c, int *status, const uint8_t **body, size_t *blen,
     bool *close_after)
 {
-	const char	*h = (const char *)c->rbuf, *v, *end;
-	size_t		 hlen, vlen, cl = 0, i;
+	struct http_resp	 r;
+	ssize_t			 n;
 
-	end = memmem(h, c->rlen, "\r\n\r\n", 4);
-	if (end == NULL)
-		return c->rlen > BENCH_MAX_HEADER ? -1 : 0;
-	hlen = (size_t)(end - h) + 4;
-	if (hlen < 12 || memcmp(h, "HTTP/1.", 7) != 0 || h[8] != ' ')
+	n = http_resp_parse(c->rbuf, c->rlen, BENCH_MAX_HEADER,
+	    BENCH_MAX_RESPONSE, &r);
+	if (n == -1 || (r.head_len > 0 &&
+	    r.head_len + r.body_len > BENCH_MAX_RESPONSE))
 		return -1;
-	*status = (h[9] - '0') * 100 + (h[10] - '0') * 10 + (h[11] - '0');
-	if (*status < 100 || *status > 599)
-		return -1;
-	if ((v = load_header(h, hlen, "content-length", &vlen)) == NULL)
-		return -1;
-	if (vlen == 0 || vlen > 9)
-		return -1;
-	for (i = 0; i < vlen; i++) {
-		if (v[i] < '0' || v[i] > '9')
-			return -1;
-		cl = cl * 10 + (size_t)(v[i] - '0');
-	}
-	if (hlen + cl > BENCH_MAX_RESPONSE)
-		return -1;
-	v = load_header(h, hlen, "connection", &vlen);
-	*close_after = v != NULL && vlen == 5 && strncasecmp(v, "close", 5) == 0;
-	if (c->rlen < hlen + cl) {
-		if (c->rcap < hlen + cl) {
+	if (n == 0) {
+		if (r.head_len > 0 && c->rcap < r.head_len + r.body_len) {
 			c->rcap = BENCH_MAX_RESPONSE;
 			if ((c->rbuf = realloc(c->rbuf, c->rcap)) == NULL)
 				err(1, NULL);
 		}
 		return 0;
 	}
-	*body = c->rbuf + hlen;
-	*blen = cl;
-	return (ssize_t)(hlen + cl);
+	*status = r.status;
+	*close_after = r.close;
+	*body = c->rbuf + r.head_len;
+	*blen = r.body_len;
+	return n;
 }
 
 static void

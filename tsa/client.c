@@ -40,6 +40,7 @@
 
 #include "common/der.h"
 #include "common/hash.h"
+#include "common/http_resp.h"
 #include "tsa/aggr.h"
 #include "tsa/tsa.h"
 
@@ -202,66 +203,31 @@ conn_open(const struct stamp_url *u)
 }
 
 /*
- * One response at the start of buf (RFC 9112 6): status line, headers,
- * a Content-Length body.  Returns its length with it filled, 0 when more
- * bytes are needed, -1 when it is not one we can read.
+ * One response at the start of buf into it (http_resp_parse).  Returns
+ * its length, 0 when more bytes are needed, -1 when it is not one we can
+ * read.
  */
 static ssize_t
 resp_parse(const uint8_t *buf, size_t len, struct stamp_item *it,
     bool *close_after)
 {
-	const char	*s = (const char *)buf, *end, *line, *eol, *v;
-	size_t		 head, body = 0, n;
-	bool		 has_len = false;
-	char		*ep;
+	struct http_resp	 r;
+	ssize_t			 n;
 
-	if ((end = memmem(buf, len < STAMP_MAX_HEAD ? len : STAMP_MAX_HEAD,
-	    "\r\n\r\n", 4)) == NULL)
-		return len < STAMP_MAX_HEAD ? 0 : -1;
-	head = (size_t)(end - s) + 4;
-	if (head < 12 || strncmp(s, "HTTP/1.", 7) != 0 || s[8] != ' ')
-		return -1;
-	it->status = (int)strtol(s + 9, &ep, 10);
-	if (ep != s + 12)
-		return -1;
-	it->ctype[0] = '\0';
-	for (line = (const char *)memchr(s, '\n', head) + 1; line < end + 2;
-	    line = eol + 2) {
-		eol = memmem(line, (size_t)(end + 2 - line), "\r\n", 2);
-		if ((v = memchr(line, ':', (size_t)(eol - line))) == NULL)
-			return -1;
-		n = (size_t)(v - line);
-		for (v++; v < eol && (*v == ' ' || *v == '\t'); v++)
-			;
-		if (n == 14 && strncasecmp(line, "Content-Length", n) == 0) {
-			if (eol == v || strspn(v, "0123456789") !=
-			    (size_t)(eol - v))
-				return -1;
-			body = strtoull(v, NULL, 10);
-			if (body > STAMP_MAX_BODY || eol - v > 9)
-				return -1;
-			has_len = true;
-		} else if (n == 12 &&
-		    strncasecmp(line, "Content-Type", n) == 0)
-			snprintf(it->ctype, sizeof(it->ctype), "%.*s",
-			    (int)(eol - v), v);
-		else if (n == 17 &&
-		    strncasecmp(line, "Transfer-Encoding", n) == 0)
-			return -1;
-		else if (n == 10 && strncasecmp(line, "Connection", n) == 0 &&
-		    (size_t)(eol - v) == 5 && strncasecmp(v, "close", 5) == 0)
-			*close_after = true;
-	}
-	if (!has_len)
-		return -1;
-	if (len - head < body)
-		return 0;
-	if ((it->body = malloc(body + 1)) == NULL)
+	if ((n = http_resp_parse(buf, len, STAMP_MAX_HEAD, STAMP_MAX_BODY,
+	    &r)) <= 0)
+		return n;
+	it->status = r.status;
+	snprintf(it->ctype, sizeof(it->ctype), "%.*s", (int)r.ctype_len,
+	    r.ctype != NULL ? r.ctype : "");
+	if ((it->body = malloc(r.body_len + 1)) == NULL)
 		err(1, NULL);
-	memcpy(it->body, buf + head, body);
-	it->body_len = body;
+	memcpy(it->body, buf + r.head_len, r.body_len);
+	it->body_len = r.body_len;
 	it->answered = true;
-	return (ssize_t)(head + body);
+	if (r.close)
+		*close_after = true;
+	return n;
 }
 
 /*
