@@ -125,9 +125,10 @@ src_get(struct auditor *a, const char *name)
 }
 
 /*
- * The seal's RFC 3161 token: its messageImprint must be SHA-256 over
- * nothing but the head itself (the head is the hashedMessage); with --ca
- * the signature and chain are verified too.  Returns 0 or -1 with *why.
+ * The seal's RFC 3161 token: its messageImprint must be hashAlgorithm
+ * SHA-256 with the head itself (a SHA-256 value) as the hashedMessage;
+ * with --ca the signature and chain are verified too.  Returns 0 or -1
+ * with *why.
  */
 static int
 auditor_token(struct auditor *a, const struct audit_seal *s,
