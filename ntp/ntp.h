@@ -43,7 +43,7 @@ struct conf;
 #define NTP_MAX_ROOT		(16LL * NSEC_PER_SEC)	/* RFC 5905 MAXDISP */
 #define NTP_MAX_STRATUM		15	/* 16 is unsynchronised (7.3) */
 
-/* Wire layout; fields big-endian, copied out with ntp_*() below. */
+/* Wire layout; fields big-endian, read with get_be32()/get_be64(). */
 struct ntp_wire {
 	uint8_t		li_vn_mode;
 	uint8_t		stratum;
@@ -88,7 +88,7 @@ struct clock_sample {
 	bool		 ok;		/* a usable measurement; else why */
 	int64_t		 offset_ns;
 	int64_t		 delay_ns;	/* NTP round trip; chrony: 0 */
-	int64_t		 disp_ns;	/* NTP: precision + 15 ppm of delay */
+	int64_t		 disp_ns;	/* NTP: 2 precision + 15 ppm of RTT */
 	int64_t		 root_delay_ns;
 	int64_t		 root_disp_ns;
 	int64_t		 bound_ns;	/* the error bound this sample implies */
@@ -294,8 +294,9 @@ void	 sntp_request(uint8_t out[NTP_PKT_LEN], uint64_t xmt);
 /*
  * Checks one reply against the request's transmit timestamp (RFC 5905
  * 8, 9.2, 7.4): length, version, mode, origin, zero transmit, KoD,
- * stratum, leap 3, root distance.  Returns 0 with *r filled, or -1 and a
- * static reason in *why.
+ * stratum, leap 3, zero receive or reference time, root distance,
+ * transmit before receive.  Returns 0 with *r filled, or -1 and a static
+ * reason in *why.
  */
 int	 sntp_parse(const uint8_t *, size_t, uint64_t xmt, struct ntp_reply *,
 	    const char **why);
