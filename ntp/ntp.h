@@ -193,8 +193,9 @@ struct gate_verdict {
  * tokens (doc/design.md "The clock gate"): make a TimeStampResp (or bare
  * token, ContentInfo) whose messageImprint is hashAlgorithm SHA-256 with
  * digest itself (len 32, already a SHA-256 value) as the hashedMessage;
- * *token_der is malloc'd, the clock thread frees it.  Returns 0, or -1 (the seal then
- * carries the Ed25519 signature only).  Called from the clock thread.
+ * *token_der is malloc'd, the clock thread frees it.  Returns 0, or -1
+ * (the seal then carries the Ed25519 signature only).  Called from the
+ * clock thread.
  */
 typedef int (*clock_stamp_fn)(void *ctx, const uint8_t *digest, size_t len,
     uint8_t **token_der, size_t *token_len);
