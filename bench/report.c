@@ -15,6 +15,7 @@
 #include <openssl/crypto.h>
 
 #include "bench/bench.h"
+#include "common/xml.h"
 
 #define SVG_W		960
 #define SVG_H		720
@@ -336,23 +337,6 @@ svg_top(double max)
 	return v > 0 ? v : 1;
 }
 
-static void
-svg_xml(FILE *f, const char *s)
-{
-	for (; *s; s++) {
-		if (*s == '<')
-			fputs("&lt;", f);
-		else if (*s == '>')
-			fputs("&gt;", f);
-		else if (*s == '&')
-			fputs("&amp;", f);
-		else if (*s == '"')
-			fputs("&quot;", f);
-		else
-			fputc(*s, f);
-	}
-}
-
 int
 report_svg(const char *path, const struct report *rep)
 {
@@ -463,7 +447,7 @@ report_svg(const char *path, const struct report *rep)
 		    "fill=\"%s\"/>\n<text x=\"%d\" y=\"%d\" font-size=\"12\">",
 		    x0, SVG_H - 36 + (int)i * 18, svg_colors[i], x0 + 20,
 		    SVG_H - 30 + (int)i * 18);
-		svg_xml(f, rep->names[i]);
+		xml_escape(f, rep->names[i]);
 		fprintf(f, ": %.0f req/s, p50 %.3f ms, p99 %.3f ms, "
 		    "p99.9 %.3f ms, max %.3f ms, %llu errors</text>\n",
 		    res_rps(r), ms(hist_quantile(&r->lat, 0.5)),

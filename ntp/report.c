@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/xml.h"
 #include "ntp/ntp.h"
 
 #define REPORT_MAX_POINTS	(1 << 22)
@@ -70,34 +71,6 @@ static const char *const colours[] = {
 	"#1f5fa8", "#d95f02", "#7570b3", "#1b9e77", "#a6761d", "#e7298a",
 	"#666666", "#66a61e",
 };
-
-static void
-xml_str(FILE *f, const char *s)
-{
-	for (; *s != '\0'; s++)
-		switch (*s) {
-		case '<':
-			fputs("&lt;", f);
-			break;
-		case '>':
-			fputs("&gt;", f);
-			break;
-		case '&':
-			fputs("&amp;", f);
-			break;
-		case '"':
-			fputs("&quot;", f);
-			break;
-		case '\'':
-			fputs("&#39;", f);
-			break;
-		default:
-			if ((unsigned char)*s >= 0x20 && (unsigned char)*s < 0x7f)
-				fputc(*s, f);
-			else
-				fputc('?', f);
-		}
-}
 
 static void
 fmt_utc(int64_t ns, const char *fmt, char out[40])
@@ -278,7 +251,7 @@ report_svg(struct report *r, FILE *f)
 		    "width=\"%.1f\" height=\"%d\" fill=\"#e8a0a0\" "
 		    "fill-opacity=\"0.45\"><title>gate closed: ", x0,
 		    REPORT_MT, x1 - x0 < 1 ? 1 : x1 - x0, REPORT_H);
-		xml_str(f, r->closed[i].why);
+		xml_escape(f, r->closed[i].why);
 		fprintf(f, "</title></rect>\n");
 	}
 	/* Axes: zero line, y ticks in ms, x ticks in UTC. */
@@ -353,7 +326,7 @@ report_svg(struct report *r, FILE *f)
 				    "stroke=\"%s\" stroke-width=\"1.5\"><title>",
 				    X(p->t) - 4, (double)REPORT_MT + REPORT_H - 14,
 				    col);
-			xml_str(f, r->s[i].name);
+			xml_escape(f, r->s[i].name);
 			if (p->ok)
 				fprintf(f, " %s offset %+.6f s bound %.6f s"
 				    "</title></circle>\n", lab, p->off / 1e9,
@@ -369,7 +342,7 @@ report_svg(struct report *r, FILE *f)
 		    "fill=\"%s\"/><text x=\"%d\" y=\"%zu\" font-size=\"12\">",
 		    REPORT_ML + 10, REPORT_MT + 8 + 18 * i, colours[i % 8],
 		    REPORT_ML + 28, REPORT_MT + 18 + 18 * i);
-		xml_str(f, r->s[i].name);
+		xml_escape(f, r->s[i].name);
 		fprintf(f, "</text>\n");
 	}
 	fprintf(f, "</svg>\n");
@@ -416,7 +389,7 @@ report_html(struct report *r, FILE *f, int nfiles)
 	    "<th>good</th><th>worst offset (s)</th></tr>\n");
 	for (i = 0; i < r->ns; i++) {
 		fprintf(f, "<tr><td class=\"l\">");
-		xml_str(f, r->s[i].name);
+		xml_escape(f, r->s[i].name);
 		fprintf(f, "</td><td>%zu</td><td>%zu</td><td>%+.6f</td></tr>\n",
 		    r->s[i].n, r->s[i].good, r->s[i].worst / 1e9);
 	}
@@ -433,7 +406,7 @@ report_html(struct report *r, FILE *f, int nfiles)
 		fprintf(f, "<tr><td>%s</td><td>%s</td><td>%.1f</td>"
 		    "<td class=\"l\">", a, b, ((r->closed[i].to ?
 		    r->closed[i].to : r->t1) - r->closed[i].from) / 1e9);
-		xml_str(f, r->closed[i].why);
+		xml_escape(f, r->closed[i].why);
 		fprintf(f, "</td></tr>\n");
 	}
 	if (r->nclosed > 0)
