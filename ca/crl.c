@@ -4,8 +4,9 @@
  * signed with the issuer's key on the token.  Every CRL carries
  * nextUpdate, authorityKeyIdentifier and cRLNumber (5.1.2.5, 5.2.1,
  * 5.2.3); entries carry reasonCode (omitted for unspecified, 5.3.1) and
- * invalidityDate (5.3.2); revokedCertificates is absent when empty
- * (5.1.2.6).  issue.c numbers, stores and publishes what this builds.
+ * invalidityDate when one was given (5.3.2); revokedCertificates is
+ * absent when empty (5.1.2.6).  issue.c numbers, stores and publishes
+ * what this builds.
  */
 #include <err.h>
 #include <stdlib.h>

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: ISC */
 /*
- * CSR intake (DESIGN.md "The CA": proof of possession).  A PKCS#10
+ * CSR intake (doc/design.md "The CA": proof of possession).  A PKCS#10
  * request (RFC 2986) is parsed strictly and judged before anything is
  * signed: its signature under its own key, its key against the limits,
  * and what it asks for.  The only request attribute taken is an

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: ISC */
 /*
- * All CA state in one SQLite database (DESIGN.md "The CA"): the CAs,
+ * All CA state in one SQLite database (doc/design.md "The CA"): the CAs,
  * every certificate issued with its revocation, and every CRL with its
  * number.  Writers take the database with BEGIN IMMEDIATE and commit once,
  * with synchronous=FULL: a crash leaves a transaction whole or absent.

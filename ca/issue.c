@@ -1,13 +1,13 @@
 /* SPDX-License-Identifier: ISC */
 /*
- * The CA's writes, each one transaction (DESIGN.md "The CA"): issuing a
+ * The CA's writes, each one transaction (doc/design.md "The CA"): issuing a
  * certificate, issuing a CRL, revoking, and creating the hierarchy.  The
  * database changes first and whole; files (the output, pub/) follow, each
  * written atomically, so a crash between the two leaves a consistent
  * database whose certificate `carimbo ca show` still gives out.  A key
  * generated on the token for a certificate that was never committed is
- * the one trace a crash can leave: its label names the serial, which is
- * then absent from the database.
+ * the one trace a crash can leave: its label names the serial (unless
+ * the caller chose the label), which is then absent from the database.
  */
 #include <sys/stat.h>
 
@@ -266,7 +266,8 @@ ca_revoke(struct ca *ca, const char *serial, int reason, time_t invalidity)
 		return -1;
 	/*
 	 * The revocation and the CRL that shows it commit together: the
-	 * published CRL never lags the database.
+	 * database never holds one without the other.  The published CRL
+	 * follows the commit (pub_export()).
 	 */
 	if (db_begin(ca->db) == -1)
 		return -1;

@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: ISC */
 /*
  * The qcStatements extension of the qualified profile: RFC 3739 3.2.6
- * for the syntax, ETSI EN 319 412-5 4 for the statements (OIDs in
- * STANDARDS.md).  Encoded with the templates of ca/asn1.h.
+ * for the syntax, ETSI EN 319 412-5 4 for the statements (the OIDs
+ * below, each with its section).  Encoded with the templates of
+ * ca/asn1.h; SemanticsInformation, one OID in a SEQUENCE, by hand
+ * (qc_semantics).
  */
 #include <err.h>
 #include <string.h>
