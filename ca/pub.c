@@ -1,12 +1,13 @@
 /* SPDX-License-Identifier: ISC */
 /*
- * Publication (DESIGN.md "The CA"; RFC 5280 4.2.1.13 and 4.2.2.1): the
+ * Publication (doc/design.md "The CA"; RFC 5280 4.2.1.13 and 4.2.2.1): the
  * CA certificates and current CRLs, as DER files under STATE/ca/pub/ laid
  * out as their URLs (ca/<name>.crt, crl/<name>.crl).  The CA exports them
  * after every issue, revocation and CRL (pub_export); `carimbo serve`
  * answers GET /ca/<name>.crt and GET /crl/<name>.crl from them through
- * common/pub.c, which needs nothing but libc and so never touches the
- * database or the token.
+ * common/pub.c, which rereads them when they change (each is written as
+ * NAME.tmp and renamed over NAME), needs nothing but libc and so never
+ * touches the database or the token.
  */
 #include <sys/stat.h>
 
