@@ -33,7 +33,10 @@ struct conf	*conf_load(const char *path);
 void		 conf_free(struct conf *);
 /* The last value of key, or def.  Marks the key as used. */
 const char	*conf_str(struct conf *, const char *key, const char *def);
-/* The value as a path resolved against the config's directory (malloc'd). */
+/*
+ * The value as a path resolved against the config's directory (malloc'd,
+ * the caller frees); NULL when the key is absent and def is NULL.
+ */
 char		*conf_path(struct conf *, const char *key, const char *def);
 /* Integer in [min, max]; exits with "file:line: reason" otherwise. */
 long long	 conf_int(struct conf *, const char *key, long long def,

@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: ISC */
 /*
  * DER (X.690) writer and strict reader; see der.h for the model.  The
- * writer serves token and rejection assembly (tsa/token.c, tsa/tsp.c); the
- * reader is what every outside byte of a TimeStampReq passes through, so
- * it refuses every BER freedom X.690 10 and 11 take away.
+ * writer serves token and rejection assembly (tsa/token.c, tsa/tsp.c),
+ * evidence records (tsa/ers.c) and `carimbo stamp`'s requests
+ * (tsa/client.c); the reader is what every outside byte of a
+ * TimeStampReq passes through, so it refuses every BER freedom X.690 10
+ * and 11 take away.
  */
 #include <string.h>
 

@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: ISC */
 /*
  * Raw PKCS#11 (v2.40): the module is dlopen'ed and driven through its
- * C_GetFunctionList table.  This is the signing path of DESIGN.md "Flow of
- * one request" step 5: each worker thread holds a p11_session of its own
- * and pays one C_SignInit + C_Sign per signature.  Token set-up (init,
+ * C_GetFunctionList table.  This is the request path's signing
+ * (doc/design.md "Threads", the signing workers): each worker thread
+ * holds a p11_session of its own and pays one C_SignInit + C_Sign per
+ * signature.  Token set-up (init,
  * key generation, public keys) is p11_token.c; what both share is
  * p11_int.h.
  */

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: ISC */
 /*
  * Token keys as EVP_PKEYs, through libp11, so that OpenSSL's X509_sign and
- * X509_CRL_sign sign on the token: `carimbo init` and the CA (DESIGN.md
- * "The CA").  The request path signs through p11.c instead.
+ * X509_CRL_sign sign on the token: `carimbo init` and the CA
+ * (doc/design.md "The CA").  The request path signs through p11.c
+ * instead.
  *
  * libp11 loads the same module the raw layer uses, in the same process.
  * PKCS#11 state is per process (v2.40 5.4): the second C_Initialize gets
