@@ -157,7 +157,7 @@ int		 check_verified(const struct check *);
  * EvidenceRecord for req that we can read (and, with full, whose path
  * leads to a verified root token), or the error kind.
  */
-enum check_err	 ers_check(struct check *, const struct corpus_req *,
+enum check_err	 check_ers(struct check *, const struct corpus_req *,
 		    const uint8_t *body, size_t len, int full);
 
 /* load.c: the io_uring HTTP client. */

@@ -6,7 +6,7 @@
  * independent reader: bench links none of tsa/), carry status granted,
  * and its TSTInfo must echo our nonce and our messageImprint (2.4.2:
  * "MUST be the same"); the full check is TS_RESP_verify_response with the
- * root and the TSA chain.  /ers answers go to ers_check (ers.c).  Each
+ * root and the TSA chain.  /ers answers go to check_ers (ers.c).  Each
  * failure has a kind, so errors are counted apart and never in throughput.
  *
  * Cost matters: the load generator shares the machine with the server.
@@ -110,7 +110,7 @@ check_free(struct check *c)
 {
 	if (c == NULL)
 		return;
-	ers_free(c);
+	check_ers_free(c);
 	X509_STORE_free(c->store);
 	sk_X509_pop_free(c->untrusted, X509_free);
 	free(c);
@@ -331,7 +331,7 @@ check_resp(struct check *c, const struct corpus_req *req,
 
 	c->verified = 0;
 	if (c->ers)
-		return ers_check(c, req, body, len, full);
+		return check_ers(c, req, body, len, full);
 	if (!full && !c->openssl_parse)
 		return check_fast(c, req, body, len);
 	if (len > BENCH_MAX_RESPONSE ||

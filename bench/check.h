@@ -32,14 +32,14 @@ struct check_token {
 	char		 why[CHECK_MAX_WHY];	/* of failed */
 };
 
-struct ers_rec;
+struct check_ers_rec;
 
 struct check {
 	X509_STORE	*store;		/* root; NULL: no full verification */
 	STACK_OF(X509)	*untrusted;	/* TSA chain */
 	int		 ers;
 	int		 openssl_parse;	/* d2i_TS_RESP every answer */
-	struct ers_rec	*rec;		/* ers.c's record, reused per answer */
+	struct check_ers_rec *rec;	/* ers.c's record, reused per answer */
 	struct hasher	 hs[HASH_COUNT];	/* ers.c's digests, set up at first use */
 	struct check_token tokens[CHECK_MAX_ROUND_TOKENS];
 	size_t		 ntokens;	/* taken in turn: the next is ntokens % MAX */
@@ -63,7 +63,7 @@ enum check_err	check_tst(struct check *, const struct corpus_req *,
 int		check_granted(struct check *, TS_STATUS_INFO *);
 
 /* ers.c */
-/* Frees what ers_check keeps in c: the record and the round tokens. */
-void		ers_free(struct check *);
+/* Frees what check_ers keeps in c: the record and the round tokens. */
+void		check_ers_free(struct check *);
 
 #endif

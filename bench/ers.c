@@ -9,11 +9,11 @@
  * digestAlgorithms, one ArchiveTimeStampChain whose first ArchiveTimeStamp
  * has a reduced hash tree and the round token); our digest h in the first
  * list (4.3 step 2); when the record carries the server's random value r
- * (attribute ERS_OID_BLIND), that the other member of our leaf group is
- * H(r || nonce), so our nonce is bound into the leaf; then 4.3 to the
- * end: each list, with the value from below added unless already there,
- * sorted as binary and hashed (4.2), up to a root that must equal the
- * round token's messageImprint.
+ * (attribute check_ers_oid_blind), that the other member of our leaf
+ * group is H(r || nonce), so our nonce is bound into the leaf; then 4.3
+ * to the end: each list, with the value from below added unless already
+ * there, sorted as binary and hashed (4.2), up to a root that must equal
+ * the round token's messageImprint.
  *
  * The round token is what costs: OpenSSL 3.0 decodes its certificates
  * slowly (d2i_PKCS7) and verifies it slowly (TS_RESP_verify_token), more
@@ -43,39 +43,39 @@
 #include "bench/check.h"
 #include "common/der.h"
 
-#define ERS_MAX_LISTS	64	/* PartialHashtrees we accept */
-#define ERS_MAX_VALUES	64	/* hash values in one PartialHashtree */
-#define ERS_RAND_LEN	32
+#define CHECK_ERS_MAX_LISTS	64	/* PartialHashtrees we accept */
+#define CHECK_ERS_MAX_VALUES	64	/* hash values in one PartialHashtree */
+#define CHECK_ERS_RAND_LEN	32
 
 /* The server's blinding attribute: 2.25.273922336166037517098895251363143178255 */
-static const uint8_t ers_oid_blind[] = {
+static const uint8_t check_ers_oid_blind[] = {
 	0x69, 0x83, 0x9c, 0x93, 0xc2, 0xf8, 0xa2, 0xf5, 0x9a, 0x9e,
 	0xb1, 0xb8, 0xa9, 0xff, 0xe3, 0xe7, 0xf9, 0xf5, 0xb0, 0x0f };
 
-struct ers_list {
+struct check_ers_list {
 	size_t		 n;
-	const uint8_t	*v[ERS_MAX_VALUES];
-	size_t		 len[ERS_MAX_VALUES];
+	const uint8_t	*v[CHECK_ERS_MAX_VALUES];
+	size_t		 len[CHECK_ERS_MAX_VALUES];
 };
 
 /*
  * One answer's record, pointing into the body.  Kept in the checker and
- * reused: ers_parse resets only the counts, and a list's count when it
- * takes the list, so no answer pays for clearing the whole.
+ * reused: check_ers_parse resets only the counts, and a list's count when
+ * it takes the list, so no answer pays for clearing the whole.
  */
-struct ers_rec {
-	int		 alg;		/* digestAlgorithm [0], or -1 */
-	const uint8_t	*r;		/* blinding value, or NULL */
-	size_t		 rlen;
-	size_t		 nlists;
-	struct ers_list	 lists[ERS_MAX_LISTS];
-	const uint8_t	*token;		/* ContentInfo DER */
-	size_t		 token_len;
+struct check_ers_rec {
+	int			 alg;	/* digestAlgorithm [0], or -1 */
+	const uint8_t		*r;	/* blinding value, or NULL */
+	size_t			 rlen;
+	size_t			 nlists;
+	struct check_ers_list	 lists[CHECK_ERS_MAX_LISTS];
+	const uint8_t		*token;	/* ContentInfo DER */
+	size_t			 token_len;
 };
 
 /* A TimeStampResp whose status is not granted: a rejection on /ers. */
 static int
-ers_rejection(struct check *c, const uint8_t *body, size_t len)
+check_ers_rejection(struct check *c, const uint8_t *body, size_t len)
 {
 	TS_RESP		*resp;
 	const uint8_t	*p = body;
@@ -91,9 +91,9 @@ ers_rejection(struct check *c, const uint8_t *body, size_t len)
 	return rej;
 }
 
-/* attributes [1] IMPLICIT SET OF Attribute: picks out ers_oid_blind. */
+/* attributes [1] IMPLICIT SET OF Attribute: picks out check_ers_oid_blind. */
 static int
-ers_attrs(struct der_r *a, struct ers_rec *e)
+check_ers_attrs(struct der_r *a, struct check_ers_rec *e)
 {
 	struct der_r	 attr, set, v;
 	const uint8_t	*oid;
@@ -104,8 +104,8 @@ ers_attrs(struct der_r *a, struct ers_rec *e)
 		    der_get_oid(&attr, &oid, &oidlen) == -1 ||
 		    der_expect(&attr, DER_SET, &set) == -1)
 			return -1;
-		if (oidlen != sizeof(ers_oid_blind) ||
-		    memcmp(oid, ers_oid_blind, oidlen) != 0)
+		if (oidlen != sizeof(check_ers_oid_blind) ||
+		    memcmp(oid, check_ers_oid_blind, oidlen) != 0)
 			continue;
 		if (der_expect(&set, DER_OCTET_STRING, &v) == -1)
 			return -1;
@@ -117,19 +117,19 @@ ers_attrs(struct der_r *a, struct ers_rec *e)
 
 /*
  * reducedHashtree [2] IMPLICIT SEQUENCE OF PartialHashtree (RFC 4998 4.1),
- * at most ERS_MAX_LISTS lists of ERS_MAX_VALUES values.  -1, with the
- * reason in c->why, on a malformed or oversized tree.
+ * at most CHECK_ERS_MAX_LISTS lists of CHECK_ERS_MAX_VALUES values.  -1,
+ * with the reason in c->why, on a malformed or oversized tree.
  */
 static int
-ers_tree(struct check *c, struct der_r *t, struct ers_rec *e)
+check_ers_tree(struct check *c, struct der_r *t, struct check_ers_rec *e)
 {
-	struct der_r	 ph, v;
-	struct ers_list	*l;
+	struct der_r		 ph, v;
+	struct check_ers_list	*l;
 
 	while (!der_r_empty(t)) {
-		if (e->nlists == ERS_MAX_LISTS) {
+		if (e->nlists == CHECK_ERS_MAX_LISTS) {
 			check_why(c, "more than %d PartialHashtrees",
-			    ERS_MAX_LISTS);
+			    CHECK_ERS_MAX_LISTS);
 			return -1;
 		}
 		if (der_expect(t, DER_SEQUENCE, &ph) == -1)
@@ -137,9 +137,9 @@ ers_tree(struct check *c, struct der_r *t, struct ers_rec *e)
 		l = &e->lists[e->nlists++];
 		l->n = 0;
 		while (!der_r_empty(&ph)) {
-			if (l->n == ERS_MAX_VALUES) {
+			if (l->n == CHECK_ERS_MAX_VALUES) {
 				check_why(c, "more than %d values in a "
-				    "PartialHashtree", ERS_MAX_VALUES);
+				    "PartialHashtree", CHECK_ERS_MAX_VALUES);
 				return -1;
 			}
 			if (der_expect(&ph, DER_OCTET_STRING, &v) == -1)
@@ -159,8 +159,8 @@ bad:
 
 /* The RFC 4998 3 frame down to the first ArchiveTimeStamp. */
 static int
-ers_parse(struct check *c, const uint8_t *body, size_t len,
-    struct ers_rec *e)
+check_ers_parse(struct check *c, const uint8_t *body, size_t len,
+    struct check_ers_rec *e)
 {
 	struct der_r	 r, er, algs, seq, chain, ats, x;
 	const uint8_t	*oid, *all;
@@ -205,7 +205,7 @@ ers_parse(struct check *c, const uint8_t *body, size_t len,
 	}
 	if (der_peek(&ats) == DER_CTX_CONS(1) &&
 	    (der_get(&ats, &tag, &x, NULL, NULL) == -1 ||
-	    ers_attrs(&x, e) == -1)) {
+	    check_ers_attrs(&x, e) == -1)) {
 		check_why(c, "ArchiveTimeStamp attributes");
 		return -1;
 	}
@@ -214,7 +214,7 @@ ers_parse(struct check *c, const uint8_t *body, size_t len,
 		check_why(c, "no reducedHashtree (RFC 4998 4.1)");
 		return -1;
 	}
-	if (ers_tree(c, &x, e) == -1)
+	if (check_ers_tree(c, &x, e) == -1)
 		return -1;
 	if (der_get(&ats, &tag, &x, &all, &alllen) == -1 ||
 	    tag != DER_SEQUENCE || !der_r_empty(&ats)) {
@@ -227,7 +227,7 @@ ers_parse(struct check *c, const uint8_t *body, size_t len,
 }
 
 static int
-ers_in(const struct ers_list *l, const uint8_t *h, size_t hlen)
+check_ers_in(const struct check_ers_list *l, const uint8_t *h, size_t hlen)
 {
 	size_t	i;
 
@@ -239,7 +239,7 @@ ers_in(const struct ers_list *l, const uint8_t *h, size_t hlen)
 
 /* The checker's hasher for alg, set up at its first use; NULL if none. */
 static struct hasher *
-ers_hasher(struct check *c, enum hash_alg alg)
+check_ers_hasher(struct check *c, enum hash_alg alg)
 {
 	struct hasher *hs = &c->hs[alg];
 
@@ -252,7 +252,7 @@ ers_hasher(struct check *c, enum hash_alg alg)
 
 /* Insertion sort: a list holds two or three values, rarely more. */
 static void
-ers_sort(const uint8_t **v, size_t n, size_t len)
+check_ers_sort(const uint8_t **v, size_t n, size_t len)
 {
 	const uint8_t	*x;
 	size_t		 i, k;
@@ -271,12 +271,12 @@ ers_sort(const uint8_t **v, size_t n, size_t len)
  * the result (hash length bytes).  -1 on a malformed list.
  */
 static int
-ers_root(struct check *c, const struct ers_rec *e, enum hash_alg alg,
-    const uint8_t *h, uint8_t root[HASH_MAX_LEN])
+check_ers_root(struct check *c, const struct check_ers_rec *e,
+    enum hash_alg alg, const uint8_t *h, uint8_t root[HASH_MAX_LEN])
 {
 	const struct hash_info	*hi = hash_info(alg);
-	const uint8_t		*sorted[ERS_MAX_VALUES + 1];
-	uint8_t			 cat[(ERS_MAX_VALUES + 1) * HASH_MAX_LEN];
+	const uint8_t		*sorted[CHECK_ERS_MAX_VALUES + 1];
+	uint8_t			 cat[(CHECK_ERS_MAX_VALUES + 1) * HASH_MAX_LEN];
 	uint8_t			 cur[HASH_MAX_LEN];
 	struct hasher		*hs;
 	size_t			 i, k, n;
@@ -289,12 +289,12 @@ ers_root(struct check *c, const struct ers_rec *e, enum hash_alg alg,
 				return -1;
 			sorted[n++] = e->lists[i].v[k];
 		}
-		if (!ers_in(&e->lists[i], cur, hi->len))
+		if (!check_ers_in(&e->lists[i], cur, hi->len))
 			sorted[n++] = cur;	/* read into cat before it changes */
-		ers_sort(sorted, n, hi->len);
+		check_ers_sort(sorted, n, hi->len);
 		for (k = 0; k < n; k++)
 			memcpy(cat + k * hi->len, sorted[k], hi->len);
-		if ((hs = ers_hasher(c, alg)) == NULL ||
+		if ((hs = check_ers_hasher(c, alg)) == NULL ||
 		    hasher_digest(hs, cat, n * hi->len, cur) == -1)
 			return -1;
 	}
@@ -304,7 +304,7 @@ ers_root(struct check *c, const struct ers_rec *e, enum hash_alg alg,
 
 /* The nonce as INTEGER content octets, as the request carried it. */
 static size_t
-ers_nonce(uint64_t nonce, uint8_t out[9])
+check_ers_nonce(uint64_t nonce, uint8_t out[9])
 {
 	uint8_t	b[9];
 	size_t	i = 0, n = 0;
@@ -322,21 +322,21 @@ ers_nonce(uint64_t nonce, uint8_t out[9])
 
 /* The leaf group binds our nonce: H(r || nonce) is in the first list. */
 static int
-ers_blind_ok(struct check *c, const struct ers_rec *e, enum hash_alg alg,
-    uint64_t nonce)
+check_ers_blind_ok(struct check *c, const struct check_ers_rec *e,
+    enum hash_alg alg, uint64_t nonce)
 {
 	struct hasher	*hs;
-	uint8_t		 buf[ERS_RAND_LEN + 9], b[HASH_MAX_LEN];
+	uint8_t		 buf[CHECK_ERS_RAND_LEN + 9], b[HASH_MAX_LEN];
 	size_t		 n;
 
-	if (e->rlen != ERS_RAND_LEN)
+	if (e->rlen != CHECK_ERS_RAND_LEN)
 		return 0;
-	memcpy(buf, e->r, ERS_RAND_LEN);
-	n = ers_nonce(nonce, buf + ERS_RAND_LEN);
-	if ((hs = ers_hasher(c, alg)) == NULL ||
-	    hasher_digest(hs, buf, ERS_RAND_LEN + n, b) == -1)
+	memcpy(buf, e->r, CHECK_ERS_RAND_LEN);
+	n = check_ers_nonce(nonce, buf + CHECK_ERS_RAND_LEN);
+	if ((hs = check_ers_hasher(c, alg)) == NULL ||
+	    hasher_digest(hs, buf, CHECK_ERS_RAND_LEN + n, b) == -1)
 		return 0;
-	return ers_in(&e->lists[0], b, hash_info(alg)->len);
+	return check_ers_in(&e->lists[0], b, hash_info(alg)->len);
 }
 
 /*
@@ -345,7 +345,7 @@ ers_blind_ok(struct check *c, const struct ers_rec *e, enum hash_alg alg,
  * when the token is not a TimeStampToken.
  */
 static struct check_token *
-ers_token(struct check *c, const struct ers_rec *e)
+check_ers_token(struct check *c, const struct check_ers_rec *e)
 {
 	struct check_token	*t;
 	TS_TST_INFO		*tst;
@@ -391,7 +391,7 @@ ers_token(struct check *c, const struct ers_rec *e)
 
 /* The token's signature and chain, once; the verdict sticks. */
 static void
-ers_verify(struct check *c, struct check_token *t)
+check_ers_verify(struct check *c, struct check_token *t)
 {
 	const uint8_t	*p = t->der;
 	PKCS7		*tok;
@@ -411,11 +411,11 @@ ers_verify(struct check *c, struct check_token *t)
 }
 
 enum check_err
-ers_check(struct check *c, const struct corpus_req *req,
+check_ers(struct check *c, const struct corpus_req *req,
     const uint8_t *body, size_t len, int full)
 {
 	const struct hash_info	*hi;
-	struct ers_rec		*e;
+	struct check_ers_rec	*e;
 	struct check_token	*t;
 	struct der_r		 r, inner;
 	enum hash_alg		 alg;
@@ -425,7 +425,7 @@ ers_check(struct check *c, const struct corpus_req *req,
 	der_r_init(&r, body, len);
 	if (der_expect(&r, DER_SEQUENCE, &inner) == 0 &&
 	    der_peek(&inner) == DER_SEQUENCE) {
-		if (ers_rejection(c, body, len))
+		if (check_ers_rejection(c, body, len))
 			return CHK_REJECTED;
 		check_why(c, "a TimeStampResp where an EvidenceRecord was due");
 		return CHK_PARSE;
@@ -433,7 +433,7 @@ ers_check(struct check *c, const struct corpus_req *req,
 	if (c->rec == NULL && (c->rec = malloc(sizeof(*c->rec))) == NULL)
 		err(1, NULL);
 	e = c->rec;
-	if (ers_parse(c, body, len, e) == -1)
+	if (check_ers_parse(c, body, len, e) == -1)
 		return CHK_PARSE;
 	/* One tree per digest algorithm: ours (DESIGN.md). */
 	alg = req->alg;
@@ -443,20 +443,20 @@ ers_check(struct check *c, const struct corpus_req *req,
 		return CHK_ERS;
 	}
 	/* RFC 4998 4.3 step 2: our hash is in the first list. */
-	if (!ers_in(&e->lists[0], req->dgst, hi->len)) {
+	if (!check_ers_in(&e->lists[0], req->dgst, hi->len)) {
 		check_why(c, "our digest is not in the first PartialHashtree");
 		return CHK_IMPRINT;
 	}
-	if (e->r != NULL && !ers_blind_ok(c, e, alg, req->nonce)) {
+	if (e->r != NULL && !check_ers_blind_ok(c, e, alg, req->nonce)) {
 		check_why(c, "the leaf group does not bind our nonce");
 		return CHK_NONCE;
 	}
-	if (ers_root(c, e, alg, req->dgst, root) == -1) {
+	if (check_ers_root(c, e, alg, req->dgst, root) == -1) {
 		check_why(c, "malformed PartialHashtree");
 		return CHK_ERS;
 	}
 	/* RFC 4998 4.3 step 4: the root is what the round token stamps. */
-	if ((t = ers_token(c, e)) == NULL)
+	if ((t = check_ers_token(c, e)) == NULL)
 		return CHK_PARSE;
 	if (t->nid != hi->nid || t->imprint_len != hi->len ||
 	    memcmp(t->imprint, root, hi->len) != 0) {
@@ -465,7 +465,7 @@ ers_check(struct check *c, const struct corpus_req *req,
 		return CHK_ERS;
 	}
 	if (full && !t->verified && t->failed == CHK_OK && check_can_verify(c))
-		ers_verify(c, t);
+		check_ers_verify(c, t);
 	if (t->failed != CHK_OK) {
 		check_why(c, "%s", t->why);
 		return t->failed;
@@ -475,7 +475,7 @@ ers_check(struct check *c, const struct corpus_req *req,
 }
 
 void
-ers_free(struct check *c)
+check_ers_free(struct check *c)
 {
 	size_t	i;
 
