@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: ISC */
 /*
- * RFC 4998 EvidenceRecords: the answer to POST /ers (DESIGN.md "Two kinds
- * of answer"; doc/ers.md has the shape and the Content-Type).
+ * RFC 4998 EvidenceRecords: the answer to POST /ers (doc/design.md "Two
+ * kinds of answer"; doc/ers.md has the shape and the Content-Type).
  *
  * The writer is the per-request hot path after a round is signed: a
  * backward DER fill-in (common/der.h) of the version, digestAlgorithms,

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: ISC */
 /*
- * HTTP/1.1 for the time-stamp server (DESIGN.md "Flow of one request",
- * step 1): a strict request-head parser that the io_uring loop runs over the
- * bytes a connection has received, and the response-head writer.
+ * HTTP/1.1 for the time-stamp server (doc/design.md "The life of a
+ * request"): a strict request-head parser that the io_uring loop runs
+ * over the bytes a connection has received, and the response-head writer.
  *
  * http_parse() is stateless: one pass over the head, no allocation, no
  * copy; what it returns points into the caller's buffer.  When the head is
@@ -520,8 +520,9 @@ http_put(char **p, const char *e, const void *s, size_t n)
 
 /*
  * 1xx and 204 responses carry no Content-Length (RFC 9110 8.6); the caller
- * passes body_len 0 and no ctype for them.  Date (RFC 9110 6.6.1) is the
- * caller's to add through extra, from a per-second cache.
+ * passes body_len 0 and no ctype for them.  No Date field is written
+ * (RFC 9110 6.6.1 asks an origin server with a clock for one), and no
+ * caller adds one through extra today.
  */
 size_t
 http_head(char *out, size_t cap, int status, const char *ctype,

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: ISC */
 /*
- * Standard time-stamp tokens (DESIGN.md "Two kinds of answer"): a granted
+ * Standard time-stamp tokens (doc/design.md "Two kinds of answer"): a granted
  * TimeStampResp (RFC 3161 2.4.2) holding one CMS SignedData (RFC 5652) over
  * a TSTInfo, with the RFC 5816 ESSCertIDv2 signed attribute.
  *

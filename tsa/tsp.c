@@ -23,7 +23,10 @@
 #include "common/der.h"
 #include "tsa/tsa.h"
 
-/* Named here only to give a precise reason (RFC 3161 2.4.1, RFC 6150). */
+/*
+ * Named here only to give a precise reason (RFC 3161 2.4.1; RFC 6194 on
+ * SHA-1, RFC 6151 on MD5).
+ */
 static const uint8_t oid_sha1[] = { 0x2b, 0x0e, 0x03, 0x02, 0x1a };
 static const uint8_t oid_md5[] = {
 	0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x02, 0x05
@@ -273,9 +276,10 @@ tsp_req_parse(const uint8_t *buf, size_t len, const struct tsp_policies *pol,
 		return FAIL_BAD_ALG;
 	}
 	/*
-	 * RFC 5754 2 and RFC 8702: hash parameters are absent or NULL.  Any
-	 * other value is well-formed DER with a meaning we do not know, so it
-	 * is a bad request rather than a bad format.
+	 * RFC 5754 2 (SHA-2) and RFC 9688 (SHA-3): hash parameters are
+	 * absent, and NULL is accepted too.  Any other value is well-formed
+	 * DER with a meaning we do not know, so it is a bad request rather
+	 * than a bad format.
 	 */
 	if (raw.params == 2) {
 		*why = "hashAlgorithm parameters are neither absent nor NULL";
