@@ -18,7 +18,8 @@
  *      count);
  *   4. the worst bound (+ kernel maxerror in strict mode) must be within
  *      the declared accuracy;
- *   5. the good sources' offsets must agree within clock_max_disagreement;
+ *   5. the good sources' offsets must agree within
+ *      clock_max_disagreement_ms;
  *   6. after a closure, all of the above must hold for clock_hold_ms.
  *
  * A pending leap second (chrony or kernel) is reported in the verdict;
