@@ -222,7 +222,12 @@ pub_open(const char *state)
 	if ((p = calloc(1, sizeof(*p))) == NULL)
 		err(1, NULL);
 	p->dir = dir;
-	if ((p->ifd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC)) == -1)
+	/*
+	 * Blocking: the loop reads it through io_uring, which waits for it
+	 * to become readable; on a non-blocking descriptor it would answer
+	 * EAGAIN at once, again and again.
+	 */
+	if ((p->ifd = inotify_init1(IN_CLOEXEC)) == -1)
 		err(1, "inotify_init1");
 	if (inotify_add_watch(p->ifd, dir, PUB_TOP_EVENTS) == -1)
 		err(1, "%s", dir);

@@ -24,7 +24,7 @@ struct pub;
  */
 struct pub	*pub_open(const char *state);
 /*
- * An inotify descriptor (IN_NONBLOCK, IN_CLOEXEC) that becomes readable
+ * A blocking inotify descriptor (IN_CLOEXEC) that becomes readable
  * when a published file may have changed; -1 for a NULL pub.  Read it
  * into a PUB_EVENT_BUF buffer and pass what was read to pub_changed().
  * pub_close() closes it.

@@ -57,15 +57,21 @@ struct merkle_path {
 struct merkle;
 
 /* merkle.c */
+/*
+ * Draws the calling thread's key for blinding values from the OS.  The
+ * server calls it on the loop's thread at start-up; a thread that did not
+ * draws it at its first tree.
+ */
+void		 merkle_seed(void);
 /* b = H(r || nonce), or H(r) without a nonce: RFC 4998 4.2 group member. */
 int		 merkle_blind(enum hash_alg, const uint8_t r[MERKLE_RAND_LEN],
 		    const uint8_t *nonce, size_t nonce_len,
 		    uint8_t b[HASH_MAX_LEN]);
 /*
  * Builds the tree over n requests (1 <= n <= MERKLE_MAX_LEAVES) in one
- * allocation: a fresh random r per request (libsodium: one OS seed per
- * tree, expanded with ChaCha20; rand, n * MERKLE_RAND_LEN bytes, replaces
- * it in tests), its
+ * allocation: a fresh random r per request (ChaCha20 under the thread's
+ * key, replaced at each tree: merkle_seed(); rand, n * MERKLE_RAND_LEN
+ * bytes, replaces it in tests), its
  * b, the group hash of {h, b}, the levels.  The tree keeps h, r and b, so
  * the leaves may go.  NULL on a digest failure or bad n (logged); exits
  * on out of memory.  Free with merkle_free().

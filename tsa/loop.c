@@ -84,7 +84,7 @@
 
 enum op {
 	OP_ACCEPT = 1, OP_RECV, OP_SEND, OP_EVENT, OP_TIMER, OP_SIGNAL,
-	OP_JOURNAL, OP_STAMP,
+	OP_JOURNAL, OP_STAMP, OP_PUB,
 };
 #define OP_BITS		4
 #define OP_MASK		((1u << OP_BITS) - 1)
@@ -136,6 +136,7 @@ struct loop {
 	bool				 accept_armed;
 	uint64_t			 efd_val;
 	uint64_t			 stamp_val;
+	uint8_t				 pub_events[PUB_EVENT_BUF];
 	struct signalfd_siginfo		 sinfo;
 	struct __kernel_timespec	 tick;
 	struct conn			*conns;
@@ -194,6 +195,17 @@ arm_stamp(struct loop *l)
 	io_uring_prep_read(sqe, stamper_fd(l->cfg->stamper), &l->stamp_val,
 	    sizeof(l->stamp_val), 0);
 	loop_set_data(sqe, NULL, OP_STAMP);
+}
+
+/* The CA's publication folder changed (common/pub.c): read it then. */
+static void
+arm_pub(struct loop *l)
+{
+	struct io_uring_sqe *sqe = loop_sqe(l);
+
+	io_uring_prep_read(sqe, pub_watch_fd(l->cfg->pub), l->pub_events,
+	    sizeof(l->pub_events), 0);
+	loop_set_data(sqe, NULL, OP_PUB);
 }
 
 static void
@@ -356,15 +368,6 @@ reply_health(struct loop *l, struct conn *c, const struct http_req *hr)
 static void
 reply_metrics(struct loop *l, struct conn *c, const struct http_req *hr)
 {
-	static const struct { int bit; const char *name; } fails[] = {
-		{ FAIL_BAD_ALG, "badAlg" },
-		{ FAIL_BAD_REQUEST, "badRequest" },
-		{ FAIL_BAD_DATA_FORMAT, "badDataFormat" },
-		{ FAIL_TIME_NOT_AVAILABLE, "timeNotAvailable" },
-		{ FAIL_UNACCEPTED_POLICY, "unacceptedPolicy" },
-		{ FAIL_UNACCEPTED_EXTENSION, "unacceptedExtension" },
-		{ FAIL_SYSTEM_FAILURE, "systemFailure" },
-	};
 	const struct rounds_stats *rst;
 	char		body[16384];
 	size_t		n = 0, i;
@@ -383,9 +386,10 @@ reply_metrics(struct loop *l, struct conn *c, const struct http_req *hr)
 	M("# TYPE carimbo_failures_total counter\n"
 	    "carimbo_failures_total %" PRIu64 "\n", l->st.failed);
 	M("# TYPE carimbo_rejections_total counter\n");
-	for (i = 0; i < sizeof(fails) / sizeof(fails[0]); i++)
+	for (i = 0; i < TSP_FAIL_ANSWERS; i++)
 		M("carimbo_rejections_total{failinfo=\"%s\"} %" PRIu64 "\n",
-		    fails[i].name, l->st.rejected[fails[i].bit]);
+		    tsp_fail_name(tsp_fail_answers[i]),
+		    l->st.rejected[tsp_fail_answers[i]]);
 	M("# TYPE carimbo_http_responses_total counter\n");
 	for (i = 1; i <= 5; i++)
 		M("carimbo_http_responses_total{class=\"%zuxx\"} %" PRIu64
@@ -1018,6 +1022,16 @@ on_cqe(struct loop *l, struct io_uring_cqe *cqe)
 		if (journal_complete(l->jr, ud >> OP_BITS, cqe->res))
 			rounds_settle(l->rs);
 		break;
+	case OP_PUB:
+		if (cqe->res > 0)
+			(void)pub_changed(l->cfg->pub, l->pub_events, cqe->res);
+		else if (cqe->res != -EAGAIN && cqe->res != -EINTR) {
+			log_warnx("pub: inotify read: %s; published files are "
+			    "not reread any more", strerror(-cqe->res));
+			break;
+		}
+		arm_pub(l);
+		break;
 	case OP_STAMP:
 		rounds_add_stamps(l->rs, stamper_take(l->cfg->stamper));
 		arm_stamp(l);
@@ -1096,6 +1110,8 @@ loop_run(const struct serve_cfg *cfg, int lfd, const struct loop_parts *lp)
 	arm_timer(&l);
 	if (cfg->stamper != NULL)
 		arm_stamp(&l);
+	if (pub_watch_fd(cfg->pub) != -1)
+		arm_pub(&l);
 
 	for (;;) {
 		rc = io_uring_submit_and_wait(&l.ring, 1);

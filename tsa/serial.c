@@ -1,36 +1,57 @@
 /* SPDX-License-Identifier: ISC */
 /*
  * Serial numbers (RFC 3161 2.4.2: unique per TSA, clients accept up to 160
- * bits).  A serial is the unit id (16 bits) above a 64-bit counter, so
- * several units never collide and an operator reads the unit off any
- * token.  Counters are handed out from blocks reserved durably: the file
- * records the end of the last reserved block, written to a temporary file,
- * fsync'ed, renamed over the old one and the directory fsync'ed, all BEFORE
- * any serial of the block is used.  After a crash the unused rest of a
- * block is skipped, never reused (DESIGN.md "Serials, rounds and the
- * ledger").
+ * bits; doc/design.md "Serials").  A serial is the unit id (16 bits) above
+ * a 64-bit counter, so several units never collide and an operator reads
+ * the unit off any token.  Counters are handed out from blocks reserved
+ * durably: the file records the end of the reserved range
+ * (file_write_atomic(): a temporary, fsync, rename, directory fsync), and
+ * the range moves on only once that write is done, BEFORE any serial of
+ * the new block is used.  After a crash the unused rest of the range is
+ * skipped, never reused.
+ *
+ * The reservation runs on a thread of its own, ahead of need: when less
+ * than a block is left, serial_take() asks for the range to reach two
+ * blocks past the next counter and goes on; the loop's thread never
+ * waits for the disk while the reserver keeps up.  When it does not (a
+ * round wanting more serials than are left: a block too small for the
+ * load, or a slow disk), serial_take() waits for the reservation, and
+ * says so in the log at most once a minute.  The first block is reserved
+ * by serial_open(), at start-up.
  */
 #include <err.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
-#include <libgen.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "common/file.h"
 #include "common/log.h"
+#include "common/now.h"
 #include "tsa/tsa.h"
 
-#define SERIAL_MAGIC	"carimbo-serials v1"
+#define SERIAL_MAGIC		"carimbo-serials v1"
+#define SERIAL_FILE_MAX		128	/* bytes of the serial file */
+#define SERIAL_WAIT_LOG_S	60	/* at most one "waited" line a minute */
 
 struct serial {
 	char		*path;
 	uint16_t	 unit;
-	uint64_t	 next;		/* next counter to hand out */
-	uint64_t	 limit;		/* end of the reserved range, exclusive */
 	uint64_t	 block;
+	pthread_t	 thread;
+	pthread_mutex_t	 mtx;
+	pthread_cond_t	 work;		/* the reserver: want moved */
+	pthread_cond_t	 done;		/* a waiting take: limit moved */
+	/* Under mtx. */
+	uint64_t	 next;		/* next counter to hand out */
+	uint64_t	 limit;		/* end of the durable range, exclusive */
+	uint64_t	 want;		/* the end the reserver works towards */
+	bool		 failed;	/* the last reservation failed */
+	bool		 stop;
+	time_t		 logged;	/* the last "waited" line */
 };
 
 /*
@@ -40,28 +61,27 @@ struct serial {
 static int
 serial_read(const char *path, uint64_t *limit)
 {
-	FILE		*f;
-	char		 line[128];
+	uint8_t		*buf;
+	char		 line[SERIAL_FILE_MAX + 1];
+	size_t		 len;
 	unsigned	 unit;
 	uint64_t	 v;
 
-	if ((f = fopen(path, "r")) == NULL) {
-		if (errno == ENOENT) {
-			*limit = 1;
-			return 0;
-		}
-		log_warn("%s", path);
-		return -1;
+	if (access(path, F_OK) == -1 && errno == ENOENT) {
+		*limit = 1;
+		return 0;
 	}
-	if (fgets(line, sizeof(line), f) == NULL ||
-	    sscanf(line, SERIAL_MAGIC " unit=%u reserved=%" SCNu64, &unit,
+	if (file_read(path, SERIAL_FILE_MAX, &buf, &len) == -1)
+		return -1;
+	memcpy(line, buf, len);
+	line[len] = '\0';
+	free(buf);
+	if (sscanf(line, SERIAL_MAGIC " unit=%u reserved=%" SCNu64, &unit,
 	    &v) != 2 || v == 0) {
-		fclose(f);
 		log_warnx("%s: not a carimbo serial file (expected \"%s "
 		    "unit=N reserved=N\")", path, SERIAL_MAGIC);
 		return -1;
 	}
-	fclose(f);
 	*limit = v;
 	return 0;
 }
@@ -70,44 +90,56 @@ serial_read(const char *path, uint64_t *limit)
 static int
 serial_write(const struct serial *s, uint64_t limit)
 {
-	char	 tmp[4096], buf[128], *dcopy;
-	int	 fd, dfd, n, rc = -1;
+	char	buf[SERIAL_FILE_MAX];
+	int	n;
 
 	n = snprintf(buf, sizeof(buf), SERIAL_MAGIC " unit=%u reserved=%"
 	    PRIu64 "\n", s->unit, limit);
-	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp", s->path) >=
-	    sizeof(tmp)) {
-		log_warnx("%s: path too long", s->path);
-		return -1;
+	return file_write_atomic(s->path, buf, (size_t)n, 0644);
+}
+
+static void *
+serial_thread(void *arg)
+{
+	struct serial	*s = arg;
+	uint64_t	 want;
+	int		 rc;
+
+	pthread_mutex_lock(&s->mtx);
+	for (;;) {
+		while (!s->stop && s->want <= s->limit)
+			pthread_cond_wait(&s->work, &s->mtx);
+		if (s->stop)
+			break;
+		want = s->want;
+		pthread_mutex_unlock(&s->mtx);
+		rc = serial_write(s, want);
+		if (rc == 0)
+			log_debug("serials reserved up to %" PRIu64, want);
+		pthread_mutex_lock(&s->mtx);
+		if (rc == 0) {
+			if (want > s->limit)
+				s->limit = want;
+		} else {
+			/* Asked again by the next serial_take(). */
+			s->failed = true;
+			s->want = s->limit;
+		}
+		pthread_cond_broadcast(&s->done);
 	}
-	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644))
-	    == -1) {
-		log_warn("%s", tmp);
-		return -1;
-	}
-	if (write(fd, buf, n) != n || fsync(fd) == -1) {
-		log_warn("%s", tmp);
-		close(fd);
-		return -1;
-	}
-	close(fd);
-	if (rename(tmp, s->path) == -1) {
-		log_warn("rename %s", tmp);
-		return -1;
-	}
-	if ((dcopy = strdup(s->path)) == NULL)
-		err(1, NULL);
-	if ((dfd = open(dirname(dcopy), O_RDONLY | O_DIRECTORY | O_CLOEXEC))
-	    != -1) {
-		if (fsync(dfd) == 0)
-			rc = 0;
-		else
-			log_warn("fsync %s", dcopy);
-		close(dfd);
-	} else
-		log_warn("%s", dcopy);
-	free(dcopy);
-	return rc;
+	pthread_mutex_unlock(&s->mtx);
+	return NULL;
+}
+
+/* Asks the reserver for the range to reach end.  Under mtx. */
+static void
+serial_ask(struct serial *s, uint64_t end)
+{
+	if (end <= s->want)
+		return;
+	s->want = end;
+	s->failed = false;
+	pthread_cond_signal(&s->work);
 }
 
 struct serial *
@@ -118,13 +150,28 @@ serial_open(const char *path, unsigned unit, uint64_t block)
 
 	if (serial_read(path, &limit) == -1)
 		return NULL;
+	if (limit > UINT64_MAX - 2 * block) {
+		log_warnx("%s: serial counter exhausted", path);
+		return NULL;
+	}
 	if ((s = calloc(1, sizeof(*s))) == NULL || (s->path = strdup(path))
 	    == NULL)
 		err(1, NULL);
 	s->unit = unit;
 	s->block = block;
 	/* Whatever was reserved before is skipped: it may have been used. */
-	s->next = s->limit = limit;
+	s->next = limit;
+	if (serial_write(s, limit + block) == -1) {
+		free(s->path);
+		free(s);
+		return NULL;
+	}
+	s->limit = s->want = limit + block;
+	pthread_mutex_init(&s->mtx, NULL);
+	pthread_cond_init(&s->work, NULL);
+	pthread_cond_init(&s->done, NULL);
+	if ((errno = pthread_create(&s->thread, NULL, serial_thread, s)) != 0)
+		err(1, "pthread_create");
 	return s;
 }
 
@@ -133,6 +180,14 @@ serial_close(struct serial *s)
 {
 	if (s == NULL)
 		return;
+	pthread_mutex_lock(&s->mtx);
+	s->stop = true;
+	pthread_cond_signal(&s->work);
+	pthread_mutex_unlock(&s->mtx);
+	pthread_join(s->thread, NULL);
+	pthread_mutex_destroy(&s->mtx);
+	pthread_cond_destroy(&s->work);
+	pthread_cond_destroy(&s->done);
 	free(s->path);
 	free(s);
 }
@@ -140,27 +195,44 @@ serial_close(struct serial *s)
 int
 serial_take(struct serial *s, size_t n, uint64_t *first)
 {
-	uint64_t limit;
+	int64_t	t0;
+	time_t	now;
 
+	pthread_mutex_lock(&s->mtx);
+	if (s->next > UINT64_MAX - n - 2 * s->block) {
+		pthread_mutex_unlock(&s->mtx);
+		log_warnx("%s: serial counter exhausted", s->path);
+		return -1;
+	}
 	if (s->limit - s->next < n) {
-		limit = s->limit + (n > s->block ? n : s->block);
-		if (limit < s->limit) {
-			log_warnx("%s: serial counter exhausted", s->path);
-			return -1;
+		serial_ask(s, s->next + n + s->block);
+		t0 = now_ns(CLOCK_MONOTONIC);
+		while (s->limit - s->next < n && !s->failed)
+			pthread_cond_wait(&s->done, &s->mtx);
+		if (s->limit - s->next < n) {
+			pthread_mutex_unlock(&s->mtx);
+			return -1;	/* the reserver logged why */
 		}
-		if (serial_write(s, limit) == -1)
-			return -1;
-		log_debug("serials reserved up to %" PRIu64, limit);
-		s->limit = limit;
+		if ((now = now_s()) - s->logged >= SERIAL_WAIT_LOG_S) {
+			s->logged = now;
+			log_warnx("%s: a round of %zu serials waited %.1f ms "
+			    "for its block to be reserved (serial_block %"
+			    PRIu64 "); raise serial_block", s->path, n,
+			    (now_ns(CLOCK_MONOTONIC) - t0) / 1e6, s->block);
+		}
 	}
 	*first = s->next;
 	s->next += n;
+	if (s->limit - s->next < s->block)
+		serial_ask(s, s->next + 2 * s->block);
+	pthread_mutex_unlock(&s->mtx);
 	return 0;
 }
 
 uint64_t
 serial_peek(const struct serial *s)
 {
+	/* The loop's thread is the only writer of next. */
 	return s->next;
 }
 

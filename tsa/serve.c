@@ -2,13 +2,16 @@
 /*
  * `carimbo serve -c CONF [--listen ADDR:PORT] [--clock-mode strict|demo]
  * [--ntp-server HOST:PORT]... [-v]`: reads the config,
- * opens the token, builds the token template, reserves nothing yet (the
- * first round does), binds, prints the address and runs the loop.
+ * opens the token, builds the token template, opens the ledger and the
+ * serial file (reserving the first block), binds, prints the address and
+ * runs the loop with its parts: the signing workers, the journal, the
+ * rounds.
  */
 #include <arpa/inet.h>
 #include <err.h>
 #include <errno.h>
 #include <getopt.h>
+#include <malloc.h>
 #include <netdb.h>
 #include <signal.h>
 #include <stdio.h>
@@ -326,6 +329,22 @@ serve_token(struct serve_state *st)
 		errx(1, "cannot build the token template");
 }
 
+/*
+ * Memory the loop frees stays with the allocator: trimming it would be a
+ * brk or an madvise on the loop's thread (the loop frees the replies the
+ * workers allocated, in their arenas), and a large block given back by
+ * munmap would come back by mmap.  The heap grows in steps of M_TOP_PAD,
+ * which costs address space, not memory, until it is used.
+ */
+static void
+serve_malloc(void)
+{
+	if (mallopt(M_TRIM_THRESHOLD, 256 << 20) != 1 ||
+	    mallopt(M_TOP_PAD, 64 << 20) != 1 ||
+	    mallopt(M_MMAP_THRESHOLD, 32 << 20) != 1)
+		log_warnx("mallopt refused: the loop may trim memory");
+}
+
 /* The ledger and the serial file, checked against each other. */
 static void
 serve_ledger(struct serve_state *st)
@@ -385,24 +404,29 @@ serve_main(int argc, char **argv)
 
 	serve_args(argc, argv, &o);
 	log_init("carimbo", o.verbose);
+	serve_malloc();
 	memset(&st, 0, sizeof(st));
-	serve_conf(&st, &o);
-	serve_token(&st);
-	serve_ledger(&st);
-
-	/* Workers inherit this mask: signals reach the loop's signalfd. */
+	/*
+	 * Before any thread starts (the serial reserver, the workers, the
+	 * clock): they inherit this mask, so signals reach the loop's
+	 * signalfd.
+	 */
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGTERM);
 	sigaddset(&mask, SIGINT);
 	if (sigprocmask(SIG_BLOCK, &mask, NULL) == -1)
 		err(1, "sigprocmask");
 	signal(SIGPIPE, SIG_IGN);
+	serve_conf(&st, &o);
+	serve_token(&st);
+	serve_ledger(&st);
 
 	lfd = serve_bind(st.cfg.listen);
 	st.cfg.pub = pub_open(st.conf->dir);
 	st.cfg.stamper = stamper_new();
 	st.cfg.clock = clk = clock_start(&st.ccfg);
 	clock_set_stamp(clk, stamper_stamp, st.cfg.stamper);
+	merkle_seed();		/* on the loop's thread, before it runs */
 	lp.ser = st.ser;
 	lp.sg = signer_start(st.p11, st.key_label, st.key_copy, st.workers,
 	    st.tmpl);

@@ -218,15 +218,22 @@ const char *http_reason(int status);
 struct serial;
 
 /* serial.c */
-/* Opens the serial file (created on first reservation).  NULL on error. */
+/*
+ * Opens the serial file, reserves the first block durably (creating the
+ * file) and starts the thread that reserves the next ones ahead of need.
+ * NULL with a log line on error.
+ */
 struct serial	*serial_open(const char *path, unsigned unit, uint64_t block);
 void		 serial_close(struct serial *);
 /*
- * Hands out n consecutive counters from *first on, reserving a new block
- * durably first when the current one is short.  Returns 0, or -1 with a
- * log line when the reservation could not be made durable.
+ * Hands out n consecutive counters from *first on, from the durably
+ * reserved range; asks for the next block in the background when less
+ * than one is left, and waits for it only when the range is short of n.
+ * Returns 0, or -1 with a log line when the reservation failed.  One
+ * thread calls it (the loop's).
  */
 int		 serial_take(struct serial *, size_t n, uint64_t *first);
+/* The next counter serial_take() hands out (its caller's thread). */
 uint64_t	 serial_peek(const struct serial *);
 /* INTEGER content bytes of unit<<64 | counter; returns the length. */
 size_t		 serial_encode(unsigned unit, uint64_t counter,
