@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: ISC */
 /*
- * Aggregated evidence (DESIGN.md "Two kinds of answer", "Serials, rounds
- * and the ledger"): RFC 4998 hash trees over a round (merkle.c), the DER
+ * Aggregated evidence (doc/design.md "Two kinds of answer", "The ledger's
+ * promise"): RFC 4998 hash trees over a round (merkle.c), the DER
  * EvidenceRecord each /ers request gets and its strict reader and verifier
- * (ers.c), the append-only hash-chained ledger (ledger.c) and `carimbo
- * ledger` (ledger_cmd.c).  doc/ers.md and doc/ledger.md hold the formats.
+ * (ers.c), the append-only hash-chained ledger (ledger.c), its durable
+ * batches on the server (journal.c) and `carimbo ledger` (ledger_cmd.c).
+ * doc/ers.md and doc/ledger.md hold the formats.
  *
  * Kept apart from tsa/tsa.h: the loop includes both.
  */

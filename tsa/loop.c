@@ -474,7 +474,7 @@ path_is(const struct http_req *hr, const char *p)
 	return hr->path_len == n && memcmp(hr->path, p, n) == 0;
 }
 
-/* Routes one complete request (DESIGN.md "Flow of one request", 1-2). */
+/* Routes one complete request (doc/design.md "The life of a request"). */
 static void
 route(struct loop *l, struct conn *c, const struct http_req *hr,
     const uint8_t *body, size_t blen)

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: ISC */
 /*
- * RFC 4998 4.2 hash trees over a round (DESIGN.md "Two kinds of answer").
+ * RFC 4998 4.2 hash trees over a round (doc/design.md "Two kinds of answer").
  *
  * Each /ers request is a data group of two hash values: its imprint h and
  * a blinding value b = H(r || nonce), r fresh random per request.  The

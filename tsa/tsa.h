@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: ISC */
 /*
  * The time-stamp server: TSP request parsing (tsp.c), token encoding
- * (token.c), HTTP/1.1 (http.c), serial numbers (serial.c), rounds and
- * signing workers (round.c), the io_uring loop (loop.c), `serve` (serve.c).
- * DESIGN.md "Flow of one request" is the map.
+ * (token.c), HTTP/1.1 (http.c), serial numbers (serial.c), replies
+ * (resp.c), the signing workers (signer.c), rounds (round.c), the io_uring
+ * loop (loop.c), `serve` (serve.c); the ledger's side is in tsa/aggr.h.
+ * doc/design.md "The life of a request" is the map.
  */
 #ifndef TSA_TSA_H
 #define TSA_TSA_H
