@@ -20,6 +20,7 @@
 #include <sys/stat.h>
 
 #include <err.h>
+#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -377,6 +378,21 @@ cmd_prove(const char *arg, const char *er_file, const char *digest,
 	return rc;
 }
 
+enum {
+	O_CA = 256, O_UNTRUSTED, O_ER, O_DIGEST, O_TOKEN
+};
+
+static const struct option ledger_opts[] = {
+	{ "ca", required_argument, NULL, O_CA },
+	{ "CAfile", required_argument, NULL, O_CA },
+	{ "untrusted", required_argument, NULL, O_UNTRUSTED },
+	{ "er", required_argument, NULL, O_ER },
+	{ "ers", required_argument, NULL, O_ER },
+	{ "digest", required_argument, NULL, O_DIGEST },
+	{ "token", required_argument, NULL, O_TOKEN },
+	{ NULL, 0, NULL, 0 }
+};
+
 int
 ledger_main(int argc, char *argv[])
 {
@@ -384,36 +400,37 @@ ledger_main(int argc, char *argv[])
 	const char	*digest = NULL, *tok = NULL, *cmd, *ledger;
 	X509_STORE	*store = NULL;
 	STACK_OF(X509)	*chain = NULL;
-	int		 i, rc = 2;
+	int		 ch, rc = 2;
 
-	if (argc < 3) {
+	while ((ch = getopt_long(argc, argv, "", ledger_opts, NULL)) != -1) {
+		switch (ch) {
+		case O_CA:
+			ca = optarg;
+			break;
+		case O_UNTRUSTED:
+			untrusted = optarg;
+			break;
+		case O_ER:
+			er = optarg;
+			break;
+		case O_DIGEST:
+			digest = optarg;
+			break;
+		case O_TOKEN:
+			tok = optarg;
+			break;
+		default:
+			ledger_usage();
+			return 2;
+		}
+	}
+	/* The operands: verify|prove, then LEDGER. */
+	if (argc - optind != 2) {
 		ledger_usage();
 		return 2;
 	}
-	cmd = argv[1];
-	ledger = argv[2];
-	for (i = 3; i < argc; i++) {
-		if (i + 1 >= argc) {
-			ledger_usage();
-			return 2;
-		}
-		if (strcmp(argv[i], "--ca") == 0 ||
-		    strcmp(argv[i], "--CAfile") == 0)
-			ca = argv[++i];
-		else if (strcmp(argv[i], "--untrusted") == 0)
-			untrusted = argv[++i];
-		else if (strcmp(argv[i], "--er") == 0 ||
-		    strcmp(argv[i], "--ers") == 0)
-			er = argv[++i];
-		else if (strcmp(argv[i], "--digest") == 0)
-			digest = argv[++i];
-		else if (strcmp(argv[i], "--token") == 0)
-			tok = argv[++i];
-		else {
-			ledger_usage();
-			return 2;
-		}
-	}
+	cmd = argv[optind];
+	ledger = argv[optind + 1];
 	if (verify_load_pki(ca, untrusted, &store, &chain) == -1)
 		goto out;
 	if (strcmp(cmd, "verify") == 0 && er == NULL && tok == NULL)

@@ -17,6 +17,7 @@
  */
 #include <err.h>
 #include <errno.h>
+#include <getopt.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -477,6 +478,22 @@ result_print(const char *kind, const char *file,
 		printf("  imprint  %s:%s\n", hash_info(res->alg)->name, hex);
 }
 
+enum {
+	O_DATA = 256, O_DIGEST, O_ERS, O_TSR, O_CA, O_UNTRUSTED, O_NONCE
+};
+
+static const struct option verify_opts[] = {
+	{ "data", required_argument, NULL, O_DATA },
+	{ "digest", required_argument, NULL, O_DIGEST },
+	{ "ers", required_argument, NULL, O_ERS },
+	{ "tsr", required_argument, NULL, O_TSR },
+	{ "CAfile", required_argument, NULL, O_CA },
+	{ "ca", required_argument, NULL, O_CA },
+	{ "untrusted", required_argument, NULL, O_UNTRUSTED },
+	{ "nonce", required_argument, NULL, O_NONCE },
+	{ NULL, 0, NULL, 0 }
+};
+
 int
 verify_main(int argc, char *argv[])
 {
@@ -490,32 +507,39 @@ verify_main(int argc, char *argv[])
 	X509_STORE		*store = NULL;
 	STACK_OF(X509)		*chain = NULL;
 	size_t			 len;
-	int			 i, rc = 1;
+	int			 ch, rc = 1;
 
-	for (i = 1; i < argc; i++) {
-		if (i + 1 >= argc) {
+	while ((ch = getopt_long(argc, argv, "", verify_opts, NULL)) != -1) {
+		switch (ch) {
+		case O_DATA:
+			data = optarg;
+			break;
+		case O_DIGEST:
+			digest = optarg;
+			break;
+		case O_ERS:
+			ers = optarg;
+			break;
+		case O_TSR:
+			tsr = optarg;
+			break;
+		case O_CA:
+			ca = optarg;
+			break;
+		case O_UNTRUSTED:
+			untrusted = optarg;
+			break;
+		case O_NONCE:
+			nonce = optarg;
+			break;
+		default:
 			verify_usage();
 			return 2;
 		}
-		if (strcmp(argv[i], "--data") == 0)
-			data = argv[++i];
-		else if (strcmp(argv[i], "--digest") == 0)
-			digest = argv[++i];
-		else if (strcmp(argv[i], "--ers") == 0)
-			ers = argv[++i];
-		else if (strcmp(argv[i], "--tsr") == 0)
-			tsr = argv[++i];
-		else if (strcmp(argv[i], "--CAfile") == 0 ||
-		    strcmp(argv[i], "--ca") == 0)
-			ca = argv[++i];
-		else if (strcmp(argv[i], "--untrusted") == 0)
-			untrusted = argv[++i];
-		else if (strcmp(argv[i], "--nonce") == 0)
-			nonce = argv[++i];
-		else {
-			verify_usage();
-			return 2;
-		}
+	}
+	if (optind != argc) {
+		verify_usage();
+		return 2;
 	}
 	if ((data == NULL) == (digest == NULL) || (ers == NULL) ==
 	    (tsr == NULL) || ca == NULL) {

@@ -212,6 +212,19 @@ def main():
     out = p.stdout.decode()
     S.check(p.returncode == 0 and out.rstrip().endswith("OK"),
             "ledger verify: %s" % out)
+    # The option spellings (getopt_long): --CAfile is --ca, options may
+    # come first; a third operand or an unknown option is a usage error.
+    p = S.run(S.CARIMBO, "ledger", "--CAfile", root, "--untrusted", chain,
+              "verify", led, ok=False)
+    S.check(p.returncode == 0 and p.stdout.decode().rstrip().endswith("OK"),
+            "ledger --CAfile ... verify LEDGER: %s" % p.stdout.decode())
+    for bad in (["verify", led, "extra"], ["verify", led, "--bogus", "x"],
+                ["verify"], ["verify", led, "--ca"]):
+        p = S.run(S.CARIMBO, "ledger", *bad, ok=False)
+        S.check(p.returncode == 2 and
+                b"usage: carimbo ledger verify" in p.stderr,
+                "ledger %s: usage (exit %d)" % (" ".join(bad[2:]) or
+                                                 " ".join(bad), p.returncode))
     m = re.search(r"covered\s+(\d+) /ers requests, (\d+) standard", out)
     S.check(m is not None and int(m.group(1)) == 23 and
             int(m.group(2)) == 3, "ledger covers 23 /ers and 3 standard: %r"

@@ -186,6 +186,16 @@ def main():
     S.check(rc == 1 and "ers: " in t, "a .tsr given as --ers: %s" % t)
     rc, t = verify("--data", std[0], "--tsr", std[0] + ".tsr")
     S.check(rc == 2, "no --CAfile: usage (exit %d)" % rc)
+    # The option spellings (getopt_long): --ca is --CAfile; anything else,
+    # a missing value or a stray operand is a usage error.
+    rc, t = verify("--tsr", std[0] + ".tsr", "--ca", root, "--data", std[0],
+                   "--untrusted", chain)
+    S.check(rc == 0, "--ca for --CAfile, options in any order: %s" % t)
+    for bad in (["--bogus", "x"], ["extra"], ["--nonce"]):
+        rc, t = verify("--data", std[0], "--tsr", std[0] + ".tsr", *pki,
+                       *bad)
+        S.check(rc == 2 and "usage: carimbo verify" in t,
+                "%s: usage (exit %d)" % (" ".join(bad), rc))
 
     data, q = S.query("rej", "-sha1")
     S.post_curl(srv.url, q, S.path("rej.tsr"))
