@@ -29,6 +29,10 @@ endif
 
 SRC      := $(wildcard common/*.c tsa/*.c ca/*.c ntp/*.c bench/*.c)
 OBJ      := $(SRC:%.c=$(B)/%.o)
+# The dispatcher and the appliance's set-up, which draws on tsa/, ca/ and
+# ntp/ at once: in the executable only, not in the tests' archive.
+TOP_SRC  := main.c init.c
+TOP_OBJ  := $(TOP_SRC:%.c=$(B)/%.o)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
@@ -37,7 +41,7 @@ STATE    ?= state
 
 all: $(B)/carimbo
 
-$(B)/%.o: %.c $(wildcard */*.h)
+$(B)/%.o: %.c $(wildcard *.h */*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -c -o $@ $<
 
@@ -45,7 +49,7 @@ $(B)/libcarimbo.a: $(OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
-$(B)/carimbo: $(B)/main.o $(B)/libcarimbo.a
+$(B)/carimbo: $(TOP_OBJ) $(B)/libcarimbo.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 # A unit test may #include the .c under test to reach its static functions;
@@ -89,7 +93,7 @@ fuzz: $(B)/libcarimbo.a
 	@mkdir -p build-fuzz
 	@for f in $(FUZZ_SRC); do n=$$(basename $$f .c); \
 	  echo "  FUZZ $$n"; \
-	  srcs=; for s in $(filter-out main.c,$(SRC)); do \
+	  srcs=; for s in $(SRC); do \
 	    grep -q "^#include \"$$s\"" $$f || srcs="$$srcs $$s"; done; \
 	  clang $(CPPFLAGS) -g -O1 -fsanitize=fuzzer,address,undefined \
 	    -fno-sanitize-recover=undefined \

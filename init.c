@@ -1,16 +1,25 @@
 /* SPDX-License-Identifier: ISC */
 /*
- * `carimbo init --demo STATE`: a state folder the server can run from
- * (`make run`).  A SoftHSM2 token private to STATE, random PINs, then the
- * whole CA through the CA's own code (ca_hier_create in issue.c: one code
- * path with `carimbo ca init`): keys for the root, the TSA-issuing CA, the
- * user-issuing CA and the TSA generated on the token, their certificates
- * signed on it, first CRLs and the publication files in STATE/ca/.  Last,
- * a carimbo.conf whose paths are relative to STATE, so the folder can be
- * moved as a whole; its presence marks a finished state.
+ * `carimbo init --demo STATE`: the appliance's set-up, a state folder the
+ * server runs from (`make run`).  Each part goes through its module, in
+ * this order:
+ *   1. the token (common/p11_token.c): a SoftHSM2 store private to STATE
+ *      in tokens/, a fresh token, random PINs in pin and so-pin;
+ *   2. the CA (ca_hier_create in ca/issue.c, one code path with `carimbo
+ *      ca init`): keys for the root, the TSA-issuing CA, the user-issuing
+ *      CA and the TSA generated on the token, their certificates signed
+ *      on it, first CRLs, ca/ with the publication files, root.pem and
+ *      tsa-chain.pem;
+ *   3. the key that seals the clock's audit log (clock_seal_keygen in
+ *      ntp/audit.c): clock-seal.key and clock-seal.pub;
+ *   4. last, once all of that is on disk, carimbo.conf, the server's
+ *      config: its presence marks a finished state.
+ * A STATE that holds some of these but no carimbo.conf is an init that
+ * did not finish: init names what it found and refuses to go on from it
+ * without --force, and `carimbo serve -c` finds no config.
  *
- * tsa-chain.pem is the TSA certificate then the TSA-issuing CA, the root
- * excluded (RFC 3161 2.4.2 certReq; RFC 5652 5.1 certificates).
+ * carimbo.conf's paths are relative to STATE; softhsm2.conf names tokens/
+ * by its absolute path, so a moved state needs that line changed.
  */
 #include <sys/stat.h>
 
@@ -29,19 +38,49 @@
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
-#include <sodium.h>
 
 #include "ca/ca.h"
+#include "common/file.h"
 #include "common/log.h"
 #include "common/p11.h"
+#include "init.h"
 #include "ntp/ntp.h"
 
 #define INIT_TOKEN	"carimbo"
 #define INIT_TSA_KEY	"tsa"
-#define INIT_PIN_BYTES	16		/* hex: 32 characters */
 #define INIT_O		"carimbo demo"
 #define INIT_C		"PT"
 #define INIT_URL	"http://127.0.0.1:8318"
+#define INIT_CONF	"carimbo.conf"
+
+/*
+ * What init writes into STATE, in that order.  A folder counts when it
+ * holds anything; a file also by the NAME.tmp that file_write_atomic()
+ * leaves when killed.
+ */
+static const struct {
+	const char	*name;
+	int		 dir;
+} init_files[] = {
+	{ "softhsm2.conf", 0 },
+	{ "tokens", 1 },
+	{ "pin", 0 },
+	{ "so-pin", 0 },
+	{ "ca", 1 },
+	{ "root.pem", 0 },
+	{ "tsa-chain.pem", 0 },
+	{ "clock-seal.key", 0 },
+	{ "clock-seal.pub", 0 },
+	{ INIT_CONF, 0 },
+};
+#define INIT_NFILES	(sizeof(init_files) / sizeof(init_files[0]))
+
+struct init_opts {
+	const char		*dir;		/* STATE as given */
+	const char		*module;
+	enum p11_keytype	 keytype;
+	int			 force;
+};
 
 static void
 init_usage(void)
@@ -62,31 +101,49 @@ init_path(const char *dir, const char *name)
 	return p;
 }
 
-/*
- * Writes len bytes to dir/name with mode (whatever the umask), through a
- * temporary file, fsync and rename, so a crash leaves the old file or
- * the new one.
- */
 static void
-init_write(const char *dir, const char *name, mode_t mode, const void *buf,
-    size_t len)
+init_parse(int argc, char **argv, struct init_opts *o)
 {
-	char	*path, *tmp;
-	int	 fd;
+	static const struct option longopts[] = {
+		{ "demo",	no_argument,		NULL, 'd' },
+		{ "force",	no_argument,		NULL, 'f' },
+		{ "key-type",	required_argument,	NULL, 'k' },
+		{ "module",	required_argument,	NULL, 'm' },
+		{ "help",	no_argument,		NULL, 'h' },
+		{ NULL,		0,			NULL, 0 }
+	};
+	int ch, demo = 0, t;
 
-	path = init_path(dir, name);
-	if (asprintf(&tmp, "%s.tmp", path) == -1)
-		err(1, NULL);
-	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC |
-	    O_NOFOLLOW, mode)) == -1)
-		err(1, "%s", tmp);
-	if (fchmod(fd, mode) == -1 || write(fd, buf, len) != (ssize_t)len ||
-	    fsync(fd) == -1 || close(fd) == -1)
-		err(1, "%s", tmp);
-	if (rename(tmp, path) == -1)
-		err(1, "%s", path);
-	free(tmp);
-	free(path);
+	memset(o, 0, sizeof(*o));
+	o->module = P11_DEFAULT_MODULE;
+	o->keytype = P11_EC_P256;
+	while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'd':
+			demo = 1;
+			break;
+		case 'f':
+			o->force = 1;
+			break;
+		case 'k':
+			if ((t = p11_keytype_parse(optarg)) == -1)
+				errx(2, "--key-type %s: ec-p256, ec-p384, "
+				    "rsa-2048 or rsa-3072", optarg);
+			o->keytype = t;
+			break;
+		case 'm':
+			o->module = optarg;
+			break;
+		default:
+			init_usage();
+		}
+	}
+	if (argc - optind != 1)
+		init_usage();
+	if (!demo)
+		errx(2, "only --demo is implemented so far (the full CA comes "
+		    "with `carimbo ca`)");
+	o->dir = argv[optind];
 }
 
 static int
@@ -100,18 +157,20 @@ init_rm(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 	return 0;
 }
 
-/* 1 if dir exists and holds anything, 0 if absent or empty. */
+/* 1 if path is there (a folder: and holds anything), else 0. */
 static int
-init_nonempty(const char *dir)
+init_exists(const char *path, int dir)
 {
 	DIR		*d;
 	struct dirent	*e;
 	int		 found = 0;
 
-	if ((d = opendir(dir)) == NULL) {
+	if (!dir)
+		return access(path, F_OK) == 0;
+	if ((d = opendir(path)) == NULL) {
 		if (errno == ENOENT)
 			return 0;
-		err(1, "%s", dir);
+		err(1, "%s", path);
 	}
 	while (!found && (e = readdir(d)) != NULL)
 		found = strcmp(e->d_name, ".") != 0 &&
@@ -120,23 +179,159 @@ init_nonempty(const char *dir)
 	return found;
 }
 
-/* A random PIN: INIT_PIN_BYTES from the OS CSPRNG, hex. */
-static void
-init_pin(char out[2 * INIT_PIN_BYTES + 1])
+/*
+ * The names of init_files[i] found in state ("ca/", "pin.tmp"), comma
+ * separated, as a new string (caller frees); "" if none.
+ */
+static char *
+init_scan(const char *state)
 {
-	uint8_t r[INIT_PIN_BYTES];
+	FILE	*f;
+	char	*list, *path, *tmp;
+	size_t	 i, len;
 
-	randombytes_buf(r, sizeof(r));
-	sodium_bin2hex(out, 2 * INIT_PIN_BYTES + 1, r, sizeof(r));
-	sodium_memzero(r, sizeof(r));
+	if ((f = open_memstream(&list, &len)) == NULL)
+		err(1, NULL);
+	for (i = 0; i < INIT_NFILES; i++) {
+		path = init_path(state, init_files[i].name);
+		if (asprintf(&tmp, "%s.tmp", path) == -1)
+			err(1, NULL);
+		if (init_exists(path, init_files[i].dir))
+			fprintf(f, "%s%s%s", ftell(f) ? ", " : "",
+			    init_files[i].name, init_files[i].dir ? "/" : "");
+		if (!init_files[i].dir && init_exists(tmp, 0))
+			fprintf(f, "%s%s.tmp", ftell(f) ? ", " : "",
+			    init_files[i].name);
+		free(tmp);
+		free(path);
+	}
+	if (fclose(f) == EOF)
+		err(1, NULL);
+	return list;
 }
 
+/*
+ * Removes what init_files[] names in state, carimbo.conf first, so that
+ * a --force cut short leaves an unfinished state, never a finished one
+ * naming a token that is gone.  Exits on error.
+ */
+static void
+init_clear(const char *state)
+{
+	char	*path, *tmp;
+	size_t	 i;
+
+	for (i = INIT_NFILES; i-- > 0; ) {
+		path = init_path(state, init_files[i].name);
+		if (asprintf(&tmp, "%s.tmp", path) == -1)
+			err(1, NULL);
+		if (init_files[i].dir) {
+			if (nftw(path, init_rm, 16, FTW_DEPTH | FTW_PHYS) ==
+			    -1 && errno != ENOENT)
+				err(1, "%s", path);
+		} else if ((unlink(path) == -1 && errno != ENOENT) ||
+		    (unlink(tmp) == -1 && errno != ENOENT))
+			err(1, "%s", path);
+		free(tmp);
+		free(path);
+	}
+}
+
+/*
+ * Makes STATE (0700: it holds the PINs and the token) and puts its
+ * absolute path in state.  A finished state (carimbo.conf) or an
+ * unfinished one (some of init_files[] without carimbo.conf) is refused,
+ * or with --force removed.  Exits on error.
+ */
+static void
+init_state(const struct init_opts *o, char state[PATH_MAX])
+{
+	char	*conf, *found;
+
+	if (mkdir(o->dir, 0700) == -1 && errno != EEXIST)
+		err(1, "%s", o->dir);
+	if (realpath(o->dir, state) == NULL)
+		err(1, "%s", o->dir);
+	conf = init_path(state, INIT_CONF);
+	found = init_scan(state);
+	if (!o->force && access(conf, F_OK) == 0)
+		errx(1, "%s exists: refusing to replace a state and its "
+		    "keys (--force starts over)", conf);
+	if (!o->force && found[0] != '\0')
+		errx(1, "%s: an init that did not finish (found %s; no %s): "
+		    "refusing to build on it (--force starts over)", state,
+		    found, INIT_CONF);
+	if (found[0] != '\0')
+		init_clear(state);
+	free(found);
+	free(conf);
+}
+
+/* The token and its PINs (common/p11_token.c).  Exits on error. */
+static void
+init_token(const char *state, const char *module)
+{
+	char *conf, *tokens, *pin, *so_pin;
+
+	conf = init_path(state, "softhsm2.conf");
+	tokens = init_path(state, "tokens");
+	pin = init_path(state, "pin");
+	so_pin = init_path(state, "so-pin");
+	if (p11_softhsm_setup(conf, tokens) == -1)
+		errx(1, "%s: cannot set up the token store", conf);
+	if (p11_token_create(module, INIT_TOKEN, pin, so_pin) == -1)
+		errx(1, "%s: cannot initialise token \"%s\"", module,
+		    INIT_TOKEN);
+	free(so_pin);
+	free(pin);
+	free(tokens);
+	free(conf);
+}
+
+/* The demo hierarchy through the CA's own code.  Exits on error. */
+static void
+init_ca(const char *state, const char *module, enum p11_keytype t)
+{
+	struct ca_hier h;
+
+	memset(&h, 0, sizeof(h));
+	h.state = state;
+	h.module = module;
+	h.token = INIT_TOKEN;
+	h.pin_file = init_path(state, "pin");
+	h.keytype = t;
+	h.org = INIT_O;
+	h.country = INIT_C;
+	h.url = INIT_URL;
+	h.root_cn = "carimbo demo root CA";
+	h.tsa_ca_cn = "carimbo demo TSA CA";
+	h.user_ca_cn = "carimbo demo user CA";
+	h.tsa_cn = "carimbo demo TSU 1";
+	h.tsa_key = INIT_TSA_KEY;
+	h.root_pem = init_path(state, "root.pem");
+	h.chain_pem = init_path(state, "tsa-chain.pem");
+	ca_hier_create(&h);
+	free((char *)h.pin_file);
+	free((char *)h.root_pem);
+	free((char *)h.chain_pem);
+}
+
+/*
+ * The server's config, written last: its presence marks a finished
+ * state.  Everything before it is made durable first (syncfs: SoftHSM2
+ * writes the token's files without fsync), so that not even a power cut
+ * leaves a carimbo.conf naming keys that are not on disk.  Exits on
+ * error.
+ */
 static void
 init_conf(const char *state, const char *module, enum p11_keytype t)
 {
-	char	*text;
-	int	 len;
+	char	*path, *text;
+	int	 fd, len;
 
+	if ((fd = open(state, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1 ||
+	    syncfs(fd) == -1 || close(fd) == -1)
+		err(1, "%s", state);
 	/* Keys as in conf/carimbo.conf; the rest keep their defaults. */
 	len = asprintf(&text,
 	    "# carimbo.conf written by `carimbo init --demo` (%s keys).\n"
@@ -166,7 +361,10 @@ init_conf(const char *state, const char *module, enum p11_keytype t)
 	    t == P11_EC_P384 ? "sha384" : "sha256");
 	if (len == -1)
 		err(1, NULL);
-	init_write(state, "carimbo.conf", 0644, text, (size_t)len);
+	path = init_path(state, INIT_CONF);
+	if (file_write_atomic(path, text, (size_t)len, 0644) == -1)
+		exit(1);
+	free(path);
 	free(text);
 }
 
@@ -184,161 +382,27 @@ init_print_certs(const char *dir, const char *file)
 		fatal_ossl("%s", path);
 	free(path);
 	while ((x = PEM_read_bio_X509(in, NULL, NULL, NULL)) != NULL) {
-
-	X509_NAME_oneline(X509_get_subject_name(x), subj, sizeof(subj));
-	if ((b = BIO_new(BIO_s_mem())) == NULL)
-		err(1, NULL);
-	ASN1_TIME_print(b, X509_get0_notAfter(x));
-	n = BIO_read(b, until, sizeof(until) - 1);
-	until[n > 0 ? n : 0] = '\0';
-	BIO_free(b);
-	printf("  %-14s %s, until %s\n", file, subj, until);
-	file = "";
-	X509_free(x);
+		X509_NAME_oneline(X509_get_subject_name(x), subj,
+		    sizeof(subj));
+		if ((b = BIO_new(BIO_s_mem())) == NULL)
+			err(1, NULL);
+		ASN1_TIME_print(b, X509_get0_notAfter(x));
+		n = BIO_read(b, until, sizeof(until) - 1);
+		until[n > 0 ? n : 0] = '\0';
+		BIO_free(b);
+		printf("  %-14s %s, until %s\n", file, subj, until);
+		file = "";
+		X509_free(x);
 	}
+	/* The loop ends on PEM_R_NO_START_LINE: not an error. */
 	ERR_clear_error();
 	BIO_free(in);
 }
 
-int
-init_main(int argc, char **argv)
+/* What init made, for the operator. */
+static void
+init_report(const char *state, enum p11_keytype t)
 {
-	static const struct option longopts[] = {
-		{ "demo",	no_argument,		NULL, 'd' },
-		{ "force",	no_argument,		NULL, 'f' },
-		{ "key-type",	required_argument,	NULL, 'k' },
-		{ "module",	required_argument,	NULL, 'm' },
-		{ "help",	no_argument,		NULL, 'h' },
-		{ NULL,		0,			NULL, 0 }
-	};
-	const char	*module = P11_DEFAULT_MODULE;
-	char		 state[PATH_MAX], user_pin[2 * INIT_PIN_BYTES + 2];
-	char		 so_pin[2 * INIT_PIN_BYTES + 2];
-	char		*path, *tokens, *text, *pinpath, *cadir;
-	struct ca_hier	 h;
-	struct stat	 st;
-	int		 ch, demo = 0, force = 0, t = P11_EC_P256, len;
-
-	while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
-		switch (ch) {
-		case 'd':
-			demo = 1;
-			break;
-		case 'f':
-			force = 1;
-			break;
-		case 'k':
-			if ((t = p11_keytype_parse(optarg)) == -1)
-				errx(2, "--key-type %s: ec-p256, ec-p384, "
-				    "rsa-2048 or rsa-3072", optarg);
-			break;
-		case 'm':
-			module = optarg;
-			break;
-		default:
-			init_usage();
-		}
-	}
-	argc -= optind;
-	argv += optind;
-	if (argc != 1)
-		init_usage();
-	if (!demo)
-		errx(2, "only --demo is implemented so far (the full CA comes "
-		    "with `carimbo ca`)");
-	if (sodium_init() == -1)
-		errx(1, "sodium_init");
-
-	/* STATE holds PINs and the token: only its owner gets in. */
-	if (mkdir(argv[0], 0700) == -1 && errno != EEXIST)
-		err(1, "%s", argv[0]);
-	if (realpath(argv[0], state) == NULL)
-		err(1, "%s", argv[0]);
-	path = init_path(state, "carimbo.conf");
-	tokens = init_path(state, "tokens");
-	if (stat(path, &st) == 0) {
-		if (!force)
-			errx(1, "%s exists: refusing to replace a state and its "
-			    "keys (--force starts over)", path);
-		/* No carimbo.conf pointing at a token that is gone. */
-		if (unlink(path) == -1)
-			err(1, "%s", path);
-	}
-	if (init_nonempty(tokens)) {
-		if (!force)
-			errx(1, "%s is not empty (an init that did not finish?): "
-			    "--force starts over", tokens);
-		nftw(tokens, init_rm, 16, FTW_DEPTH | FTW_PHYS);
-	}
-	if (mkdir(tokens, 0700) == -1 && errno != EEXIST)
-		err(1, "%s", tokens);
-	free(path);
-	/* The CA's state goes with the token whose keys it names. */
-	cadir = init_path(state, "ca");
-	if (init_nonempty(cadir)) {
-		if (!force)
-			errx(1, "%s is not empty (an init that did not finish?): "
-			    "--force starts over", cadir);
-		nftw(cadir, init_rm, 16, FTW_DEPTH | FTW_PHYS);
-	}
-	free(cadir);
-
-	/*
-	 * SoftHSM2 reads SOFTHSM2_CONF at C_Initialize; its tokendir must be
-	 * absolute.  Exported here only: no system-wide change.
-	 */
-	len = asprintf(&text, "# SoftHSM2 for this carimbo state only "
-	    "(written by carimbo init).\ndirectories.tokendir = %s\n"
-	    "objectstore.backend = file\nlog.level = ERROR\n", tokens);
-	if (len == -1)
-		err(1, NULL);
-	init_write(state, "softhsm2.conf", 0644, text, (size_t)len);
-	free(text);
-	path = init_path(state, "softhsm2.conf");
-	if (setenv("SOFTHSM2_CONF", path, 1) == -1)
-		err(1, "setenv");
-	free(path);
-
-	init_pin(user_pin);
-	init_pin(so_pin);
-	if (p11_token_init(module, INIT_TOKEN, so_pin, user_pin) == -1) {
-		sodium_memzero(user_pin, sizeof(user_pin));
-		sodium_memzero(so_pin, sizeof(so_pin));
-		errx(1, "%s: cannot initialise token \"%s\"", module,
-		    INIT_TOKEN);
-	}
-	strcat(user_pin, "\n");
-	strcat(so_pin, "\n");
-	init_write(state, "pin", 0600, user_pin, strlen(user_pin));
-	init_write(state, "so-pin", 0600, so_pin, strlen(so_pin));
-	sodium_memzero(user_pin, sizeof(user_pin));
-	sodium_memzero(so_pin, sizeof(so_pin));
-
-	pinpath = init_path(state, "pin");
-	memset(&h, 0, sizeof(h));
-	h.state = state;
-	h.module = module;
-	h.token = INIT_TOKEN;
-	h.pin_file = pinpath;
-	h.keytype = t;
-	h.org = INIT_O;
-	h.country = INIT_C;
-	h.url = INIT_URL;
-	h.root_cn = "carimbo demo root CA";
-	h.tsa_ca_cn = "carimbo demo TSA CA";
-	h.user_ca_cn = "carimbo demo user CA";
-	h.tsa_cn = "carimbo demo TSU 1";
-	h.tsa_key = INIT_TSA_KEY;
-	h.root_pem = path = init_path(state, "root.pem");
-	h.chain_pem = text = init_path(state, "tsa-chain.pem");
-	ca_hier_create(&h);
-	free(path);
-	free(text);
-	init_conf(state, module, t);
-	/* The key that seals the clock's audit log (ntp/, EN 319 421). */
-	if (clock_seal_keygen(state) == -1)
-		errx(1, "%s: cannot write the clock seal key", state);
-
 	printf("carimbo init: demo state in %s (%s keys)\n", state,
 	    p11_keytype_name(t));
 	printf("  %-14s SoftHSM2 settings; token \"%s\" in tokens/\n",
@@ -355,8 +419,22 @@ init_main(int argc, char **argv)
 	    "clock-seal.pub)\n", "clock-seal.key");
 	printf("  %-14s serve with: carimbo serve -c %s/carimbo.conf\n",
 	    "carimbo.conf", state);
+}
 
-	free(pinpath);
-	free(tokens);
+int
+init_main(int argc, char **argv)
+{
+	struct init_opts	 o;
+	char			 state[PATH_MAX];
+
+	init_parse(argc, argv, &o);
+	init_state(&o, state);
+	init_token(state, o.module);
+	init_ca(state, o.module, o.keytype);
+	/* The key that seals the clock's audit log (ntp/, EN 319 421). */
+	if (clock_seal_keygen(state) == -1)
+		errx(1, "%s: cannot write the clock seal key", state);
+	init_conf(state, o.module, o.keytype);
+	init_report(state, o.keytype);
 	return 0;
 }

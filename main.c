@@ -9,6 +9,7 @@
 #include "bench/bench.h"
 #include "ca/ca.h"
 #include "common/log.h"
+#include "init.h"
 #include "ntp/ntp.h"
 #include "tsa/aggr.h"
 #include "tsa/tsa.h"

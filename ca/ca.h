@@ -6,8 +6,9 @@
  * (csr.c), QCStatements (qc.c, templates in asn1.h), CRL v2 (crl.c), all
  * state in one SQLite database (db.c), publication files for the server
  * (pub.c), the state a command works on (state.c), the writes, each one
- * transaction (issue.c), the `carimbo ca` commands (cmd.c) and `carimbo
- * init --demo` (init.c).  See doc/ca.md.
+ * transaction (issue.c) and the `carimbo ca` commands (cmd.c); `carimbo
+ * init` (init.c at the top) makes a state's CA with ca_hier_create().
+ * See doc/ca.md.
  *
  * A state folder holds carimbo.conf (the server's; the CA reads the token
  * keys from it and ignores the rest) and ca/: ca.conf (the CA's keys),
@@ -365,8 +366,5 @@ int		 pub_export(struct ca *);
 
 /* cmd.c */
 int		 ca_main(int, char **);
-
-/* init.c */
-int		 init_main(int, char **);
 
 #endif

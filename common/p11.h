@@ -26,6 +26,7 @@
 #define P11_MAX_SLOTS		256	/* slots looked at in C_GetSlotList */
 #define P11_MAX_MODULES		4	/* distinct modules loaded at once */
 #define P11_DEFAULT_MODULE	"/usr/lib/softhsm/libsofthsm2.so"
+#define P11_NEW_PIN_BYTES	16	/* random bytes of a new PIN (hex: 32) */
 
 enum p11_keytype {
 	P11_EC_P256,
@@ -112,6 +113,24 @@ int		 p11_sign(struct p11_session *, int hash_nid,
  */
 int		 p11_token_init(const char *module, const char *label,
 		    const char *so_pin, const char *user_pin);
+/*
+ * A SoftHSM2 token store of its own: creates tokendir (0700) if absent,
+ * writes a SoftHSM2 configuration naming it to path (file_write_atomic)
+ * and exports SOFTHSM2_CONF=path, which SoftHSM2 reads at C_Initialize:
+ * this process and its children only, no system-wide change.  tokendir
+ * must be absolute (SoftHSM2 takes a relative one from the working
+ * folder).  Returns 0, or -1 with a log line.
+ */
+int		 p11_softhsm_setup(const char *path, const char *tokendir);
+/*
+ * p11_token_init() with a user PIN and an SO PIN of P11_NEW_PIN_BYTES
+ * random bytes each (the OS CSPRNG, in hex), then each PIN on one line
+ * of pin_file and so_pin_file (mode 0600, file_write_atomic).  The PINs
+ * are wiped in every case.  Returns 0, or -1 with a log line: the token
+ * may then exist without its PIN files.
+ */
+int		 p11_token_create(const char *module, const char *label,
+		    const char *pin_file, const char *so_pin_file);
 /*
  * Generates a key pair ON the token (CKA_SENSITIVE, not extractable),
  * private and public objects both labelled label.  Returns the public key

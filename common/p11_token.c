@@ -1,12 +1,16 @@
 /* SPDX-License-Identifier: ISC */
 /*
- * Token set-up for `carimbo init` and the CA (DESIGN.md "The CA"):
- * initialising a token, generating key pairs on it and reading their
- * public halves.  The private keys never leave the token (CKA_SENSITIVE,
- * not CKA_EXTRACTABLE).  The signing path is p11.c; what both share is
+ * Token set-up for `carimbo init` and the CA (DESIGN.md "The CA"): a
+ * SoftHSM2 store of the state's own, initialising a token with fresh
+ * PINs, generating key pairs on it and reading their public halves.  The
+ * private keys never leave the token (CKA_SENSITIVE, not
+ * CKA_EXTRACTABLE).  The signing path is p11.c; what both share is
  * common/p11_int.h.
  */
+#include <sys/stat.h>
+
 #include <err.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +23,7 @@
 #include <openssl/param_build.h>
 #include <sodium.h>
 
+#include "common/file.h"
 #include "common/log.h"
 #include "common/p11_int.h"
 
@@ -99,6 +104,74 @@ out:
 	if (h != CK_INVALID_HANDLE)
 		(void)f->C_CloseSession(h);
 	p11_module_release(m, NULL);
+	return ret;
+}
+
+int
+p11_softhsm_setup(const char *path, const char *tokendir)
+{
+	char	*text;
+	int	 len, ret;
+
+	if (tokendir[0] != '/') {
+		log_warnx("%s: the SoftHSM2 token folder must be absolute",
+		    tokendir);
+		return -1;
+	}
+	if (mkdir(tokendir, 0700) == -1 && errno != EEXIST) {
+		log_warn("%s", tokendir);
+		return -1;
+	}
+	len = asprintf(&text, "# SoftHSM2 for this carimbo state only "
+	    "(written by carimbo init).\ndirectories.tokendir = %s\n"
+	    "objectstore.backend = file\nlog.level = ERROR\n", tokendir);
+	if (len == -1)
+		err(1, NULL);
+	ret = file_write_atomic(path, text, (size_t)len, 0644);
+	free(text);
+	if (ret == 0 && setenv("SOFTHSM2_CONF", path, 1) == -1) {
+		log_warn("setenv SOFTHSM2_CONF");
+		ret = -1;
+	}
+	return ret;
+}
+
+/* A new PIN in hex and a newline (p11_token_create). */
+static void
+p11_pin_new(char pin[2 * P11_NEW_PIN_BYTES + 2])
+{
+	uint8_t r[P11_NEW_PIN_BYTES];
+
+	randombytes_buf(r, sizeof(r));
+	sodium_bin2hex(pin, 2 * P11_NEW_PIN_BYTES + 1, r, sizeof(r));
+	sodium_memzero(r, sizeof(r));
+	pin[2 * P11_NEW_PIN_BYTES] = '\n';
+	pin[2 * P11_NEW_PIN_BYTES + 1] = '\0';
+}
+
+int
+p11_token_create(const char *module, const char *label,
+    const char *pin_file, const char *so_pin_file)
+{
+	char	 pin[2 * P11_NEW_PIN_BYTES + 2], so_pin[sizeof(pin)];
+	size_t	 len = 2 * P11_NEW_PIN_BYTES;
+	int	 ret = -1;
+
+	if (sodium_init() == -1)
+		errx(1, "sodium_init");
+	p11_pin_new(pin);
+	p11_pin_new(so_pin);
+	/* The token takes the PINs without their newline. */
+	pin[len] = so_pin[len] = '\0';
+	if (p11_token_init(module, label, so_pin, pin) == -1)
+		goto out;
+	pin[len] = so_pin[len] = '\n';
+	if (file_write_atomic(pin_file, pin, len + 1, 0600) == 0 &&
+	    file_write_atomic(so_pin_file, so_pin, len + 1, 0600) == 0)
+		ret = 0;
+out:
+	sodium_memzero(pin, sizeof(pin));
+	sodium_memzero(so_pin, sizeof(so_pin));
 	return ret;
 }
 

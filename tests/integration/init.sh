@@ -5,7 +5,10 @@
 # extendedKeyUsage, timeStamping, critical) with `openssl x509`, the CA
 # state (ca/ca.conf, ca/ca.db, ca/pub/), refusal to overwrite, each key
 # type, and the keys on the token, sensitive and never extractable
-# (pkcs11-tool, else softhsm2-util).  Then one short `bench --hsm` on the
+# (pkcs11-tool, else softhsm2-util).  carimbo.conf is written last (file
+# times; with strace, the order of the writes), and an init cut short
+# (no module, killed, a failed seal key) leaves no carimbo.conf and is
+# refused by name until --force.  Then one short `bench --hsm` on the
 # state.  Needs $CARIMBO (tests/run.sh sets it).
 set -u
 
@@ -18,6 +21,8 @@ fi
 command -v openssl >/dev/null || { echo "skipped: no openssl"; exit 77; }
 
 T=$(mktemp -d) || exit 1
+# As init names it (realpath): strace -P below matches paths exactly.
+T=$(cd "$T" && pwd -P) || exit 1
 trap 'rm -rf "$T"' EXIT INT TERM
 fails=0
 
@@ -165,8 +170,48 @@ check_token() {
 	fi
 }
 
+# check_last DIR KEYTYPE: no file of a fresh state is newer than
+# carimbo.conf (file times are coarse: this catches a later write that
+# crossed a clock tick; the strace check below sees every one).
+check_last() {
+	newer=$(find "$1" -type f -newer "$1/carimbo.conf")
+	[ -z "$newer" ] || fail "$2: written after carimbo.conf: $newer"
+}
+
+# check_half DIR WHAT WANT...: DIR is an init cut short by WHAT: no
+# carimbo.conf, init refuses it naming each WANT and --force, the server
+# finds no config.
+check_half() {
+	d=$1 what=$2
+	shift 2
+	if [ -e "$d/carimbo.conf" ]; then
+		fail "$what: carimbo.conf written"
+		return
+	fi
+	if out=$("$CARIMBO" init --demo "$d" 2>&1); then
+		fail "$what: init went on from an unfinished state"
+		return
+	fi
+	printf '%s\n' "$out" | grep -q "did not finish" ||
+	    fail "$what: refusal does not say the init did not finish: $out"
+	printf '%s\n' "$out" | grep -q -- "--force" ||
+	    fail "$what: refusal does not name --force: $out"
+	for w in "$@"; do
+		printf '%s\n' "$out" | grep -q "found.*$w" ||
+		    fail "$what: refusal does not name $w: $out"
+	done
+	[ -e "$d/carimbo.conf" ] && fail "$what: the refusal wrote carimbo.conf"
+	if out=$(timeout 20 "$CARIMBO" serve -c "$d/carimbo.conf" 2>&1); then
+		fail "$what: serve ran from an unfinished state"
+	else
+		printf '%s\n' "$out" | grep -q "carimbo.conf" ||
+		    fail "$what: serve's error does not name carimbo.conf: $out"
+	fi
+}
+
 S=$T/state
 out=$("$CARIMBO" init --demo "$S" 2>&1) || fail "init --demo: $out"
+check_last "$S" ec-p256
 check_state "$S" ec-p256
 
 # A second init without --force fails and touches nothing.
@@ -191,8 +236,54 @@ after=$(cd "$S" && cat root.pem | cksum)
 for kt in rsa-2048 ec-p384; do
 	out=$("$CARIMBO" init --demo "$T/$kt" --key-type "$kt" 2>&1) ||
 	    fail "init --key-type $kt: $out"
+	check_last "$T/$kt" "$kt"
 	check_state "$T/$kt" "$kt"
 done
+
+# Cut short at the token: the module does not load.
+"$CARIMBO" init --demo "$T/nomodule" --module "$T/no-such-module.so" \
+    >/dev/null 2>&1 && fail "init with a missing module succeeded"
+check_half "$T/nomodule" "missing module" softhsm2.conf
+
+# Killed in the CA: the database outgrows a file size limit (SIGXFSZ).
+# --force then starts over and makes a whole state.
+sh -c 'ulimit -f 16; exec "$0" init --demo "$1"' "$CARIMBO" "$T/killed" \
+    >/dev/null 2>&1
+[ $? -gt 128 ] || fail "init under ulimit -f 16 was not killed"
+check_half "$T/killed" "killed" "tokens/" "pin" "ca/"
+out=$("$CARIMBO" init --demo "$T/killed" --force 2>&1) ||
+    fail "--force after a killed init: $out"
+check_state "$T/killed" ec-p256
+
+if command -v strace >/dev/null; then
+	# Every write in order: the state made durable (syncfs), then
+	# carimbo.conf, then nothing.
+	d=$T/order
+	strace -f -qq -o "$T/order.trace" -e signal=none -e \
+	    trace=openat,rename,renameat,renameat2,unlink,unlinkat,mkdir,syncfs \
+	    "$CARIMBO" init --demo "$d" >/dev/null 2>&1 ||
+	    fail "init under strace"
+	w=$(grep -E "O_WRONLY|O_RDWR|O_CREAT|rename|unlink|mkdir|syncfs" \
+	    "$T/order.trace" | grep -v ENOENT | grep -E "$d|syncfs" |
+	    tail -n 3 | sed -E 's/^[0-9]+ +//')
+	printf '%s\n' "$w" | sed -n 1p | grep -q "^syncfs(" &&
+	    printf '%s\n' "$w" | sed -n 2p |
+	    grep -q "^openat(.*\"$d/carimbo.conf.tmp\"" &&
+	    printf '%s\n' "$w" | sed -n 3p |
+	    grep -Eq "^rename(at2?)?\(.*\"$d/carimbo.conf\"(, [0-9A-Z_]+)?\) = 0" ||
+	    fail "init's last writes are not syncfs, then carimbo.conf: $w"
+
+	# Cut short at the clock's seal key, the step before carimbo.conf.
+	d=$T/noseal
+	strace -f -qq -o /dev/null -P "$d/clock-seal.key.tmp" \
+	    -e trace=openat -e inject=openat:error=EACCES \
+	    "$CARIMBO" init --demo "$d" >/dev/null 2>&1 &&
+	    fail "init succeeded without its seal key"
+	[ -e "$d/clock-seal.key" ] && fail "seal key written despite the fault"
+	check_half "$d" "no seal key" "ca/" "root.pem" "tsa-chain.pem"
+else
+	echo "note: no strace; the order of init's writes is checked by file times only"
+fi
 grep -qx "sign_digest = sha384" "$T/ec-p384/carimbo.conf" ||
     fail "ec-p384: sign_digest is not sha384"
 grep -qx "sign_digest = sha256" "$T/rsa-2048/carimbo.conf" ||
