@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: ISC */
 /*
  * carimbo: one executable, subcommands.  The dispatcher stays thin: each
- * subcommand lives in its folder (DESIGN.md "Layout").
+ * subcommand lives in its folder, but init, the appliance's set-up, which
+ * sits beside this file (init.c; doc/design.md "Parts").
  */
 #include <stdio.h>
 #include <string.h>
@@ -22,7 +23,7 @@ struct cmd {
 
 static const struct cmd cmds[] = {
 	{ "serve", serve_main, "run the time-stamp server: serve -c CONF [--listen ADDR:PORT] [--clock-mode M] [--ntp-server H:P]..." },
-	{ "init", init_main, "create a demo state: token, keys, CA, TSA certificate" },
+	{ "init", init_main, "create a demo state: token, keys, CA, TSA certificate, clock seal key" },
 	{ "ca", ca_main, "the CA: issue, revoke, crl, list, show, export-chain, init" },
 	{ "clock", clock_main, "the clock: status, run, audit LOG..., report LOG..., keygen STATE" },
 	{ "bench", bench_main, "measure: load a server, --hsm signing ceiling, --ceiling HTTP ceiling" },
