@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: ISC */
 /*
  * common/p11.c and p11_evp.c against a real SoftHSM2 token in a temporary
- * directory: token set-up, key generation on the token, signing in a
- * session and verifying with OpenSSL, the failures that must fail (wrong
- * PIN, unknown label, flipped digest), and the raw layer and libp11 in one
- * process.  Skips (77) only when the SoftHSM2 module is absent.
+ * directory: token set-up (a store of its own, a token with random PINs),
+ * key generation on the token, signing in a session and verifying with
+ * OpenSSL, the failures that must fail (wrong PIN, unknown label, flipped
+ * digest), and the raw layer and libp11 in one process.  Skips (77) only
+ * when the SoftHSM2 module is absent.
  */
 #include <ftw.h>
 #include <stdarg.h>
@@ -432,6 +433,67 @@ test_key_attributes(void **state)
 	close_ok(p);
 }
 
+/* The file at path: its mode and its text (at most 255 bytes). */
+static mode_t
+read_small(const char *path, char text[256])
+{
+	struct stat	 st;
+	FILE		*f;
+	size_t		 n;
+
+	if ((f = fopen(path, "r")) == NULL || fstat(fileno(f), &st) == -1)
+		err(1, "%s", path);
+	n = fread(text, 1, 255, f);
+	text[n] = '\0';
+	fclose(f);
+	return st.st_mode & 07777;
+}
+
+/*
+ * p11_softhsm_setup: the store named by an absolute path only, the
+ * configuration written and in force.  p11_token_create: a second token
+ * beside the first, its PINs random, different, one line each, 0600, and
+ * the user PIN logs in.
+ */
+static void
+test_token_create(void **state)
+{
+	char		 conf[PATH_MAX], tokens[PATH_MAX], pin[PATH_MAX];
+	char		 so_pin[PATH_MAX], a[256], b[256], want[PATH_MAX + 32];
+	struct p11	*p;
+	size_t		 i;
+
+	(void)state;
+	snprintf(conf, sizeof(conf), "%s/softhsm2.conf", tmpdir);
+	snprintf(tokens, sizeof(tokens), "%s/tokens", tmpdir);
+	assert_int_equal(p11_softhsm_setup(conf, "tokens"), -1);
+	assert_int_equal(p11_softhsm_setup(conf, tokens), 0);
+	assert_string_equal(getenv("SOFTHSM2_CONF"), conf);
+	assert_int_equal(read_small(conf, a), 0644);
+	snprintf(want, sizeof(want), "\ndirectories.tokendir = %s\n", tokens);
+	assert_non_null(strstr(a, want));
+
+	snprintf(pin, sizeof(pin), "%s/created-pin", tmpdir);
+	snprintf(so_pin, sizeof(so_pin), "%s/created-so-pin", tmpdir);
+	assert_int_equal(p11_token_create(module, "created", pin, so_pin), 0);
+	assert_int_equal(read_small(pin, a), 0600);
+	assert_int_equal(read_small(so_pin, b), 0600);
+	assert_int_equal(strlen(a), 2 * P11_NEW_PIN_BYTES + 1);
+	assert_int_equal(strlen(b), 2 * P11_NEW_PIN_BYTES + 1);
+	for (i = 0; i < 2 * P11_NEW_PIN_BYTES; i++) {
+		assert_non_null(strchr("0123456789abcdef", a[i]));
+		assert_non_null(strchr("0123456789abcdef", b[i]));
+	}
+	assert_int_equal(a[i], '\n');
+	assert_string_not_equal(a, b);
+	assert_non_null(p = p11_open(module, "created", pin));
+	p11_close(p);
+	/* A label in use is refused, and its PIN files stay as they were. */
+	assert_int_equal(p11_token_create(module, "created", pin, so_pin), -1);
+	read_small(pin, b);
+	assert_string_equal(a, b);
+}
+
 static void
 test_wrong_pin(void **state)
 {
@@ -546,6 +608,7 @@ main(void)
 		cmocka_unit_test_teardown(test_rsa_2048, close_left),
 		cmocka_unit_test_teardown(test_key_attributes, close_left),
 		cmocka_unit_test_teardown(test_session_copy, close_left),
+		cmocka_unit_test_teardown(test_token_create, close_left),
 		cmocka_unit_test_teardown(test_wrong_pin, close_left),
 		cmocka_unit_test_teardown(test_unknown_label, close_left),
 		cmocka_unit_test_teardown(test_coexist, close_left),
