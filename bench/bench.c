@@ -106,149 +106,184 @@ bench_digests(struct bench_args *a, const char *list)
 		errx(2, "--digests: empty");
 }
 
-static void
-bench_parse(struct bench_args *a, int argc, char **argv)
-{
-	static const struct option longopts[] = {
-		{ "url",	required_argument,	NULL, 'u' },
-		{ "connections", required_argument,	NULL, 'n' },
-		{ "pipeline",	required_argument,	NULL, 'p' },
-		{ "duration",	required_argument,	NULL, 'd' },
-		{ "requests",	required_argument,	NULL, 'r' },
-		{ "rate",	required_argument,	NULL, 'R' },
-		{ "json",	required_argument,	NULL, 'j' },
-		{ "svg",	required_argument,	NULL, 's' },
-		{ "digests",	required_argument,	NULL, 'D' },
-		{ "cert-req",	required_argument,	NULL, 'C' },
-		{ "sample",	required_argument,	NULL, 'S' },
-		{ "check",	required_argument,	NULL, 'K' },
-		{ "ca",		required_argument,	NULL, 'a' },
-		{ "untrusted",	required_argument,	NULL, 'U' },
-		{ "config",	required_argument,	NULL, 'c' },
-		{ "corpus",	required_argument,	NULL, 'N' },
-		{ "allow-remote", no_argument,		NULL, 'A' },
-		{ "quiet",	no_argument,		NULL, 'q' },
-		{ "ceiling",	no_argument,		NULL, 'L' },
-		{ "body-size",	required_argument,	NULL, 'B' },
-		{ "serve-only",	no_argument,		NULL, 'O' },
-		{ "durable",	required_argument,	NULL, 'W' },
-		{ "durable-depth", required_argument,	NULL, 'Q' },
-		{ "compare",	required_argument,	NULL, 'X' },
-		{ "phases",	required_argument,	NULL, 'P' },
-		{ "help",	no_argument,		NULL, 'h' },
-		{ NULL,		0,			NULL, 0 }
-	};
-	int	ch;
+static const struct option bench_longopts[] = {
+	{ "url",	required_argument,	NULL, 'u' },
+	{ "connections", required_argument,	NULL, 'n' },
+	{ "pipeline",	required_argument,	NULL, 'p' },
+	{ "duration",	required_argument,	NULL, 'd' },
+	{ "requests",	required_argument,	NULL, 'r' },
+	{ "rate",	required_argument,	NULL, 'R' },
+	{ "json",	required_argument,	NULL, 'j' },
+	{ "svg",	required_argument,	NULL, 's' },
+	{ "digests",	required_argument,	NULL, 'D' },
+	{ "cert-req",	required_argument,	NULL, 'C' },
+	{ "sample",	required_argument,	NULL, 'S' },
+	{ "check",	required_argument,	NULL, 'K' },
+	{ "ca",		required_argument,	NULL, 'a' },
+	{ "untrusted",	required_argument,	NULL, 'U' },
+	{ "config",	required_argument,	NULL, 'c' },
+	{ "corpus",	required_argument,	NULL, 'N' },
+	{ "allow-remote", no_argument,		NULL, 'A' },
+	{ "quiet",	no_argument,		NULL, 'q' },
+	{ "ceiling",	no_argument,		NULL, 'L' },
+	{ "body-size",	required_argument,	NULL, 'B' },
+	{ "serve-only",	no_argument,		NULL, 'O' },
+	{ "durable",	required_argument,	NULL, 'W' },
+	{ "durable-depth", required_argument,	NULL, 'Q' },
+	{ "compare",	required_argument,	NULL, 'X' },
+	{ "phases",	required_argument,	NULL, 'P' },
+	{ "help",	no_argument,		NULL, 'h' },
+	{ NULL,		0,			NULL, 0 }
+};
 
-	optind = 1;
-	while ((ch = getopt_long(argc, argv, "c:hq", longopts, NULL)) != -1) {
-		switch (ch) {
-		case 'u':
-			a->url = optarg;
-			break;
-		case 'n':
-			a->o.conns = (long)bench_num("--connections", optarg, 1,
-			    BENCH_MAX_CONNS);
-			break;
-		case 'p':
-			a->o.pipeline = (long)bench_num("--pipeline", optarg, 1,
-			    BENCH_MAX_PIPELINE);
-			break;
-		case 'd':
-			a->o.duration = bench_num("--duration", optarg, 0.1,
-			    BENCH_MAX_DURATION);
-			break;
-		case 'r':
-			a->o.requests = (uint64_t)bench_num("--requests", optarg,
-			    1, 1e12);
-			break;
-		case 'R':
-			a->o.rate = bench_num("--rate", optarg, 1,
-			    BENCH_MAX_RATE);
-			break;
-		case 'j':
-			a->json = optarg;
-			break;
-		case 's':
-			a->svg = optarg;
-			break;
-		case 'D':
-			bench_digests(a, optarg);
-			break;
-		case 'C':
-			if (strcmp(optarg, "yes") == 0)
-				a->certreq = 1;
-			else if (strcmp(optarg, "no") == 0)
-				a->certreq = 0;
-			else if (strcmp(optarg, "mixed") == 0)
-				a->certreq = -1;
-			else
-				errx(2, "--cert-req: yes, no or mixed");
-			break;
-		case 'S':
-			a->o.sample = bench_num("--sample", optarg, 0, 1);
-			break;
-		case 'K':
-			if (strcmp(optarg, "fast") == 0)
-				a->openssl_parse = 0;
-			else if (strcmp(optarg, "openssl") == 0)
-				a->openssl_parse = 1;
-			else
-				errx(2, "--check: fast or openssl");
-			break;
-		case 'a':
-			a->ca = optarg;
-			break;
-		case 'U':
-			a->untrusted = optarg;
-			break;
-		case 'c':
-			a->conf = optarg;
-			break;
-		case 'N':
-			a->corpus = (long)bench_num("--corpus", optarg, 1,
-			    BENCH_MAX_CORPUS);
-			break;
-		case 'A':
-			a->remote = 1;
-			break;
-		case 'q':
-			a->o.progress = 0;
-			break;
-		case 'L':
-			a->ceiling = 1;
-			break;
-		case 'O':
-			a->serve_only = 1;
-			break;
-		case 'W':
-			a->durable = optarg;
-			break;
-		case 'Q':
-			a->durable_depth = (unsigned)bench_num(
-			    "--durable-depth", optarg, 1,
-			    BENCH_MAX_DURABLE_DEPTH);
-			break;
-		case 'B':
-			a->body_size = (size_t)bench_num("--body-size", optarg,
-			    0, BENCH_MAX_BODY);
-			break;
-		case 'X':
-			a->url = optarg;
-			a->url_b = "";
-			break;
-		case 'P':
-			a->phases = (long)bench_num("--phases", optarg, 2,
-			    BENCH_MAX_PHASES);
-			break;
-		case 'h':
-			bench_usage(stdout);
-			exit(0);
-		default:
-			bench_usage(stderr);
-			exit(2);
-		}
+/*
+ * The shape of the load (load.c): connections, depth, how long, how fast,
+ * the corpus and the share of answers fully verified.  0 if ch is not one
+ * of these options, 1 when taken; exits 2 on a bad value.
+ */
+static int
+bench_opt_load(struct bench_args *a, int ch, const char *arg)
+{
+	switch (ch) {
+	case 'n':
+		a->o.conns = (long)bench_num("--connections", arg, 1,
+		    BENCH_MAX_CONNS);
+		break;
+	case 'p':
+		a->o.pipeline = (long)bench_num("--pipeline", arg, 1,
+		    BENCH_MAX_PIPELINE);
+		break;
+	case 'd':
+		a->o.duration = bench_num("--duration", arg, 0.1,
+		    BENCH_MAX_DURATION);
+		break;
+	case 'r':
+		a->o.requests = (uint64_t)bench_num("--requests", arg, 1, 1e12);
+		break;
+	case 'R':
+		a->o.rate = bench_num("--rate", arg, 1, BENCH_MAX_RATE);
+		break;
+	case 'S':
+		a->o.sample = bench_num("--sample", arg, 0, 1);
+		break;
+	case 'N':
+		a->corpus = (long)bench_num("--corpus", arg, 1,
+		    BENCH_MAX_CORPUS);
+		break;
+	case 'q':
+		a->o.progress = 0;
+		break;
+	default:
+		return 0;
 	}
+	return 1;
+}
+
+/*
+ * What the requests ask (corpus.c), how the answers are checked
+ * (check.c) and where the results go (report.c).  0 if ch is not one of
+ * these options, 1 when taken; exits 2 on a bad value.
+ */
+static int
+bench_opt_check(struct bench_args *a, int ch, const char *arg)
+{
+	switch (ch) {
+	case 'D':
+		bench_digests(a, arg);
+		break;
+	case 'C':
+		if (strcmp(arg, "yes") == 0)
+			a->certreq = 1;
+		else if (strcmp(arg, "no") == 0)
+			a->certreq = 0;
+		else if (strcmp(arg, "mixed") == 0)
+			a->certreq = -1;
+		else
+			errx(2, "--cert-req: yes, no or mixed");
+		break;
+	case 'K':
+		if (strcmp(arg, "fast") == 0)
+			a->openssl_parse = 0;
+		else if (strcmp(arg, "openssl") == 0)
+			a->openssl_parse = 1;
+		else
+			errx(2, "--check: fast or openssl");
+		break;
+	case 'a':
+		a->ca = arg;
+		break;
+	case 'U':
+		a->untrusted = arg;
+		break;
+	case 'c':
+		a->conf = arg;
+		break;
+	case 'j':
+		a->json = arg;
+		break;
+	case 's':
+		a->svg = arg;
+		break;
+	default:
+		return 0;
+	}
+	return 1;
+}
+
+/*
+ * The measurement: a server (--url, --compare) or the ceiling's own
+ * responder (--ceiling and its options).  0 if ch is not one of these
+ * options, 1 when taken; exits 2 on a bad value.
+ */
+static int
+bench_opt_mode(struct bench_args *a, int ch, const char *arg)
+{
+	switch (ch) {
+	case 'u':
+		a->url = arg;
+		break;
+	case 'X':
+		a->url = arg;
+		a->url_b = "";
+		break;
+	case 'P':
+		a->phases = (long)bench_num("--phases", arg, 2,
+		    BENCH_MAX_PHASES);
+		break;
+	case 'A':
+		a->remote = 1;
+		break;
+	case 'L':
+		a->ceiling = 1;
+		break;
+	case 'O':
+		a->serve_only = 1;
+		break;
+	case 'W':
+		a->durable = arg;
+		break;
+	case 'Q':
+		a->durable_depth = (unsigned)bench_num("--durable-depth", arg,
+		    1, BENCH_MAX_DURABLE_DEPTH);
+		break;
+	case 'B':
+		a->body_size = (size_t)bench_num("--body-size", arg, 0,
+		    BENCH_MAX_BODY);
+		break;
+	default:
+		return 0;
+	}
+	return 1;
+}
+
+/*
+ * After the options: the operands (URL_B of --compare, nothing else), one
+ * measurement, the options that need another, and the defaults that
+ * depend on them.  Exits 2 on a usage error.
+ */
+static void
+bench_settle(struct bench_args *a, int argc, char **argv)
+{
 	if (a->url_b != NULL) {
 		if (optind + 1 != argc)
 			errx(2, "--compare URL_A URL_B");
@@ -277,6 +312,28 @@ bench_parse(struct bench_args *a, int argc, char **argv)
 		a->o.duration = 5;
 	if (a->o.pipeline * a->o.conns > 1 << 20)
 		errx(2, "--connections times --pipeline: at most %d", 1 << 20);
+}
+
+static void
+bench_parse(struct bench_args *a, int argc, char **argv)
+{
+	int	ch;
+
+	optind = 1;
+	while ((ch = getopt_long(argc, argv, "c:hq", bench_longopts, NULL)) !=
+	    -1) {
+		if (bench_opt_load(a, ch, optarg) ||
+		    bench_opt_check(a, ch, optarg) ||
+		    bench_opt_mode(a, ch, optarg))
+			continue;
+		if (ch == 'h') {
+			bench_usage(stdout);
+			exit(0);
+		}
+		bench_usage(stderr);
+		exit(2);
+	}
+	bench_settle(a, argc, argv);
 }
 
 /* The checker for a target: root and chain from --ca/--untrusted or -c. */
