@@ -110,8 +110,34 @@ hsm_usage(void)
 	exit(2);
 }
 
-int
-hsm_bench(int argc, char **argv)
+/* The command line of bench --hsm. */
+struct hsm_args {
+	const char		*confpath;
+	const char		*json;		/* NULL: none; "-": stdout */
+	const struct hash_info	*hi;
+	double			 duration;
+	long			 nthreads;
+	int			 copy;		/* -1: as key_session_copy */
+};
+
+/* One run: the token, a session and a thread each, and what they did. */
+struct hsm_run {
+	struct conf		*conf;
+	struct p11		*p;
+	char			*module, *hsmconf, *pin;
+	const char		*label;
+	struct hsm_thread	*th;
+	long			 nthreads;
+	int			 copies;	/* sessions with a key copy */
+	pthread_barrier_t	 start;
+	atomic_int		 stop;
+	double			 wall;
+	uint64_t		 sigs, errors;
+};
+
+/* Fills a from the options; exits 2 on a usage error. */
+static void
+hsm_parse(struct hsm_args *a, int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "hsm",	no_argument,		NULL, 'H' },
@@ -123,42 +149,34 @@ hsm_bench(int argc, char **argv)
 		{ "key-copy",	required_argument,	NULL, 'k' },
 		{ NULL,		0,			NULL, 0 }
 	};
-	struct hsm_thread	*th;
-	struct conf		*c;
-	struct p11		*p;
-	struct timespec		 ts;
-	pthread_barrier_t	 start;
-	atomic_int		 stop = 0;
-	const struct hash_info	*hi;
-	const char		*confpath = NULL, *json = NULL, *digest = "sha256";
-	const char		*token, *label;
-	char			*module, *hsmconf, *pin, *end;
-	double			 duration = 5, wall, rate;
-	uint64_t		 sigs = 0, errors = 0;
-	long			 nthreads = 1, i;
-	int			 ch, alg, copy = -1, copies = 0;
-	FILE			*f;
+	const char	*digest = "sha256";
+	char		*end;
+	int		 ch, alg;
 
+	memset(a, 0, sizeof(*a));
+	a->duration = 5;
+	a->nthreads = 1;
+	a->copy = -1;
 	optind = 1;
 	while ((ch = getopt_long(argc, argv, "c:", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'H':
 			break;
 		case 'c':
-			confpath = optarg;
+			a->confpath = optarg;
 			break;
 		case 't':
 			errno = 0;
-			nthreads = strtol(optarg, &end, 10);
-			if (errno || *end || nthreads < 1 ||
-			    nthreads > BENCH_MAX_THREADS)
+			a->nthreads = strtol(optarg, &end, 10);
+			if (errno || *end || a->nthreads < 1 ||
+			    a->nthreads > BENCH_MAX_THREADS)
 				errx(2, "--threads: 1 to %d", BENCH_MAX_THREADS);
 			break;
 		case 'd':
 			errno = 0;
-			duration = strtod(optarg, &end);
-			if (errno || *end || !(duration >= 0.1) ||
-			    duration > BENCH_MAX_DURATION)
+			a->duration = strtod(optarg, &end);
+			if (errno || *end || !(a->duration >= 0.1) ||
+			    a->duration > BENCH_MAX_DURATION)
 				errx(2, "--duration: 0.1 to %d seconds",
 				    BENCH_MAX_DURATION);
 			break;
@@ -166,119 +184,190 @@ hsm_bench(int argc, char **argv)
 			digest = optarg;
 			break;
 		case 'j':
-			json = optarg;
+			a->json = optarg;
 			break;
 		case 'k':
 			if (strcmp(optarg, "yes") != 0 &&
 			    strcmp(optarg, "no") != 0)
 				errx(2, "--key-copy: yes or no");
-			copy = strcmp(optarg, "yes") == 0;
+			a->copy = strcmp(optarg, "yes") == 0;
 			break;
 		default:
 			hsm_usage();
 		}
 	}
-	if (confpath == NULL || optind != argc)
+	if (a->confpath == NULL || optind != argc)
 		hsm_usage();
 	if ((alg = hash_by_name(digest)) == -1)
 		errx(2, "--digest %s: unknown", digest);
-	hi = hash_info(alg);
-	if (sodium_init() == -1)
-		errx(1, "sodium_init");
+	a->hi = hash_info(alg);
+}
 
-	c = conf_load(confpath);
-	module = conf_path(c, "pkcs11_module", P11_DEFAULT_MODULE);
-	token = conf_str(c, "token_label", "carimbo");
-	label = conf_str(c, "key_label", "tsa");
-	pin = conf_path(c, "pin_file", "pin");
+/*
+ * Opens the token the configuration names (as the server does), a session
+ * on the key for each thread (with a session copy of the key unless told
+ * otherwise), and checks one signature.  Exits 1 on failure.
+ */
+static void
+hsm_open(struct hsm_run *r, const struct hsm_args *a)
+{
+	const char	*token;
+	long		 i;
+	int		 copy = a->copy;
+
+	memset(r, 0, sizeof(*r));
+	r->nthreads = a->nthreads;
+	r->conf = conf_load(a->confpath);
+	r->module = conf_path(r->conf, "pkcs11_module", P11_DEFAULT_MODULE);
+	token = conf_str(r->conf, "token_label", "carimbo");
+	r->label = conf_str(r->conf, "key_label", "tsa");
+	r->pin = conf_path(r->conf, "pin_file", "pin");
 	/* As the server signs: key_session_copy, unless --key-copy says. */
 	if (copy == -1)
-		copy = conf_bool(c, "key_session_copy", 1);
+		copy = conf_bool(r->conf, "key_session_copy", 1);
 	/* SoftHSM2 reads it at C_Initialize, so before p11_open. */
-	if ((hsmconf = conf_path(c, "softhsm2_conf", NULL)) != NULL &&
-	    setenv("SOFTHSM2_CONF", hsmconf, 1) == -1)
+	if ((r->hsmconf = conf_path(r->conf, "softhsm2_conf", NULL)) != NULL &&
+	    setenv("SOFTHSM2_CONF", r->hsmconf, 1) == -1)
 		err(1, "setenv");
-	if ((p = p11_open(module, token, pin)) == NULL)
-		errx(1, "%s: cannot open token \"%s\"", confpath, token);
+	if ((r->p = p11_open(r->module, token, r->pin)) == NULL)
+		errx(1, "%s: cannot open token \"%s\"", a->confpath, token);
 
-	if ((th = calloc((size_t)nthreads, sizeof(*th))) == NULL)
+	if ((r->th = calloc((size_t)r->nthreads, sizeof(*r->th))) == NULL)
 		err(1, NULL);
-	for (i = 0; i < nthreads; i++) {
-		if ((th[i].s = p11_session_open(p, label)) == NULL)
-			errx(1, "key \"%s\": no session", label);
+	for (i = 0; i < r->nthreads; i++) {
+		if ((r->th[i].s = p11_session_open(r->p, r->label)) == NULL)
+			errx(1, "key \"%s\": no session", r->label);
 		if (copy)
-			copies += p11_session_copy_key(th[i].s);
-		th[i].hi = hi;
-		th[i].start = &start;
-		th[i].stop = &stop;
+			r->copies += p11_session_copy_key(r->th[i].s);
+		r->th[i].hi = a->hi;
+		r->th[i].start = &r->start;
+		r->th[i].stop = &r->stop;
 	}
-	if (hsm_check(p, label, th[0].s, hi) == -1)
-		errx(1, "key \"%s\": signing check failed", label);
+	if (hsm_check(r->p, r->label, r->th[0].s, a->hi) == -1)
+		errx(1, "key \"%s\": signing check failed", r->label);
+}
 
-	if (pthread_barrier_init(&start, NULL, (unsigned)nthreads + 1) != 0)
+/*
+ * Starts every thread at once, lets them sign for duration seconds, stops
+ * and joins them; the wall time and the totals into r.
+ */
+static void
+hsm_measure(struct hsm_run *r, double duration)
+{
+	struct timespec	 ts;
+	long		 i;
+
+	if (pthread_barrier_init(&r->start, NULL, (unsigned)r->nthreads + 1)
+	    != 0)
 		errx(1, "pthread_barrier_init");
-	for (i = 0; i < nthreads; i++)
-		if ((errno = pthread_create(&th[i].tid, NULL, hsm_worker,
-		    &th[i])) != 0)
+	for (i = 0; i < r->nthreads; i++)
+		if ((errno = pthread_create(&r->th[i].tid, NULL, hsm_worker,
+		    &r->th[i])) != 0)
 			err(1, "pthread_create");
-	pthread_barrier_wait(&start);
-	wall = hsm_now();
+	pthread_barrier_wait(&r->start);
+	r->wall = hsm_now();
 	ts.tv_sec = (time_t)duration;
 	ts.tv_nsec = (long)((duration - (double)ts.tv_sec) * 1e9);
 	while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
 		;
-	atomic_store(&stop, 1);
-	for (i = 0; i < nthreads; i++)
-		pthread_join(th[i].tid, NULL);
-	wall = hsm_now() - wall;
-	pthread_barrier_destroy(&start);
+	atomic_store(&r->stop, 1);
+	for (i = 0; i < r->nthreads; i++)
+		pthread_join(r->th[i].tid, NULL);
+	r->wall = hsm_now() - r->wall;
+	pthread_barrier_destroy(&r->start);
+	for (i = 0; i < r->nthreads; i++) {
+		r->sigs += r->th[i].sigs;
+		r->errors += r->th[i].errors;
+	}
+}
+
+/* A thread's signatures per second of its own time. */
+static double
+hsm_thread_rate(const struct hsm_thread *t)
+{
+	return t->secs > 0 ? (double)t->sigs / t->secs : 0;
+}
+
+/* The text report on stdout. */
+static void
+hsm_print(const struct hsm_run *r, const struct hash_info *hi)
+{
+	long	i;
 
 	printf("bench --hsm: %s key \"%s\" (%s), %s, %ld thread%s, %.2f s\n",
-	    p11_keytype_name(p11_session_keytype(th[0].s)), label,
-	    copies == nthreads ? "session copies" : copies == 0 ?
-	    "token object" : "mixed", hi->name, nthreads,
-	    nthreads == 1 ? "" : "s", wall);
-	for (i = 0; i < nthreads; i++) {
-		sigs += th[i].sigs;
-		errors += th[i].errors;
+	    p11_keytype_name(p11_session_keytype(r->th[0].s)), r->label,
+	    r->copies == r->nthreads ? "session copies" : r->copies == 0 ?
+	    "token object" : "mixed", hi->name, r->nthreads,
+	    r->nthreads == 1 ? "" : "s", r->wall);
+	for (i = 0; i < r->nthreads; i++)
 		printf("  thread %ld: %llu signatures, %.1f/s\n", i + 1,
-		    (unsigned long long)th[i].sigs,
-		    th[i].secs > 0 ? (double)th[i].sigs / th[i].secs : 0);
-	}
-	rate = (double)sigs / wall;
+		    (unsigned long long)r->th[i].sigs,
+		    hsm_thread_rate(&r->th[i]));
 	printf("  total: %llu signatures, %.1f signatures/s, %llu errors\n",
-	    (unsigned long long)sigs, rate, (unsigned long long)errors);
+	    (unsigned long long)r->sigs, (double)r->sigs / r->wall,
+	    (unsigned long long)r->errors);
+}
 
-	if (json != NULL) {
-		if (strcmp(json, "-") == 0)
-			f = stdout;
-		else if ((f = fopen(json, "w")) == NULL)
-			err(1, "%s", json);
-		fprintf(f, "{\"signatures_per_second\": %.1f, \"threads\": %ld, "
-		    "\"duration_s\": %.3f, \"key_type\": \"%s\", "
-		    "\"key_session_copies\": %d, "
-		    "\"digest\": \"%s\", \"signatures\": %llu, "
-		    "\"errors\": %llu, \"per_thread\": [", rate, nthreads, wall,
-		    p11_keytype_name(p11_session_keytype(th[0].s)), copies,
-		    hi->name,
-		    (unsigned long long)sigs, (unsigned long long)errors);
-		for (i = 0; i < nthreads; i++)
-			fprintf(f, "%s%.1f", i ? ", " : "", th[i].secs > 0 ?
-			    (double)th[i].sigs / th[i].secs : 0);
-		fprintf(f, "], \"machine\": ");
-		report_machine_json(f);
-		fprintf(f, "}\n");
-		if (f != stdout && fclose(f) == EOF)
-			err(1, "%s", json);
-	}
+/* The JSON report into path ("-": stdout); exits 1 if it cannot. */
+static void
+hsm_json(const struct hsm_run *r, const struct hash_info *hi,
+    const char *path)
+{
+	FILE	*f;
+	long	 i;
 
-	for (i = 0; i < nthreads; i++)
-		p11_session_close(th[i].s);
-	free(th);
-	p11_close(p);
-	free(module);
-	free(hsmconf);
-	free(pin);
-	conf_free(c);
-	return errors == 0 ? 0 : 1;
+	if (strcmp(path, "-") == 0)
+		f = stdout;
+	else if ((f = fopen(path, "w")) == NULL)
+		err(1, "%s", path);
+	fprintf(f, "{\"signatures_per_second\": %.1f, \"threads\": %ld, "
+	    "\"duration_s\": %.3f, \"key_type\": \"%s\", "
+	    "\"key_session_copies\": %d, "
+	    "\"digest\": \"%s\", \"signatures\": %llu, "
+	    "\"errors\": %llu, \"per_thread\": [",
+	    (double)r->sigs / r->wall, r->nthreads, r->wall,
+	    p11_keytype_name(p11_session_keytype(r->th[0].s)), r->copies,
+	    hi->name, (unsigned long long)r->sigs,
+	    (unsigned long long)r->errors);
+	for (i = 0; i < r->nthreads; i++)
+		fprintf(f, "%s%.1f", i ? ", " : "", hsm_thread_rate(&r->th[i]));
+	fprintf(f, "], \"machine\": ");
+	report_machine_json(f);
+	fprintf(f, "}\n");
+	if (f != stdout && fclose(f) == EOF)
+		err(1, "%s", path);
+}
+
+/* Closes the sessions and the token, frees r; NULL members are fine. */
+static void
+hsm_close(struct hsm_run *r)
+{
+	long	i;
+
+	for (i = 0; r->th != NULL && i < r->nthreads; i++)
+		p11_session_close(r->th[i].s);
+	free(r->th);
+	p11_close(r->p);
+	free(r->module);
+	free(r->hsmconf);
+	free(r->pin);
+	conf_free(r->conf);
+}
+
+int
+hsm_bench(int argc, char **argv)
+{
+	struct hsm_args	 a;
+	struct hsm_run	 r;
+
+	hsm_parse(&a, argc, argv);
+	if (sodium_init() == -1)
+		errx(1, "sodium_init");
+	hsm_open(&r, &a);
+	hsm_measure(&r, a.duration);
+	hsm_print(&r, a.hi);
+	if (a.json != NULL)
+		hsm_json(&r, a.hi, a.json);
+	hsm_close(&r);
+	return r.errors == 0 ? 0 : 1;
 }
