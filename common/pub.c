@@ -60,11 +60,18 @@ struct pub_file {
 	size_t		 len;
 };
 
+/* A body a rescan superseded or removed, kept until pub_close(). */
+struct pub_old {
+	uint8_t		*body;
+	struct pub_old	*next;
+};
+
 struct pub {
 	char		*dir;
 	int		 ifd;			/* inotify */
 	struct pub_file	 files[PUB_MAX_FILES];
 	size_t		 n;
+	struct pub_old	*old;
 };
 
 /*
@@ -182,19 +189,65 @@ pub_scan(struct pub *p, const struct pub_kind *k, struct pub_file *nf,
 	free(sub);
 }
 
+/* The index of the file p serves at path (plen bytes), or p->n. */
+static size_t
+pub_find(const struct pub *p, const char *path, size_t plen)
+{
+	size_t	i;
+
+	for (i = 0; i < p->n; i++)
+		if (p->files[i].plen == plen &&
+		    memcmp(p->files[i].path, path, plen) == 0)
+			break;
+	return i;
+}
+
+/* Keeps body (NULL is ignored) until pub_close(). */
+static void
+pub_retire(struct pub *p, uint8_t *body)
+{
+	struct pub_old	*o;
+
+	if (body == NULL)
+		return;
+	if ((o = malloc(sizeof(*o))) == NULL)
+		err(1, NULL);
+	o->body = body;
+	o->next = p->old;
+	p->old = o;
+}
+
+/*
+ * A body pub_get() handed out stays valid until pub_close(), whatever
+ * rescans come between (its contract; the loop copies the body into its
+ * reply anyway).  So a file whose bytes did not change keeps its buffer,
+ * and a superseded or removed body is kept aside, not freed: memory
+ * grows only when a published file changes, by its old size.
+ */
 void
 pub_refresh(struct pub *p)
 {
-	struct pub_file	nf[PUB_MAX_FILES];
-	size_t		n = 0, i;
+	struct pub_file	nf[PUB_MAX_FILES], *f, *o;
+	size_t		n = 0, i, j;
 
 	if (p == NULL)
 		return;
 	for (i = 0; i < sizeof(pub_kinds) / sizeof(pub_kinds[0]); i++)
 		pub_scan(p, &pub_kinds[i], nf, &n);
-	/* Replies copy the body (tsa/loop.c reply()): nobody else holds it. */
+	for (j = 0; j < n; j++) {
+		f = &nf[j];
+		if ((i = pub_find(p, f->path, f->plen)) == p->n)
+			continue;
+		o = &p->files[i];
+		if (f->body != NULL && o->body != NULL && f->len == o->len &&
+		    memcmp(f->body, o->body, f->len) == 0) {
+			free(f->body);
+			f->body = o->body;
+			o->body = NULL;
+		}
+	}
 	for (i = 0; i < p->n; i++)
-		free(p->files[i].body);
+		pub_retire(p, p->files[i].body);
 	memcpy(p->files, nf, n * sizeof(nf[0]));
 	p->n = n;
 }
@@ -299,12 +352,18 @@ pub_changed(struct pub *p, const void *events, size_t len)
 void
 pub_close(struct pub *p)
 {
-	size_t	i;
+	struct pub_old	*o;
+	size_t		 i;
 
 	if (p == NULL)
 		return;
 	for (i = 0; i < p->n; i++)
 		free(p->files[i].body);
+	while ((o = p->old) != NULL) {
+		p->old = o->next;
+		free(o->body);
+		free(o);
+	}
 	close(p->ifd);
 	free(p->dir);
 	free(p);
@@ -315,7 +374,7 @@ pub_get(const struct pub *p, const char *path, size_t len,
     const uint8_t **body, size_t *blen, const char **ctype)
 {
 	const struct pub_kind	*k = NULL;
-	const struct pub_file	*f = NULL;
+	const struct pub_file	*f;
 	size_t			 i, plen = 0;
 
 	for (i = 0; i < sizeof(pub_kinds) / sizeof(pub_kinds[0]); i++) {
@@ -330,12 +389,9 @@ pub_get(const struct pub *p, const char *path, size_t len,
 		return 0;
 	if (p == NULL || !pub_name_ok(path + plen, len - plen, k->ext))
 		return 404;
-	for (i = 0; i < p->n && f == NULL; i++)
-		if (p->files[i].plen == len &&
-		    memcmp(p->files[i].path, path, len) == 0)
-			f = &p->files[i];
-	if (f == NULL)
+	if ((i = pub_find(p, path, len)) == p->n)
 		return 404;
+	f = &p->files[i];
 	if (f->body == NULL)
 		return 500;
 	*body = f->body;

@@ -38,7 +38,7 @@ int		 pub_watch_fd(const struct pub *);
 int		 pub_changed(struct pub *, const void *events, size_t len);
 /*
  * Rescans the publication folder and reads every published file anew;
- * removed ones are dropped.  For a reload; p may be NULL.
+ * removed ones are no longer served.  For a reload; p may be NULL.
  */
 void		 pub_refresh(struct pub *);
 /*
@@ -48,9 +48,9 @@ void		 pub_refresh(struct pub *);
  * /crl/ that names nothing published (p may be NULL: always 404 there);
  * 500 if the file was there at the last scan but could not be read; 0
  * for any other path (not ours: route it on).  A lookup in memory, no
- * system call.  *body belongs to p and stays valid until the next
- * pub_changed(), pub_refresh() or pub_close(): copy it before then.  All
- * pub functions on one thread.
+ * system call: a change is seen once pub_changed() or pub_refresh() has
+ * read it.  *body belongs to p and stays valid until pub_close(), also
+ * after a rescan replaced it.  All pub functions on one thread.
  */
 int		 pub_get(const struct pub *, const char *path, size_t len,
 		    const uint8_t **body, size_t *blen, const char **ctype);

@@ -630,6 +630,7 @@ test_pub(void **state)
 	old = body;
 	/* A new CRL renamed in is served; the old bytes stay valid. */
 	put(sub, "user.crl", "CRL22");
+	pub_refresh(p);		/* what the server does when the watch fires */
 	assert_int_equal(GET("/crl/user.crl"), 200);
 	assert_int_equal(len, 5);
 	assert_memory_equal(body, "CRL22", 5);

@@ -288,14 +288,21 @@ static void
 test_replace(void **state)
 {
 	struct fix	*f = *state;
+	const uint8_t	*old;
+	const char	*ctype;
+	size_t		 len;
 
 	assert_non_null(f->p = pub_open(f->state));
+	assert_int_equal(pub_get(f->p, "/crl/user.crl", 13, &old, &len,
+	    &ctype), 200);
 	put_atomic(f, "crl/user.crl", "user crl 2, longer than the first");
 	assert_int_equal(get(f->p, "/crl/user.crl", "user crl 1", CT_CRL),
 	    200);
 	assert_int_equal(drain(f->p), 1);
 	assert_int_equal(get(f->p, "/crl/user.crl",
 	    "user crl 2, longer than the first", CT_CRL), 200);
+	/* What was handed out before stays valid until pub_close(). */
+	assert_memory_equal(old, "user crl 1", len);
 	assert_int_equal(get(f->p, "/ca/root.crt", "root certificate 1",
 	    CT_CERT), 200);
 
