@@ -444,10 +444,13 @@ struct journal	*journal_new(struct ledger *, unsigned unit);
 void		 journal_free(struct journal *);
 /*
  * Encodes rec after the chain as encoded so far (seq, unit and prev are
- * set here).  Returns its ticket.  Exits on a record out of bounds: the
+ * set here).  since: when the oldest request rec answers came
+ * (CLOCK_MONOTONIC, ns), which bounds how long the batch may be held
+ * back.  Returns its ticket.  Exits on a record out of bounds: the
  * callers build them, so that is a bug.
  */
-uint64_t	 journal_append(struct journal *, struct ledger_rec *);
+uint64_t	 journal_append(struct journal *, struct ledger_rec *,
+		    int64_t since);
 /* The highest ticket durable, and the highest lost (0: none yet). */
 uint64_t	 journal_durable(const struct journal *);
 uint64_t	 journal_lost(const struct journal *);
@@ -463,7 +466,8 @@ bool		 journal_idle(const struct journal *);
  * batch, its SQEs linked and submitted at once, each tagged op |
  * step << 4 (step: enum journal_step), unless the policy holds it back:
  * while more than JOURNAL_DEFER_JOBS signatures are queued (backlog),
- * for at most JOURNAL_DEFER_MS, so that more rounds share one sync.
+ * until the oldest request waiting for it has waited JOURNAL_DEFER_MS, so
+ * that more rounds share one sync.
  */
 enum journal_step { JSTEP_GROW = 1, JSTEP_WRITE, JSTEP_SYNC };
 void		 journal_submit(struct journal *, struct io_uring *,

@@ -59,7 +59,7 @@ struct batch {
 	size_t			 nrecs, reccap;
 	uint8_t			 head[LEDGER_HASH_LEN];	/* of its last record */
 	uint64_t		 last;		/* ticket of its last record */
-	int64_t			 since;		/* first append, ns */
+	int64_t			 since;		/* its oldest request came, ns */
 };
 
 struct journal {
@@ -143,7 +143,7 @@ batch_reserve(struct batch *b, size_t more)
 }
 
 uint64_t
-journal_append(struct journal *jr, struct ledger_rec *rec)
+journal_append(struct journal *jr, struct ledger_rec *rec, int64_t since)
 {
 	struct batch	*b = &jr->fill;
 	size_t		 len = ledger_rec_len(rec), n;
@@ -154,8 +154,8 @@ journal_append(struct journal *jr, struct ledger_rec *rec)
 	if ((n = ledger_encode(rec, jr->head, b->buf + b->len, len,
 	    jr->head)) == 0)
 		errx(1, "ledger: cannot encode record %" PRIu64, rec->seq);
-	if (b->len == 0)
-		b->since = now_ns(CLOCK_MONOTONIC);
+	if (b->len == 0 || since < b->since)
+		b->since = since;
 	b->len += n;
 	b->recs[b->nrecs] = *rec;
 	b->recs[b->nrecs].payload = NULL;

@@ -485,7 +485,7 @@ round_tokens(struct rounds *rs, struct round *r, uint64_t s)
 	merkle_free(tm);
 	rec.payload = hashes;
 	rec.payload_len = r->nstd * LEDGER_HASH_LEN;
-	r->ticket = journal_append(rs->jr, &rec);
+	r->ticket = journal_append(rs->jr, &rec, r->opened);
 	free(hashes);
 	return s;
 }
@@ -518,7 +518,7 @@ round_ers(struct rounds *rs, struct round *r, struct tree *trees, uint64_t s)
 		memcpy(rec.root, merkle_root(t->m), hash_info(t->alg)->len);
 		rec.payload = th;
 		rec.payload_len = LEDGER_HASH_LEN;
-		r->ticket = journal_append(rs->jr, &rec);
+		r->ticket = journal_append(rs->jr, &rec, r->opened);
 		rs->internal++;
 		rs->st.round_tokens++;
 		submit(rs, j);
@@ -692,7 +692,7 @@ anchor_back(struct rounds *rs, struct job *j)
 	rec.first_serial = rec.last_serial = a->serial;
 	rec.payload = tok;
 	rec.payload_len = toklen;
-	(void)journal_append(rs->jr, &rec);
+	(void)journal_append(rs->jr, &rec, now_ns(CLOCK_MONOTONIC));
 }
 
 /* A round token came back: its tree's leaves have their replies. */
