@@ -140,7 +140,7 @@ zero_after(const char *dir, size_t off)
 }
 
 /*
- * Appends one record as the server does (loop.c ledger_flush): encode,
+ * Appends one record as the server does (journal.c journal_submit): encode,
  * ledger_prepare, then its writes in order: the zeros growing the file if
  * the record does not fit, the batch, the fdatasync unless direct; commit.
  */
