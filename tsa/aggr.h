@@ -183,7 +183,7 @@ size_t	ers_encode(uint8_t *out, size_t cap, const struct merkle_path *,
 	    size_t token_len);
 /*
  * The TimeStampToken (ContentInfo) inside a granted TimeStampResp, as
- * token_issue() writes it.  0, or -1 if resp is not a granted response.
+ * token_sign_tstinfo() writes it.  0, or -1 if resp is not a granted response.
  */
 int	ers_token_from_resp(const uint8_t *resp, size_t len,
 	    const uint8_t **token, size_t *token_len);

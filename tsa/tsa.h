@@ -140,7 +140,10 @@ typedef int (*token_sign_fn)(void *ctx, int hash_nid, const uint8_t *dgst,
  */
 struct token_tmpl *token_tmpl_new(const struct token_params *);
 void	token_tmpl_free(struct token_tmpl *);
-/* An upper bound of token_issue()'s output for this request. */
+/*
+ * An upper bound of the TimeStampResp token_sign_tstinfo() (or
+ * token_issue()) writes for this request.
+ */
 size_t	token_max_len(const struct token_tmpl *, const struct tsp_req *);
 /*
  * The TSTInfo DER for in (RFC 3161 2.4.2) at the start of out: everything
@@ -211,7 +214,7 @@ size_t	http_head(char *out, size_t cap, int status, const char *ctype,
 	    size_t body_len, bool keep_alive, const char *extra);
 /* Room for the head of a 200 reply of ours without extra lines. */
 #define HTTP_HEAD_ROOM	256
-/* The reason phrase of a status ("Payload Too Large"). */
+/* The reason phrase of a status ("Content Too Large", RFC 9110 15.5.14). */
 const char *http_reason(int status);
 
 #define SERIAL_MAX	11	/* INTEGER content of unit<<64 | counter */
