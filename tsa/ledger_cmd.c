@@ -72,23 +72,6 @@ hex_print(const char *label, const uint8_t *p, size_t len)
 	printf("\n");
 }
 
-static int
-hex_parse(const char *s, uint8_t *out, size_t cap, size_t *len)
-{
-	size_t	n = strlen(s), i;
-	unsigned int v;
-
-	if (n % 2 != 0 || n / 2 > cap)
-		return -1;
-	for (i = 0; i < n / 2; i++) {
-		if (sscanf(s + 2 * i, "%2x", &v) != 1)
-			return -1;
-		out[i] = v;
-	}
-	*len = n / 2;
-	return 0;
-}
-
 static void
 summary(const char *path, const struct ledger_report *rep)
 {
@@ -311,7 +294,7 @@ cmd_prove(const char *arg, const char *er_file, const char *digest,
 			goto out;
 		}
 		if (digest != NULL) {
-			if (hex_parse(digest, h, sizeof(h), &len) == -1 ||
+			if (verify_hex(digest, h, sizeof(h), &len) == -1 ||
 			    len != hash_info(e.alg)->len) {
 				printf("--digest: not a %s hash in hex\n",
 				    hash_info(e.alg)->name);
@@ -402,6 +385,7 @@ ledger_main(int argc, char *argv[])
 	STACK_OF(X509)	*chain = NULL;
 	int		 ch, rc = 2;
 
+	optind = 0;	/* glibc: a full reset, so it runs again (tests) */
 	while ((ch = getopt_long(argc, argv, "", ledger_opts, NULL)) != -1) {
 		switch (ch) {
 		case O_CA:

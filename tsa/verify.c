@@ -509,6 +509,7 @@ verify_main(int argc, char *argv[])
 	size_t			 len;
 	int			 ch, rc = 1;
 
+	optind = 0;	/* glibc: a full reset, so it runs again (tests) */
 	while ((ch = getopt_long(argc, argv, "", verify_opts, NULL)) != -1) {
 		switch (ch) {
 		case O_DATA:
