@@ -22,8 +22,6 @@
 #include <stdint.h>
 #include <time.h>
 
-#include "common/now.h"
-
 struct conf;
 
 #define CLOCK_MAX_SERVERS	8	/* ntp_server keys */
@@ -243,11 +241,6 @@ size_t	 clock_sample_all(const struct clock_cfg *, struct clock_sample *,
 	    size_t max);
 /* The static reason of a gate code. */
 const char *clock_reason(enum gate_code);
-/*
- * Transitional: the clock reader moved to common/now.c as now_ns(); this
- * alias goes once tsa/loop.c calls now_ns() itself.
- */
-#define clock_now(id)	now_ns(id)
 
 /* gate.c */
 /*
