@@ -54,9 +54,10 @@
 #define INIT_CONF	"carimbo.conf"
 
 /*
- * What init writes into STATE, in that order.  A folder counts when it
- * holds anything; a file also by the NAME.tmp that file_write_atomic()
- * leaves when killed.
+ * What init writes into STATE, by step, carimbo.conf last.  A folder
+ * counts when it holds anything (init makes tokens/ empty before the
+ * token); a file also by the NAME.tmp that file_write_atomic() leaves
+ * when killed.
  */
 static const struct {
 	const char	*name;
