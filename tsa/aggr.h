@@ -464,12 +464,14 @@ bool		 journal_idle(const struct journal *);
 /*
  * When no batch is being written and records wait: writes them as one
  * batch, its SQEs linked and submitted at once, each tagged op |
- * step << 4 (step: enum journal_step), unless the policy holds it back:
+ * step << JOURNAL_STEP_SHIFT (op: the caller's, below 1 << that; step:
+ * enum journal_step), unless the policy holds it back:
  * while more than JOURNAL_DEFER_JOBS signatures are queued (backlog),
  * until the oldest request waiting for it has waited JOURNAL_DEFER_MS, so
  * that more rounds share one sync.
  */
 enum journal_step { JSTEP_GROW = 1, JSTEP_WRITE, JSTEP_SYNC };
+#define JOURNAL_STEP_SHIFT	4
 void		 journal_submit(struct journal *, struct io_uring *,
 		    uint64_t op, size_t backlog);
 /*

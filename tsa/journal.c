@@ -203,7 +203,7 @@ journal_sqe(struct io_uring *ring, uint64_t op, enum journal_step step)
 
 	while ((sqe = io_uring_get_sqe(ring)) == NULL)
 		io_uring_submit(ring);
-	io_uring_sqe_set_data64(sqe, op | (uint64_t)step << 4);
+	io_uring_sqe_set_data64(sqe, op | (uint64_t)step << JOURNAL_STEP_SHIFT);
 	return sqe;
 }
 

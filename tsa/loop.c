@@ -9,7 +9,7 @@
  * A turn of the loop is: one io_uring_submit_and_wait(), then every
  * completion that is there (a round that reaches its size or age bound
  * meanwhile is closed between two batches of them), then the end of the
- * turn, in this order (loop_turn_end()):
+ * turn, in this order (loop_rounds(), loop_release(), flush_dirty()):
  *
  *   rounds_turn()       close the round of requests parsed so far (one
  *                       clock reading, one serial block, its ledger
@@ -88,6 +88,7 @@ enum op {
 };
 #define OP_BITS		4
 #define OP_MASK		((1u << OP_BITS) - 1)
+_Static_assert(OP_BITS <= JOURNAL_STEP_SHIFT, "the journal's step above the op");
 enum cstate { C_OPEN, C_CLOSING, C_LINGER, C_DEAD };
 
 struct conn {
@@ -579,15 +580,9 @@ conn_parse(struct loop *l, struct conn *c, const uint8_t *p, size_t n)
 		total = hr.head_len + hr.content_length;
 		if (n < total) {
 			if (hr.expect_continue && !c->cont_sent) {
-				static const char cont[] =
-				    "HTTP/1.1 100 Continue\r\n\r\n";
 				struct resp *r = resp_new(false);
 
-				if ((r->data = malloc(sizeof(cont) - 1)) ==
-				    NULL)
-					err(1, NULL);
-				memcpy(r->data, cont, sizeof(cont) - 1);
-				r->len = sizeof(cont) - 1;
+				resp_continue(r);
 				r->ready = true;
 				resp_queue(l, c, r);
 				c->cont_sent = true;
@@ -1019,7 +1014,7 @@ on_cqe(struct loop *l, struct io_uring_cqe *cqe)
 		arm_signal(l);
 		break;
 	case OP_JOURNAL:
-		if (journal_complete(l->jr, ud >> OP_BITS, cqe->res))
+		if (journal_complete(l->jr, ud >> JOURNAL_STEP_SHIFT, cqe->res))
 			rounds_settle(l->rs);
 		break;
 	case OP_PUB:
@@ -1064,17 +1059,14 @@ ring_setup(struct loop *l)
 }
 
 /*
- * The rounds' work of a turn's end, or of a round that reached its bound
+ * The rounds' work of a turn's end, or of a round that reached a bound
  * in the middle of one: close, write the records, wake the workers, in
  * that order (rounds_hand_over()).
  */
 static void
 loop_rounds(struct loop *l, bool turn_end)
 {
-	if (turn_end)
-		rounds_turn(l->rs);
-	else
-		rounds_close(l->rs);
+	rounds_turn(l->rs, turn_end);
 	journal_submit(l->jr, &l->ring, OP_JOURNAL, rounds_backlog(l->rs));
 	rounds_hand_over(l->rs);
 }
@@ -1126,7 +1118,7 @@ loop_run(const struct serve_cfg *cfg, int lfd, const struct loop_parts *lp)
 				on_cqe(&l, cqes[i]);
 			io_uring_cq_advance(&l.ring, n);
 			/* Its signatures start now, not at the turn's end. */
-			if (rounds_full(l.rs))
+			if (rounds_due(l.rs))
 				loop_rounds(&l, false);
 		}
 		loop_rounds(&l, true);

@@ -72,6 +72,18 @@ resp_set(struct resp *r, int status, const char *ctype, const void *body,
 }
 
 void
+resp_continue(struct resp *r)
+{
+	static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+
+	resp_clear(r);
+	if ((r->data = malloc(sizeof(cont) - 1)) == NULL)
+		err(1, NULL);
+	memcpy(r->data, cont, sizeof(cont) - 1);
+	r->len = sizeof(cont) - 1;
+}
+
+void
 resp_reject(struct resp *r, enum pki_fail fail, const char *why)
 {
 	uint8_t	rej[TSP_MAX_REJECT];

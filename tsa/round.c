@@ -4,8 +4,9 @@
  * parsed since the last round closed form a round: the loop closes it at
  * the end of its turn (rounds_turn()), unless the signers have work
  * queued or (a round of /ers requests only) a ledger batch is being
- * written, in which case it gathers more, up to round_max_requests and
- * round_max_ms (rounds_full()).  Closing it takes one look at the clock
+ * written, in which case it gathers more, up to round_max_ms
+ * (rounds_turn()); a round that reaches round_max_requests closes at once
+ * (rounds_add()).  Closing it takes one look at the clock
  * gate, one genTime, one block of serials, and fixes everything the round
  * will attest before any signature:
  *
@@ -18,7 +19,9 @@
  *     round token's TSTInfo).
  *
  * The signing jobs wait for rounds_hand_over(), which the loop calls after
- * journal_submit() has put the round's records on their way.  A reply is
+ * journal_submit(): the round's records are on their way by then, unless
+ * a batch is already in flight (they go with the next) or held back while
+ * signatures queue (journal.c).  A reply is
  * released (rounds_released()) when its own token is made (rounds_collect())
  * AND its round's records are durable (rounds_settle(), after a journal
  * batch ended): a reply that left the machine is in the ledger, and no
@@ -258,6 +261,13 @@ rounds_add(struct rounds *rs, struct job *j)
 		r->ners++;
 	else
 		r->nstd++;
+	/*
+	 * The size bound holds under any load: the round closes now, and its
+	 * jobs wait for the loop's next rounds_hand_over(), between two
+	 * batches of completions at the latest (rounds_due()).
+	 */
+	if (r->njobs >= rs->cfg->round_max)
+		rounds_close(rs);
 }
 
 void
@@ -274,13 +284,18 @@ rounds_add_stamps(struct rounds *rs, struct stamp_req *sr)
 	}
 }
 
-bool
-rounds_full(const struct rounds *rs)
+/* The open round has reached its age bound. */
+static bool
+round_aged(const struct rounds *rs)
 {
-	const struct round *r = rs->open;
+	return rs->open != NULL && round_age_ms(rs->open) >=
+	    rs->cfg->round_max_ms;
+}
 
-	return r != NULL && (r->njobs >= rs->cfg->round_max ||
-	    round_age_ms(r) >= rs->cfg->round_max_ms);
+bool
+rounds_due(const struct rounds *rs)
+{
+	return rs->nsub > 0 || round_aged(rs);
 }
 
 /* Rejects every request of r now (no serials, no record, no signature). */
@@ -412,8 +427,6 @@ round_trees(struct round *r, bool *ok)
 			    sizeof(*t->resps))) == NULL)
 				err(1, NULL);
 		}
-		j->u.client.tree = t;
-		j->u.client.leaf = t->n;
 		t->resps[t->n] = j->u.client.resp;
 		t->leaves[t->n++] = j;
 	}
@@ -635,10 +648,15 @@ rounds_backlog(const struct rounds *rs)
 }
 
 void
-rounds_turn(struct rounds *rs)
+rounds_turn(struct rounds *rs, bool turn_end)
 {
 	if (rs->open == NULL)
 		return;
+	if (!turn_end) {
+		if (round_aged(rs))
+			rounds_close(rs);
+		return;
+	}
 	/*
 	 * Group commit at the signers: while they have work queued, the
 	 * round's signatures could only wait behind it, so the round stays
@@ -646,7 +664,7 @@ rounds_turn(struct rounds *rs)
 	 * bigger ledger batches), up to round_max_ms.  Idle signers: it
 	 * closes now, and a lone request is answered at once.
 	 */
-	if (rounds_full(rs)) {
+	if (round_aged(rs)) {
 		rounds_close(rs);
 		return;
 	}
@@ -678,8 +696,9 @@ anchor_back(struct rounds *rs, struct job *j)
 	a->out = false;
 	if (j->failed || ers_token_from_resp(j->u.own.out, j->u.own.out_len,
 	    &tok, &toklen) == -1) {
-		log_warnx("ledger: the anchor token could not be made; "
-		    "trying again with a later round");
+		log_warnx("ledger: the anchor token could not be made; the "
+		    "next anchor comes after another anchor_rounds rounds or "
+		    "anchor_seconds seconds");
 		return;
 	}
 	memset(&rec, 0, sizeof(rec));

@@ -45,8 +45,9 @@ struct serial {
 	pthread_mutex_t	 mtx;
 	pthread_cond_t	 work;		/* the reserver: want moved */
 	pthread_cond_t	 done;		/* a waiting take: limit moved */
+	uint64_t	 next;		/* next counter to hand out: the
+					   taker's thread only */
 	/* Under mtx. */
-	uint64_t	 next;		/* next counter to hand out */
 	uint64_t	 limit;		/* end of the durable range, exclusive */
 	uint64_t	 want;		/* the end the reserver works towards */
 	bool		 failed;	/* the last reservation failed */

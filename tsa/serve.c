@@ -334,7 +334,10 @@ serve_token(struct serve_state *st)
  * brk or an madvise on the loop's thread (the loop frees the replies the
  * workers allocated, in their arenas), and a large block given back by
  * munmap would come back by mmap.  The heap grows in steps of M_TOP_PAD,
- * which costs address space, not memory, until it is used.
+ * which costs address space, not memory, until it is used.  Beyond
+ * M_MMAP_THRESHOLD blocks are still mapped: the replies of an /ers tree
+ * of more than about 28,000 SHA-256 leaves share one such block (resp.c),
+ * unmapped on the loop's thread when its last reply is sent.
  */
 static void
 serve_malloc(void)

@@ -296,8 +296,6 @@ struct job {
 		struct job_client {	/* JOB_TOKEN, JOB_ERS */
 			void		*conn;	/* the loop's; opaque here */
 			struct resp	*resp;	/* the reply it fills */
-			struct tree	*tree;	/* JOB_ERS: its tree, */
-			size_t		 leaf;	/* and its leaf there */
 		} client;
 		struct job_own {	/* JOB_ROUND_TOKEN, JOB_ANCHOR, JOB_STAMP */
 			uint8_t		*out;	/* the signed TimeStampResp */
@@ -358,6 +356,8 @@ void		 resp_clear(struct resp *);
  */
 void		 resp_set(struct resp *, int status, const char *ctype,
 		    const void *body, size_t blen, const char *extra);
+/* r becomes an interim 100 Continue (RFC 9110 15.2.1): a head only. */
+void		 resp_continue(struct resp *);
 /* r becomes a 200 with a TimeStampResp rejection (RFC 3161 2.4.2). */
 void		 resp_reject(struct resp *, enum pki_fail, const char *why);
 /*
@@ -452,21 +452,29 @@ void		 rounds_free(struct rounds *);
 struct job	*rounds_job_new(enum job_kind, const uint8_t *tsq, size_t len);
 /* Frees j and what it owns (not its reply). */
 void		 rounds_job_free(struct job *);
-/* A parsed request (JOB_TOKEN, JOB_ERS, JOB_STAMP) joins the open round. */
+/*
+ * A parsed request (JOB_TOKEN, JOB_ERS, JOB_STAMP) joins the open round;
+ * the round closes when it reaches round_max_requests.
+ */
 void		 rounds_add(struct rounds *, struct job *);
 /*
  * Stamp requests from other threads (stamp.c) join the open round as
  * JOB_STAMP requests.
  */
 void		 rounds_add_stamps(struct rounds *, struct stamp_req *);
-/* The open round reached its size or age bound: close it now. */
-bool		 rounds_full(const struct rounds *);
 /*
- * End of a loop turn: closes the open round, unless the signers are busy
- * or (/ers only) a ledger batch is being written: then it gathers more,
- * up to its bounds.
+ * Work that should not wait for the end of the loop's turn: a round
+ * closed by its size whose jobs wait for rounds_hand_over(), or an open
+ * round past round_max_ms.
  */
-void		 rounds_turn(struct rounds *);
+bool		 rounds_due(const struct rounds *);
+/*
+ * The end of a loop turn (turn_end): closes the open round, unless the
+ * signers are busy or (/ers only) a ledger batch is being written: then
+ * it gathers more, up to round_max_ms.  Between two batches of
+ * completions (!turn_end): closes it only past round_max_ms.
+ */
+void		 rounds_turn(struct rounds *, bool turn_end);
 /*
  * Ends the open round now (doc/design.md "The life of a request"); its
  * signing jobs wait for rounds_hand_over().
@@ -476,7 +484,8 @@ void		 rounds_close(struct rounds *);
  * Hands the jobs of the rounds closed since the last call to the workers.
  * The loop calls it after journal_submit(): a worker it wakes may take
  * the loop's CPU for a whole signature, and the ledger write, the longer
- * wait of a reply, must be on its way by then.
+ * wait of a reply, should be on its way by then (it is, unless a batch is
+ * already in flight or held back while signatures queue).
  */
 void		 rounds_hand_over(struct rounds *);
 /* Signing jobs queued or waiting to be handed over. */

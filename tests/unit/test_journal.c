@@ -118,10 +118,11 @@ reap(struct fix *f)
 	while (!done) {
 		assert_int_equal(io_uring_wait_cqe(&f->ring, &cqe), 0);
 		ud = io_uring_cqe_get_data64(cqe);
-		assert_int_equal(ud & 15, OP_TEST);
-		assert_true((ud >> 4) >= JSTEP_GROW && (ud >> 4) <= JSTEP_SYNC);
-		done = journal_complete(f->jr, (enum journal_step)(ud >> 4),
-		    cqe->res);
+		assert_int_equal(ud & ((1u << JOURNAL_STEP_SHIFT) - 1), OP_TEST);
+		assert_true((ud >> JOURNAL_STEP_SHIFT) >= JSTEP_GROW &&
+		    (ud >> JOURNAL_STEP_SHIFT) <= JSTEP_SYNC);
+		done = journal_complete(f->jr,
+		    (enum journal_step)(ud >> JOURNAL_STEP_SHIFT), cqe->res);
 		io_uring_cqe_seen(&f->ring, cqe);
 		n++;
 	}
