@@ -1,0 +1,433 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * tsa/round.c between a real journal (a real ring and ledger file), a
+ * real serial file and a software key, with the workers played by the
+ * test (fake_sign() does what a worker does, through resp.c): a reply is
+ * released only when its token is made AND its round is durable, in
+ * whichever order the two come; a lost ledger batch turns every reply of
+ * its rounds into a systemFailure rejection, including a leaf whose
+ * round token was still being signed, and the next round is durable
+ * again; round_max_requests closes a round inside rounds_add().
+ */
+#include <sys/resource.h>
+
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+#include <liburing.h>
+
+#include "aggr_pki.h"
+#include "tsa/round.c"
+
+#define OP_TEST		5
+
+/* The workers, played by the test: round.c's only view of them. */
+struct signer {
+	struct job	*queue, *qtail;
+	struct job	*done;		/* oldest first */
+};
+
+static struct signer	fake;
+static struct aggr_pki	pki;
+
+void
+signer_submit(struct signer *sg, struct job *head, struct job *tail,
+    size_t n)
+{
+	(void)n;
+	if (head == NULL)
+		return;
+	tail->next = NULL;
+	if (sg->qtail != NULL)
+		sg->qtail->next = head;
+	else
+		sg->queue = head;
+	sg->qtail = tail;
+}
+
+size_t
+signer_backlog(struct signer *sg)
+{
+	(void)sg;
+	return 0;
+}
+
+struct job *
+signer_collect(struct signer *sg)
+{
+	struct job *j = sg->done;
+
+	sg->done = NULL;
+	return j;
+}
+
+/* What a worker does with j (signer.c signer_issue()), then "done". */
+static void
+fake_sign(struct job *j)
+{
+	struct job_own	*o = &j->u.own;
+	struct job	**pp;
+	size_t		 cap;
+
+	switch (j->kind) {
+	case JOB_TOKEN:
+		assert_int_equal(resp_token(j->u.client.resp, pki.tmpl, &j->req,
+		    j->tst, j->tst_len, aggr_pki_sign, pki.tsa_key), 0);
+		break;
+	default:
+		cap = token_max_len(pki.tmpl, &j->req);
+		assert_non_null(o->out = malloc(cap));
+		o->out_len = token_sign_tstinfo(pki.tmpl, j->tst, j->tst_len,
+		    j->req.cert_req, aggr_pki_sign, pki.tsa_key, o->out, cap);
+		assert_true(o->out_len > 0);
+		if (j->kind == JOB_ROUND_TOKEN)
+			resp_ers(o->replies, o->out, o->out_len);
+		break;
+	}
+	j->next = NULL;
+	for (pp = &fake.done; *pp != NULL; pp = &(*pp)->next)
+		;
+	*pp = j;
+}
+
+/* Signs every job queued so far. */
+static size_t
+sign_all(void)
+{
+	struct job	*j, *next;
+	size_t		 n = 0;
+
+	j = fake.queue;
+	fake.queue = fake.qtail = NULL;
+	for (; j != NULL; j = next, n++) {
+		next = j->next;
+		fake_sign(j);
+	}
+	return n;
+}
+
+struct fix {
+	char			 dir[64];
+	struct io_uring		 ring;
+	struct ledger		*lg;
+	struct journal		*jr;
+	struct serial		*ser;
+	struct serve_cfg	 cfg;
+	struct rounds		*rs;
+	int			 conn;		/* a stand-in for the loop's */
+};
+
+static int
+setup(void **state)
+{
+	struct fix	*f;
+	char		 path[128];
+
+	assert_non_null(f = calloc(1, sizeof(*f)));
+	snprintf(f->dir, sizeof(f->dir), "/tmp/carimbo-round-XXXXXX");
+	assert_non_null(mkdtemp(f->dir));
+	assert_int_equal(io_uring_queue_init(32, &f->ring, 0), 0);
+	assert_non_null(f->lg = ledger_open_prealloc(f->dir, 8192));
+	assert_non_null(f->jr = journal_new(f->lg, 1));
+	snprintf(path, sizeof(path), "%s/serials", f->dir);
+	assert_non_null(f->ser = serial_open(path, 1, 100));
+	f->cfg.unit_id = 1;
+	f->cfg.gentime_digits = 3;
+	f->cfg.policies = &pki.policies;
+	f->cfg.round_max = 1000;
+	f->cfg.round_max_ms = 10000;
+	memset(&fake, 0, sizeof(fake));
+	assert_non_null(f->rs = rounds_new(&f->cfg, &fake, f->ser, f->jr,
+	    pki.tmpl, ledger_next_round(f->lg)));
+	*state = f;
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	struct fix	*f = *state;
+	char		 cmd[128];
+
+	assert_true(rounds_idle(f->rs));
+	rounds_free(f->rs);
+	journal_free(f->jr);
+	ledger_close(f->lg);
+	serial_close(f->ser);
+	io_uring_queue_exit(&f->ring);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", f->dir);
+	assert_int_equal(system(cmd), 0);
+	free(f);
+	return 0;
+}
+
+/* A client request for path "/" (JOB_TOKEN) or "/ers", hashing seed. */
+static struct job *
+request(struct fix *f, enum job_kind kind, uint8_t seed, uint8_t h[32])
+{
+	static const uint8_t pre[] = {
+		0x30, 0x37, 0x02, 0x01, 0x01, 0x30, 0x2f, 0x30, 0x0b, 0x06,
+		0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01,
+		0x04, 0x20,
+	};
+	uint8_t		 tsq[sizeof(pre) + 32 + 3];
+	struct job	*j;
+	const char	*why;
+
+	memset(h, seed, 32);
+	memcpy(tsq, pre, sizeof(pre));
+	memcpy(tsq + sizeof(pre), h, 32);
+	tsq[sizeof(pre) + 32] = 0x01;	/* certReq TRUE */
+	tsq[sizeof(pre) + 33] = 0x01;
+	tsq[sizeof(pre) + 34] = 0xff;
+	j = rounds_job_new(kind, tsq, sizeof(tsq));
+	assert_int_equal(tsp_req_parse(j->tsq, j->tsq_len, &pki.policies,
+	    &j->req, &why), TSP_OK);
+	j->u.client.conn = &f->conn;
+	j->u.client.resp = resp_new(false);
+	rounds_add(f->rs, j);
+	return j;
+}
+
+/* Writes what the journal holds and waits for it: the rounds settle. */
+static void
+write_batch(struct fix *f)
+{
+	struct io_uring_cqe	*cqe;
+	uint64_t		 ud;
+	bool			 done = false;
+
+	journal_submit(f->jr, &f->ring, OP_TEST, 0);
+	assert_true(journal_busy(f->jr));
+	while (!done) {
+		assert_int_equal(io_uring_wait_cqe(&f->ring, &cqe), 0);
+		ud = io_uring_cqe_get_data64(cqe);
+		done = journal_complete(f->jr,
+		    (enum journal_step)(ud >> JOURNAL_STEP_SHIFT), cqe->res);
+		io_uring_cqe_seen(&f->ring, cqe);
+	}
+	rounds_settle(f->rs);
+}
+
+/* Takes the released requests; returns how many, frees them. */
+static size_t
+take(struct fix *f, size_t *failed)
+{
+	struct job	*j, *next;
+	size_t		 n = 0;
+
+	*failed = 0;
+	for (j = rounds_released(f->rs); j != NULL; j = next, n++) {
+		next = j->next;
+		assert_ptr_equal(j->u.client.conn, &f->conn);
+		assert_true(j->u.client.resp->len > 0);
+		*failed += j->failed;
+		resp_free(j->u.client.resp);
+		rounds_job_free(j);
+	}
+	return n;
+}
+
+/* The HTTP body of r (its head ends at the blank line). */
+static const uint8_t *
+body_of(const struct resp *r, size_t *len)
+{
+	const uint8_t *e = memmem(r->data, r->len, "\r\n\r\n", 4);
+
+	assert_non_null(e);
+	*len = r->len - (size_t)(e + 4 - r->data);
+	return e + 4;
+}
+
+static void
+test_signed_then_durable(void **state)
+{
+	struct fix	*f = *state;
+	struct job	*t[3], *e[2];
+	uint8_t		 h[5][32], er[8192];
+	const uint8_t	*b, *tok;
+	size_t		 n, failed, blen, toklen, i;
+	const char	*why;
+
+	for (i = 0; i < 3; i++)
+		t[i] = request(f, JOB_TOKEN, (uint8_t)(i + 1), h[i]);
+	for (i = 0; i < 2; i++)
+		e[i] = request(f, JOB_ERS, (uint8_t)(i + 10), h[3 + i]);
+	rounds_turn(f->rs, true);
+	assert_null(f->rs->open);
+	rounds_hand_over(f->rs);
+	/* Three tokens and one round token: the /ers leaves are not jobs. */
+	assert_int_equal(sign_all(), 4);
+	rounds_collect(f->rs);
+	assert_int_equal(take(f, &failed), 0);	/* signed, not durable */
+	/* The replies are complete before they are released. */
+	for (i = 0; i < 3; i++) {
+		b = body_of(t[i]->u.client.resp, &blen);
+		assert_int_equal(ers_token_from_resp(b, blen, &tok, &toklen),
+		    0);
+	}
+	for (i = 0; i < 2; i++) {
+		struct resp *r = e[i]->u.client.resp;
+
+		b = body_of(r, &blen);
+		assert_int_equal(blen + r->tail_len, r->len - (b - r->data) +
+		    r->tail_len);
+		memcpy(er, b, blen);
+		memcpy(er + blen, r->tail, r->tail_len);
+		assert_int_equal(ers_verify(er, blen + r->tail_len, h[3 + i],
+		    HASH_SHA256, NULL, &why), 0);
+	}
+	write_batch(f);
+	assert_int_equal(take(f, &failed), 5);
+	assert_int_equal(failed, 0);
+	assert_int_equal(rounds_stats(f->rs)->rounds, 1);
+	assert_int_equal(rounds_stats(f->rs)->round_tokens, 1);
+	n = journal_head(f->jr, NULL);
+	assert_int_equal(n, 2);		/* one tokens record, one /ers */
+}
+
+static void
+test_durable_then_signed(void **state)
+{
+	struct fix	*f = *state;
+	uint8_t		 h[32];
+	size_t		 failed;
+
+	request(f, JOB_TOKEN, 1, h);
+	request(f, JOB_ERS, 2, h);
+	rounds_turn(f->rs, true);
+	rounds_hand_over(f->rs);
+	write_batch(f);
+	assert_int_equal(take(f, &failed), 0);	/* durable, not signed */
+	assert_int_equal(sign_all(), 2);
+	rounds_collect(f->rs);
+	assert_int_equal(take(f, &failed), 2);
+	assert_int_equal(failed, 0);
+}
+
+static void
+test_lost(void **state)
+{
+	struct fix	*f = *state;
+	struct rlimit	 old, lim;
+	struct job	*t, *e;
+	uint8_t		 h[32];
+	size_t		 failed, blen, i;
+	const uint8_t	*b;
+
+	signal(SIGXFSZ, SIG_IGN);
+	/*
+	 * A round whose batch will fail: its record (300 hashes, 9.8 KB)
+	 * needs the file to grow past its 8 KiB of zeros, and the growth is
+	 * refused by the file size limit.
+	 */
+	for (i = 0; i < 300; i++)
+		t = request(f, JOB_TOKEN, (uint8_t)i, h);
+	e = request(f, JOB_ERS, 99, h);
+	rounds_turn(f->rs, true);
+	rounds_hand_over(f->rs);
+	/* Its tokens are signed, its round token not yet. */
+	for (i = 0; i < 300; i++) {
+		struct job *j = fake.queue;
+
+		fake.queue = j->next;
+		assert_int_equal(j->kind, JOB_TOKEN);
+		fake_sign(j);
+	}
+	rounds_collect(f->rs);
+	assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+	lim = old;
+	lim.rlim_cur = 8192;
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+	write_batch(f);
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+	assert_true(journal_lost(f->jr) > 0);
+	/* The 300 signed tokens go now, as rejections. */
+	b = body_of(t->u.client.resp, &blen);
+	assert_non_null(memmem(b, blen, "could not be written", 20));
+	assert_int_equal(take(f, &failed), 300);
+	assert_int_equal(failed, 300);
+	/* The leaf waits for its round token, then goes as a rejection. */
+	assert_int_equal(sign_all(), 1);
+	rounds_collect(f->rs);
+	b = body_of(e->u.client.resp, &blen);
+	assert_non_null(memmem(b, blen, "could not be written", 20));
+	assert_int_equal(take(f, &failed), 1);
+	assert_int_equal(failed, 1);
+	/* The next round is durable again. */
+	request(f, JOB_TOKEN, 7, h);
+	rounds_turn(f->rs, true);
+	rounds_hand_over(f->rs);
+	sign_all();
+	rounds_collect(f->rs);
+	write_batch(f);
+	assert_int_equal(take(f, &failed), 1);
+	assert_int_equal(failed, 0);
+	assert_int_equal(journal_head(f->jr, NULL), 1);
+}
+
+static void
+test_round_max(void **state)
+{
+	struct fix	*f = *state;
+	uint8_t		 h[32];
+	size_t		 failed, i;
+
+	f->cfg.round_max = 2;
+	for (i = 0; i < 5; i++)
+		request(f, JOB_TOKEN, (uint8_t)i, h);
+	/* Two rounds closed by their size, the fifth request's open. */
+	assert_int_equal(rounds_stats(f->rs)->rounds, 2);
+	assert_non_null(f->rs->open);
+	assert_true(rounds_due(f->rs));		/* jobs wait for hand-over */
+	rounds_hand_over(f->rs);
+	assert_false(rounds_due(f->rs));
+	rounds_turn(f->rs, true);
+	rounds_hand_over(f->rs);
+	assert_int_equal(sign_all(), 5);
+	rounds_collect(f->rs);
+	write_batch(f);
+	assert_int_equal(take(f, &failed), 5);
+	assert_int_equal(journal_head(f->jr, NULL), 3);
+}
+
+static int
+group_setup(void **state)
+{
+	uint8_t	resp[8192], root[32] = { 1 };
+
+	(void)state;
+	aggr_pki_init(&pki, "carimbo-round-pki");
+	/* The key signs, with the template the rounds use. */
+	if (aggr_pki_issue(&pki, HASH_SHA256, root, resp, sizeof(resp)) == 0)
+		return -1;
+	return 0;
+}
+
+static int
+group_teardown(void **state)
+{
+	(void)state;
+	aggr_pki_free(&pki);
+	return 0;
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_signed_then_durable,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_durable_then_signed,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_lost, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_round_max, setup,
+		    teardown),
+	};
+
+	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
