@@ -230,9 +230,12 @@ init_clear(const char *state)
 			if (nftw(path, init_rm, 16, FTW_DEPTH | FTW_PHYS) ==
 			    -1 && errno != ENOENT)
 				err(1, "%s", path);
-		} else if ((unlink(path) == -1 && errno != ENOENT) ||
-		    (unlink(tmp) == -1 && errno != ENOENT))
-			err(1, "%s", path);
+		} else {
+			if (unlink(path) == -1 && errno != ENOENT)
+				err(1, "%s", path);
+			if (unlink(tmp) == -1 && errno != ENOENT)
+				err(1, "%s", tmp);
+		}
 		free(tmp);
 		free(path);
 	}
