@@ -35,10 +35,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <openssl/err.h>
-#include <openssl/pem.h>
-#include <openssl/x509.h>
-
 #include "ca/ca.h"
 #include "common/file.h"
 #include "common/log.h"
@@ -372,41 +368,12 @@ init_conf(const char *state, const char *module, enum p11_keytype t)
 	free(text);
 }
 
-/* One line about each certificate of dir/file: subject, validity. */
-static void
-init_print_certs(const char *dir, const char *file)
-{
-	char	 subj[256], until[64], *path;
-	BIO	*b, *in;
-	X509	*x;
-	int	 n;
-
-	path = init_path(dir, file);
-	if ((in = BIO_new_file(path, "r")) == NULL)
-		fatal_ossl("%s", path);
-	free(path);
-	while ((x = PEM_read_bio_X509(in, NULL, NULL, NULL)) != NULL) {
-		X509_NAME_oneline(X509_get_subject_name(x), subj,
-		    sizeof(subj));
-		if ((b = BIO_new(BIO_s_mem())) == NULL)
-			err(1, NULL);
-		ASN1_TIME_print(b, X509_get0_notAfter(x));
-		n = BIO_read(b, until, sizeof(until) - 1);
-		until[n > 0 ? n : 0] = '\0';
-		BIO_free(b);
-		printf("  %-14s %s, until %s\n", file, subj, until);
-		file = "";
-		X509_free(x);
-	}
-	/* The loop ends on PEM_R_NO_START_LINE: not an error. */
-	ERR_clear_error();
-	BIO_free(in);
-}
-
 /* What init made, for the operator. */
 static void
 init_report(const char *state, enum p11_keytype t)
 {
+	char *path;
+
 	printf("carimbo init: demo state in %s (%s keys)\n", state,
 	    p11_keytype_name(t));
 	printf("  %-14s SoftHSM2 settings; token \"%s\" in tokens/\n",
@@ -415,8 +382,14 @@ init_report(const char *state, enum p11_keytype t)
 	    "pin");
 	printf("  %-14s keys generated on the token: \"root\" \"tsa-ca\" "
 	    "\"user-ca\" \"" INIT_TSA_KEY "\"\n", "");
-	init_print_certs(state, "root.pem");
-	init_print_certs(state, "tsa-chain.pem");
+	path = init_path(state, "root.pem");
+	if (ca_pem_print(path, "root.pem") == -1)
+		exit(1);
+	free(path);
+	path = init_path(state, "tsa-chain.pem");
+	if (ca_pem_print(path, "tsa-chain.pem") == -1)
+		exit(1);
+	free(path);
 	printf("  %-14s CA: ca.conf, ca.db, pub/ (carimbo ca -c %s/"
 	    "carimbo.conf)\n", "ca/", state);
 	printf("  %-14s the clock audit log's seal key (auditors: "

@@ -306,6 +306,12 @@ EVP_PKEY	*ca_key(struct ca *, enum ca_issuer);
 struct p11	*ca_p11(struct ca *);
 /* Certificates as PEM into path (file_write_atomic).  0 or -1. */
 int		 ca_pem_write(const char *path, X509 *const *, size_t);
+/*
+ * One line on stdout for each certificate of the PEM file at path:
+ * label (on the first line only), subject, notAfter.  0, or -1 with a
+ * log line when the file does not open.
+ */
+int		 ca_pem_print(const char *path, const char *label);
 
 /* issue.c */
 /* What `ca init` and `init --demo` choose; NULL fields take defaults. */

@@ -15,7 +15,8 @@
  *   qc_retention_years = 0          qualified: QcRetentionPeriod
  *   key_type = ec-p256              --keygen-on-token default
  *
- * Also the durable file writes every output goes through.
+ * Also the certificate files a state holds: written through
+ * file_write_atomic() (ca_pem_write) and summarised (ca_pem_print).
  */
 #include <sys/stat.h>
 
@@ -28,6 +29,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <openssl/err.h>
 #include <openssl/pem.h>
 
 #include "ca/ca.h"
@@ -206,4 +208,35 @@ ca_pem_write(const char *path, X509 *const *certs, size_t n)
 	ret = file_write_atomic(path, data, (size_t)len, 0644);
 	BIO_free(b);
 	return ret;
+}
+
+int
+ca_pem_print(const char *path, const char *label)
+{
+	char	 subj[256], until[64];
+	BIO	*b, *in;
+	X509	*x;
+	int	 n;
+
+	if ((in = BIO_new_file(path, "r")) == NULL) {
+		log_ossl("%s", path);
+		return -1;
+	}
+	while ((x = PEM_read_bio_X509(in, NULL, NULL, NULL)) != NULL) {
+		X509_NAME_oneline(X509_get_subject_name(x), subj,
+		    sizeof(subj));
+		if ((b = BIO_new(BIO_s_mem())) == NULL)
+			err(1, NULL);
+		ASN1_TIME_print(b, X509_get0_notAfter(x));
+		n = BIO_read(b, until, sizeof(until) - 1);
+		until[n > 0 ? n : 0] = '\0';
+		BIO_free(b);
+		printf("  %-14s %s, until %s\n", label, subj, until);
+		label = "";
+		X509_free(x);
+	}
+	/* The loop ends on PEM_R_NO_START_LINE, the end of the file. */
+	ERR_clear_error();
+	BIO_free(in);
+	return 0;
 }
