@@ -468,15 +468,18 @@ bool		 journal_idle(const struct journal *);
  * enum journal_step), unless the policy holds it back:
  * while more than JOURNAL_DEFER_JOBS signatures are queued (backlog),
  * until the oldest request waiting for it has waited JOURNAL_DEFER_MS, so
- * that more rounds share one sync.
+ * that more rounds share one sync; a batch held back leaves a timeout on
+ * the ring (JSTEP_WAKE) for when its hold ends, so that the loop turns
+ * then and calls again.
  */
-enum journal_step { JSTEP_GROW = 1, JSTEP_WRITE, JSTEP_SYNC };
+enum journal_step { JSTEP_GROW = 1, JSTEP_WRITE, JSTEP_SYNC, JSTEP_WAKE };
 #define JOURNAL_STEP_SHIFT	4
 void		 journal_submit(struct journal *, struct io_uring *,
 		    uint64_t op, size_t backlog);
 /*
- * A completion of the batch's step with result res.  Returns true when
- * the batch has ended (durable, or lost: logged): the tickets moved.
+ * A completion of the batch's step (or of the wake-up) with result res.
+ * Returns true when the batch has ended (durable, or lost: logged): the
+ * tickets moved.
  */
 bool		 journal_complete(struct journal *, enum journal_step,
 		    int res);

@@ -73,6 +73,13 @@ struct journal {
 	uint64_t	 lost;		/* highest ticket lost */
 	struct batch	 fill, flight;
 	bool		 busy;		/* flight is being written */
+	/*
+	 * A batch held back has a wake-up on the ring for the moment its
+	 * hold ends (JSTEP_WAKE): the loop may have nothing else to wake it
+	 * (the workers signal every few results only).
+	 */
+	bool		 wake_armed;
+	struct __kernel_timespec wake_at;
 	/* The batch in flight: its steps' results and what they must be. */
 	int		 steps;		/* completions still to come */
 	int		 gres;		/* the growth's (0 or -errno) */
@@ -214,12 +221,21 @@ journal_submit(struct journal *jr, struct io_uring *ring, uint64_t op,
 	struct io_uring_sqe	*sqe;
 	struct ledger_io	 io;
 	struct batch		 tmp;
+	int64_t			 left;
 
 	if (jr->busy || jr->fill.len == 0)
 		return;
-	if (backlog > JOURNAL_DEFER_JOBS && now_ns(CLOCK_MONOTONIC) -
-	    jr->fill.since < (int64_t)JOURNAL_DEFER_MS * 1000000)
+	if (backlog > JOURNAL_DEFER_JOBS && (left = jr->fill.since +
+	    (int64_t)JOURNAL_DEFER_MS * 1000000 - now_ns(CLOCK_MONOTONIC)) > 0) {
+		if (!jr->wake_armed) {
+			jr->wake_at.tv_sec = 0;
+			jr->wake_at.tv_nsec = left;
+			sqe = journal_sqe(ring, op, JSTEP_WAKE);
+			io_uring_prep_timeout(sqe, &jr->wake_at, 0, 0);
+			jr->wake_armed = true;
+		}
 		return;
+	}
 	tmp = jr->flight;
 	jr->flight = jr->fill;
 	jr->fill = tmp;
@@ -301,6 +317,10 @@ journal_complete(struct journal *jr, enum journal_step step, int res)
 	 * the first failure is the batch's.
 	 */
 	switch (step) {
+	case JSTEP_WAKE:
+		/* The loop's turn that follows calls journal_submit(). */
+		jr->wake_armed = false;
+		return false;
 	case JSTEP_GROW:
 		jr->gres = ledger_grown(jr->lg, res);
 		break;

@@ -5,7 +5,8 @@
  * completed, a batch that fails (a file size limit) loses its records and
  * those appended while it was in flight and the chain goes on from the
  * durable head, the write is held back while signatures queue but not
- * past JOURNAL_DEFER_MS of its oldest request's wait, and every SQE is
+ * past JOURNAL_DEFER_MS of its oldest request's wait (a wake-up on the
+ * ring says when), and every SQE is
  * tagged with the op given and a step the journal knows.  The file is
  * checked with ledger_verify_file() after each scenario.
  */
@@ -241,14 +242,33 @@ test_lost(void **state)
 static void
 test_group_commit(void **state)
 {
-	struct fix	*f = *state;
-	int64_t		 now = now_ns(CLOCK_MONOTONIC);
+	struct fix		*f = *state;
+	struct io_uring_cqe	*cqe;
+	uint64_t		 ud;
+	int64_t			 now = now_ns(CLOCK_MONOTONIC);
 
 	/* Signatures queued and a fresh request: held back. */
 	append_round(f, 1, now);
 	journal_submit(f->jr, &f->ring, OP_TEST, 1000);
 	assert_false(journal_busy(f->jr));
+	/*
+	 * It leaves one wake-up on the ring, for when the oldest request has
+	 * waited JOURNAL_DEFER_MS; then the same call writes it.
+	 */
+	journal_submit(f->jr, &f->ring, OP_TEST, 1000);
+	assert_int_equal(io_uring_submit(&f->ring), 1);
+	assert_int_equal(io_uring_wait_cqe(&f->ring, &cqe), 0);
+	ud = io_uring_cqe_get_data64(cqe);
+	assert_int_equal(ud & ((1u << JOURNAL_STEP_SHIFT) - 1), OP_TEST);
+	assert_int_equal(ud >> JOURNAL_STEP_SHIFT, JSTEP_WAKE);
+	assert_true(now_ns(CLOCK_MONOTONIC) - now >= 1900000);
+	assert_false(journal_complete(f->jr, JSTEP_WAKE, cqe->res));
+	io_uring_cqe_seen(&f->ring, cqe);
+	journal_submit(f->jr, &f->ring, OP_TEST, 1000);
+	assert_true(journal_busy(f->jr));
+	reap(f);
 	/* A few signatures only: written at once. */
+	append_round(f, 1, now_ns(CLOCK_MONOTONIC));
 	journal_submit(f->jr, &f->ring, OP_TEST, 3);
 	assert_true(journal_busy(f->jr));
 	reap(f);
@@ -258,7 +278,7 @@ test_group_commit(void **state)
 	journal_submit(f->jr, &f->ring, OP_TEST, 1000);
 	assert_true(journal_busy(f->jr));
 	reap(f);
-	verify_file(f, 3);
+	verify_file(f, 4);
 }
 
 static void
