@@ -276,6 +276,13 @@ serve_conf(struct serve_state *st, const struct serve_opts *o)
 {
 	struct conf *c;
 
+	/*
+	 * carimbo init writes carimbo.conf last: a folder with the rest and
+	 * no config is an init that did not finish (init.c init_state()).
+	 */
+	if (access(o->confpath, F_OK) == -1 && errno == ENOENT)
+		errx(1, "%s: no such file (if carimbo init was interrupted "
+		    "there, run it again with --force)", o->confpath);
 	c = st->conf = conf_load(o->confpath);
 	st->cfg.unit_id = conf_int(c, "unit_id", 1, 0, 65535);
 	st->cfg.listen = conf_str(c, "listen", "127.0.0.1:8318");

@@ -206,6 +206,8 @@ check_half() {
 	else
 		printf '%s\n' "$out" | grep -q "carimbo.conf" ||
 		    fail "$what: serve's error does not name carimbo.conf: $out"
+		printf '%s\n' "$out" | grep -q -- "init was interrupted.*--force" ||
+		    fail "$what: serve's error does not point at init --force: $out"
 	fi
 }
 
