@@ -11,7 +11,8 @@
 # ceiling whose answers wait for a durable block write in the ledger's
 # folder (`--durable`): the most a server bound by the ledger's contract
 # can reach on this disk.  Workers: $WORKERS
-# (default 2).  One wrk thread, as in ../shared/LIMITS.md.
+# (default 2).  One wrk thread: on two cores the client must leave the
+# server one (doc/performance.md "Reproduce").
 #
 #   bench/wrk-compare.sh STATE CONNS SECONDS [DEPTH]
 set -eu
