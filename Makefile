@@ -83,9 +83,9 @@ run: deps all
 	@if [ ! -f $(STATE)/carimbo.conf ]; then $(B)/carimbo init --demo $(STATE); fi
 	$(B)/carimbo serve -c $(STATE)/carimbo.conf
 
-# The standard comparison (DESIGN.md "Performance contract"): a demo server
-# on loopback, the signing and HTTP ceilings, / and /ers, one table with the
-# ratios and the server's peak RSS.  A few minutes; results in $(B)/bench-run.
+# The standard comparison (doc/design.md "Performance contract"): a demo
+# server on loopback, the signing and HTTP ceilings, / and /ers, one table
+# with the ratios and the server's peak RSS.  A few minutes; results in $(B)/bench-run.
 bench: $(B)/carimbo
 	@python3 bench/suite.py --carimbo $(B)/carimbo --out $(B)/bench-run
 
