@@ -85,7 +85,8 @@ run: deps all
 
 # The standard comparison (doc/design.md "Performance contract"): a demo
 # server on loopback, the signing and HTTP ceilings, / and /ers, one table
-# with the ratios and the server's peak RSS.  A few minutes; results in $(B)/bench-run.
+# with the ratios and the server's peak RSS.  A few minutes; results in
+# $(B)/bench-run.
 bench: $(B)/carimbo
 	@python3 bench/suite.py --carimbo $(B)/carimbo --out $(B)/bench-run
 
