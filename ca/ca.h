@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: ISC */
 /*
- * The CA (DESIGN.md "The CA"): a root CA, a TSA-issuing CA and a
+ * The CA (doc/design.md "The CA"): a root CA, a TSA-issuing CA and a
  * user-issuing CA with their keys on the PKCS#11 token; certificate
  * profiles (cert.c, profile.c), CSR intake with proof of possession
  * (csr.c), QCStatements (qc.c, templates in asn1.h), CRL v2 (crl.c), all
@@ -51,8 +51,8 @@ enum ca_issuer {
 };
 
 /*
- * Certificate profiles (STANDARDS.md "RFC 5280 CRLs and certificate
- * profiles").  The first three are the CAs themselves.
+ * Certificate profiles (RFC 5280 4.2; the table is doc/ca.md "Profiles").
+ * The first three are the CAs themselves.
  */
 enum cert_profile {
 	CERT_ROOT,		/* self-signed root CA */

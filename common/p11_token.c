@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: ISC */
 /*
- * Token set-up for `carimbo init` and the CA (DESIGN.md "The CA"): a
- * SoftHSM2 store of the state's own, initialising a token with fresh
+ * Token set-up for `carimbo init` and the CA (doc/design.md "The CA"):
+ * a SoftHSM2 store of the state's own, initialising a token with fresh
  * PINs, generating key pairs on it and reading their public halves.  The
  * private keys never leave the token (CKA_SENSITIVE, not
  * CKA_EXTRACTABLE).  The signing path is p11.c; what both share is

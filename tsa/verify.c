@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: ISC */
 /*
  * `carimbo verify`: the relying party's check of what the server hands
- * out (DESIGN.md "Two kinds of answer"; doc/ers.md "Verifying").
+ * out (doc/design.md "Two kinds of answer"; doc/ers.md "Verifying").
  *
  *   verify (--data FILE | --digest HEX) (--ers FILE | --tsr FILE)
  *	--CAfile ROOT.pem [--untrusted CHAIN.pem] [--nonce HEX]
