@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: ISC */
 /*
- * `carimbo ledger`: the auditor's view of the ledger (DESIGN.md "Serials,
- * rounds and the ledger"; doc/ledger.md).
+ * `carimbo ledger`: the auditor's view of the ledger (doc/design.md "The
+ * ledger's promise"; doc/ledger.md).
  *
  *   ledger verify LEDGER [--ca ROOT.pem [--untrusted CHAIN.pem]]
  *	checks every frame, link, round and serial order and every anchor
