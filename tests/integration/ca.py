@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: ISC
-# `carimbo ca` judged from outside (DESIGN.md "The CA"): a demo state from
-# `carimbo init --demo`, every profile issued from an `openssl req` CSR and
-# with --keygen-on-token, each certificate checked with `openssl verify`
+# `carimbo ca` judged from outside (doc/design.md "The CA"): a demo state
+# from `carimbo init --demo`, every profile issued from an `openssl req` CSR
+# and with --keygen-on-token, each certificate checked with `openssl verify`
 # against the hierarchy, its extensions read back with `openssl x509`,
 # `openssl asn1parse` (qcStatements) and GnuTLS `certtool`; bad requests
 # refused with a clear message and no database change; revocation and

@@ -1,10 +1,11 @@
 # SPDX-License-Identifier: ISC
 """The clock against a real chronyd and a lying NTP server, loopback only.
 
-A chronyd started unprivileged for the test (STANDARDS.md "Clock") is the
-NTP server our client queries and the daemon whose tracking `chronyc -c`
-reports; a small NTP server in this file tells the truth, then lies (+2 s,
--0.3 s, kiss-o'-death, leap 3, silence).  `carimbo clock run` keeps the
+A chronyd started unprivileged for the test (start_chronyd(): `chronyd -x`
+on loopback ports, its files in a temporary directory) is the NTP server
+our client queries and the daemon whose tracking `chronyc -c` reports; a
+small NTP server in this file tells the truth, then lies (+2 s, -0.3 s,
+kiss-o'-death, leap 3, silence).  `carimbo clock run` keeps the
 clock thread going while the lies change; then `clock audit` must verify
 the log and list one closure per lie that breaks the 1 s accuracy (not the
 -0.3 s one), `clock report` must draw a point per sample in well-formed

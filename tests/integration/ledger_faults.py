@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: ISC
 #
-# The ledger under faults (DESIGN.md "Serials, rounds and the ledger"):
+# The ledger under faults (doc/design.md "The ledger's promise"):
 #
 # 1. A ledger write that fails (a real EFBIG: the server runs under
 #    `prlimit --fsize`), with either ledger_sync (direct writes, or
