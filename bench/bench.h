@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: ISC */
 /*
- * `carimbo bench`: the numbers of DESIGN.md "Performance contract", each
- * from a run on this machine.  --hsm measures the raw PKCS#11 signing
+ * `carimbo bench`: the numbers of doc/design.md "Performance contract",
+ * each from a run on this machine.  --hsm measures the raw PKCS#11 signing
  * ceiling of the configured key (hsm.c); the HTTP load generator (load.c)
  * sends a pre-built corpus of TimeStampReq (corpus.c) over N keep-alive
  * connections, checks every answer (check.c), records latency in a

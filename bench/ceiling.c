@@ -6,8 +6,8 @@
  * keep-alive and pipelining.  It does no work per request beyond framing,
  * so loading it the same way as the server tells what this machine's
  * loopback HTTP costs: the server's rate reads as a fraction of it
- * (DESIGN.md "Performance contract"; LIMITS.md "HTTP on loopback").  Set
- * up as the server's loop is (SINGLE_ISSUER | DEFER_TASKRUN).
+ * (doc/design.md "Performance contract"; figures in doc/performance.md).
+ * Set up as the server's loop is (SINGLE_ISSUER | DEFER_TASKRUN).
  *
  * Buffer life cycle: each connection has a receive buffer holding at most
  * one partial request (complete ones are only counted, then dropped) and a
@@ -17,7 +17,7 @@
  *
  * With a durable file (`--durable FILE [--durable-depth K]`) it also
  * does the one thing the ledger contract obliges the server to do before
- * any reply (DESIGN.md "Serials, rounds and the ledger"): the answers to
+ * any reply (doc/design.md "The ledger's promise"): the answers to
  * the requests framed in a loop turn leave only once a write of one
  * LEDGER_BLOCK-sized block through an O_DIRECT|O_DSYNC descriptor, submitted
  * at the end of that turn, has completed, and requests that arrive while

@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: ISC */
 /*
- * The /ers answer checker (DESIGN.md "Two kinds of answer"): an RFC 4998
- * EvidenceRecord read with our own small DER reader (common/der.h), never
- * with tsa/'s encoder, so a bug there cannot hide itself.  A rejection on
- * /ers is a TimeStampResp, as on /.
+ * The /ers answer checker (doc/design.md "Two kinds of answer"): an
+ * RFC 4998 EvidenceRecord read with our own small DER reader
+ * (common/der.h), never with tsa/'s encoder, so a bug there cannot hide
+ * itself.  A rejection on /ers is a TimeStampResp, as on /.
  *
  * Every answer gets the whole path: the frame (RFC 4998 3: version 1,
  * digestAlgorithms, one ArchiveTimeStampChain whose first ArchiveTimeStamp
@@ -435,7 +435,7 @@ check_ers(struct check *c, const struct corpus_req *req,
 	e = c->rec;
 	if (check_ers_parse(c, body, len, e) == -1)
 		return CHK_PARSE;
-	/* One tree per digest algorithm: ours (DESIGN.md). */
+	/* One tree per digest algorithm: ours (doc/ers.md "The record"). */
 	alg = req->alg;
 	hi = hash_info(alg);
 	if (e->alg != -1 && e->alg != (int)alg) {

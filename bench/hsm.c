@@ -2,7 +2,7 @@
 /*
  * `carimbo bench --hsm`: the raw signing ceiling.  N threads, each with a
  * PKCS#11 session of its own on the configured key (as the server's
- * signing workers hold theirs, DESIGN.md "Flow of one request" step 5),
+ * signing workers hold theirs, doc/design.md "Threads"),
  * call p11_sign in a loop for a bounded time.  One signature is checked
  * against the token's public key first, so the number is of signatures
  * that verify.

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: ISC
 #
-# `make bench`: the standard comparison of DESIGN.md "Performance
+# `make bench`: the standard comparison of doc/design.md "Performance
 # contract", every figure from `carimbo bench` in one sitting on this
 # machine.  Makes a demo state, starts `carimbo serve` on a loopback port,
 # runs the raw signing ceiling (1 and 2 threads), the bare HTTP ceiling
@@ -422,9 +422,10 @@ def main():
                 "  " + note if note else ""))
     print()
     if sig:
-        # DESIGN.md: one PKCS#11 signature per tree of a round, plus the
-        # anchors; the /ers runs sign no standard token.  The clock
-        # audit log's stamps are counted apart (stamps).
+        # doc/design.md "Two kinds of answer": one PKCS#11 signature per
+        # tree of a round, plus the anchors; the /ers runs sign no
+        # standard token.  The clock audit log's stamps are counted apart
+        # (stamps).
         print("%-30s %9s %8s %8s %8s %7s %11s %9s %7s %8s  %s" % (
             "key use (from /metrics)", "requests", "rounds", "trees",
             "anchors", "stamps", "signatures", "req/round", "syncs",
