@@ -117,8 +117,13 @@ resp_token(struct resp *r, const struct token_tmpl *tmpl,
 	 * buffer's start (one memmove of the token; the buffer is freed
 	 * with data, so data must be its start).
 	 */
-	hlen = http_head(head, sizeof(head), 200, CTYPE_TSR, blen,
-	    !r->close_after, NULL);
+	if ((hlen = http_head(head, sizeof(head), 200, CTYPE_TSR, blen,
+	    !r->close_after, NULL)) == 0) {
+		log_warnx("a token reply's head does not fit in %d bytes",
+		    HTTP_HEAD_ROOM);
+		free(buf);
+		return -1;
+	}
 	memcpy(body - hlen, head, hlen);
 	memmove(buf, body - hlen, hlen + blen);
 	resp_clear(r);

@@ -255,8 +255,14 @@ serve_conf_service(struct serve_state *st)
 	st->cfg.read_timeout = conf_int(c, "read_timeout", 10, 1, 3600);
 	st->cfg.max_conns = conf_int(c, "max_connections", 4096, 1, 1 << 20);
 	st->cfg.max_inflight = conf_int(c, "max_inflight", 65536, 1, 1 << 24);
+	/*
+	 * A round's standard tokens go into one ledger record, of at most
+	 * LEDGER_MAX_PAYLOAD bytes of hashes (2M): a bound the config cannot
+	 * pass, so that no round is too large to record.
+	 */
 	st->cfg.round_max = conf_int(c, "round_max_requests", 65536, 1,
-	    MERKLE_MAX_LEAVES);
+	    LEDGER_MAX_PAYLOAD / LEDGER_HASH_LEN < MERKLE_MAX_LEAVES ?
+	    LEDGER_MAX_PAYLOAD / LEDGER_HASH_LEN : MERKLE_MAX_LEAVES);
 	st->cfg.round_max_ms = conf_int(c, "round_max_ms", 50, 1, 10000);
 	st->ledger_dir = conf_path(c, "ledger_dir", "ledger");
 	v = conf_str(c, "ledger_sync", "direct");
