@@ -88,7 +88,8 @@ enum op {
 };
 #define OP_BITS		4
 #define OP_MASK		((1u << OP_BITS) - 1)
-_Static_assert(OP_BITS <= JOURNAL_STEP_SHIFT, "the journal's step above the op");
+_Static_assert(OP_BITS <= JOURNAL_STEP_SHIFT,
+    "the journal's step sits above the op");
 enum cstate { C_OPEN, C_CLOSING, C_LINGER, C_DEAD };
 
 struct conn {

@@ -162,8 +162,9 @@ size_t	token_sign_tstinfo(const struct token_tmpl *, const uint8_t *tst,
 	    uint8_t *out, size_t cap);
 /*
  * Writes a granted TimeStampResp holding one TimeStampToken for in, signed
- * through sign: token_tstinfo() then token_sign_tstinfo().  Returns the length, or 0 on failure (signer error or cap
- * too small) with a log line.  Thread-safe: tmpl is read-only.
+ * through sign: token_tstinfo() then token_sign_tstinfo().  Returns the
+ * length, or 0 on failure (signer error or cap too small) with a log
+ * line.  Thread-safe: tmpl is read-only.
  */
 size_t	token_issue(const struct token_tmpl *, const struct token_in *,
 	    token_sign_fn sign, void *signctx, uint8_t *out, size_t cap);
