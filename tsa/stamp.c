@@ -5,11 +5,11 @@
  * log's head (doc/design.md "The clock gate").  The request is queued
  * here and the loop is woken through an eventfd it reads on the ring; the
  * loop puts it into the next round like any request (rounds_add_stamps(),
- * a JOB_STAMP), so the token gets a serial from
- * the round's block, its TSTInfo goes into the round's ledger record, and
- * it is handed back only once that record is durable: no token exists
- * outside the ledger, not even the server's own.  The asking thread waits
- * on a condition variable, bounded by STAMP_WAIT_SECONDS.
+ * a JOB_STAMP), so the token gets a serial from the round's block, its
+ * TSTInfo goes into the round's ledger record, and it is handed back only
+ * once that record is durable: no token exists outside the ledger, not
+ * even the server's own.  The asking thread waits on a condition
+ * variable, bounded by STAMP_WAIT_SECONDS.
  */
 #include <err.h>
 #include <errno.h>
