@@ -32,7 +32,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "tsa/tsa.h"
 
@@ -518,15 +520,42 @@ http_put(char **p, const char *e, const void *s, size_t n)
 
 #define HTTP_PUT(p, e, lit)	http_put((p), (e), lit, sizeof(lit) - 1)
 
+const char *
+http_date(void)
+{
+	static const char days[7][4] = {
+		"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat",
+	};
+	static const char months[12][4] = {
+		"Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep",
+		"Oct", "Nov", "Dec",
+	};
+	static _Thread_local char	buf[HTTP_DATE_LEN + 1];
+	static _Thread_local time_t	made = -1;
+	struct timespec			ts;
+	struct tm			tm;
+
+	clock_gettime(CLOCK_REALTIME_COARSE, &ts);
+	if (ts.tv_sec == made)
+		return buf;
+	if (gmtime_r(&ts.tv_sec, &tm) == NULL || tm.tm_year + 1900 > 9999 ||
+	    tm.tm_year + 1900 < 0)
+		memcpy(buf, "Thu, 01 Jan 1970 00:00:00 GMT", sizeof(buf));
+	else
+		snprintf(buf, sizeof(buf), "%s, %02d %s %04d %02d:%02d:%02d GMT",
+		    days[tm.tm_wday], tm.tm_mday, months[tm.tm_mon],
+		    tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
+	made = ts.tv_sec;
+	return buf;
+}
+
 /*
  * 1xx and 204 responses carry no Content-Length (RFC 9110 8.6); the caller
- * passes body_len 0 and no ctype for them.  No Date field is written
- * (RFC 9110 6.6.1 asks an origin server with a clock for one), and no
- * caller adds one through extra today.
+ * passes body_len 0 and no ctype for them.
  */
 size_t
-http_head(char *out, size_t cap, int status, const char *ctype,
-    size_t body_len, bool keep_alive, const char *extra)
+http_head(char *out, size_t cap, int status, const char *date,
+    const char *ctype, size_t body_len, bool keep_alive, const char *extra)
 {
 	char		*p = out, *e = out + cap, num[24], *d;
 	const char	*why;
@@ -540,6 +569,10 @@ http_head(char *out, size_t cap, int status, const char *ctype,
 	num[3] = ' ';
 	if (!HTTP_PUT(&p, e, "HTTP/1.1 ") || !http_put(&p, e, num, 4) ||
 	    !http_put(&p, e, why, strlen(why)) || !HTTP_PUT(&p, e, "\r\n"))
+		return 0;
+	if (date != NULL &&
+	    (!HTTP_PUT(&p, e, "Date: ") ||
+	    !http_put(&p, e, date, strlen(date)) || !HTTP_PUT(&p, e, "\r\n")))
 		return 0;
 	if (ctype != NULL &&
 	    (!HTTP_PUT(&p, e, "Content-Type: ") ||

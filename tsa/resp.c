@@ -58,7 +58,7 @@ resp_set(struct resp *r, int status, const char *ctype, const void *body,
 	char	head[512];
 	size_t	hlen;
 
-	hlen = http_head(head, sizeof(head), status, ctype, blen,
+	hlen = http_head(head, sizeof(head), status, http_date(), ctype, blen,
 	    !r->close_after, extra);
 	if (hlen == 0)
 		errx(1, "reply head too long");
@@ -117,8 +117,8 @@ resp_token(struct resp *r, const struct token_tmpl *tmpl,
 	 * buffer's start (one memmove of the token; the buffer is freed
 	 * with data, so data must be its start).
 	 */
-	if ((hlen = http_head(head, sizeof(head), 200, CTYPE_TSR, blen,
-	    !r->close_after, NULL)) == 0) {
+	if ((hlen = http_head(head, sizeof(head), 200, http_date(), CTYPE_TSR,
+	    blen, !r->close_after, NULL)) == 0) {
 		log_warnx("a token reply's head does not fit in %d bytes",
 		    HTTP_HEAD_ROOM);
 		free(buf);
@@ -186,8 +186,8 @@ resp_ers(const struct ers_replies *er, const uint8_t *tsr, size_t tsrlen)
 		}
 		if (plen > 0 && (hlen == 0 || plen != head_plen ||
 		    ka != head_ka)) {
-			hlen = http_head(head, sizeof(head), 200, CTYPE_ERS,
-			    plen + toklen, ka, NULL);
+			hlen = http_head(head, sizeof(head), 200,
+			    http_date(), CTYPE_ERS, plen + toklen, ka, NULL);
 			head_plen = plen;
 			head_ka = ka;
 		}

@@ -207,14 +207,24 @@ struct http_req {
 int	http_parse(const uint8_t *buf, size_t len, const struct http_limits *,
 	    struct http_req *);
 /*
- * Writes a response head (status line, Content-Type if ctype, Content-Length,
- * Connection: close when !keep_alive, extra lines if any, blank line).
- * Returns the length, or 0 if cap is too small.
+ * Writes a response head (status line, Date if date, Content-Type if
+ * ctype, Content-Length, Connection: close when !keep_alive, extra lines
+ * if any, blank line).  Returns the length, or 0 if cap is too small.
  */
-size_t	http_head(char *out, size_t cap, int status, const char *ctype,
-	    size_t body_len, bool keep_alive, const char *extra);
+size_t	http_head(char *out, size_t cap, int status, const char *date,
+	    const char *ctype, size_t body_len, bool keep_alive,
+	    const char *extra);
 /* Room for the head of a 200 reply of ours without extra lines. */
 #define HTTP_HEAD_ROOM	256
+#define HTTP_DATE_LEN	29	/* "Sun, 06 Nov 1994 08:49:37 GMT" */
+/*
+ * The current time as an IMF-fixdate (RFC 9110 5.6.7), for the Date
+ * field an origin server with a clock sends (RFC 9110 6.6.1): a string of
+ * HTTP_DATE_LEN characters kept per thread and made anew once a second
+ * (CLOCK_REALTIME_COARSE: no system call).  Valid until the thread's next
+ * call.
+ */
+const char *http_date(void);
 /* The reason phrase of a status ("Content Too Large", RFC 9110 15.5.14). */
 const char *http_reason(int status);
 

@@ -139,7 +139,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (size > 0) {
 		static const int st[] = { 100, 200, 204, 400, 413, 503, 299 };
 
-		n = http_head(out, data[0] % 200, st[data[0] % 7], data[0] & 1 ?
+		n = http_head(out, data[0] % 200, st[data[0] % 7], data[0] & 8 ?
+		    http_date() : NULL, data[0] & 1 ?
 		    "application/timestamp-reply" : NULL, size, data[0] & 2,
 		    data[0] & 4 ? "Retry-After: 1\r\n" : NULL);
 		if (n > data[0] % 200u ||

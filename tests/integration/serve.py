@@ -7,6 +7,7 @@
 # with `openssl ts -verify` and field by field.  Every HTTP error the server
 # promises, keep-alive, pipelining, timeouts, back-pressure, serials across
 # a restart and a clean SIGTERM.
+import calendar
 import os
 import re
 import signal
@@ -583,6 +584,25 @@ def main():
         check(said == (copy == "yes") and "C_CopyObject" not in log,
               "key_session_copy=%s: the log says %s" % (
                   copy, "session copies" if said else "nothing of copies"))
+
+    print("every reply carries a Date (RFC 9110 6.6.1): a token, /ers, "
+          "/health, an error")
+    srv = Server(conf)
+    for name, raw in (
+            ("POST /", http_msg(tsq_der(os.urandom(32)))),
+            ("POST /ers", http_msg(tsq_der(os.urandom(32)), target="/ers")),
+            ("GET /health", http_msg(method="GET", target="/health",
+                                     ctype=None)),
+            ("404", http_msg(method="GET", target="/nothing", ctype=None))):
+        st, hdrs, body = exchange(srv.port, raw)
+        d = hdrs.get("date")
+        try:
+            t = calendar.timegm(time.strptime(d, "%a, %d %b %Y %H:%M:%S GMT"))
+        except (TypeError, ValueError):
+            t = None
+        check(t is not None and abs(t - time.time()) < 5,
+              "%s: Date %r is an IMF-fixdate of now" % (name, d))
+    check(srv.stop() == 0, "exit 0")
 
     print("round_max_requests bounds a round under any load")
     srv = Server(write_conf("round_max_requests = 2"))

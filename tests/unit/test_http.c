@@ -560,26 +560,34 @@ test_catalogue(void **state)
 /* Writes with every cap up to the needed one: 0 until it fits, nothing
  * written past cap. */
 static void
-assert_head(int status, const char *ctype, size_t body_len, bool keep_alive,
-    const char *extra, const char *expect)
+assert_head_dated(int status, const char *date, const char *ctype,
+    size_t body_len, bool keep_alive, const char *extra, const char *expect)
 {
 	char	buf[512];
 	size_t	n = strlen(expect), cap, i;
 
 	for (cap = 0; cap < n; cap++) {
 		memset(buf, '#', sizeof(buf));
-		assert_int_equal(http_head(buf, cap, status, ctype, body_len,
-		    keep_alive, extra), 0);
+		assert_int_equal(http_head(buf, cap, status, date, ctype,
+		    body_len, keep_alive, extra), 0);
 		for (i = cap; i < sizeof(buf); i++)
 			assert_int_equal(buf[i], '#');
 	}
 	memset(buf, '#', sizeof(buf));
-	assert_int_equal(http_head(buf, n, status, ctype, body_len,
+	assert_int_equal(http_head(buf, n, status, date, ctype, body_len,
 	    keep_alive, extra), n);
 	assert_memory_equal(buf, expect, n);
-	assert_int_equal(http_head(buf, sizeof(buf), status, ctype, body_len,
-	    keep_alive, extra), n);
+	assert_int_equal(http_head(buf, sizeof(buf), status, date, ctype,
+	    body_len, keep_alive, extra), n);
 	assert_memory_equal(buf, expect, n);
+}
+
+static void
+assert_head(int status, const char *ctype, size_t body_len, bool keep_alive,
+    const char *extra, const char *expect)
+{
+	assert_head_dated(status, NULL, ctype, body_len, keep_alive, extra,
+	    expect);
 }
 
 static void
@@ -611,10 +619,42 @@ test_head(void **state)
 	    "HTTP/1.1 204 No Content\r\n\r\n");
 	assert_head(299, NULL, 0, true, NULL,
 	    "HTTP/1.1 299 Unknown\r\nContent-Length: 0\r\n\r\n");
-	assert_int_equal(http_head(buf, sizeof(buf), 99, NULL, 0, true, NULL),
-	    0);
-	assert_int_equal(http_head(buf, sizeof(buf), 1000, NULL, 0, true,
+	assert_int_equal(http_head(buf, sizeof(buf), 99, NULL, NULL, 0, true,
 	    NULL), 0);
+	assert_int_equal(http_head(buf, sizeof(buf), 1000, NULL, NULL, 0, true,
+	    NULL), 0);
+	/* The Date field goes right after the status line. */
+	assert_head_dated(200, "Mon, 07 Dec 2026 09:30:00 GMT",
+	    "application/timestamp-reply", 7, true, NULL,
+	    "HTTP/1.1 200 OK\r\n"
+	    "Date: Mon, 07 Dec 2026 09:30:00 GMT\r\n"
+	    "Content-Type: application/timestamp-reply\r\n"
+	    "Content-Length: 7\r\n"
+	    "\r\n");
+}
+
+/* RFC 9110 5.6.7 IMF-fixdate, of now, the same string within a second. */
+static void
+test_date(void **state)
+{
+	struct tm	 tm;
+	const char	*d = http_date(), *end;
+	char		 copy[HTTP_DATE_LEN + 1];
+	time_t		 t, now;
+
+	(void)state;
+	assert_int_equal(strlen(d), HTTP_DATE_LEN);
+	memset(&tm, 0, sizeof(tm));
+	end = strptime(d, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+	assert_non_null(end);
+	assert_int_equal(*end, '\0');
+	t = timegm(&tm);
+	now = time(NULL);
+	assert_true(t <= now && now - t <= 2);
+	/* One buffer per thread, made anew once a second. */
+	memcpy(copy, d, sizeof(copy));
+	assert_ptr_equal(http_date(), d);
+	assert_int_equal(strlen(copy), HTTP_DATE_LEN);
 }
 
 static void
@@ -665,6 +705,7 @@ main(void)
 		cmocka_unit_test(test_limits),
 		cmocka_unit_test(test_catalogue),
 		cmocka_unit_test(test_head),
+		cmocka_unit_test(test_date),
 		cmocka_unit_test(test_reason),
 	};
 
