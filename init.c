@@ -408,8 +408,12 @@ init_main(int argc, char **argv)
 	init_state(&o, state);
 	init_token(state, o.module);
 	init_ca(state, o.module, o.keytype);
-	/* The key that seals the clock's audit log (ntp/, EN 319 421). */
-	if (clock_seal_keygen(state) == -1)
+	/*
+	 * The key that seals the clock's audit log (ntp/, EN 319 421).
+	 * init_state() refused or, with --force, removed any old pair, so
+	 * one found here is not ours to replace.
+	 */
+	if (clock_seal_keygen(state, 0) == -1)
 		errx(1, "%s: cannot write the clock seal key", state);
 	init_conf(state, o.module, o.keytype);
 	init_report(state, o.keytype);

@@ -700,13 +700,38 @@ keyfile_write(const char *dir, const char *name, mode_t mode,
 	return rc;
 }
 
+/*
+ * Without force, an existing clock-seal.key or clock-seal.pub is refused
+ * before any key is made: the old public key is the only one that
+ * verifies the seals of the audit log already written.  A lone .pub
+ * counts too (the key lost, the log still to be audited).
+ */
 int
-clock_seal_keygen(const char *state_dir)
+clock_seal_keygen(const char *state_dir, int force)
 {
-	uint8_t	 seed[crypto_sign_SEEDBYTES], pk[AUDIT_PK_LEN];
-	uint8_t	 sk[crypto_sign_SECRETKEYBYTES];
-	int	 rc = -1;
+	static const char *const names[] = { "clock-seal.key",
+	    "clock-seal.pub" };
+	struct stat	 st;
+	char		 path[CLOCK_MAX_PATH + 32];
+	uint8_t		 seed[crypto_sign_SEEDBYTES], pk[AUDIT_PK_LEN];
+	uint8_t		 sk[crypto_sign_SECRETKEYBYTES];
+	size_t		 i;
+	int		 rc = -1;
 
+	for (i = 0; !force && i < sizeof(names) / sizeof(names[0]); i++) {
+		snprintf(path, sizeof(path), "%s/%s", state_dir, names[i]);
+		if (lstat(path, &st) == 0) {
+			log_warnx("%s exists: refusing to replace the seal key "
+			    "pair; --force destroys the key whose public half "
+			    "verifies the seals of the existing audit log "
+			    "(keep the old clock-seal.pub for auditors)", path);
+			return -1;
+		}
+		if (errno != ENOENT) {
+			log_warn("%s", path);
+			return -1;
+		}
+	}
 	if (sodium_init() == -1)
 		return -1;
 	randombytes_buf(seed, sizeof(seed));

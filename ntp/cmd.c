@@ -31,7 +31,7 @@ cmd_usage(void)
 	    "       carimbo clock audit LOG|DIR... --pubkey FILE [--ca ROOT.pem] "
 	    "[--open]\n"
 	    "       carimbo clock report LOG|DIR... -o REPORT.html\n"
-	    "       carimbo clock keygen STATE\n");
+	    "       carimbo clock keygen [--force] STATE\n");
 	exit(2);
 }
 
@@ -161,6 +161,36 @@ cmd_run(int argc, char **argv)
 	return 0;
 }
 
+/*
+ * `keygen [--force] STATE`: the seal key pair, also what `carimbo init`
+ * makes (ntp/ntp.h).  An existing pair is replaced only with --force.
+ */
+static int
+cmd_keygen(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "force", no_argument, NULL, 'f' },
+		{ NULL, 0, NULL, 0 }
+	};
+	int	 ch, force = 0;
+
+	while ((ch = getopt_long(argc, argv, "", longopts, NULL)) != -1)
+		switch (ch) {
+		case 'f':
+			force = 1;
+			break;
+		default:
+			cmd_usage();
+		}
+	if (optind != argc - 1)
+		cmd_usage();
+	if (clock_seal_keygen(argv[optind], force) == -1)
+		return 1;
+	printf("%s/clock-seal.key (secret, 0600) and %s/clock-seal.pub "
+	    "written\n", argv[optind], argv[optind]);
+	return 0;
+}
+
 int
 clock_main(int argc, char **argv)
 {
@@ -170,16 +200,8 @@ clock_main(int argc, char **argv)
 		return cmd_status(argc - 1, argv + 1);
 	if (strcmp(argv[1], "run") == 0)
 		return cmd_run(argc - 1, argv + 1);
-	if (strcmp(argv[1], "keygen") == 0) {
-		/* Also what `carimbo init` calls (ntp/ntp.h). */
-		if (argc != 3)
-			cmd_usage();
-		if (clock_seal_keygen(argv[2]) == -1)
-			return 1;
-		printf("%s/clock-seal.key (secret, 0600) and %s/clock-seal.pub "
-		    "written\n", argv[2], argv[2]);
-		return 0;
-	}
+	if (strcmp(argv[1], "keygen") == 0)
+		return cmd_keygen(argc - 1, argv + 1);
 	if (strcmp(argv[1], "audit") == 0)
 		return auditor_main(argc - 1, argv + 1);
 	if (strcmp(argv[1], "report") == 0)

@@ -234,8 +234,11 @@ void	 clock_note_refused(struct clock *, size_t n);
 size_t	 clock_health_json(struct clock *, char *, size_t);
 /* /metrics lines (Prometheus text format 0.0.4); returns the length or 0. */
 size_t	 clock_metrics(struct clock *, char *, size_t);
-/* Writes STATE/clock-seal.key (0600) and STATE/clock-seal.pub; 0 or -1. */
-int	 clock_seal_keygen(const char *state_dir);
+/*
+ * Writes STATE/clock-seal.key (0600) and STATE/clock-seal.pub; 0 or -1
+ * with a log line.  Unless force, refuses (-1) when either exists.
+ */
+int	 clock_seal_keygen(const char *state_dir, int force);
 /* Samples every configured source once (status and the clock thread). */
 size_t	 clock_sample_all(const struct clock_cfg *, struct clock_sample *,
 	    size_t max);

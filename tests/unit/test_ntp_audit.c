@@ -65,7 +65,7 @@ setup(void **state)
 
 	(void)state;
 	snprintf(dir, sizeof(dir), "/tmp/test_ntp_audit.XXXXXX");
-	if (mkdtemp(dir) == NULL || clock_seal_keygen(dir) == -1)
+	if (mkdtemp(dir) == NULL || clock_seal_keygen(dir, 0) == -1)
 		return -1;
 	snprintf(key, sizeof(key), "%s/clock-seal.key", dir);
 	snprintf(logdir, sizeof(logdir), "%s/clock", dir);
@@ -363,7 +363,7 @@ test_tamper(void **state)
 			char other[96];
 
 			snprintf(other, sizeof(other), "%s/t", dir);
-			assert_int_equal(clock_seal_keygen(other), 0);
+			assert_int_equal(clock_seal_keygen(other, 0), 0);
 			pub = "t/clock-seal.pub";
 			break;
 		}

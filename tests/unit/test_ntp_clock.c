@@ -127,7 +127,7 @@ setup(void **state)
 {
 	(void)state;
 	snprintf(dir, sizeof(dir), "/tmp/test_ntp_clock.XXXXXX");
-	if (mkdtemp(dir) == NULL || clock_seal_keygen(dir) == -1)
+	if (mkdtemp(dir) == NULL || clock_seal_keygen(dir, 0) == -1)
 		return -1;
 	tsa_make();
 	return 0;
