@@ -469,6 +469,7 @@ http_parse(const uint8_t *buf, size_t len, const struct http_limits *lim,
 		r.keep_alive = minor >= 1 || f.conn_keep_alive;
 	/* RFC 9110 10.1.1: ignore 100-continue from an HTTP/1.0 client. */
 	r.expect_continue = minor >= 1 && f.expect_continue;
+	r.http10 = minor == 0;
 	r.head_len = p - buf;
 	/* *req changes only on success: a caller may keep the last one. */
 	*req = r;
@@ -555,7 +556,8 @@ http_date(void)
  */
 size_t
 http_head(char *out, size_t cap, int status, const char *date,
-    const char *ctype, size_t body_len, bool keep_alive, const char *extra)
+    const char *ctype, size_t body_len, enum http_conn conn,
+    const char *extra)
 {
 	char		*p = out, *e = out + cap, num[24], *d;
 	const char	*why;
@@ -590,7 +592,10 @@ http_head(char *out, size_t cap, int status, const char *date,
 		    !http_put(&p, e, d, num + sizeof(num) - d))
 			return 0;
 	}
-	if (!keep_alive && !HTTP_PUT(&p, e, "Connection: close\r\n"))
+	if (conn == HTTP_CLOSE && !HTTP_PUT(&p, e, "Connection: close\r\n"))
+		return 0;
+	if (conn == HTTP_KEEP_ALIVE &&
+	    !HTTP_PUT(&p, e, "Connection: keep-alive\r\n"))
 		return 0;
 	if (extra != NULL && !http_put(&p, e, extra, strlen(extra)))
 		return 0;

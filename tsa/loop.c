@@ -103,6 +103,7 @@ struct conn {
 	bool		 recv_armed;
 	bool		 send_armed;
 	bool		 cont_sent;	/* 100 Continue sent for the partial request */
+	bool		 http10;	/* the request being answered is HTTP/1.0 */
 	uint8_t		*ibuf;		/* an incomplete request */
 	size_t		 ilen, icap;
 	struct iovec	*iov;		/* the sendmsg in flight */
@@ -313,6 +314,8 @@ reply(struct loop *l, struct conn *c, int status, const char *ctype,
 {
 	struct resp	*r = resp_new(!keep_alive);
 
+	r->http10 = c->http10;
+
 	l->st.http_status[status / 100]++;
 	resp_set(r, status, ctype, body, blen, extra);
 	r->ready = true;
@@ -448,6 +451,7 @@ handle_tsq(struct loop *l, struct conn *c, const struct http_req *hr,
 	j = rounds_job_new(kind, body, blen);
 	l->st.requests++;
 	r = resp_new(!hr->keep_alive);
+	r->http10 = c->http10;
 	rc = tsp_req_parse(j->tsq, blen, l->cfg->policies, &j->req, &why);
 	if (rc != TSP_OK) {
 		rounds_job_free(j);
@@ -591,7 +595,9 @@ conn_parse(struct loop *l, struct conn *c, const uint8_t *p, size_t n)
 			break;
 		}
 		c->cont_sent = false;
+		c->http10 = hr.http10;
 		route(l, c, &hr, p + hr.head_len, hr.content_length);
+		c->http10 = false;
 		p += total;
 		n -= total;
 	}

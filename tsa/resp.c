@@ -16,6 +16,15 @@
 #include "tsa/aggr.h"
 #include "tsa/tsa.h"
 
+/* What r's head says of its connection. */
+static enum http_conn
+resp_conn(const struct resp *r)
+{
+	if (r->close_after)
+		return HTTP_CLOSE;
+	return r->http10 ? HTTP_KEEP_ALIVE : HTTP_PERSIST;
+}
+
 struct resp *
 resp_new(bool close_after)
 {
@@ -59,7 +68,7 @@ resp_set(struct resp *r, int status, const char *ctype, const void *body,
 	size_t	hlen;
 
 	hlen = http_head(head, sizeof(head), status, http_date(), ctype, blen,
-	    !r->close_after, extra);
+	    resp_conn(r), extra);
 	if (hlen == 0)
 		errx(1, "reply head too long");
 	resp_clear(r);
@@ -118,7 +127,7 @@ resp_token(struct resp *r, const struct token_tmpl *tmpl,
 	 * with data, so data must be its start).
 	 */
 	if ((hlen = http_head(head, sizeof(head), 200, http_date(), CTYPE_TSR,
-	    blen, !r->close_after, NULL)) == 0) {
+	    blen, resp_conn(r), NULL)) == 0) {
 		log_warnx("a token reply's head does not fit in %d bytes",
 		    HTTP_HEAD_ROOM);
 		free(buf);
@@ -144,7 +153,7 @@ resp_ers(const struct ers_replies *er, const uint8_t *tsr, size_t tsrlen)
 	char			 head[HTTP_HEAD_ROOM];
 	size_t			 toklen, plen, hlen = 0, i, depth, per, refs = 0;
 	size_t			 head_plen = 0;
-	bool			 head_ka = false, ka;
+	enum http_conn		 head_conn = HTTP_CLOSE, conn;
 	enum hash_alg		 alg;
 
 	if (tsr == NULL || ers_token_from_resp(tsr, tsrlen, &tok,
@@ -172,7 +181,7 @@ resp_ers(const struct ers_replies *er, const uint8_t *tsr, size_t tsrlen)
 	 */
 	for (i = 0; i < er->n; i++) {
 		r = er->resps[i];
-		ka = !r->close_after;
+		conn = resp_conn(r);
 		plen = 0;
 		if (merkle_path(er->m, i, &p) == 0) {
 			if (tpl != NULL)
@@ -185,11 +194,11 @@ resp_ers(const struct ers_replies *er, const uint8_t *tsr, size_t tsrlen)
 				tpl = NULL;
 		}
 		if (plen > 0 && (hlen == 0 || plen != head_plen ||
-		    ka != head_ka)) {
+		    conn != head_conn)) {
 			hlen = http_head(head, sizeof(head), 200,
-			    http_date(), CTYPE_ERS, plen + toklen, ka, NULL);
+			    http_date(), CTYPE_ERS, plen + toklen, conn, NULL);
 			head_plen = plen;
-			head_ka = ka;
+			head_conn = conn;
 		}
 		if (plen == 0 || hlen == 0) {
 			resp_reject(r, FAIL_SYSTEM_FAILURE,

@@ -192,6 +192,7 @@ struct http_req {
 	bool			 has_length;	/* Content-Length present */
 	size_t			 content_length;
 	bool			 keep_alive;	/* HTTP/1.1 default, Connection: */
+	bool			 http10;	/* an HTTP/1.0 request */
 	bool			 expect_continue;
 	size_t			 head_len;	/* bytes of request line + headers */
 };
@@ -207,12 +208,18 @@ struct http_req {
 int	http_parse(const uint8_t *buf, size_t len, const struct http_limits *,
 	    struct http_req *);
 /*
+ * What a response says of its connection (RFC 9112 9.3, 9.6): nothing (an
+ * HTTP/1.1 connection persists by default), "Connection: close", or, to
+ * an HTTP/1.0 client that asked to keep it, "Connection: keep-alive".
+ */
+enum http_conn { HTTP_CLOSE = 0, HTTP_PERSIST = 1, HTTP_KEEP_ALIVE = 2 };
+/*
  * Writes a response head (status line, Date if date, Content-Type if
- * ctype, Content-Length, Connection: close when !keep_alive, extra lines
+ * ctype, Content-Length, the Connection field conn asks for, extra lines
  * if any, blank line).  Returns the length, or 0 if cap is too small.
  */
 size_t	http_head(char *out, size_t cap, int status, const char *date,
-	    const char *ctype, size_t body_len, bool keep_alive,
+	    const char *ctype, size_t body_len, enum http_conn conn,
 	    const char *extra);
 /* Room for the head of a 200 reply of ours without extra lines. */
 #define HTTP_HEAD_ROOM	256
@@ -344,6 +351,7 @@ struct resp {
 	struct resp	*next;
 	bool		 ready;
 	bool		 close_after;	/* close the connection once sent */
+	bool		 http10;	/* answers an HTTP/1.0 request */
 	size_t		 len;
 	uint8_t		*data;		/* HTTP head + body (or its start) */
 	const uint8_t	*tail;		/* the rest of the body, or NULL */

@@ -604,6 +604,23 @@ def main():
               "%s: Date %r is an IMF-fixdate of now" % (name, d))
     check(srv.stop() == 0, "exit 0")
 
+    print("HTTP/1.0 keep-alive (RFC 9112 9.3): asked for, said, kept")
+    srv = Server(conf)
+    s, f = connect(srv.port)
+    for i in range(2):
+        s.sendall(b"GET /health HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
+        st, hdrs, body = read_response(f)
+        check(st == 200 and hdrs.get("connection", "").lower() ==
+              "keep-alive", "1.0 request %d with keep-alive: 200 and "
+              "Connection: keep-alive (%r)" % (i, hdrs.get("connection")))
+    s.sendall(b"GET /health HTTP/1.0\r\n\r\n")
+    st, hdrs, body = read_response(f)
+    check(st == 200 and hdrs.get("connection", "").lower() == "close",
+          "1.0 request without keep-alive: Connection: close")
+    check(f.read(1) == b"", "then the server closes")
+    s.close()
+    check(srv.stop() == 0, "exit 0")
+
     print("round_max_requests bounds a round under any load")
     srv = Server(write_conf("round_max_requests = 2"))
     m0 = exchange(srv.port, http_msg(method="GET", target="/metrics",

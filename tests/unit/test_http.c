@@ -158,6 +158,7 @@ test_http10(void **state)
 	assert_int_equal(parse(S("GET / HTTP/1.0\r\n"
 	    "Connection: Keep-Alive\r\n\r\n"), &lim_default, &req), 1);
 	assert_true(req.keep_alive);
+	assert_true(req.http10);
 	assert_int_equal(parse(S("GET / HTTP/1.0\r\n"
 	    "Connection: keep-alive, close\r\n\r\n"), &lim_default, &req), 1);
 	assert_false(req.keep_alive);
@@ -168,6 +169,7 @@ test_http10(void **state)
 	/* A later 1.x minor is served as 1.1 (RFC 9110 2.5). */
 	assert_int_equal(parse(S("GET / HTTP/1.2\r\nHost: x\r\n\r\n"),
 	    &lim_default, &req), 1);
+	assert_false(req.http10);
 	assert_true(req.keep_alive);
 }
 
@@ -561,7 +563,8 @@ test_catalogue(void **state)
  * written past cap. */
 static void
 assert_head_dated(int status, const char *date, const char *ctype,
-    size_t body_len, bool keep_alive, const char *extra, const char *expect)
+    size_t body_len, enum http_conn keep_alive, const char *extra,
+    const char *expect)
 {
 	char	buf[512];
 	size_t	n = strlen(expect), cap, i;
@@ -583,8 +586,8 @@ assert_head_dated(int status, const char *date, const char *ctype,
 }
 
 static void
-assert_head(int status, const char *ctype, size_t body_len, bool keep_alive,
-    const char *extra, const char *expect)
+assert_head(int status, const char *ctype, size_t body_len,
+    enum http_conn keep_alive, const char *extra, const char *expect)
 {
 	assert_head_dated(status, NULL, ctype, body_len, keep_alive, extra,
 	    expect);
@@ -623,6 +626,12 @@ test_head(void **state)
 	    NULL), 0);
 	assert_int_equal(http_head(buf, sizeof(buf), 1000, NULL, NULL, 0, true,
 	    NULL), 0);
+	/* RFC 9112 9.3: a 1.0 client that asked to keep it is told so. */
+	assert_head(200, NULL, 0, HTTP_KEEP_ALIVE, NULL,
+	    "HTTP/1.1 200 OK\r\n"
+	    "Content-Length: 0\r\n"
+	    "Connection: keep-alive\r\n"
+	    "\r\n");
 	/* The Date field goes right after the status line. */
 	assert_head_dated(200, "Mon, 07 Dec 2026 09:30:00 GMT",
 	    "application/timestamp-reply", 7, true, NULL,
