@@ -60,18 +60,11 @@ struct pub_file {
 	size_t		 len;
 };
 
-/* A body a rescan superseded or removed, kept until pub_close(). */
-struct pub_old {
-	uint8_t		*body;
-	struct pub_old	*next;
-};
-
 struct pub {
 	char		*dir;
 	int		 ifd;			/* inotify */
 	struct pub_file	 files[PUB_MAX_FILES];
 	size_t		 n;
-	struct pub_old	*old;
 };
 
 /*
@@ -202,27 +195,12 @@ pub_find(const struct pub *p, const char *path, size_t plen)
 	return i;
 }
 
-/* Keeps body (NULL is ignored) until pub_close(). */
-static void
-pub_retire(struct pub *p, uint8_t *body)
-{
-	struct pub_old	*o;
-
-	if (body == NULL)
-		return;
-	if ((o = malloc(sizeof(*o))) == NULL)
-		err(1, NULL);
-	o->body = body;
-	o->next = p->old;
-	p->old = o;
-}
-
 /*
- * A body pub_get() handed out stays valid until pub_close(), whatever
- * rescans come between (its contract; the loop copies the body into its
- * reply anyway).  So a file whose bytes did not change keeps its buffer,
- * and a superseded or removed body is kept aside, not freed: memory
- * grows only when a published file changes, by its old size.
+ * A body pub_get() handed out is valid until the next rescan (its
+ * contract, pub.h; the loop copies it into its reply at once), so a
+ * superseded or removed body is freed here: what pub holds is the files
+ * published now, however often they change.  A file whose bytes did not
+ * change keeps its buffer.
  */
 void
 pub_refresh(struct pub *p)
@@ -247,7 +225,7 @@ pub_refresh(struct pub *p)
 		}
 	}
 	for (i = 0; i < p->n; i++)
-		pub_retire(p, p->files[i].body);
+		free(p->files[i].body);
 	memcpy(p->files, nf, n * sizeof(nf[0]));
 	p->n = n;
 }
@@ -352,18 +330,12 @@ pub_changed(struct pub *p, const void *events, size_t len)
 void
 pub_close(struct pub *p)
 {
-	struct pub_old	*o;
 	size_t		 i;
 
 	if (p == NULL)
 		return;
 	for (i = 0; i < p->n; i++)
 		free(p->files[i].body);
-	while ((o = p->old) != NULL) {
-		p->old = o->next;
-		free(o->body);
-		free(o);
-	}
 	close(p->ifd);
 	free(p->dir);
 	free(p);

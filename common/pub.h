@@ -49,8 +49,10 @@ void		 pub_refresh(struct pub *);
  * 500 if the file was there at the last scan but could not be read; 0
  * for any other path (not ours: route it on).  A lookup in memory, no
  * system call: a change is seen once pub_changed() or pub_refresh() has
- * read it.  *body belongs to p and stays valid until pub_close(), also
- * after a rescan replaced it.  All pub functions on one thread.
+ * read it.  *body belongs to p and stays valid until the next
+ * pub_changed() that rescans, pub_refresh() or pub_close(): copy it
+ * before then (the server's reply does).  p holds only the files
+ * published now.  All pub functions on one thread.
  */
 int		 pub_get(const struct pub *, const char *path, size_t len,
 		    const uint8_t **body, size_t *blen, const char **ctype);
