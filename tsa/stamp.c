@@ -24,7 +24,10 @@
 #include "common/log.h"
 #include "tsa/tsa.h"
 
+/* A test may define it lower before it includes this file. */
+#ifndef STAMP_WAIT_SECONDS
 #define STAMP_WAIT_SECONDS	10
+#endif
 
 struct stamp_req {
 	struct stamp_req	*next;
