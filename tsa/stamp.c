@@ -184,7 +184,10 @@ stamper_close(struct stamper *st)
 	st->closed = true;
 	for (sr = st->head; sr != NULL; sr = next) {
 		next = sr->next;
-		sr->done = true;	/* no token: the asker gets -1 */
+		if (sr->abandoned)	/* its asker is gone: nobody frees it */
+			stamp_req_free(sr);
+		else
+			sr->done = true;	/* no token: the asker gets -1 */
 	}
 	st->head = st->tail = NULL;
 	pthread_cond_broadcast(&st->cond);

@@ -318,6 +318,24 @@ test_timeout(void **state)
 }
 
 /*
+ * The asker gave up while its request was still queued, then the server
+ * stopped: stamper_close() frees the request nobody else will.
+ */
+static void
+test_timeout_then_close(void **state)
+{
+	struct stamper	*st = *state;
+	struct ask	 a;
+
+	ask_start(&a, st, 0x55);
+	ask_join(&a);
+	assert_int_equal(a.rc, -1);
+	stamper_close(st);
+	assert_null(stamper_take(st));
+	/* teardown: nothing left allocated */
+}
+
+/*
  * The loop took the request into a round that outlived the wait: its
  * token comes after the asker gave up and is dropped with the request.
  */
@@ -362,6 +380,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_timeout, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_abandoned, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_timeout_then_close, setup,
 		    teardown),
 	};
 
