@@ -35,10 +35,19 @@ setup(void **state)
 		return -1;
 	aggr_pki_init(&pki, "test_merkle");
 	have_python = system("python3 -c 'import hashlib' 2>/dev/null") == 0;
-	if (!have_python)
-		fprintf(stderr, "test_merkle: no python3, the independent "
-		    "verifier is skipped\n");
 	return 0;
+}
+
+/*
+ * The independent verifier is part of what a round is judged by: without
+ * python3 (in `make deps`) the test fails, after our own checks have run.
+ */
+static void
+need_python(void)
+{
+	if (!have_python)
+		fail_msg("no python3 with hashlib (make deps): the independent "
+		    "verifier tests/tools/ers_verify.py cannot run");
 }
 
 static int
@@ -124,7 +133,7 @@ check_round(enum hash_alg alg, size_t n)
 	const char		*why;
 	char			 path[PATH_MAX], list[PATH_MAX], cmd[3 * PATH_MAX];
 	char			 hx[2 * HASH_MAX_LEN + 1], nx[17];
-	FILE			*lf = NULL;
+	FILE			*lf, *f;
 
 	round_init(&ri, alg, n);
 	assert_non_null(t = merkle_build(alg, ri.lf, n, NULL));
@@ -137,8 +146,7 @@ check_round(enum hash_alg alg, size_t n)
 	    pki.store, pki.untrusted), 0);
 
 	snprintf(list, sizeof(list), "%s/list-%d-%zu", pki.dir, alg, n);
-	if (have_python)
-		assert_non_null(lf = fopen(list, "w"));
+	assert_non_null(lf = fopen(list, "w"));
 	for (i = 0; i < n; i++) {
 		assert_int_equal(merkle_path(t, i, &p), 0);
 		/* Shape: list 0 is {h, b}, then one sibling per level. */
@@ -164,35 +172,29 @@ check_round(enum hash_alg alg, size_t n)
 		    ri.lf[i].nonce, ri.lf[i].nonce_len, root, &why) != 0)
 			fail_msg("leaf %zu of %zu: %s", i, n, why);
 		assert_memory_equal(root, merkle_root(t), len);
-		if (lf != NULL) {
-			FILE *f;
-
-			snprintf(path, sizeof(path), "%s/er-%d-%zu-%zu.ers",
-			    pki.dir, alg, n, i);
-			assert_non_null(f = fopen(path, "wb"));
-			assert_int_equal(fwrite(er, 1, elen, f), elen);
-			assert_int_equal(fclose(f), 0);
-			hex(hx, ri.lf[i].h, len);
-			if (ri.lf[i].nonce != NULL)
-				hex(nx, ri.lf[i].nonce, 8);
-			else
-				strcpy(nx, "none");
-			fprintf(lf, "%s %s %s\n", path, hx, nx);
-		}
+		snprintf(path, sizeof(path), "%s/er-%d-%zu-%zu.ers", pki.dir,
+		    alg, n, i);
+		assert_non_null(f = fopen(path, "wb"));
+		assert_int_equal(fwrite(er, 1, elen, f), elen);
+		assert_int_equal(fclose(f), 0);
+		hex(hx, ri.lf[i].h, len);
+		if (ri.lf[i].nonce != NULL)
+			hex(nx, ri.lf[i].nonce, 8);
+		else
+			strcpy(nx, "none");
+		fprintf(lf, "%s %s %s\n", path, hx, nx);
 	}
-	if (lf != NULL) {
-		assert_int_equal(fclose(lf), 0);
-		snprintf(cmd, sizeof(cmd), "python3 tests/tools/ers_verify.py "
-		    "--reading literal --batch '%s' >/dev/null && "
-		    "python3 tests/tools/ers_verify.py --reading as-is --batch "
-		    "'%s' >/dev/null", list, list);
-		if (system(cmd) != 0)
-			fail_msg("independent verifier refused a record of a "
-			    "%zu-leaf %s round", n, hash_info(alg)->name);
-		snprintf(cmd, sizeof(cmd), "rm -f %s/er-* '%s'", pki.dir,
-		    list);
-		assert_int_equal(system(cmd), 0);
-	}
+	assert_int_equal(fclose(lf), 0);
+	need_python();
+	snprintf(cmd, sizeof(cmd), "python3 tests/tools/ers_verify.py "
+	    "--reading literal --batch '%s' >/dev/null && "
+	    "python3 tests/tools/ers_verify.py --reading as-is --batch "
+	    "'%s' >/dev/null", list, list);
+	if (system(cmd) != 0)
+		fail_msg("independent verifier refused a record of a %zu-leaf "
+		    "%s round", n, hash_info(alg)->name);
+	snprintf(cmd, sizeof(cmd), "rm -f %s/er-* '%s'", pki.dir, list);
+	assert_int_equal(system(cmd), 0);
 	free(er);
 	free(resp);
 	merkle_free(t);
@@ -410,7 +412,7 @@ test_large(void **state)
 	const char		*why;
 	char			 path[PATH_MAX], list[PATH_MAX], cmd[3 * PATH_MAX];
 	char			 hx[2 * HASH_MAX_LEN + 1], nx[17];
-	FILE			*lf = NULL, *f;
+	FILE			*lf, *f;
 
 	(void)state;
 	round_init(&ri, HASH_SHA256, n);
@@ -427,8 +429,7 @@ test_large(void **state)
 	assert_int_equal(ers_token_verify(tok, tlen, merkle_root(t), 32,
 	    pki.store, pki.untrusted), 0);
 	snprintf(list, sizeof(list), "%s/list-large", pki.dir);
-	if (have_python)
-		assert_non_null(lf = fopen(list, "w"));
+	assert_non_null(lf = fopen(list, "w"));
 	for (i = 0; i < n; i++) {
 		assert_int_equal(merkle_path(t, i, &p), 0);
 		assert_int_equal(p.nsib, expect_sibs(n, i));
@@ -447,7 +448,7 @@ test_large(void **state)
 		    ri.lf[i].nonce, ri.lf[i].nonce_len, root, &why) != 0)
 			fail_msg("leaf %zu of %zu: %s", i, n, why);
 		assert_memory_equal(root, merkle_root(t), 32);
-		if (lf != NULL && (i % every == 0 || i == n - 1)) {
+		if (i % every == 0 || i == n - 1) {
 			snprintf(path, sizeof(path), "%s/er-large-%zu.ers",
 			    pki.dir, i);
 			assert_non_null(f = fopen(path, "wb"));
@@ -461,17 +462,16 @@ test_large(void **state)
 			fprintf(lf, "%s %s %s\n", path, hx, nx);
 		}
 	}
-	if (lf != NULL) {
-		assert_int_equal(fclose(lf), 0);
-		snprintf(cmd, sizeof(cmd), "python3 tests/tools/ers_verify.py "
-		    "--reading literal --batch '%s' >/dev/null", list);
-		if (system(cmd) != 0)
-			fail_msg("independent verifier refused a record of the "
-			    "100,000-leaf round");
-		snprintf(cmd, sizeof(cmd), "rm -f %s/er-large-* '%s'",
-		    pki.dir, list);
-		assert_int_equal(system(cmd), 0);
-	}
+	assert_int_equal(fclose(lf), 0);
+	need_python();
+	snprintf(cmd, sizeof(cmd), "python3 tests/tools/ers_verify.py "
+	    "--reading literal --batch '%s' >/dev/null", list);
+	if (system(cmd) != 0)
+		fail_msg("independent verifier refused a record of the "
+		    "100,000-leaf round");
+	snprintf(cmd, sizeof(cmd), "rm -f %s/er-large-* '%s'", pki.dir,
+	    list);
+	assert_int_equal(system(cmd), 0);
 	free(sorted);
 	free(er);
 	free(resp);

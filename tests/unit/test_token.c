@@ -239,9 +239,6 @@ setup(void **state)
 		policies.v[i].len = oid_content(policy_text[i],
 		    policies.v[i].oid, TSP_MAX_OID);
 	have_cli = system("openssl version >/dev/null 2>&1") == 0;
-	if (!have_cli)
-		fprintf(stderr, "test_token: no openssl binary, the "
-		    "`openssl ts -verify` checks are skipped\n");
 	return 0;
 }
 
@@ -454,7 +451,9 @@ verify_inproc(const struct expect *e, const uint8_t *der, size_t len)
 
 /*
  * `openssl ts -verify`: 1 if it exits 0 and says "Verification: OK", 0 if
- * it exits non-zero without saying it, -1 when there is no binary.
+ * it exits non-zero without saying it.  Without the openssl binary (in
+ * `make deps`) the test fails: the outside verifier is part of what a
+ * token is judged by.
  */
 static int
 verify_cli(const struct expect *e, const uint8_t *der, size_t len)
@@ -468,7 +467,8 @@ verify_cli(const struct expect *e, const uint8_t *der, size_t len)
 	int		 ok = 0, rc;
 
 	if (!have_cli)
-		return -1;
+		fail_msg("no openssl binary (make deps): `openssl ts -verify` "
+		    "cannot judge the token");
 	snprintf(path, sizeof(path), "%s/resp%d.tsr", tmpdir, seq++);
 	assert_non_null(f = fopen(path, "wb"));
 	assert_int_equal(fwrite(der, 1, len, f), len);
