@@ -5,11 +5,11 @@
 # extendedKeyUsage, timeStamping, critical) with `openssl x509`, the CA
 # state (ca/ca.conf, ca/ca.db, ca/pub/), refusal to overwrite, each key
 # type, and the keys on the token, sensitive and never extractable
-# (pkcs11-tool, else softhsm2-util).  carimbo.conf is written last (file
-# times; with strace, the order of the writes), and an init cut short
-# (no module, killed, a failed seal key) leaves no carimbo.conf and is
-# refused by name until --force.  Then one short `bench --hsm` on the
-# state.  Needs $CARIMBO (tests/run.sh sets it).
+# (pkcs11-tool, from opensc: without it the test fails).  carimbo.conf is
+# written last (file times; with strace, the order of the writes), and an
+# init cut short (no module, killed, a failed seal key) leaves no
+# carimbo.conf and is refused by name until --force.  Then one short
+# `bench --hsm` on the state.  Needs $CARIMBO (tests/run.sh sets it).
 set -u
 
 : "${CARIMBO:?CARIMBO must name the carimbo binary}"
@@ -164,7 +164,8 @@ check_token() {
 			    fail "$kt: private key \"$l\" not for signing only"
 		done
 	else
-		echo "note: no pkcs11-tool (opensc); only the token is checked"
+		fail "$kt: no pkcs11-tool (Debian opensc, in make deps): the" \
+		    "keys' attributes (never extractable) are unchecked"
 		SOFTHSM2_CONF="$d/softhsm2.conf" softhsm2-util --show-slots |
 		    grep -q "Label: *carimbo" || fail "$kt: no token carimbo"
 	fi
