@@ -225,12 +225,13 @@ X509_EXTENSION	*qc_statements(int sscd, const char *pds, int retention);
 
 /* csr.c */
 /*
- * Parses a CSR (PEM or DER, at most CA_MAX_CSR bytes), strictly DER,
- * version 1, with a signature that verifies under its own key (RFC 2986
- * 3: proof of possession), acceptable key (key_check), and no attribute
- * but an extensionRequest holding at most a subjectAltName of rfc822Name
- * entries: whatever else it asks for is refused, never dropped.  Returns
- * the request (csr_free) or NULL with a log line.
+ * Parses a CSR (DER, or one PEM block that opens the input after
+ * whitespace; at most CA_MAX_CSR bytes), strictly DER, version 1, with a
+ * signature that verifies under its own key (RFC 2986 3: proof of
+ * possession), acceptable key (key_check), and no attribute but one
+ * extensionRequest that decodes, holding at most a subjectAltName of
+ * rfc822Name entries: whatever else it asks for is refused, never
+ * dropped.  Returns the request (csr_free) or NULL with a log line.
  */
 struct csr	*csr_parse(const uint8_t *, size_t);
 void		 csr_free(struct csr *);

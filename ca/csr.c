@@ -36,36 +36,15 @@ csr_free(struct csr *c)
 	free(c);
 }
 
-/* The request in buf: DER, or PEM "CERTIFICATE REQUEST" around DER. */
+/* A DER CertificationRequest (RFC 2986 4), all of buf, or NULL. */
 static X509_REQ *
-csr_decode(const uint8_t *buf, size_t len)
+csr_der(const uint8_t *buf, size_t len)
 {
 	X509_REQ	*req = NULL;
-	BIO		*b;
 	const uint8_t	*p = buf;
 	uint8_t		*der = NULL;
 	int		 dlen;
 
-	if (len >= 11 && memmem(buf, len, "-----BEGIN ", 11) != NULL) {
-		unsigned char	*pem = NULL;
-		long		 plen;
-
-		if ((b = BIO_new_mem_buf(buf, (int)len)) == NULL)
-			err(1, NULL);
-		if (!PEM_bytes_read_bio(&pem, &plen, NULL, PEM_STRING_X509_REQ,
-		    b, NULL, NULL)) {
-			log_ossl("CSR: not a PEM CERTIFICATE REQUEST");
-			BIO_free(b);
-			return NULL;
-		}
-		BIO_free(b);
-		if (plen > 0 && (size_t)plen < len)
-			req = csr_decode(pem, (size_t)plen);
-		else
-			log_warnx("CSR: empty PEM");
-		OPENSSL_free(pem);
-		return req;
-	}
 	if ((req = d2i_X509_REQ(NULL, &p, (long)len)) == NULL) {
 		log_ossl("CSR: not a DER CertificationRequest (RFC 2986 4)");
 		return NULL;
@@ -91,6 +70,94 @@ csr_decode(const uint8_t *buf, size_t len)
 fail:
 	X509_REQ_free(req);
 	return NULL;
+}
+
+/* 1 if buf is all whitespace (RFC 7468 3: WSP and line ends), else 0. */
+static int
+csr_blank(const uint8_t *buf, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		if (strchr(" \t\r\n", buf[i]) == NULL || buf[i] == '\0')
+			return 0;
+	return 1;
+}
+
+/*
+ * One PEM block (RFC 7468 7: "CERTIFICATE REQUEST", or the legacy "NEW
+ * CERTIFICATE REQUEST") that starts buf and is followed by whitespace
+ * only, around a DER request; or NULL.  No headers: a request is never
+ * encrypted (RFC 7468 2 has none).
+ */
+static X509_REQ *
+csr_pem(const uint8_t *buf, size_t len)
+{
+	X509_REQ	*req = NULL;
+	BIO		*b;
+	char		*name = NULL, *header = NULL;
+	unsigned char	*der = NULL;
+	long		 dlen;
+	size_t		 rest;
+
+	if ((b = BIO_new_mem_buf(buf, (int)len)) == NULL)
+		err(1, NULL);
+	if (!PEM_read_bio(b, &name, &header, &der, &dlen)) {
+		log_ossl("CSR: PEM that does not decode (RFC 7468 2)");
+		goto out;
+	}
+	rest = (size_t)BIO_pending(b);
+	if (strcmp(name, PEM_STRING_X509_REQ) != 0 &&
+	    strcmp(name, PEM_STRING_X509_REQ_OLD) != 0) {
+		log_warnx("CSR: PEM \"%s\", not \"" PEM_STRING_X509_REQ "\" "
+		    "(RFC 7468 7)", name);
+		goto out;
+	}
+	if (*header != '\0') {
+		log_warnx("CSR: PEM headers refused (RFC 7468 2)");
+		goto out;
+	}
+	if (!csr_blank(buf + len - rest, rest)) {
+		log_warnx("CSR: bytes after the PEM block's -----END line");
+		goto out;
+	}
+	if (dlen <= 0)
+		log_warnx("CSR: empty PEM");
+	else
+		req = csr_der(der, (size_t)dlen);
+out:
+	OPENSSL_free(name);
+	OPENSSL_free(header);
+	OPENSSL_free(der);
+	BIO_free(b);
+	return req;
+}
+
+/*
+ * The request in buf: PEM if buf opens with "-----BEGIN " after nothing
+ * but whitespace, DER otherwise.  The two cannot be confused (DER opens
+ * with the SEQUENCE tag 0x30), so a DER request holding "-----BEGIN " (in
+ * a subject, say) is read as DER.  The explanatory text RFC 7468 2 lets
+ * a file carry before the block is refused: a CSR file holds one request,
+ * and text around it could show a reader other than what is read.
+ */
+static X509_REQ *
+csr_decode(const uint8_t *buf, size_t len)
+{
+	static const char	 begin[] = "-----BEGIN ";
+	size_t			 i;
+
+	for (i = 0; i < len && csr_blank(buf + i, 1); i++)
+		continue;
+	if (len - i >= sizeof(begin) - 1 &&
+	    memcmp(buf + i, begin, sizeof(begin) - 1) == 0)
+		return csr_pem(buf + i, len - i);
+	if (buf[0] != 0x30 && memmem(buf, len, begin, sizeof(begin) - 1)) {
+		log_warnx("CSR: text before \"-----BEGIN \": a PEM request "
+		    "must open the file");
+		return NULL;
+	}
+	return csr_der(buf, len);
 }
 
 /* The rfc822Name entries of a requested subjectAltName.  0/1. */
@@ -143,16 +210,60 @@ out:
 	return ok;
 }
 
-/* RFC 2985 5.4.2: the extensions asked for; only subjectAltName.  0/1. */
+/*
+ * RFC 2985 5.4.2: the extensions asked for; only subjectAltName.  No
+ * extensionRequest attribute asks for nothing.  One that is there is
+ * SINGLE VALUE, and the value is Extensions (RFC 5280 4.1) in DER: a
+ * value that is missing, doubled, or does not decode is refused, never
+ * read as "no extensions".  X509_REQ_get_extensions() is not used: its
+ * NULL means a value it could not decode (and, in OpenSSL 1.1, also no
+ * attribute), and it reads the first value of the first such attribute
+ * only.  An empty Extensions, below RFC 5280's SIZE (1..MAX), asks for
+ * nothing and is taken as such.  0/1.
+ */
 static int
 csr_extensions(struct csr *c)
 {
-	STACK_OF(X509_EXTENSION)	*exts;
+	STACK_OF(X509_EXTENSION)	*exts = NULL;
 	X509_EXTENSION			*ext;
-	int				 i, nid, ok = 0, san = 0;
+	X509_ATTRIBUTE			*a;
+	const ASN1_TYPE			*v;
+	const uint8_t			*p, *val;
+	uint8_t				*der = NULL;
+	int				 i, nid, ok = 0, san = 0, vlen, dlen;
 
-	if ((exts = X509_REQ_get_extensions(c->req)) == NULL)
+	if ((i = X509_REQ_get_attr_by_NID(c->req, NID_ext_req, -1)) < 0)
 		return 1;
+	if (X509_REQ_get_attr_by_NID(c->req, NID_ext_req, i) >= 0) {
+		log_warnx("CSR: extensionRequest twice (RFC 2985 5.4.2)");
+		return 0;
+	}
+	a = X509_REQ_get_attr(c->req, i);
+	if (X509_ATTRIBUTE_count(a) != 1) {
+		log_warnx("CSR: extensionRequest with %d values, not one "
+		    "(RFC 2985 5.4.2: SINGLE VALUE)", X509_ATTRIBUTE_count(a));
+		return 0;
+	}
+	v = X509_ATTRIBUTE_get0_type(a, 0);
+	if (v->type != V_ASN1_SEQUENCE) {
+		log_warnx("CSR: extensionRequest value of ASN.1 type %d, not "
+		    "an Extensions SEQUENCE (RFC 2985 5.4.2)", v->type);
+		return 0;
+	}
+	/* An ANY holding a SEQUENCE keeps its whole encoding. */
+	val = p = ASN1_STRING_get0_data(v->value.sequence);
+	vlen = ASN1_STRING_length(v->value.sequence);
+	if ((exts = d2i_X509_EXTENSIONS(NULL, &p, vlen)) == NULL) {
+		log_ossl("CSR: extensionRequest value does not decode as "
+		    "Extensions (RFC 2985 5.4.2, RFC 5280 4.1)");
+		return 0;
+	}
+	if (p != val + vlen || (dlen = i2d_X509_EXTENSIONS(exts, &der)) !=
+	    vlen || memcmp(der, val, (size_t)vlen) != 0) {
+		log_warnx("CSR: extensionRequest value is not DER "
+		    "(RFC 2986 4: the request is DER)");
+		goto out;
+	}
 	for (i = 0; i < sk_X509_EXTENSION_num(exts); i++) {
 		ext = sk_X509_EXTENSION_value(exts, i);
 		nid = OBJ_obj2nid(X509_EXTENSION_get_object(ext));
@@ -176,6 +287,7 @@ csr_extensions(struct csr *c)
 	}
 	ok = 1;
 out:
+	OPENSSL_free(der);
 	sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
 	return ok;
 }

@@ -304,6 +304,59 @@ def body(t):
     refused("bad CSR signature", ["issue", "-c", conf, "--profile",
             "normalised", "--csr", p("badsig.der"), "--out", p("x.pem")],
             ["proof of possession"])
+    # csr.c takes PEM only when "-----BEGIN " opens the file: a DER CSR
+    # with those bytes in its subject is DER, and is issued.
+    c = csr("begin", "/C=PT/CN=-----BEGIN CERTIFICATE REQUEST-----")
+    run("openssl", "req", "-in", c, "-outform", "DER", "-out",
+        p("begin.der"))
+    check(b"-----BEGIN " in open(p("begin.der"), "rb").read(),
+          "begin.der lacks -----BEGIN")
+    out = issue("normalised", "--csr", p("begin.der"), "--out",
+                p("begin.pem"), ok=False)
+    if check(out.returncode == 0, "DER CSR holding -----BEGIN refused"):
+        verify(p("begin.pem"), "user")
+    # `openssl req -text` writes text before the PEM block.
+    run("openssl", "req", "-in", good, "-text", "-out", p("text.csr"))
+    refused("text before a PEM CSR", ["issue", "-c", conf, "--profile",
+            "normalised", "--csr", p("text.csr"), "--out", p("x.pem")],
+            ["text before", "-----BEGIN"])
+    # An extensionRequest (RFC 2985 5.4.2) whose value is not Extensions:
+    # the value's SEQUENCE tag made an OCTET STRING in the DER, and the
+    # request signed again with its key.  Refused, not read as "asks for
+    # no extensions".
+    c = csr("xr", "/C=PT/CN=Xr", ext="subjectAltName=email:xr@example.pt")
+    run("openssl", "req", "-in", c, "-outform", "DER", "-out", p("xr.der"))
+    der = open(p("xr.der"), "rb").read()
+    top = der_tlvs(der)[0]
+    info, alg = der_tlvs(der, top[1], top[1] + top[2])[:2]
+    cri = bytearray(der[top[1]:info[1] + info[2]])
+    oid = bytes.fromhex("06092a864886f70d01090e")     # extensionRequest
+    at = cri.find(oid) + len(oid)
+    check(at > len(oid) and cri[at] == 0x31 and cri[at + 2] == 0x30,
+          "xr.der: no extensionRequest SET { SEQUENCE }")
+    cri[at + 2] = 0x04
+    open(p("xr.cri"), "wb").write(cri)
+    run("openssl", "dgst", "-sha256", "-sign", p("xr.key"), "-out",
+        p("xr.sig"), p("xr.cri"))
+    sig = b"\0" + open(p("xr.sig"), "rb").read()
+
+    def tlv(tag, body):
+        n = len(body)
+        if n < 0x80:
+            return bytes([tag, n]) + body
+        k = (n.bit_length() + 7) // 8
+        return bytes([tag, 0x80 | k]) + n.to_bytes(k, "big") + body
+
+    open(p("xr-bad.der"), "wb").write(
+        tlv(0x30, bytes(cri) + der[info[1] + info[2]:alg[1] + alg[2]] +
+            tlv(0x03, sig)))
+    out = run("openssl", "req", "-inform", "DER", "-in", p("xr-bad.der"),
+              "-noout", "-verify", ok=False)
+    check("verify OK" in out.stdout + out.stderr,
+          "xr-bad.der: openssl req -verify: " + out.stdout + out.stderr)
+    refused("malformed extensionRequest", ["issue", "-c", conf, "--profile",
+            "normalised", "--csr", p("xr-bad.der"), "--out", p("x.pem")],
+            ["extensionRequest", "not an Extensions"])
     refused("disallowed subject field", ["issue", "-c", conf, "--profile",
             "qualified", "--csr", csr("loc", "/C=PT/L=Lisboa/CN=X"),
             "--out", p("x.pem")], ["localityName", "not allowed"])

@@ -480,6 +480,255 @@ test_csr(void **state)
 	OPENSSL_free(der);
 }
 
+/* A CSR for k and subj, unsigned, without attributes: csr_sign() ends it. */
+static X509_REQ *
+csr_new(EVP_PKEY *k, const char *subj)
+{
+	X509_REQ	*r = X509_REQ_new();
+	X509_NAME	*n = dn(subj);
+
+	assert_non_null(r);
+	X509_REQ_set_version(r, X509_REQ_VERSION_1);
+	X509_REQ_set_subject_name(r, n);
+	X509_REQ_set_pubkey(r, k);
+	X509_NAME_free(n);
+	return r;
+}
+
+/* r signed by k, as DER (OPENSSL_free); r is freed. */
+static uint8_t *
+csr_sign(X509_REQ *r, EVP_PKEY *k, int *len)
+{
+	uint8_t	*der = NULL;
+
+	assert_true(X509_REQ_sign(r, k, EVP_sha256()) > 0);
+	*len = i2d_X509_REQ(r, &der);
+	assert_true(*len > 0);
+	X509_REQ_free(r);
+	return der;
+}
+
+/* Extensions (RFC 5280 4.1) holding one extension, as DER (OPENSSL_free). */
+static uint8_t *
+exts_der(int nid, const char *val, int *len)
+{
+	STACK_OF(X509_EXTENSION)	*exts = sk_X509_EXTENSION_new_null();
+	uint8_t				*der = NULL;
+
+	sk_X509_EXTENSION_push(exts, X509V3_EXT_conf_nid(NULL, NULL, nid,
+	    val));
+	*len = i2d_X509_EXTENSIONS(exts, &der);
+	assert_true(*len > 0);
+	sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
+	return der;
+}
+
+/*
+ * An extensionRequest attribute added to r with n values, each of ASN.1
+ * type `type` with the given bytes (for V_ASN1_SEQUENCE, a whole TLV);
+ * n may be 0.
+ */
+static void
+ext_req_add(X509_REQ *r, int n, int type, const void *v, int vlen)
+{
+	X509_ATTRIBUTE	*a;
+
+	a = X509_ATTRIBUTE_create_by_NID(NULL, NID_ext_req, 0, NULL, -1);
+	assert_non_null(a);
+	while (n-- > 0)
+		assert_true(X509_ATTRIBUTE_set1_data(a, type, v, vlen));
+	assert_true(X509_REQ_add1_attr(r, a));
+	X509_ATTRIBUTE_free(a);
+}
+
+/* 1 if csr_parse() takes r signed by k as DER, 0 if not; r is freed. */
+static int
+csr_takes(X509_REQ *r, EVP_PKEY *k)
+{
+	struct csr	*c;
+	uint8_t		*der;
+	int		 len;
+
+	der = csr_sign(r, k, &len);
+	c = csr_parse(der, (size_t)len);
+	OPENSSL_free(der);
+	csr_free(c);
+	return c != NULL;
+}
+
+/*
+ * RFC 2985 5.4.2: an extensionRequest that is there but cannot be read
+ * is refused, never taken as "no extensions"; so is a second one, or a
+ * second value, that would otherwise go unread.
+ */
+static void
+test_csr_ext_req(void **state)
+{
+	static const uint8_t	 notexts[] = { 0x30, 0x03, 0x02, 0x01, 0x01 };
+	static const uint8_t	 empty[] = { 0x30, 0x00 };
+	/* 1.2.840.113549.1.9.7, RFC 2985 5.4.1 */
+	static const uint8_t	 challenge[] = { 0x06, 0x09, 0x2a, 0x86, 0x48,
+	    0x86, 0xf7, 0x0d, 0x01, 0x09, 0x07 };
+	X509_REQ		*r;
+	const uint8_t		*p;
+	uint8_t			*san, *san2, *ber, *der, *oid;
+	int			 len, slen, s2len;
+
+	(void)state;
+	san = exts_der(NID_subject_alt_name, "email:ana@example.pt", &slen);
+	san2 = exts_der(NID_subject_alt_name, "email:rui@example.pt", &s2len);
+
+	/* No attribute at all: nothing asked. */
+	assert_true(csr_takes(csr_new(k_ec, "/C=PT/CN=Ana"), k_ec));
+	/* The attribute built by hand as OpenSSL builds it: taken. */
+	r = csr_new(k_ec, "/C=PT/CN=Ana");
+	ext_req_add(r, 1, V_ASN1_SEQUENCE, san, slen);
+	assert_true(csr_takes(r, k_ec));
+	/* An empty Extensions asks for nothing. */
+	r = csr_new(k_ec, "/C=PT/CN=Ana");
+	ext_req_add(r, 1, V_ASN1_SEQUENCE, empty, sizeof(empty));
+	assert_true(csr_takes(r, k_ec));
+
+	/* A value that is not a SEQUENCE. */
+	r = csr_new(k_ec, "/C=PT/CN=Ana");
+	ext_req_add(r, 1, V_ASN1_OCTET_STRING, san, slen);
+	assert_false(csr_takes(r, k_ec));
+	/* A SEQUENCE that is not Extensions. */
+	r = csr_new(k_ec, "/C=PT/CN=Ana");
+	ext_req_add(r, 1, V_ASN1_SEQUENCE, notexts, sizeof(notexts));
+	assert_false(csr_takes(r, k_ec));
+	/* Extensions in BER: the SEQUENCE's length in the long form. */
+	assert_true(slen > 2 && slen < 128 && san[1] == slen - 2);
+	ber = malloc((size_t)slen + 1);
+	ber[0] = 0x30;
+	ber[1] = 0x81;
+	memcpy(ber + 2, san + 1, (size_t)slen - 1);
+	r = csr_new(k_ec, "/C=PT/CN=Ana");
+	ext_req_add(r, 1, V_ASN1_SEQUENCE, ber, slen + 1);
+	assert_false(csr_takes(r, k_ec));
+	free(ber);
+	/* SINGLE VALUE: no value, or two. */
+	r = csr_new(k_ec, "/C=PT/CN=Ana");
+	ext_req_add(r, 0, 0, NULL, 0);
+	assert_false(csr_takes(r, k_ec));
+	r = csr_new(k_ec, "/C=PT/CN=Ana");
+	ext_req_add(r, 1, V_ASN1_SEQUENCE, san, slen);
+	assert_true(X509_ATTRIBUTE_set1_data(X509_REQ_get_attr(r, 0),
+	    V_ASN1_SEQUENCE, san2, s2len));
+	assert_false(csr_takes(r, k_ec));
+	/*
+	 * Two extensionRequest attributes, which X509_REQ_add1_attr() does
+	 * not make: the second goes in as challengePassword, whose OID
+	 * differs in its last byte only, and is renamed in the DER.
+	 */
+	r = csr_new(k_ec, "/C=PT/CN=Ana");
+	ext_req_add(r, 1, V_ASN1_SEQUENCE, san, slen);
+	assert_true(X509_REQ_add1_attr_by_NID(r, NID_pkcs9_challengePassword,
+	    V_ASN1_SEQUENCE, san2, s2len));
+	der = csr_sign(r, k_ec, &len);
+	assert_non_null(oid = memmem(der, (size_t)len, challenge,
+	    sizeof(challenge)));
+	oid[sizeof(challenge) - 1] = 0x0e;	/* 1.2.840.113549.1.9.14 */
+	p = der;
+	assert_non_null(r = d2i_X509_REQ(NULL, &p, len));
+	OPENSSL_free(der);
+	assert_int_equal(X509_REQ_get_attr_by_NID(r, NID_ext_req,
+	    X509_REQ_get_attr_by_NID(r, NID_ext_req, -1)), 1);
+	assert_false(csr_takes(r, k_ec));
+	OPENSSL_free(san);
+	OPENSSL_free(san2);
+}
+
+/* csr_parse() of text, a copy without its NUL. */
+static int
+csr_takes_text(const char *text)
+{
+	size_t		 n = strlen(text);
+	uint8_t		*buf = malloc(n);
+	struct csr	*c;
+
+	memcpy(buf, text, n);
+	c = csr_parse(buf, n);
+	free(buf);
+	csr_free(c);
+	return c != NULL;
+}
+
+/* data under label as PEM, NUL-terminated (free). */
+static char *
+pem_text(const char *label, const uint8_t *data, long len)
+{
+	BIO	*b = BIO_new(BIO_s_mem());
+	char	*p, *s;
+	long	 n;
+
+	assert_true(PEM_write_bio(b, label, "", data, len) > 0);
+	n = BIO_get_mem_data(b, &p);
+	s = strndup(p, (size_t)n);
+	BIO_free(b);
+	return s;
+}
+
+/*
+ * RFC 7468 2: PEM only when the input opens with "-----BEGIN " (after
+ * whitespace), one block and nothing after it but whitespace; DER
+ * otherwise, whatever bytes it holds.
+ */
+static void
+test_csr_pem(void **state)
+{
+	uint8_t		*der, *cder;
+	char		*pem, *nested, *cert, buf[8192];
+	int		 len, clen;
+	X509		*x;
+
+	(void)state;
+	/* A DER request with "-----BEGIN " in its subject is DER. */
+	assert_true(csr_takes(csr_new(k_ec, "/C=PT/CN=-----BEGIN CERTIFICATE "
+	    "REQUEST-----"), k_ec));
+
+	der = csr_sign(csr_new(k_ec, "/C=PT/CN=Ana"), k_ec, &len);
+	pem = pem_text(PEM_STRING_X509_REQ, der, len);
+	assert_true(csr_takes_text(pem));
+	snprintf(buf, sizeof(buf), "\n \t\r\n%s\n\n", pem);
+	assert_true(csr_takes_text(buf));
+	free(pem);
+	pem = pem_text(PEM_STRING_X509_REQ_OLD, der, len);
+	assert_true(csr_takes_text(pem));
+	/* Text before the block, or after it. */
+	snprintf(buf, sizeof(buf), "Certificate Request:\n%s", pem);
+	assert_false(csr_takes_text(buf));
+	snprintf(buf, sizeof(buf), "%sx\n", pem);
+	assert_false(csr_takes_text(buf));
+	snprintf(buf, sizeof(buf), "%s%s", pem, pem);
+	assert_false(csr_takes_text(buf));
+	/* Another label first: not skipped to the request behind it. */
+	x = X509_new();
+	assert_true(X509_set_pubkey(x, k_ec));
+	assert_true(X509_sign(x, k_ec, EVP_sha256()) > 0);
+	cder = NULL;
+	clen = i2d_X509(x, &cder);
+	assert_true(clen > 0);
+	cert = pem_text(PEM_STRING_X509, cder, clen);
+	snprintf(buf, sizeof(buf), "%s%s", cert, pem);
+	assert_false(csr_takes_text(buf));
+	assert_false(csr_takes_text(cert));
+	/* PEM inside PEM is not DER. */
+	nested = pem_text(PEM_STRING_X509_REQ, (const uint8_t *)pem,
+	    (long)strlen(pem));
+	assert_false(csr_takes_text(nested));
+	/* Leading whitespace before DER is not DER. */
+	buf[0] = '\n';
+	memcpy(buf + 1, der, (size_t)len);
+	assert_null(csr_parse((uint8_t *)buf, (size_t)len + 1));
+	free(nested);
+	free(cert);
+	free(pem);
+	OPENSSL_free(cder);
+	X509_free(x);
+	OPENSSL_free(der);
+}
+
 static void
 test_reasons(void **state)
 {
@@ -665,6 +914,8 @@ main(void)
 		cmocka_unit_test(test_key_limits),
 		cmocka_unit_test(test_extensions),
 		cmocka_unit_test(test_csr),
+		cmocka_unit_test(test_csr_ext_req),
+		cmocka_unit_test(test_csr_pem),
 		cmocka_unit_test(test_reasons),
 		cmocka_unit_test(test_db_and_crl),
 		cmocka_unit_test(test_pub),
