@@ -244,6 +244,9 @@ def body(t):
     check(ext_lines(text(p("ee.pem")), "X509v3 Key Usage:") ==
           ("critical", "Key Agreement"), "encipherment EC: keyUsage")
     verify(p("ee.pem"), "user")
+    check(shutil.which("pkcs11-tool") is not None,
+          "pkcs11-tool is installed (make deps: opensc): without it the "
+          "key's usage on the token goes unchecked")
     if shutil.which("pkcs11-tool"):
         pin = open(os.path.join(state, "pin")).read().split("\n")[0]
         env = dict(os.environ,
