@@ -272,23 +272,68 @@ audit_new_file(struct audit *a)
 }
 
 /*
+ * Continues a's chain over buf, the last file's len bytes: a->seq and
+ * a->head become those of the last record that matches its hash.
+ * Returns the offset where those records end.  What follows is damage,
+ * told in *why (NULL when the file ends there): with *torn set, a tail
+ * torn by a crash in the middle of a write, to be cut; else a whole
+ * record that is wrong, to be left as it is for the auditor.
+ */
+static size_t
+audit_resume_scan(struct audit *a, const uint8_t *buf, size_t len,
+    const char **why, bool *torn)
+{
+	struct audit_rec	 r;
+	struct audit_file_start	 f;
+	const uint8_t		*prev;
+	uint8_t			 h[AUDIT_HASH_LEN];
+	size_t			 off = 0;
+	int			 rc;
+
+	*why = NULL;
+	*torn = false;
+	while ((rc = audit_read(buf, len, off, &r, why)) == 1) {
+		prev = a->head;
+		/* A file's first record chains from the head it names. */
+		if (off == 0 && r.type == AUDIT_FILE) {
+			if (audit_get_file(&r, &f) == -1) {
+				*why = "FILE record not 56 bytes long";
+				return off;
+			}
+			prev = f.prev;
+		}
+		audit_hash(prev, buf + off, r.total - AUDIT_HASH_LEN, h);
+		if (memcmp(h, r.hash, AUDIT_HASH_LEN) != 0) {
+			*why = "record does not match its hash";
+			return off;
+		}
+		memcpy(a->head, r.hash, AUDIT_HASH_LEN);
+		a->seq = r.seq;
+		off += r.total;
+	}
+	*torn = rc == -1;
+	return off;
+}
+
+/*
  * Finds the last file and its last good record: the new file continues
- * the chain from there.  A torn or broken tail is logged, not repaired:
- * the auditor must see it.
+ * the chain from there.  A torn tail is cut, so the file ends on a
+ * record, and counted in the next FILE record; a whole record that is
+ * wrong is left as it is.  Both are logged: the auditor must see them.
  */
 static void
 audit_resume(struct audit *a)
 {
 	struct dirent		*de;
-	struct audit_rec	 r;
 	struct stat		 st;
 	DIR			*d;
 	unsigned long long	 no, last = 0;
-	uint8_t			*buf, h[AUDIT_HASH_LEN];
+	uint8_t			*buf;
 	char			 path[CLOCK_MAX_PATH + 32];
 	const char		*why;
-	size_t			 off = 0;
-	int			 fd, rc;
+	size_t			 off;
+	bool			 torn;
+	int			 fd;
 
 	if ((d = opendir(a->dir)) == NULL)
 		err(1, "%s", a->dir);
@@ -309,28 +354,8 @@ audit_resume(struct audit *a)
 	if (read(fd, buf, st.st_size) != st.st_size)
 		err(1, "%s: read", path);
 	close(fd);
-	while ((rc = audit_read(buf, st.st_size, off, &r, &why)) == 1) {
-		audit_hash(off == 0 && r.type == AUDIT_FILE ?
-		    buf + off + sizeof(struct audit_wire_hdr) + 16 : a->head,
-		    buf + off, r.total - AUDIT_HASH_LEN, h);
-		if (memcmp(h, r.hash, AUDIT_HASH_LEN) != 0) {
-			log_warnx("%s: record %llu at offset %zu does not match "
-			    "its hash; the new file continues from record %llu",
-			    path, (unsigned long long)r.seq, off,
-			    (unsigned long long)a->seq);
-			break;
-		}
-		memcpy(a->head, r.hash, AUDIT_HASH_LEN);
-		a->seq = r.seq;
-		off += r.total;
-	}
-	if (rc == -1) {
-		/*
-		 * A crash in the middle of a write: cut the torn tail so the
-		 * file ends on a record, and say so in the next FILE record.
-		 * A record that is whole but does not match its hash is left
-		 * as it is, for the auditor to see.
-		 */
+	off = audit_resume_scan(a, buf, st.st_size, &why, &torn);
+	if (torn) {
 		log_warnx("%s: %s at offset %zu: cutting %lld torn bytes; the "
 		    "new file continues from record %llu", path, why, off,
 		    (long long)(st.st_size - off), (unsigned long long)a->seq);
@@ -339,7 +364,10 @@ audit_resume(struct audit *a)
 			err(1, "%s: cannot cut the torn tail", path);
 		close(fd);
 		a->cut = st.st_size - off;
-	}
+	} else if (why != NULL)
+		log_warnx("%s: %s at offset %zu, left as it is; the new file "
+		    "continues from record %llu", path, why, off,
+		    (unsigned long long)a->seq);
 	free(buf);
 }
 

@@ -1,12 +1,14 @@
 /* SPDX-License-Identifier: ISC */
 /*
  * libFuzzer target on the clock's parsers of outside bytes: NTP replies
- * (sntp_parse), `chronyc -c tracking` lines (chrony_parse_csv) and audit
+ * (sntp_parse), `chronyc -c tracking` lines (chrony_parse_csv), audit
  * log records (audit_read and the payload decoders `clock audit` uses on
- * files it is handed).  The first input byte chooses the parser; for NTP
- * its low bit says whether the request's transmit time is the packet's
- * own origin field (so the checks past the origin are reached).  Each
- * accepted input must satisfy what the gate relies on, else abort().
+ * files it is handed) and the last log file as the clock reads it back
+ * when it starts (audit_resume_scan, reached by including audit.c).  The
+ * first input byte chooses the parser; for NTP its low bit says whether
+ * the request's transmit time is the packet's own origin field (so the
+ * checks past the origin are reached).  Each accepted input must satisfy
+ * what the gate relies on, else abort().
  *
  * Run it on a copy of the corpus:
  *	make fuzz && c=$(mktemp -d) && cp -r tests/fuzz/corpus/ntp/. "$c" &&
@@ -16,7 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ntp/ntp.h"
+#include "ntp/audit.c"
 
 int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
 
@@ -99,6 +101,34 @@ fuzz_audit(const uint8_t *b, size_t len)
 	}
 }
 
+/*
+ * The resume scan stops where the good records end: at the end of the
+ * file, at a torn tail (to cut) or at a whole record that is wrong (kept),
+ * and the records before that stop scan again to the same head.
+ */
+static void
+fuzz_resume(const uint8_t *b, size_t len)
+{
+	struct audit		 a, again;
+	struct audit_rec	 r;
+	const char		*why, *why2, *rwhy;
+	size_t			 end;
+	bool			 torn, torn2;
+
+	memset(&a, 0, sizeof(a));
+	end = audit_resume_scan(&a, b, len, &why, &torn);
+	if (end > len || (why == NULL) != (end == len))
+		abort();
+	if (why != NULL && audit_read(b, len, end, &r, &rwhy) !=
+	    (torn ? -1 : 1))
+		abort();
+	memset(&again, 0, sizeof(again));
+	if (audit_resume_scan(&again, b, end, &why2, &torn2) != end ||
+	    why2 != NULL || torn2 || again.seq != a.seq ||
+	    memcmp(again.head, a.head, AUDIT_HASH_LEN) != 0)
+		abort();
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -113,6 +143,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		break;
 	case 2:
 		fuzz_audit(data + 1, size - 1);
+		break;
+	case 3:
+		fuzz_resume(data + 1, size - 1);
 		break;
 	}
 	return 0;

@@ -477,6 +477,81 @@ test_torn(void **state)
 		free(all[i]);
 }
 
+/*
+ * A last file whose FILE record is cut short (8 bytes, not 56), but
+ * framed and chained: resuming must not read the previous head past the
+ * record (an out-of-bounds read before the fix), must say why it stops,
+ * and must leave the record for the auditor.
+ */
+static void
+test_short_file(void **state)
+{
+	static char		 out[65536];
+	struct audit_wire_hdr	*h;
+	struct audit_rec	 r;
+	struct audit		*a;
+	const char		*why;
+	char			 logdir[96], p[3][128], errpath[128], *all[3];
+	uint8_t			*b, rec[28 + 8 + AUDIT_HASH_LEN];
+	size_t			 len, off, i;
+	uint64_t		 seq = 0;
+	int			 fd, saved;
+
+	(void)state;
+	snprintf(logdir, sizeof(logdir), "%s/short", dir);
+	assert_int_equal(mkdir(logdir, 0700), 0);
+	for (i = 0; i < 3; i++) {
+		snprintf(p[i], sizeof(p[i]), "%s/clock-%06zu.log", logdir,
+		    i + 1);
+		all[i] = p[i];
+	}
+	b = slurp(files[0], &len);
+	spit(p[0], b, len);
+	for (off = 0; audit_read(b, len, off, &r, &why) == 1; off += r.total)
+		seq = r.seq;
+	memset(rec, 0, sizeof(rec));
+	h = (struct audit_wire_hdr *)rec;
+	memcpy(h->magic, AUDIT_MAGIC, 4);
+	h->type = AUDIT_FILE;
+	h->version = AUDIT_VERSION;
+	h->len[3] = 8;
+	for (i = 0; i < 8; i++)
+		h->seq[i] = (uint8_t)((seq + 1) >> (56 - 8 * i));
+	rec[28 + 7] = 2;			/* file number, then nothing */
+	audit_hash(b + len - AUDIT_HASH_LEN, rec, 28 + 8, rec + 28 + 8);
+	spit(p[1], rec, sizeof(rec));
+	free(b);
+
+	snprintf(errpath, sizeof(errpath), "%s/err", dir);
+	fflush(stderr);
+	saved = dup(2);
+	fd = open(errpath, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	assert_true(saved != -1 && fd != -1);
+	dup2(fd, 2);
+	a = audit_open(logdir, 1 << 20, NULL);
+	audit_close(a);
+	dup2(saved, 2);
+	close(saved);
+	len = pread(fd, out, sizeof(out) - 1, 0);
+	out[len] = '\0';
+	close(fd);
+	if (strstr(out, "clock-000002.log: FILE record not 56 bytes long at "
+	    "offset 0, left as it is") == NULL)
+		fail_msg("resume did not name the short FILE record:\n%s", out);
+
+	b = slurp(p[1], &len);
+	assert_int_equal(len, sizeof(rec));
+	assert_memory_equal(b, rec, sizeof(rec));
+	free(b);
+	assert_int_equal(access(p[2], F_OK), 0);
+	if (run_audit(all, 3, "clock-seal.pub", out, sizeof(out)) != 1 ||
+	    strstr(out, "does not start with a FILE record") == NULL)
+		fail_msg("the auditor missed the short FILE record:\n%s", out);
+	for (i = 0; i < 3; i++)
+		unlink(p[i]);
+	rmdir(logdir);
+}
+
 int
 main(void)
 {
@@ -485,6 +560,7 @@ main(void)
 		cmocka_unit_test(test_tamper),
 		cmocka_unit_test(test_resume),
 		cmocka_unit_test(test_torn),
+		cmocka_unit_test(test_short_file),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
