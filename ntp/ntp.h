@@ -288,15 +288,23 @@ void	 chrony_sample(const struct clock_cfg *, struct clock_sample *);
 /* sntp.c */
 /* The client request (mode 3, version 4) with transmit timestamp xmt. */
 void	 sntp_request(uint8_t out[NTP_PKT_LEN], uint64_t xmt);
+/* What sntp_parse() makes of a datagram. */
+enum sntp_verdict {
+	SNTP_REPLY = 0,		/* the server's reply, usable */
+	SNTP_REFUSED = -1,	/* the server's reply, unusable */
+	SNTP_STRAY = -2,	/* not an answer to our request (origin) */
+};
 /*
  * Checks one reply against the request's transmit timestamp (RFC 5905
  * 8, 9.2, 7.4): length, version, mode, origin, zero transmit, KoD,
  * stratum, leap 3, zero receive or reference time, root distance,
- * transmit before receive.  Returns 0 with *r filled, or -1 and a static
+ * transmit before receive.  Returns SNTP_REPLY with *r filled, or
+ * SNTP_REFUSED or SNTP_STRAY (the origin is not xmt: a stray, late or
+ * spoofed datagram, after which the reply may still come) with a static
  * reason in *why.
  */
-int	 sntp_parse(const uint8_t *, size_t, uint64_t xmt, struct ntp_reply *,
-	    const char **why);
+enum sntp_verdict sntp_parse(const uint8_t *, size_t, uint64_t xmt,
+	    struct ntp_reply *, const char **why);
 /* Queries "HOST:PORT" once, bounded by cfg->ntp_timeout_ns. */
 void	 sntp_sample(const struct clock_cfg *, const char *server,
 	    struct clock_sample *);

@@ -84,7 +84,7 @@ sntp_kod(const uint8_t code[4])
 	return "kiss-o'-death (stratum 0)";
 }
 
-int
+enum sntp_verdict
 sntp_parse(const uint8_t *buf, size_t len, uint64_t xmt, struct ntp_reply *r,
     const char **why)
 {
@@ -93,11 +93,11 @@ sntp_parse(const uint8_t *buf, size_t len, uint64_t xmt, struct ntp_reply *r,
 
 	if (len < NTP_PKT_LEN) {
 		*why = "short packet (RFC 5905 7.3: 48 bytes)";
-		return -1;
+		return SNTP_REFUSED;
 	}
 	if (len > NTP_MAX_PKT || len % 4 != 0) {
 		*why = "bad packet length (RFC 7822 extension fields)";
-		return -1;
+		return SNTP_REFUSED;
 	}
 	memcpy(&w, buf, sizeof(w));
 	leap = w.li_vn_mode >> 6;
@@ -105,59 +105,59 @@ sntp_parse(const uint8_t *buf, size_t len, uint64_t xmt, struct ntp_reply *r,
 	mode = w.li_vn_mode & 7;
 	if (vn < 1 || vn > NTP_VERSION) {
 		*why = "unsupported NTP version";
-		return -1;
+		return SNTP_REFUSED;
 	}
 	if (mode != NTP_MODE_SERVER) {
 		*why = "not a server-mode reply (RFC 5905 9.2)";
-		return -1;
+		return SNTP_REFUSED;
 	}
 	/* RFC 5905 8: a reply must echo our transmit time as its origin. */
 	if (get_be64(w.origin) != xmt) {
 		*why = "origin timestamp mismatch (bogus or replayed)";
-		return -1;
+		return SNTP_STRAY;
 	}
 	if (get_be64(w.transmit) == 0) {
 		*why = "zero transmit timestamp";
-		return -1;
+		return SNTP_REFUSED;
 	}
 	if (w.stratum == 0) {
 		*why = sntp_kod(w.refid);
-		return -1;
+		return SNTP_REFUSED;
 	}
 	if (w.stratum > NTP_MAX_STRATUM) {
 		*why = "stratum 16 (unsynchronised)";
-		return -1;
+		return SNTP_REFUSED;
 	}
 	if (leap == 3) {
 		*why = "leap indicator 3 (unsynchronised)";
-		return -1;
+		return SNTP_REFUSED;
 	}
 	if (get_be64(w.receive) == 0) {
 		*why = "zero receive timestamp";
-		return -1;
+		return SNTP_REFUSED;
 	}
 	if (get_be64(w.reftime) == 0) {
 		*why = "zero reference time (never synchronised)";
-		return -1;
+		return SNTP_REFUSED;
 	}
 	r->root_delay_ns = short_to_ns(get_be32(w.root_delay));
 	r->root_disp_ns = short_to_ns(get_be32(w.root_disp));
 	/* RFC 5905 A.5.1.1: a root distance past MAXDISP is unusable. */
 	if (r->root_delay_ns / 2 + r->root_disp_ns >= NTP_MAX_ROOT) {
 		*why = "root distance beyond 16 s (RFC 5905 MAXDISP)";
-		return -1;
+		return SNTP_REFUSED;
 	}
 	r->receive = get_be64(w.receive);
 	r->transmit = get_be64(w.transmit);
 	if (sntp_to_ns(r->transmit) < sntp_to_ns(r->receive)) {
 		*why = "server transmit before its receive";
-		return -1;
+		return SNTP_REFUSED;
 	}
 	r->leap = leap;
 	r->version = vn;
 	r->stratum = w.stratum;
 	r->refid = get_be32(w.refid);
-	return 0;
+	return SNTP_REPLY;
 }
 
 /* Splits "host:port" or "[v6]:port"; returns 0 or -1. */
@@ -257,6 +257,7 @@ sntp_recv(struct sntp_q *q)
 	uint8_t			 buf[NTP_MAX_PKT];
 	const char		*why;
 	int64_t			 t2, t3, t4, t4m;
+	enum sntp_verdict	 v;
 	ssize_t			 n;
 
 	n = recv(q->fd, buf, sizeof(buf), 0);
@@ -269,9 +270,9 @@ sntp_recv(struct sntp_q *q)
 		sntp_fail(s, "recv: %s", strerror(errno));
 		return;
 	}
-	if (sntp_parse(buf, (size_t)n, q->xmt, &r, &why) == -1) {
-		/* A bad origin may be a stray or spoofed packet: keep waiting. */
-		if (strncmp(why, "origin", 6) == 0)
+	if ((v = sntp_parse(buf, (size_t)n, q->xmt, &r, &why)) != SNTP_REPLY) {
+		/* A stray or spoofed packet is not the reply: keep waiting. */
+		if (v == SNTP_STRAY)
 			return;
 		q->done = true;
 		sntp_fail(s, "%s", why);

@@ -26,15 +26,19 @@ static void
 fuzz_ntp(const uint8_t *b, size_t len, int own_origin)
 {
 	struct ntp_reply	 r;
+	enum sntp_verdict	 v;
 	const char		*why = NULL;
-	uint64_t		 xmt = 0x0123456789abcdefULL;
+	uint64_t		 xmt = 0x0123456789abcdefULL, origin = 0;
 	size_t			 i;
 
+	for (i = 24; i < 32 && i < len; i++)
+		origin = origin << 8 | b[i];
 	if (own_origin && len >= 32)
-		for (xmt = 0, i = 24; i < 32; i++)
-			xmt = xmt << 8 | b[i];
-	if (sntp_parse(b, len, xmt, &r, &why) == -1) {
-		if (why == NULL || *why == '\0')
+		xmt = origin;
+	if ((v = sntp_parse(b, len, xmt, &r, &why)) != SNTP_REPLY) {
+		if (why == NULL || *why == '\0' || (v != SNTP_REFUSED &&
+		    v != SNTP_STRAY) || (v == SNTP_STRAY && (len <
+		    NTP_PKT_LEN || origin == xmt)))
 			abort();
 		return;
 	}

@@ -2,15 +2,22 @@
 /*
  * ntp/sntp.c and ntp/chrony.c parsers: a good server reply, then a table
  * of malformed and hostile ones, each refused for its own reason (RFC
- * 5905 7.3, 7.4, 8, 9.2); timestamp conversions across the 2036 era; and
- * `chronyc -c tracking` lines, good and bad.
+ * 5905 7.3, 7.4, 8, 9.2); the wait for a reply past a stray datagram, on
+ * loopback; timestamp conversions across the 2036 era; and `chronyc -c
+ * tracking` lines, good and bad.
  */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <sys/socket.h>
 
 #include <cmocka.h>
 
@@ -64,7 +71,7 @@ test_good(void **state)
 
 	(void)state;
 	good_reply(b);
-	assert_int_equal(sntp_parse(b, NTP_PKT_LEN, XMT, &r, &why), 0);
+	assert_int_equal(sntp_parse(b, NTP_PKT_LEN, XMT, &r, &why), SNTP_REPLY);
 	assert_int_equal(r.stratum, 2);
 	assert_int_equal(r.version, 4);
 	assert_int_equal(r.leap, 0);
@@ -73,12 +80,13 @@ test_good(void **state)
 	assert_true(llabs(sntp_to_ns(r.receive) - NOW_NS) < 10);
 	/* Version 3 servers still answer; a 4-byte extension is allowed. */
 	b[0] = 0 << 6 | 3 << 3 | NTP_MODE_SERVER;
-	assert_int_equal(sntp_parse(b, NTP_PKT_LEN, XMT, &r, &why), 0);
+	assert_int_equal(sntp_parse(b, NTP_PKT_LEN, XMT, &r, &why), SNTP_REPLY);
 	memset(b + NTP_PKT_LEN, 0, 20);
-	assert_int_equal(sntp_parse(b, NTP_PKT_LEN + 20, XMT, &r, &why), 0);
+	assert_int_equal(sntp_parse(b, NTP_PKT_LEN + 20, XMT, &r, &why),
+	    SNTP_REPLY);
 	/* A leap second announced is not a reason to refuse. */
 	b[0] = 1 << 6 | 4 << 3 | NTP_MODE_SERVER;
-	assert_int_equal(sntp_parse(b, NTP_PKT_LEN, XMT, &r, &why), 0);
+	assert_int_equal(sntp_parse(b, NTP_PKT_LEN, XMT, &r, &why), SNTP_REPLY);
 	assert_int_equal(r.leap, 1);
 }
 
@@ -135,6 +143,7 @@ test_bad(void **state)
 	static uint8_t	 b[NTP_MAX_PKT + 16];
 	struct ntp_wire	*w = (struct ntp_wire *)b;
 	struct ntp_reply r;
+	enum sntp_verdict v, want;
 	const char	*why;
 	size_t		 i, len;
 
@@ -177,8 +186,11 @@ test_bad(void **state)
 			break;
 		}
 		why = NULL;
-		if (sntp_parse(b, len, XMT, &r, &why) != -1)
-			fail_msg("%s: accepted", bad[i].name);
+		/* Only a wrong origin leaves the wait for the reply open. */
+		want = bad[i].mut == M_ORIGIN ? SNTP_STRAY : SNTP_REFUSED;
+		if ((v = sntp_parse(b, len, XMT, &r, &why)) != want)
+			fail_msg("%s: verdict %d, not %d", bad[i].name, v,
+			    want);
 		assert_non_null(why);
 		if (strstr(why, bad[i].why) == NULL)
 			fail_msg("%s: reason \"%s\" lacks \"%s\"", bad[i].name,
@@ -213,6 +225,100 @@ test_timestamps(void **state)
 	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++)
 		assert_true(llabs(sntp_to_ns(sntp_from_ns(t[i])) - t[i]) <= 1);
 	assert_int_equal(sntp_from_ns(0) >> 32, NTP_UNIX_EPOCH);
+}
+
+/*
+ * A fake server on loopback: answers the one request it gets with the
+ * datagrams plan names, in order: 's' a stray (our reply with another
+ * origin), 'g' the good reply, 'k' a kiss-o'-death RATE.
+ */
+struct fake {
+	int		 fd;
+	const char	*plan;
+};
+
+static void *
+fake_serve(void *arg)
+{
+	struct fake		*f = arg;
+	struct sockaddr_storage	 ss;
+	socklen_t		 sl = sizeof(ss);
+	uint8_t			 req[NTP_PKT_LEN], b[NTP_PKT_LEN];
+	struct ntp_wire		*w = (struct ntp_wire *)b;
+	const struct ntp_wire	*q = (const struct ntp_wire *)req;
+	const char		*p;
+
+	if (recvfrom(f->fd, req, sizeof(req), 0, (struct sockaddr *)&ss,
+	    &sl) != NTP_PKT_LEN)
+		return NULL;
+	for (p = f->plan; *p != '\0'; p++) {
+		good_reply(b);
+		memcpy(w->origin, q->transmit, 8);
+		if (*p == 's')
+			w->origin[7] ^= 1;
+		else if (*p == 'k') {
+			w->stratum = 0;
+			memcpy(w->refid, "RATE", 4);
+		}
+		(void)sendto(f->fd, b, sizeof(b), 0, (struct sockaddr *)&ss,
+		    sl);
+	}
+	return NULL;
+}
+
+/*
+ * The wait for a reply (sntp_recv): a stray datagram does not end it, so
+ * the reply after it is still taken; any other refusal ends it at once.
+ */
+static void
+test_stray(void **state)
+{
+	static const struct {
+		const char	*plan;
+		int64_t		 timeout_ns;
+		bool		 ok;
+		const char	*why;
+	} runs[] = {
+		{ "sg", 5 * NSEC_PER_SEC, true, "" },
+		{ "ssg", 5 * NSEC_PER_SEC, true, "" },
+		{ "sk", 5 * NSEC_PER_SEC, false, "RATE" },
+		{ "s", NSEC_PER_SEC / 4, false, "no reply before the timeout" },
+	};
+	struct sockaddr_in	 sin;
+	socklen_t		 sl = sizeof(sin);
+	struct clock_cfg	 cfg;
+	struct clock_sample	 s;
+	struct fake		 f;
+	pthread_t		 t;
+	char			 server[32];
+	size_t			 i;
+
+	(void)state;
+	for (i = 0; i < sizeof(runs) / sizeof(runs[0]); i++) {
+		memset(&sin, 0, sizeof(sin));
+		sin.sin_family = AF_INET;
+		sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		f.fd = socket(AF_INET, SOCK_DGRAM, 0);
+		assert_true(f.fd != -1);
+		assert_int_equal(bind(f.fd, (struct sockaddr *)&sin,
+		    sizeof(sin)), 0);
+		assert_int_equal(getsockname(f.fd, (struct sockaddr *)&sin,
+		    &sl), 0);
+		snprintf(server, sizeof(server), "127.0.0.1:%u",
+		    ntohs(sin.sin_port));
+		f.plan = runs[i].plan;
+		assert_int_equal(pthread_create(&t, NULL, fake_serve, &f), 0);
+		memset(&cfg, 0, sizeof(cfg));
+		cfg.ntp_timeout_ns = runs[i].timeout_ns;
+		sntp_sample(&cfg, server, &s);
+		assert_int_equal(pthread_join(t, NULL), 0);
+		close(f.fd);
+		if (s.ok != runs[i].ok || strstr(s.why, runs[i].why) == NULL)
+			fail_msg("plan \"%s\": ok %d, why \"%s\"", runs[i].plan,
+			    s.ok, s.why);
+		if (s.ok)
+			assert_int_equal(s.stratum, 2);
+	}
 }
 
 /* A line from a real chronyd with `local stratum 10`. */
@@ -320,6 +426,7 @@ main(void)
 		cmocka_unit_test(test_bad),
 		cmocka_unit_test(test_request),
 		cmocka_unit_test(test_timestamps),
+		cmocka_unit_test(test_stray),
 		cmocka_unit_test(test_chrony_good),
 		cmocka_unit_test(test_chrony_bad),
 	};
