@@ -154,7 +154,6 @@ resp_ers(const struct ers_replies *er, const uint8_t *tsr, size_t tsrlen)
 	size_t			 toklen, plen, hlen = 0, i, depth, per, refs = 0;
 	size_t			 head_plen = 0;
 	enum http_conn		 head_conn = HTTP_CLOSE, conn;
-	enum hash_alg		 alg;
 
 	if (tsr == NULL || ers_token_from_resp(tsr, tsrlen, &tok,
 	    &toklen) == -1) {
@@ -163,12 +162,10 @@ resp_ers(const struct ers_replies *er, const uint8_t *tsr, size_t tsrlen)
 			    "the signing key is not available");
 		return;
 	}
-	if (merkle_path(er->m, 0, &p) == -1)
-		errx(1, "resp_ers: a tree without leaves");
-	alg = p.alg;
 	for (depth = 0; ((size_t)1 << depth) < er->n; depth++)
 		;
-	per = HTTP_HEAD_ROOM + ERS_PREFIX_BOUND(depth, hash_info(alg)->len);
+	per = HTTP_HEAD_ROOM + ERS_PREFIX_BOUND(depth,
+	    hash_info(er->alg)->len);
 	if ((bl = malloc(sizeof(*bl) + toklen + er->n * per)) == NULL)
 		err(1, NULL);
 	memcpy(bl->data, tok, toklen);

@@ -49,13 +49,10 @@
 /* The /ers requests of one digest and policy in a round, and their tree. */
 struct tree {
 	struct tree		*next;
-	enum hash_alg		 alg;
 	int			 policy;
-	size_t			 n, cap;
+	size_t			 cap;
 	struct job		**leaves;
-	struct resp		**resps;	/* the leaves' replies */
-	struct merkle		*m;
-	struct ers_replies	 replies;	/* m and resps, for a worker */
+	struct ers_replies	 er;	/* alg, the tree, the n leaves' replies */
 };
 
 /*
@@ -68,7 +65,7 @@ struct round {
 	size_t		 njobs;
 	size_t		 live;		/* requests not yet released */
 	struct job	*jobs, *tail;	/* via rnext */
-	size_t		 nstd, ners;	/* POST / (and stamps), POST /ers */
+	size_t		 nstd;		/* POST / and stamps */
 	char		 gentime[32];
 	size_t		 gentime_len;
 	int64_t		 opened;	/* CLOCK_MONOTONIC, ns */
@@ -135,8 +132,10 @@ rounds_job_new(enum job_kind kind, const uint8_t *tsq, size_t len)
 {
 	struct job *j;
 
-	if ((j = calloc(1, sizeof(*j) + len)) == NULL)
+	/* Only the fixed part is zeroed: the request is copied over the rest. */
+	if ((j = malloc(sizeof(*j) + len)) == NULL)
 		err(1, NULL);
+	memset(j, 0, sizeof(*j));
 	j->kind = kind;
 	if (len > 0)
 		memcpy(j->tsq, tsq, len);
@@ -257,9 +256,7 @@ rounds_add(struct rounds *rs, struct job *j)
 	r->tail = j;
 	r->njobs++;
 	r->live++;
-	if (j->kind == JOB_ERS)
-		r->ners++;
-	else
+	if (j->kind != JOB_ERS)
 		r->nstd++;
 	/*
 	 * The size bound holds under any load: the round closes now, and its
@@ -371,11 +368,11 @@ tree_for(struct tree **trees, const struct job *j)
 	struct tree *t;
 
 	for (t = *trees; t != NULL; t = t->next)
-		if (t->alg == j->req.alg && t->policy == j->req.policy)
+		if (t->er.alg == j->req.alg && t->policy == j->req.policy)
 			return t;
 	if ((t = calloc(1, sizeof(*t))) == NULL)
 		err(1, NULL);
-	t->alg = j->req.alg;
+	t->er.alg = j->req.alg;
 	t->policy = j->req.policy;
 	t->next = *trees;
 	*trees = t;
@@ -385,9 +382,9 @@ tree_for(struct tree **trees, const struct job *j)
 static void
 tree_free(struct tree *t)
 {
-	merkle_free(t->m);
+	merkle_free(t->er.m);
 	free(t->leaves);
-	free(t->resps);
+	free(t->er.resps);
 	free(t);
 }
 
@@ -419,35 +416,32 @@ round_trees(struct round *r, bool *ok)
 		if (j->kind != JOB_ERS)
 			continue;
 		t = tree_for(&trees, j);
-		if (t->n == t->cap) {
+		if (t->er.n == t->cap) {
 			t->cap = t->cap ? t->cap * 2 : 16;
 			if ((t->leaves = reallocarray(t->leaves, t->cap,
 			    sizeof(*t->leaves))) == NULL ||
-			    (t->resps = reallocarray(t->resps, t->cap,
-			    sizeof(*t->resps))) == NULL)
+			    (t->er.resps = reallocarray(t->er.resps, t->cap,
+			    sizeof(*t->er.resps))) == NULL)
 				err(1, NULL);
 		}
-		t->resps[t->n] = j->u.client.resp;
-		t->leaves[t->n++] = j;
+		t->er.resps[t->er.n] = j->u.client.resp;
+		t->leaves[t->er.n++] = j;
 	}
 	for (t = trees; t != NULL; t = t->next) {
-		if ((lv = calloc(t->n, sizeof(*lv))) == NULL)
+		if ((lv = calloc(t->er.n, sizeof(*lv))) == NULL)
 			err(1, NULL);
-		for (i = 0; i < t->n; i++) {
+		for (i = 0; i < t->er.n; i++) {
 			lv[i].h = t->leaves[i]->req.imprint;
 			lv[i].nonce = t->leaves[i]->req.nonce;
 			lv[i].nonce_len = t->leaves[i]->req.nonce_len;
 		}
-		t->m = merkle_build(t->alg, lv, t->n, NULL);
+		t->er.m = merkle_build(t->er.alg, lv, t->er.n, NULL);
 		free(lv);
-		if (t->m == NULL) {
+		if (t->er.m == NULL) {
 			trees_free(trees);
 			*ok = false;
 			return NULL;
 		}
-		t->replies.m = t->m;
-		t->replies.resps = t->resps;
-		t->replies.n = t->n;
 	}
 	return trees;
 }
@@ -518,17 +512,18 @@ round_ers(struct rounds *rs, struct round *r, struct tree *trees, uint64_t s)
 
 	for (t = trees; t != NULL; t = next) {
 		next = t->next;
-		j = job_own(JOB_ROUND_TOKEN, t->alg, t->policy,
-		    merkle_root(t->m), hash_info(t->alg)->len);
+		j = job_own(JOB_ROUND_TOKEN, t->er.alg, t->policy,
+		    merkle_root(t->er.m), hash_info(t->er.alg)->len);
 		j->u.own.tree = t;
-		j->u.own.replies = &t->replies;
+		j->u.own.replies = &t->er;
 		if (job_tstinfo(rs, j, r, s, th) == -1)
 			errx(1, "round token encoding failed");
 		round_rec(r, &rec, LEDGER_ERS);
-		rec.alg = t->alg;
-		rec.count = t->n;
+		rec.alg = t->er.alg;
+		rec.count = t->er.n;
 		rec.first_serial = rec.last_serial = s++;
-		memcpy(rec.root, merkle_root(t->m), hash_info(t->alg)->len);
+		memcpy(rec.root, merkle_root(t->er.m),
+		    hash_info(t->er.alg)->len);
 		rec.payload = th;
 		rec.payload_len = LEDGER_HASH_LEN;
 		r->ticket = journal_append(rs->jr, &rec, r->opened);
@@ -721,7 +716,7 @@ round_token_back(struct rounds *rs, struct job *rt)
 	struct tree	*t = rt->u.own.tree;
 	size_t		 i;
 
-	for (i = 0; i < t->n; i++) {
+	for (i = 0; i < t->er.n; i++) {
 		t->leaves[i]->signed_ = true;
 		if (rt->failed)
 			t->leaves[i]->failed = true;

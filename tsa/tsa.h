@@ -278,10 +278,12 @@ struct merkle;
 
 /*
  * The replies of one /ers tree, which the worker that signs the tree's
- * round token fills (resp_ers()): leaf i of m answers in resps[i].
+ * round token fills (resp_ers()): leaf i of m (a tree of alg) answers in
+ * resps[i].
  */
 struct ers_replies {
-	const struct merkle	*m;
+	enum hash_alg		  alg;
+	struct merkle		 *m;
 	struct resp		**resps;
 	size_t			  n;
 };
