@@ -648,7 +648,6 @@ test_date(void **state)
 {
 	struct tm	 tm;
 	const char	*d = http_date(), *end;
-	char		 copy[HTTP_DATE_LEN + 1];
 	time_t		 t, now;
 
 	(void)state;
@@ -661,9 +660,7 @@ test_date(void **state)
 	now = time(NULL);
 	assert_true(t <= now && now - t <= 2);
 	/* One buffer per thread, made anew once a second. */
-	memcpy(copy, d, sizeof(copy));
 	assert_ptr_equal(http_date(), d);
-	assert_int_equal(strlen(copy), HTTP_DATE_LEN);
 }
 
 static void
