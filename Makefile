@@ -5,6 +5,7 @@
 #   make test SAN=1 the same under ASan+UBSan (objects in build-san/)
 #   make run        deps + build + demo state in ./state + serve on 127.0.0.1
 #   make deps       install the Debian 12 packages (apt-get; sudo when not root)
+#   make soak       the long fault and load runs (minutes)
 #   make fuzz       build the libFuzzer targets (clang; a target that
 #                   #includes a .c under test is linked without its object)
 #   make clean
@@ -101,6 +102,11 @@ run: deps all
 bench: $(B)/carimbo
 	@python3 bench/suite.py --carimbo $(B)/carimbo --out $(B)/bench-run
 
+# The long runs of the fault and load tests (minutes, not in make test):
+# hostile clients at 10,000 connections beside a well-behaved bench.
+soak: $(B)/carimbo
+	@CARIMBO=$(CURDIR)/$(B)/carimbo python3 tests/integration/hostile.py --soak
+
 fuzz: $(B)/libcarimbo.a
 	@mkdir -p build-fuzz
 	@for f in $(FUZZ_SRC); do n=$$(basename $$f .c); \
@@ -115,4 +121,4 @@ fuzz: $(B)/libcarimbo.a
 clean:
 	rm -rf build build-san build-fuzz
 
-.PHONY: all test deps run bench fuzz clean
+.PHONY: all test deps run bench soak fuzz clean

@@ -77,14 +77,34 @@
 #define BR_SIZE		4096
 #define BR_GROUP	0
 #define CQE_BATCH	256
-#define MAX_PIPELINE	1024		/* queued replies before reads pause */
 #define SEND_IOV	64		/* iovecs in one sendmsg: 32 replies */
 #define LINGER_SECONDS	2
 #define DRAIN_SECONDS	10
+#define REFUSE_LOG_SECONDS 10		/* a refusal's log line, at most */
+/*
+ * A reply's size for the memory bound: a token with the TSA's certificate
+ * and a chain of two is 2-3 KiB, an /ers reply's own part less; 8 KiB
+ * leaves room for a longer chain.
+ */
+#define REPLY_BOUND	8192
 
 enum op {
 	OP_ACCEPT = 1, OP_RECV, OP_SEND, OP_EVENT, OP_TIMER, OP_SIGNAL,
 	OP_JOURNAL, OP_STAMP, OP_PUB,
+};
+
+/*
+ * Why something was refused; each is counted for /metrics and logged at
+ * most once per REFUSE_LOG_SECONDS with the count since (refused()).
+ */
+enum refusal {
+	REF_CONNS,		/* past max_connections: 503 or closed */
+	REF_INFLIGHT,		/* past max_inflight: 503 */
+	REF_ACCEPT,		/* accept failed: descriptors or memory */
+	REF_N
+};
+static const char *const refusal_names[REF_N] = {
+	"max_connections", "max_inflight", "accept",
 };
 #define OP_BITS		4
 #define OP_MASK		((1u << OP_BITS) - 1)
@@ -104,6 +124,7 @@ struct conn {
 	bool		 send_armed;
 	bool		 cont_sent;	/* 100 Continue sent for the partial request */
 	bool		 http10;	/* the request being answered is HTTP/1.0 */
+	bool		 refusing;	/* past max_connections: one 503 */
 	uint8_t		*ibuf;		/* an incomplete request */
 	size_t		 ilen, icap;
 	struct iovec	*iov;		/* the sendmsg in flight */
@@ -125,6 +146,9 @@ struct stats {
 	uint64_t	 rejected[32];		/* by PKIFailureInfo bit */
 	uint64_t	 http_status[6];	/* by class: 1xx..5xx */
 	uint64_t	 accepted;		/* connections */
+	uint64_t	 refused[REF_N];	/* since start */
+	uint64_t	 refused_new[REF_N];	/* not logged yet */
+	time_t		 refused_logged[REF_N];
 };
 
 struct loop {
@@ -137,6 +161,8 @@ struct loop {
 	struct serial			*ser;
 	int				 lfd, efd, sfd;
 	bool				 accept_armed;
+	bool				 accept_paused;	/* until the tick */
+	size_t				 refusing;	/* 503s past the limit */
 	uint64_t			 efd_val;
 	uint64_t			 stamp_val;
 	uint8_t				 pub_events[PUB_EVENT_BUF];
@@ -154,6 +180,45 @@ struct loop {
 };
 
 static void	conn_kill(struct loop *, struct conn *);
+static void	conn_parse(struct loop *, struct conn *, const uint8_t *,
+		    size_t);
+
+static void
+refusals_log(struct loop *l, enum refusal why)
+{
+	uint64_t n = l->st.refused_new[why];
+
+	switch (why) {
+	case REF_CONNS:
+		log_warnx("refused %" PRIu64 " connections: max_connections "
+		    "(%zu) reached", n, l->cfg->max_conns);
+		break;
+	case REF_INFLIGHT:
+		log_warnx("refused %" PRIu64 " requests: max_inflight (%zu) "
+		    "reached", n, l->cfg->max_inflight);
+		break;
+	default:
+		log_warnx("refused %" PRIu64 " connections: accept failed for "
+		    "want of descriptors or memory (%zu open); accepting "
+		    "again in a second", n, l->nconns);
+		break;
+	}
+	l->st.refused_new[why] = 0;
+	l->st.refused_logged[why] = l->now;
+}
+
+/*
+ * Counts a refusal; the first of a quiet spell is logged at once, the
+ * rest as one line per REFUSE_LOG_SECONDS (on_timer()).
+ */
+static void
+refused(struct loop *l, enum refusal why)
+{
+	l->st.refused[why]++;
+	l->st.refused_new[why]++;
+	if (l->now - l->st.refused_logged[why] >= REFUSE_LOG_SECONDS)
+		refusals_log(l, why);
+}
 
 static struct io_uring_sqe *
 loop_sqe(struct loop *l)
@@ -403,6 +468,10 @@ reply_metrics(struct loop *l, struct conn *c, const struct http_req *hr)
 	M("# TYPE carimbo_connections_accepted_total counter\n"
 	    "carimbo_connections_accepted_total %" PRIu64 "\n",
 	    l->st.accepted);
+	M("# TYPE carimbo_refused_total counter\n");
+	for (i = 0; i < REF_N; i++)
+		M("carimbo_refused_total{limit=\"%s\"} %" PRIu64 "\n",
+		    refusal_names[i], l->st.refused[i]);
 	n += journal_metrics(l->jr, body + n, sizeof(body) - n);
 	rst = rounds_stats(l->rs);
 	M("# TYPE carimbo_rounds_total counter\n"
@@ -445,6 +514,7 @@ handle_tsq(struct loop *l, struct conn *c, const struct http_req *hr,
 	int		 rc;
 
 	if (l->inflight >= l->cfg->max_inflight) {
+		refused(l, REF_INFLIGHT);
 		reply_text(l, c, 503, "Retry-After: 1\r\n", hr->keep_alive);
 		return;
 	}
@@ -563,8 +633,10 @@ ibuf_keep(struct conn *c, const uint8_t *p, size_t n)
 }
 
 /*
- * Parses every complete request in p[0..n) and keeps the incomplete rest.
- * p is either a read buffer or the connection's own input buffer.
+ * Parses the complete requests in p[0..n), up to the connection's
+ * max_pipeline unanswered ones, and keeps the rest.  p is either a read
+ * buffer or the connection's own input buffer.  What is kept is parsed
+ * when replies have left (on_send()); reads wait meanwhile (conn_wants()).
  */
 static void
 conn_parse(struct loop *l, struct conn *c, const uint8_t *p, size_t n)
@@ -573,7 +645,8 @@ conn_parse(struct loop *l, struct conn *c, const uint8_t *p, size_t n)
 	size_t		 total;
 	int		 rc;
 
-	while (n > 0 && c->state == C_OPEN) {
+	while (n > 0 && c->state == C_OPEN &&
+	    c->nresp < l->cfg->max_pipeline) {
 		rc = http_parse(p, n, &l->cfg->lim, &hr);
 		if (rc == 0)
 			break;
@@ -608,6 +681,20 @@ conn_parse(struct loop *l, struct conn *c, const uint8_t *p, size_t n)
 		c->req_start = 0;
 	else if (c->req_start == 0)
 		c->req_start = l->now;
+}
+
+/*
+ * Whether to read more from an open connection: not while it has
+ * max_pipeline requests unanswered (its replies not all sent), so that
+ * one connection cannot fill the workers' queue ahead of the others, nor
+ * a peer that reads nothing make us hold more than max_pipeline replies
+ * for it.  At the cap, what it sends waits in the kernel: TCP's own back
+ * pressure.
+ */
+static bool
+conn_wants(const struct loop *l, const struct conn *c)
+{
+	return c->state == C_OPEN && c->nresp < l->cfg->max_pipeline;
 }
 
 static void
@@ -647,7 +734,7 @@ on_recv(struct loop *l, struct conn *c, struct io_uring_cqe *cqe)
 	buf_return(l, bid);
 	if (c->state == C_DEAD)
 		return;
-	if (c->nresp < MAX_PIPELINE)
+	if (conn_wants(l, c))
 		arm_recv(l, c);
 	mark_dirty(l, c);
 }
@@ -692,6 +779,8 @@ conn_reap(struct loop *l, struct conn *c)
 		return;
 	close(c->fd);
 	conn_free_resps(c);
+	if (c->refusing)
+		l->refusing--;
 	if (c->prev != NULL)
 		c->prev->next = c->next;
 	else
@@ -718,28 +807,48 @@ conn_kill(struct loop *l, struct conn *c)
 	mark_dirty(l, c);
 }
 
+/*
+ * Past max_connections a connection is answered 503 with Retry-After (a
+ * proxy then tries another unit), by at most LOOP_REFUSING at a time;
+ * past those it is closed at once.  An accept that fails for want of
+ * descriptors or memory pauses accepting until the next tick, instead of
+ * spinning on the same error.
+ */
 static void
 on_accept(struct loop *l, struct io_uring_cqe *cqe)
 {
 	struct conn *c;
 
-	if (!(cqe->flags & IORING_CQE_F_MORE)) {
+	if (!(cqe->flags & IORING_CQE_F_MORE))
 		l->accept_armed = false;
-		if (!l->draining)
-			arm_accept(l);
-	}
 	if (cqe->res < 0) {
-		if (cqe->res != -ECANCELED)
+		if (cqe->res == -ECANCELED)
+			return;
+		if (cqe->res == -EMFILE || cqe->res == -ENFILE ||
+		    cqe->res == -ENOBUFS || cqe->res == -ENOMEM) {
+			refused(l, REF_ACCEPT);
+			l->accept_paused = true;
+		} else
 			log_warnx("accept: %s", strerror(-cqe->res));
-		return;
-	}
-	if (l->draining || l->nconns >= l->cfg->max_conns) {
+	} else if (l->draining)
 		close(cqe->res);
-		return;
+	else if (l->nconns < l->cfg->max_conns) {
+		c = conn_new(l, cqe->res);
+		l->st.accepted++;
+		arm_recv(l, c);
+	} else {
+		refused(l, REF_CONNS);
+		if (l->refusing >= LOOP_REFUSING)
+			close(cqe->res);
+		else {
+			c = conn_new(l, cqe->res);
+			c->refusing = true;
+			l->refusing++;
+			reply_text(l, c, 503, "Retry-After: 1\r\n", false);
+		}
 	}
-	c = conn_new(l, cqe->res);
-	l->st.accepted++;
-	arm_recv(l, c);
+	if (!l->accept_armed && !l->accept_paused && !l->draining)
+		arm_accept(l);
 }
 
 /* The replies a send took in full are freed; a part sent is remembered. */
@@ -782,6 +891,9 @@ on_send(struct loop *l, struct conn *c, struct io_uring_cqe *cqe)
 	}
 	c->active = l->now;
 	send_done(c, (size_t)cqe->res);
+	/* Requests kept at the pipeline cap go into this turn's round. */
+	if (c->ilen > 0 && conn_wants(l, c))
+		conn_parse(l, c, c->ibuf, c->ilen);
 	mark_dirty(l, c);
 }
 
@@ -865,7 +977,7 @@ conn_flush(struct loop *l, struct conn *c)
 
 	if (c->state == C_DEAD || c->send_armed)
 		return;
-	if (c->state == C_OPEN && c->nresp < MAX_PIPELINE)
+	if (conn_wants(l, c))
 		arm_recv(l, c);
 	n = send_build(c, &last);
 	if (last)
@@ -922,7 +1034,8 @@ on_recv_discard(struct loop *l, struct conn *c, struct io_uring_cqe *cqe)
 static void
 on_timer(struct loop *l)
 {
-	struct conn *c, *next;
+	struct conn	*c, *next;
+	enum refusal	 i;
 
 	for (c = l->conns; c != NULL; c = next) {
 		next = c->next;
@@ -953,6 +1066,15 @@ on_timer(struct loop *l)
 		case C_DEAD:
 			break;
 		}
+	}
+	for (i = 0; i < REF_N; i++)
+		if (l->st.refused_new[i] > 0 && l->now -
+		    l->st.refused_logged[i] >= REFUSE_LOG_SECONDS)
+			refusals_log(l, i);
+	if (l->accept_paused) {
+		l->accept_paused = false;
+		if (!l->accept_armed && !l->draining)
+			arm_accept(l);
 	}
 	if (l->draining && l->now - l->drain_start >= DRAIN_SECONDS) {
 		log_warnx("drain: %zu connections still open after %d s, "
@@ -1041,6 +1163,26 @@ on_cqe(struct loop *l, struct io_uring_cqe *cqe)
 	default:
 		break;
 	}
+}
+
+size_t
+loop_memory_bound(const struct serve_cfg *cfg)
+{
+	size_t	in, conn, req, held;
+
+	/* An incomplete request: what is kept, plus a read, doubled up. */
+	for (in = BR_SIZE; in < cfg->lim.max_header_bytes + cfg->lim.max_body +
+	    BR_SIZE; in *= 2)
+		;
+	conn = sizeof(struct conn) + SEND_IOV * sizeof(struct iovec) + in;
+	/* A request in a round: its job (with the body), its reply. */
+	req = sizeof(struct job) + cfg->lim.max_body + sizeof(struct resp) +
+	    REPLY_BOUND;
+	/* Replies held for a connection, in rounds or waiting to be sent. */
+	held = cfg->max_pipeline * (sizeof(struct resp) + REPLY_BOUND);
+	return (size_t)BR_ENTRIES * BR_SIZE + RING_CQ_ENTRIES * 16 +
+	    (cfg->max_conns + LOOP_REFUSING) * (conn + held) +
+	    cfg->max_inflight * req;
 }
 
 static void

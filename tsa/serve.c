@@ -16,7 +16,9 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <dirent.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -32,6 +34,12 @@
 #include "tsa/tsa.h"
 
 #define LISTEN_BACKLOG	4096
+/*
+ * Descriptors the server opens after the limits are set, beside its
+ * connections: the ring, eventfds, the clock's sockets and audit log,
+ * the CA's published files being reread, the token's files.
+ */
+#define FD_SPARE	128
 
 static void __attribute__((noreturn))
 serve_usage(void)
@@ -44,7 +52,7 @@ serve_usage(void)
 
 /* Splits "127.0.0.1:8318" or "[::1]:8318"; binds and listens. */
 static int
-serve_bind(const char *spec)
+serve_bind(const char *spec, int sndbuf)
 {
 	struct addrinfo	 hints, *res;
 	char		 host[256];
@@ -81,12 +89,85 @@ serve_bind(const char *spec)
 	if ((fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
 		err(1, "socket");
 	(void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	/*
+	 * A bounded send buffer, which every accepted socket inherits: a
+	 * peer that stops reading stops costing signatures once its replies
+	 * fill it and max_pipeline more wait (loop.c conn_wants()), where
+	 * the kernel's autotuning would let it take megabytes first.
+	 */
+	if (sndbuf > 0 && setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf,
+	    sizeof(sndbuf)) == -1)
+		err(1, "setsockopt SO_SNDBUF");
 	if (bind(fd, res->ai_addr, res->ai_addrlen) == -1)
 		err(1, "bind %s", spec);
 	if (listen(fd, LISTEN_BACKLOG) == -1)
 		err(1, "listen");
 	freeaddrinfo(res);
 	return fd;
+}
+
+static size_t
+serve_fds_open(void)
+{
+	DIR		*d;
+	size_t		 n = 0;
+
+	if ((d = opendir("/proc/self/fd")) == NULL)
+		return 64;	/* no /proc: a guess */
+	while (readdir(d) != NULL)
+		n++;
+	(void)closedir(d);
+	return n;
+}
+
+/*
+ * Fits max_connections to the open-file limit, raising the soft limit up
+ * to the hard one as far as needed: a connection must never be refused
+ * by running out of descriptors, only by the limit the operator set (and
+ * then with a 503).  Says what caps what, and the memory bound that
+ * follows from the config (loop_memory_bound()).
+ */
+static void
+serve_limits(struct serve_cfg *cfg)
+{
+	struct rlimit	 rl;
+	size_t		 need, spare = serve_fds_open() + FD_SPARE, mib;
+	unsigned long	 somax = 0;
+	FILE		*f;
+
+	need = cfg->max_conns + LOOP_REFUSING + spare;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == -1)
+		err(1, "getrlimit");
+	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < need) {
+		rl.rlim_cur = rl.rlim_max == RLIM_INFINITY ||
+		    rl.rlim_max > need ? need : rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) == -1)
+			err(1, "setrlimit");
+	}
+	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < need) {
+		if (rl.rlim_cur < spare + LOOP_REFUSING + 1)
+			errx(1, "open-file limit %llu: too low to serve "
+			    "(LimitNOFILE= in the unit, ulimit -n)",
+			    (unsigned long long)rl.rlim_cur);
+		log_warnx("max_connections %zu capped at %zu by the open-file "
+		    "limit %llu (raise LimitNOFILE= in the unit, or ulimit "
+		    "-Hn)", cfg->max_conns, (size_t)rl.rlim_cur - spare -
+		    LOOP_REFUSING, (unsigned long long)rl.rlim_cur);
+		cfg->max_conns = rl.rlim_cur - spare - LOOP_REFUSING;
+	}
+	if ((f = fopen("/proc/sys/net/core/somaxconn", "r")) != NULL) {
+		if (fscanf(f, "%lu", &somax) != 1)
+			somax = 0;
+		fclose(f);
+	}
+	if (somax != 0 && somax < LISTEN_BACKLOG)
+		log_info("listen backlog %lu (net.core.somaxconn; carimbo asks "
+		    "%d)", somax, LISTEN_BACKLOG);
+	mib = (loop_memory_bound(cfg) >> 20) + 1;
+	log_info("limits: %zu connections, %zu requests in flight, %zu per "
+	    "connection (max_pipeline); memory: at most about %zu MiB for "
+	    "them (doc/design.md \"Bad input, faults and load\")",
+	    cfg->max_conns, cfg->max_inflight, cfg->max_pipeline, mib);
 }
 
 static void
@@ -255,6 +336,8 @@ serve_conf_service(struct serve_state *st)
 	st->cfg.read_timeout = conf_int(c, "read_timeout", 10, 1, 3600);
 	st->cfg.max_conns = conf_int(c, "max_connections", 4096, 1, 1 << 20);
 	st->cfg.max_inflight = conf_int(c, "max_inflight", 65536, 1, 1 << 24);
+	st->cfg.max_pipeline = conf_int(c, "max_pipeline", 32, 1, 65536);
+	st->cfg.send_buffer = conf_int(c, "send_buffer", 65536, 0, 1 << 24);
 	/*
 	 * A round's standard tokens go into one ledger record, of at most
 	 * LEDGER_MAX_PAYLOAD bytes of hashes (2M): a bound the config cannot
@@ -437,7 +520,8 @@ serve_main(int argc, char **argv)
 	serve_token(&st);
 	serve_ledger(&st);
 
-	lfd = serve_bind(st.cfg.listen);
+	lfd = serve_bind(st.cfg.listen, st.cfg.send_buffer);
+	serve_limits(&st.cfg);
 	st.cfg.pub = pub_open(st.conf->dir);
 	st.cfg.stamper = stamper_new();
 	st.cfg.clock = clk = clock_start(&st.ccfg);

@@ -439,6 +439,8 @@ struct serve_cfg {
 	int			 read_timeout;
 	size_t			 max_conns;
 	size_t			 max_inflight;
+	size_t			 max_pipeline;	/* per connection */
+	int			 send_buffer;	/* SO_SNDBUF; 0: the kernel's */
 	int			 gentime_digits;
 	unsigned		 unit_id;
 	bool			 clock_demo;
@@ -568,6 +570,19 @@ struct loop_parts {
 	struct journal	*jr;
 };
 int	loop_run(const struct serve_cfg *, int lfd, const struct loop_parts *);
+/*
+ * Connections past max_connections: up to LOOP_REFUSING at a time are
+ * answered 503 with Retry-After, the rest closed at accept.  Each needs a
+ * descriptor beside the max_connections ones (serve.c counts them).
+ */
+#define LOOP_REFUSING	64
+/*
+ * What the loop can hold at most under cfg, in bytes, beside the
+ * process's own start-up size: every connection's input buffer and
+ * queued replies, every request in flight (doc/design.md "Bad input,
+ * faults and load").
+ */
+size_t	loop_memory_bound(const struct serve_cfg *);
 
 /* serve.c */
 int	serve_main(int, char **);
