@@ -48,7 +48,7 @@ CONF = os.path.join(STATE, "carimbo.conf")
 # Sizes of the two runs.
 if SOAK:
     IDLE, HALF, SLOW, NONREAD, FLOOD, PIPE = 10000, 10000, 500, 1000, 3000, 20000
-    PHASE_S, MAXCONN = 10, 22000
+    PHASE_S, MAXCONN = 10, 12000
 else:
     IDLE, HALF, SLOW, NONREAD, FLOOD, PIPE = 2000, 2000, 100, 200, 600, 3000
     PHASE_S, MAXCONN = 2, 5000
@@ -327,6 +327,7 @@ def attack_nonreader(stop, st):
         s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     burst = REQ * 64
     started, last, since = time.time(), -1, time.time()
+    st["sig0"] = signatures()
     while not stop.is_set():
         for s in socks:
             try:
@@ -345,8 +346,15 @@ def attack_nonreader(stop, st):
 
 
 def judge_nonreader(st):
-    print("  nonreader: send sides full after %.1f s (%s signatures)"
-          % (st.get("fill_s", -1), st.get("fill_sig")))
+    # What they cost: max_pipeline (32) replies each and what the send
+    # buffers hold (128 KiB of 2-3 KiB replies, the kernel doubling 64
+    # KiB) and their own 8 KiB receive buffers: about 90 each.  Without
+    # the bounds: 1,024 each and megabytes of autotuned buffer, thousands.
+    n = st.get("fill_sig", 0) - st.get("sig0", 0)
+    print("  nonreader: send sides full after %.1f s, %d signatures for "
+          "%d connections" % (st.get("fill_s", -1), n, NONREAD))
+    check(0 < n <= NONREAD * 250, "nonreader: %d signatures for %d "
+          "connections that read nothing" % (n, NONREAD))
 
 
 def attack_garbage(stop, st):
