@@ -65,6 +65,7 @@
 #include <liburing.h>
 
 #include "common/log.h"
+#include "common/notify.h"
 #include "common/now.h"
 #include "common/pub.h"
 #include "ntp/ntp.h"
@@ -90,7 +91,7 @@
 
 enum op {
 	OP_ACCEPT = 1, OP_RECV, OP_SEND, OP_EVENT, OP_TIMER, OP_SIGNAL,
-	OP_JOURNAL, OP_STAMP, OP_PUB,
+	OP_JOURNAL, OP_STAMP, OP_PUB, OP_NOTIFY,
 };
 
 /*
@@ -177,6 +178,7 @@ struct loop {
 	bool				 draining;
 	time_t				 drain_start;
 	time_t				 now;
+	uint64_t			 answered_tick;	/* for STATUS= */
 };
 
 static void	conn_kill(struct loop *, struct conn *);
@@ -1031,6 +1033,49 @@ on_recv_discard(struct loop *l, struct conn *c, struct io_uring_cqe *cqe)
 	/* EOF while CLOSING: the replies still go out, then LINGER. */
 }
 
+/*
+ * One line for the service manager (`systemctl status`): the gate, the
+ * answers of the last second, the connections.
+ */
+static void
+notify_status(struct loop *l, char *buf, size_t len, const char *head)
+{
+	struct clock_reading	cr;
+	uint64_t		answered = l->st.tokens + l->st.evidence;
+	bool			open = true;
+
+	if (l->cfg->clock != NULL)
+		open = clock_gate_open(l->cfg->clock, &cr);
+	(void)snprintf(buf, len, "%sSTATUS=%s%s%s; %" PRIu64 " answers/s, "
+	    "%zu connections, %zu requests in flight\n", head,
+	    open ? "stamping" : "refusing to stamp: ", open ? "" : cr.reason,
+	    l->draining ? " (stopping)" : "", answered - l->answered_tick,
+	    l->nconns, l->inflight);
+	l->answered_tick = answered;
+}
+
+/*
+ * Once a tick: the status, and the watchdog's ping when the unit has
+ * WatchdogSec=.  It goes from this thread, through the ring, so a loop
+ * that stops turning stops the pings and systemd restarts it.
+ */
+static void
+notify_tick(struct loop *l, const char *head)
+{
+	const struct msghdr	*m;
+	struct io_uring_sqe	*sqe;
+	char			 buf[NOTIFY_MAX];
+
+	if (l->cfg->notify == NULL)
+		return;
+	notify_status(l, buf, sizeof(buf), head);
+	if ((m = notify_prepare(l->cfg->notify, buf)) == NULL)
+		return;		/* the last one is not back: skip a tick */
+	sqe = loop_sqe(l);
+	io_uring_prep_sendmsg(sqe, notify_fd(l->cfg->notify), m, MSG_NOSIGNAL);
+	loop_set_data(sqe, NULL, OP_NOTIFY);
+}
+
 static void
 on_timer(struct loop *l)
 {
@@ -1071,6 +1116,8 @@ on_timer(struct loop *l)
 		if (l->st.refused_new[i] > 0 && l->now -
 		    l->st.refused_logged[i] >= REFUSE_LOG_SECONDS)
 			refusals_log(l, i);
+	notify_tick(l, notify_watchdog_usec(l->cfg->notify) > 0 ?
+	    "WATCHDOG=1\n" : "");
 	if (l->accept_paused) {
 		l->accept_paused = false;
 		if (!l->accept_armed && !l->draining)
@@ -1097,6 +1144,13 @@ loop_drain(struct loop *l)
 	l->drain_start = l->now;
 	log_info("stopping: no new connections; finishing %zu requests in "
 	    "flight", l->inflight);
+	/* Once, and now: the loop may end before another submit. */
+	if (l->cfg->notify != NULL) {
+		char buf[NOTIFY_MAX];
+
+		notify_status(l, buf, sizeof(buf), "STOPPING=1\n");
+		(void)notify_send(l->cfg->notify, buf);
+	}
 	if (l->accept_armed) {
 		sqe = loop_sqe(l);
 		io_uring_prep_cancel64(sqe, OP_ACCEPT, 0);
@@ -1155,6 +1209,11 @@ on_cqe(struct loop *l, struct io_uring_cqe *cqe)
 			break;
 		}
 		arm_pub(l);
+		break;
+	case OP_NOTIFY:
+		if (cqe->res < 0)
+			log_warnx("notify: %s", strerror(-cqe->res));
+		notify_sent(l->cfg->notify);
 		break;
 	case OP_STAMP:
 		rounds_add_stamps(l->rs, stamper_take(l->cfg->stamper));
@@ -1220,6 +1279,27 @@ loop_rounds(struct loop *l, bool turn_end)
 	rounds_hand_over(l->rs);
 }
 
+/*
+ * Ready: the token, the certificates, the ledger and the serials are
+ * open and checked, the clock has made its first reading (clock_start()),
+ * the socket listens.  Said once, before the first turn.
+ */
+static void
+loop_ready(struct loop *l)
+{
+	struct notify	*n = l->cfg->notify;
+	char		 buf[NOTIFY_MAX];
+	uint64_t	 wd = notify_watchdog_usec(n);
+
+	if (n == NULL)
+		return;
+	if (wd > 0 && wd < 2000000)
+		log_warnx("WatchdogSec= is %" PRIu64 " ms: the loop pings once "
+		    "a second, so it needs 2 s or more", wd / 1000);
+	notify_status(l, buf, sizeof(buf), "READY=1\n");
+	(void)notify_send(n, buf);
+}
+
 int
 loop_run(const struct serve_cfg *cfg, int lfd, const struct loop_parts *lp)
 {
@@ -1253,6 +1333,7 @@ loop_run(const struct serve_cfg *cfg, int lfd, const struct loop_parts *lp)
 		arm_stamp(&l);
 	if (pub_watch_fd(cfg->pub) != -1)
 		arm_pub(&l);
+	loop_ready(&l);
 
 	for (;;) {
 		rc = io_uring_submit_and_wait(&l.ring, 1);

@@ -27,6 +27,7 @@
 
 #include "common/conf.h"
 #include "common/log.h"
+#include "common/notify.h"
 #include "common/p11.h"
 #include "common/pub.h"
 #include "ntp/ntp.h"
@@ -52,7 +53,7 @@ serve_usage(void)
 
 /* Splits "127.0.0.1:8318" or "[::1]:8318"; binds and listens. */
 static int
-serve_bind(const char *spec, int sndbuf)
+serve_bind(const char *spec)
 {
 	struct addrinfo	 hints, *res;
 	char		 host[256];
@@ -89,20 +90,45 @@ serve_bind(const char *spec, int sndbuf)
 	if ((fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
 		err(1, "socket");
 	(void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(fd, res->ai_addr, res->ai_addrlen) == -1)
+		err(1, "bind %s", spec);
+	if (listen(fd, LISTEN_BACKLOG) == -1)
+		err(1, "listen");
+	freeaddrinfo(res);
+	return fd;
+}
+
+/*
+ * The listening socket: the one the service manager passed (socket
+ * activation, carimbo.socket), else bound here to `listen`.
+ */
+static int
+serve_listener(const struct serve_cfg *cfg)
+{
+	int		fd, n, v;
+	socklen_t	len = sizeof(v);
+
+	if ((fd = notify_listen_fd(&n)) == -1)
+		fd = serve_bind(cfg->listen);
+	else if (n != 1)
+		errx(1, "socket activation passed %d sockets: carimbo serves "
+		    "one (one ListenStream= in carimbo.socket)", n);
+	else if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &v, &len) == -1 ||
+	    v == 0)
+		errx(1, "socket activation: descriptor %d is not a listening "
+		    "stream socket", fd);
+	else
+		log_info("listening on the socket passed by the service manager "
+		    "(listen = %s is not used)", cfg->listen);
 	/*
 	 * A bounded send buffer, which every accepted socket inherits: a
 	 * peer that stops reading stops costing signatures once its replies
 	 * fill it and max_pipeline more wait (loop.c conn_wants()), where
 	 * the kernel's autotuning would let it take megabytes first.
 	 */
-	if (sndbuf > 0 && setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf,
-	    sizeof(sndbuf)) == -1)
+	if (cfg->send_buffer > 0 && setsockopt(fd, SOL_SOCKET, SO_SNDBUF,
+	    &cfg->send_buffer, sizeof(cfg->send_buffer)) == -1)
 		err(1, "setsockopt SO_SNDBUF");
-	if (bind(fd, res->ai_addr, res->ai_addrlen) == -1)
-		err(1, "bind %s", spec);
-	if (listen(fd, LISTEN_BACKLOG) == -1)
-		err(1, "listen");
-	freeaddrinfo(res);
 	return fd;
 }
 
@@ -520,7 +546,8 @@ serve_main(int argc, char **argv)
 	serve_token(&st);
 	serve_ledger(&st);
 
-	lfd = serve_bind(st.cfg.listen, st.cfg.send_buffer);
+	st.cfg.notify = notify_open();
+	lfd = serve_listener(&st.cfg);
 	serve_limits(&st.cfg);
 	st.cfg.pub = pub_open(st.conf->dir);
 	st.cfg.stamper = stamper_new();
@@ -545,6 +572,7 @@ serve_main(int argc, char **argv)
 	clock_stop(clk);
 	stamper_free(st.cfg.stamper);
 	pub_close(st.cfg.pub);
+	notify_close(st.cfg.notify);
 	signer_stop(lp.sg);
 	rounds_free(lp.rs);
 	journal_free(lp.jr);

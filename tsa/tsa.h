@@ -452,6 +452,7 @@ struct serve_cfg {
 	struct clock		*clock;		/* the gate (ntp/) */
 	struct stamper		*stamper;	/* tokens for the clock's seals */
 	struct pub		*pub;		/* the CA's certificates and CRLs */
+	struct notify		*notify;	/* the service manager, or NULL */
 };
 
 struct rounds;
