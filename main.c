@@ -23,6 +23,7 @@ struct cmd {
 
 static const struct cmd cmds[] = {
 	{ "serve", serve_main, "run the time-stamp server: serve -c CONF [--listen ADDR:PORT] [--clock-mode M] [--ntp-server H:P]..." },
+	{ "check", serve_check_main, "check a config, its token, key and certificates without serving: check -c CONF" },
 	{ "init", init_main, "create a demo state: token, keys, CA, TSA certificate, clock seal key" },
 	{ "ca", ca_main, "the CA: issue, revoke, crl, list, show, export-chain, init" },
 	{ "clock", clock_main, "the clock: status, run, audit LOG..., report LOG..., keygen STATE" },

@@ -24,6 +24,7 @@
 
 #include <openssl/err.h>
 #include <openssl/pem.h>
+#include <openssl/x509v3.h>
 
 #include "common/conf.h"
 #include "common/log.h"
@@ -578,4 +579,89 @@ serve_main(int argc, char **argv)
 	journal_free(lp.jr);
 	serve_free(&st);
 	return rc;
+}
+
+/*
+ * The TSA certificate against root_cert through the chain, as a relying
+ * party will check it (purpose timeStamping, now); days left, or -1.
+ */
+static int
+check_chain(struct serve_state *st, const char *rootpath)
+{
+	X509_STORE	*store;
+	X509_STORE_CTX	*ctx;
+	const ASN1_TIME	*end;
+	int		 ok, days = -1, secs;
+
+	if ((store = X509_STORE_new()) == NULL ||
+	    (ctx = X509_STORE_CTX_new()) == NULL)
+		err(1, NULL);
+	if (X509_STORE_load_file(store, rootpath) != 1)
+		fatal_ossl("%s: cannot read the root certificate", rootpath);
+	if (X509_STORE_CTX_init(ctx, store, st->tp.tsa_cert, st->chain) != 1)
+		fatal_ossl("X509_STORE_CTX_init");
+	X509_STORE_CTX_set_purpose(ctx, X509_PURPOSE_TIMESTAMP_SIGN);
+	ok = X509_verify_cert(ctx);
+	if (ok != 1)
+		warnx("%s: the TSA certificate does not verify to %s: %s",
+		    st->chainpath, rootpath, X509_verify_cert_error_string(
+		    X509_STORE_CTX_get_error(ctx)));
+	else if ((end = X509_get0_notAfter(st->tp.tsa_cert)) != NULL &&
+	    ASN1_TIME_diff(&days, &secs, NULL, end) != 1)
+		days = -1;
+	X509_STORE_CTX_free(ctx);
+	X509_STORE_free(store);
+	return ok == 1 ? days : -2;
+}
+
+/*
+ * `carimbo check -c CONF`: what serve checks before it serves, and no
+ * more: every key of the config (file:line and the reason, unknown keys
+ * refused), the token opened with its PIN, the key found, the TSA
+ * certificate matching it and verifying to root_cert for timeStamping.
+ * It writes nothing of its own (not the serial file, not the ledger, not
+ * the clock's audit log), so it may run beside a running server; the
+ * login makes SoftHSM2 rewrite its token.object, as the server's does.
+ * Exit 0 when all holds.
+ */
+int
+serve_check_main(int argc, char **argv)
+{
+	struct serve_opts	 o;
+	struct serve_state	 st;
+	char			*root;
+	char			 name[256];
+	int			 days;
+
+	if (argc != 3 || (strcmp(argv[1], "-c") != 0 &&
+	    strcmp(argv[1], "--config") != 0)) {
+		fprintf(stderr, "usage: carimbo check -c CONF\n");
+		return 2;
+	}
+	memset(&o, 0, sizeof(o));
+	o.confpath = argv[2];
+	log_init("carimbo", 0);
+	memset(&st, 0, sizeof(st));
+	serve_conf(&st, &o);
+	printf("%s: every key known and in range\n", o.confpath);
+	serve_token(&st);
+	X509_NAME_oneline(X509_get_subject_name(st.tp.tsa_cert), name,
+	    sizeof(name));
+	printf("token \"%s\": key \"%s\" matches the TSA certificate %s\n",
+	    st.token_label, st.key_label, name);
+	root = conf_path(st.conf, "root_cert", "root.pem");
+	days = check_chain(&st, root);
+	if (days >= 0)
+		printf("the TSA certificate verifies to %s for timeStamping; "
+		    "%d days left\n", root, days);
+	if (days >= 0 && days < 30)
+		warnx("the TSA certificate expires in %d days", days);
+	printf("clock: %s mode\n", st.ccfg.mode == CLOCK_DEMO ? "demo" :
+	    "strict");
+	free(root);
+	serve_free(&st);
+	if (days < 0)
+		return 1;
+	printf("ok\n");
+	return 0;
 }

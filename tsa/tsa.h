@@ -587,6 +587,8 @@ size_t	loop_memory_bound(const struct serve_cfg *);
 
 /* serve.c */
 int	serve_main(int, char **);
+/* `carimbo check -c CONF`: the config, token, key and certificates. */
+int	serve_check_main(int, char **);
 
 /* verify.c */
 #define VERIFY_MAX_FILE	(1u << 20)	/* bytes of a .tsr or .ers read */
