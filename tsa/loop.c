@@ -179,6 +179,8 @@ struct loop {
 	time_t				 drain_start;
 	time_t				 now;
 	uint64_t			 answered_tick;	/* for STATUS= */
+	int64_t				 cert_warned;	/* epoch s */
+	int64_t				 cert_refusing;
 };
 
 static void	conn_kill(struct loop *, struct conn *);
@@ -411,6 +413,7 @@ static void
 reply_health(struct loop *l, struct conn *c, const struct http_req *hr)
 {
 	struct clock_reading	 cr;
+	const char		*why;
 	char			 body[8192], cj[7168];
 	bool			 open = true;
 	int			 n;
@@ -420,6 +423,11 @@ reply_health(struct loop *l, struct conn *c, const struct http_req *hr)
 		open = clock_gate_open(l->cfg->clock, &cr);
 		if (clock_health_json(l->cfg->clock, cj, sizeof(cj)) == 0)
 			cj[0] = '\0';
+	}
+	if (open && (why = serve_cert_why(l->cfg, now_ns(CLOCK_REALTIME) /
+	    1000000000)) != NULL) {
+		open = false;
+		cr.reason = why;
 	}
 	n = snprintf(body, sizeof(body), "{\"status\":\"%s\",%s%s%s"
 	    "\"clock_mode\":\"%s\",\"inflight\":%zu,\"connections\":%zu%s%s}\n",
@@ -498,6 +506,11 @@ reply_metrics(struct loop *l, struct conn *c, const struct http_req *hr)
 	    "carimbo_inflight %zu\n", l->inflight);
 	M("# TYPE carimbo_serial_next gauge\n"
 	    "carimbo_serial_next %" PRIu64 "\n", serial_peek(l->ser));
+	if (l->cfg->cert_not_after != 0)
+		M("# TYPE carimbo_certificate_expiry_seconds gauge\n"
+		    "carimbo_certificate_expiry_seconds{cert=\"tsa\"} %" PRId64
+		    "\n", l->cfg->cert_not_after - now_ns(CLOCK_REALTIME) /
+		    1000000000);
 #undef M
 	if (l->cfg->clock != NULL)
 		n += clock_metrics(l->cfg->clock, body + n, sizeof(body) - n);
@@ -1034,6 +1047,35 @@ on_recv_discard(struct loop *l, struct conn *c, struct io_uring_cqe *cqe)
 }
 
 /*
+ * The TSA certificate's end, said ahead: once a day within cert_warn_days
+ * of it, once a minute past it (every round is then refused, round.c).
+ */
+static void
+cert_tick(struct loop *l)
+{
+	int64_t	now = now_ns(CLOCK_REALTIME) / 1000000000;
+	int64_t	left = l->cfg->cert_not_after - now;
+	const char *why;
+
+	if (l->cfg->cert_not_after == 0)
+		return;
+	if ((why = serve_cert_why(l->cfg, now)) != NULL) {
+		if (now - l->cert_refusing >= 60) {
+			log_warnx("%s: every request is refused (systemFailure) "
+			    "until a valid certificate is installed", why);
+			l->cert_refusing = now;
+		}
+	} else if (left < (int64_t)l->cfg->cert_warn_days * 86400 &&
+	    now - l->cert_warned >= 86400) {
+		log_warnx("the TSA certificate expires in %" PRId64 " days "
+		    "%02" PRId64 ":%02" PRId64 " (cert_warn_days %d)",
+		    left / 86400, left % 86400 / 3600, left % 3600 / 60,
+		    l->cfg->cert_warn_days);
+		l->cert_warned = now;
+	}
+}
+
+/*
  * One line for the service manager (`systemctl status`): the gate, the
  * answers of the last second, the connections.
  */
@@ -1041,11 +1083,17 @@ static void
 notify_status(struct loop *l, char *buf, size_t len, const char *head)
 {
 	struct clock_reading	cr;
+	const char		*why;
 	uint64_t		answered = l->st.tokens + l->st.evidence;
 	bool			open = true;
 
 	if (l->cfg->clock != NULL)
 		open = clock_gate_open(l->cfg->clock, &cr);
+	if (open && (why = serve_cert_why(l->cfg, now_ns(CLOCK_REALTIME) /
+	    1000000000)) != NULL) {
+		open = false;
+		cr.reason = why;
+	}
 	(void)snprintf(buf, len, "%sSTATUS=%s%s%s; %" PRIu64 " answers/s, "
 	    "%zu connections, %zu requests in flight\n", head,
 	    open ? "stamping" : "refusing to stamp: ", open ? "" : cr.reason,
@@ -1116,6 +1164,7 @@ on_timer(struct loop *l)
 		if (l->st.refused_new[i] > 0 && l->now -
 		    l->st.refused_logged[i] >= REFUSE_LOG_SECONDS)
 			refusals_log(l, i);
+	cert_tick(l);
 	notify_tick(l, notify_watchdog_usec(l->cfg->notify) > 0 ?
 	    "WATCHDOG=1\n" : "");
 	if (l->accept_paused) {

@@ -581,6 +581,7 @@ rounds_close(struct rounds *rs)
 	struct clock_reading	 cr;
 	struct timespec		 ts;
 	struct tree		*trees, *t;
+	const char		*why;
 	uint64_t		 s;
 	size_t			 nser;
 	bool			 anchor, ok;
@@ -594,9 +595,13 @@ rounds_close(struct rounds *rs)
 		round_reject(rs, r, FAIL_TIME_NOT_AVAILABLE, cr.reason);
 		return;
 	}
+	clock_gettime(CLOCK_REALTIME, &ts);
+	if ((why = serve_cert_why(rs->cfg, ts.tv_sec)) != NULL) {
+		round_reject(rs, r, FAIL_SYSTEM_FAILURE, why);
+		return;
+	}
 	r->id = rs->next_round++;
 	rs->st.rounds++;
-	clock_gettime(CLOCK_REALTIME, &ts);
 	r->gentime_len = tsp_gentime(&ts, rs->cfg->gentime_digits,
 	    r->gentime);
 	trees = round_trees(r, &ok);

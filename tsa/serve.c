@@ -20,6 +20,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/err.h>
@@ -384,6 +385,7 @@ serve_conf_service(struct serve_state *st)
 		conf_fatal(c, "ledger_sync", "\"%s\": direct or fdatasync", v);
 	st->cfg.anchor_rounds = conf_int(c, "anchor_rounds", 10000, 0, 1 << 30);
 	st->cfg.anchor_seconds = conf_int(c, "anchor_seconds", 60, 0, 86400);
+	st->cfg.cert_warn_days = conf_int(c, "cert_warn_days", 30, 0, 3650);
 }
 
 /* Every key of the config, checked; nothing is opened yet. */
@@ -425,6 +427,43 @@ serve_conf(struct serve_state *st, const struct serve_opts *o)
 }
 
 /* The token, the key and its certificate, the token template. */
+static int64_t
+serve_asn1_time(const ASN1_TIME *t, const char *path)
+{
+	struct tm tm;
+
+	if (t == NULL || ASN1_TIME_to_tm(t, &tm) != 1)
+		errx(1, "%s: the TSA certificate's validity cannot be read",
+		    path);
+	return (int64_t)timegm(&tm);
+}
+
+/* "from 2026-12-07 10:00:00 UTC to 2031-12-06 10:00:00 UTC". */
+static const char *
+serve_validity(const struct serve_state *st, char *buf, size_t len)
+{
+	struct tm	a, b;
+	time_t		nb = st->cfg.cert_not_before, na = st->cfg.cert_not_after;
+	char		x[32], y[32];
+
+	gmtime_r(&nb, &a);
+	gmtime_r(&na, &b);
+	strftime(x, sizeof(x), "%Y-%m-%d %H:%M:%S UTC", &a);
+	strftime(y, sizeof(y), "%Y-%m-%d %H:%M:%S UTC", &b);
+	snprintf(buf, len, "from %s to %s", x, y);
+	return buf;
+}
+
+/* The TSA certificate's validity, for the rounds (serve_cert_why()). */
+static void
+serve_cert_validity(struct serve_state *st)
+{
+	st->cfg.cert_not_before = serve_asn1_time(X509_get0_notBefore(
+	    st->tp.tsa_cert), st->chainpath);
+	st->cfg.cert_not_after = serve_asn1_time(X509_get0_notAfter(
+	    st->tp.tsa_cert), st->chainpath);
+}
+
 static void
 serve_token(struct serve_state *st)
 {
@@ -450,6 +489,7 @@ serve_token(struct serve_state *st)
 	EVP_PKEY_free(pub);
 	if ((st->tmpl = token_tmpl_new(&st->tp)) == NULL)
 		errx(1, "cannot build the token template");
+	serve_cert_validity(st);
 }
 
 /*
@@ -526,6 +566,8 @@ serve_main(int argc, char **argv)
 	struct loop_parts	 lp;
 	struct clock		*clk;
 	sigset_t		 mask;
+	const char		*why;
+	char			 valid[96];
 	int			 lfd, rc;
 
 	serve_args(argc, argv, &o);
@@ -545,6 +587,9 @@ serve_main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	serve_conf(&st, &o);
 	serve_token(&st);
+	if ((why = serve_cert_why(&st.cfg, time(NULL))) != NULL)
+		errx(1, "%s: %s (valid %s): refusing to serve", st.chainpath,
+		    why, serve_validity(&st, valid, sizeof(valid)));
 	serve_ledger(&st);
 
 	st.cfg.notify = notify_open();
@@ -629,8 +674,9 @@ serve_check_main(int argc, char **argv)
 {
 	struct serve_opts	 o;
 	struct serve_state	 st;
+	const char		*why;
 	char			*root;
-	char			 name[256];
+	char			 name[256], valid[96];
 	int			 days;
 
 	if (argc != 3 || (strcmp(argv[1], "-c") != 0 &&
@@ -656,6 +702,12 @@ serve_check_main(int argc, char **argv)
 		    "%d days left\n", root, days);
 	if (days >= 0 && days < 30)
 		warnx("the TSA certificate expires in %d days", days);
+	printf("the TSA certificate is valid %s\n", serve_validity(&st, valid,
+	    sizeof(valid)));
+	if ((why = serve_cert_why(&st.cfg, time(NULL))) != NULL) {
+		warnx("%s: serve would refuse to start", why);
+		days = -2;
+	}
 	printf("clock: %s mode\n", st.ccfg.mode == CLOCK_DEMO ? "demo" :
 	    "strict");
 	free(root);

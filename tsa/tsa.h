@@ -449,11 +449,31 @@ struct serve_cfg {
 	unsigned		 round_max_ms;	/* age of an open round */
 	unsigned		 anchor_rounds;	/* anchor the head every N rounds */
 	unsigned		 anchor_seconds;	/* ... or T seconds */
+	int64_t			 cert_not_before;	/* the TSA certificate's */
+	int64_t			 cert_not_after;	/* validity, epoch s */
+	int			 cert_warn_days;	/* log ahead of notAfter */
 	struct clock		*clock;		/* the gate (ntp/) */
 	struct stamper		*stamper;	/* tokens for the clock's seals */
 	struct pub		*pub;		/* the CA's certificates and CRLs */
 	struct notify		*notify;	/* the service manager, or NULL */
 };
+
+/*
+ * Why no token may be signed at now (seconds since the epoch) with the
+ * TSA certificate, or NULL: outside its validity, a relying party would
+ * reject every token (RFC 3161 2.3, RFC 5280 4.1.2.5).
+ */
+static inline const char *
+serve_cert_why(const struct serve_cfg *cfg, int64_t now)
+{
+	if (cfg->cert_not_after == 0)
+		return NULL;		/* unset: tests without a certificate */
+	if (now < cfg->cert_not_before)
+		return "the TSA certificate is not yet valid";
+	if (now >= cfg->cert_not_after)
+		return "the TSA certificate has expired";
+	return NULL;
+}
 
 struct rounds;
 struct journal;
