@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "common/conf.h"
+#include "common/file.h"
 
 static char *
 trim(char *s)
@@ -31,23 +32,42 @@ struct conf *
 conf_load(const char *path)
 {
 	struct conf	*c;
-	FILE		*f;
-	char		 buf[CONF_MAX_LINE + 2], *line, *eq, *key, *val, *tmp;
+	uint8_t		*text;
+	size_t		 len;
+
+	if (file_read(path, CONF_MAX_BYTES, &text, &len) == -1)
+		errx(1, "%s: cannot read the configuration", path);
+	c = conf_load_text(path, (const char *)text, len);
+	free(text);
+	return c;
+}
+
+struct conf *
+conf_load_text(const char *path, const char *text, size_t len)
+{
+	struct conf	*c;
+	const char	*p = text, *end = text + len, *nl;
+	char		 buf[CONF_MAX_LINE + 1], *line, *eq, *key, *val, *tmp;
+	size_t		 n;
 	int		 lineno = 0;
 
-	if ((f = fopen(path, "r")) == NULL)
-		err(1, "%s", path);
 	if ((c = calloc(1, sizeof(*c))) == NULL ||
 	    (c->path = strdup(path)) == NULL || (tmp = strdup(path)) == NULL)
 		err(1, NULL);
 	if ((c->dir = strdup(dirname(tmp))) == NULL)
 		err(1, NULL);
 	free(tmp);
-	while (fgets(buf, sizeof(buf), f) != NULL) {
+	for (; p < end; p = nl + 1) {
 		lineno++;
-		if (strchr(buf, '\n') == NULL && !feof(f))
+		if ((nl = memchr(p, '\n', end - p)) == NULL)
+			nl = end;
+		if ((n = nl - p) > CONF_MAX_LINE)
 			errx(1, "%s:%d: line longer than %d bytes", path, lineno,
 			    CONF_MAX_LINE);
+		if (memchr(p, '\0', n) != NULL)
+			errx(1, "%s:%d: a NUL byte", path, lineno);
+		memcpy(buf, p, n);
+		buf[n] = '\0';
 		if ((eq = strchr(buf, '#')) != NULL)
 			*eq = '\0';
 		line = trim(buf);
@@ -69,9 +89,6 @@ conf_load(const char *path)
 			err(1, NULL);
 		c->n++;
 	}
-	if (ferror(f))
-		err(1, "%s", path);
-	fclose(f);
 	return c;
 }
 

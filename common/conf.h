@@ -12,6 +12,7 @@
 
 #define CONF_MAX_LINE	1024
 #define CONF_MAX_ITEMS	256
+#define CONF_MAX_BYTES	(256 * 1024)	/* a whole config file */
 
 struct conf_item {
 	char	*key;
@@ -30,6 +31,13 @@ struct conf {
 /* conf.c */
 /* Parses path; exits with "file:line: reason" on a syntax error. */
 struct conf	*conf_load(const char *path);
+/*
+ * The same from the len bytes of text, read from path before (a reload
+ * parses the very bytes that were checked): path names the file in
+ * messages and its directory resolves relative paths.
+ */
+struct conf	*conf_load_text(const char *path, const char *text,
+		    size_t len);
 void		 conf_free(struct conf *);
 /* The last value of key, or def.  Marks the key as used. */
 const char	*conf_str(struct conf *, const char *key, const char *def);
