@@ -182,7 +182,7 @@ audit_read(const uint8_t *buf, size_t len, size_t off, struct audit_rec *r,
 		*why = "unknown record version";
 		return -1;
 	}
-	if (h->type < AUDIT_FILE || h->type > AUDIT_STOP) {
+	if (h->type < AUDIT_FILE || h->type > AUDIT_CONFIG) {
 		*why = "unknown record type";
 		return -1;
 	}
@@ -466,8 +466,9 @@ audit_append(struct audit *a, enum audit_type t, const void *p, size_t len)
 	return audit_write_rec(a, t, p, len);
 }
 
-int
-audit_put_start(struct audit *a, const struct clock_cfg *cfg)
+static int
+audit_put_settings(struct audit *a, enum audit_type t,
+    const struct clock_cfg *cfg)
 {
 	struct audit_wire_start w;
 
@@ -482,7 +483,19 @@ audit_put_start(struct audit *a, const struct clock_cfg *cfg)
 	put_be64(w.seal_ns, cfg->seal_ns);
 	if (a->has_key)
 		memcpy(w.pubkey, a->pk, AUDIT_PK_LEN);
-	return audit_append(a, AUDIT_START, &w, sizeof(w));
+	return audit_append(a, t, &w, sizeof(w));
+}
+
+int
+audit_put_start(struct audit *a, const struct clock_cfg *cfg)
+{
+	return audit_put_settings(a, AUDIT_START, cfg);
+}
+
+int
+audit_put_config(struct audit *a, const struct clock_cfg *cfg)
+{
+	return audit_put_settings(a, AUDIT_CONFIG, cfg);
 }
 
 int
@@ -598,7 +611,8 @@ audit_get_start(const struct audit_rec *r, struct audit_start *s)
 {
 	const struct audit_wire_start *w = (const void *)r->payload;
 
-	if (r->type != AUDIT_START || r->len != sizeof(*w) || w->mode > 1 ||
+	if ((r->type != AUDIT_START && r->type != AUDIT_CONFIG) ||
+	    r->len != sizeof(*w) || w->mode > 1 ||
 	    w->kernel_ignore > 1)
 		return -1;
 	s->mode = w->mode;

@@ -255,6 +255,18 @@ auditor_content(struct auditor *a, const struct audit_rec *r, uint64_t prev_seq,
 			    "different seal key than --pubkey\n", a->file,
 			    r->seq);
 		break;
+	case AUDIT_CONFIG:
+		/* A reload: the bounds from here on; not a restart. */
+		if (audit_get_start(r, &st) == -1) {
+			problem(a, r->off, r->seq, "malformed CONFIG record");
+			break;
+		}
+		if (st.accuracy_ns != a->accuracy_ns)
+			printf("NOTE %s: record %" PRIu64 ": declared accuracy "
+			    "%.3f ms from here on (was %.3f ms)\n", a->file,
+			    r->seq, st.accuracy_ns / 1e6, a->accuracy_ns / 1e6);
+		a->accuracy_ns = st.accuracy_ns;
+		break;
 	case AUDIT_SAMPLE:
 		if (audit_get_sample(r, &s) == -1) {
 			problem(a, r->off, r->seq, "malformed SAMPLE record");

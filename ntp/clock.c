@@ -60,6 +60,10 @@ struct clock {
 	uint64_t		 seals;
 	clock_stamp_fn		 stamp;
 	void			*stamp_ctx;
+	struct clock_cfg	 next;		/* clock_reconfigure()'s */
+	bool			 has_next;
+	uint64_t		 cfg_gen;	/* settings asked so far */
+	uint64_t		 judged_gen;	/* ... judged by a round */
 
 	/* The clock thread's own. */
 	struct gate		 gate;
@@ -438,29 +442,81 @@ clock_round(struct clock *c)
 	pthread_mutex_unlock(&c->mu);
 }
 
+/*
+ * Settings a reload asked for go in place at the top of a round, with a
+ * CONFIG record before its samples, so that the audit log says by which
+ * bounds each verdict after it was judged.
+ */
+static void
+clock_apply_next(struct clock *c)
+{
+	bool failed = false;
+
+	log_info("clock: settings reloaded: accuracy %.3f ms, %zu NTP "
+	    "server%s, chrony %s", c->cfg.accuracy_ns / 1e6, c->cfg.nservers,
+	    c->cfg.nservers == 1 ? "" : "s", c->cfg.chrony[0] != '\0' ?
+	    c->cfg.chrony : "off");
+	if (c->audit != NULL)
+		failed = audit_put_config(c->audit, &c->cfg) == -1;
+	if (failed)
+		c->audit_failed = true;
+}
+
 static void *
 clock_thread(void *arg)
 {
 	struct clock	*c = arg;
 	struct timespec	 ts;
 	int64_t		 next;
+	uint64_t	 gen;
+	bool		 applied;
 
 	pthread_mutex_lock(&c->mu);
 	while (!c->stop) {
 		next = now_ns(CLOCK_MONOTONIC) + c->cfg.poll_ns;
 		ts.tv_sec = next / NSEC_PER_SEC;
 		ts.tv_nsec = next % NSEC_PER_SEC;
-		while (!c->stop && pthread_cond_timedwait(&c->cv, &c->mu,
-		    &ts) != ETIMEDOUT)
+		while (!c->stop && !c->has_next && pthread_cond_timedwait(
+		    &c->cv, &c->mu, &ts) != ETIMEDOUT)
 			;
 		if (c->stop)
 			break;
+		gen = c->cfg_gen;
+		if ((applied = c->has_next)) {
+			c->cfg = c->next;	/* under mu: /health reads it */
+			c->has_next = false;
+		}
 		pthread_mutex_unlock(&c->mu);
+		if (applied)
+			clock_apply_next(c);
 		clock_round(c);
 		pthread_mutex_lock(&c->mu);
+		c->judged_gen = gen;
+		pthread_cond_broadcast(&c->cv);
 	}
 	pthread_mutex_unlock(&c->mu);
 	return NULL;
+}
+
+void
+clock_reconfigure(struct clock *c, const struct clock_cfg *n, bool wait)
+{
+	uint64_t gen;
+
+	pthread_mutex_lock(&c->mu);
+	c->next = *n;
+	/* What a reload may not change stays as it started. */
+	c->next.mode = c->cfg.mode;
+	c->next.audit_max_bytes = c->cfg.audit_max_bytes;
+	c->next.seal_ns = c->cfg.seal_ns;
+	memcpy(c->next.audit_dir, c->cfg.audit_dir, sizeof(c->next.audit_dir));
+	memcpy(c->next.seal_key, c->cfg.seal_key, sizeof(c->next.seal_key));
+	c->has_next = true;
+	gen = ++c->cfg_gen;
+	pthread_cond_broadcast(&c->cv);
+	while (wait && c->running && !c->stop && c->judged_gen < gen)
+		pthread_cond_wait(&c->cv, &c->mu);
+	pthread_mutex_unlock(&c->mu);
 }
 
 struct clock *

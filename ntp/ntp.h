@@ -216,6 +216,13 @@ void	 clock_cfg_override(struct clock_cfg *, const char *mode,
  * the clock thread; warns loudly in demo mode.  Exits on start-up failure.
  */
 struct clock	*clock_start(const struct clock_cfg *);
+/*
+ * A reload's settings for the clock thread, from its next round on (a
+ * CONFIG record in the audit log first); mode, audit log and seals stay
+ * as started.  wait: returns once a round has judged the gate by them.
+ */
+void		 clock_reconfigure(struct clock *, const struct clock_cfg *,
+		    bool wait);
 /* Before or after clock_start(): the sealing hook (NULL: Ed25519 only). */
 void	 clock_set_stamp(struct clock *, clock_stamp_fn, void *ctx);
 /* Stops the thread, writes a final seal, closes the log; NULL is safe. */
@@ -331,6 +338,7 @@ enum audit_type {
 	AUDIT_REFUSED = 5,	/* requests refused since the last one */
 	AUDIT_SEAL = 6,
 	AUDIT_STOP = 7,
+	AUDIT_CONFIG = 8,	/* the settings changed (a reload): as START */
 };
 
 /*
@@ -409,6 +417,8 @@ void		 audit_close(struct audit *);
 int		 audit_append(struct audit *, enum audit_type, const void *,
 		    size_t);
 int		 audit_put_start(struct audit *, const struct clock_cfg *);
+/* The same fields, as a CONFIG record: the settings a reload put in place. */
+int		 audit_put_config(struct audit *, const struct clock_cfg *);
 int		 audit_put_sample(struct audit *, const struct clock_sample *);
 int		 audit_put_gate(struct audit *, const struct gate_verdict *);
 int		 audit_put_refused(struct audit *, uint64_t n, uint64_t total);
@@ -431,6 +441,7 @@ void		 audit_hash(const uint8_t prev[AUDIT_HASH_LEN],
 		    uint8_t out[AUDIT_HASH_LEN]);
 int		 audit_get_sample(const struct audit_rec *, struct clock_sample *);
 int		 audit_get_gate(const struct audit_rec *, struct audit_gate *);
+/* A START or a CONFIG record's fields. */
 int		 audit_get_start(const struct audit_rec *, struct audit_start *);
 int		 audit_get_seal(const struct audit_rec *, struct audit_seal *);
 int		 audit_get_file(const struct audit_rec *,

@@ -128,6 +128,7 @@ report_file(struct report *r, const char *path)
 			r->t1 = rec.time_ns;
 		switch (rec.type) {
 		case AUDIT_START:
+		case AUDIT_CONFIG:
 			if (audit_get_start(&rec, &st) == 0) {
 				r->accuracy_ns = st.accuracy_ns;
 				r->mode = st.mode;

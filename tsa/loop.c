@@ -91,7 +91,7 @@
 
 enum op {
 	OP_ACCEPT = 1, OP_RECV, OP_SEND, OP_EVENT, OP_TIMER, OP_SIGNAL,
-	OP_JOURNAL, OP_STAMP, OP_PUB, OP_NOTIFY,
+	OP_JOURNAL, OP_STAMP, OP_PUB, OP_NOTIFY, OP_RELOAD,
 };
 
 /*
@@ -157,7 +157,10 @@ struct loop {
 	struct stats			 st;
 	struct io_uring_buf_ring	*br;
 	uint8_t				*bufs;
-	const struct serve_cfg		*cfg;
+	struct serve_cfg		*cfg;	/* reload_apply() changes it */
+	struct reload			*rl;
+	struct reload_set		*set;	/* the last one applied */
+	uint64_t			 reload_val;
 	struct signer			*sg;
 	struct serial			*ser;
 	int				 lfd, efd, sfd;
@@ -278,6 +281,16 @@ arm_pub(struct loop *l)
 	io_uring_prep_read(sqe, pub_watch_fd(l->cfg->pub), l->pub_events,
 	    sizeof(l->pub_events), 0);
 	loop_set_data(sqe, NULL, OP_PUB);
+}
+
+static void
+arm_reload(struct loop *l)
+{
+	struct io_uring_sqe *sqe = loop_sqe(l);
+
+	io_uring_prep_read(sqe, reload_fd(l->rl), &l->reload_val,
+	    sizeof(l->reload_val), 0);
+	loop_set_data(sqe, NULL, OP_RELOAD);
 }
 
 static void
@@ -1215,6 +1228,66 @@ loop_drain(struct loop *l)
 }
 
 static void
+loop_reload_ask(struct loop *l)
+{
+	if (l->rl == NULL || l->draining)
+		return;
+	log_info("reload: asked (SIGHUP)");
+	if (l->cfg->notify != NULL)
+		(void)notify_send(l->cfg->notify, "RELOADING=1\n");
+	reload_ask(l->rl);
+}
+
+/*
+ * A reload built (serve.c serve_reload()) goes in place between two
+ * turns: the settings that may change, copied one by one, the policies,
+ * and the template of the rounds closed from now on; requests already in
+ * rounds finish with the template they were made with (their job holds
+ * it).  Nothing is closed, nothing in flight is touched.  NULL: refused
+ * (logged by the builder), the running settings stay.
+ */
+static void
+loop_reload_apply(struct loop *l, struct reload_set *set)
+{
+	struct serve_cfg	*c = l->cfg;
+	const struct serve_cfg	*n;
+	char			 buf[NOTIFY_MAX];
+
+	if (set != NULL) {
+		n = &set->cfg;
+		c->lim = n->lim;
+		c->idle_timeout = n->idle_timeout;
+		c->read_timeout = n->read_timeout;
+		c->max_conns = n->max_conns;
+		c->max_inflight = n->max_inflight;
+		c->max_pipeline = n->max_pipeline;
+		c->gentime_digits = n->gentime_digits;
+		c->round_max = n->round_max;
+		c->round_max_ms = n->round_max_ms;
+		c->anchor_rounds = n->anchor_rounds;
+		c->anchor_seconds = n->anchor_seconds;
+		c->cert_not_before = n->cert_not_before;
+		c->cert_not_after = n->cert_not_after;
+		c->cert_warn_days = n->cert_warn_days;
+		c->policies = &set->pol;
+		rounds_set_tmpl(l->rs, set->tmpl);
+		/* A looser gate only once tokens say so (serve_reload()). */
+		if (set->clock != NULL)
+			clock_reconfigure(set->clock, set->ccfg, false);
+		/* The previous set: no one points into it any more. */
+		reload_set_free(l->set);
+		l->set = set;
+		l->cert_warned = l->cert_refusing = 0;
+		log_info("reload: in place (%zu connections, %zu requests in "
+		    "flight kept)", l->nconns, l->inflight);
+	}
+	if (l->cfg->notify != NULL) {
+		notify_status(l, buf, sizeof(buf), "READY=1\n");
+		(void)notify_send(l->cfg->notify, buf);
+	}
+}
+
+static void
 on_cqe(struct loop *l, struct io_uring_cqe *cqe)
 {
 	uint64_t	 ud = io_uring_cqe_get_data64(cqe);
@@ -1241,9 +1314,15 @@ on_cqe(struct loop *l, struct io_uring_cqe *cqe)
 		on_timer(l);
 		break;
 	case OP_SIGNAL:
-		if (cqe->res > 0)
+		if (cqe->res > 0 && l->sinfo.ssi_signo == SIGHUP)
+			loop_reload_ask(l);
+		else if (cqe->res > 0)
 			loop_drain(l);
 		arm_signal(l);
+		break;
+	case OP_RELOAD:
+		loop_reload_apply(l, reload_take(l->rl));
+		arm_reload(l);
 		break;
 	case OP_JOURNAL:
 		if (journal_complete(l->jr, ud >> JOURNAL_STEP_SHIFT, cqe->res))
@@ -1350,7 +1429,7 @@ loop_ready(struct loop *l)
 }
 
 int
-loop_run(const struct serve_cfg *cfg, int lfd, const struct loop_parts *lp)
+loop_run(struct serve_cfg *cfg, int lfd, const struct loop_parts *lp)
 {
 	struct loop		 l;
 	struct io_uring_cqe	*cqes[CQE_BATCH];
@@ -1364,12 +1443,14 @@ loop_run(const struct serve_cfg *cfg, int lfd, const struct loop_parts *lp)
 	l.ser = lp->ser;
 	l.rs = lp->rs;
 	l.jr = lp->jr;
+	l.rl = lp->rl;
 	l.lfd = lfd;
 	l.efd = signer_eventfd(l.sg);
 	l.now = now_s();
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGTERM);
 	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGHUP);
 	if ((l.sfd = signalfd(-1, &mask, SFD_CLOEXEC)) == -1)
 		err(1, "signalfd");
 	ring_setup(&l);
@@ -1382,6 +1463,8 @@ loop_run(const struct serve_cfg *cfg, int lfd, const struct loop_parts *lp)
 		arm_stamp(&l);
 	if (pub_watch_fd(cfg->pub) != -1)
 		arm_pub(&l);
+	if (l.rl != NULL)
+		arm_reload(&l);
 	loop_ready(&l);
 
 	for (;;) {
@@ -1409,6 +1492,9 @@ loop_run(const struct serve_cfg *cfg, int lfd, const struct loop_parts *lp)
 	}
 	close(l.sfd);
 	io_uring_queue_exit(&l.ring);
+	/* After the loop no request is parsed: the policies may go. */
+	cfg->policies = NULL;
+	reload_set_free(l.set);
 	free(l.bufs);
 	free(l.br);
 	log_info("stopped");

@@ -87,7 +87,7 @@ struct rounds {
 	struct signer		*sg;
 	struct serial		*ser;
 	struct journal		*jr;
-	const struct token_tmpl	*tmpl;
+	struct token_tmpl	*tmpl;	/* held: the rounds' from now on */
 	struct round		*open;
 	struct round		*pending, *ptail;	/* close order */
 	uint64_t		 next_round;
@@ -105,7 +105,7 @@ struct rounds {
 
 struct rounds *
 rounds_new(const struct serve_cfg *cfg, struct signer *sg, struct serial *ser,
-    struct journal *jr, const struct token_tmpl *tmpl, uint64_t next_round)
+    struct journal *jr, struct token_tmpl *tmpl, uint64_t next_round)
 {
 	struct rounds *rs;
 
@@ -115,7 +115,7 @@ rounds_new(const struct serve_cfg *cfg, struct signer *sg, struct serial *ser,
 	rs->sg = sg;
 	rs->ser = ser;
 	rs->jr = jr;
-	rs->tmpl = tmpl;
+	rs->tmpl = token_tmpl_hold(tmpl);
 	rs->next_round = next_round > 0 ? next_round : 1;
 	rs->anchor_time = now_s();
 	return rs;
@@ -124,7 +124,17 @@ rounds_new(const struct serve_cfg *cfg, struct signer *sg, struct serial *ser,
 void
 rounds_free(struct rounds *rs)
 {
+	if (rs == NULL)
+		return;
+	token_tmpl_free(rs->tmpl);
 	free(rs);
+}
+
+void
+rounds_set_tmpl(struct rounds *rs, struct token_tmpl *t)
+{
+	token_tmpl_free(rs->tmpl);
+	rs->tmpl = token_tmpl_hold(t);
 }
 
 struct job *
@@ -149,6 +159,7 @@ rounds_job_free(struct job *j)
 	if (j == NULL)
 		return;
 	free(j->tst);
+	token_tmpl_free(j->tmpl);
 	if (j->kind != JOB_TOKEN && j->kind != JOB_ERS)
 		free(j->u.own.out);
 	free(j);
@@ -343,6 +354,8 @@ job_tstinfo(struct rounds *rs, struct job *j, const struct round *r,
 	in.gentime_len = r->gentime_len;
 	if ((j->tst_len = token_tstinfo(rs->tmpl, &in, buf, sizeof(buf))) == 0)
 		return -1;
+	/* Signed with the template that made it, whatever a reload does. */
+	j->tmpl = token_tmpl_hold(rs->tmpl);
 	if ((j->tst = malloc(j->tst_len)) == NULL)
 		err(1, NULL);
 	memcpy(j->tst, buf, j->tst_len);

@@ -17,9 +17,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <dirent.h>
+#include <fcntl.h>
+#include <spawn.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -28,6 +31,7 @@
 #include <openssl/x509v3.h>
 
 #include "common/conf.h"
+#include "common/file.h"
 #include "common/log.h"
 #include "common/notify.h"
 #include "common/p11.h"
@@ -149,17 +153,18 @@ serve_fds_open(void)
 }
 
 /*
- * Fits max_connections to the open-file limit, raising the soft limit up
- * to the hard one as far as needed: a connection must never be refused
+ * Fits max_connections to the open-file limit, with spare descriptors for
+ * the rest, raising the soft limit up to the hard one as far as needed
+ * (at start and at each reload): a connection must never be refused
  * by running out of descriptors, only by the limit the operator set (and
  * then with a 503).  Says what caps what, and the memory bound that
  * follows from the config (loop_memory_bound()).
  */
 static void
-serve_limits(struct serve_cfg *cfg)
+serve_limits(struct serve_cfg *cfg, size_t spare)
 {
 	struct rlimit	 rl;
-	size_t		 need, spare = serve_fds_open() + FD_SPARE, mib;
+	size_t		 need, mib;
 	unsigned long	 somax = 0;
 	FILE		*f;
 
@@ -214,17 +219,27 @@ serve_print_addr(int fd)
 	fflush(stdout);
 }
 
-/* The TSA certificate and the CAs above it, root excluded (RFC 3161 2.4.1). */
+/*
+ * The TSA certificate of path, and the CA certificates after it into
+ * *chain; NULL with a log line when the file cannot be read or holds no
+ * certificate (a reload keeps the running ones then).
+ */
 static X509 *
-serve_load_chain(const char *path, STACK_OF(X509) **chain)
+serve_read_chain(const char *path, STACK_OF(X509) **chain)
 {
 	FILE	*f;
 	X509	*tsa, *x;
 
-	if ((f = fopen(path, "r")) == NULL)
-		err(1, "%s", path);
-	if ((tsa = PEM_read_X509(f, NULL, NULL, NULL)) == NULL)
-		fatal_ossl("%s: no certificate", path);
+	*chain = NULL;
+	if ((f = fopen(path, "r")) == NULL) {
+		log_warn("%s", path);
+		return NULL;
+	}
+	if ((tsa = PEM_read_X509(f, NULL, NULL, NULL)) == NULL) {
+		log_ossl("%s: no certificate", path);
+		fclose(f);
+		return NULL;
+	}
 	if ((*chain = sk_X509_new_null()) == NULL)
 		err(1, NULL);
 	while ((x = PEM_read_X509(f, NULL, NULL, NULL)) != NULL)
@@ -264,6 +279,10 @@ struct serve_state {
 	struct token_tmpl	*tmpl;
 	struct ledger		*lg;
 	struct serial		*ser;
+	/* For a reload (serve_reload()): what it was started with. */
+	const struct serve_opts	*opts;
+	EVP_PKEY		*key_pub;	/* the signing key's */
+	size_t			 fd_spare;	/* descriptors not connections */
 };
 
 static void
@@ -390,7 +409,8 @@ serve_conf_service(struct serve_state *st)
 
 /* Every key of the config, checked; nothing is opened yet. */
 static void
-serve_conf(struct serve_state *st, const struct serve_opts *o)
+serve_conf(struct serve_state *st, const struct serve_opts *o,
+    const uint8_t *text, size_t len)
 {
 	struct conf *c;
 
@@ -401,7 +421,8 @@ serve_conf(struct serve_state *st, const struct serve_opts *o)
 	if (access(o->confpath, F_OK) == -1 && errno == ENOENT)
 		errx(1, "%s: no such file (if carimbo init was interrupted "
 		    "there, run it again with --force)", o->confpath);
-	c = st->conf = conf_load(o->confpath);
+	c = st->conf = text == NULL ? conf_load(o->confpath) :
+	    conf_load_text(o->confpath, (const char *)text, len);
 	st->cfg.unit_id = conf_int(c, "unit_id", 1, 0, 65535);
 	st->cfg.listen = conf_str(c, "listen", "127.0.0.1:8318");
 	if (o->listen != NULL)
@@ -469,7 +490,9 @@ serve_token(struct serve_state *st)
 {
 	EVP_PKEY *pub;
 
-	st->tp.tsa_cert = serve_load_chain(st->chainpath, &st->chain);
+	if ((st->tp.tsa_cert = serve_read_chain(st->chainpath, &st->chain)) ==
+	    NULL)
+		exit(1);
 	st->tp.chain = st->chain;
 	st->tp.sig_nid = EVP_PKEY_get_base_id(X509_get0_pubkey(
 	    st->tp.tsa_cert));
@@ -486,7 +509,7 @@ serve_token(struct serve_state *st)
 	if (EVP_PKEY_eq(pub, X509_get0_pubkey(st->tp.tsa_cert)) != 1)
 		errx(1, "%s: the TSA certificate does not match key \"%s\" "
 		    "on the token", st->chainpath, st->key_label);
-	EVP_PKEY_free(pub);
+	st->key_pub = pub;
 	if ((st->tmpl = token_tmpl_new(&st->tp)) == NULL)
 		errx(1, "cannot build the token template");
 	serve_cert_validity(st);
@@ -547,6 +570,7 @@ serve_free(struct serve_state *st)
 	ledger_close(st->lg);
 	free(st->ledger_dir);
 	token_tmpl_free(st->tmpl);
+	EVP_PKEY_free(st->key_pub);
 	X509_free(st->tp.tsa_cert);
 	sk_X509_pop_free(st->chain, X509_free);
 	p11_close(st->p11);
@@ -556,6 +580,225 @@ serve_free(struct serve_state *st)
 	free(st->chainpath);
 	free(st->serialpath);
 	conf_free(st->conf);
+}
+
+/*
+ * What a reload may not change: the name of the first setting that
+ * differs between the running state and the new one, or NULL.  These are
+ * opened or bound once (the socket, the token and its sessions, the
+ * ledger, the serial file, the workers, the clock's mode, audit log and
+ * seals).
+ */
+static const char *
+serve_restart_only(const struct serve_state *a, const struct serve_state *b)
+{
+	const struct clock_cfg *x = &a->ccfg, *y = &b->ccfg;
+
+#define STR_DIFFERS(p, q) (strcmp((p) != NULL ? (p) : "", \
+	(q) != NULL ? (q) : "") != 0)
+	if (STR_DIFFERS(a->cfg.listen, b->cfg.listen))
+		return "listen";
+	if (a->cfg.unit_id != b->cfg.unit_id)
+		return "unit_id";
+	if (a->cfg.send_buffer != b->cfg.send_buffer)
+		return "send_buffer";
+	if (STR_DIFFERS(a->module, b->module))
+		return "pkcs11_module";
+	if (STR_DIFFERS(a->hsmconf, b->hsmconf))
+		return "softhsm2_conf";
+	if (STR_DIFFERS(a->token_label, b->token_label))
+		return "token_label";
+	if (STR_DIFFERS(a->pinfile, b->pinfile))
+		return "pin_file";
+	if (STR_DIFFERS(a->key_label, b->key_label))
+		return "key_label";
+	if (a->workers != b->workers)
+		return "workers";
+	if (a->key_copy != b->key_copy)
+		return "key_session_copy";
+	if (STR_DIFFERS(a->serialpath, b->serialpath))
+		return "serial_file";
+	if (a->serial_block != b->serial_block)
+		return "serial_block";
+	if (STR_DIFFERS(a->ledger_dir, b->ledger_dir))
+		return "ledger_dir";
+	if (a->ledger_direct != b->ledger_direct)
+		return "ledger_sync";
+	if (x->mode != y->mode)
+		return "clock_mode";
+	if (x->audit_max_bytes != y->audit_max_bytes ||
+	    strcmp(x->audit_dir, y->audit_dir) != 0)
+		return "the clock's audit log";
+	if (x->seal_ns != y->seal_ns || strcmp(x->seal_key, y->seal_key) != 0)
+		return "the clock's seals";
+#undef STR_DIFFERS
+	return NULL;
+}
+
+/*
+ * Runs `carimbo check -c CONF --config-only` in a process of its own and
+ * waits for it: 0 when it passed, else -1 with what it said logged.  A
+ * config that is wrong ends that process, never this one.
+ */
+static int
+serve_reload_check(const char *confpath)
+{
+	posix_spawn_file_actions_t	 fa;
+	posix_spawnattr_t		 at;
+	sigset_t			 none;
+	char				*argv[] = { "carimbo", "check", "-c",
+					    (char *)confpath, "--config-only",
+					    NULL };
+	char				 out[2048], *line, *next;
+	size_t				 len = 0;
+	ssize_t				 n;
+	pid_t				 pid;
+	int				 fds[2], status, rc;
+
+	if (pipe2(fds, O_CLOEXEC) == -1) {
+		log_warn("reload: pipe");
+		return -1;
+	}
+	sigemptyset(&none);
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+	posix_spawn_file_actions_adddup2(&fa, fds[1], 2);
+	posix_spawnattr_init(&at);
+	posix_spawnattr_setsigmask(&at, &none);
+	posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK);
+	rc = posix_spawn(&pid, "/proc/self/exe", &fa, &at, argv, environ);
+	posix_spawn_file_actions_destroy(&fa);
+	posix_spawnattr_destroy(&at);
+	close(fds[1]);
+	if (rc != 0) {
+		errno = rc;
+		log_warn("reload: cannot run carimbo check");
+		close(fds[0]);
+		return -1;
+	}
+	while (len < sizeof(out) - 1 &&
+	    (n = read(fds[0], out + len, sizeof(out) - 1 - len)) > 0)
+		len += n;
+	out[len] = '\0';
+	close(fds[0]);
+	while (waitpid(pid, &status, 0) == -1)
+		if (errno != EINTR) {
+			log_warn("reload: waitpid");
+			return -1;
+		}
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+		return 0;
+	for (line = out; *line != '\0'; line = next) {
+		if ((next = strchr(line, '\n')) != NULL)
+			*next++ = '\0';
+		else
+			next = line + strlen(line);
+		if (*line != '\0')
+			log_warnx("reload refused: %s", line);
+	}
+	if (len == 0)
+		log_warnx("reload refused: carimbo check failed (status %d)",
+		    status);
+	return -1;
+}
+
+/*
+ * SIGHUP's work, on the reload thread (tsa/reload.c; doc/design.md
+ * "Reload"): the config is read, checked by `carimbo check` in a process
+ * of its own, read again, and only when both reads agree parsed here,
+ * from those very bytes, so nothing in it can end the server.  Settings
+ * that need a restart must not have changed; the TSA certificate must be
+ * of the same key, and valid now.  The set it returns goes in place on
+ * the loop; NULL: refused, and the running settings stay (logged).
+ */
+static struct reload_set *
+serve_reload(void *arg)
+{
+	struct serve_state		*run = arg;
+	struct serve_state		 ns;
+	struct reload_set		*set = NULL;
+	struct token_tmpl		*tmpl;
+	const char			*path = run->opts->confpath, *why;
+	char				 valid[96];
+	uint8_t				*t1 = NULL, *t2 = NULL;
+	size_t				 l1, l2;
+
+	if (file_read(path, CONF_MAX_BYTES, &t1, &l1) == -1) {
+		log_warnx("reload refused: %s cannot be read", path);
+		return NULL;
+	}
+	if (serve_reload_check(path) == -1)
+		goto out;
+	if (file_read(path, CONF_MAX_BYTES, &t2, &l2) == -1 || l1 != l2 ||
+	    memcmp(t1, t2, l1) != 0) {
+		log_warnx("reload refused: %s changed while it was checked; "
+		    "send SIGHUP again", path);
+		goto out;
+	}
+	memset(&ns, 0, sizeof(ns));
+	serve_conf(&ns, run->opts, t1, l1);
+	if ((why = serve_restart_only(run, &ns)) != NULL) {
+		log_warnx("reload refused: %s changed, which needs a restart; "
+		    "nothing was changed", why);
+		goto done;
+	}
+	if ((ns.tp.tsa_cert = serve_read_chain(ns.chainpath, &ns.chain)) ==
+	    NULL) {
+		log_warnx("reload refused: no TSA certificate");
+		goto done;
+	}
+	if (EVP_PKEY_eq(X509_get0_pubkey(ns.tp.tsa_cert), run->key_pub) != 1) {
+		log_warnx("reload refused: %s: the TSA certificate is not of "
+		    "key \"%s\" (a new key needs a restart)", ns.chainpath,
+		    run->key_label);
+		goto done;
+	}
+	ns.tp.chain = ns.chain;
+	ns.tp.sig_nid = EVP_PKEY_get_base_id(X509_get0_pubkey(
+	    ns.tp.tsa_cert));
+	serve_cert_validity(&ns);
+	if ((why = serve_cert_why(&ns.cfg, time(NULL))) != NULL) {
+		log_warnx("reload refused: %s: %s", ns.chainpath, why);
+		goto done;
+	}
+	if ((tmpl = token_tmpl_new(&ns.tp)) == NULL) {
+		log_warnx("reload refused: no token template from %s",
+		    ns.chainpath);
+		goto done;
+	}
+	if ((set = calloc(1, sizeof(*set))) == NULL)
+		err(1, NULL);
+	set->cfg = ns.cfg;
+	set->pol = ns.pol;
+	set->cfg.policies = &set->pol;
+	set->tmpl = tmpl;
+	serve_limits(&set->cfg, run->fd_spare);
+	/*
+	 * The clock's settings, in the order that keeps every token's
+	 * declared accuracy at least what the gate holds the clock to: a
+	 * gate that gets stricter first, and this thread waits until a
+	 * round has judged by it; one that gets looser after the rounds
+	 * take the new template (the loop does it, loop_reload_apply()).
+	 */
+	if (memcmp(&run->ccfg, &ns.ccfg, sizeof(ns.ccfg)) != 0) {
+		if (ns.ccfg.accuracy_ns > run->ccfg.accuracy_ns) {
+			if ((set->ccfg = malloc(sizeof(*set->ccfg))) == NULL)
+				err(1, NULL);
+			*set->ccfg = ns.ccfg;
+			set->clock = run->cfg.clock;
+		} else
+			clock_reconfigure(run->cfg.clock, &ns.ccfg, true);
+		run->ccfg = ns.ccfg;	/* this thread's alone from now */
+	}
+	log_info("reload: %s checked and read; the TSA certificate in %s is "
+	    "valid %s", path, ns.chainpath, serve_validity(&ns, valid,
+	    sizeof(valid)));
+ done:
+	serve_free(&ns);
+ out:
+	free(t1);
+	free(t2);
+	return set;
 }
 
 int
@@ -582,10 +825,12 @@ serve_main(int argc, char **argv)
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGTERM);
 	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGHUP);
 	if (sigprocmask(SIG_BLOCK, &mask, NULL) == -1)
 		err(1, "sigprocmask");
 	signal(SIGPIPE, SIG_IGN);
-	serve_conf(&st, &o);
+	serve_conf(&st, &o, NULL, 0);
+	st.opts = &o;
 	serve_token(&st);
 	if ((why = serve_cert_why(&st.cfg, time(NULL))) != NULL)
 		errx(1, "%s: %s (valid %s): refusing to serve", st.chainpath,
@@ -594,24 +839,26 @@ serve_main(int argc, char **argv)
 
 	st.cfg.notify = notify_open();
 	lfd = serve_listener(&st.cfg);
-	serve_limits(&st.cfg);
+	st.fd_spare = serve_fds_open() + FD_SPARE;
+	serve_limits(&st.cfg, st.fd_spare);
 	st.cfg.pub = pub_open(st.conf->dir);
 	st.cfg.stamper = stamper_new();
 	st.cfg.clock = clk = clock_start(&st.ccfg);
 	clock_set_stamp(clk, stamper_stamp, st.cfg.stamper);
 	merkle_seed();		/* on the loop's thread, before it runs */
 	lp.ser = st.ser;
-	lp.sg = signer_start(st.p11, st.key_label, st.key_copy, st.workers,
-	    st.tmpl);
+	lp.sg = signer_start(st.p11, st.key_label, st.key_copy, st.workers);
 	lp.jr = journal_new(st.lg, st.cfg.unit_id);
 	lp.rs = rounds_new(&st.cfg, lp.sg, st.ser, lp.jr, st.tmpl,
 	    ledger_next_round(st.lg));
 	log_info("serving: unit %u, %d signing worker%s, key \"%s\", "
 	    "serials from %s", st.cfg.unit_id, st.workers,
 	    st.workers > 1 ? "s" : "", st.key_label, st.serialpath);
+	lp.rl = reload_start(serve_reload, &st);
 	serve_print_addr(lfd);
 	rc = loop_run(&st.cfg, lfd, &lp);
 
+	reload_stop(lp.rl);
 	close(lfd);
 	clock_set_stamp(clk, NULL, NULL);	/* the final seal: Ed25519 */
 	stamper_close(st.cfg.stamper);
@@ -667,6 +914,7 @@ check_chain(struct serve_state *st, const char *rootpath)
  * It writes nothing of its own (not the serial file, not the ledger, not
  * the clock's audit log), so it may run beside a running server; the
  * login makes SoftHSM2 rewrite its token.object, as the server's does.
+ * --config-only stops after the config: a reload's check (serve_reload()).
  * Exit 0 when all holds.
  */
 int
@@ -677,19 +925,27 @@ serve_check_main(int argc, char **argv)
 	const char		*why;
 	char			*root;
 	char			 name[256], valid[96];
-	int			 days;
+	int			 days, config_only;
 
-	if (argc != 3 || (strcmp(argv[1], "-c") != 0 &&
-	    strcmp(argv[1], "--config") != 0)) {
-		fprintf(stderr, "usage: carimbo check -c CONF\n");
+	if ((argc != 3 && (argc != 4 || strcmp(argv[3], "--config-only") !=
+	    0)) || (strcmp(argv[1], "-c") != 0 && strcmp(argv[1], "--config") !=
+	    0)) {
+		fprintf(stderr, "usage: carimbo check -c CONF [--config-only]\n");
 		return 2;
 	}
+	config_only = argc == 4;
 	memset(&o, 0, sizeof(o));
 	o.confpath = argv[2];
 	log_init("carimbo", 0);
 	memset(&st, 0, sizeof(st));
-	serve_conf(&st, &o);
+	serve_conf(&st, &o, NULL, 0);
 	printf("%s: every key known and in range\n", o.confpath);
+	if (config_only) {
+		/* A reload's check: the token is not touched. */
+		serve_free(&st);
+		printf("ok\n");
+		return 0;
+	}
 	serve_token(&st);
 	X509_NAME_oneline(X509_get_subject_name(st.tp.tsa_cert), name,
 	    sizeof(name));

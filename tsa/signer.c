@@ -45,7 +45,6 @@ struct signer {
 	bool			 stopping;
 	_Atomic(struct job *)	 done;		/* LIFO of finished jobs */
 	int			 efd;
-	const struct token_tmpl	*tmpl;
 	struct worker		*workers;
 	int			 nworkers;
 	/* p11_sign calls (C_SignInit + C_Sign), by the kind of job. */
@@ -78,7 +77,7 @@ signer_signatures(struct signer *sg, enum job_kind kind)
 static void
 signer_issue(struct worker *w, struct job *j)
 {
-	const struct token_tmpl	*tmpl = w->sg->tmpl;
+	const struct token_tmpl	*tmpl = j->tmpl;	/* the TSTInfo's */
 	struct job_own		*o = &j->u.own;
 	size_t			 cap;
 
@@ -175,7 +174,7 @@ signer_thread(void *arg)
 
 struct signer *
 signer_start(struct p11 *p11, const char *key_label, bool key_copy,
-    int nworkers, const struct token_tmpl *tmpl)
+    int nworkers)
 {
 	struct signer	*sg;
 	int		 i, copies = 0;
@@ -187,7 +186,6 @@ signer_start(struct p11 *p11, const char *key_label, bool key_copy,
 	pthread_cond_init(&sg->cond, NULL);
 	atomic_init(&sg->done, NULL);
 	atomic_init(&sg->queued, 0);
-	sg->tmpl = tmpl;
 	sg->nworkers = nworkers;
 	if ((sg->efd = eventfd(0, EFD_CLOEXEC)) == -1)
 		err(1, "eventfd");

@@ -72,6 +72,7 @@ struct piece {
 };
 
 struct token_tmpl {
+	unsigned	 refs;		/* token_tmpl_hold(), on one thread */
 	enum hash_alg	 sign_hash;
 	int		 hash_nid;
 	size_t		 dlen;		/* sign_hash output length */
@@ -592,6 +593,7 @@ token_tmpl_new(const struct token_params *tp)
 	if ((t = calloc(1, sizeof(*t))) == NULL ||
 	    (buf = malloc(TOKEN_MAX_PIECE)) == NULL)
 		err(1, NULL);
+	t->refs = 1;
 	t->sign_hash = tp->sign_hash;
 	t->hash_nid = hash_info(tp->sign_hash)->nid;
 	t->dlen = hash_info(tp->sign_hash)->len;
@@ -609,12 +611,19 @@ token_tmpl_new(const struct token_params *tp)
 	return t;
 }
 
+struct token_tmpl *
+token_tmpl_hold(struct token_tmpl *t)
+{
+	t->refs++;
+	return t;
+}
+
 void
 token_tmpl_free(struct token_tmpl *t)
 {
 	size_t	i;
 
-	if (t == NULL)
+	if (t == NULL || --t->refs > 0)
 		return;
 	for (i = 0; i < TSP_MAX_POLICIES; i++)
 		piece_free(&t->policy[i]);

@@ -139,6 +139,13 @@ typedef int (*token_sign_fn)(void *ctx, int hash_nid, const uint8_t *dgst,
  * accuracy, tsa name, SignerInfo skeleton).  NULL with a log line on error.
  */
 struct token_tmpl *token_tmpl_new(const struct token_params *);
+/*
+ * One more holder of t (a job made with it: a reload may put another
+ * template in place while it waits to be signed); token_tmpl_free() drops
+ * one, and the last frees t.  Holders come and go on one thread, the
+ * loop's; the workers only read.
+ */
+struct token_tmpl *token_tmpl_hold(struct token_tmpl *);
 void	token_tmpl_free(struct token_tmpl *);
 /*
  * An upper bound of the TimeStampResp token_sign_tstinfo() (or
@@ -308,6 +315,7 @@ struct job {
 	size_t		 serial_len;
 	uint8_t		*tst;		/* TSTInfo, fixed at round close */
 	size_t		 tst_len;
+	struct token_tmpl *tmpl;	/* what made tst signs it (held) */
 	/* Requests of a round (not JOB_ROUND_TOKEN, JOB_ANCHOR). */
 	struct round	*round;
 	struct job	*rnext;		/* the round's requests, in order */
@@ -411,7 +419,7 @@ struct signer;
  * learn that jobs came back.  Exits at start-up failure.
  */
 struct signer	*signer_start(struct p11 *, const char *key_label,
-		    bool key_copy, int nworkers, const struct token_tmpl *);
+		    bool key_copy, int nworkers);
 void		 signer_stop(struct signer *);
 int		 signer_eventfd(const struct signer *);
 /*
@@ -490,8 +498,13 @@ struct pub;
 /* next_round: the ledger's ledger_next_round(). */
 struct rounds	*rounds_new(const struct serve_cfg *, struct signer *,
 		    struct serial *, struct journal *,
-		    const struct token_tmpl *, uint64_t next_round);
+		    struct token_tmpl *, uint64_t next_round);
 void		 rounds_free(struct rounds *);
+/*
+ * Rounds closed from now on make their TSTInfos with t (a reload); jobs
+ * made before keep theirs until they are freed.
+ */
+void		 rounds_set_tmpl(struct rounds *, struct token_tmpl *);
 /* A request of kind with a copy of the len bytes of tsq, zeroed else. */
 struct job	*rounds_job_new(enum job_kind, const uint8_t *tsq, size_t len);
 /* Frees j and what it owns (not its reply). */
@@ -578,6 +591,38 @@ void		 stamper_done(struct stamper *, struct stamp_req *,
 /* After the loop: every waiting and later request gets -1 at once. */
 void		 stamper_close(struct stamper *);
 
+/* reload.c */
+/*
+ * What a reload puts in place (built by serve.c off the loop, put in place
+ * by loop.c between two turns, doc/design.md "Reload"): the settings of
+ * serve_cfg that may change without a restart (cfg; the loop copies them
+ * one by one), the policies cfg.policies points to, and the template the
+ * rounds make tokens with from then on.
+ */
+struct reload_set {
+	struct serve_cfg	 cfg;
+	struct tsp_policies	 pol;
+	struct token_tmpl	*tmpl;
+	/* Clock settings for the loop to put in place after the template. */
+	struct clock		*clock;		/* or NULL */
+	struct clock_cfg	*ccfg;		/* malloc'd, with clock */
+};
+/* Builds a set, or NULL with the reason logged (the reload is refused). */
+typedef struct reload_set *(*reload_build_fn)(void *arg);
+struct reload;
+struct reload	*reload_start(reload_build_fn, void *arg);
+/*
+ * Readable (8 bytes) when a reload is over, built or refused: the loop
+ * reads it on its ring.
+ */
+int		 reload_fd(const struct reload *);
+/* From the loop, on SIGHUP: build a set (a futex at most). */
+void		 reload_ask(struct reload *);
+/* The set built, or NULL when refused; the caller owns it. */
+struct reload_set *reload_take(struct reload *);
+void		 reload_stop(struct reload *);
+void		 reload_set_free(struct reload_set *);
+
 /* loop.c */
 /*
  * Runs the io_uring loop on the bound listening socket lfd until SIGTERM
@@ -589,8 +634,10 @@ struct loop_parts {
 	struct serial	*ser;
 	struct rounds	*rs;
 	struct journal	*jr;
+	struct reload	*rl;		/* SIGHUP's, or NULL */
 };
-int	loop_run(const struct serve_cfg *, int lfd, const struct loop_parts *);
+/* cfg: the loop's to change on a reload, and no one else's meanwhile. */
+int	loop_run(struct serve_cfg *, int lfd, const struct loop_parts *);
 /*
  * Connections past max_connections: up to LOOP_REFUSING at a time are
  * answered 503 with Retry-After, the rest closed at accept.  Each needs a
