@@ -147,6 +147,7 @@ struct stats {
 	uint64_t	 rejected[32];		/* by PKIFailureInfo bit */
 	uint64_t	 http_status[6];	/* by class: 1xx..5xx */
 	uint64_t	 accepted;		/* connections */
+	uint64_t	 reloads[2];		/* refused, applied */
 	uint64_t	 refused[REF_N];	/* since start */
 	uint64_t	 refused_new[REF_N];	/* not logged yet */
 	time_t		 refused_logged[REF_N];
@@ -491,6 +492,10 @@ reply_metrics(struct loop *l, struct conn *c, const struct http_req *hr)
 	M("# TYPE carimbo_connections_accepted_total counter\n"
 	    "carimbo_connections_accepted_total %" PRIu64 "\n",
 	    l->st.accepted);
+	M("# TYPE carimbo_reloads_total counter\n"
+	    "carimbo_reloads_total{result=\"applied\"} %" PRIu64 "\n"
+	    "carimbo_reloads_total{result=\"refused\"} %" PRIu64 "\n",
+	    l->st.reloads[1], l->st.reloads[0]);
 	M("# TYPE carimbo_refused_total counter\n");
 	for (i = 0; i < REF_N; i++)
 		M("carimbo_refused_total{limit=\"%s\"} %" PRIu64 "\n",
@@ -1253,6 +1258,7 @@ loop_reload_apply(struct loop *l, struct reload_set *set)
 	const struct serve_cfg	*n;
 	char			 buf[NOTIFY_MAX];
 
+	l->st.reloads[set != NULL]++;
 	if (set != NULL) {
 		n = &set->cfg;
 		c->lim = n->lim;

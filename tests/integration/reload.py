@@ -169,12 +169,28 @@ try:
               text, "after the refusal of %r: %s" % (extra.strip(),
                                                      text[:300]))
 
+    new = reload(more + "gentime_digits = 6\n", "gentime_digits")
+    check("reload: in place" in new, "gentime_digits: not in place: %s" %
+          new)
+    # DER drops a fraction's trailing zeros: of three genTimes to the
+    # microsecond, one at least has more than the 3 digits before.
+    times = [re.findall(r"Time stamp: .*", stamp(port, q_std))
+             for _ in range(3)]
+    check(any(re.search(r"\d\d:\d\d:\d\d\.\d{4,6} \d{4} GMT", t[0])
+              for t in times if t), "genTime to the microsecond: %s" % times)
+
     # Back to the start: the fifth in place.
     new = reload("", "back")
     check("reload: in place" in new, "back: not in place: %s" % new)
     text = stamp(port, q_pol)
     check("Status: Rejected." in text, "policy gone again: %s" % text[:300])
 
+    with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % port,
+                                timeout=10) as r:
+        met = r.read().decode()
+    check('carimbo_reloads_total{result="applied"} 5' in met and
+          'carimbo_reloads_total{result="refused"} 3' in met,
+          "metrics: %s" % re.findall(r"carimbo_reloads_total.*", met))
     bench.wait(60)
     err = bench.stderr.read().decode()
     with open(js) as f:
