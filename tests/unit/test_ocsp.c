@@ -1,0 +1,366 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * common/ocsp.c: requests made by `openssl ocsp -reqout` (one and several
+ * serials, SHA-1 and SHA-256 CertIDs, with and without a nonce) read back
+ * field by field, the hashes checked against OpenSSL's own of the issuer's
+ * name and key; GET paths (RFC 5019 5) decoded with and without percent
+ * escapes; and the malformed, built with the DER writer: every truncation,
+ * a trailing byte, version v2, an empty list, an unknown hash, a hash of
+ * the wrong length, a negative or too long serial, parameters that are not
+ * NULL, an unknown critical extension, two nonces, a nonce of 0 or 33
+ * bytes, critical FALSE written out, more CertIDs than allowed.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
+#include "common/der.h"
+#include "common/ocsp.h"
+
+static char	dir[64];
+
+static int
+sh(const char *fmt, ...)
+{
+	char	cmd[1024];
+	va_list	ap;
+
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	va_end(ap);
+	return system(cmd);
+}
+
+static size_t
+slurp(const char *name, uint8_t *buf, size_t cap)
+{
+	char	path[128];
+	FILE	*f;
+	size_t	n;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	assert_non_null(f = fopen(path, "rb"));
+	n = fread(buf, 1, cap, f);
+	fclose(f);
+	return n;
+}
+
+static int
+setup(void **state)
+{
+	(void)state;
+	snprintf(dir, sizeof(dir), "/tmp/carimbo-ocsp-%d", (int)getpid());
+	if (sh("mkdir -p %s && cd %s && openssl req -x509 -newkey ec "
+	    "-pkeyopt ec_paramgen_curve:P-256 -nodes -keyout k.pem -subj "
+	    "'/C=PT/O=carimbo test/CN=issuer' -days 2 -out ca.pem "
+	    ">/dev/null 2>&1", dir, dir) != 0) {
+		fprintf(stderr, "openssl is needed (make deps)\n");
+		return -1;
+	}
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	(void)state;
+	sh("rm -rf %s", dir);
+	return 0;
+}
+
+/* OpenSSL's own hashes of the issuer's name and key, with md. */
+static void
+issuer_hashes(const EVP_MD *md, uint8_t name[64], uint8_t key[64])
+{
+	char		 path[128];
+	FILE		*f;
+	X509		*x;
+	unsigned char	*der = NULL;
+	int		 len;
+	unsigned	 n;
+	const ASN1_BIT_STRING *bits;
+
+	snprintf(path, sizeof(path), "%s/ca.pem", dir);
+	assert_non_null(f = fopen(path, "r"));
+	assert_non_null(x = PEM_read_X509(f, NULL, NULL, NULL));
+	fclose(f);
+	assert_true((len = i2d_X509_NAME(X509_get_subject_name(x), &der)) > 0);
+	assert_int_equal(EVP_Digest(der, len, name, &n, md, NULL), 1);
+	OPENSSL_free(der);
+	bits = X509_get0_pubkey_bitstr(x);
+	assert_int_equal(EVP_Digest(bits->data, bits->length, key, &n, md,
+	    NULL), 1);
+	X509_free(x);
+}
+
+static void
+test_openssl_requests(void **state)
+{
+	struct ocsp_req	 req;
+	const char	*why;
+	uint8_t		 buf[4096], name[64], key[64];
+	size_t		 len;
+
+	(void)state;
+	assert_int_equal(sh("cd %s && openssl ocsp -issuer ca.pem -serial "
+	    "0x1234 -serial 0x80ff -no_nonce -reqout r1.der >/dev/null 2>&1",
+	    dir), 0);
+	len = slurp("r1.der", buf, sizeof(buf));
+	assert_int_equal(ocsp_req_parse(buf, len, 16, &req, &why), OCSP_OK);
+	assert_int_equal(req.n, 2);
+	assert_null(req.nonce);
+	assert_false(req.signed_);
+	issuer_hashes(EVP_sha1(), name, key);
+	assert_int_equal(req.ids[0].hash, OCSP_SHA1);
+	assert_int_equal(req.ids[0].hash_len, 20);
+	assert_memory_equal(req.ids[0].name_hash, name, 20);
+	assert_memory_equal(req.ids[0].key_hash, key, 20);
+	assert_int_equal(req.ids[0].serial_len, 2);
+	assert_memory_equal(req.ids[0].serial, "\x12\x34", 2);
+	/* 0x80ff: a leading zero keeps it positive. */
+	assert_int_equal(req.ids[1].serial_len, 3);
+	assert_memory_equal(req.ids[1].serial, "\x00\x80\xff", 3);
+	assert_true(req.ids[0].der[0] == DER_SEQUENCE &&
+	    req.ids[0].der_len > 20);
+	/* A cap of one CertID refuses two. */
+	assert_int_equal(ocsp_req_parse(buf, len, 1, &req, &why),
+	    OCSP_MALFORMED);
+	assert_non_null(strstr(why, "more certificates"));
+
+	/* The digest comes before the serial it applies to. */
+	assert_int_equal(sh("cd %s && openssl ocsp -issuer ca.pem -sha256 "
+	    "-serial 7 -nonce -reqout r2.der >/dev/null 2>&1", dir), 0);
+	len = slurp("r2.der", buf, sizeof(buf));
+	assert_int_equal(ocsp_req_parse(buf, len, 16, &req, &why), OCSP_OK);
+	assert_int_equal(req.n, 1);
+	assert_int_equal(req.ids[0].hash, OCSP_SHA256);
+	issuer_hashes(EVP_sha256(), name, key);
+	assert_memory_equal(req.ids[0].name_hash, name, 32);
+	assert_memory_equal(req.ids[0].key_hash, key, 32);
+	assert_non_null(req.nonce);
+	assert_int_equal(req.nonce_len, 16);	/* OpenSSL's default */
+
+	/* Every truncation is refused, none read past its end. */
+	for (size_t i = 0; i < len; i++) {
+		uint8_t *cut = malloc(i ? i : 1);
+
+		memcpy(cut, buf, i);
+		assert_int_equal(ocsp_req_parse(cut, i, 16, &req, &why),
+		    OCSP_MALFORMED);
+		free(cut);
+	}
+	buf[len] = 0x00;
+	assert_int_equal(ocsp_req_parse(buf, len + 1, 16, &req, &why),
+	    OCSP_MALFORMED);
+}
+
+static void
+test_get_decode(void **state)
+{
+	uint8_t	out[64];
+	/* "\xfb\xff\xfe" is "+//+" in base64: both characters escaped. */
+	const char *plain = "+//+", *esc = "%2B%2F%2f%2b", *pad = "YQ%3D%3D";
+
+	(void)state;
+	assert_int_equal(ocsp_get_decode(plain, strlen(plain), out, 64), 3);
+	assert_memory_equal(out, "\xfb\xff\xfe", 3);
+	assert_int_equal(ocsp_get_decode(esc, strlen(esc), out, 64), 3);
+	assert_memory_equal(out, "\xfb\xff\xfe", 3);
+	assert_int_equal(ocsp_get_decode(pad, strlen(pad), out, 64), 1);
+	assert_int_equal(out[0], 'a');
+	assert_int_equal(ocsp_get_decode("YQ", 2, out, 64), 1);
+	/* Not base64, bad escapes, data after padding, stray bits, no room. */
+	assert_int_equal(ocsp_get_decode("Y*==", 4, out, 64), 0);
+	assert_int_equal(ocsp_get_decode("YQ%3", 4, out, 64), 0);
+	assert_int_equal(ocsp_get_decode("YQ%zz", 5, out, 64), 0);
+	assert_int_equal(ocsp_get_decode("YQ=A", 4, out, 64), 0);
+	assert_int_equal(ocsp_get_decode("YR", 2, out, 64), 0);
+	assert_int_equal(ocsp_get_decode("YQ===", 5, out, 64), 0);
+	assert_int_equal(ocsp_get_decode("YWJj", 4, out, 2), 0);
+}
+
+/* Knobs of a request built with the DER writer (backwards). */
+struct knobs {
+	int		 ncerts;
+	int		 hash;		/* 0 SHA-1, 1 SHA-256, 2 MD5 */
+	int		 hash_len;	/* written length of both hashes */
+	int		 params;	/* 0 none, 1 NULL, 2 an INTEGER */
+	int		 serial_len;	/* magnitude bytes */
+	bool		 negative;
+	int		 version;	/* -1 left out */
+	int		 nonces;	/* how many */
+	int		 nonce_len;
+	bool		 crit_unknown;
+	bool		 false_written;	/* critical FALSE encoded */
+};
+
+static size_t
+build(const struct knobs *k, uint8_t *buf, size_t cap, const uint8_t **out)
+{
+	static const uint8_t sha1[] = { 0x2b, 0x0e, 0x03, 0x02, 0x1a };
+	static const uint8_t sha256[] = { 0x60, 0x86, 0x48, 0x01, 0x65, 0x03,
+	    0x04, 0x02, 0x01 };
+	static const uint8_t md5[] = { 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d,
+	    0x02, 0x05 };
+	static const uint8_t nonce_oid[] = { 0x2b, 0x06, 0x01, 0x05, 0x05,
+	    0x07, 0x30, 0x01, 0x02 };
+	static const uint8_t other_oid[] = { 0x2a, 0x03, 0x04 };
+	struct der_w	w;
+	uint8_t		h[64], ser[32], nonce[64];
+	size_t		top, tbs, list, req, cid, alg, exts, ext, inner, v;
+	int		i, j;
+
+	memset(h, 0xab, sizeof(h));
+	memset(ser, 0x11, sizeof(ser));
+	memset(nonce, 0x5a, sizeof(nonce));
+	der_w_init(&w, buf, cap);
+	top = der_w_len(&w);
+	tbs = der_w_len(&w);
+	if (k->nonces > 0 || k->crit_unknown) {
+		exts = der_w_len(&w);
+		inner = der_w_len(&w);
+		for (j = 0; j < k->nonces; j++) {
+			ext = der_w_len(&w);
+			v = der_w_len(&w);
+			der_put_tlv(&w, DER_OCTET_STRING, nonce, k->nonce_len);
+			der_wrap(&w, DER_OCTET_STRING, v);
+			if (k->false_written)
+				der_put_bool(&w, 0);
+			der_put_tlv(&w, DER_OID, nonce_oid, sizeof(nonce_oid));
+			der_wrap(&w, DER_SEQUENCE, ext);
+		}
+		if (k->crit_unknown) {
+			ext = der_w_len(&w);
+			der_put_tlv(&w, DER_OCTET_STRING, "\x05\x00", 2);
+			der_put_bool(&w, 1);
+			der_put_tlv(&w, DER_OID, other_oid, sizeof(other_oid));
+			der_wrap(&w, DER_SEQUENCE, ext);
+		}
+		der_wrap(&w, DER_SEQUENCE, inner);
+		der_wrap(&w, DER_CTX_CONS(2), exts);
+	}
+	list = der_w_len(&w);
+	for (i = 0; i < k->ncerts; i++) {
+		req = der_w_len(&w);
+		cid = der_w_len(&w);
+		ser[0] = k->negative ? 0x80 : 0x11;
+		der_put_tlv(&w, DER_INTEGER, ser, k->serial_len);
+		der_put_tlv(&w, DER_OCTET_STRING, h, k->hash_len);
+		der_put_tlv(&w, DER_OCTET_STRING, h, k->hash_len);
+		alg = der_w_len(&w);
+		if (k->params == 1)
+			der_put_tlv(&w, DER_NULL, NULL, 0);
+		else if (k->params == 2)
+			der_put_u64(&w, 0);
+		if (k->hash == 0)
+			der_put_tlv(&w, DER_OID, sha1, sizeof(sha1));
+		else if (k->hash == 1)
+			der_put_tlv(&w, DER_OID, sha256, sizeof(sha256));
+		else
+			der_put_tlv(&w, DER_OID, md5, sizeof(md5));
+		der_wrap(&w, DER_SEQUENCE, alg);
+		der_wrap(&w, DER_SEQUENCE, cid);
+		der_wrap(&w, DER_SEQUENCE, req);
+	}
+	der_wrap(&w, DER_SEQUENCE, list);
+	if (k->version >= 0) {
+		v = der_w_len(&w);
+		der_put_u64(&w, (uint64_t)k->version);
+		der_wrap(&w, DER_CTX_CONS(0), v);
+	}
+	der_wrap(&w, DER_SEQUENCE, tbs);
+	der_wrap(&w, DER_SEQUENCE, top);
+	assert_false(w.err);
+	*out = der_w_data(&w);
+	return der_w_len(&w);
+}
+
+static const struct knobs good = {
+	.ncerts = 1, .hash = 0, .hash_len = 20, .params = 1, .serial_len = 8,
+	.version = -1, .nonces = 1, .nonce_len = 16,
+};
+
+static void
+expect(const struct knobs *k, enum ocsp_status want, const char *why_part)
+{
+	struct ocsp_req	 req;
+	const uint8_t	*der;
+	const char	*why;
+	uint8_t		 buf[8192];
+	size_t		 len = build(k, buf, sizeof(buf), &der);
+
+	assert_int_equal(ocsp_req_parse(der, len, 4, &req, &why), want);
+	if (want != OCSP_OK && strstr(why, why_part) == NULL)
+		fail_msg("wanted \"%s\" in \"%s\"", why_part, why);
+}
+
+static void
+test_built(void **state)
+{
+	struct knobs k;
+
+	(void)state;
+	expect(&good, OCSP_OK, NULL);
+	k = good, k.params = 0;
+	expect(&k, OCSP_OK, NULL);			/* parameters absent */
+	k = good, k.version = 0;
+	expect(&k, OCSP_OK, NULL);			/* v1 written out */
+	k = good, k.hash = 1, k.hash_len = 32;
+	expect(&k, OCSP_OK, NULL);
+	k = good, k.nonces = 0;
+	expect(&k, OCSP_OK, NULL);
+	k = good, k.serial_len = 20;
+	expect(&k, OCSP_OK, NULL);
+
+	k = good, k.version = 1;
+	expect(&k, OCSP_MALFORMED, "version");
+	k = good, k.ncerts = 0;
+	expect(&k, OCSP_MALFORMED, "requestList");
+	k = good, k.ncerts = 5;
+	expect(&k, OCSP_MALFORMED, "more certificates");
+	k = good, k.hash = 2, k.hash_len = 16;
+	expect(&k, OCSP_MALFORMED, "hash algorithm");
+	k = good, k.hash_len = 19;
+	expect(&k, OCSP_MALFORMED, "issuerNameHash");
+	k = good, k.hash = 1;			/* SHA-256 with 20 bytes */
+	expect(&k, OCSP_MALFORMED, "issuerNameHash");
+	k = good, k.negative = true;
+	expect(&k, OCSP_MALFORMED, "serialNumber");
+	k = good, k.serial_len = 22;
+	expect(&k, OCSP_MALFORMED, "serialNumber");
+	k = good, k.params = 2;
+	expect(&k, OCSP_MALFORMED, "hash algorithm");
+	k = good, k.crit_unknown = true;
+	expect(&k, OCSP_MALFORMED, "unknown critical");
+	k = good, k.nonces = 2;
+	expect(&k, OCSP_MALFORMED, "two nonces");
+	k = good, k.nonce_len = 33;
+	expect(&k, OCSP_MALFORMED, "nonce");
+	k = good, k.nonce_len = 0;
+	expect(&k, OCSP_MALFORMED, "nonce");
+	k = good, k.false_written = true;
+	expect(&k, OCSP_MALFORMED, "critical FALSE");
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_openssl_requests),
+		cmocka_unit_test(test_get_decode),
+		cmocka_unit_test(test_built),
+	};
+
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
