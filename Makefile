@@ -72,7 +72,14 @@ $(B)/tests/%: tests/unit/%.c $(B)/libcarimbo.a $(wildcard tests/unit/*.h)
 	    $(shell pkg-config --cflags cmocka) -o $@ $< $(B)/libcarimbo.a \
 	    $(LDFLAGS) $(LDLIBS) $(shell pkg-config --libs cmocka)
 
-test: $(B)/carimbo $(UNIT_BIN)
+# The PKCS#11 module that fails on command (tests/integration/p11_faults.py):
+# loaded by the server in place of SoftHSM2, which it forwards to.  Not
+# sanitized: the server's sanitizers see every call it makes.
+$(B)/tests/p11fault.so: tests/tools/p11fault.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) -O2 -g -fPIC -shared $(WARN) -o $@ $< -ldl -lpthread
+
+test: $(B)/carimbo $(UNIT_BIN) $(B)/tests/p11fault.so
 	@B=$(B) tests/run.sh
 
 # Debian 12 packages to build, run and test. Idempotent: quick when present.
