@@ -37,11 +37,15 @@
 #define P11_MAX_DIGESTINFO	(19 + 64)	/* RFC 8017 9.2 DigestInfo */
 
 struct p11_session {
+	struct p11		*p;
 	CK_FUNCTION_LIST	*f;
 	CK_SESSION_HANDLE	 h;
 	CK_OBJECT_HANDLE	 key;
 	enum p11_keytype	 type;
 	bool			 copy;		/* key is a session object */
+	bool			 want_copy;	/* p11_session_copy_key() asked */
+	char			 label[P11_MAX_LABEL + 1];
+	char			 why[P11_MAX_WHY];	/* the last failure */
 };
 
 /* EC curves by their DER OID (see struct p11_type). */
@@ -166,6 +170,16 @@ p11_warnx(CK_RV rv, const char *fmt, ...)
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	log_warnx("%s: %s", msg, p11_rv_name(rv, buf));
+}
+
+/* p11_warnx(), and "what: CKR_NAME" kept in why (P11_MAX_WHY bytes). */
+static void
+p11_fail(char *why, CK_RV rv, const char *what)
+{
+	char buf[32];
+
+	snprintf(why, P11_MAX_WHY, "%s: %s", what, p11_rv_name(rv, buf));
+	log_warnx("%s", why);
 }
 
 struct p11_module *
@@ -381,15 +395,117 @@ p11_pin_read(const char *path, char pin[P11_MAX_PIN + 2])
 	return (int)len;
 }
 
+/* pin_file as it is now, to tell whether it changed; zeros if absent. */
+static void
+p11_pin_stat(const char *path, struct stat *st)
+{
+	if (stat(path, st) == -1)
+		memset(st, 0, sizeof(*st));
+}
+
+static bool
+p11_pin_same(const struct stat *a, const struct stat *b)
+{
+	return a->st_ino == b->st_ino && a->st_size == b->st_size &&
+	    a->st_mtim.tv_sec == b->st_mtim.tv_sec &&
+	    a->st_mtim.tv_nsec == b->st_mtim.tv_nsec;
+}
+
+/* A PIN error: the token refused this PIN, and would again. */
+static bool
+p11_pin_refusal(CK_RV rv)
+{
+	return rv == CKR_PIN_INCORRECT || rv == CKR_PIN_LOCKED ||
+	    rv == CKR_PIN_EXPIRED || rv == CKR_PIN_INVALID ||
+	    rv == CKR_PIN_LEN_RANGE;
+}
+
+/*
+ * Opens a session on the token's slot; when the slot answers that the
+ * token is not there, looks for the token by its label once more (a
+ * token put back may sit in another slot).  Holds p->lock.
+ */
+static CK_RV
+p11_open_locked(struct p11 *p, CK_FLAGS flags, CK_SESSION_HANDLE *h)
+{
+	CK_SLOT_ID	slot;
+	CK_RV		rv;
+
+	rv = p->f->C_OpenSession(p->slot, flags, NULL, NULL, h);
+	if (rv != CKR_SLOT_ID_INVALID && rv != CKR_TOKEN_NOT_PRESENT &&
+	    rv != CKR_TOKEN_NOT_RECOGNIZED && rv != CKR_DEVICE_REMOVED)
+		return rv;
+	if (p11_find_token(p->f, p->token_label, &slot) != 0)
+		return rv;
+	p->slot = slot;
+	return p->f->C_OpenSession(p->slot, flags, NULL, NULL, h);
+}
+
+/*
+ * (Re)opens the admin session and logs in with the PIN read anew from
+ * pin_file, wiped after C_Login; a PIN the token refused is not offered
+ * again until pin_file changes.  Holds p->lock.  0, or -1 with a log
+ * line and the reason in why (P11_MAX_WHY bytes).
+ */
+static int
+p11_login_locked(struct p11 *p, char *why)
+{
+	char		 pin[P11_MAX_PIN + 2], buf[32];
+	struct stat	 st;
+	CK_RV		 rv;
+	int		 len;
+
+	p11_pin_stat(p->pin_file, &st);
+	if (p->pin_rv != CKR_OK) {
+		if (p11_pin_same(&st, &p->pin_st)) {
+			snprintf(why, P11_MAX_WHY, "C_Login: %s (not tried "
+			    "again until pin_file changes)",
+			    p11_rv_name(p->pin_rv, buf));
+			return -1;
+		}
+		p->pin_rv = CKR_OK;
+	}
+	if (p->admin != CK_INVALID_HANDLE)
+		(void)p->f->C_CloseSession(p->admin);
+	p->admin = CK_INVALID_HANDLE;
+	if ((rv = p11_open_locked(p, CKF_SERIAL_SESSION | CKF_RW_SESSION,
+	    &p->admin)) != CKR_OK) {
+		p->admin = CK_INVALID_HANDLE;
+		p11_fail(why, rv, "C_OpenSession");
+		return -1;
+	}
+	len = p11_pin_read(p->pin_file, pin);
+	if (len == -1) {
+		sodium_memzero(pin, sizeof(pin));
+		snprintf(why, P11_MAX_WHY, "pin_file cannot be read");
+		return -1;
+	}
+	rv = p->f->C_Login(p->admin, CKU_USER, (CK_UTF8CHAR *)pin,
+	    (CK_ULONG)len);
+	sodium_memzero(pin, sizeof(pin));
+	/*
+	 * Login state belongs to the application, not the session (PKCS#11
+	 * v2.40 5.6): libp11 in this process may have logged in first.
+	 */
+	if (rv == CKR_OK || rv == CKR_USER_ALREADY_LOGGED_IN)
+		return 0;
+	if (p11_pin_refusal(rv)) {
+		p->pin_rv = rv;
+		p->pin_st = st;
+	}
+	p11_fail(why, rv, "C_Login");
+	return -1;
+}
+
 struct p11 *
 p11_open(const char *module, const char *token_label, const char *pin_file)
 {
 	struct p11	*p;
-	char		 pin[P11_MAX_PIN + 2];
-	CK_RV		 rv;
-	int		 len;
+	char		 why[P11_MAX_WHY];
 
-	if ((p = calloc(1, sizeof(*p))) == NULL)
+	if ((p = calloc(1, sizeof(*p))) == NULL ||
+	    (p->token_label = strdup(token_label)) == NULL ||
+	    (p->pin_file = strdup(pin_file)) == NULL)
 		err(1, NULL);
 	p->admin = CK_INVALID_HANDLE;
 	pthread_mutex_init(&p->lock, NULL);
@@ -403,26 +519,8 @@ p11_open(const char *module, const char *token_label, const char *pin_file)
 	case -1:
 		goto fail;
 	}
-	rv = p->f->C_OpenSession(p->slot, CKF_SERIAL_SESSION | CKF_RW_SESSION,
-	    NULL, NULL, &p->admin);
-	if (rv != CKR_OK) {
-		p11_warnx(rv, "token \"%s\": C_OpenSession", token_label);
-		goto fail;
-	}
-	len = p11_pin_read(pin_file, pin);
-	if (len == -1) {
-		sodium_memzero(pin, sizeof(pin));
-		goto fail;
-	}
-	rv = p->f->C_Login(p->admin, CKU_USER, (CK_UTF8CHAR *)pin,
-	    (CK_ULONG)len);
-	sodium_memzero(pin, sizeof(pin));
-	/*
-	 * Login state belongs to the application, not the session (PKCS#11
-	 * v2.40 5.6): libp11 in this process may have logged in first.
-	 */
-	if (rv != CKR_OK && rv != CKR_USER_ALREADY_LOGGED_IN) {
-		p11_warnx(rv, "token \"%s\": C_Login", token_label);
+	if (p11_login_locked(p, why) == -1) {
+		log_warnx("token \"%s\": %s", token_label, why);
 		goto fail;
 	}
 	return p;
@@ -444,6 +542,8 @@ p11_close(struct p11 *p)
 		(void)p->f->C_CloseSession(p->admin);
 	p11_module_release(p->mod, NULL);
 	pthread_mutex_destroy(&p->lock);
+	free(p->token_label);
+	free(p->pin_file);
 	free(p);
 }
 
@@ -528,35 +628,76 @@ p11_obj_keytype(CK_FUNCTION_LIST *f, CK_SESSION_HANDLE h, CK_OBJECT_HANDLE o)
 	return -1;
 }
 
-struct p11_session *
-p11_session_open(struct p11 *p, const char *label)
+/*
+ * Opens s's session and finds its key: the private key labelled
+ * s->label, of type s->type unless any is true.  Logs in again first
+ * when the session is not logged in (the token was reset or put back).
+ * Holds p->lock.  0, or -1 with a log line and the reason in s->why.
+ */
+static int
+p11_session_attach(struct p11_session *s, bool any)
 {
-	struct p11_session	*s;
+	struct p11		*p = s->p;
+	CK_SESSION_INFO		 si;
 	CK_OBJECT_HANDLE	 o[2];
 	CK_RV			 rv;
 	int			 n, t;
 
-	if ((s = calloc(1, sizeof(*s))) == NULL)
-		err(1, NULL);
-	s->f = p->f;
-	rv = p->f->C_OpenSession(p->slot, CKF_SERIAL_SESSION, NULL, NULL,
-	    &s->h);
-	if (rv != CKR_OK) {
-		p11_warnx(rv, "C_OpenSession");
-		free(s);
-		return NULL;
+	if ((rv = p11_open_locked(p, CKF_SERIAL_SESSION, &s->h)) != CKR_OK) {
+		s->h = CK_INVALID_HANDLE;
+		p11_fail(s->why, rv, "C_OpenSession");
+		return -1;
 	}
-	n = p11_find(s->f, s->h, CKO_PRIVATE_KEY, label, o, 2);
+	if ((rv = s->f->C_GetSessionInfo(s->h, &si)) != CKR_OK) {
+		p11_fail(s->why, rv, "C_GetSessionInfo");
+		return -1;
+	}
+	if (si.state != CKS_RO_USER_FUNCTIONS &&
+	    si.state != CKS_RW_USER_FUNCTIONS &&
+	    p11_login_locked(p, s->why) == -1)
+		return -1;
+	n = p11_find(s->f, s->h, CKO_PRIVATE_KEY, s->label, o, 2);
 	if (n == 0)
-		log_warnx("no private key labelled \"%s\"", label);
+		log_warnx("no private key labelled \"%s\"", s->label);
 	else if (n > 1)
-		log_warnx("more than one private key labelled \"%s\"", label);
-	if (n != 1 || (t = p11_obj_keytype(s->f, s->h, o[0])) == -1) {
-		p11_session_close(s);
-		return NULL;
+		log_warnx("more than one private key labelled \"%s\"",
+		    s->label);
+	if (n != 1 || (t = p11_obj_keytype(s->f, s->h, o[0])) == -1 ||
+	    (!any && (enum p11_keytype)t != s->type)) {
+		snprintf(s->why, sizeof(s->why), "key \"%s\" not found",
+		    s->label);
+		return -1;
 	}
 	s->key = o[0];
 	s->type = t;
+	return 0;
+}
+
+struct p11_session *
+p11_session_open(struct p11 *p, const char *label)
+{
+	struct p11_session	*s;
+	int			 rc;
+
+	if ((s = calloc(1, sizeof(*s))) == NULL)
+		err(1, NULL);
+	s->p = p;
+	s->f = p->f;
+	s->h = CK_INVALID_HANDLE;
+	if (strlen(label) >= sizeof(s->label)) {
+		log_warnx("key label \"%s\": more than %d bytes", label,
+		    P11_MAX_LABEL);
+		free(s);
+		return NULL;
+	}
+	memcpy(s->label, label, strlen(label) + 1);
+	pthread_mutex_lock(&p->lock);
+	rc = p11_session_attach(s, true);
+	pthread_mutex_unlock(&p->lock);
+	if (rc == -1) {
+		p11_session_close(s);
+		return NULL;
+	}
 	return s;
 }
 
@@ -568,6 +709,7 @@ p11_session_copy_key(struct p11_session *s)
 	CK_OBJECT_HANDLE c;
 	CK_RV		 rv;
 
+	s->want_copy = true;
 	if (s->copy)
 		return 1;
 	rv = s->f->C_CopyObject(s->h, s->key, tmpl, 1, &c);
@@ -580,13 +722,68 @@ p11_session_copy_key(struct p11_session *s)
 	return 1;
 }
 
+int
+p11_session_renew(struct p11_session *s)
+{
+	int rc;
+
+	/* Closing the session destroys its objects, the key's copy too. */
+	if (s->h != CK_INVALID_HANDLE)
+		(void)s->f->C_CloseSession(s->h);
+	s->h = CK_INVALID_HANDLE;
+	s->copy = false;
+	pthread_mutex_lock(&s->p->lock);
+	rc = p11_session_attach(s, false);
+	pthread_mutex_unlock(&s->p->lock);
+	if (rc == -1)
+		return -1;
+	if (s->want_copy)
+		(void)p11_session_copy_key(s);
+	return 0;
+}
+
+int
+p11_session_check(struct p11_session *s)
+{
+	CK_SESSION_INFO	si;
+	CK_RV		rv;
+
+	if (s->h == CK_INVALID_HANDLE)
+		return -1;
+	if ((rv = s->f->C_GetSessionInfo(s->h, &si)) != CKR_OK) {
+		p11_fail(s->why, rv, "C_GetSessionInfo");
+		return -1;
+	}
+	if (si.state != CKS_RO_USER_FUNCTIONS &&
+	    si.state != CKS_RW_USER_FUNCTIONS) {
+		snprintf(s->why, sizeof(s->why), "the session is not "
+		    "logged in any more");
+		log_warnx("%s", s->why);
+		return -1;
+	}
+	return 0;
+}
+
+const char *
+p11_session_why(const struct p11_session *s)
+{
+	return s->why;
+}
+
+bool
+p11_session_copied(const struct p11_session *s)
+{
+	return s->copy;
+}
+
 void
 p11_session_close(struct p11_session *s)
 {
 	if (s == NULL)
 		return;
 	/* Closing the session destroys its objects, the key's copy too. */
-	(void)s->f->C_CloseSession(s->h);
+	if (s->h != CK_INVALID_HANDLE)
+		(void)s->f->C_CloseSession(s->h);
 	free(s);
 }
 
@@ -687,17 +884,18 @@ p11_sign(struct p11_session *s, int hash_nid, const uint8_t *dgst,
 		inlen = sizeof(pre) + dlen;
 	}
 	if ((rv = s->f->C_SignInit(s->h, &mech, s->key)) != CKR_OK) {
-		p11_warnx(rv, "C_SignInit");
+		p11_fail(s->why, rv, "C_SignInit");
 		return -1;
 	}
 	if ((rv = s->f->C_Sign(s->h, in, inlen, raw, &rawlen)) != CKR_OK) {
-		p11_warnx(rv, "C_Sign");
+		p11_fail(s->why, rv, "C_Sign");
 		return -1;
 	}
 	if (p11_types[s->type].ckk == CKK_EC) {
 		if ((n = p11_ecdsa_der(raw, rawlen, sig)) == 0) {
-			log_warnx("C_Sign: ECDSA signature of %lu bytes",
-			    (unsigned long)rawlen);
+			snprintf(s->why, sizeof(s->why), "C_Sign: ECDSA "
+			    "signature of %lu bytes", (unsigned long)rawlen);
+			log_warnx("%s", s->why);
 			return -1;
 		}
 	} else {

@@ -14,6 +14,7 @@
 #ifndef COMMON_P11_H
 #define COMMON_P11_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -27,6 +28,7 @@
 #define P11_MAX_MODULES		4	/* distinct modules loaded at once */
 #define P11_DEFAULT_MODULE	"/usr/lib/softhsm/libsofthsm2.so"
 #define P11_NEW_PIN_BYTES	16	/* random bytes of a new PIN (hex: 32) */
+#define P11_MAX_WHY		128	/* bytes of a failure's reason */
 
 enum p11_keytype {
 	P11_EC_P256,
@@ -70,7 +72,9 @@ const char	*p11_keytype_name(enum p11_keytype);
 /*
  * Loads module, finds the token by label and logs in with the PIN read
  * from pin_file (first line; the buffer is wiped after C_Login).  The login
- * lives as long as the returned handle.  NULL with a log line on failure.
+ * lives as long as the returned handle, or until the token drops it (a
+ * reset, a removal): p11_session_renew() then logs in again, reading
+ * pin_file anew.  NULL with a log line on failure.
  */
 struct p11	*p11_open(const char *module, const char *token_label,
 		    const char *pin_file);
@@ -93,6 +97,29 @@ struct p11_session *p11_session_open(struct p11 *, const char *label);
  * token object as before.
  */
 int		 p11_session_copy_key(struct p11_session *);
+/*
+ * After a failure: closes s's session (and its key copy) and opens
+ * another on the same key, of the same type.  Looks for the token by
+ * its label again when its slot answers that it is gone, logs in again
+ * when the session is not logged in (reading pin_file anew; a PIN the
+ * token refused is not offered again until pin_file changes, as a token
+ * locks its PIN after a few wrong tries), and copies the key again when
+ * p11_session_copy_key() was asked.  Thread-safe: one renewal at a time
+ * per struct p11.  0, or -1 with a log line and p11_session_why().
+ */
+int		 p11_session_renew(struct p11_session *);
+/*
+ * Whether s's session is still open and logged in (C_GetSessionInfo, no
+ * signature).  0, or -1 with a log line and p11_session_why().
+ */
+int		 p11_session_check(struct p11_session *);
+/*
+ * The last failure on s, "C_Sign: CKR_DEVICE_ERROR" (at most
+ * P11_MAX_WHY bytes); "" before any.  The session's thread only.
+ */
+const char	*p11_session_why(const struct p11_session *);
+/* Whether s signs with a session copy of the key. */
+bool		 p11_session_copied(const struct p11_session *);
 /* Accepts NULL. */
 void		 p11_session_close(struct p11_session *);
 enum p11_keytype p11_session_keytype(const struct p11_session *);
@@ -100,7 +127,8 @@ enum p11_keytype p11_session_keytype(const struct p11_session *);
  * Signs a digest made with hash_nid (NID_sha256, ...): ECDSA gives a DER
  * ECDSA-Sig-Value, RSA a PKCS#1 v1.5 signature over the DigestInfo, the
  * forms X.509 and CMS carry.  sig must hold P11_MAX_SIG bytes.  Returns 0,
- * or -1 with a log line (token gone, session broken).
+ * or -1 with a log line and p11_session_why() (token gone, session
+ * broken).
  */
 int		 p11_sign(struct p11_session *, int hash_nid,
 		    const uint8_t *dgst, size_t dlen, uint8_t *sig,

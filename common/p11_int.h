@@ -7,6 +7,8 @@
 #ifndef COMMON_P11_INT_H
 #define COMMON_P11_INT_H
 
+#include <sys/stat.h>
+
 #include <limits.h>
 #include <pthread.h>
 #include <stddef.h>
@@ -34,7 +36,15 @@ struct p11 {
 	CK_FUNCTION_LIST	*f;
 	CK_SLOT_ID		 slot;
 	CK_SESSION_HANDLE	 admin;	/* holds the login; keygen, pubkey */
-	pthread_mutex_t		 lock;	/* admin is used by one thread at once */
+	pthread_mutex_t		 lock;	/* admin, slot and the login's state */
+	char			*token_label, *pin_file;
+	/*
+	 * A PIN the token refused is not offered again until pin_file
+	 * changes (its inode, size or time): a token locks its PIN after a
+	 * few wrong tries.
+	 */
+	CK_RV			 pin_rv;	/* CKR_OK, or why it was refused */
+	struct stat		 pin_st;	/* pin_file when it was refused */
 };
 
 /*

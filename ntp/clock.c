@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "common/conf.h"
+#include "common/json.h"
 #include "common/log.h"
 #include "common/now.h"
 #include "ntp/ntp.h"
@@ -598,25 +599,6 @@ clock_stop(struct clock *c)
 	pthread_mutex_destroy(&c->mu);
 	pthread_cond_destroy(&c->cv);
 	free(c);
-}
-
-/* JSON string body: the reasons are ours, but names come from config. */
-static size_t
-json_str(char *out, size_t cap, const char *s)
-{
-	size_t n = 0;
-
-	for (; *s != '\0' && n + 7 < cap; s++) {
-		if (*s == '"' || *s == '\\') {
-			out[n++] = '\\';
-			out[n++] = *s;
-		} else if ((unsigned char)*s < 0x20)
-			n += snprintf(out + n, cap - n, "\\u%04x", *s);
-		else
-			out[n++] = *s;
-	}
-	out[n] = '\0';
-	return n;
 }
 
 #define APPEND(...) do {						\

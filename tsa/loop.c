@@ -64,6 +64,7 @@
 
 #include <liburing.h>
 
+#include "common/json.h"
 #include "common/log.h"
 #include "common/notify.h"
 #include "common/now.h"
@@ -420,43 +421,53 @@ reply_text(struct loop *l, struct conn *c, int status, const char *extra,
 }
 
 /*
- * /health: 200 while requests can be stamped, 503 with the gate's reason
- * when the clock gate is closed (every request gets timeNotAvailable).
+ * /health: 200 while requests can be stamped; 503 with the reason when
+ * the clock gate is closed (every request gets timeNotAvailable), the
+ * TSA certificate is not valid now, or no signing worker can sign (every
+ * request gets systemFailure: "signing token: C_Sign:
+ * CKR_DEVICE_ERROR").  The workers' states are
+ * there either way, a worker stuck in the token among them.
  */
 static void
 reply_health(struct loop *l, struct conn *c, const struct http_req *hr)
 {
 	struct clock_reading	 cr;
-	const char		*why;
-	char			 body[8192], cj[7168];
-	bool			 open = true;
+	const char		*cert;
+	char			 body[9216], cj[7168], sj[512];
+	char			 why[256], esc[512];
+	const char		*reason = NULL;
 	int			 n;
 
 	cj[0] = '\0';
 	if (l->cfg->clock != NULL) {
-		open = clock_gate_open(l->cfg->clock, &cr);
+		if (!clock_gate_open(l->cfg->clock, &cr))
+			reason = cr.reason;
 		if (clock_health_json(l->cfg->clock, cj, sizeof(cj)) == 0)
 			cj[0] = '\0';
 	}
-	if (open && (why = serve_cert_why(l->cfg, now_ns(CLOCK_REALTIME) /
-	    1000000000)) != NULL) {
-		open = false;
-		cr.reason = why;
-	}
+	if (reason == NULL && (cert = serve_cert_why(l->cfg,
+	    now_ns(CLOCK_REALTIME) / 1000000000)) != NULL)
+		reason = cert;
+	if (!signer_health(l->sg, why, sizeof(why), sj, sizeof(sj)) &&
+	    reason == NULL)
+		reason = why;
+	if (reason != NULL)
+		json_str(esc, sizeof(esc), reason);
 	n = snprintf(body, sizeof(body), "{\"status\":\"%s\",%s%s%s"
-	    "\"clock_mode\":\"%s\",\"inflight\":%zu,\"connections\":%zu%s%s}\n",
-	    open ? "ok" : "unavailable",
-	    open ? "" : "\"reason\":\"", open ? "" : cr.reason,
-	    open ? "" : "\",",
+	    "\"clock_mode\":\"%s\",\"inflight\":%zu,\"connections\":%zu,"
+	    "\"signing\":%s%s%s}\n",
+	    reason == NULL ? "ok" : "unavailable",
+	    reason == NULL ? "" : "\"reason\":\"", reason == NULL ? "" : esc,
+	    reason == NULL ? "" : "\",",
 	    l->cfg->clock_demo ? "demo" : "strict", l->inflight, l->nconns,
-	    cj[0] ? ",\"clock\":" : "", cj);
+	    sj, cj[0] ? ",\"clock\":" : "", cj);
 	if (n < 0 || (size_t)n >= sizeof(body))
 		n = snprintf(body, sizeof(body), "{\"status\":\"%s\"}\n",
-		    open ? "ok" : "unavailable");
+		    reason == NULL ? "ok" : "unavailable");
 	if (hr->method == HTTP_HEAD)
 		n = 0;	/* RFC 9110 9.3.2; the length sent is of an empty body */
-	reply(l, c, open ? 200 : 503, "application/json", body, n,
-	    open ? NULL : "Retry-After: 1\r\n", hr->keep_alive);
+	reply(l, c, reason == NULL ? 200 : 503, "application/json", body, n,
+	    reason == NULL ? NULL : "Retry-After: 1\r\n", hr->keep_alive);
 }
 
 static void
@@ -1190,6 +1201,7 @@ on_timer(struct loop *l)
 		if (!l->accept_armed && !l->draining)
 			arm_accept(l);
 	}
+	rounds_expire(l->rs);
 	if (l->draining && l->now - l->drain_start >= DRAIN_SECONDS) {
 		log_warnx("drain: %zu connections still open after %d s, "
 		    "closing them", l->nconns, DRAIN_SECONDS);

@@ -36,6 +36,7 @@
  */
 #include <err.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -70,8 +71,10 @@ struct round {
 	size_t		 gentime_len;
 	int64_t		 opened;	/* CLOCK_MONOTONIC, ns */
 	uint64_t	 ticket;	/* of its last ledger record */
-	bool		 durable;	/* its ledger records are on disk */
+	bool		 recorded;	/* its ledger records are encoded */
+	bool		 durable;	/* they are on disk */
 	bool		 failed;	/* they will never be */
+	size_t		 refused;	/* requests refused after recorded */
 };
 
 /* The anchor token in flight, and what its record will say. */
@@ -94,6 +97,7 @@ struct rounds {
 	struct rounds_stats	 st;
 	size_t			 live_rounds;
 	size_t			 internal;	/* round tokens, anchors out */
+	size_t			 orphans;	/* given up at a worker */
 	uint64_t		 since_anchor;	/* rounds */
 	time_t			 anchor_time;
 	struct anchor		 anchor;
@@ -192,6 +196,15 @@ static void
 round_put(struct rounds *rs, struct round *r)
 {
 	if (r->live == 0 && (r->durable || r->failed)) {
+		/*
+		 * doc/ledger.md "Requests refused after their record": the
+		 * record holds their TSTInfos, and no token for them left.
+		 */
+		if (r->refused > 0 && r->durable)
+			log_warnx("round %" PRIu64 ": %zu of its %zu requests "
+			    "refused (systemFailure) after its ledger records "
+			    "were written: no token was sent for them",
+			    r->id, r->refused, r->njobs);
 		rs->live_rounds--;
 		free(r);
 	}
@@ -205,6 +218,8 @@ job_try_release(struct rounds *rs, struct job *j)
 
 	if (!j->signed_ || !(r->durable || r->failed))
 		return;
+	if (j->failed && r->recorded)
+		r->refused++;
 	if (r->failed && !j->failed) {
 		j->failed = true;
 		if (j->kind != JOB_STAMP)
@@ -635,6 +650,7 @@ rounds_close(struct rounds *rs)
 	}
 	s = round_tokens(rs, r, s);
 	s = round_ers(rs, r, trees, s);
+	r->recorded = true;
 	if (anchor)
 		round_anchor(rs, r, s++);
 	rs->since_anchor++;
@@ -743,6 +759,33 @@ round_token_back(struct rounds *rs, struct job *rt)
 	tree_free(t);
 }
 
+/* A job back from the workers (or taken back from them), signed or not. */
+static void
+job_back(struct rounds *rs, struct job *j)
+{
+	switch (j->kind) {
+	case JOB_TOKEN:
+	case JOB_STAMP:
+		j->signed_ = true;
+		job_try_release(rs, j);
+		break;
+	case JOB_ROUND_TOKEN:
+		round_token_back(rs, j);
+		rs->internal--;
+		if (!j->orphan)
+			rounds_job_free(j);
+		break;
+	case JOB_ANCHOR:
+		anchor_back(rs, j);
+		rs->internal--;
+		if (!j->orphan)
+			rounds_job_free(j);
+		break;
+	case JOB_ERS:
+		break;	/* never at the workers */
+	}
+}
+
 void
 rounds_collect(struct rounds *rs)
 {
@@ -750,26 +793,83 @@ rounds_collect(struct rounds *rs)
 
 	for (j = signer_collect(rs->sg); j != NULL; j = next) {
 		next = j->next;
-		switch (j->kind) {
-		case JOB_TOKEN:
-		case JOB_STAMP:
-			j->signed_ = true;
-			job_try_release(rs, j);
-			break;
-		case JOB_ROUND_TOKEN:
-			round_token_back(rs, j);
-			rs->internal--;
+		if (j->orphan) {
+			/* Answered when it was given up; a late token goes. */
+			rs->orphans--;
 			rounds_job_free(j);
-			break;
-		case JOB_ANCHOR:
-			anchor_back(rs, j);
-			rs->internal--;
-			rounds_job_free(j);
-			break;
-		case JOB_ERS:
-			break;	/* never at the workers */
+		} else
+			job_back(rs, j);
+	}
+}
+
+/*
+ * j's signature will not come (signer_expire()): it is answered as a
+ * worker answers a failed signature, from the loop, which owns its
+ * replies now.
+ */
+static void
+job_give_up(struct rounds *rs, struct job *j)
+{
+	j->failed = true;
+	if (j->kind == JOB_TOKEN)
+		resp_reject(j->u.client.resp, FAIL_SYSTEM_FAILURE,
+		    "the signing key did not answer in time");
+	else if (j->kind == JOB_ROUND_TOKEN)
+		resp_ers(j->u.own.replies, NULL, 0);
+	job_back(rs, j);
+}
+
+/*
+ * A request j a worker holds and will hand back whenever its call
+ * returns: a stand-in takes its place in its round, to be answered and
+ * released; j itself waits for the worker (an orphan).
+ */
+static struct job *
+job_stand_in(struct rounds *rs, struct job *j)
+{
+	struct job	*in = rounds_job_new(j->kind, NULL, 0), **pp;
+	struct round	*r = j->round;
+
+	if (j->kind == JOB_STAMP)
+		in->u.own.stamp = j->u.own.stamp;
+	else
+		in->u.client = j->u.client;
+	in->round = r;
+	in->rnext = j->rnext;
+	for (pp = &r->jobs; *pp != j; pp = &(*pp)->rnext)
+		;
+	*pp = in;
+	if (r->tail == j)
+		r->tail = in;
+	j->orphan = true;
+	rs->orphans++;
+	return in;
+}
+
+void
+rounds_expire(struct rounds *rs)
+{
+	struct job	*held[SIGNER_MAX_WORKERS], *q, *next;
+	size_t		 n, i, nq = 0;
+
+	n = signer_expire(rs->sg, &q, held);
+	for (i = 0; i < n; i++) {
+		if (held[i]->kind == JOB_TOKEN || held[i]->kind == JOB_STAMP)
+			job_give_up(rs, job_stand_in(rs, held[i]));
+		else {
+			held[i]->orphan = true;
+			rs->orphans++;
+			job_give_up(rs, held[i]);
 		}
 	}
+	for (; q != NULL; q = next) {
+		next = q->next;
+		job_give_up(rs, q);
+		nq++;
+	}
+	if (nq > 0)
+		log_warnx("every signing worker is stuck in the token: %zu "
+		    "queued signatures given up (systemFailure)", nq);
 }
 
 void

@@ -272,6 +272,7 @@ struct serve_state {
 	char			*serialpath, *ledger_dir;
 	const char		*token_label, *key_label;
 	int			 workers;
+	unsigned		 sign_timeout_ms;
 	int			 key_copy;
 	int			 ledger_direct;
 	long			 serial_block;
@@ -435,7 +436,9 @@ serve_conf(struct serve_state *st, const struct serve_opts *o,
 	st->chainpath = conf_path(c, "tsa_chain", "tsa-chain.pem");
 	(void)conf_str(c, "root_cert", NULL);	/* for verifiers, not us */
 	serve_conf_token(st);
-	st->workers = conf_int(c, "workers", 1, 1, 64);
+	st->workers = conf_int(c, "workers", 1, 1, SIGNER_MAX_WORKERS);
+	st->sign_timeout_ms = conf_int(c, "sign_timeout_ms", 5000, 100,
+	    600000);
 	st->key_copy = conf_bool(c, "key_session_copy", 1);
 	st->serialpath = conf_path(c, "serial_file", "serials");
 	st->serial_block = conf_int(c, "serial_block", 65536, 1, 1L << 30);
@@ -616,6 +619,8 @@ serve_restart_only(const struct serve_state *a, const struct serve_state *b)
 		return "workers";
 	if (a->key_copy != b->key_copy)
 		return "key_session_copy";
+	if (a->sign_timeout_ms != b->sign_timeout_ms)
+		return "sign_timeout_ms";
 	if (STR_DIFFERS(a->serialpath, b->serialpath))
 		return "serial_file";
 	if (a->serial_block != b->serial_block)
@@ -847,7 +852,8 @@ serve_main(int argc, char **argv)
 	clock_set_stamp(clk, stamper_stamp, st.cfg.stamper);
 	merkle_seed();		/* on the loop's thread, before it runs */
 	lp.ser = st.ser;
-	lp.sg = signer_start(st.p11, st.key_label, st.key_copy, st.workers);
+	lp.sg = signer_start(st.p11, st.key_label, st.key_copy, st.workers,
+	    st.sign_timeout_ms);
 	lp.jr = journal_new(st.lg, st.cfg.unit_id);
 	lp.rs = rounds_new(&st.cfg, lp.sg, st.ser, lp.jr, st.tmpl,
 	    ledger_next_round(st.lg));
@@ -866,7 +872,18 @@ serve_main(int argc, char **argv)
 	stamper_free(st.cfg.stamper);
 	pub_close(st.cfg.pub);
 	notify_close(st.cfg.notify);
-	signer_stop(lp.sg);
+	if (signer_stop(lp.sg) == -1) {
+		/*
+		 * A worker still in the token uses the template, its session
+		 * and the module: they stay, and exit handlers (SoftHSM2's,
+		 * OpenSSL's) must not run under it.  The ledger and the serial
+		 * file are closed; every reply sent is durable already.
+		 */
+		serial_close(st.ser);
+		ledger_close(st.lg);
+		log_warnx("exiting with a signing worker still in the token");
+		_exit(1);
+	}
 	rounds_free(lp.rs);
 	journal_free(lp.jr);
 	serve_free(&st);

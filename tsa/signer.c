@@ -17,29 +17,52 @@
  */
 #include <err.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <time.h>
 #include <unistd.h>
 
+#include <openssl/objects.h>
+
+#include "common/json.h"
 #include "common/log.h"
+#include "common/now.h"
 #include "common/p11.h"
 #include "tsa/tsa.h"
 
 #define SIGNAL_BATCH	8	/* results per eventfd write while work is queued */
+#define RETRY_MS	1000	/* a failing worker tries the token again */
+#define CHECK_MS	1000	/* an idle worker checks that its session holds */
+#define MS		((int64_t)1000000)	/* ns */
+
+/* Who writes a job's result (struct job claim): the first to claim it. */
+enum claim { CLAIM_NONE, CLAIM_WORKER, CLAIM_LOOP };
 
 struct worker {
 	struct signer		*sg;
 	struct p11_session	*sess;
 	pthread_t		 thread;
+	int			 id;		/* from 1, for the log */
 	enum job_kind		 kind;		/* of the job being signed */
+	struct job		*job;		/* being signed */
+	bool			 claimed, won;	/* the claim on it, tried, won */
+	unsigned		 epoch;		/* sg->epoch its session is of */
+	int64_t			 next;		/* next retry or check, ns */
+	/* Read by the loop: signer_expire(), signer_health(). */
+	_Atomic(struct job *)	 cur;		/* the job it holds */
+	_Atomic int64_t		 since;		/* in the token since, ns; 0: not */
+	atomic_bool		 failing;	/* its last try of the token failed */
+	char			 why[P11_MAX_WHY];	/* of it; under sg->smtx */
 };
 
 struct signer {
 	pthread_mutex_t		 mtx;
-	pthread_cond_t		 cond;
+	pthread_cond_t		 cond;		/* CLOCK_MONOTONIC */
 	struct job		*head, *tail;	/* work queue */
 	atomic_size_t		 queued;	/* jobs in the work queue */
 	bool			 stopping;
@@ -47,19 +70,146 @@ struct signer {
 	int			 efd;
 	struct worker		*workers;
 	int			 nworkers;
+	int64_t			 timeout;	/* sign_timeout_ms, in ns */
+	/*
+	 * Bumped when a worker starts failing: whatever broke its session
+	 * (a reset, a removal) may have broken the others', so every worker
+	 * renews its own before its next signature.
+	 */
+	atomic_uint		 epoch;
+	pthread_mutex_t		 smtx;		/* the workers' why */
 	/* p11_sign calls (C_SignInit + C_Sign), by the kind of job. */
 	atomic_uint_fast64_t	 signatures[JOB_NKINDS];
 };
+
+/* The worker is in a PKCS#11 call that may not return (signer_expire). */
+static void
+signer_enter(struct worker *w)
+{
+	atomic_store(&w->since, now_ns(CLOCK_MONOTONIC));
+}
+
+static void
+signer_leave(struct worker *w)
+{
+	atomic_store(&w->since, 0);
+}
+
+/*
+ * The worker's right to write its job's result, tried once per job: false
+ * when the loop gave the job up first (signer_expire()), and then the
+ * worker writes nothing of it, its replies included.
+ */
+static bool
+signer_claim(struct worker *w)
+{
+	int none = CLAIM_NONE;
+
+	if (!w->claimed) {
+		w->claimed = true;
+		w->won = atomic_compare_exchange_strong(&w->job->claim, &none,
+		    CLAIM_WORKER);
+	}
+	return w->won;
+}
+
+/*
+ * The token failed this worker: its requests get systemFailure without
+ * a try until RETRY_MS have passed, and every other worker renews its
+ * session before its next signature.
+ */
+static void
+signer_failed(struct worker *w)
+{
+	struct signer *sg = w->sg;
+
+	pthread_mutex_lock(&sg->smtx);
+	snprintf(w->why, sizeof(w->why), "%s", p11_session_why(w->sess));
+	pthread_mutex_unlock(&sg->smtx);
+	w->next = now_ns(CLOCK_MONOTONIC) + RETRY_MS * MS;
+	if (atomic_exchange(&w->failing, true))
+		return;
+	log_warnx("signing worker %d: %s: its requests get systemFailure "
+	    "until the token signs again (tried every %d ms)", w->id, w->why,
+	    RETRY_MS);
+	atomic_fetch_add(&sg->epoch, 1);
+	pthread_mutex_lock(&sg->mtx);
+	pthread_cond_broadcast(&sg->cond);
+	pthread_mutex_unlock(&sg->mtx);
+}
+
+/*
+ * A new session on the key, logged in again if the token lost the login,
+ * the key copied again if key_session_copy, and one signature to prove
+ * it (a digest of zeros, thrown away).  0 when the worker signs again,
+ * or -1 (signer_failed()).
+ */
+static int
+signer_recover(struct worker *w)
+{
+	static const uint8_t	zero[32];
+	uint8_t			sig[P11_MAX_SIG];
+	size_t			siglen;
+	unsigned		epoch = atomic_load(&w->sg->epoch);
+	int			rc;
+
+	signer_enter(w);
+	rc = p11_session_renew(w->sess);
+	if (rc == 0)
+		rc = p11_sign(w->sess, NID_sha256, zero, sizeof(zero), sig,
+		    &siglen);
+	signer_leave(w);
+	if (rc == -1) {
+		signer_failed(w);
+		return -1;
+	}
+	w->epoch = epoch;
+	w->next = now_ns(CLOCK_MONOTONIC) + CHECK_MS * MS;
+	if (atomic_exchange(&w->failing, false))
+		log_info("signing worker %d: the token signs again (a new "
+		    "session, logged in, %s)", w->id,
+		    p11_session_copied(w->sess) ? "a session copy of the key" :
+		    "the token's key object");
+	return 0;
+}
+
+/*
+ * Before a signature: whether the worker may try the token.  A failing
+ * worker tries again (signer_recover()) once RETRY_MS have passed, and
+ * a worker whose session predates a failure seen elsewhere renews it.
+ */
+static bool
+signer_ready(struct worker *w)
+{
+	if (atomic_load(&w->failing)) {
+		if (now_ns(CLOCK_MONOTONIC) < w->next)
+			return false;
+		return signer_recover(w) == 0;
+	}
+	if (w->epoch != atomic_load(&w->sg->epoch))
+		return signer_recover(w) == 0;
+	return true;
+}
 
 static int
 signer_sign(void *ctx, int hash_nid, const uint8_t *dgst, size_t dlen,
     uint8_t *sig, size_t *siglen)
 {
-	struct worker *w = ctx;
+	struct worker	*w = ctx;
+	int		 rc;
 
+	if (atomic_load(&w->job->claim) == CLAIM_LOOP)
+		return -1;	/* given up already: no signature for it */
 	atomic_fetch_add_explicit(&w->sg->signatures[w->kind], 1,
 	    memory_order_relaxed);
-	return p11_sign(w->sess, hash_nid, dgst, dlen, sig, siglen);
+	signer_enter(w);
+	rc = p11_sign(w->sess, hash_nid, dgst, dlen, sig, siglen);
+	signer_leave(w);
+	if (rc == -1)
+		signer_failed(w);
+	if (!signer_claim(w))
+		return -1;	/* a late signature goes nowhere */
+	return rc;
 }
 
 uint64_t
@@ -72,7 +222,9 @@ signer_signatures(struct signer *sg, enum job_kind kind)
 /*
  * Signs j's TSTInfo and writes the result where j's kind says (tsa.h
  * "struct job"): a JOB_TOKEN's reply, or the job's own TimeStampResp (and,
- * for a round token, its tree's replies).
+ * for a round token, its tree's replies).  A job the loop gave up
+ * (signer_claim()) gets nothing written but its own output, which the
+ * loop throws away.
  */
 static void
 signer_issue(struct worker *w, struct job *j)
@@ -80,12 +232,17 @@ signer_issue(struct worker *w, struct job *j)
 	const struct token_tmpl	*tmpl = j->tmpl;	/* the TSTInfo's */
 	struct job_own		*o = &j->u.own;
 	size_t			 cap;
+	bool			 ready;
 
 	w->kind = j->kind;
+	w->job = j;
+	w->claimed = w->won = false;
+	ready = signer_ready(w);
 	switch (j->kind) {
 	case JOB_TOKEN:
-		if (resp_token(j->u.client.resp, tmpl, &j->req, j->tst,
-		    j->tst_len, signer_sign, w) == -1) {
+		if ((!ready || resp_token(j->u.client.resp, tmpl, &j->req,
+		    j->tst, j->tst_len, signer_sign, w) == -1) &&
+		    signer_claim(w)) {
 			resp_reject(j->u.client.resp, FAIL_SYSTEM_FAILURE,
 			    "the signing key is not available");
 			j->failed = true;
@@ -94,11 +251,16 @@ signer_issue(struct worker *w, struct job *j)
 	case JOB_ROUND_TOKEN:
 	case JOB_ANCHOR:
 	case JOB_STAMP:
-		cap = token_max_len(tmpl, &j->req);
-		if ((o->out = malloc(cap)) == NULL)
-			err(1, NULL);
-		o->out_len = token_sign_tstinfo(tmpl, j->tst, j->tst_len,
-		    j->req.cert_req, signer_sign, w, o->out, cap);
+		if (ready) {
+			cap = token_max_len(tmpl, &j->req);
+			if ((o->out = malloc(cap)) == NULL)
+				err(1, NULL);
+			o->out_len = token_sign_tstinfo(tmpl, j->tst,
+			    j->tst_len, j->req.cert_req, signer_sign, w,
+			    o->out, cap);
+		}
+		if (!signer_claim(w))
+			break;
 		if (o->out_len == 0)
 			j->failed = true;
 		if (j->kind == JOB_ROUND_TOKEN)
@@ -130,6 +292,55 @@ signer_signal(struct signer *sg)
 		log_warn("eventfd write");
 }
 
+/*
+ * Holding sg->mtx: whether the worker has a retry or a check to make: a
+ * failing one at its next retry, a sound one at its next check or when
+ * its session predates a failure seen elsewhere.
+ */
+static bool
+signer_due(struct worker *w)
+{
+	if (!atomic_load(&w->failing) &&
+	    w->epoch != atomic_load(&w->sg->epoch))
+		return true;
+	return now_ns(CLOCK_MONOTONIC) >= w->next;
+}
+
+/* Holding sg->mtx: waits for work, or until the worker's next is due. */
+static void
+signer_wait(struct worker *w)
+{
+	struct timespec ts;
+
+	ts.tv_sec = w->next / (1000 * MS);
+	ts.tv_nsec = w->next % (1000 * MS);
+	(void)pthread_cond_timedwait(&w->sg->cond, &w->sg->mtx, &ts);
+}
+
+/*
+ * Between jobs: a failing worker, or one whose session predates a
+ * failure seen elsewhere, tries the token again; a sound one checks that
+ * its session still holds, so that /health learns of a token gone or
+ * reset before a request fails on it.
+ */
+static void
+signer_mend(struct worker *w)
+{
+	int rc;
+
+	if (atomic_load(&w->failing) || w->epoch != atomic_load(&w->sg->epoch)) {
+		(void)signer_recover(w);
+		return;
+	}
+	signer_enter(w);
+	rc = p11_session_check(w->sess);
+	signer_leave(w);
+	if (rc == -1)
+		signer_failed(w);
+	else
+		w->next = now_ns(CLOCK_MONOTONIC) + CHECK_MS * MS;
+}
+
 static void *
 signer_thread(void *arg)
 {
@@ -137,7 +348,7 @@ signer_thread(void *arg)
 	struct signer	*sg = w->sg;
 	struct job	*j;
 	int		 unsignaled = 0;
-	bool		 more;
+	bool		 more, stop;
 
 	for (;;) {
 		pthread_mutex_lock(&sg->mtx);
@@ -148,11 +359,15 @@ signer_thread(void *arg)
 			unsignaled = 0;
 			pthread_mutex_lock(&sg->mtx);
 		}
-		while (sg->head == NULL && !sg->stopping)
-			pthread_cond_wait(&sg->cond, &sg->mtx);
+		while (sg->head == NULL && !sg->stopping && !signer_due(w))
+			signer_wait(w);
 		if ((j = sg->head) == NULL) {
+			stop = sg->stopping;
 			pthread_mutex_unlock(&sg->mtx);
-			return NULL;
+			if (stop)
+				return NULL;
+			signer_mend(w);
+			continue;
 		}
 		atomic_fetch_sub_explicit(&sg->queued, 1,
 		    memory_order_relaxed);
@@ -160,10 +375,13 @@ signer_thread(void *arg)
 			sg->tail = NULL;
 		/* More work queued: let another worker take it too. */
 		more = sg->head != NULL;
+		atomic_store(&w->cur, j);
 		pthread_mutex_unlock(&sg->mtx);
 		if (more)
 			pthread_cond_signal(&sg->cond);
 		signer_issue(w, j);
+		/* Before it goes back: the loop never sees a job it freed. */
+		atomic_store(&w->cur, NULL);
 		signer_done(sg, j);
 		if (++unsignaled == SIGNAL_BATCH) {
 			signer_signal(sg);
@@ -174,28 +392,41 @@ signer_thread(void *arg)
 
 struct signer *
 signer_start(struct p11 *p11, const char *key_label, bool key_copy,
-    int nworkers)
+    int nworkers, unsigned timeout_ms)
 {
-	struct signer	*sg;
-	int		 i, copies = 0;
+	struct signer		*sg;
+	struct worker		*w;
+	pthread_condattr_t	 ca;
+	int			 i, copies = 0;
 
 	if ((sg = calloc(1, sizeof(*sg))) == NULL ||
 	    (sg->workers = calloc(nworkers, sizeof(*sg->workers))) == NULL)
 		err(1, NULL);
 	pthread_mutex_init(&sg->mtx, NULL);
-	pthread_cond_init(&sg->cond, NULL);
+	pthread_mutex_init(&sg->smtx, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&sg->cond, &ca);
+	pthread_condattr_destroy(&ca);
 	atomic_init(&sg->done, NULL);
 	atomic_init(&sg->queued, 0);
+	atomic_init(&sg->epoch, 0);
 	sg->nworkers = nworkers;
+	sg->timeout = (int64_t)timeout_ms * MS;
 	if ((sg->efd = eventfd(0, EFD_CLOEXEC)) == -1)
 		err(1, "eventfd");
 	for (i = 0; i < nworkers; i++) {
-		sg->workers[i].sg = sg;
-		if ((sg->workers[i].sess = p11_session_open(p11, key_label))
-		    == NULL)
+		w = &sg->workers[i];
+		w->sg = sg;
+		w->id = i + 1;
+		w->next = now_ns(CLOCK_MONOTONIC) + CHECK_MS * MS;
+		atomic_init(&w->cur, NULL);
+		atomic_init(&w->since, 0);
+		atomic_init(&w->failing, false);
+		if ((w->sess = p11_session_open(p11, key_label)) == NULL)
 			errx(1, "no signing session on key \"%s\"", key_label);
 		if (key_copy)
-			copies += p11_session_copy_key(sg->workers[i].sess);
+			copies += p11_session_copy_key(w->sess);
 	}
 	if (key_copy && copies == nworkers)
 		log_info("signing with session copies of key \"%s\" "
@@ -211,26 +442,131 @@ signer_start(struct p11 *p11, const char *key_label, bool key_copy,
 	return sg;
 }
 
-void
+int
 signer_stop(struct signer *sg)
 {
-	int i;
+	struct timespec	ts;
+	int		i, stuck = 0;
 
 	if (sg == NULL)
-		return;
+		return 0;
 	pthread_mutex_lock(&sg->mtx);
 	sg->stopping = true;
 	pthread_cond_broadcast(&sg->cond);
 	pthread_mutex_unlock(&sg->mtx);
+	/* A worker in a call that does not return is waited for this long. */
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += sg->timeout / (1000 * MS) + 1;
 	for (i = 0; i < sg->nworkers; i++) {
-		pthread_join(sg->workers[i].thread, NULL);
+		if (pthread_timedjoin_np(sg->workers[i].thread, NULL, &ts) !=
+		    0) {
+			log_warnx("signing worker %d: still in the token; "
+			    "not waited for", i + 1);
+			stuck++;
+			continue;
+		}
 		p11_session_close(sg->workers[i].sess);
 	}
+	/* A stuck worker still uses sg (its done stack, its eventfd). */
+	if (stuck > 0)
+		return -1;
 	close(sg->efd);
 	pthread_mutex_destroy(&sg->mtx);
+	pthread_mutex_destroy(&sg->smtx);
 	pthread_cond_destroy(&sg->cond);
 	free(sg->workers);
 	free(sg);
+	return 0;
+}
+
+/* Whether w has been in one PKCS#11 call longer than the timeout. */
+static bool
+signer_stuck(const struct signer *sg, struct worker *w, int64_t now,
+    int64_t *for_ns)
+{
+	int64_t since = atomic_load(&w->since);
+
+	*for_ns = since != 0 ? now - since : 0;
+	return since != 0 && *for_ns >= sg->timeout;
+}
+
+size_t
+signer_expire(struct signer *sg, struct job **queued,
+    struct job *held[SIGNER_MAX_WORKERS])
+{
+	struct worker	*w;
+	struct job	*j;
+	int64_t		 now = now_ns(CLOCK_MONOTONIC), in;
+	size_t		 n = 0;
+	int		 i, none, stuck = 0;
+
+	*queued = NULL;
+	for (i = 0; i < sg->nworkers; i++) {
+		w = &sg->workers[i];
+		if (!signer_stuck(sg, w, now, &in))
+			continue;
+		stuck++;
+		none = CLAIM_NONE;
+		if ((j = atomic_load(&w->cur)) == NULL ||
+		    !atomic_compare_exchange_strong(&j->claim, &none,
+		    CLAIM_LOOP))
+			continue;
+		log_warnx("signing worker %d: no answer from the token for "
+		    "%" PRId64 " ms: its job is given up (systemFailure); the "
+		    "worker is back when the call returns", w->id, in / MS);
+		held[n++] = j;
+	}
+	if (stuck < sg->nworkers)
+		return n;
+	/* Every worker is stuck: nothing queued is signed before one is back. */
+	pthread_mutex_lock(&sg->mtx);
+	*queued = sg->head;
+	sg->head = sg->tail = NULL;
+	atomic_store(&sg->queued, 0);
+	pthread_mutex_unlock(&sg->mtx);
+	return n;
+}
+
+int
+signer_health(struct signer *sg, char *why, size_t cap, char *js,
+    size_t jcap)
+{
+	struct worker	*w;
+	char		 first[P11_MAX_WHY] = "", esc[2 * P11_MAX_WHY];
+	int64_t		 now = now_ns(CLOCK_MONOTONIC), in, longest = 0;
+	int		 i, ok = 0, failing = 0, stuck = 0;
+
+	for (i = 0; i < sg->nworkers; i++) {
+		w = &sg->workers[i];
+		if (signer_stuck(sg, w, now, &in)) {
+			stuck++;
+			if (in > longest)
+				longest = in;
+		} else if (atomic_load(&w->failing)) {
+			if (failing++ == 0) {
+				pthread_mutex_lock(&sg->smtx);
+				memcpy(first, w->why, sizeof(first));
+				pthread_mutex_unlock(&sg->smtx);
+			}
+		} else
+			ok++;
+	}
+	if (failing == 0 && stuck > 0)
+		snprintf(first, sizeof(first), "%d worker%s in the token for "
+		    "over %" PRId64 " ms", stuck, stuck > 1 ? "s" : "",
+		    longest / MS);
+	else if (failing > 0 && stuck > 0)
+		snprintf(first + strlen(first), sizeof(first) - strlen(first),
+		    "; %d worker%s stuck in the token", stuck,
+		    stuck > 1 ? "s" : "");
+	json_str(esc, sizeof(esc), first);
+	snprintf(js, jcap, "{\"workers\":%d,\"signing\":%d,\"failing\":%d,"
+	    "\"stuck\":%d,\"why\":\"%s\"}", sg->nworkers, ok, failing, stuck,
+	    esc);
+	if (ok > 0)
+		return 1;
+	snprintf(why, cap, "signing token: %s", first);
+	return 0;
 }
 
 int

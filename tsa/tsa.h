@@ -310,6 +310,15 @@ struct job {
 					   then rounds_released() */
 	enum job_kind	 kind;
 	bool		 failed;	/* answered with a rejection instead */
+	/*
+	 * Who writes the result of a job at a worker: the worker, or the
+	 * loop that gave it up (signer_expire()); the first to claim it
+	 * (signer.c).  An orphan is a job the loop gave up while a worker
+	 * held it: answered by the loop (its request through a stand-in),
+	 * it is only freed when the worker hands it back, if ever.
+	 */
+	_Atomic int	 claim;
+	bool		 orphan;
 	struct tsp_req	 req;		/* points into tsq or u.own.imprint */
 	uint8_t		 serial[SERIAL_MAX];
 	size_t		 serial_len;
@@ -411,16 +420,44 @@ void		 resp_ers(const struct ers_replies *, const uint8_t *tsr,
 
 struct signer;
 
+#define SIGNER_MAX_WORKERS	64
+
 /* signer.c */
 /*
- * Starts nworkers signing threads, each with its own PKCS#11 session on
- * key_label (on a session copy of the key when key_copy and the token
- * allows it, p11_session_copy_key()), and an eventfd the loop reads to
- * learn that jobs came back.  Exits at start-up failure.
+ * Starts nworkers (at most SIGNER_MAX_WORKERS) signing threads, each
+ * with its own PKCS#11 session on key_label (on a session copy of the
+ * key when key_copy and the token allows it, p11_session_copy_key()),
+ * and an eventfd the loop reads to learn that jobs came back.  A worker
+ * in one PKCS#11 call for timeout_ms is stuck (signer_expire()).  A
+ * worker the token fails answers systemFailure and tries the token again
+ * every second, with a new session, logged in again, until it signs
+ * (doc/design.md "The token failing").  Exits at start-up failure.
  */
 struct signer	*signer_start(struct p11 *, const char *key_label,
-		    bool key_copy, int nworkers);
-void		 signer_stop(struct signer *);
+		    bool key_copy, int nworkers, unsigned timeout_ms);
+/*
+ * Stops the workers: 0, or -1 when one stayed in the token past the
+ * timeout: it is not waited for, and sg is left to it (the process
+ * should exit without finalizing the module).
+ */
+int		 signer_stop(struct signer *);
+/*
+ * The loop, once a second: the jobs whose signature will not come in
+ * time.  held[] (the count returned) gets each job a worker has been in
+ * the token for longer than the timeout, claimed for the loop: the
+ * worker writes nothing of it and hands it back whenever its call
+ * returns.  *queued gets the jobs taken back from the queue (linked by
+ * next) when every worker is stuck.
+ */
+size_t		 signer_expire(struct signer *, struct job **queued,
+		    struct job *held[SIGNER_MAX_WORKERS]);
+/*
+ * Whether a worker can sign now: 1; or 0 when every worker is failing
+ * or stuck, with "signing token: REASON" in why (cap bytes).  js gets a
+ * JSON object of the workers' states for /health (jcap bytes).
+ */
+int		 signer_health(struct signer *, char *why, size_t cap,
+		    char *js, size_t jcap);
 int		 signer_eventfd(const struct signer *);
 /*
  * Queues n jobs linked by next for signing (one lock, one wake-up).  A
@@ -549,6 +586,11 @@ void		 rounds_hand_over(struct rounds *);
 size_t		 rounds_backlog(const struct rounds *);
 /* Takes the jobs the workers finished (signer_collect()). */
 void		 rounds_collect(struct rounds *);
+/*
+ * The loop, once a second: the jobs whose signature did not come within
+ * sign_timeout_ms (signer_expire()) get their systemFailure rejections.
+ */
+void		 rounds_expire(struct rounds *);
 /* After a journal batch ended: settles the rounds it decided. */
 void		 rounds_settle(struct rounds *);
 /*

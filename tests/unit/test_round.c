@@ -29,6 +29,10 @@
 struct signer {
 	struct job	*queue, *qtail;
 	struct job	*done;		/* oldest first */
+	/* What signer_expire() reports next: jobs held past the timeout. */
+	struct job	*held[SIGNER_MAX_WORKERS];
+	size_t		 nheld;
+	bool		 all_stuck;	/* and the queue taken back */
 };
 
 static struct signer	fake;
@@ -63,6 +67,35 @@ signer_collect(struct signer *sg)
 
 	sg->done = NULL;
 	return j;
+}
+
+size_t
+signer_expire(struct signer *sg, struct job **queued,
+    struct job *held[SIGNER_MAX_WORKERS])
+{
+	size_t n = sg->nheld;
+
+	memcpy(held, sg->held, n * sizeof(*held));
+	sg->nheld = 0;
+	*queued = NULL;
+	if (sg->all_stuck) {
+		*queued = sg->queue;
+		sg->queue = sg->qtail = NULL;
+		sg->all_stuck = false;
+	}
+	return n;
+}
+
+/* A worker hands j back having lost it to the loop: it wrote nothing. */
+static void
+fake_late(struct job *j)
+{
+	struct job **pp;
+
+	j->next = NULL;
+	for (pp = &fake.done; *pp != NULL; pp = &(*pp)->next)
+		;
+	*pp = j;
 }
 
 /* What a worker does with j (signer.c signer_issue()), then "done". */
@@ -393,6 +426,82 @@ test_round_max(void **state)
 	assert_int_equal(journal_head(f->jr, NULL), 3);
 }
 
+/*
+ * Signatures that do not come back in time (signer_expire()): a token and
+ * a round token a worker holds, and a token still queued when every
+ * worker is stuck, are answered systemFailure once their round is
+ * durable; the jobs the workers hold come back later, as orphans, and
+ * are freed without their replies being touched; the round's ledger
+ * records still hold the refused requests.
+ */
+static void
+test_expire(void **state)
+{
+	struct fix	*f = *state;
+	struct job	*t[3], *e, *q, *held_tok = NULL, *held_rt = NULL;
+	uint8_t		 h[4][32];
+	size_t		 failed, blen, i;
+	const uint8_t	*b;
+
+	for (i = 0; i < 3; i++)
+		t[i] = request(f, JOB_TOKEN, (uint8_t)(i + 1), h[i]);
+	e = request(f, JOB_ERS, 9, h[3]);
+	rounds_turn(f->rs, true);
+	rounds_hand_over(f->rs);
+	/* Workers take t[0] and the round token and hang; t[1], t[2] wait. */
+	for (q = fake.queue; q != NULL; q = q->next)
+		if (q == t[0])
+			held_tok = q;
+		else if (q->kind == JOB_ROUND_TOKEN)
+			held_rt = q;
+	assert_non_null(held_tok);
+	assert_non_null(held_rt);
+	fake.held[fake.nheld++] = held_tok;
+	fake.held[fake.nheld++] = held_rt;
+	/* The workers hold them: out of the queue, as signer.c does. */
+	for (i = 0; i < 2; i++) {
+		struct job **pp;
+
+		for (pp = &fake.queue; *pp != fake.held[i]; pp = &(*pp)->next)
+			;
+		*pp = fake.held[i]->next;
+	}
+	for (fake.qtail = fake.queue; fake.qtail->next != NULL;
+	    fake.qtail = fake.qtail->next)
+		;
+	/* t[1] is signed in time; t[2] waits in the queue. */
+	assert_ptr_equal(fake.queue, t[1]);
+	fake.queue = t[1]->next;
+	fake_sign(t[1]);
+	rounds_collect(f->rs);
+	fake.all_stuck = true;
+	rounds_expire(f->rs);
+	assert_null(fake.queue);
+	assert_false(rounds_idle(f->rs));	/* the round is not durable */
+	write_batch(f);
+	/* Their rejections are written, by the loop, before they go. */
+	for (i = 0; i < 3; i += 2) {
+		b = body_of(t[i]->u.client.resp, &blen);
+		assert_non_null(memmem(b, blen, "did not answer in time", 22));
+	}
+	b = body_of(e->u.client.resp, &blen);
+	assert_non_null(memmem(b, blen, "key is not available", 20));
+	b = body_of(t[1]->u.client.resp, &blen);
+	assert_null(memmem(b, blen, "did not answer", 14));
+	/* t[0] (by its stand-in), t[1], t[2] and the leaf go. */
+	assert_int_equal(take(f, &failed), 4);
+	assert_int_equal(failed, 3);
+	assert_true(rounds_idle(f->rs));	/* the orphans do not hold it */
+	/* The ledger holds the round: one tokens record and one /ers. */
+	assert_int_equal(journal_head(f->jr, NULL), 2);
+	/* The hung calls return; their jobs are freed, nothing written. */
+	fake_late(held_tok);
+	fake_late(held_rt);
+	rounds_collect(f->rs);
+	assert_int_equal(take(f, &failed), 0);
+	assert_int_equal(f->rs->orphans, 0);
+}
+
 static int
 group_setup(void **state)
 {
@@ -423,6 +532,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_durable_then_signed,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lost, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_expire, setup,
+		    teardown),
 		cmocka_unit_test_setup_teardown(test_round_max, setup,
 		    teardown),
 	};
