@@ -7,6 +7,9 @@
  * digest), and the raw layer and libp11 in one process.  Skips (77) only
  * when the SoftHSM2 module is absent.
  */
+#include <sys/stat.h>
+
+#include <fcntl.h>
 #include <ftw.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -274,6 +277,78 @@ test_session_copy(void **state)
 	assert_int_equal(count_private(p, "pinned"), 1);
 	EVP_PKEY_free(pub);
 	close_ok(p);
+}
+
+/* path holds text from now on: a new file renamed over it. */
+static void
+replace_file(const char *path, const char *text)
+{
+	char tmp[PATH_MAX + 8];
+
+	snprintf(tmp, sizeof(tmp), "%s.new", path);
+	write_file(tmp, text);
+	if (rename(tmp, path) == -1)
+		err(1, "%s", path);
+}
+
+/*
+ * The token reset under a session (every session closed, the login with
+ * them): signing fails and says why; p11_session_renew() opens a new
+ * session, logs in again and copies the key again; a PIN the token
+ * refused is not offered again until pin_file changes.
+ */
+static void
+test_renew(void **state)
+{
+	struct p11		*p;
+	struct p11_session	*s;
+	EVP_PKEY		*pub;
+	char			 pin[PATH_MAX];
+	uint8_t			 dgst[32] = { 1 }, sig[P11_MAX_SIG];
+	size_t			 siglen;
+
+	(void)state;
+	snprintf(pin, sizeof(pin), "%s/pin-renew", tmpdir);
+	write_file(pin, USER_PIN "\n");
+	assert_null(opened);
+	assert_non_null(p = opened = p11_open(module, TOKEN, pin));
+	assert_non_null(pub = p11_keygen(p, "renewed", P11_EC_P256));
+	assert_non_null(s = p11_session_open(p, "renewed"));
+	assert_int_equal(p11_session_copy_key(s), 1);
+	assert_string_equal(p11_session_why(s), "");
+	sign_checked(s, pub, NID_sha256, 32);
+	assert_int_equal(p11_session_check(s), 0);
+
+	assert_int_equal(p->f->C_CloseAllSessions(p->slot), CKR_OK);
+	assert_int_equal(p11_sign(s, NID_sha256, dgst, 32, sig, &siglen), -1);
+	assert_string_equal(p11_session_why(s),
+	    "C_SignInit: CKR_SESSION_HANDLE_INVALID");
+	assert_int_equal(p11_session_check(s), -1);
+
+	/* As long as the right one: only its inode and time tell. */
+	replace_file(pin, "user-9876543210\n");
+	assert_int_equal(p11_session_renew(s), -1);
+	assert_string_equal(p11_session_why(s), "C_Login: CKR_PIN_INCORRECT");
+	/* The right PIN back in the same file: not read again... */
+	write_file(pin, USER_PIN "\n");
+	utimensat(AT_FDCWD, pin, (struct timespec[2]){ p->pin_st.st_atim,
+	    p->pin_st.st_mtim }, 0);
+	assert_int_equal(p11_session_renew(s), -1);
+	assert_non_null(strstr(p11_session_why(s),
+	    "not tried again until pin_file changes"));
+	/* ...until the file is replaced. */
+	replace_file(pin, USER_PIN "\n");
+	assert_int_equal(p11_session_renew(s), 0);
+	assert_true(p11_session_copied(s));
+	assert_false(key_bool(s, CKA_TOKEN));
+	sign_checked(s, pub, NID_sha256, 32);
+	assert_int_equal(p11_session_check(s), 0);
+	assert_int_equal(count_private(p, "renewed"), 2);
+	p11_session_close(s);
+	assert_int_equal(count_private(p, "renewed"), 1);
+	EVP_PKEY_free(pub);
+	opened = NULL;
+	p11_close(p);
 }
 
 static void
@@ -608,6 +683,7 @@ main(void)
 		cmocka_unit_test_teardown(test_rsa_2048, close_left),
 		cmocka_unit_test_teardown(test_key_attributes, close_left),
 		cmocka_unit_test_teardown(test_session_copy, close_left),
+		cmocka_unit_test_teardown(test_renew, close_left),
 		cmocka_unit_test_teardown(test_token_create, close_left),
 		cmocka_unit_test_teardown(test_wrong_pin, close_left),
 		cmocka_unit_test_teardown(test_unknown_label, close_left),
