@@ -14,6 +14,18 @@
  * (eventfd_write and the wake-up of the loop), and at low load the queue
  * is empty after each job, so a lone request is still answered at once.
  * The loop never blocks on a worker.
+ *
+ * The token failing (doc/design.md "The token failing"): a worker whose
+ * signature fails answers systemFailure, and so does every job it takes
+ * until it tries the token again, RETRY_MS later: a new session, a new
+ * login when the token lost it, the key copied again, one signature to
+ * prove it (signer_recover()).  A failure bumps an epoch, so every other
+ * worker renews its session too before its next signature; an idle
+ * worker checks its session every CHECK_MS, so /health knows of a token
+ * gone without waiting for a request.  A worker in one PKCS#11 call for
+ * longer than sign_timeout_ms is stuck: the loop, once a second, claims
+ * its job (signer_expire(); the worker then writes nothing of it) and
+ * answers it, and takes the queue back when every worker is stuck.
  */
 #include <err.h>
 #include <errno.h>
