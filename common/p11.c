@@ -444,8 +444,8 @@ p11_open_locked(struct p11 *p, CK_FLAGS flags, CK_SESSION_HANDLE *h)
 /*
  * (Re)opens the admin session and logs in with the PIN read anew from
  * pin_file, wiped after C_Login; a PIN the token refused is not offered
- * again until pin_file changes.  Holds p->lock.  0, or -1 with a log
- * line and the reason in why (P11_MAX_WHY bytes).
+ * again until pin_file changes.  Holds p->lock (or p is not shared yet).
+ * 0, or -1 with a log line and the reason in why (P11_MAX_WHY bytes).
  */
 static int
 p11_login_locked(struct p11 *p, char *why)

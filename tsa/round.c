@@ -28,6 +28,11 @@
  * reply waits for the rest of its round's signatures.  A lost batch turns
  * every reply of the rounds concerned into a systemFailure rejection.
  *
+ * A signature that does not come back within sign_timeout_ms is given up
+ * (rounds_expire(), doc/design.md "The token failing"): its request is
+ * answered systemFailure through a stand-in, and the job, an orphan, is
+ * freed when its worker hands it back.
+ *
  * Every anchor_rounds rounds or anchor_seconds seconds a round also makes
  * an anchor: a token over the ledger's durable head, appended as a
  * LEDGER_ANCHOR record when it comes back.
@@ -770,14 +775,13 @@ job_back(struct rounds *rs, struct job *j)
 		job_try_release(rs, j);
 		break;
 	case JOB_ROUND_TOKEN:
-		round_token_back(rs, j);
-		rs->internal--;
-		if (!j->orphan)
-			rounds_job_free(j);
-		break;
 	case JOB_ANCHOR:
-		anchor_back(rs, j);
+		if (j->kind == JOB_ROUND_TOKEN)
+			round_token_back(rs, j);
+		else
+			anchor_back(rs, j);
 		rs->internal--;
+		/* An orphan goes when its worker hands it back. */
 		if (!j->orphan)
 			rounds_job_free(j);
 		break;

@@ -94,17 +94,22 @@ struct signer {
 	atomic_uint_fast64_t	 signatures[JOB_NKINDS];
 };
 
-/* The worker is in a PKCS#11 call that may not return (signer_expire). */
+/*
+ * The worker is in a PKCS#11 call that may not return (signer_expire()).
+ * The coarse clock: a timeout of seconds needs no more, and it is read
+ * twice per signature.
+ */
 static void
 signer_enter(struct worker *w)
 {
-	atomic_store(&w->since, now_ns(CLOCK_MONOTONIC));
+	atomic_store_explicit(&w->since, now_ns(CLOCK_MONOTONIC_COARSE),
+	    memory_order_relaxed);
 }
 
 static void
 signer_leave(struct worker *w)
 {
-	atomic_store(&w->since, 0);
+	atomic_store_explicit(&w->since, 0, memory_order_relaxed);
 }
 
 /*
@@ -387,13 +392,16 @@ signer_thread(void *arg)
 			sg->tail = NULL;
 		/* More work queued: let another worker take it too. */
 		more = sg->head != NULL;
-		atomic_store(&w->cur, j);
+		atomic_store_explicit(&w->cur, j, memory_order_release);
 		pthread_mutex_unlock(&sg->mtx);
 		if (more)
 			pthread_cond_signal(&sg->cond);
 		signer_issue(w, j);
-		/* Before it goes back: the loop never sees a job it freed. */
-		atomic_store(&w->cur, NULL);
+		/*
+		 * Before it goes back (release, then the done stack's
+		 * release): the loop never sees here a job it freed.
+		 */
+		atomic_store_explicit(&w->cur, NULL, memory_order_release);
 		signer_done(sg, j);
 		if (++unsignaled == SIGNAL_BATCH) {
 			signer_signal(sg);
@@ -496,7 +504,7 @@ static bool
 signer_stuck(const struct signer *sg, struct worker *w, int64_t now,
     int64_t *for_ns)
 {
-	int64_t since = atomic_load(&w->since);
+	int64_t since = atomic_load_explicit(&w->since, memory_order_relaxed);
 
 	*for_ns = since != 0 ? now - since : 0;
 	return since != 0 && *for_ns >= sg->timeout;
@@ -508,7 +516,7 @@ signer_expire(struct signer *sg, struct job **queued,
 {
 	struct worker	*w;
 	struct job	*j;
-	int64_t		 now = now_ns(CLOCK_MONOTONIC), in;
+	int64_t		 now = now_ns(CLOCK_MONOTONIC_COARSE), in;
 	size_t		 n = 0;
 	int		 i, none, stuck = 0;
 
@@ -519,7 +527,8 @@ signer_expire(struct signer *sg, struct job **queued,
 			continue;
 		stuck++;
 		none = CLAIM_NONE;
-		if ((j = atomic_load(&w->cur)) == NULL ||
+		if ((j = atomic_load_explicit(&w->cur,
+		    memory_order_acquire)) == NULL ||
 		    !atomic_compare_exchange_strong(&j->claim, &none,
 		    CLAIM_LOOP))
 			continue;
@@ -545,7 +554,8 @@ signer_health(struct signer *sg, char *why, size_t cap, char *js,
 {
 	struct worker	*w;
 	char		 first[P11_MAX_WHY] = "", esc[2 * P11_MAX_WHY];
-	int64_t		 now = now_ns(CLOCK_MONOTONIC), in, longest = 0;
+	int64_t		 now = now_ns(CLOCK_MONOTONIC_COARSE), in;
+	int64_t		 longest = 0;
 	int		 i, ok = 0, failing = 0, stuck = 0;
 
 	for (i = 0; i < sg->nworkers; i++) {
