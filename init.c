@@ -282,6 +282,10 @@ init_token(const char *state, const char *module)
 	if (p11_token_create(module, INIT_TOKEN, pin, so_pin) == -1)
 		errx(1, "%s: cannot initialise token \"%s\"", module,
 		    INIT_TOKEN);
+	/* The copy of token.object a crash at a later login may need. */
+	if (p11_softhsm_repair(conf) == -1)
+		errx(1, "%s: cannot keep a copy of the token's token.object",
+		    conf);
 	free(so_pin);
 	free(pin);
 	free(tokens);

@@ -227,8 +227,8 @@ hsm_open(struct hsm_run *r, const struct hsm_args *a)
 		copy = conf_bool(r->conf, "key_session_copy", 1);
 	/* SoftHSM2 reads it at C_Initialize, so before p11_open. */
 	if ((r->hsmconf = conf_path(r->conf, "softhsm2_conf", NULL)) != NULL &&
-	    setenv("SOFTHSM2_CONF", r->hsmconf, 1) == -1)
-		err(1, "setenv");
+	    p11_softhsm_use(r->hsmconf) == -1)
+		exit(1);
 	if ((r->p = p11_open(r->module, token, r->pin)) == NULL)
 		errx(1, "%s: cannot open token \"%s\"", a->confpath, token);
 

@@ -97,7 +97,10 @@ ca_open_dir(const char *dir, const char *module, const char *token,
 	return ca;
 }
 
-/* The token keys of carimbo.conf; SOFTHSM2_CONF exported. */
+/*
+ * The token keys of carimbo.conf; SOFTHSM2_CONF exported and the store
+ * mended (p11_softhsm_use).
+ */
 struct conf *
 ca_conf_token(const char *confpath, char **module, char **token,
     char **pin_file)
@@ -112,8 +115,8 @@ ca_conf_token(const char *confpath, char **module, char **token,
 	*pin_file = conf_path(c, "pin_file", "pin");
 	/* SoftHSM2 reads it at C_Initialize; this process only. */
 	if ((hsm = conf_path(c, "softhsm2_conf", NULL)) != NULL &&
-	    setenv("SOFTHSM2_CONF", hsm, 1) == -1)
-		err(1, "setenv");
+	    p11_softhsm_use(hsm) == -1)
+		exit(1);
 	free(hsm);
 	return c;
 }
@@ -181,7 +184,8 @@ ca_key(struct ca *ca, enum ca_issuer i)
 	 * libp11 alone (it holds the module itself, see p11_evp.c): one
 	 * C_Login per command where no key is generated.  SoftHSM2 rewrites
 	 * its token.object in place at every login, so each login is a
-	 * window in which a crash can damage the token.
+	 * window in which a crash can empty it; ca_conf_token() mended it
+	 * from its copy before (p11_softhsm_repair).
 	 */
 	if ((x = db_ca_cert(ca->db, i, label)) == NULL)
 		return NULL;

@@ -29,6 +29,15 @@
 #define P11_DEFAULT_MODULE	"/usr/lib/softhsm/libsofthsm2.so"
 #define P11_NEW_PIN_BYTES	16	/* random bytes of a new PIN (hex: 32) */
 #define P11_MAX_WHY		128	/* bytes of a failure's reason */
+/*
+ * p11_softhsm_repair(): the copy of token.object kept beside it (SoftHSM2
+ * reads only *.object), the largest object file read, and how long a torn
+ * token.object is watched before it counts as torn.
+ */
+#define P11_SOFTHSM_COPY	"token.object.copy"
+#define P11_SOFTHSM_MAX_OBJECT	(1 << 20)
+#define P11_SOFTHSM_SETTLE_MS	20
+#define P11_SOFTHSM_SETTLE_TRIES 5
 
 enum p11_keytype {
 	P11_EC_P256,
@@ -150,6 +159,27 @@ int		 p11_token_init(const char *module, const char *label,
  * folder).  Returns 0, or -1 with a log line.
  */
 int		 p11_softhsm_setup(const char *path, const char *tokendir);
+/*
+ * SoftHSM2's file store rewrites token.object in place (ftruncate, then
+ * write) at every C_Login, without fsync; a crash in between leaves it
+ * empty, and with it go the PIN blobs that wrap the key of every private
+ * object: the token is lost.  For each token folder in the store the
+ * SoftHSM2 configuration at path names (file backend only): a
+ * token.object that reads whole is kept as P11_SOFTHSM_COPY beside it
+ * (file_write_atomic, only when more than its generation changed); one
+ * that is empty or ends inside a record is replaced by that copy, with a
+ * log line.  Run it before the module is loaded.  Returns the number of
+ * tokens restored, or -1 when one could not be looked at or mended
+ * (logged).
+ */
+int		 p11_softhsm_repair(const char *path);
+/*
+ * This process uses the store the SoftHSM2 configuration at path names:
+ * exports SOFTHSM2_CONF=path (SoftHSM2 reads it at C_Initialize, so
+ * before the module is loaded), then p11_softhsm_repair(path).  0, or -1
+ * with a log line when the variable cannot be set.
+ */
+int		 p11_softhsm_use(const char *path);
 /*
  * p11_token_init() with a user PIN and an SO PIN of P11_NEW_PIN_BYTES
  * random bytes each (the OS CSPRNG, in hex), then each PIN on one line

@@ -5,15 +5,20 @@
  * PINs, generating key pairs on it and reading their public halves.  The
  * private keys never leave the token (CKA_SENSITIVE, not
  * CKA_EXTRACTABLE).  The signing path is p11.c; what both share is
- * common/p11_int.h.
+ * common/p11_int.h.  Also the guard of that store's one file whose loss
+ * loses every key, token.object (p11_softhsm_repair, doc/ca.md "Crash
+ * safety").
  */
 #include <sys/stat.h>
 
+#include <dirent.h>
 #include <err.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <openssl/asn1.h>
 #include <openssl/bn.h>
@@ -23,6 +28,7 @@
 #include <openssl/param_build.h>
 #include <sodium.h>
 
+#include "common/conf.h"
 #include "common/file.h"
 #include "common/log.h"
 #include "common/p11_int.h"
@@ -134,6 +140,197 @@ p11_softhsm_setup(const char *path, const char *tokendir)
 		ret = -1;
 	}
 	return ret;
+}
+
+/*
+ * SoftHSM2's file store (2.6, ObjectFile::store): a u64 generation, then
+ * per attribute a u64 type, a u64 kind and the value: kind 1 one byte,
+ * 2 a u64, 3 a u64 length and the bytes (4 and 5, maps and mechanism
+ * sets, never occur in token.object).  Integers big-endian.
+ */
+enum softhsm_walk {
+	SOFTHSM_WHOLE,		/* ends exactly after a record */
+	SOFTHSM_TORN,		/* empty, or ends inside a record */
+	SOFTHSM_UNKNOWN,	/* a kind this reader does not know */
+};
+
+static uint64_t
+softhsm_u64(const uint8_t *p)
+{
+	uint64_t	v = 0;
+	int		i;
+
+	for (i = 0; i < 8; i++)
+		v = v << 8 | p[i];
+	return v;
+}
+
+/* How an object file of len bytes reads (the enum above). */
+static enum softhsm_walk
+softhsm_walk(const uint8_t *b, size_t len)
+{
+	size_t		off = 8;
+	uint64_t	kind, n;
+
+	if (len < 8)
+		return SOFTHSM_TORN;
+	while (off < len) {
+		if (len - off < 16)
+			return SOFTHSM_TORN;
+		kind = softhsm_u64(b + off + 8);
+		off += 16;
+		switch (kind) {
+		case 1:
+			n = 1;
+			break;
+		case 2:
+			n = 8;
+			break;
+		case 3:
+			if (len - off < 8)
+				return SOFTHSM_TORN;
+			n = softhsm_u64(b + off);
+			off += 8;
+			break;
+		default:
+			return SOFTHSM_UNKNOWN;
+		}
+		if (n > len - off)
+			return SOFTHSM_TORN;
+		off += (size_t)n;
+	}
+	return SOFTHSM_WHOLE;
+}
+
+/*
+ * token.object read until it is whole or has stayed torn for a while: a
+ * live SoftHSM2 writes it after its lock is gone (the stdio buffer goes
+ * out at fclose), so an empty file may be a write in progress for a few
+ * microseconds.  *buf malloc'd; the walk of what was read last.
+ */
+static enum softhsm_walk
+softhsm_read_settled(const char *path, uint8_t **buf, size_t *len)
+{
+	struct timespec		 pause = { 0, P11_SOFTHSM_SETTLE_MS * 1000000L };
+	enum softhsm_walk	 w = SOFTHSM_TORN;
+	int			 i;
+
+	*buf = NULL;
+	for (i = 0; i < P11_SOFTHSM_SETTLE_TRIES; i++) {
+		free(*buf);
+		if (file_read(path, P11_SOFTHSM_MAX_OBJECT, buf, len) == -1)
+			return SOFTHSM_UNKNOWN;
+		if ((w = softhsm_walk(*buf, *len)) != SOFTHSM_TORN)
+			break;
+		nanosleep(&pause, NULL);
+	}
+	return w;
+}
+
+/* One token folder; 1 restored, 0 nothing to do, -1 logged. */
+static int
+softhsm_repair_token(const char *dir)
+{
+	enum softhsm_walk	 w;
+	uint8_t			*cur = NULL, *copy = NULL;
+	size_t			 clen, plen;
+	char			*path, *cpath;
+	int			 have, ret = -1;
+
+	if (asprintf(&path, "%s/token.object", dir) == -1 ||
+	    asprintf(&cpath, "%s/%s", dir, P11_SOFTHSM_COPY) == -1)
+		err(1, NULL);
+	if (access(path, F_OK) == -1) {
+		ret = 0;		/* not a token folder */
+		goto out;
+	}
+	have = access(cpath, F_OK) == 0 && file_read(cpath,
+	    P11_SOFTHSM_MAX_OBJECT, &copy, &plen) == 0 &&
+	    softhsm_walk(copy, plen) == SOFTHSM_WHOLE;
+	switch ((w = softhsm_read_settled(path, &cur, &clen))) {
+	case SOFTHSM_WHOLE:
+		/* The generation changes at every login; the rest seldom. */
+		ret = 0;
+		if (!have || plen != clen || memcmp(copy + 8, cur + 8,
+		    clen - 8) != 0)
+			ret = file_write_atomic(cpath, cur, clen, 0600);
+		break;
+	case SOFTHSM_TORN:
+		if (!have) {
+			log_warnx("%s is torn (%zu bytes) and there is no "
+			    "%s: the token and every key on it are lost",
+			    path, clen, P11_SOFTHSM_COPY);
+			break;
+		}
+		if (file_write_atomic(path, copy, plen, 0600) == -1)
+			break;
+		log_warnx("%s was torn (%zu bytes; a crash while SoftHSM2 "
+		    "rewrote it): restored from %s", path, clen,
+		    P11_SOFTHSM_COPY);
+		ret = 1;
+		break;
+	case SOFTHSM_UNKNOWN:
+		log_warnx("%s: not read as a SoftHSM2 2.6 object file; left "
+		    "alone, no copy kept", path);
+		break;
+	}
+out:
+	free(cur);
+	free(copy);
+	free(path);
+	free(cpath);
+	return ret;
+}
+
+int
+p11_softhsm_repair(const char *path)
+{
+	struct conf	*c;
+	struct dirent	*de;
+	DIR		*d;
+	const char	*dir, *backend;
+	char		*sub;
+	int		 r, n = 0;
+
+	c = conf_load(path);
+	dir = conf_str(c, "directories.tokendir", NULL);
+	backend = conf_str(c, "objectstore.backend", "file");
+	/* The db backend writes in SQLite transactions: nothing to mend. */
+	if (dir == NULL || strcmp(backend, "file") != 0) {
+		conf_free(c);
+		return 0;
+	}
+	if (dir[0] != '/' || (d = opendir(dir)) == NULL) {
+		log_warnx("%s: directories.tokendir %s: not an absolute "
+		    "folder carimbo can read", path, dir);
+		conf_free(c);
+		return -1;
+	}
+	while ((de = readdir(d)) != NULL) {
+		if (de->d_name[0] == '.')
+			continue;
+		if (asprintf(&sub, "%s/%s", dir, de->d_name) == -1)
+			err(1, NULL);
+		if ((r = softhsm_repair_token(sub)) == -1)
+			n = -1;
+		else if (n != -1)
+			n += r;
+		free(sub);
+	}
+	closedir(d);
+	conf_free(c);
+	return n;
+}
+
+int
+p11_softhsm_use(const char *path)
+{
+	if (setenv("SOFTHSM2_CONF", path, 1) == -1) {
+		log_warn("setenv SOFTHSM2_CONF");
+		return -1;
+	}
+	(void)p11_softhsm_repair(path);
+	return 0;
 }
 
 /* A new PIN in hex and a newline (p11_token_create). */

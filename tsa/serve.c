@@ -499,9 +499,8 @@ serve_token(struct serve_state *st)
 	st->tp.chain = st->chain;
 	st->tp.sig_nid = EVP_PKEY_get_base_id(X509_get0_pubkey(
 	    st->tp.tsa_cert));
-	if (st->hsmconf != NULL && setenv("SOFTHSM2_CONF", st->hsmconf, 1) ==
-	    -1)
-		err(1, "setenv");
+	if (st->hsmconf != NULL && p11_softhsm_use(st->hsmconf) == -1)
+		exit(1);
 	if ((st->p11 = p11_open(st->module, st->token_label, st->pinfile)) ==
 	    NULL)
 		errx(1, "cannot open token \"%s\" with %s", st->token_label,
