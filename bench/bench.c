@@ -34,7 +34,7 @@
 struct bench_args {
 	struct load_opts	 o;
 	const char		*url, *url_b;
-	const char		*json, *svg;
+	const char		*json, *svg, *save;
 	const char		*ca, *untrusted, *conf;
 	enum hash_alg		 algs[HASH_COUNT];
 	size_t			 nalgs;
@@ -60,7 +60,7 @@ bench_usage(FILE *f)
 	    "           [--digests sha256,sha384,sha512] [--cert-req yes|no|mixed]"
 	    "\n           [--sample FRACTION] [--check fast|openssl]\n"
 	    "           [-c CONF | --ca FILE [--untrusted FILE]]\n"
-	    "           [--corpus N] [--allow-remote] [--quiet]\n"
+	    "           [--corpus N] [--allow-remote] [--quiet] [--save FILE]\n"
 	    "       carimbo bench --ceiling --body-size BYTES [--durable FILE\n"
 	    "           [--durable-depth K]] [load options | --serve-only "
 	    "[--duration S]]\n"
@@ -114,6 +114,7 @@ static const struct option bench_longopts[] = {
 	{ "requests",	required_argument,	NULL, 'r' },
 	{ "rate",	required_argument,	NULL, 'R' },
 	{ "json",	required_argument,	NULL, 'j' },
+	{ "save",	required_argument,	NULL, 'V' },
 	{ "svg",	required_argument,	NULL, 's' },
 	{ "digests",	required_argument,	NULL, 'D' },
 	{ "cert-req",	required_argument,	NULL, 'C' },
@@ -224,6 +225,9 @@ bench_opt_check(struct bench_args *a, int ch, const char *arg)
 	case 's':
 		a->svg = arg;
 		break;
+	case 'V':
+		a->save = arg;
+		break;
 	default:
 		return 0;
 	}
@@ -303,6 +307,8 @@ bench_settle(struct bench_args *a, int argc, char **argv)
 		errx(2, "--serve-only goes with --ceiling");
 	if (a->durable != NULL && !a->ceiling)
 		errx(2, "--durable goes with --ceiling");
+	if (a->save != NULL && (a->ceiling || a->url_b != NULL))
+		errx(2, "--save goes with --url");
 	if (a->durable_depth > 0 && a->durable == NULL)
 		errx(2, "--durable-depth goes with --durable");
 	if (a->durable_depth == 0)
@@ -467,9 +473,14 @@ bench_load(struct bench_args *a)
 	a->o.label = cl != NULL ? "ceiling" : t.path;
 	a->o.check = cl != NULL ? "none" : a->openssl_parse ? "openssl" :
 	    "fast";
+	if (a->save != NULL && (a->o.save = fopen(a->save, "wb")) == NULL)
+		err(1, "%s", a->save);
 	load_result_init(&res);
 	if ((r = load_run(&a->o, &res)) < 0)
 		errx(1, "%s: %s", a->url, strerror(-r));
+	if (a->o.save != NULL && (fflush(a->o.save) == EOF ||
+	    fsync(fileno(a->o.save)) == -1 || fclose(a->o.save) == EOF))
+		err(1, "%s", a->save);
 	memset(&rep, 0, sizeof(rep));
 	rep.server_cpu_s = ceiling_stop(cl, &rep.durable_writes);
 	rep.durable = a->durable;

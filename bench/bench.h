@@ -185,6 +185,11 @@ struct load_opts {
 	double			 rate;		/* 0: closed loop */
 	int			 progress;	/* progress line on stderr */
 	const char		*label;
+	/*
+	 * --save: the body of every answer judged right, appended as it
+	 * comes (DER back to back), for `carimbo ledger prove --batch`.
+	 */
+	FILE			*save;
 };
 
 struct load_result {

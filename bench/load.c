@@ -475,6 +475,8 @@ load_answer(struct load *l, struct lconn *c, int status, const uint8_t *body,
 	}
 	if (e == CHK_OK) {
 		l->res->ok++;
+		if (o->save != NULL && fwrite(body, 1, blen, o->save) != blen)
+			err(1, "bench: --save");
 		if (o->chk != NULL)
 			l->res->verified += (uint64_t)check_verified(o->chk);
 		hist_record(&l->res->lat, now > f->t0 ? now - f->t0 : 0);
