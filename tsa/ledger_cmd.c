@@ -10,7 +10,11 @@
  *   ledger prove LEDGER --er FILE [--digest HEX] | --token FILE
  *	verifies the chain, then shows the record (round, position, path)
  *	holding an evidence record's root or a token's hash, or says it is
- *	not there (exit 1).
+ *	not there (exit 1);
+ *   ledger prove LEDGER --batch (--er FILE | --token FILE)
+ *	the same for every item of FILE (DER items back to back, as
+ *	`carimbo bench --save` keeps them) in one walk: a count, and each
+ *	item that does not verify or is not there (exit 1).
  *
  * LEDGER is the ledger file or the directory holding LEDGER_FILE.  The
  * file is the records then zeros the server writes ahead (doc/ledger.md
@@ -28,6 +32,7 @@
 #include <openssl/err.h>
 #include <openssl/x509.h>
 
+#include "common/der.h"
 #include "common/file.h"
 #include "common/hash.h"
 #include "common/log.h"
@@ -36,6 +41,9 @@
 
 /* Files a prove reads (an EvidenceRecord or a TimeStampResp). */
 #define LEDGER_CMD_MAX_FILE	(1u << 20)
+/* A --batch file, and the failing items it names one by one. */
+#define LEDGER_CMD_MAX_BATCH	(256u << 20)
+#define LEDGER_CMD_MAX_SHOWN	20
 
 static void
 ledger_usage(void)
@@ -43,7 +51,9 @@ ledger_usage(void)
 	fprintf(stderr, "usage: carimbo ledger verify LEDGER [--ca ROOT.pem "
 	    "[--untrusted CHAIN.pem]]\n"
 	    "       carimbo ledger prove LEDGER (--er FILE [--digest HEX] | "
-	    "--token FILE) [--ca ROOT.pem [--untrusted CHAIN.pem]]\n");
+	    "--token FILE) [--ca ROOT.pem [--untrusted CHAIN.pem]]\n"
+	    "       carimbo ledger prove LEDGER --batch (--er FILE | --token "
+	    "FILE) [--ca ROOT.pem [--untrusted CHAIN.pem]]\n");
 }
 
 /* LEDGER as given, or LEDGER/LEDGER_FILE for a directory.  Caller frees. */
@@ -267,80 +277,90 @@ find_token(const struct ledger_rec *r, off_t off, void *arg)
 	return 1;
 }
 
+/*
+ * What an item to prove must match (struct find), from one TimeStampResp
+ * or bare token (token) or one EvidenceRecord, verified against store and
+ * chain (and with digest, the record's path from that hash).  0, or -1
+ * with *why.  fd->root points into item.
+ */
+static int
+prove_target(const uint8_t *item, size_t len, bool token, const char *digest,
+    X509_STORE *store, STACK_OF(X509) *chain, struct find *fd,
+    uint8_t root[HASH_MAX_LEN], const char **why)
+{
+	struct ers	 e;
+	uint8_t		 h[HASH_MAX_LEN];
+	const uint8_t	*tok, *tst;
+	size_t		 tlen, tstlen, hlen, dlen;
+
+	memset(fd, 0, sizeof(*fd));
+	*why = NULL;
+	if (!token) {
+		if (ers_parse(item, len, &e, why) == -1 ||
+		    ers_root(&e, root, &hlen) == -1) {
+			*why = *why ? *why : "no root";
+			return -1;
+		}
+		if (digest != NULL) {
+			if (verify_hex(digest, h, sizeof(h), &dlen) == -1 ||
+			    dlen != hash_info(e.alg)->len) {
+				*why = "--digest: not a hash of the record's "
+				    "algorithm in hex";
+				return -1;
+			}
+			if (ers_verify(item, len, h, e.alg, NULL, why) == -1)
+				return -1;
+		}
+		if (ers_token_verify(e.token, e.token_len, root, hlen, store,
+		    chain) == -1) {
+			*why = "the round token does not verify";
+			return -1;
+		}
+		fd->root = root;
+		fd->root_len = hlen;
+		fd->alg = e.alg;
+		tok = e.token;
+		tlen = e.token_len;
+	} else {
+		if (ers_token_from_resp(item, len, &tok, &tlen) == -1) {
+			tok = item;
+			tlen = len;
+		}
+		if (ers_token_verify(tok, tlen, NULL, 0, store, chain) == -1) {
+			*why = "not a token that verifies";
+			return -1;
+		}
+		fd->token = true;
+	}
+	/* The ledger holds the hash of each token's TSTInfo (doc/ledger.md). */
+	if (ers_token_tstinfo(tok, tlen, &tst, &tstlen) == -1 ||
+	    hash_digest(HASH_SHA256, tst, tstlen, h) == -1) {
+		*why = "no TSTInfo in the token";
+		return -1;
+	}
+	memcpy(fd->tok_hash, h, LEDGER_HASH_LEN);
+	return 0;
+}
+
 static int
 cmd_prove(const char *arg, const char *er_file, const char *digest,
     const char *tok_file, X509_STORE *store, STACK_OF(X509) *chain)
 {
 	struct find	 fd;
-	struct ers	 e;
-	uint8_t		 root[HASH_MAX_LEN], h[HASH_MAX_LEN];
+	uint8_t		 root[HASH_MAX_LEN];
 	uint8_t		*buf = NULL;
-	const uint8_t	*tok, *tst;
-	size_t		 tstlen;
-	size_t		 len, erlen, tlen, hlen;
-	const char	*why;
+	size_t		 len;
+	const char	*why, *file = er_file ? er_file : tok_file;
 	char		*path = NULL;
 	int		 rc = 1;
 
-	memset(&fd, 0, sizeof(fd));
-	if (er_file != NULL) {
-		if (file_read(er_file, LEDGER_CMD_MAX_FILE, &buf, &erlen) ==
-		    -1)
-			goto out;
-		if (ers_parse(buf, erlen, &e, &why) == -1 ||
-		    ers_root(&e, root, &hlen) == -1) {
-			printf("%s: not a usable EvidenceRecord: %s\n", er_file,
-			    why);
-			goto out;
-		}
-		if (digest != NULL) {
-			if (verify_hex(digest, h, sizeof(h), &len) == -1 ||
-			    len != hash_info(e.alg)->len) {
-				printf("--digest: not a %s hash in hex\n",
-				    hash_info(e.alg)->name);
-				goto out;
-			}
-			if (ers_verify(buf, erlen, h, e.alg, NULL,
-			    &why) == -1) {
-				printf("%s: %s\n", er_file, why);
-				goto out;
-			}
-		}
-		if (ers_token_verify(e.token, e.token_len, root, hlen, store,
-		    chain) == -1) {
-			printf("%s: the round token does not verify\n",
-			    er_file);
-			goto out;
-		}
-		fd.root = root;
-		fd.root_len = hlen;
-		fd.alg = e.alg;
-		tok = e.token;
-		tlen = e.token_len;
-	} else {
-		if (file_read(tok_file, LEDGER_CMD_MAX_FILE, &buf, &len) ==
-		    -1)
-			goto out;
-		if (ers_token_from_resp(buf, len, &tok, &tlen) == -1) {
-			tok = buf;
-			tlen = len;
-		}
-		if (ers_token_verify(tok, tlen, NULL, 0, store, chain) == -1) {
-			printf("%s: not a token that verifies\n", tok_file);
-			goto out;
-		}
-		fd.token = true;
-	}
-	/* The ledger holds the hash of each token's TSTInfo (doc/ledger.md). */
-	if (ers_token_tstinfo(tok, tlen, &tst, &tstlen) == -1) {
-		printf("%s: no TSTInfo in the token\n", er_file ? er_file :
-		    tok_file);
+	if (file_read(file, LEDGER_CMD_MAX_FILE, &buf, &len) == -1)
+		goto out;
+	if (prove_target(buf, len, tok_file != NULL, digest, store, chain,
+	    &fd, root, &why) == -1) {
+		printf("%s: %s\n", file, why);
 		goto out;
 	}
-	if (hash_digest(HASH_SHA256, tst, tstlen, h) == -1)
-		goto out;
-	memcpy(fd.tok_hash, h, LEDGER_HASH_LEN);
-
 	if (cmd_verify(arg, store, chain, true) != 0)
 		goto out;
 	path = ledger_path(arg);
@@ -361,8 +381,144 @@ cmd_prove(const char *arg, const char *er_file, const char *digest,
 	return rc;
 }
 
+/* --batch: every item of a file, the ledger walked once. */
+struct want {
+	struct find	 fd;
+	uint8_t		 root[HASH_MAX_LEN];
+	size_t		 item;		/* position in the file, from 0 */
+	bool		 found;
+};
+
+struct batch {
+	struct want	*w;		/* sorted by fd.tok_hash */
+	size_t		 n;
+	bool		 token;
+};
+
+static int
+want_cmp(const void *a, const void *b)
+{
+	return memcmp(((const struct want *)a)->fd.tok_hash,
+	    ((const struct want *)b)->fd.tok_hash, LEDGER_HASH_LEN);
+}
+
+/* Marks the items whose token hash is h, and for --er whose root r has. */
+static void
+batch_mark(struct batch *b, const uint8_t *h, const struct ledger_rec *r)
+{
+	size_t	lo = 0, hi = b->n, mid;
+
+	while (lo < hi) {
+		mid = lo + (hi - lo) / 2;
+		if (memcmp(b->w[mid].fd.tok_hash, h, LEDGER_HASH_LEN) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (; lo < b->n && memcmp(b->w[lo].fd.tok_hash, h,
+	    LEDGER_HASH_LEN) == 0; lo++)
+		if (b->token || (r->alg == b->w[lo].fd.alg &&
+		    memcmp(r->root, b->w[lo].fd.root,
+		    b->w[lo].fd.root_len) == 0))
+			b->w[lo].found = true;
+}
+
+/* The walk's callback: what find_token and find_er match, for all. */
+static int
+batch_find(const struct ledger_rec *r, off_t off, void *arg)
+{
+	struct batch	*b = arg;
+	uint8_t		 h[HASH_MAX_LEN];
+	const uint8_t	*tst;
+	size_t		 tlen;
+	uint32_t	 i;
+
+	(void)off;
+	if (r->kind == LEDGER_ERS)
+		batch_mark(b, r->payload, r);
+	else if (!b->token)
+		return 0;
+	else if (r->kind == LEDGER_TOKENS)
+		for (i = 0; i < r->count; i++)
+			batch_mark(b, r->payload + (size_t)i *
+			    LEDGER_HASH_LEN, r);
+	else if (r->kind == LEDGER_ANCHOR && ers_token_tstinfo(r->payload,
+	    r->payload_len, &tst, &tlen) == 0 && hash_digest(HASH_SHA256,
+	    tst, tlen, h) == 0)
+		batch_mark(b, h, r);
+	return 0;
+}
+
+/*
+ * FILE holds items back to back (DER, as `carimbo bench --save` writes
+ * them): every one must verify and be in the ledger.  Prints a count and
+ * each item that fails (at most LEDGER_CMD_MAX_SHOWN); 0 when all hold.
+ */
+static int
+cmd_prove_batch(const char *arg, const char *er_file, const char *tok_file,
+    X509_STORE *store, STACK_OF(X509) *chain)
+{
+	struct batch	 b;
+	struct der_r	 r, content;
+	uint8_t		*buf = NULL, tag;
+	const uint8_t	*item;
+	size_t		 len, ilen, i, idx, bad = 0, missing = 0;
+	const char	*why, *file = er_file ? er_file : tok_file;
+	char		*path = NULL;
+	int		 rc = 1;
+
+	memset(&b, 0, sizeof(b));
+	b.token = tok_file != NULL;
+	if (file_read(file, LEDGER_CMD_MAX_BATCH, &buf, &len) == -1)
+		goto out;
+	der_r_init(&r, buf, len);
+	for (idx = 0; !der_r_empty(&r); idx++) {
+		if (der_get(&r, &tag, &content, &item, &ilen) == -1) {
+			printf("%s: item %zu is not DER; the rest is not "
+			    "read\n", file, idx);
+			bad++;
+			break;
+		}
+		if ((b.w = reallocarray(b.w, b.n + 1, sizeof(*b.w))) == NULL)
+			err(1, NULL);
+		memset(&b.w[b.n], 0, sizeof(b.w[b.n]));
+		b.w[b.n].item = idx;
+		if (prove_target(item, ilen, b.token, NULL, store, chain,
+		    &b.w[b.n].fd, b.w[b.n].root, &why) == -1) {
+			if (bad++ < LEDGER_CMD_MAX_SHOWN)
+				printf("%s: item %zu: %s\n", file, idx, why);
+			continue;
+		}
+		b.n++;
+	}
+	if (cmd_verify(arg, store, chain, true) != 0)
+		goto out;
+	qsort(b.w, b.n, sizeof(*b.w), want_cmp);
+	/* fd.root: each item's own copy, wherever the array moved it. */
+	for (i = 0; i < b.n; i++)
+		b.w[i].fd.root = b.w[i].root;
+	path = ledger_path(arg);
+	if (walk(path, batch_find, &b) == -1) {
+		printf("cannot read %s\n", path);
+		goto out;
+	}
+	for (i = 0; i < b.n; i++)
+		if (!b.w[i].found && missing++ < LEDGER_CMD_MAX_SHOWN)
+			printf("NOT in the ledger: %s item %zu\n", file,
+			    b.w[i].item);
+	printf("%zu of %zu %s in the ledger, %zu not, %zu unusable\n",
+	    b.n - missing, b.n + bad, b.token ? "tokens" : "evidence records",
+	    missing, bad);
+	rc = missing == 0 && bad == 0 ? 0 : 1;
+ out:
+	free(path);
+	free(b.w);
+	free(buf);
+	return rc;
+}
+
 enum {
-	O_CA = 256, O_UNTRUSTED, O_ER, O_DIGEST, O_TOKEN
+	O_CA = 256, O_UNTRUSTED, O_ER, O_DIGEST, O_TOKEN, O_BATCH
 };
 
 static const struct option ledger_opts[] = {
@@ -373,6 +529,7 @@ static const struct option ledger_opts[] = {
 	{ "ers", required_argument, NULL, O_ER },
 	{ "digest", required_argument, NULL, O_DIGEST },
 	{ "token", required_argument, NULL, O_TOKEN },
+	{ "batch", no_argument, NULL, O_BATCH },
 	{ NULL, 0, NULL, 0 }
 };
 
@@ -383,7 +540,7 @@ ledger_main(int argc, char *argv[])
 	const char	*digest = NULL, *tok = NULL, *cmd, *ledger;
 	X509_STORE	*store = NULL;
 	STACK_OF(X509)	*chain = NULL;
-	int		 ch, rc = 2;
+	int		 ch, rc = 2, batch = 0;
 
 	optind = 0;	/* glibc: a full reset, so it runs again (tests) */
 	while ((ch = getopt_long(argc, argv, "", ledger_opts, NULL)) != -1) {
@@ -403,6 +560,9 @@ ledger_main(int argc, char *argv[])
 		case O_TOKEN:
 			tok = optarg;
 			break;
+		case O_BATCH:
+			batch = 1;
+			break;
 		default:
 			ledger_usage();
 			return 2;
@@ -417,8 +577,12 @@ ledger_main(int argc, char *argv[])
 	ledger = argv[optind + 1];
 	if (verify_load_pki(ca, untrusted, &store, &chain) == -1)
 		goto out;
-	if (strcmp(cmd, "verify") == 0 && er == NULL && tok == NULL)
+	if (strcmp(cmd, "verify") == 0 && er == NULL && tok == NULL &&
+	    !batch)
 		rc = cmd_verify(ledger, store, chain, false);
+	else if (strcmp(cmd, "prove") == 0 && (er == NULL) != (tok == NULL) &&
+	    batch && digest == NULL)
+		rc = cmd_prove_batch(ledger, er, tok, store, chain);
 	else if (strcmp(cmd, "prove") == 0 && (er == NULL) != (tok == NULL))
 		rc = cmd_prove(ledger, er, digest, tok, store, chain);
 	else
