@@ -110,9 +110,16 @@ bench: $(B)/carimbo
 	@python3 bench/suite.py --carimbo $(B)/carimbo --out $(B)/bench-run
 
 # The long runs of the fault and load tests (minutes, not in make test):
-# hostile clients at 10,000 connections beside a well-behaved bench.
+# hostile clients at 10,000 connections beside a well-behaved bench; then
+# crash_cycles.py at length, 50 kill -9 cycles under mixed load and 500
+# kills of ca commands, each restart proven, and the totals (about five
+# minutes; `make test` runs 3 cycles).
+SOAK_CYCLES ?= 50
+SOAK_TOKEN_KILLS ?= 500
 soak: $(B)/carimbo
 	@CARIMBO=$(CURDIR)/$(B)/carimbo python3 tests/integration/hostile.py --soak
+	@CARIMBO=$(CURDIR)/$(B)/carimbo python3 tests/integration/crash_cycles.py \
+	    --cycles $(SOAK_CYCLES) --token-kills $(SOAK_TOKEN_KILLS)
 
 fuzz: $(B)/libcarimbo.a
 	@mkdir -p build-fuzz
