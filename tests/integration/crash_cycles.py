@@ -214,11 +214,14 @@ def writes_while_serving(conf, state):
     tokobj = os.path.join(token_dir(state), "token.object")
     trace = S.path("serve.strace")
     err = open(S.path("server.log"), "ab")
+    # LeakSanitizer cannot run under ptrace (make test SAN=1).
+    env = dict(os.environ, ASAN_OPTIONS=os.environ.get("ASAN_OPTIONS", "") +
+               ":detect_leaks=0")
     p = subprocess.Popen(["strace", "-f", "-ttt", "-o", trace, "-e",
                           "trace=openat,ftruncate,write,pwrite64,rename,"
                           "unlink", S.CARIMBO, "serve", "-c", conf,
                           "--listen", "127.0.0.1:0"],
-                         stdout=subprocess.PIPE, stderr=err)
+                         stdout=subprocess.PIPE, stderr=err, env=env)
     line = p.stdout.readline().decode()
     m = re.match(r"listening on 127\.0\.0\.1:(\d+)", line)
     S.check(m is not None, "serve under strace: %r" % line)
