@@ -367,7 +367,8 @@ void		 ca_hier_create(const struct ca_hier *);
 /* pub.c */
 /*
  * Exports what `carimbo serve` publishes into pub_dir: ca/<name>.crt
- * (DER) for each CA and crl/<name>.crl (DER, the latest).  0 or -1.
+ * (DER) for each CA and crl/<name>.crl (DER, the latest), each file only
+ * when it differs from the database.  0 or -1.
  */
 int		 pub_export(struct ca *);
 

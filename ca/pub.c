@@ -3,7 +3,9 @@
  * Publication (doc/design.md "The CA"; RFC 5280 4.2.1.13 and 4.2.2.1): the
  * CA certificates and current CRLs, as DER files under STATE/ca/pub/ laid
  * out as their URLs (ca/<name>.crt, crl/<name>.crl).  The CA exports them
- * after every issue, revocation and CRL (pub_export); `carimbo serve`
+ * after every issue, revocation and CRL (pub_export), and at the start of
+ * every `carimbo ca` command, which catches up a publication a crash left
+ * behind its committed transaction; `carimbo serve`
  * answers GET /ca/<name>.crt and GET /crl/<name>.crl from them through
  * common/pub.c, which rereads them when they change (each is written as
  * NAME.tmp and renamed over NAME), needs nothing but libc and so never
@@ -24,6 +26,7 @@
 #include "ca/ca.h"
 #include "common/file.h"
 #include "common/log.h"
+#include "common/pub.h"
 
 static int
 pub_mkdir(const char *dir, const char *sub)
@@ -40,6 +43,24 @@ pub_mkdir(const char *dir, const char *sub)
 	}
 	free(p);
 	return 0;
+}
+
+/*
+ * Writes buf to path unless path already holds exactly it: the server
+ * rereads a published file at every change, and a catch-up after a
+ * crash (pub_export from ca_open) names what lagged.  0 or -1, logged.
+ */
+static int
+pub_write(const char *path, const void *buf, size_t len)
+{
+	uint8_t	*cur = NULL;
+	size_t	 clen;
+	int	 same;
+
+	same = access(path, F_OK) == 0 && file_read(path, PUB_MAX_BYTES, &cur,
+	    &clen) == 0 && clen == len && memcmp(cur, buf, len) == 0;
+	free(cur);
+	return same ? 0 : file_write_atomic(path, buf, len, 0644);
 }
 
 int
@@ -67,7 +88,7 @@ pub_export(struct ca *ca)
 		if (asprintf(&path, "%s/ca/%s.crt", ca->pub_dir,
 		    ca_issuer_name(i)) == -1)
 			err(1, NULL);
-		if (file_write_atomic(path, der, (size_t)len, 0644) == -1)
+		if (pub_write(path, der, (size_t)len) == -1)
 			ret = -1;
 		free(path);
 		OPENSSL_free(der);
@@ -77,7 +98,7 @@ pub_export(struct ca *ca)
 		if (asprintf(&path, "%s/crl/%s.crl", ca->pub_dir,
 		    ca_issuer_name(i)) == -1)
 			err(1, NULL);
-		if (file_write_atomic(path, crl, clen, 0644) == -1)
+		if (pub_write(path, crl, clen) == -1)
 			ret = -1;
 		free(path);
 		free(crl);

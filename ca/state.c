@@ -133,6 +133,14 @@ ca_open(const char *confpath)
 		err(1, NULL);
 	conf_free(c);
 	ca = ca_open_dir(dir, module, token, pin);
+	/*
+	 * A crash between a commit and its files leaves the publication a
+	 * step behind (a revocation the published CRL lacks): the next
+	 * command of any kind brings it level first.
+	 */
+	if (pub_export(ca) == -1)
+		log_warnx("%s: the publication could not be brought level "
+		    "with the database", ca->pub_dir);
 	free(dir);
 	free(module);
 	free(token);

@@ -22,8 +22,10 @@
 # Before the cycles, SoftHSM2's rewrite of token.object at C_Login is
 # killed on purpose (strace fault injection, in `ca crl` and in a starting
 # server): the file is left empty and the next start restores it
-# (common/p11_token.c p11_softhsm_repair); and the server, traced while it
-# serves, never writes to the token after it listens.
+# (common/p11_token.c p11_softhsm_repair); a revoke is killed between its
+# commit and its CRL file, and the next ca command publishes that CRL
+# (ca/state.c ca_open); and the server, traced while it serves, never
+# writes to the token after it listens.
 #
 #   crash_cycles.py [--cycles N] [--token-kills N] [--seed S]
 # `make test` runs 3 cycles; `make soak` runs 50 and prints the totals.
@@ -206,6 +208,46 @@ def torn_token(state, conf):
                 "token.object and signs: %s" % (what, p.stderr[-400:]))
         S.check(token_keys(state) == BASE_KEYS, "every key is back: %s" %
                 token_keys(state))
+    # A write cut short (a power cut after part of the data reached the
+    # disk): the file ends inside a record.
+    whole = open(copy, "rb").read()
+    open(tokobj, "wb").write(whole[:100])
+    p = subprocess.run([S.CARIMBO, "ca", "crl", "-c", conf, "--issuer",
+                        "user", "--out", crl], capture_output=True,
+                       text=True)
+    S.check(p.returncode == 0 and "was torn (100 bytes" in p.stderr and
+            open(tokobj, "rb").read()[8:] == whole[8:],
+            "a token.object cut inside a record is restored: %s" %
+            p.stderr[-300:])
+
+
+def crl_listed(state):
+    p = S.run("openssl", "crl", "-inform", "DER", "-in", os.path.join(
+        state, "ca", "pub", "crl", "user.crl"), "-noout", "-text", ok=False)
+    S.check(p.returncode == 0, "openssl crl parses the published CRL")
+    return set(s.upper().lstrip("0") for s in re.findall(
+        r"Serial Number: ([0-9A-Fa-f]+)", p.stdout.decode()))
+
+
+def lagging_crl(state, conf, csr):
+    """A revoke killed between its commit and its CRL file: the next ca
+    command publishes the CRL the database holds."""
+    print("kill -9 between a revocation's commit and its CRL file")
+    sn = S.run(S.CARIMBO, "ca", "issue", "-c", conf, "--profile",
+               "normalised", "--csr", csr, "--out", S.path("lag.pem")
+               ).stdout.decode().strip()
+    crl = os.path.join(state, "ca", "pub", "crl", "user.crl")
+    # -P matches rename(2) by its first path, file_write_atomic's temporary.
+    p = subprocess.run(["strace", "-f", "-o", "/dev/null", "-P",
+                        crl + ".tmp", "-e", "trace=rename", "-e",
+                        "inject=rename:signal=KILL", S.CARIMBO, "ca", "revoke", "-c", conf, sn,
+                        "--reason", "keyCompromise"], capture_output=True)
+    S.check(p.returncode != 0 and sn.lstrip("0") not in crl_listed(state),
+            "revoke killed at its rename of user.crl: committed, not "
+            "published")
+    S.run(S.CARIMBO, "ca", "list", "-c", conf)
+    S.check(sn.lstrip("0") in crl_listed(state), "the next ca command "
+            "publishes the CRL with %s" % sn)
 
 
 def writes_while_serving(conf, state):
@@ -381,16 +423,12 @@ def check_ca(state, done, revoked_all):
         oks = p.stdout.decode().count(": OK")
         S.check(oks == len(files), "openssl verify: %d of %d certificates "
                 "OK: %s" % (oks, len(files), p.stderr.decode()[-300:]))
-    crl = os.path.join(state, "ca", "pub", "crl", "user.crl")
-    p = S.run("openssl", "crl", "-inform", "DER", "-in", crl, "-noout",
-              "-text", ok=False)
-    S.check(p.returncode == 0, "openssl crl parses the published CRL")
-    listed = set(s.upper() for s in re.findall(
-        r"Serial Number: ([0-9A-Fa-f]+)", p.stdout.decode()))
-    revoked = set(sn for sn, r in rows.items() if r[1] == "user" and
-                  r[3] is not None)
-    S.check(set(s.lstrip("0") for s in listed) ==
-            set(s.lstrip("0") for s in revoked),
+    # export-chain above, like any ca command, brought the publication
+    # level with the database (ca_open).
+    listed = crl_listed(state)
+    revoked = set(sn.lstrip("0") for sn, r in rows.items() if r[1] ==
+                  "user" and r[3] is not None)
+    S.check(listed == revoked,
             "the CRL lists exactly the %d revoked certificates (%d listed)"
             % (len(revoked), len(listed)))
     keys = token_keys(state)
@@ -525,6 +563,8 @@ def main():
     S.run("openssl", "req", "-new", "-nodes", "-newkey", "ec", "-pkeyopt",
           "ec_paramgen_curve:P-256", "-keyout", S.path("crash.key"),
           "-subj", "/C=PT/CN=crash", "-out", csr)
+    lagging_crl(state, conf, csr)
+    add("ca issue completed")
     issued, serials, revoked = [], {}, set()
     for n in range(a.cycles):
         cycle(n, conf, state, led, csr, issued, serials, revoked)
