@@ -476,6 +476,13 @@ def cycle(n, conf, state, led, csr, issued, serials, revoked_all):
     b2 = bench(srv.port, "/ers", conf, delay + 0.5, 600, ers, je)
     ca = CaLoop(conf, csr, issued, n)
     ca.start()
+    # The moment counts from the first answers (a loaded machine, or the
+    # sanitizers, can take longer than delay to start a bench).
+    t = time.time() + 20
+    while time.time() < t and not all(os.path.exists(f) and
+                                      os.path.getsize(f) > 0
+                                      for f in (tok, ers)):
+        time.sleep(0.01)
     time.sleep(delay)
     srv.p.kill()
     ca.kill()
@@ -486,6 +493,9 @@ def cycle(n, conf, state, led, csr, issued, serials, revoked_all):
     for b in (b1, b2):
         b.wait(timeout=60)
     for js, what in ((jt, "/"), (je, "/ers")):
+        S.check(os.path.exists(js), "cycle %d: bench %s reported" % (n, what))
+        if not os.path.exists(js):
+            continue
         r = json.load(open(js))["result"]
         errs = r["errors_by_kind"]
         lost = sum(v for k, v in errs.items() if k in LOST)
