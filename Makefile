@@ -112,8 +112,8 @@ bench: $(B)/carimbo
 # The long runs of the fault and load tests (minutes, not in make test):
 # hostile clients at 10,000 connections beside a well-behaved bench; then
 # crash_cycles.py at length, 50 kill -9 cycles under mixed load and 500
-# kills of ca commands, each restart proven, and the totals (about five
-# minutes; `make test` runs 3 cycles).
+# kills of ca commands, each restart proven, and the totals (3 to 15
+# minutes on 2 cores, as loaded; `make test` runs 3 cycles).
 SOAK_CYCLES ?= 50
 SOAK_TOKEN_KILLS ?= 500
 soak: $(B)/carimbo
