@@ -79,14 +79,20 @@ $(B)/tests/p11fault.so: tests/tools/p11fault.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) -O2 -g -fPIC -shared $(WARN) -o $@ $< -ldl -lpthread
 
-test: $(B)/carimbo $(UNIT_BIN) $(B)/tests/p11fault.so
+# The tests' FUSE file system that fails writes and syncs on command.
+$(B)/tests/faultfs: tests/tools/faultfs.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(HARDEN) $(WARN) $(shell pkg-config --cflags fuse3) \
+	    -o $@ $< $(LDFLAGS) $(shell pkg-config --libs fuse3)
+
+test: $(B)/carimbo $(UNIT_BIN) $(B)/tests/p11fault.so $(B)/tests/faultfs
 	@B=$(B) tests/run.sh
 
 # Debian 12 packages to build, run and test. Idempotent: quick when present.
 DEPS := build-essential pkg-config openssl libssl-dev liburing-dev \
         libsodium-dev libp11-dev libp11-kit-dev libcmocka-dev softhsm2 curl \
         python3 libsqlite3-dev sqlite3 gnutls-bin opensc chrony libxml2-utils \
-        strace faketime
+        strace faketime libfuse3-dev fuse3
 deps:
 	@missing=""; for p in $(DEPS); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' \
