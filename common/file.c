@@ -42,21 +42,25 @@ static int
 file_sync_dir(const char *path)
 {
 	char	*dcopy;
-	int	 dfd, rc = -1;
+	int	 dfd, rc = -1, e = 0;
 
 	if ((dcopy = strdup(path)) == NULL)
 		err(1, NULL);
 	if ((dfd = open(dirname(dcopy), O_RDONLY | O_DIRECTORY | O_CLOEXEC))
-	    == -1)
+	    == -1) {
+		e = errno;
 		log_warn("%s", dcopy);
-	else {
-		if (fsync(dfd) == -1)
+	} else {
+		if (fsync(dfd) == -1) {
+			e = errno;
 			log_warn("fsync %s", dcopy);
-		else
+		} else
 			rc = 0;
 		close(dfd);
 	}
 	free(dcopy);
+	if (rc == -1)
+		errno = e;
 	return rc;
 }
 
@@ -64,35 +68,43 @@ int
 file_write_atomic(const char *path, const void *buf, size_t len, mode_t mode)
 {
 	char	*tmp;
-	int	 fd, rc = -1;
+	int	 fd, rc = -1, e = 0;
 
 	if (asprintf(&tmp, "%s.tmp", path) == -1)
 		err(1, NULL);
 	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC |
 	    O_NOFOLLOW, mode)) == -1) {
+		e = errno;
 		log_warn("%s", tmp);
 		goto out;
 	}
 	if (fchmod(fd, mode) == -1 || file_write_all(fd, buf, len) == -1 ||
 	    fsync(fd) == -1) {
+		e = errno;
 		log_warn("%s", tmp);
 		close(fd);
 		unlink(tmp);
 		goto out;
 	}
 	if (close(fd) == -1) {
+		e = errno;
 		log_warn("%s", tmp);
 		unlink(tmp);
 		goto out;
 	}
 	if (rename(tmp, path) == -1) {
+		e = errno;
 		log_warn("rename %s", tmp);
 		unlink(tmp);
 		goto out;
 	}
-	rc = file_sync_dir(path);
+	if ((rc = file_sync_dir(path)) == -1)
+		e = errno;
 out:
 	free(tmp);
+	/* The cleanup's own calls do not hide the failure (file.h). */
+	if (rc == -1)
+		errno = e;
 	return rc;
 }
 

@@ -17,7 +17,9 @@
  * Writes len bytes to path with mode (whatever the umask) through
  * path.tmp: write, fsync, rename over path, fsync the directory.  A crash
  * leaves the old file or the new one, and a 0 return means the new one
- * survives a crash.  0, or -1 with a log line (the temporary removed).
+ * survives a crash.  0, or -1 with errno set and a log line (the
+ * temporary removed; after a failed directory fsync the new file may be
+ * in place, not yet durable).
  */
 int	 file_write_atomic(const char *path, const void *buf, size_t len,
 	    mode_t mode);

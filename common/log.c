@@ -26,6 +26,15 @@ log_init(const char *prog, int verbose)
 	log_verbose = verbose;
 }
 
+const char *
+log_errno_text(int e, char *buf, size_t cap)
+{
+	const char *name = strerrorname_np(e);
+
+	snprintf(buf, cap, "%s (%s)", name != NULL ? name : "?", strerror(e));
+	return buf;
+}
+
 static void
 log_emit(const char *level, const char *fmt, va_list ap, const char *tail)
 {
@@ -33,7 +42,7 @@ log_emit(const char *level, const char *fmt, va_list ap, const char *tail)
 	struct timespec	 ts;
 	struct tm	 tm;
 	size_t		 n;
-	int		 r;
+	int		 r, e = errno;
 
 	clock_gettime(CLOCK_REALTIME, &ts);
 	gmtime_r(&ts.tv_sec, &tm);
@@ -55,6 +64,8 @@ log_emit(const char *level, const char *fmt, va_list ap, const char *tail)
 		n = sizeof(line) - 2;
 	line[n++] = '\n';
 	(void)!write(STDERR_FILENO, line, n);
+	/* Callers read errno after logging a failure (log.h). */
+	errno = e;
 }
 
 void
