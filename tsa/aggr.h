@@ -416,6 +416,15 @@ void		 ledger_commit(struct ledger *, const struct ledger_rec *recs,
  */
 int		 ledger_rollback(struct ledger *);
 /*
+ * Before batches go on after a failed one (doc/design.md "The ledger's
+ * promise"): ledger_rollback(), then the zeros written ahead again and
+ * synced, then the last durable record read back from the device and
+ * checked against the head.  Blocking I/O: the journal calls it at most
+ * once per JOURNAL_RETRY_MS while the ledger is failing.  0 when batches
+ * may go on; -1 with errno, logged.
+ */
+int		 ledger_repair(struct ledger *);
+/*
  * Checks a whole ledger file: every frame, hash and link, round and serial
  * order, every anchor's token (messageImprint = the anchored record's
  * hash; signature and chain when store is not NULL), and that every byte
@@ -459,8 +468,14 @@ uint64_t	 journal_head(const struct journal *,
 		    uint8_t head[LEDGER_HASH_LEN]);
 /* A batch is being written. */
 bool		 journal_busy(const struct journal *);
-/* Nothing written nor waiting to be. */
+/* Nothing written nor waiting to be (or to be, before a repair). */
 bool		 journal_idle(const struct journal *);
+/*
+ * 0 while batches may be written; else the errno of the failed batch (or
+ * of the last failed repair) and, in *why when not NULL, a sentence for
+ * the rejections' statusString.  New rounds are refused meanwhile.
+ */
+int		 journal_fault(const struct journal *, const char **why);
 /*
  * When no batch is being written and records wait: writes them as one
  * batch, its SQEs linked and submitted at once, each tagged op |

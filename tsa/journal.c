@@ -15,6 +15,15 @@
  * back to its durable end and loses the batch in flight and the one being
  * filled, which is chained on it.
  *
+ * A failed batch puts the journal in a fault: until ledger_repair() has
+ * cut the file back, written its zeros ahead again and read its durable
+ * end back (the state of the page cache after a failed sync is unknown),
+ * journal_fault() names the error and round.c refuses new rounds with
+ * systemFailure, without encoding anything.  The repair is tried at most
+ * once per JOURNAL_RETRY_MS, at the end of a loop turn (the loop's tick
+ * makes one at least every second): blocking I/O on the loop's thread,
+ * bounded to that rate while the disk fails, and none while it does not.
+ *
  * Tickets tell the rounds what became of their records without the
  * journal knowing rounds: every record appended gets the next ticket
  * (1, 2, ...), never reused; journal_durable() is the highest ticket
@@ -47,6 +56,8 @@
 #define JOURNAL_DEFER_JOBS	32
 #define JOURNAL_DEFER_MS	2
 #define JOURNAL_HIST		10	/* /metrics: ledger write buckets */
+#define JOURNAL_RETRY_MS	500	/* a failing ledger: repair this often */
+#define JOURNAL_LOG_S		60	/* at most a line a minute while it fails */
 
 static const uint32_t journal_hist_us[JOURNAL_HIST] = {
 	100, 250, 500, 1000, 2500, 5000, 10000, 25000, 100000, 1000000,
@@ -87,6 +98,13 @@ struct journal {
 	int		 sres;		/* the sync's (0 or -errno) */
 	size_t		 wlen;
 	int64_t		 t0;		/* its submission, ns */
+	/* The fault: 0, or the errno since which nothing is written. */
+	int		 fault;
+	int64_t		 fault_since;	/* CLOCK_MONOTONIC, ns */
+	int64_t		 retry_at;	/* the next ledger_repair(), ns */
+	int64_t		 logged;	/* the last repair failure logged, ns */
+	uint64_t	 faults;	/* since start, for /metrics */
+	char		 why[160];	/* the rejections' statusString */
 	/*
 	 * How long each batch took from submission to its end, in
 	 * JOURNAL_HIST buckets of upper bounds journal_hist_us (not
@@ -200,7 +218,66 @@ journal_busy(const struct journal *jr)
 bool
 journal_idle(const struct journal *jr)
 {
-	return !jr->busy && jr->fill.len == 0;
+	/* In a fault, records waiting (an anchor's) wait for the repair. */
+	return !jr->busy && (jr->fill.len == 0 || jr->fault != 0);
+}
+
+int
+journal_fault(const struct journal *jr, const char **why)
+{
+	if (why != NULL)
+		*why = jr->why;
+	return jr->fault;
+}
+
+/* A fault begins or goes on: e, and the next repair's time. */
+static void
+journal_fault_set(struct journal *jr, int e)
+{
+	char	 buf[96];
+	int64_t	 now = now_ns(CLOCK_MONOTONIC);
+
+	if (jr->fault == 0) {
+		jr->fault_since = now;
+		jr->faults++;
+	}
+	jr->fault = e;
+	jr->retry_at = now + (int64_t)JOURNAL_RETRY_MS * 1000000;
+	snprintf(jr->why, sizeof(jr->why), "the ledger cannot be written: %s",
+	    log_errno_text(e, buf, sizeof(buf)));
+}
+
+/*
+ * In a fault, once its retry time has come: ledger_repair(), which ends
+ * the fault when it succeeds.
+ */
+static void
+journal_retry(struct journal *jr)
+{
+	char	 buf[96];
+	int64_t	 now = now_ns(CLOCK_MONOTONIC);
+	int	 e;
+
+	if (now < jr->retry_at)
+		return;
+	if (ledger_repair(jr->lg) == 0) {
+		log_info("ledger: writable again after %.1f s (%s): batches go "
+		    "on", (now - jr->fault_since) / 1e9,
+		    log_errno_text(jr->fault, buf, sizeof(buf)));
+		jr->fault = 0;
+		jr->why[0] = '\0';
+		return;
+	}
+	e = errno != 0 ? errno : EIO;
+	if (e != jr->fault || now - jr->logged >= (int64_t)JOURNAL_LOG_S *
+	    1000000000) {
+		jr->logged = now;
+		log_warnx("ledger: still not writable after %.1f s: %s; new "
+		    "rounds get systemFailure, a retry every %d ms",
+		    (now - jr->fault_since) / 1e9, log_errno_text(e, buf,
+		    sizeof(buf)), JOURNAL_RETRY_MS);
+	}
+	journal_fault_set(jr, e);
 }
 
 static struct io_uring_sqe *
@@ -223,7 +300,9 @@ journal_submit(struct journal *jr, struct io_uring *ring, uint64_t op,
 	struct batch		 tmp;
 	int64_t			 left;
 
-	if (jr->busy || jr->fill.len == 0)
+	if (jr->fault != 0)
+		journal_retry(jr);
+	if (jr->busy || jr->fill.len == 0 || jr->fault != 0)
 		return;
 	if (backlog > JOURNAL_DEFER_JOBS && (left = jr->fill.since +
 	    (int64_t)JOURNAL_DEFER_MS * 1000000 - now_ns(CLOCK_MONOTONIC)) > 0) {
@@ -286,21 +365,28 @@ journal_timed(struct journal *jr)
 	jr->batches++;
 }
 
-/* Why the batch in flight failed, for the log line; NULL: it did not. */
+/*
+ * Why the batch in flight failed, for the log line, and its errno (a
+ * short write: ENOSPC); NULL: it did not.
+ */
 static const char *
-journal_failure(const struct journal *jr, char *buf, size_t cap)
+journal_failure(const struct journal *jr, char *buf, size_t cap, int *e)
 {
 	/* ledger_grown() logged the growth's own failure. */
-	if (jr->gres != 0)
-		snprintf(buf, cap, "write failed: %s", strerror(-jr->gres));
-	else if (jr->wres < 0)
-		snprintf(buf, cap, "write failed: %s", strerror(-jr->wres));
-	else if ((size_t)jr->wres != jr->wlen)
+	if (jr->gres != 0) {
+		*e = -jr->gres;
+		snprintf(buf, cap, "write failed: %s", strerror(*e));
+	} else if (jr->wres < 0) {
+		*e = -jr->wres;
+		snprintf(buf, cap, "write failed: %s", strerror(*e));
+	} else if ((size_t)jr->wres != jr->wlen) {
+		*e = ENOSPC;
 		snprintf(buf, cap, "short write (%d of %zu bytes: disk full or "
 		    "file size limit?)", jr->wres, jr->wlen);
-	else if (jr->sres != 0)
-		snprintf(buf, cap, "fdatasync failed: %s", strerror(-jr->sres));
-	else
+	} else if (jr->sres != 0) {
+		*e = -jr->sres;
+		snprintf(buf, cap, "fdatasync failed: %s", strerror(*e));
+	} else
 		return NULL;
 	return buf;
 }
@@ -311,6 +397,7 @@ journal_complete(struct journal *jr, enum journal_step step, int res)
 	struct batch	*b = &jr->flight;
 	const char	*why;
 	char		 buf[128];
+	int		 e;
 
 	/*
 	 * A failed or short link cancels the rest of the chain (-ECANCELED):
@@ -335,15 +422,19 @@ journal_complete(struct journal *jr, enum journal_step step, int res)
 		return false;
 	jr->busy = false;
 	journal_timed(jr);
-	if ((why = journal_failure(jr, buf, sizeof(buf))) == NULL) {
+	if ((why = journal_failure(jr, buf, sizeof(buf), &e)) == NULL) {
 		ledger_commit(jr->lg, b->recs, b->nrecs, b->head, b->len);
 		jr->durable = b->last;
 		b->len = b->nrecs = 0;
 		return true;
 	}
 	log_warnx("ledger: %s; the replies of the rounds in %zu records "
-	    "become systemFailure", why, b->nrecs + jr->fill.nrecs);
+	    "become systemFailure, and new rounds until the ledger is "
+	    "repaired (a try every %d ms)", why, b->nrecs + jr->fill.nrecs,
+	    JOURNAL_RETRY_MS);
+	/* Cut now: the failed records must not come back after a crash. */
 	(void)ledger_rollback(jr->lg);
+	journal_fault_set(jr, e);
 	/* The batch being filled is chained on the lost records: it goes too. */
 	jr->lost = jr->tickets;
 	b->len = b->nrecs = 0;
@@ -365,6 +456,13 @@ journal_metrics(const struct journal *jr, char *body, size_t cap)
 } while (0)
 	M("# TYPE carimbo_ledger_syncs_total counter\n"
 	    "carimbo_ledger_syncs_total %" PRIu64 "\n", jr->batches);
+	M("# HELP carimbo_ledger_writable 0 while a failed batch is not "
+	    "repaired (new rounds get systemFailure).\n"
+	    "# TYPE carimbo_ledger_writable gauge\n"
+	    "carimbo_ledger_writable %d\n"
+	    "# TYPE carimbo_ledger_faults_total counter\n"
+	    "carimbo_ledger_faults_total %" PRIu64 "\n", jr->fault == 0,
+	    jr->faults);
 	M("# HELP carimbo_ledger_write_seconds Ledger batches, from "
 	    "submission until the loop reaps the completion (durable, or "
 	    "failed).\n# TYPE carimbo_ledger_write_seconds histogram\n");

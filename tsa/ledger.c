@@ -69,6 +69,7 @@ struct ledger {
 	uint8_t		*tail;		/* LEDGER_BLOCK bytes: the records'
 					   bytes of the block holding end */
 	uint8_t		 head[LEDGER_HASH_LEN];	/* hash of the last record */
+	off_t		 last_off;	/* where the last record starts */
 	uint64_t	 records;	/* next record number */
 	uint64_t	 next_round;	/* 1 + the highest round recorded */
 	uint64_t	 max_serial;	/* highest serial counter recorded */
@@ -504,6 +505,7 @@ open_walk(const struct ledger_map *m, struct ledger *l, size_t *stop,
 				l->max_serial = r.last_serial;
 			l->have_serial = true;
 			memcpy(l->head, h, LEDGER_HASH_LEN);
+			l->last_off = off;
 			l->records++;
 			off += n;
 		}
@@ -533,29 +535,51 @@ block_alloc(size_t n)
 }
 
 /*
- * At start-up: writes zeros up to prealloc bytes after the records and
- * syncs them, so the first batches overwrite.  A failure (disk full, file
- * size limit) is logged: the server starts, and its batches try again.
+ * Writes zeros up to prealloc bytes after the records and syncs them, so
+ * that the next batches overwrite.  Returns 0 when all of them are
+ * durable; else -1 with errno (ENOSPC for a short write: a full disk or
+ * a file size limit); alloc_end counts what was written.  Quiet: its
+ * callers log, each at its own rate.
  */
-static void
-open_grow(struct ledger *l)
+static int
+grow_sync(struct ledger *l)
 {
 	size_t	want;
 	ssize_t	n;
 
 	if (l->alloc_end >= l->end + (off_t)l->prealloc)
-		return;
+		return 0;
 	want = l->end + l->prealloc - l->alloc_end;
-	if ((n = pwrite(l->fd, l->zeros, want, l->alloc_end)) == -1) {
-		log_warn("ledger: %s: growing by %zu zero bytes", l->path,
-		    want);
-		return;
-	}
-	if ((size_t)n < want)
-		log_warnx("ledger: %s: grew by %zd of %zu zero bytes (disk "
-		    "full or file size limit?)", l->path, n, want);
+	if ((n = pwrite(l->fd, l->zeros, want, l->alloc_end)) == -1)
+		return -1;
 	l->alloc_end += n;
-	if (fdatasync(l->fd) == -1)
+	if ((size_t)n < want) {
+		errno = ENOSPC;
+		return -1;
+	}
+	return fdatasync(l->fd);
+}
+
+/*
+ * At start-up: grow_sync().  A failure is logged: the server starts, and
+ * its batches try again.
+ */
+static void
+open_grow(struct ledger *l)
+{
+	off_t	from = l->alloc_end;
+	off_t	want = l->end + (off_t)l->prealloc - from;
+
+	if (grow_sync(l) == 0)
+		return;
+	if (l->alloc_end == from)
+		log_warn("ledger: %s: growing by %lld zero bytes", l->path,
+		    (long long)want);
+	else if (l->alloc_end - from < want)
+		log_warnx("ledger: %s: grew by %lld of %lld zero bytes (disk "
+		    "full or file size limit?)", l->path,
+		    (long long)(l->alloc_end - from), (long long)want);
+	else
 		log_warn("ledger: fdatasync %s", l->path);
 }
 
@@ -836,6 +860,9 @@ ledger_commit(struct ledger *l, const struct ledger_rec *recs, size_t n,
 		memcpy(l->tail, l->stage + (at & ~(size_t)(LEDGER_BLOCK - 1)),
 		    at % LEDGER_BLOCK);
 	}
+	if (n > 0)
+		l->last_off = l->end + (off_t)len -
+		    (off_t)ledger_rec_len(&recs[n - 1]);
 	l->records += n;
 	l->end += len;
 	if (l->grow_to > l->alloc_end)
@@ -865,6 +892,62 @@ ledger_rollback(struct ledger *l)
 		    (long long)l->end);
 		return -1;
 	}
+	return 0;
+}
+
+/*
+ * Reads the last durable record back from the device (its cached pages
+ * dropped first, once synced) and checks it is the head held in memory:
+ * after a failed sync the page cache's state is unknown, and a ledger
+ * whose durable end does not read back must not be appended to.  0, or
+ * -1 with errno (EIO for a record that is not what was written).
+ */
+static int
+recheck(struct ledger *l)
+{
+	struct ledger_rec	 r;
+	uint8_t			*buf, h[LEDGER_HASH_LEN];
+	const char		*why = "short read";
+	size_t			 len = (size_t)(l->end - l->last_off);
+	ssize_t			 n;
+	int			 rc = -1;
+
+	if (l->records == 0)
+		return 0;
+	if ((buf = malloc(len)) == NULL)
+		err(1, NULL);
+	(void)posix_fadvise(l->fd, l->last_off, (off_t)len,
+	    POSIX_FADV_DONTNEED);
+	if ((n = pread(l->fd, buf, len, l->last_off)) == -1) {
+		log_warn("ledger: %s: reading back record %llu", l->path,
+		    (unsigned long long)l->records - 1);
+		goto out;
+	}
+	if ((size_t)n == len && ledger_decode(buf, len, &r, h, &why) ==
+	    (ssize_t)len && r.seq == l->records - 1 &&
+	    memcmp(h, l->head, LEDGER_HASH_LEN) == 0)
+		rc = 0;
+	else {
+		log_warnx("ledger: %s: record %llu at offset %lld does not "
+		    "read back as written (%s)", l->path,
+		    (unsigned long long)l->records - 1,
+		    (long long)l->last_off, n == (ssize_t)len ? why ?
+		    why : "another record" : "short read");
+		errno = EIO;
+	}
+ out:
+	free(buf);
+	return rc;
+}
+
+int
+ledger_repair(struct ledger *l)
+{
+	l->alloc_end = l->end;
+	l->grow_to = 0;
+	if (ftruncate(l->fd, l->end) == -1 || fsync(l->fd) == -1 ||
+	    grow_sync(l) == -1 || recheck(l) == -1)
+		return -1;
 	return 0;
 }
 

@@ -628,6 +628,14 @@ rounds_close(struct rounds *rs)
 		round_reject(rs, r, FAIL_TIME_NOT_AVAILABLE, cr.reason);
 		return;
 	}
+	/*
+	 * A ledger that failed a batch takes no record until it is repaired
+	 * (journal.c): the round is refused before it costs a serial.
+	 */
+	if (journal_fault(rs->jr, &why) != 0) {
+		round_reject(rs, r, FAIL_SYSTEM_FAILURE, why);
+		return;
+	}
 	clock_gettime(CLOCK_REALTIME, &ts);
 	if ((why = serve_cert_why(rs->cfg, ts.tv_sec)) != NULL) {
 		round_reject(rs, r, FAIL_SYSTEM_FAILURE, why);
@@ -650,6 +658,7 @@ rounds_close(struct rounds *rs)
 	if (serial_take(rs->ser, nser, &s) == -1) {
 		trees_free(trees);
 		round_reject(rs, r, FAIL_SYSTEM_FAILURE,
+		    serial_fault(rs->ser, &why) != 0 ? why :
 		    "serial numbers cannot be reserved");
 		return;
 	}

@@ -18,6 +18,13 @@
  * load, or a slow disk), serial_take() waits for the reservation, and
  * says so in the log at most once a minute.  The first block is reserved
  * by serial_open(), at start-up.
+ *
+ * A reservation that fails (a full or failing disk) is tried again by the
+ * reserver itself every SERIAL_RETRY_MS, so the service comes back with
+ * the disk even when no request comes; meanwhile a round that wants more
+ * than is left is refused at once, and serial_fault() names the error.
+ * The end asked for only grows, so the file never goes backwards, even
+ * when a rename reached it and its directory's fsync failed.
  */
 #include <err.h>
 #include <errno.h>
@@ -36,6 +43,7 @@
 #define SERIAL_MAGIC		"carimbo-serials v1"
 #define SERIAL_FILE_MAX		128	/* bytes of the serial file */
 #define SERIAL_WAIT_LOG_S	60	/* at most one "waited" line a minute */
+#define SERIAL_RETRY_MS		500	/* a failed reservation, tried again */
 
 struct serial {
 	char		*path;
@@ -49,10 +57,14 @@ struct serial {
 					   taker's thread only */
 	/* Under mtx. */
 	uint64_t	 limit;		/* end of the durable range, exclusive */
-	uint64_t	 want;		/* the end the reserver works towards */
+	uint64_t	 want;		/* the end the reserver works towards:
+					   never lowered */
 	bool		 failed;	/* the last reservation failed */
+	int		 err;		/* its errno */
+	bool		 refused;	/* and serial_take() refused since */
 	bool		 stop;
 	time_t		 logged;	/* the last "waited" line */
+	char		 why[128];	/* serial_fault()'s: the taker's */
 };
 
 /*
@@ -99,12 +111,27 @@ serial_write(const struct serial *s, uint64_t limit)
 	return file_write_atomic(s->path, buf, (size_t)n, 0644);
 }
 
+/* After a failed reservation: waits SERIAL_RETRY_MS or a stop.  Under mtx. */
+static void
+serial_pause(struct serial *s)
+{
+	struct timespec	ts;
+	int64_t		t = now_ns(CLOCK_MONOTONIC) + (int64_t)SERIAL_RETRY_MS *
+			    1000000;
+
+	ts.tv_sec = t / 1000000000;
+	ts.tv_nsec = t % 1000000000;
+	while (!s->stop && pthread_cond_timedwait(&s->work, &s->mtx, &ts) !=
+	    ETIMEDOUT)
+		;
+}
+
 static void *
 serial_thread(void *arg)
 {
 	struct serial	*s = arg;
 	uint64_t	 want;
-	int		 rc;
+	int		 rc, e;
 
 	pthread_mutex_lock(&s->mtx);
 	for (;;) {
@@ -115,18 +142,25 @@ serial_thread(void *arg)
 		want = s->want;
 		pthread_mutex_unlock(&s->mtx);
 		rc = serial_write(s, want);
+		e = errno;
 		if (rc == 0)
 			log_debug("serials reserved up to %" PRIu64, want);
 		pthread_mutex_lock(&s->mtx);
 		if (rc == 0) {
 			if (want > s->limit)
 				s->limit = want;
+			if (s->failed)
+				log_info("%s: serials reserved again, up to %"
+				    PRIu64, s->path, want);
+			s->failed = s->refused = false;
+			s->err = 0;
 		} else {
-			/* Asked again by the next serial_take(). */
 			s->failed = true;
-			s->want = s->limit;
+			s->err = e != 0 ? e : EIO;
 		}
 		pthread_cond_broadcast(&s->done);
+		if (rc != 0)
+			serial_pause(s);
 	}
 	pthread_mutex_unlock(&s->mtx);
 	return NULL;
@@ -139,15 +173,15 @@ serial_ask(struct serial *s, uint64_t end)
 	if (end <= s->want)
 		return;
 	s->want = end;
-	s->failed = false;
 	pthread_cond_signal(&s->work);
 }
 
 struct serial *
 serial_open(const char *path, unsigned unit, uint64_t block)
 {
-	struct serial	*s;
-	uint64_t	 limit;
+	pthread_condattr_t	 ca;
+	struct serial		*s;
+	uint64_t		 limit;
 
 	if (serial_read(path, &limit) == -1)
 		return NULL;
@@ -169,7 +203,11 @@ serial_open(const char *path, unsigned unit, uint64_t block)
 	}
 	s->limit = s->want = limit + block;
 	pthread_mutex_init(&s->mtx, NULL);
-	pthread_cond_init(&s->work, NULL);
+	/* serial_pause()'s deadline is on the monotonic clock. */
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&s->work, &ca);
+	pthread_condattr_destroy(&ca);
 	pthread_cond_init(&s->done, NULL);
 	if ((errno = pthread_create(&s->thread, NULL, serial_thread, s)) != 0)
 		err(1, "pthread_create");
@@ -208,9 +246,11 @@ serial_take(struct serial *s, size_t n, uint64_t *first)
 	if (s->limit - s->next < n) {
 		serial_ask(s, s->next + n + s->block);
 		t0 = now_ns(CLOCK_MONOTONIC);
+		/* A disk that failed the last try is not waited for. */
 		while (s->limit - s->next < n && !s->failed)
 			pthread_cond_wait(&s->done, &s->mtx);
 		if (s->limit - s->next < n) {
+			s->refused = true;
 			pthread_mutex_unlock(&s->mtx);
 			return -1;	/* the reserver logged why */
 		}
@@ -228,6 +268,24 @@ serial_take(struct serial *s, size_t n, uint64_t *first)
 		serial_ask(s, s->next + 2 * s->block);
 	pthread_mutex_unlock(&s->mtx);
 	return 0;
+}
+
+int
+serial_fault(struct serial *s, const char **why)
+{
+	char	buf[96];
+	int	e;
+
+	pthread_mutex_lock(&s->mtx);
+	e = s->failed && s->refused ? s->err : 0;
+	pthread_mutex_unlock(&s->mtx);
+	if (why != NULL) {
+		snprintf(s->why, sizeof(s->why), "serial numbers cannot be "
+		    "reserved: %s", e != 0 ? log_errno_text(e, buf,
+		    sizeof(buf)) : "no error");
+		*why = s->why;
+	}
+	return e;
 }
 
 uint64_t

@@ -262,6 +262,13 @@ void		 serial_close(struct serial *);
  * thread calls it (the loop's).
  */
 int		 serial_take(struct serial *, size_t n, uint64_t *first);
+/*
+ * 0, or the errno of the failed reservation for which serial_take()
+ * refused a round (the reserver tries again by itself), with a sentence
+ * in *why when not NULL (valid until the next call).  serial_take()'s
+ * thread.
+ */
+int		 serial_fault(struct serial *, const char **why);
 /* The next counter serial_take() hands out (its caller's thread). */
 uint64_t	 serial_peek(const struct serial *);
 /* INTEGER content bytes of unit<<64 | counter; returns the length. */

@@ -4,7 +4,8 @@
  * a real file: tickets move to durable only when the batch's writes have
  * completed, a batch that fails (a file size limit) loses its records and
  * those appended while it was in flight and the chain goes on from the
- * durable head, the write is held back while signatures queue but not
+ * durable head once a repair (at most every JOURNAL_RETRY_MS) has cut
+ * the file back, grown it and read the durable head back, the write is held back while signatures queue but not
  * past JOURNAL_DEFER_MS of its oldest request's wait (a wake-up on the
  * ring says when), and every SQE is
  * tagged with the op given and a step the journal knows.  The file is
@@ -12,6 +13,8 @@
  */
 #include <sys/resource.h>
 
+#include <errno.h>
+#include <fcntl.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -143,6 +146,72 @@ verify_file(struct fix *f, uint64_t records)
 	assert_int_equal(journal_head(f->jr, NULL), records);
 }
 
+/* Past the journal's JOURNAL_RETRY_MS (500 ms, journal.c). */
+static void
+retry_time(void)
+{
+	usleep(600 * 1000);
+}
+
+/* Makes the next batch fail: the file cannot grow past its size. */
+static void
+fail_batch(struct fix *f, uint64_t upto)
+{
+	struct rlimit	old, lim;
+
+	assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+	lim = old;
+	lim.rlim_cur = 8192;
+	while (append_round(f, 8, now_ns(CLOCK_MONOTONIC)) < upto)
+		;
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+	journal_submit(f->jr, &f->ring, OP_TEST, 0);
+	reap(f);
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+	assert_int_equal(journal_fault(f->jr, NULL), EFBIG);
+}
+
+/*
+ * After a failed sync the page cache cannot be trusted: the repair reads
+ * the last durable record back, and one that is not what was written
+ * keeps the journal failed (EIO) instead of chaining on it.
+ */
+static void
+test_repair_rereads(void **state)
+{
+	struct fix	*f = *state;
+	char		 path[128];
+	uint64_t	 t1;
+	uint8_t		 was, bad;
+	int		 fd;
+
+	signal(SIGXFSZ, SIG_IGN);
+	t1 = append_round(f, 2, now_ns(CLOCK_MONOTONIC));
+	journal_submit(f->jr, &f->ring, OP_TEST, 0);
+	reap(f);
+	assert_int_equal(journal_durable(f->jr), t1);
+	fail_batch(f, t1 + 20);
+	/* The durable record, altered behind the server's back. */
+	snprintf(path, sizeof(path), "%s/%s", f->dir, LEDGER_FILE);
+	assert_true((fd = open(path, O_RDWR)) != -1);
+	assert_int_equal(pread(fd, &was, 1, 100), 1);
+	bad = was ^ 0x55;
+	assert_int_equal(pwrite(fd, &bad, 1, 100), 1);
+	retry_time();
+	journal_submit(f->jr, &f->ring, OP_TEST, 0);
+	assert_int_equal(journal_fault(f->jr, NULL), EIO);
+	assert_false(journal_busy(f->jr));
+	/* Put back, the record reads back and the journal goes on. */
+	assert_int_equal(pwrite(fd, &was, 1, 100), 1);
+	close(fd);
+	append_round(f, 1, now_ns(CLOCK_MONOTONIC));
+	retry_time();
+	journal_submit(f->jr, &f->ring, OP_TEST, 0);
+	assert_int_equal(journal_fault(f->jr, NULL), 0);
+	reap(f);
+	verify_file(f, 2);
+}
+
 static void
 test_durable(void **state)
 {
@@ -207,6 +276,7 @@ test_lost(void **state)
 	struct rlimit	 old, lim;
 	uint64_t	 t1, t2, t3, t4;
 	int64_t		 now = now_ns(CLOCK_MONOTONIC);
+	const char	*why;
 
 	signal(SIGXFSZ, SIG_IGN);
 	t1 = append_round(f, 1, now);
@@ -228,11 +298,26 @@ test_lost(void **state)
 	assert_int_equal(journal_lost(f->jr), t2);
 	assert_true(journal_idle(f->jr));
 	verify_file(f, 1);
+	/* A fault until repaired, named for the rejections and /health. */
+	assert_int_equal(journal_fault(f->jr, &why), EFBIG);
+	assert_non_null(strstr(why, "cannot be written: EFBIG"));
 	/* The chain goes on from the durable head: seq 1, prev = record 0. */
 	t3 = append_round(f, 1, now);
 	t4 = append_round(f, 2, now);
 	assert_true(t3 > t2);
+	/* Nothing is written before the repair's time (JOURNAL_RETRY_MS). */
 	journal_submit(f->jr, &f->ring, OP_TEST, 0);
+	assert_false(journal_busy(f->jr));
+	/* A repair that fails (its zeros meet the limit) keeps the fault. */
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+	retry_time();
+	journal_submit(f->jr, &f->ring, OP_TEST, 0);
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+	assert_false(journal_busy(f->jr));
+	assert_int_not_equal(journal_fault(f->jr, NULL), 0);
+	retry_time();
+	journal_submit(f->jr, &f->ring, OP_TEST, 0);
+	assert_int_equal(journal_fault(f->jr, NULL), 0);
 	reap(f);
 	assert_int_equal(journal_durable(f->jr), t4);
 	assert_int_equal(journal_lost(f->jr), t2);
@@ -308,6 +393,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_direct_and_growth, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_lost, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_repair_rereads, setup,
+		    teardown),
 		cmocka_unit_test_setup_teardown(test_group_commit, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_metrics, setup, teardown),

@@ -6,8 +6,10 @@
  * released only when its token is made AND its round is durable, in
  * whichever order the two come; a lost ledger batch turns every reply of
  * its rounds into a systemFailure rejection, including a leaf whose
- * round token was still being signed, and the next round is durable
- * again; round_max_requests closes a round inside rounds_add().
+ * round token was still being signed, a round closed before the ledger
+ * is repaired is refused with the ledger's error, and the round after
+ * the repair is durable again; round_max_requests closes a round inside
+ * rounds_add().
  */
 #include <sys/resource.h>
 
@@ -389,6 +391,21 @@ test_lost(void **state)
 	assert_non_null(memmem(b, blen, "could not be written", 20));
 	assert_int_equal(take(f, &failed), 1);
 	assert_int_equal(failed, 1);
+	/*
+	 * Until the ledger is repaired, a round is refused when it closes,
+	 * with the ledger's error, before it takes a serial.
+	 */
+	t = request(f, JOB_TOKEN, 8, h);
+	rounds_turn(f->rs, true);
+	b = body_of(t->u.client.resp, &blen);
+	assert_non_null(memmem(b, blen, "ledger cannot be written: EFBIG", 31));
+	assert_int_equal(take(f, &failed), 1);
+	assert_int_equal(failed, 1);
+	assert_null(fake.queue);
+	/* The repair: at the end of a turn past JOURNAL_RETRY_MS (500). */
+	usleep(600 * 1000);
+	journal_submit(f->jr, &f->ring, OP_TEST, 0);
+	assert_int_equal(journal_fault(f->jr, NULL), 0);
 	/* The next round is durable again. */
 	request(f, JOB_TOKEN, 7, h);
 	rounds_turn(f->rs, true);

@@ -4,9 +4,13 @@
  * blocks, the next block reserved ahead by the reserver thread (the file
  * moves on before the range runs out, without a take waiting), a take
  * bigger than what is left waiting for its reservation, a reopen (a
- * crash) skipping whatever was reserved, a damaged file refused, and the
- * INTEGER encoding of unit << 64 | counter.
+ * crash) skipping whatever was reserved, a damaged file refused, a
+ * failed reservation refusing takes and tried again by itself, never
+ * lowering the end it writes, and the INTEGER encoding of unit << 64 | counter.
  */
+#include <sys/stat.h>
+
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -174,6 +178,46 @@ test_bad_file(void **state)
 	assert_null(serial_open(f->path, 1, 10));
 }
 
+/*
+ * A reservation that fails: a take short of counters is refused at once
+ * (never a counter that is not reserved), serial_fault() names the
+ * error, the reserver tries again by itself with no take asking, and the
+ * end it writes is the highest ever asked: the file never goes back.
+ */
+static void
+test_failed_reservation(void **state)
+{
+	struct fix	*f = *state;
+	struct serial	*s;
+	const char	*why;
+	char		 tmp[160];
+	uint64_t	 first;
+
+	assert_non_null(s = serial_open(f->path, 1, 10));
+	assert_int_equal(reserved(f), 11);
+	/* The atomic write's temporary cannot be made: EISDIR. */
+	snprintf(tmp, sizeof(tmp), "%s.tmp", f->path);
+	assert_int_equal(mkdir(tmp, 0700), 0);
+	/* Asks for 26 (two blocks past 6), then 31, which fail. */
+	assert_int_equal(serial_take(s, 5, &first), 0);
+	assert_int_equal(serial_take(s, 5, &first), 0);
+	assert_int_equal(first, 6);
+	assert_int_equal(serial_take(s, 1, &first), -1);
+	/* Asks for 22 (a block past the one wanted): not below 31. */
+	assert_int_equal(serial_take(s, 1, &first), -1);
+	assert_int_equal(serial_fault(s, &why), EISDIR);
+	assert_non_null(strstr(why, "EISDIR"));
+	assert_int_equal(reserved(f), 11);
+	/* The disk comes back: no take needed for the file to move on. */
+	assert_int_equal(rmdir(tmp), 0);
+	assert_int_equal(reserved_reaches(f, 31), 31);
+	usleep(1000);
+	assert_int_equal(serial_fault(s, NULL), 0);
+	assert_int_equal(serial_take(s, 1, &first), 0);
+	assert_int_equal(first, 11);
+	serial_close(s);
+}
+
 static void
 test_encode(void **state)
 {
@@ -212,6 +256,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_reopen_skips, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_bad_file, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_failed_reservation, setup,
+		    teardown),
 		cmocka_unit_test(test_encode),
 	};
 
