@@ -421,12 +421,34 @@ reply_text(struct loop *l, struct conn *c, int status, const char *extra,
 }
 
 /*
+ * A part that may fail writing to its disk, for /health: *name is "ok" or
+ * its errno's name, why "ledger: ENOSPC (No space left on device)".
+ * Returns whether it fails.
+ */
+static bool
+health_disk(int e, const char *part, char *name, size_t namecap, char *why,
+    size_t whycap)
+{
+	const char	*en = e != 0 ? strerrorname_np(e) : NULL;
+	char		 buf[96];
+
+	snprintf(name, namecap, "%s", e == 0 ? "ok" : en != NULL ? en :
+	    "error");
+	if (e != 0)
+		snprintf(why, whycap, "%s: %s", part, log_errno_text(e, buf,
+		    sizeof(buf)));
+	return e != 0;
+}
+
+/*
  * /health: 200 while requests can be stamped; 503 with the reason when
  * the clock gate is closed (every request gets timeNotAvailable), the
- * TSA certificate is not valid now, or no signing worker can sign (every
- * request gets systemFailure: "signing token: C_Sign:
- * CKR_DEVICE_ERROR").  The workers' states are
- * there either way, a worker stuck in the token among them.
+ * ledger or the serial file cannot be written ("ledger: ENOSPC (...)"),
+ * the TSA certificate is not valid now, or no signing worker can sign
+ * (every request gets systemFailure: "signing token: C_Sign:
+ * CKR_DEVICE_ERROR"); the first of them in the order a round meets them.
+ * The ledger's, the serials' and the workers' states are there either
+ * way, a worker stuck in the token among them.
  */
 static void
 reply_health(struct loop *l, struct conn *c, const struct http_req *hr)
@@ -434,8 +456,10 @@ reply_health(struct loop *l, struct conn *c, const struct http_req *hr)
 	struct clock_reading	 cr;
 	const char		*cert;
 	char			 body[9216], cj[7168], sj[512];
-	char			 why[256], esc[512];
+	char			 why[256], esc[512], lwhy[128], swhy[128];
+	char			 ledger[24], serials[24];
 	const char		*reason = NULL;
+	bool			 lfail, sfail;
 	int			 n;
 
 	cj[0] = '\0';
@@ -445,9 +469,17 @@ reply_health(struct loop *l, struct conn *c, const struct http_req *hr)
 		if (clock_health_json(l->cfg->clock, cj, sizeof(cj)) == 0)
 			cj[0] = '\0';
 	}
+	lfail = health_disk(journal_fault(l->jr, NULL), "ledger", ledger,
+	    sizeof(ledger), lwhy, sizeof(lwhy));
+	sfail = health_disk(serial_fault(l->ser, NULL), "serials", serials,
+	    sizeof(serials), swhy, sizeof(swhy));
+	if (reason == NULL && lfail)
+		reason = lwhy;
 	if (reason == NULL && (cert = serve_cert_why(l->cfg,
 	    now_ns(CLOCK_REALTIME) / 1000000000)) != NULL)
 		reason = cert;
+	if (reason == NULL && sfail)
+		reason = swhy;
 	if (!signer_health(l->sg, why, sizeof(why), sj, sizeof(sj)) &&
 	    reason == NULL)
 		reason = why;
@@ -455,12 +487,12 @@ reply_health(struct loop *l, struct conn *c, const struct http_req *hr)
 		json_str(esc, sizeof(esc), reason);
 	n = snprintf(body, sizeof(body), "{\"status\":\"%s\",%s%s%s"
 	    "\"clock_mode\":\"%s\",\"inflight\":%zu,\"connections\":%zu,"
-	    "\"signing\":%s%s%s}\n",
+	    "\"ledger\":\"%s\",\"serials\":\"%s\",\"signing\":%s%s%s}\n",
 	    reason == NULL ? "ok" : "unavailable",
 	    reason == NULL ? "" : "\"reason\":\"", reason == NULL ? "" : esc,
 	    reason == NULL ? "" : "\",",
 	    l->cfg->clock_demo ? "demo" : "strict", l->inflight, l->nconns,
-	    sj, cj[0] ? ",\"clock\":" : "", cj);
+	    ledger, serials, sj, cj[0] ? ",\"clock\":" : "", cj);
 	if (n < 0 || (size_t)n >= sizeof(body))
 		n = snprintf(body, sizeof(body), "{\"status\":\"%s\"}\n",
 		    reason == NULL ? "ok" : "unavailable");

@@ -6,7 +6,8 @@
 # `prlimit --fsize`), with either ledger_sync (direct writes, or write
 # then fdatasync), turns the replies of its rounds into systemFailure
 # rejections; no token leaves without its record, the ledger is rolled
-# back and verifies, and the server keeps serving.  The ledger is records
+# back and verifies, and the server keeps serving, /health answering 503
+# "ledger: EFBIG" while the limit keeps the ledger from repair.  The ledger is records
 # then zeros (doc/ledger.md "File layout"): start-up grows it only up to
 # the limit, and the first write that fails is the write of zeros that
 # would grow it past the limit, linked before the batch.
@@ -82,7 +83,10 @@ def efbig(sync, body):
         granted, failed))
     st, h, b = S.exchange(srv.port, S.http_msg(method="GET",
                                                 target="/health", ctype=None))
-    S.check(st == 200, "still serving after the failed writes")
+    # The limit stays: the ledger cannot be repaired, and /health says so.
+    S.check(st == 503 and b'"reason":"ledger: EFBIG' in b,
+            "still serving after the failed writes, /health names the "
+            "fault: %d %r" % (st, b[:200]))
     S.check(srv.stop() == 0, "exit 0")
     log = open(S.path("server.log")).read()[logpos:]
     # direct falls back, saying so, where the file system refuses it.
