@@ -117,6 +117,7 @@ struct audit {
 	uint64_t	 records;
 	uint64_t	 seals;
 	uint64_t	 cut;			/* for the next FILE record */
+	int		 err;			/* the last write's errno, or 0 */
 	clock_stamp_fn	 stamp;			/* the last seal's hook, */
 	void		*stamp_ctx;		/* reused when rotating */
 };
@@ -230,14 +231,19 @@ audit_write_rec(struct audit *a, enum audit_type t, const void *p, size_t len)
 	audit_hash(a->head, rec, sizeof(*h) + len, rec + sizeof(*h) + len);
 	n = write(a->fd, rec, total);
 	if (n != (ssize_t)total || fdatasync(a->fd) == -1) {
-		log_warn("clock audit log %s/" AUDIT_NAME_FMT ": write",
-		    a->dir, (unsigned long long)a->file_no);
+		/* A short write: the disk is full (or a file size limit). */
+		a->err = n >= 0 && n != (ssize_t)total ? ENOSPC : errno;
+		errno = a->err;
+		log_warn("clock audit log %s/" AUDIT_NAME_FMT ": %s", a->dir,
+		    (unsigned long long)a->file_no, n == (ssize_t)total ?
+		    "fdatasync" : "write");
 		/* Cut what was written so the file still ends on a record. */
 		if (n > 0 && ftruncate(a->fd, a->size) == -1)
 			log_warn("ftruncate");
 		free(rec);
 		return -1;
 	}
+	a->err = 0;
 	memcpy(a->head, rec + sizeof(*h) + len, AUDIT_HASH_LEN);
 	a->seq++;
 	a->size += (int64_t)total;
@@ -259,6 +265,7 @@ audit_new_file(struct audit *a)
 	    (unsigned long long)a->file_no);
 	if ((a->fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_APPEND |
 	    O_CLOEXEC, 0640)) == -1) {
+		a->err = errno;
 		log_warn("%s", path);
 		return -1;
 	}
@@ -451,6 +458,12 @@ uint64_t
 audit_seals(const struct audit *a)
 {
 	return a->seals;
+}
+
+int
+audit_error(const struct audit *a)
+{
+	return a->err;
 }
 
 int

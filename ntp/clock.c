@@ -388,12 +388,15 @@ clock_round(struct clock *c)
 	 * cannot be written closes the gate until a round's writes succeed.
 	 */
 	if (c->audit_failed && c->cfg.mode == CLOCK_STRICT) {
+		char e[96];
+
 		if (v.open || v.code != GATE_AUDIT)
 			v.changed = true;
 		v.open = false;
 		v.code = GATE_AUDIT;
 		snprintf(v.why, sizeof(v.why), "the clock audit log cannot "
-		    "be written (see the log)");
+		    "be written: %s", log_errno_text(audit_error(c->audit) != 0 ?
+		    audit_error(c->audit) : EIO, e, sizeof(e)));
 	}
 	/* Details first, then the gate word: /health never pairs a new word
 	 * with the previous round's sources. */

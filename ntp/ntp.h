@@ -426,6 +426,9 @@ int		 audit_put_refused(struct audit *, uint64_t n, uint64_t total);
 int		 audit_seal(struct audit *, clock_stamp_fn, void *ctx);
 uint64_t	 audit_records(const struct audit *);
 uint64_t	 audit_seals(const struct audit *);
+/* The errno of the last failed write (ENOSPC for a short one); 0 after a
+ * good one. */
+int		 audit_error(const struct audit *);
 /* The message an Ed25519 seal signs (RFC-free, ntp/README.md). */
 void		 audit_seal_msg(uint64_t seq, const uint8_t head[AUDIT_HASH_LEN],
 		    uint8_t out[16 + 8 + AUDIT_HASH_LEN]);

@@ -4,9 +4,12 @@
  * refusals, seals, rotation into several files), verify it with `clock
  * audit`, then tamper with it (edit a byte, delete, insert, reorder,
  * truncate, forge a seal, swap a file in the rotation) and check that
- * each is detected and located (file, offset, record).
+ * each is detected and located (file, offset, record); a record that
+ * meets a full disk is cut off and named ENOSPC.
  */
+#include <errno.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -17,6 +20,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <unistd.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 
@@ -552,6 +556,54 @@ test_short_file(void **state)
 	rmdir(logdir);
 }
 
+/*
+ * The log's disk full (a file size limit stands in for it): a record
+ * that does not fit is cut off, so the file still ends on a record, and
+ * audit_error() says ENOSPC (the clock closes its gate on it); with room
+ * again the next record chains on, and the log still verifies.
+ */
+static void
+test_full_disk(void **state)
+{
+	static char		 out[65536];
+	struct clock_sample	 s;
+	struct rlimit		 old, lim;
+	struct audit		*a;
+	struct stat		 st;
+	char			 key[128], logdir[96], path[128], *all[1];
+	off_t			 before;
+
+	(void)state;
+	signal(SIGXFSZ, SIG_IGN);
+	snprintf(key, sizeof(key), "%s/clock-seal.key", dir);
+	snprintf(logdir, sizeof(logdir), "%s/full", dir);
+	snprintf(path, sizeof(path), "%s/clock-000001.log", logdir);
+	all[0] = path;
+	a = audit_open(logdir, 1 << 20, key);
+	sample_make(&s, "n1", 1000, true);
+	assert_int_equal(audit_put_sample(a, &s), 0);
+	assert_int_equal(audit_error(a), 0);
+	assert_int_equal(stat(path, &st), 0);
+	before = st.st_size;
+	assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+	lim = old;
+	lim.rlim_cur = before + 100;	/* a sample record is 380 bytes */
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+	assert_int_equal(audit_put_sample(a, &s), -1);
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+	assert_int_equal(audit_error(a), ENOSPC);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_size, before);
+	assert_int_equal(audit_put_sample(a, &s), 0);
+	assert_int_equal(audit_error(a), 0);
+	assert_int_equal(audit_seal(a, NULL, NULL), 0);
+	audit_close(a);
+	if (run_audit(all, 1, "clock-seal.pub", out, sizeof(out)) != 0)
+		fail_msg("the log after a full disk does not verify:\n%s", out);
+	unlink(path);
+	rmdir(logdir);
+}
+
 int
 main(void)
 {
@@ -561,6 +613,7 @@ main(void)
 		cmocka_unit_test(test_resume),
 		cmocka_unit_test(test_torn),
 		cmocka_unit_test(test_short_file),
+		cmocka_unit_test(test_full_disk),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
