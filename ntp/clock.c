@@ -72,6 +72,7 @@ struct clock {
 	int64_t			 next_seal;
 	int64_t			 leap_until;	/* realtime end of the window */
 	bool			 audit_failed;	/* the last round's writes */
+	bool			 published;	/* a verdict is in c->verdict */
 };
 
 static int64_t
@@ -390,14 +391,21 @@ clock_round(struct clock *c)
 	if (c->audit_failed && c->cfg.mode == CLOCK_STRICT) {
 		char e[96];
 
-		if (v.open || v.code != GATE_AUDIT)
-			v.changed = true;
 		v.open = false;
 		v.code = GATE_AUDIT;
 		snprintf(v.why, sizeof(v.why), "the clock audit log cannot "
 		    "be written: %s", log_errno_text(audit_error(c->audit) != 0 ?
 		    audit_error(c->audit) : EIO, e, sizeof(e)));
 	}
+	/*
+	 * A change is told against what was published: the gate's own state
+	 * never sees the audit log's closure, so the closure would be told
+	 * every poll and the reopening never.
+	 */
+	if (c->published)
+		v.changed = v.open != c->verdict.open ||
+		    v.code != c->verdict.code;
+	c->published = true;
 	/* Details first, then the gate word: /health never pairs a new word
 	 * with the previous round's sources. */
 	pthread_mutex_lock(&c->mu);
