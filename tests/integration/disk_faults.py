@@ -149,7 +149,7 @@ def health(port):
     return st, json.loads(b.decode())
 
 
-def wait_health(port, pred, what, timeout=15):
+def wait_health(port, pred, what, timeout=30):
     deadline = time.time() + timeout
     while time.time() < deadline:
         st, j = health(port)
@@ -164,7 +164,7 @@ class Load:
     """CLIENTS keep-alive connections alternating / and /ers, each
     bounded in count and time; every reply kept."""
 
-    def __init__(self, port, body, limit=20000, seconds=40):
+    def __init__(self, port, body, limit=40000, seconds=120):
         self.port, self.body = port, body
         self.stop = False
         self.lock = threading.Lock()
@@ -247,7 +247,7 @@ class SerialWatch:
         return v
 
 
-def wait_replies(load, pred, what, n=8, timeout=15):
+def wait_replies(load, pred, what, n=8, timeout=30):
     """Waits until n replies in a row after now satisfy pred."""
     start = load.count()
     deadline = time.time() + timeout
@@ -393,6 +393,40 @@ class Server(S.Server):
         self.port = int(m.group(1))
 
 
+def granted(v):
+    return v == "granted"
+
+
+def episode(srv, load, what, begin, end, named, bit):
+    """One fault under load, from begin() to end(): /health answers 503
+    and named(its JSON) holds, every reply is refused with failInfo bit,
+    then /health answers 200 again by itself and replies are granted."""
+    wait_replies(load, granted, "granted before " + what)
+    begin()
+    st, j = wait_health(srv.port, lambda st, j: st == 503, "503: " + what)
+    S.check(named(j), "/health names the fault (%s): %s" % (what, j))
+    if "ledger" in j.get("reason", ""):
+        st, h, b = S.exchange(srv.port, S.http_msg(
+            method="GET", target="/metrics", ctype=None))
+        S.check(b"carimbo_ledger_writable 0\n" in b, "/metrics: the "
+                "ledger not writable: " + what)
+    wait_replies(load, lambda v: v == frozenset([bit]), "refused (failInfo "
+                 "%d): %s" % (bit, what))
+    end()
+    wait_health(srv.port, lambda st, j: st == 200, "200 after " + what)
+    wait_replies(load, granted, "granted after " + what)
+
+
+def ledger_end(srv, load, got, serials, led, tag):
+    """After the faults: replies, the serial file and the ledger."""
+    S.check(srv.stop() == 0, "exit 0")
+    check_replies(got, [FAIL_SYSTEM], tag)
+    v = serials.end()
+    S.check(v[-1] > max_serial(got), "the serial file (%d) stays above "
+            "every serial issued" % v[-1])
+    prove_all(led, got, tag)
+
+
 def enospc(body):
     print("ENOSPC: the ledger's tmpfs fills up under load, then space "
           "returns")
@@ -406,24 +440,12 @@ def enospc(body):
     srv = Server(conf_for(d, serials))
     watch = SerialWatch(serials)
     load = Load(srv.port, body)
-    st, j = wait_health(srv.port, lambda st, j: st == 503,
-                        "503 on a full ledger")
-    S.check("ledger: ENOSPC" in j.get("reason", ""),
-            "/health names the fault: %s" % j)
-    wait_replies(load, lambda v: v == frozenset([FAIL_SYSTEM]),
-                 "systemFailure on a full disk")
-    os.unlink(filler)
-    st, j = wait_health(srv.port, lambda st, j: st == 200,
-                        "200 once space returned")
-    wait_replies(load, lambda v: v == "granted", "granted after space "
-                 "returned")
-    got = load.end()
-    S.check(srv.stop() == 0, "exit 0")
-    check_replies(got, [FAIL_SYSTEM], "ENOSPC")
-    v = watch.end()
-    S.check(v[-1] > max_serial(got), "the serial file (%d) stays above "
-            "every serial issued" % v[-1])
-    prove_all(os.path.join(d, "ledger"), got, "enospc")
+    episode(srv, load, "the ledger's disk full", lambda: None,
+            lambda: os.unlink(filler),
+            lambda j: "ledger: ENOSPC" in j.get("reason", "") and
+            j.get("ledger") == "ENOSPC", FAIL_SYSTEM)
+    ledger_end(srv, load, load.end(), watch, os.path.join(d, "ledger"),
+               "enospc")
 
 
 def eio(body, sync):
@@ -438,31 +460,11 @@ def eio(body, sync):
     for words, where in (("write=EIO", "ledger: EIO"),
                          ("fsync=EIO", "ledger: EIO"),
                          ("fsyncdir=EIO", "serials: EIO")):
-        wait_replies(load, lambda v: v == "granted", "granted before " +
-                     words)
-        faults(d, words)
-        st, j = wait_health(srv.port, lambda st, j: st == 503,
-                            "503 under " + words)
-        S.check(where in j.get("reason", ""), "/health under %s names "
-                "the fault (%s): %s" % (words, where, j))
-        if where.startswith("ledger"):
-            st, h, b = S.exchange(srv.port, S.http_msg(
-                method="GET", target="/metrics", ctype=None))
-            S.check(b"carimbo_ledger_writable 0\n" in b, "/metrics: the "
-                    "ledger not writable under " + words)
-        wait_replies(load, lambda v: v == frozenset([FAIL_SYSTEM]),
-                     "systemFailure under " + words)
-        faults(d, "none")
-        wait_health(srv.port, lambda st, j: st == 200, "200 once %s "
-                    "cleared" % words)
-    wait_replies(load, lambda v: v == "granted", "granted at the end")
-    got = load.end()
-    S.check(srv.stop() == 0, "exit 0")
-    check_replies(got, [FAIL_SYSTEM], "EIO " + sync)
-    v = watch.end()
-    S.check(v[-1] > max_serial(got), "the serial file (%d) stays above "
-            "every serial issued" % v[-1])
-    prove_all(os.path.join(d, "ledger"), got, "eio-" + sync)
+        episode(srv, load, words, lambda: faults(d, words),
+                lambda: faults(d, "none"),
+                lambda j: where in j.get("reason", ""), FAIL_SYSTEM)
+    ledger_end(srv, load, load.end(), watch, os.path.join(d, "ledger"),
+               "eio-" + sync)
 
 
 def audit_full(body):
@@ -482,21 +484,12 @@ def audit_full(body):
                      *["--ntp-server=127.0.0.1:%d" % x.port for x in liars])
         wait_health(srv.port, lambda st, j: st == 200, "the gate open")
         load = Load(srv.port, body)
-        wait_replies(load, lambda v: v == "granted", "granted before the "
-                     "audit log's disk fills")
-        filler = fill(d, 0)
-        st, j = wait_health(srv.port, lambda st, j: st == 503,
-                            "503 on a full audit disk")
-        S.check("audit" in j.get("reason", "") and
-                "ENOSPC" in j.get("clock", {}).get("detail", ""),
-                "/health names the audit log and ENOSPC: %s" % j)
-        wait_replies(load, lambda v: v == frozenset([FAIL_TIME]),
-                     "timeNotAvailable on a full audit disk")
-        os.unlink(filler)
-        wait_health(srv.port, lambda st, j: st == 200, "200 once space "
-                    "returned")
-        wait_replies(load, lambda v: v == "granted", "granted after space "
-                     "returned")
+        filler = []
+        episode(srv, load, "the audit log's disk full",
+                lambda: filler.append(fill(d, 0)),
+                lambda: os.unlink(filler[0]),
+                lambda j: "audit" in j.get("reason", "") and "ENOSPC" in
+                j.get("clock", {}).get("detail", ""), FAIL_TIME)
         got = load.end()
         S.check(srv.stop() == 0, "exit 0")
         check_replies(got, [FAIL_TIME], "audit")
