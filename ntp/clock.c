@@ -394,8 +394,9 @@ clock_round(struct clock *c)
 		v.open = false;
 		v.code = GATE_AUDIT;
 		snprintf(v.why, sizeof(v.why), "the clock audit log cannot "
-		    "be written: %s", log_errno_text(audit_error(c->audit) != 0 ?
-		    audit_error(c->audit) : EIO, e, sizeof(e)));
+		    "be written: %s", log_errno_text(c->audit != NULL &&
+		    audit_error(c->audit) != 0 ? audit_error(c->audit) : EIO, e,
+		    sizeof(e)));
 	}
 	/*
 	 * A change is told against what was published: the gate's own state

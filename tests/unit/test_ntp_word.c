@@ -121,6 +121,16 @@ test_audit_failed(void **state)
 	clock_round(c);
 	assert_false(clock_gate_open(c, &rd));
 	assert_int_equal(rd.code, GATE_AUDIT);
+	assert_true(c->verdict.changed);
+	assert_non_null(strstr(c->verdict.why, "cannot be written: EIO"));
+	/* Told once, not every poll; the reopening is told too. */
+	clock_round(c);
+	assert_false(c->verdict.changed);
+	c->audit_failed = false;
+	clock_round(c);
+	assert_true(clock_gate_open(c, &rd));
+	assert_true(c->verdict.changed);
+	c->audit_failed = true;
 	c->cfg.mode = CLOCK_DEMO;
 	clock_round(c);
 	assert_true(clock_gate_open(c, &rd));
