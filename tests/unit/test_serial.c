@@ -192,6 +192,7 @@ test_failed_reservation(void **state)
 	const char	*why;
 	char		 tmp[160];
 	uint64_t	 first;
+	int64_t		 until;
 
 	assert_non_null(s = serial_open(f->path, 1, 10));
 	assert_int_equal(reserved(f), 11);
@@ -211,7 +212,10 @@ test_failed_reservation(void **state)
 	/* The disk comes back: no take needed for the file to move on. */
 	assert_int_equal(rmdir(tmp), 0);
 	assert_int_equal(reserved_reaches(f, 31), 31);
-	usleep(1000);
+	/* The file is renamed into place before the reserver says so. */
+	until = now_ns(CLOCK_MONOTONIC) + 2000000000;
+	while (serial_fault(s, NULL) != 0 && now_ns(CLOCK_MONOTONIC) < until)
+		usleep(1000);
 	assert_int_equal(serial_fault(s, NULL), 0);
 	assert_int_equal(serial_take(s, 1, &first), 0);
 	assert_int_equal(first, 11);
