@@ -402,8 +402,10 @@ def episode(srv, load, what, begin, end, named, bit):
     and named(its JSON) holds, every reply is refused with failInfo bit,
     then /health answers 200 again by itself and replies are granted."""
     wait_replies(load, granted, "granted before " + what)
+    t0 = time.time()
     begin()
     st, j = wait_health(srv.port, lambda st, j: st == 503, "503: " + what)
+    t1 = time.time()
     S.check(named(j), "/health names the fault (%s): %s" % (what, j))
     if "ledger" in j.get("reason", ""):
         st, h, b = S.exchange(srv.port, S.http_msg(
@@ -412,9 +414,14 @@ def episode(srv, load, what, begin, end, named, bit):
                 "ledger not writable: " + what)
     wait_replies(load, lambda v: v == frozenset([bit]), "refused (failInfo "
                  "%d): %s" % (bit, what))
+    t2 = time.time()
     end()
     wait_health(srv.port, lambda st, j: st == 200, "200 after " + what)
+    t3 = time.time()
     wait_replies(load, granted, "granted after " + what)
+    print("  %s: /health 503 %.2f s after it began, 200 %.2f s after it "
+          "ended, %d replies so far" % (what, t1 - t0, t3 - t2,
+                                           load.count()))
 
 
 def ledger_end(srv, load, got, serials, led, tag):
