@@ -135,7 +135,8 @@ struct conn {
 	struct resp	*rhead, *rtail;
 	size_t		 nresp;
 	time_t		 active;	/* last byte received or sent */
-	time_t		 req_start;	/* first byte of the partial request */
+	time_t		 req_start;	/* first byte of the partial request,
+					   0 when none or held back */
 	time_t		 linger_start;
 } __attribute__((aligned(16)));
 
@@ -191,6 +192,7 @@ struct loop {
 static void	conn_kill(struct loop *, struct conn *);
 static void	conn_parse(struct loop *, struct conn *, const uint8_t *,
 		    size_t);
+static bool	conn_wants(const struct loop *, const struct conn *);
 
 static void
 refusals_log(struct loop *l, enum refusal why)
@@ -753,7 +755,11 @@ conn_parse(struct loop *l, struct conn *c, const uint8_t *p, size_t n)
 	if (c->state != C_OPEN)
 		n = 0;
 	ibuf_keep(c, p, n);
-	if (c->ilen == 0)
+	/*
+	 * read_timeout times a request the client is slow to send, not
+	 * requests this loop holds back at max_pipeline.
+	 */
+	if (c->ilen == 0 || !conn_wants(l, c))
 		c->req_start = 0;
 	else if (c->req_start == 0)
 		c->req_start = l->now;
@@ -1195,7 +1201,8 @@ on_timer(struct loop *l)
 		next = c->next;
 		switch (c->state) {
 		case C_OPEN:
-			if (c->ilen > 0 && l->now - c->req_start >=
+			if (c->ilen > 0 && c->req_start != 0 &&
+			    l->now - c->req_start >=
 			    l->cfg->read_timeout)
 				reply_text(l, c, 408, NULL, false);
 			/*

@@ -421,6 +421,9 @@ def attack_pipeliner(stop, st):
     sm = threading.Thread(target=sampler)
     w.start()
     sm.start()
+    # Read nothing for longer than read_timeout: what the server holds
+    # back at max_pipeline is its own doing, not a slow client's (no 408).
+    time.sleep(READ_TIMEOUT + 1)
     mark, got, answers = b"HTTP/1.1 200 ", b"", 0
     while answers < total:
         try:
