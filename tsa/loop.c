@@ -443,65 +443,81 @@ health_disk(int e, const char *part, char *name, size_t namecap, char *why,
 }
 
 /*
- * /health: 200 while requests can be stamped; 503 with the reason when
- * the clock gate is closed (every request gets timeNotAvailable), the
- * ledger or the serial file cannot be written ("ledger: ENOSPC (...)"),
- * the TSA certificate is not valid now, or no signing worker can sign
- * (every request gets systemFailure: "signing token: C_Sign:
- * CKR_DEVICE_ERROR"); the first of them in the order a round meets them.
- * The ledger's, the serials' and the workers' states are there either
- * way, a worker stuck in the token among them.
+ * Why requests cannot be stamped now, or NULL: the clock gate closed
+ * (timeNotAvailable), the ledger or the serial file that cannot be
+ * written ("ledger: ENOSPC (...)"), the TSA certificate not valid now, no
+ * signing worker able to sign ("signing token: C_Sign: CKR_DEVICE_ERROR");
+ * the first in the order a round meets them.  With each part's state for
+ * /health.  The one judge for /health and the service manager's STATUS=.
+ */
+struct health {
+	const char	*reason;
+	char		 ledger[24], serials[24];	/* "ok" or an errno name */
+	char		 lwhy[128], swhy[128], why[256];
+	char		 signing[512];			/* JSON */
+};
+
+static void
+loop_health(struct loop *l, struct health *h)
+{
+	struct clock_reading	 cr;
+	const char		*cert;
+	bool			 lfail, sfail, sign_ok;
+
+	h->reason = NULL;
+	if (l->cfg->clock != NULL && !clock_gate_open(l->cfg->clock, &cr))
+		h->reason = cr.reason;
+	lfail = health_disk(journal_fault(l->jr, NULL), "ledger", h->ledger,
+	    sizeof(h->ledger), h->lwhy, sizeof(h->lwhy));
+	sfail = health_disk(serial_fault(l->ser, NULL), "serials", h->serials,
+	    sizeof(h->serials), h->swhy, sizeof(h->swhy));
+	if (h->reason == NULL && lfail)
+		h->reason = h->lwhy;
+	if (h->reason == NULL && (cert = serve_cert_why(l->cfg,
+	    now_ns(CLOCK_REALTIME) / 1000000000)) != NULL)
+		h->reason = cert;
+	if (h->reason == NULL && sfail)
+		h->reason = h->swhy;
+	sign_ok = signer_health(l->sg, h->why, sizeof(h->why), h->signing,
+	    sizeof(h->signing));
+	if (h->reason == NULL && !sign_ok)
+		h->reason = h->why;
+}
+
+/*
+ * /health: 200 while requests can be stamped, 503 with the reason
+ * (loop_health()) when not; the ledger's, the serials' and the workers'
+ * states either way, a worker stuck in the token among them.
  */
 static void
 reply_health(struct loop *l, struct conn *c, const struct http_req *hr)
 {
-	struct clock_reading	 cr;
-	const char		*cert;
-	char			 body[9216], cj[7168], sj[512];
-	char			 why[256], esc[512], lwhy[128], swhy[128];
-	char			 ledger[24], serials[24];
-	const char		*reason = NULL;
-	bool			 lfail, sfail;
-	int			 n;
+	struct health	 h;
+	char		 body[9216], cj[7168], esc[512];
+	int		 n;
 
 	cj[0] = '\0';
-	if (l->cfg->clock != NULL) {
-		if (!clock_gate_open(l->cfg->clock, &cr))
-			reason = cr.reason;
-		if (clock_health_json(l->cfg->clock, cj, sizeof(cj)) == 0)
-			cj[0] = '\0';
-	}
-	lfail = health_disk(journal_fault(l->jr, NULL), "ledger", ledger,
-	    sizeof(ledger), lwhy, sizeof(lwhy));
-	sfail = health_disk(serial_fault(l->ser, NULL), "serials", serials,
-	    sizeof(serials), swhy, sizeof(swhy));
-	if (reason == NULL && lfail)
-		reason = lwhy;
-	if (reason == NULL && (cert = serve_cert_why(l->cfg,
-	    now_ns(CLOCK_REALTIME) / 1000000000)) != NULL)
-		reason = cert;
-	if (reason == NULL && sfail)
-		reason = swhy;
-	if (!signer_health(l->sg, why, sizeof(why), sj, sizeof(sj)) &&
-	    reason == NULL)
-		reason = why;
-	if (reason != NULL)
-		json_str(esc, sizeof(esc), reason);
+	if (l->cfg->clock != NULL &&
+	    clock_health_json(l->cfg->clock, cj, sizeof(cj)) == 0)
+		cj[0] = '\0';
+	loop_health(l, &h);
+	if (h.reason != NULL)
+		json_str(esc, sizeof(esc), h.reason);
 	n = snprintf(body, sizeof(body), "{\"status\":\"%s\",%s%s%s"
 	    "\"clock_mode\":\"%s\",\"inflight\":%zu,\"connections\":%zu,"
 	    "\"ledger\":\"%s\",\"serials\":\"%s\",\"signing\":%s%s%s}\n",
-	    reason == NULL ? "ok" : "unavailable",
-	    reason == NULL ? "" : "\"reason\":\"", reason == NULL ? "" : esc,
-	    reason == NULL ? "" : "\",",
+	    h.reason == NULL ? "ok" : "unavailable",
+	    h.reason == NULL ? "" : "\"reason\":\"", h.reason == NULL ? "" :
+	    esc, h.reason == NULL ? "" : "\",",
 	    l->cfg->clock_demo ? "demo" : "strict", l->inflight, l->nconns,
-	    ledger, serials, sj, cj[0] ? ",\"clock\":" : "", cj);
+	    h.ledger, h.serials, h.signing, cj[0] ? ",\"clock\":" : "", cj);
 	if (n < 0 || (size_t)n >= sizeof(body))
 		n = snprintf(body, sizeof(body), "{\"status\":\"%s\"}\n",
-		    reason == NULL ? "ok" : "unavailable");
+		    h.reason == NULL ? "ok" : "unavailable");
 	if (hr->method == HTTP_HEAD)
 		n = 0;	/* RFC 9110 9.3.2; the length sent is of an empty body */
-	reply(l, c, reason == NULL ? 200 : 503, "application/json", body, n,
-	    reason == NULL ? NULL : "Retry-After: 1\r\n", hr->keep_alive);
+	reply(l, c, h.reason == NULL ? 200 : 503, "application/json", body, n,
+	    h.reason == NULL ? NULL : "Retry-After: 1\r\n", hr->keep_alive);
 }
 
 static void
@@ -1149,23 +1165,15 @@ cert_tick(struct loop *l)
 static void
 notify_status(struct loop *l, char *buf, size_t len, const char *head)
 {
-	struct clock_reading	cr;
-	const char		*why;
-	uint64_t		answered = l->st.tokens + l->st.evidence;
-	bool			open = true;
+	struct health	h;
+	uint64_t	answered = l->st.tokens + l->st.evidence;
 
-	if (l->cfg->clock != NULL)
-		open = clock_gate_open(l->cfg->clock, &cr);
-	if (open && (why = serve_cert_why(l->cfg, now_ns(CLOCK_REALTIME) /
-	    1000000000)) != NULL) {
-		open = false;
-		cr.reason = why;
-	}
+	loop_health(l, &h);
 	(void)snprintf(buf, len, "%sSTATUS=%s%s%s; %" PRIu64 " answers/s, "
 	    "%zu connections, %zu requests in flight\n", head,
-	    open ? "stamping" : "refusing to stamp: ", open ? "" : cr.reason,
-	    l->draining ? " (stopping)" : "", answered - l->answered_tick,
-	    l->nconns, l->inflight);
+	    h.reason == NULL ? "stamping" : "refusing to stamp: ",
+	    h.reason == NULL ? "" : h.reason, l->draining ? " (stopping)" : "",
+	    answered - l->answered_tick, l->nconns, l->inflight);
 	l->answered_tick = answered;
 }
 
