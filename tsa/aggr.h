@@ -455,8 +455,9 @@ void		 journal_free(struct journal *);
  * Encodes rec after the chain as encoded so far (seq, unit and prev are
  * set here).  since: when the oldest request rec answers came
  * (CLOCK_MONOTONIC, ns), which bounds how long the batch may be held
- * back.  Returns its ticket.  Exits on a record out of bounds: the
- * callers build them, so that is a bug.
+ * back.  Returns its ticket, or 0 with a log line when rec cannot be
+ * encoded (out of bounds, or the digest failed): then nothing of it is
+ * appended and the chain goes on from the record before.
  */
 uint64_t	 journal_append(struct journal *, struct ledger_rec *,
 		    int64_t since);

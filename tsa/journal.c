@@ -172,13 +172,19 @@ journal_append(struct journal *jr, struct ledger_rec *rec, int64_t since)
 {
 	struct batch	*b = &jr->fill;
 	size_t		 len = ledger_rec_len(rec), n;
+	uint8_t		 head[LEDGER_HASH_LEN];
 
 	rec->seq = jr->seq;
 	rec->unit = jr->unit;
 	batch_reserve(b, len);
+	/* Past the batch's end and into head: a refusal leaves no trace. */
 	if ((n = ledger_encode(rec, jr->head, b->buf + b->len, len,
-	    jr->head)) == 0)
-		errx(1, "ledger: cannot encode record %" PRIu64, rec->seq);
+	    head)) == 0) {
+		log_warnx("ledger: record %" PRIu64 " cannot be encoded: "
+		    "not appended", rec->seq);
+		return 0;
+	}
+	memcpy(jr->head, head, LEDGER_HASH_LEN);
 	if (b->len == 0 || since < b->since)
 		b->since = since;
 	b->len += n;

@@ -8,8 +8,10 @@
  * the file back, grown it and read the durable head back, the write is held back while signatures queue but not
  * past JOURNAL_DEFER_MS of its oldest request's wait (a wake-up on the
  * ring says when), and every SQE is
- * tagged with the op given and a step the journal knows.  The file is
- * checked with ledger_verify_file() after each scenario.
+ * tagged with the op given and a step the journal knows; a record that
+ * cannot be encoded is refused (ticket 0) and leaves no trace in the
+ * chain.  The file is checked with ledger_verify_file() after each
+ * scenario.
  */
 #include <sys/resource.h>
 
@@ -244,6 +246,42 @@ test_durable(void **state)
 	verify_file(f, 3);
 }
 
+/*
+ * A record out of bounds (a tokens record whose count and serial range
+ * differ) between two good ones: ticket 0, a log line, and the chain and
+ * the tickets go on as if it had never come.
+ */
+static void
+test_refused(void **state)
+{
+	struct fix		*f = *state;
+	struct ledger_rec	 bad;
+	uint8_t			 hash[LEDGER_HASH_LEN] = { 1 };
+	uint64_t		 t1, t2;
+	int64_t			 now = now_ns(CLOCK_MONOTONIC);
+
+	t1 = append_round(f, 2, now);
+	memset(&bad, 0, sizeof(bad));
+	bad.kind = LEDGER_TOKENS;
+	bad.round = f->round;
+	strcpy(bad.gentime, "20261207081500Z");
+	bad.alg = HASH_SHA256;
+	bad.count = 1;
+	bad.first_serial = f->serial;
+	bad.last_serial = f->serial + 1;
+	bad.payload = hash;
+	bad.payload_len = sizeof(hash);
+	assert_int_equal(journal_append(f->jr, &bad, now), 0);
+	t2 = append_round(f, 1, now);
+	assert_int_equal(t1, 1);
+	assert_int_equal(t2, 2);
+	journal_submit(f->jr, &f->ring, OP_TEST, 0);
+	reap(f);
+	assert_int_equal(journal_durable(f->jr), t2);
+	assert_true(journal_idle(f->jr));
+	verify_file(f, 2);
+}
+
 static void
 test_direct_and_growth(void **state)
 {
@@ -390,6 +428,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_durable, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_direct_and_growth, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_lost, setup, teardown),
