@@ -26,7 +26,10 @@
  * AND its round's records are durable (rounds_settle(), after a journal
  * batch ended): a reply that left the machine is in the ledger, and no
  * reply waits for the rest of its round's signatures.  A lost batch turns
- * every reply of the rounds concerned into a systemFailure rejection.
+ * every reply of the rounds concerned into a systemFailure rejection;
+ * so does a record the journal refuses, or a tree or a round token that
+ * cannot be made, for the requests that record or tree was for: a
+ * refusal, never an exit.
  *
  * A signature that does not come back within sign_timeout_ms is given up
  * (rounds_expire(), doc/design.md "The token failing"): its request is
@@ -326,6 +329,19 @@ rounds_due(const struct rounds *rs)
 	return rs->nsub > 0 || round_aged(rs);
 }
 
+/*
+ * j gets no token: its reply becomes a rejection (a stamp's asker gets
+ * none), and it is done but for its round's settling.
+ */
+static void
+job_refuse(struct job *j, enum pki_fail fail, const char *why)
+{
+	if (j->kind != JOB_STAMP)
+		resp_reject(j->u.client.resp, fail, why);
+	j->failed = true;
+	j->signed_ = true;
+}
+
 /* Rejects every request of r now (no serials, no record, no signature). */
 static void
 round_reject(struct rounds *rs, struct round *r, enum pki_fail fail,
@@ -333,12 +349,8 @@ round_reject(struct rounds *rs, struct round *r, enum pki_fail fail,
 {
 	struct job *j;
 
-	for (j = r->jobs; j != NULL; j = j->rnext) {
-		if (j->kind != JOB_STAMP)
-			resp_reject(j->u.client.resp, fail, why);
-		j->failed = true;
-		j->signed_ = true;
-	}
+	for (j = r->jobs; j != NULL; j = j->rnext)
+		job_refuse(j, fail, why);
 	r->failed = true;
 	round_settle(rs, r);
 }
@@ -393,6 +405,22 @@ round_rec(const struct round *r, struct ledger_rec *rec, enum ledger_kind kind)
 	rec->kind = kind;
 	rec->round = r->id;
 	memcpy(rec->gentime, r->gentime, r->gentime_len);
+}
+
+/*
+ * Appends rec, a record of r, to the journal: r's ticket becomes its
+ * ticket.  false when the journal refused it (logged): nothing of it was
+ * appended, and what it would have recorded must not leave.
+ */
+static bool
+round_append(struct rounds *rs, struct round *r, struct ledger_rec *rec)
+{
+	uint64_t t;
+
+	if ((t = journal_append(rs->jr, rec, r->opened)) == 0)
+		return false;
+	r->ticket = t;
+	return true;
 }
 
 static struct tree *
@@ -481,7 +509,11 @@ round_trees(struct round *r, bool *ok)
 
 /*
  * POST / (and stamps): each TSTInfo from serial s on, then the round's
- * LEDGER_TOKENS record over their hashes.  Returns the next serial.
+ * LEDGER_TOKENS record over their hashes.  Its requests go to the
+ * workers only once that record is in the journal; when the tree over
+ * the hashes cannot be built or the journal refuses the record, every
+ * one of them is refused (systemFailure), and the serials stay unused.
+ * Returns the next serial.
  */
 static uint64_t
 round_tokens(struct rounds *rs, struct round *r, uint64_t s)
@@ -492,6 +524,7 @@ round_tokens(struct rounds *rs, struct round *r, uint64_t s)
 	uint8_t			*hashes;
 	uint64_t		 first = s;
 	size_t			 i = 0;
+	bool			 ok = false;
 
 	if (r->nstd == 0)
 		return s;
@@ -503,15 +536,10 @@ round_tokens(struct rounds *rs, struct round *r, uint64_t s)
 		if (job_tstinfo(rs, j, r, s++, hashes + i * LEDGER_HASH_LEN) ==
 		    -1) {
 			/* Bounds are checked at parse time: a bug if here. */
-			if (j->kind != JOB_STAMP)
-				resp_reject(j->u.client.resp,
-				    FAIL_SYSTEM_FAILURE,
-				    "token encoding failed");
-			j->failed = true;
-			j->signed_ = true;
+			job_refuse(j, FAIL_SYSTEM_FAILURE,
+			    "token encoding failed");
 			memset(hashes + i * LEDGER_HASH_LEN, 0, LEDGER_HASH_LEN);
-		} else
-			submit(rs, j);
+		}
 		i++;
 	}
 	round_rec(r, &rec, LEDGER_TOKENS);
@@ -519,20 +547,49 @@ round_tokens(struct rounds *rs, struct round *r, uint64_t s)
 	rec.count = r->nstd;
 	rec.first_serial = first;
 	rec.last_serial = first + r->nstd - 1;
-	if ((tm = merkle_build_nodes(HASH_SHA256, hashes, r->nstd)) == NULL)
-		errx(1, "ledger: tree over the round's tokens");
-	memcpy(rec.root, merkle_root(tm), LEDGER_HASH_LEN);
-	merkle_free(tm);
-	rec.payload = hashes;
-	rec.payload_len = r->nstd * LEDGER_HASH_LEN;
-	r->ticket = journal_append(rs->jr, &rec, r->opened);
+	if ((tm = merkle_build_nodes(HASH_SHA256, hashes, r->nstd)) != NULL) {
+		memcpy(rec.root, merkle_root(tm), LEDGER_HASH_LEN);
+		merkle_free(tm);
+		rec.payload = hashes;
+		rec.payload_len = r->nstd * LEDGER_HASH_LEN;
+		ok = round_append(rs, r, &rec);
+	}
 	free(hashes);
+	if (!ok)
+		log_warnx("round %" PRIu64 ": no ledger record for its %zu "
+		    "tokens: refused (systemFailure)", r->id, r->nstd);
+	for (j = r->jobs; j != NULL; j = j->rnext) {
+		if (j->kind == JOB_ERS || j->failed)
+			continue;
+		if (ok)
+			submit(rs, j);
+		else
+			job_refuse(j, FAIL_SYSTEM_FAILURE, "the ledger record "
+			    "of this round could not be made");
+	}
 	return s;
 }
 
 /*
+ * The leaves of tree t, whose round token will not be made: refused
+ * (systemFailure); t goes.
+ */
+static void
+tree_refuse(struct tree *t)
+{
+	size_t i;
+
+	for (i = 0; i < t->er.n; i++)
+		job_refuse(t->leaves[i], FAIL_SYSTEM_FAILURE, "the evidence "
+		    "of this round could not be made");
+	tree_free(t);
+}
+
+/*
  * POST /ers: one round token per tree, its serial from s on, and one
- * LEDGER_ERS record per tree.  The trees go with their round tokens.
+ * LEDGER_ERS record per tree.  The trees go with their round tokens.  A
+ * tree whose round token cannot be encoded or whose record the journal
+ * refuses has its requests refused (systemFailure), its serial unused.
  * Returns the next serial.
  */
 static uint64_t
@@ -542,24 +599,33 @@ round_ers(struct rounds *rs, struct round *r, struct tree *trees, uint64_t s)
 	struct tree		*t, *next;
 	struct job		*j;
 	uint8_t			 th[HASH_MAX_LEN];
+	bool			 ok;
 
-	for (t = trees; t != NULL; t = next) {
+	for (t = trees; t != NULL; t = next, s++) {
 		next = t->next;
 		j = job_own(JOB_ROUND_TOKEN, t->er.alg, t->policy,
 		    merkle_root(t->er.m), hash_info(t->er.alg)->len);
 		j->u.own.tree = t;
 		j->u.own.replies = &t->er;
-		if (job_tstinfo(rs, j, r, s, th) == -1)
-			errx(1, "round token encoding failed");
-		round_rec(r, &rec, LEDGER_ERS);
-		rec.alg = t->er.alg;
-		rec.count = t->er.n;
-		rec.first_serial = rec.last_serial = s++;
-		memcpy(rec.root, merkle_root(t->er.m),
-		    hash_info(t->er.alg)->len);
-		rec.payload = th;
-		rec.payload_len = LEDGER_HASH_LEN;
-		r->ticket = journal_append(rs->jr, &rec, r->opened);
+		if ((ok = job_tstinfo(rs, j, r, s, th) == 0)) {
+			round_rec(r, &rec, LEDGER_ERS);
+			rec.alg = t->er.alg;
+			rec.count = t->er.n;
+			rec.first_serial = rec.last_serial = s;
+			memcpy(rec.root, merkle_root(t->er.m),
+			    hash_info(t->er.alg)->len);
+			rec.payload = th;
+			rec.payload_len = LEDGER_HASH_LEN;
+			ok = round_append(rs, r, &rec);
+		}
+		if (!ok) {
+			log_warnx("round %" PRIu64 ": no round token or no "
+			    "ledger record for a tree of %zu /ers requests: "
+			    "refused (systemFailure)", r->id, t->er.n);
+			tree_refuse(t);
+			rounds_job_free(j);
+			continue;
+		}
 		rs->internal++;
 		rs->st.round_tokens++;
 		submit(rs, j);
@@ -593,8 +659,19 @@ round_anchor(struct rounds *rs, const struct round *r, uint64_t s)
 
 	a->ref = journal_head(rs->jr, a->head) - 1;
 	j = job_own(JOB_ANCHOR, HASH_SHA256, 0, a->head, LEDGER_HASH_LEN);
-	if (job_tstinfo(rs, j, r, s, NULL) == -1)
-		errx(1, "anchor token encoding failed");
+	/*
+	 * Cannot fail: the request is ours (SHA-256, policy 0, no nonce), a
+	 * serial_encode() serial and a tsp_gentime() genTime are within
+	 * token_tstinfo()'s bounds, token_tmpl_new() made sure at start that
+	 * the largest TSTInfo fits TOKEN_MAX_TST, and without a hash to
+	 * make nothing else is called.  Nothing a client sends or the
+	 * config says reaches here: a failure is a bug in this process.
+	 */
+	if (job_tstinfo(rs, j, r, s, NULL) == -1) {
+		log_warnx("round %" PRIu64 ": anchor token encoding failed",
+		    r->id);
+		abort();
+	}
 	a->out = true;
 	a->serial = s;
 	a->round = r->id;
@@ -668,6 +745,12 @@ rounds_close(struct rounds *rs)
 	if (anchor)
 		round_anchor(rs, r, s++);
 	rs->since_anchor++;
+	if (r->ticket == 0) {
+		/* Every request refused, no record to wait for. */
+		r->failed = true;
+		round_settle(rs, r);
+		return;
+	}
 	r->next = NULL;
 	if (rs->ptail != NULL)
 		rs->ptail->next = r;
@@ -754,7 +837,10 @@ anchor_back(struct rounds *rs, struct job *j)
 	rec.first_serial = rec.last_serial = a->serial;
 	rec.payload = tok;
 	rec.payload_len = toklen;
-	(void)journal_append(rs->jr, &rec, now_ns(CLOCK_MONOTONIC));
+	if (journal_append(rs->jr, &rec, now_ns(CLOCK_MONOTONIC)) == 0)
+		log_warnx("ledger: the anchor of round %" PRIu64 " was not "
+		    "recorded; the next anchor comes after another "
+		    "anchor_rounds rounds or anchor_seconds seconds", a->round);
 }
 
 /* A round token came back: its tree's leaves have their replies. */

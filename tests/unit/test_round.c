@@ -9,7 +9,11 @@
  * round token was still being signed, a round closed before the ledger
  * is repaired is refused with the ledger's error, and the round after
  * the repair is durable again; round_max_requests closes a round inside
- * rounds_add().
+ * rounds_add().  And a part that fails at close (the tree over the
+ * round's tokens, the journal's encoding of a record, the digest of a
+ * round token; faults injected below) refuses the requests it was for
+ * with a systemFailure, and the process goes on: no exit on the serving
+ * path.
  */
 #include <sys/resource.h>
 
@@ -23,7 +27,58 @@
 #include <liburing.h>
 
 #include "aggr_pki.h"
+#include "common/hash.h"
+
+/*
+ * Faults on command: while round.c is compiled in here, its calls to
+ * these three go to fault_*(), which fail the call numbered at (counted
+ * from fault_arm()) and pass every other to the real function.
+ */
+struct fault {
+	int	at, calls;
+};
+static struct fault	f_append, f_tree, f_digest;
+
+static void
+fault_arm(struct fault *f, int at)
+{
+	f->at = at;
+	f->calls = 0;
+}
+
+static bool
+fault_hit(struct fault *f)
+{
+	return ++f->calls == f->at;
+}
+
+static uint64_t
+fault_journal_append(struct journal *jr, struct ledger_rec *rec,
+    int64_t since)
+{
+	return fault_hit(&f_append) ? 0 : journal_append(jr, rec, since);
+}
+
+static struct merkle *
+fault_merkle_build_nodes(enum hash_alg alg, const uint8_t *nodes, size_t n)
+{
+	return fault_hit(&f_tree) ? NULL : merkle_build_nodes(alg, nodes, n);
+}
+
+static int
+fault_hash_digest(enum hash_alg a, const void *p, size_t len,
+    uint8_t out[HASH_MAX_LEN])
+{
+	return fault_hit(&f_digest) ? -1 : hash_digest(a, p, len, out);
+}
+
+#define journal_append		fault_journal_append
+#define merkle_build_nodes	fault_merkle_build_nodes
+#define hash_digest		fault_hash_digest
 #include "tsa/round.c"
+#undef journal_append
+#undef merkle_build_nodes
+#undef hash_digest
 
 #define OP_TEST		5
 
@@ -176,6 +231,9 @@ setup(void **state)
 	f->cfg.round_max = 1000;
 	f->cfg.round_max_ms = 10000;
 	memset(&fake, 0, sizeof(fake));
+	fault_arm(&f_append, 0);
+	fault_arm(&f_tree, 0);
+	fault_arm(&f_digest, 0);
 	assert_non_null(f->rs = rounds_new(&f->cfg, &fake, f->ser, f->jr,
 	    pki.tmpl, ledger_next_round(f->lg)));
 	*state = f;
@@ -519,6 +577,144 @@ test_expire(void **state)
 	assert_int_equal(f->rs->orphans, 0);
 }
 
+/* The reply of j is a rejection that gives why. */
+static void
+assert_refused(const struct job *j, const char *why)
+{
+	const uint8_t	*b, *tok;
+	size_t		 blen, toklen;
+
+	assert_true(j->failed);
+	b = body_of(j->u.client.resp, &blen);
+	assert_int_equal(ers_token_from_resp(b, blen, &tok, &toklen), -1);
+	assert_non_null(memmem(b, blen, why, strlen(why)));
+}
+
+/*
+ * Two POST / and one /ers request in a round whose close meets the fault
+ * armed; the round is then signed and written.  Returns how many jobs
+ * the workers got; t and e are the requests, not yet taken.
+ */
+static size_t
+faulty_round(struct fix *f, struct job *t[2], struct job **e)
+{
+	uint8_t	h[32];
+	size_t	n;
+
+	t[0] = request(f, JOB_TOKEN, 1, h);
+	t[1] = request(f, JOB_TOKEN, 2, h);
+	*e = request(f, JOB_ERS, 3, h);
+	rounds_turn(f->rs, true);		/* closes: the fault hits */
+	rounds_hand_over(f->rs);
+	n = sign_all();
+	rounds_collect(f->rs);
+	write_batch(f);
+	return n;
+}
+
+/* The tree over the round's tokens: its POST / requests are refused. */
+static void
+test_fail_tokens_tree(void **state)
+{
+	struct fix	*f = *state;
+	struct job	*t[2], *e;
+	size_t		 failed;
+
+	fault_arm(&f_tree, 1);
+	assert_int_equal(faulty_round(f, t, &e), 1);	/* the round token */
+	assert_refused(t[0], "could not be made");
+	assert_refused(t[1], "could not be made");
+	assert_false(e->failed);
+	assert_int_equal(take(f, &failed), 3);
+	assert_int_equal(failed, 2);
+	assert_int_equal(journal_head(f->jr, NULL), 1);	/* the /ers one */
+}
+
+/* The journal refuses the tokens record: the same. */
+static void
+test_fail_tokens_record(void **state)
+{
+	struct fix	*f = *state;
+	struct job	*t[2], *e;
+	size_t		 failed;
+
+	fault_arm(&f_append, 1);
+	assert_int_equal(faulty_round(f, t, &e), 1);
+	assert_refused(t[0], "could not be made");
+	assert_refused(t[1], "could not be made");
+	assert_false(e->failed);
+	assert_int_equal(take(f, &failed), 3);
+	assert_int_equal(failed, 2);
+	assert_int_equal(journal_head(f->jr, NULL), 1);
+}
+
+/* The journal refuses the /ers record: that tree's request is refused. */
+static void
+test_fail_ers_record(void **state)
+{
+	struct fix	*f = *state;
+	struct job	*t[2], *e;
+	size_t		 failed;
+
+	fault_arm(&f_append, 2);
+	assert_int_equal(faulty_round(f, t, &e), 2);	/* the tokens */
+	assert_false(t[0]->failed);
+	assert_false(t[1]->failed);
+	assert_refused(e, "evidence of this round could not be made");
+	assert_int_equal(take(f, &failed), 3);
+	assert_int_equal(failed, 1);
+	assert_int_equal(journal_head(f->jr, NULL), 1);	/* the tokens one */
+	assert_int_equal(rounds_stats(f->rs)->round_tokens, 0);
+}
+
+/* The round token's digest (the third, after the two tokens'). */
+static void
+test_fail_round_token(void **state)
+{
+	struct fix	*f = *state;
+	struct job	*t[2], *e;
+	size_t		 failed;
+
+	fault_arm(&f_digest, 3);
+	assert_int_equal(faulty_round(f, t, &e), 2);
+	assert_false(t[0]->failed);
+	assert_refused(e, "evidence of this round could not be made");
+	assert_int_equal(take(f, &failed), 3);
+	assert_int_equal(failed, 1);
+	assert_int_equal(journal_head(f->jr, NULL), 1);
+}
+
+/*
+ * A round with no record at all: its requests go at once, with no batch
+ * to wait for, and the next round is served.
+ */
+static void
+test_fail_whole_round(void **state)
+{
+	struct fix	*f = *state;
+	struct job	*e;
+	uint8_t		 h[32];
+	size_t		 failed;
+
+	fault_arm(&f_append, 1);
+	e = request(f, JOB_ERS, 1, h);
+	rounds_turn(f->rs, true);
+	assert_refused(e, "evidence of this round could not be made");
+	assert_int_equal(take(f, &failed), 1);
+	assert_int_equal(failed, 1);
+	assert_true(journal_idle(f->jr));
+	request(f, JOB_ERS, 2, h);
+	request(f, JOB_TOKEN, 3, h);
+	rounds_turn(f->rs, true);
+	rounds_hand_over(f->rs);
+	assert_int_equal(sign_all(), 2);
+	rounds_collect(f->rs);
+	write_batch(f);
+	assert_int_equal(take(f, &failed), 2);
+	assert_int_equal(failed, 0);
+	assert_int_equal(journal_head(f->jr, NULL), 2);
+}
+
 static int
 group_setup(void **state)
 {
@@ -552,6 +748,16 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_expire, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_round_max, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_fail_tokens_tree, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_fail_tokens_record,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_fail_ers_record, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_fail_round_token, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_fail_whole_round, setup,
 		    teardown),
 	};
 
