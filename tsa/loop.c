@@ -1533,8 +1533,16 @@ loop_run(struct serve_cfg *cfg, int lfd, const struct loop_parts *lp)
 	loop_ready(&l);
 
 	for (;;) {
+		/*
+		 * EAGAIN, ENOMEM: the kernel is short of memory for the
+		 * submissions (io_uring_enter(2)); they stay queued, the
+		 * completions reaped below free some, and the next turn
+		 * submits again.  What is left (EBADR: a completion lost)
+		 * would leave a request or a ledger batch forever waiting.
+		 */
 		rc = io_uring_submit_and_wait(&l.ring, 1);
-		if (rc < 0 && rc != -EINTR && rc != -ETIME && rc != -EBUSY) {
+		if (rc < 0 && rc != -EINTR && rc != -ETIME && rc != -EBUSY &&
+		    rc != -EAGAIN && rc != -ENOMEM) {
 			errno = -rc;
 			err(1, "io_uring_submit_and_wait");
 		}

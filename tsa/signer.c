@@ -285,7 +285,14 @@ signer_issue(struct worker *w, struct job *j)
 			    o->out_len);
 		break;
 	case JOB_ERS:
-		errx(1, "signer: an /ers leaf was queued for signing");
+		/*
+		 * round.c submits POST / and stamp requests, round tokens
+		 * and anchors, never an /ers leaf (its reply is written by
+		 * its tree's round token): whatever a client sends, it
+		 * cannot get here.  A bug in this process if it does.
+		 */
+		log_warnx("signer: an /ers leaf was queued for signing");
+		abort();
 	}
 }
 
