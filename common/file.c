@@ -4,6 +4,9 @@
  * temporary beside the file, fsync it, rename it over, fsync the
  * directory so the rename itself is durable); the reader refuses anything
  * larger than its caller's MAX_* limit instead of growing without bound.
+ * Secrets (PINs, the clock's seal key) have a reader of their own, into
+ * the caller's buffer: no copy on the heap or in a stdio buffer that
+ * would outlive the caller's wipe.
  */
 #include <sys/stat.h>
 
@@ -148,4 +151,37 @@ fail:
 	close(fd);
 	free(b);
 	return -1;
+}
+
+ssize_t
+file_read_secret(const char *path, char *buf, size_t cap)
+{
+	struct stat	st;
+	size_t		n = 0;
+	ssize_t		r;
+	int		fd;
+
+	if (cap == 0)
+		return -1;
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) {
+		log_warn("%s", path);
+		return -1;
+	}
+	if (fstat(fd, &st) == 0 && (st.st_mode & 077) != 0)
+		log_warnx("%s: readable by group or others (chmod 600)", path);
+	while (n < cap - 1) {
+		if ((r = read(fd, buf + n, cap - 1 - n)) == -1) {
+			if (errno == EINTR)
+				continue;
+			log_warn("%s", path);
+			close(fd);
+			return -1;
+		}
+		if (r == 0)
+			break;
+		n += (size_t)r;
+	}
+	close(fd);
+	buf[n] = '\0';
+	return (ssize_t)n;
 }

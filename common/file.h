@@ -29,5 +29,12 @@ int	 file_write_atomic(const char *path, const void *buf, size_t len,
  * read or is larger than max (*buf then NULL).
  */
 int	 file_read(const char *path, size_t max, uint8_t **buf, size_t *len);
+/*
+ * Reads at most cap - 1 bytes of the file at path, a secret, into buf
+ * and ends them with a NUL: read(2) straight into the caller's buffer,
+ * which the caller wipes whatever the outcome.  Warns when group or
+ * others may read the file.  The bytes read, or -1 with a log line.
+ */
+ssize_t	 file_read_secret(const char *path, char *buf, size_t cap);
 
 #endif

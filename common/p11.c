@@ -31,6 +31,7 @@
 #include <openssl/param_build.h>
 #include <sodium.h>
 
+#include "common/file.h"
 #include "common/log.h"
 #include "common/p11_int.h"
 
@@ -356,32 +357,10 @@ p11_find_token(CK_FUNCTION_LIST *f, const char *label, CK_SLOT_ID *slot)
 int
 p11_pin_read(const char *path, char pin[P11_MAX_PIN + 2])
 {
-	struct stat	st;
-	size_t		n = 0, len;
-	ssize_t		r;
-	int		fd;
+	size_t	len;
 
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) {
-		log_warn("%s", path);
+	if (file_read_secret(path, pin, P11_MAX_PIN + 2) == -1)
 		return -1;
-	}
-	if (fstat(fd, &st) == 0 && (st.st_mode & 077) != 0)
-		log_warnx("%s: readable by group or others (chmod 600)", path);
-	while (n < P11_MAX_PIN + 1) {
-		r = read(fd, pin + n, P11_MAX_PIN + 1 - n);
-		if (r == -1 && errno == EINTR)
-			continue;
-		if (r == -1) {
-			log_warn("%s", path);
-			close(fd);
-			return -1;
-		}
-		if (r == 0)
-			break;
-		n += (size_t)r;
-	}
-	close(fd);
-	pin[n] = '\0';
 	len = strcspn(pin, "\r\n");
 	if (len > P11_MAX_PIN) {
 		log_warnx("%s: PIN longer than %d bytes", path, P11_MAX_PIN);

@@ -170,6 +170,29 @@ test_read_limits(void **state)
 	assert_null(b);
 }
 
+/*
+ * A secret: at most cap - 1 bytes, NUL-ended, straight into the buffer;
+ * the rest of a longer file is not read; a missing file is -1.
+ */
+static void
+test_read_secret(void **state)
+{
+	struct dir	*d = *state;
+	char		 buf[8], path[128];
+
+	assert_int_equal(file_write_atomic(d->file, "abc\n", 4, 0600), 0);
+	memset(buf, 'x', sizeof(buf));
+	assert_int_equal(file_read_secret(d->file, buf, sizeof(buf)), 4);
+	assert_string_equal(buf, "abc\n");
+	assert_int_equal(file_write_atomic(d->file, "0123456789", 10, 0600),
+	    0);
+	assert_int_equal(file_read_secret(d->file, buf, sizeof(buf)), 7);
+	assert_string_equal(buf, "0123456");
+	assert_int_equal(file_read_secret(d->file, buf, 0), -1);
+	snprintf(path, sizeof(path), "%s/missing", d->path);
+	assert_int_equal(file_read_secret(path, buf, sizeof(buf)), -1);
+}
+
 int
 main(void)
 {
@@ -181,6 +204,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_write_refuses_link,
 		    dir_setup, dir_teardown),
 		cmocka_unit_test_setup_teardown(test_write_fails, dir_setup,
+		    dir_teardown),
+		cmocka_unit_test_setup_teardown(test_read_secret, dir_setup,
 		    dir_teardown),
 		cmocka_unit_test_setup_teardown(test_read_limits, dir_setup,
 		    dir_teardown),
