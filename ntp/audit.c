@@ -112,7 +112,7 @@ struct audit {
 	uint8_t		 head[AUDIT_HASH_LEN];	/* its hash */
 	uint64_t	 sealed_seq;		/* last record a seal covers */
 	bool		 has_key;
-	uint8_t		 sk[crypto_sign_SECRETKEYBYTES];
+	uint8_t		*sk;	/* audit_load_key(): sodium_malloc'd, sealed */
 	uint8_t		 pk[AUDIT_PK_LEN];
 	uint64_t	 records;
 	uint64_t	 seals;
@@ -378,18 +378,23 @@ audit_resume(struct audit *a)
 	free(buf);
 }
 
+/*
+ * The seal key from path (its 32-byte seed in hex, first line) into
+ * a->sk: pages of their own (sodium_malloc: guarded, locked, left out of
+ * core dumps with MADV_DONTDUMP), unreadable but while a seal is signed
+ * (audit_seal()).  The seed and its hex are wiped.  0, or -1.
+ */
 static int
 audit_load_key(struct audit *a, const char *path)
 {
-	FILE	*f;
-	char	 hex[2 * crypto_sign_SEEDBYTES + 2];
-	uint8_t	 seed[crypto_sign_SEEDBYTES];
-	size_t	 bin;
-	int	 rc = -1;
+	char	hex[2 * crypto_sign_SEEDBYTES + 2];
+	uint8_t	seed[crypto_sign_SEEDBYTES];
+	size_t	bin;
+	int	rc = -1;
 
-	if ((f = fopen(path, "r")) == NULL)
-		return -1;
-	if (fgets(hex, sizeof(hex), f) != NULL &&
+	if ((a->sk = sodium_malloc(crypto_sign_SECRETKEYBYTES)) == NULL)
+		err(1, NULL);
+	if (file_read_secret(path, hex, sizeof(hex)) != -1 &&
 	    sodium_hex2bin(seed, sizeof(seed), hex, strcspn(hex, "\n"), NULL,
 	    &bin, NULL) == 0 && bin == sizeof(seed)) {
 		crypto_sign_seed_keypair(a->pk, a->sk, seed);
@@ -398,7 +403,8 @@ audit_load_key(struct audit *a, const char *path)
 	}
 	sodium_memzero(seed, sizeof(seed));
 	sodium_memzero(hex, sizeof(hex));
-	fclose(f);
+	if (sodium_mprotect_noaccess(a->sk) == -1)
+		log_warn("clock seal key: mprotect");
 	return rc;
 }
 
@@ -444,7 +450,7 @@ audit_close(struct audit *a)
 	if (a->fd != -1)
 		close(a->fd);
 	close(a->lockfd);
-	sodium_memzero(a->sk, sizeof(a->sk));
+	sodium_free(a->sk);		/* wipes it */
 	free(a);
 }
 
@@ -561,6 +567,21 @@ audit_put_refused(struct audit *a, uint64_t n, uint64_t total)
 	return audit_append(a, AUDIT_REFUSED, &w, sizeof(w));
 }
 
+/* Ed25519 over msg with the seal key, opened for the time it takes. */
+static int
+audit_sign(struct audit *a, const uint8_t *msg, size_t len,
+    uint8_t sig[AUDIT_SIG_LEN])
+{
+	if (sodium_mprotect_readonly(a->sk) == -1) {
+		log_warn("clock seal key: mprotect");
+		return -1;
+	}
+	crypto_sign_detached(sig, NULL, msg, len, a->sk);
+	if (sodium_mprotect_noaccess(a->sk) == -1)
+		log_warn("clock seal key: mprotect");
+	return 0;
+}
+
 int
 audit_seal(struct audit *a, clock_stamp_fn stamp, void *ctx)
 {
@@ -590,7 +611,11 @@ audit_seal(struct audit *a, clock_stamp_fn stamp, void *ctx)
 	memcpy(w->head, a->head, AUDIT_HASH_LEN);
 	if (a->has_key) {
 		audit_seal_msg(a->seq, a->head, msg);
-		crypto_sign_detached(w->sig, NULL, msg, sizeof(msg), a->sk);
+		if (audit_sign(a, msg, sizeof(msg), w->sig) == -1) {
+			free(tok);
+			free(buf);
+			return -1;
+		}
 	}
 	put_be32(w->token_len, (uint32_t)toklen);
 	if (toklen > 0)
