@@ -3,6 +3,8 @@
 #   make            build build/carimbo
 #   make test       build and run every test (unit + integration)
 #   make test SAN=1 the same under ASan+UBSan (objects in build-san/)
+#   make valgrind   the server under valgrind --leak-check=full (about
+#                   half a minute; not in make test)
 #   make run        deps + build + demo state in ./state + serve on 127.0.0.1
 #   make deps       install the Debian 12 packages (apt-get; sudo when not root)
 #   make soak       the long fault and load runs (minutes)
@@ -94,7 +96,7 @@ test: $(B)/carimbo $(UNIT_BIN) $(B)/tests/p11fault.so $(B)/tests/faultfs
 DEPS := build-essential pkg-config openssl libssl-dev liburing-dev \
         libsodium-dev libp11-dev libp11-kit-dev libcmocka-dev softhsm2 curl \
         python3 libsqlite3-dev sqlite3 gnutls-bin opensc chrony libxml2-utils \
-        strace faketime libfuse3-dev fuse3 devscripts
+        strace faketime libfuse3-dev fuse3 devscripts valgrind
 deps:
 	@missing=""; for p in $(DEPS); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' \
@@ -130,6 +132,11 @@ soak: $(B)/carimbo
 	@CARIMBO=$(CURDIR)/$(B)/carimbo python3 tests/integration/crash_cycles.py \
 	    --cycles $(SOAK_CYCLES) --token-kills $(SOAK_TOKEN_KILLS)
 
+# A short server run under valgrind's memcheck: any error or leak fails
+# (tests/valgrind.py; suppressions in tests/valgrind.supp).
+valgrind: $(B)/carimbo
+	@CARIMBO=$(B)/carimbo python3 tests/valgrind.py
+
 fuzz: $(B)/libcarimbo.a
 	@mkdir -p build-fuzz
 	@for f in $(FUZZ_SRC); do n=$$(basename $$f .c); \
@@ -144,4 +151,4 @@ fuzz: $(B)/libcarimbo.a
 clean:
 	rm -rf build build-san build-fuzz
 
-.PHONY: all test deps run bench soak fuzz clean
+.PHONY: all test deps run bench soak valgrind fuzz clean
