@@ -8,6 +8,8 @@
 #   make run        deps + build + demo state in ./state + serve on 127.0.0.1
 #   make deps       install the Debian 12 packages (apt-get; sudo when not root)
 #   make soak       the long fault and load runs (minutes)
+#   make install    install under PREFIX (/usr/local), DESTDIR for staging
+#   make deb        build/deb/carimbo_VERSION_ARCH.deb (dpkg-buildpackage)
 #   make fuzz       build the libFuzzer targets (clang; a target that
 #                   #includes a .c under test is linked without its object)
 #   make clean
@@ -45,7 +47,7 @@ SRC      := $(wildcard common/*.c tsa/*.c ca/*.c ntp/*.c bench/*.c)
 OBJ      := $(SRC:%.c=$(B)/%.o)
 # The dispatcher and the appliance's set-up, which draws on tsa/, ca/ and
 # ntp/ at once: in the executable only, not in the tests' archive.
-TOP_SRC  := main.c init.c
+TOP_SRC  := main.c init.c version.c
 TOP_OBJ  := $(TOP_SRC:%.c=$(B)/%.o)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
@@ -53,11 +55,33 @@ FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 
 STATE    ?= state
 
+# The version's one place is debian/changelog's first line, which the
+# package needs anyway; the commit is the build's (with -dirty when the
+# tree differs from it), or CARIMBO_COMMIT as `make deb` passes it to a
+# build outside the tree.
+VERSION  := $(or $(shell awk 'NR == 1 { gsub(/[()]/, "", $$2); \
+                print $$2 }' debian/changelog 2>/dev/null),unknown)
+CARIMBO_COMMIT ?= $(or $(shell git describe --always --dirty --abbrev=12 \
+                --exclude='*' 2>/dev/null),unknown)
+
 all: $(B)/carimbo
 
 $(B)/%.o: %.c $(wildcard *.h */*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(HARDEN) $(WARN) -c -o $@ $<
+
+# What `carimbo --version` says of the build.  Rewritten only when it
+# changes, so a new commit relinks the binary and nothing else.
+$(B)/buildinfo.h: FORCE
+	@mkdir -p $(B)
+	@printf '#define CARIMBO_VERSION "%s"\n#define CARIMBO_COMMIT "%s"\n#define CARIMBO_LIBURING "%s"\n' \
+	    '$(VERSION)' '$(CARIMBO_COMMIT)' \
+	    "$$(pkg-config --modversion liburing 2>/dev/null || echo unknown)" \
+	    >$@.new
+	@if cmp -s $@.new $@; then rm $@.new; else mv $@.new $@; fi
+
+$(B)/version.o: $(B)/buildinfo.h
+$(B)/version.o: CPPFLAGS += -I$(B)
 
 $(B)/libcarimbo.a: $(OBJ)
 	@rm -f $@
@@ -96,7 +120,8 @@ test: $(B)/carimbo $(UNIT_BIN) $(B)/tests/p11fault.so $(B)/tests/faultfs
 DEPS := build-essential pkg-config openssl libssl-dev liburing-dev \
         libsodium-dev libp11-dev libp11-kit-dev libcmocka-dev softhsm2 curl \
         python3 libsqlite3-dev sqlite3 gnutls-bin opensc chrony libxml2-utils \
-        strace faketime libfuse3-dev fuse3 devscripts valgrind
+        strace faketime libfuse3-dev fuse3 devscripts valgrind systemd \
+        dpkg-dev debhelper lintian mandoc
 deps:
 	@missing=""; for p in $(DEPS); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' \
@@ -108,6 +133,71 @@ deps:
 	  DEBIAN_FRONTEND=noninteractive $$S apt-get install -y -qq \
 	    --no-install-recommends $$missing; \
 	fi
+
+# Where `make install` puts things.  The package (debian/rules) sets
+# PREFIX=/usr SYSCONFDIR=/etc UNITDIR=/lib/systemd/system.  The units'
+# Exec lines are given BINDIR's carimbo.  Nothing here creates the user or
+# the state directory: systemd-sysusers and systemd-tmpfiles do, from the
+# files installed (the package's scripts call them).
+PREFIX      ?= /usr/local
+BINDIR      ?= $(PREFIX)/bin
+MANDIR      ?= $(PREFIX)/share/man
+DOCDIR      ?= $(PREFIX)/share/doc/carimbo
+SYSCONFDIR  ?= $(PREFIX)/etc
+UNITDIR     ?= $(PREFIX)/lib/systemd/system
+SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
+TMPFILESDIR ?= $(PREFIX)/lib/tmpfiles.d
+UNITS       := $(wildcard systemd/*.service systemd/*.socket systemd/*.timer)
+MANS        := doc/carimbo.1 doc/carimbo.conf.5
+
+install: $(B)/carimbo
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 \
+	    $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(DOCDIR)/examples \
+	    $(DESTDIR)$(SYSCONFDIR)/carimbo $(DESTDIR)$(UNITDIR) \
+	    $(DESTDIR)$(SYSUSERSDIR) $(DESTDIR)$(TMPFILESDIR)
+	install -m 0755 $(B)/carimbo $(DESTDIR)$(BINDIR)/carimbo
+	install -m 0644 doc/carimbo.1 $(DESTDIR)$(MANDIR)/man1/carimbo.1
+	install -m 0644 doc/carimbo.conf.5 \
+	    $(DESTDIR)$(MANDIR)/man5/carimbo.conf.5
+	install -m 0644 README.md doc/*.md $(DESTDIR)$(DOCDIR)/
+	install -m 0644 conf/* $(DESTDIR)$(DOCDIR)/examples/
+	@# The operator's copy: never overwritten.
+	[ -e $(DESTDIR)$(SYSCONFDIR)/carimbo/carimbo.conf ] || \
+	  install -m 0644 conf/carimbo.conf $(DESTDIR)$(SYSCONFDIR)/carimbo/
+	for u in $(UNITS); do \
+	  sed 's|^\(Exec[A-Za-z]*=[-@!:+]*\)[^ ]*/carimbo |\1$(BINDIR)/carimbo |' \
+	    $$u >$(DESTDIR)$(UNITDIR)/$${u##*/} && \
+	  chmod 0644 $(DESTDIR)$(UNITDIR)/$${u##*/} || exit 1; done
+	install -m 0644 systemd/carimbo.sysusers \
+	    $(DESTDIR)$(SYSUSERSDIR)/carimbo.conf
+	install -m 0644 systemd/carimbo.tmpfiles \
+	    $(DESTDIR)$(TMPFILESDIR)/carimbo.conf
+
+# The package is built from a copy of the tree (the files git knows, as
+# they are now) in build/deb, never from this tree: dpkg-buildpackage
+# cleans the tree it builds in (make clean) and writes to its parent.
+# The package's build is a plain one with Debian's flags, whatever SAN or
+# B this make was given.  lintian must find no error.
+DEB_DIR  := build/deb
+DEB_SRC  := $(DEB_DIR)/carimbo-$(VERSION)
+deb:
+	@for t in dpkg-buildpackage dh lintian; do command -v $$t >/dev/null \
+	  || { echo "deb: no $$t (make deps)"; exit 1; }; done
+	rm -rf $(DEB_DIR)
+	mkdir -p $(DEB_SRC)
+	@if git rev-parse --git-dir >/dev/null 2>&1; then \
+	  git ls-files -co --exclude-standard | \
+	    while IFS= read -r f; do [ -e "$$f" ] && echo "$$f"; done | \
+	    tar -cf - -T - | tar -xf - -C $(DEB_SRC); \
+	else \
+	  tar --exclude='./build*' --exclude=./state --exclude=./.git \
+	    -cf - . | tar -xf - -C $(DEB_SRC); \
+	fi
+	cd $(DEB_SRC) && env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL -u SAN -u B \
+	    CARIMBO_COMMIT='$(CARIMBO_COMMIT)' \
+	    dpkg-buildpackage -b -us -uc -j$$(nproc)
+	lintian --fail-on error $(DEB_DIR)/carimbo_$(VERSION)_*.deb
+	@ls $(DEB_DIR)/carimbo_$(VERSION)_*.deb
 
 run: deps all
 	@if [ ! -f $(STATE)/carimbo.conf ]; then $(B)/carimbo init --demo $(STATE); fi
@@ -151,4 +241,6 @@ fuzz: $(B)/libcarimbo.a
 clean:
 	rm -rf build build-san build-fuzz
 
-.PHONY: all test deps run bench soak valgrind fuzz clean
+FORCE:
+
+.PHONY: all test deps run bench soak valgrind fuzz clean install deb FORCE

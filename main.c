@@ -2,7 +2,8 @@
 /*
  * carimbo: one executable, subcommands.  The dispatcher stays thin: each
  * subcommand lives in its folder, but init, the appliance's set-up, which
- * sits beside this file (init.c; doc/design.md "Parts").
+ * sits beside this file (init.c; doc/design.md "Parts"), and --version
+ * (version.c).
  */
 #include <sys/prctl.h>
 
@@ -17,6 +18,7 @@
 #include "ntp/ntp.h"
 #include "tsa/aggr.h"
 #include "tsa/tsa.h"
+#include "version.h"
 
 struct cmd {
 	const char	*name;
@@ -60,7 +62,8 @@ usage(FILE *f)
 {
 	const struct cmd *c;
 
-	fprintf(f, "usage: carimbo <command> [options]\n\ncommands:\n");
+	fprintf(f, "usage: carimbo <command> [options]\n"
+	    "       carimbo --version [-c CONF]\n\ncommands:\n");
 	for (c = cmds; c->name != NULL; c++)
 		fprintf(f, "  %-8s %s\n", c->name, c->help);
 }
@@ -73,6 +76,10 @@ main(int argc, char *argv[])
 	if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
 		usage(argc < 2 ? stderr : stdout);
 		return argc < 2 ? 2 : 0;
+	}
+	if (strcmp(argv[1], "--version") == 0) {
+		log_init("carimbo", 0);
+		return version_main(argc - 1, argv + 1);
 	}
 	for (c = cmds; c->name != NULL; c++)
 		if (strcmp(argv[1], c->name) == 0) {

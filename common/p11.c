@@ -278,6 +278,43 @@ p11_module_release(struct p11_module *m, void (*last)(void))
 	pthread_mutex_unlock(&p11_modules_lock);
 }
 
+/* A blank-padded CK_INFO string into out (P11_MAX_INFO + 1 bytes). */
+static void
+p11_info_str(const CK_UTF8CHAR *in, char *out)
+{
+	size_t i, n = P11_MAX_INFO;
+
+	while (n > 0 && in[n - 1] == ' ')
+		n--;
+	for (i = 0; i < n; i++)
+		out[i] = in[i] >= 0x20 && in[i] < 0x7f ? (char)in[i] : '?';
+	out[n] = '\0';
+}
+
+int
+p11_module_info(const char *path, struct p11_info *info)
+{
+	struct p11_module	*m;
+	CK_INFO			 ci;
+	CK_RV			 rv;
+
+	if ((m = p11_module_hold(path)) == NULL)
+		return -1;
+	rv = m->f->C_GetInfo(&ci);
+	p11_module_release(m, NULL);
+	if (rv != CKR_OK) {
+		p11_warnx(rv, "%s: C_GetInfo", path);
+		return -1;
+	}
+	p11_info_str(ci.manufacturerID, info->manufacturer);
+	p11_info_str(ci.libraryDescription, info->description);
+	info->lib_major = ci.libraryVersion.major;
+	info->lib_minor = ci.libraryVersion.minor;
+	info->ck_major = ci.cryptokiVersion.major;
+	info->ck_minor = ci.cryptokiVersion.minor;
+	return 0;
+}
+
 int
 p11_keytype_parse(const char *s)
 {

@@ -28,6 +28,7 @@
 #define P11_MAX_MODULES		4	/* distinct modules loaded at once */
 #define P11_DEFAULT_MODULE	"/usr/lib/softhsm/libsofthsm2.so"
 #define P11_NEW_PIN_BYTES	16	/* random bytes of a new PIN (hex: 32) */
+#define P11_MAX_INFO		32	/* CK_INFO's blank-padded strings */
 #define P11_MAX_WHY		128	/* bytes of a failure's reason */
 /*
  * p11_softhsm_repair(): the copy of token.object kept beside it (SoftHSM2
@@ -52,6 +53,14 @@ enum p11_usage {
 	P11_USAGE_DECIPHER,	/* RSA decrypt/unwrap or EC derive; never sign */
 };
 
+/* What a module says of itself (C_GetInfo), for `carimbo --version`. */
+struct p11_info {
+	char	 manufacturer[P11_MAX_INFO + 1];
+	char	 description[P11_MAX_INFO + 1];
+	int	 lib_major, lib_minor;		/* the module's own version */
+	int	 ck_major, ck_minor;		/* the Cryptoki it implements */
+};
+
 struct p11;		/* a loaded module, logged in to one token */
 struct p11_session;	/* one session on one key; used by one thread */
 struct p11_module;	/* a dlopen'ed, C_Initialize'd module (shared) */
@@ -68,6 +77,12 @@ struct p11_module;	/* a dlopen'ed, C_Initialize'd module (shared) */
  */
 struct p11_module *p11_module_hold(const char *path);
 void		 p11_module_release(struct p11_module *, void (*last)(void));
+/*
+ * The module's C_GetInfo (PKCS#11 v2.40 5.4): its strings NUL-ended, the
+ * blank padding trimmed and bytes outside printable ASCII shown as '?'.
+ * Holds the module for the call only.  0, or -1 with a log line.
+ */
+int		 p11_module_info(const char *path, struct p11_info *);
 /*
  * Reads the first line of path into pin (NUL-ended) with read(2), so no
  * copy is left in a stdio buffer; warns when path is readable by others.
