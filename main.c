@@ -63,7 +63,8 @@ usage(FILE *f)
 	const struct cmd *c;
 
 	fprintf(f, "usage: carimbo <command> [options]\n"
-	    "       carimbo --version [-c CONF]\n\ncommands:\n");
+	    "       carimbo --version [-c CONF]\n"
+	    "       carimbo --help\n\ncommands:\n");
 	for (c = cmds; c->name != NULL; c++)
 		fprintf(f, "  %-8s %s\n", c->name, c->help);
 }
