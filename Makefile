@@ -151,14 +151,14 @@ UNITS       := $(wildcard systemd/*.service systemd/*.socket systemd/*.timer)
 MANS        := doc/carimbo.1 doc/carimbo.conf.5
 
 install: $(B)/carimbo
-	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 \
-	    $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(DOCDIR)/examples \
+	install -d $(DESTDIR)$(BINDIR) \
+	    $(patsubst .%,$(DESTDIR)$(MANDIR)/man%,$(sort $(suffix $(MANS)))) \
+	    $(DESTDIR)$(DOCDIR)/examples \
 	    $(DESTDIR)$(SYSCONFDIR)/carimbo $(DESTDIR)$(UNITDIR) \
 	    $(DESTDIR)$(SYSUSERSDIR) $(DESTDIR)$(TMPFILESDIR)
 	install -m 0755 $(B)/carimbo $(DESTDIR)$(BINDIR)/carimbo
-	install -m 0644 doc/carimbo.1 $(DESTDIR)$(MANDIR)/man1/carimbo.1
-	install -m 0644 doc/carimbo.conf.5 \
-	    $(DESTDIR)$(MANDIR)/man5/carimbo.conf.5
+	for m in $(MANS); do install -m 0644 $$m \
+	    $(DESTDIR)$(MANDIR)/man$${m##*.}/ || exit 1; done
 	install -m 0644 README.md doc/*.md $(DESTDIR)$(DOCDIR)/
 	install -m 0644 conf/* $(DESTDIR)$(DOCDIR)/examples/
 	@# The operator's copy: never overwritten.
