@@ -42,7 +42,7 @@ for f in share/man/man1/carimbo.1 share/man/man5/carimbo.conf.5 \
 done
 grep -q '^u carimbo ' "$P/lib/sysusers.d/carimbo.conf" ||
 	fail "sysusers.d: no user carimbo"
-grep -q '^d /var/lib/carimbo 0750 carimbo carimbo' \
+grep -q '^d /var/lib/carimbo 0700 carimbo carimbo' \
     "$P/lib/tmpfiles.d/carimbo.conf" || fail "tmpfiles.d: no /var/lib/carimbo"
 n=0
 for u in "$ROOT"/systemd/*.service "$ROOT"/systemd/*.socket \

@@ -174,7 +174,7 @@ def judge_install(version):
         check(False, "no carimbo user after the install")
         return
     st = os.stat("/var/lib/carimbo")
-    check(stat.S_IMODE(st.st_mode) == 0o750 and st.st_uid == pw.pw_uid,
+    check(stat.S_IMODE(st.st_mode) == 0o700 and st.st_uid == pw.pw_uid,
           "/var/lib/carimbo: mode %o uid %d" % (st.st_mode, st.st_uid))
     check(os.listdir("/var/lib/carimbo") == [],
           "the package put %s in /var/lib/carimbo" %
