@@ -17,7 +17,8 @@
  *
  * The token failing (doc/design.md "The token failing"): a worker whose
  * signature fails answers systemFailure, and so does every job it takes
- * until it tries the token again, RETRY_MS later: a new session, a new
+ * until it tries the token again, RETRY_MS later; it takes none while
+ * another worker signs (signer_takes()).  Its retry: a new session, a new
  * login when the token lost it, the key copied again, one signature to
  * prove it (signer_recover()).  A failure bumps an epoch, so every other
  * worker renews its session too before its next signature; an idle
@@ -89,6 +90,7 @@ struct signer {
 	 * renews its own before its next signature.
 	 */
 	atomic_uint		 epoch;
+	atomic_int		 nfailing;	/* workers failing */
 	pthread_mutex_t		 smtx;		/* the workers' why */
 	/* p11_sign calls (C_SignInit + C_Sign), by the kind of job. */
 	atomic_uint_fast64_t	 signatures[JOB_NKINDS];
@@ -146,6 +148,7 @@ signer_failed(struct worker *w)
 	w->next = now_ns(CLOCK_MONOTONIC) + RETRY_MS * MS;
 	if (atomic_exchange(&w->failing, true))
 		return;
+	atomic_fetch_add(&sg->nfailing, 1);
 	log_warnx("signing worker %d: %s: its requests get systemFailure "
 	    "until the token signs again (tried every %d ms)", w->id, w->why,
 	    RETRY_MS);
@@ -182,11 +185,13 @@ signer_recover(struct worker *w)
 	}
 	w->epoch = epoch;
 	w->next = now_ns(CLOCK_MONOTONIC) + CHECK_MS * MS;
-	if (atomic_exchange(&w->failing, false))
+	if (atomic_exchange(&w->failing, false)) {
+		atomic_fetch_sub(&w->sg->nfailing, 1);
 		log_info("signing worker %d: the token signs again (a new "
 		    "session, logged in, %s)", w->id,
 		    p11_session_copied(w->sess) ? "a session copy of the key" :
 		    "the token's key object");
+	}
 	return 0;
 }
 
@@ -316,6 +321,55 @@ signer_signal(struct signer *sg)
 		log_warn("eventfd write");
 }
 
+/* Whether w has been in one PKCS#11 call longer than the timeout. */
+static bool
+signer_stuck(const struct signer *sg, struct worker *w, int64_t now,
+    int64_t *for_ns)
+{
+	int64_t since = atomic_load_explicit(&w->since, memory_order_relaxed);
+
+	*for_ns = since != 0 ? now - since : 0;
+	return since != 0 && *for_ns >= sg->timeout;
+}
+
+/*
+ * Holding sg->mtx: whether w takes jobs.  A failing worker refuses what
+ * it takes until its next retry, so it leaves the queue to the others
+ * while one of them is neither failing nor stuck: a request then waits
+ * for a sound worker instead of getting systemFailure beside it.  With
+ * none left, it takes the queue and answers at once.  Stuck is judged
+ * when the worker wakes, at its next retry at the latest.
+ */
+static bool
+signer_takes(struct worker *w)
+{
+	struct signer	*sg = w->sg;
+	int64_t		 now, in;
+	int		 i;
+
+	if (!atomic_load(&w->failing))
+		return true;
+	now = now_ns(CLOCK_MONOTONIC_COARSE);
+	for (i = 0; i < sg->nworkers; i++)
+		if (!atomic_load(&sg->workers[i].failing) &&
+		    !signer_stuck(sg, &sg->workers[i], now, &in))
+			return false;
+	return true;
+}
+
+/*
+ * Wakes a worker for queued work: every one while some are failing, so
+ * that the wake-up is not spent on one that leaves the job (signer_takes()).
+ */
+static void
+signer_wake(struct signer *sg)
+{
+	if (atomic_load(&sg->nfailing) > 0)
+		pthread_cond_broadcast(&sg->cond);
+	else
+		pthread_cond_signal(&sg->cond);
+}
+
 /*
  * Holding sg->mtx: whether the worker has a retry or a check to make: a
  * failing one at its next retry, a sound one at its next check or when
@@ -383,9 +437,10 @@ signer_thread(void *arg)
 			unsignaled = 0;
 			pthread_mutex_lock(&sg->mtx);
 		}
-		while (sg->head == NULL && !sg->stopping && !signer_due(w))
+		while ((sg->head == NULL || !signer_takes(w)) &&
+		    !sg->stopping && !signer_due(w))
 			signer_wait(w);
-		if ((j = sg->head) == NULL) {
+		if ((j = sg->head) == NULL || !signer_takes(w)) {
 			stop = sg->stopping;
 			pthread_mutex_unlock(&sg->mtx);
 			if (stop)
@@ -402,7 +457,7 @@ signer_thread(void *arg)
 		atomic_store_explicit(&w->cur, j, memory_order_release);
 		pthread_mutex_unlock(&sg->mtx);
 		if (more)
-			pthread_cond_signal(&sg->cond);
+			signer_wake(sg);
 		signer_issue(w, j);
 		/*
 		 * Before it goes back (release, then the done stack's
@@ -438,6 +493,7 @@ signer_start(struct p11 *p11, const char *key_label, bool key_copy,
 	atomic_init(&sg->done, NULL);
 	atomic_init(&sg->queued, 0);
 	atomic_init(&sg->epoch, 0);
+	atomic_init(&sg->nfailing, 0);
 	sg->nworkers = nworkers;
 	sg->timeout = (int64_t)timeout_ms * MS;
 	if ((sg->efd = eventfd(0, EFD_CLOEXEC)) == -1)
@@ -504,17 +560,6 @@ signer_stop(struct signer *sg)
 	free(sg->workers);
 	free(sg);
 	return 0;
-}
-
-/* Whether w has been in one PKCS#11 call longer than the timeout. */
-static bool
-signer_stuck(const struct signer *sg, struct worker *w, int64_t now,
-    int64_t *for_ns)
-{
-	int64_t since = atomic_load_explicit(&w->since, memory_order_relaxed);
-
-	*for_ns = since != 0 ? now - since : 0;
-	return since != 0 && *for_ns >= sg->timeout;
 }
 
 size_t
@@ -630,7 +675,7 @@ signer_submit(struct signer *sg, struct job *head, struct job *tail, size_t n)
 	 * wake, an IPI on a VM) when it is released.  The worker checks the
 	 * queue under the lock, so no wake-up can be lost.
 	 */
-	pthread_cond_signal(&sg->cond);
+	signer_wake(sg);
 }
 
 struct job *
