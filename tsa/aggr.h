@@ -260,6 +260,7 @@ enum ledger_kind {
 	LEDGER_ERS = 1,		/* a round's /ers tree root */
 	LEDGER_TOKENS = 2,	/* a round's standard tokens */
 	LEDGER_ANCHOR = 3,	/* a token over an earlier record's hash */
+	LEDGER_CERT = 4,	/* the TSA certificate from this round on */
 };
 
 /*
@@ -271,7 +272,10 @@ enum ledger_kind {
  *                  root.  TSTInfos are fixed before signing, so the
  *                  record need not wait for the signatures;
  *   LEDGER_ANCHOR: the TimeStampToken (ContentInfo) whose messageImprint
- *                  (SHA-256) is root, the hash of record number ref.
+ *                  (SHA-256) is root, the hash of record number ref;
+ *   LEDGER_CERT:   the TSA certificate (DER) that signs the tokens of
+ *                  round `round` and after, until the next LEDGER_CERT;
+ *                  root = its SHA-256; no serials (both 0, not counted).
  */
 struct ledger_rec {
 	enum ledger_kind kind;
@@ -306,6 +310,7 @@ struct ledger;
 /* What `ledger verify` found (ledger_verify_file()). */
 struct ledger_report {
 	uint64_t	 records, rounds, token_records, anchors;
+	uint64_t	 certs;		/* LEDGER_CERT records */
 	uint64_t	 tokens;	/* standard tokens covered */
 	uint64_t	 ers_leaves;
 	uint64_t	 min_serial, max_serial;
@@ -338,6 +343,9 @@ uint64_t	 ledger_records(const struct ledger *,
 		    uint8_t head[LEDGER_HASH_LEN]);
 /* 1 + the highest round recorded (0: none). */
 uint64_t	 ledger_next_round(const struct ledger *);
+/* The SHA-256 of the last LEDGER_CERT's certificate; false: none yet. */
+bool		 ledger_last_cert(const struct ledger *,
+		    uint8_t sha256[LEDGER_HASH_LEN]);
 /* The highest serial counter recorded: false when there is none. */
 bool		 ledger_max_serial(const struct ledger *, uint64_t *);
 /* Bytes ledger_encode() writes for rec. */

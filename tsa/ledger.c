@@ -37,7 +37,11 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <openssl/asn1.h>
 #include <openssl/evp.h>
+#include <openssl/sha.h>
+#include <openssl/x509.h>
+#include <openssl/x509_vfy.h>
 
 #include "common/bytes.h"
 #include "common/hash.h"
@@ -76,6 +80,8 @@ struct ledger {
 	bool		 have_serial;
 	uint64_t	 last_anchor;	/* record number of it, if any */
 	bool		 have_anchor;
+	uint8_t		 cert[LEDGER_HASH_LEN];	/* the last LEDGER_CERT's root */
+	bool		 have_cert;
 };
 
 
@@ -158,6 +164,15 @@ rec_check(const struct ledger_rec *r, const char **why)
 		    r->count != 0 || r->ref >= r->seq) {
 			*why = "an anchor needs a SHA-256 root, a token and "
 			    "an earlier record";
+			return -1;
+		}
+		break;
+	case LEDGER_CERT:
+		if (r->alg != HASH_SHA256 || r->payload_len == 0 ||
+		    r->count != 0 || r->ref != 0 || r->first_serial != 0 ||
+		    r->last_serial != 0) {
+			*why = "a certificate record needs a SHA-256 root, a "
+			    "certificate, and no leaves, reference or serials";
 			return -1;
 		}
 		break;
@@ -476,6 +491,7 @@ open_walk(const struct ledger_map *m, struct ledger *l, size_t *stop,
 		l->have_serial = false;
 		l->max_serial = 0;
 		l->have_anchor = false;
+		l->have_cert = false;
 		memset(l->head, 0, sizeof(l->head));
 		while (off < end) {
 			full = pass == 1 && off >= anchor_off;
@@ -499,11 +515,16 @@ open_walk(const struct ledger_map *m, struct ledger *l, size_t *stop,
 				if (pass == 0)
 					anchor_off = off;
 			}
+			if (r.kind == LEDGER_CERT) {
+				l->have_cert = true;
+				memcpy(l->cert, r.root, LEDGER_HASH_LEN);
+			}
 			if (r.round + 1 > l->next_round)
 				l->next_round = r.round + 1;
-			if (!l->have_serial || r.last_serial > l->max_serial)
+			if (r.kind != LEDGER_CERT && (!l->have_serial ||
+			    r.last_serial > l->max_serial))
 				l->max_serial = r.last_serial;
-			l->have_serial = true;
+			l->have_serial |= r.kind != LEDGER_CERT;
 			memcpy(l->head, h, LEDGER_HASH_LEN);
 			l->last_off = off;
 			l->records++;
@@ -694,6 +715,14 @@ ledger_next_round(const struct ledger *l)
 }
 
 bool
+ledger_last_cert(const struct ledger *l, uint8_t sha256[LEDGER_HASH_LEN])
+{
+	if (l->have_cert)
+		memcpy(sha256, l->cert, LEDGER_HASH_LEN);
+	return l->have_cert;
+}
+
+bool
 ledger_max_serial(const struct ledger *l, uint64_t *serial)
 {
 	*serial = l->max_serial;
@@ -842,6 +871,11 @@ ledger_commit(struct ledger *l, const struct ledger_rec *recs, size_t n,
 	for (i = 0; i < n; i++) {
 		if (recs[i].round + 1 > l->next_round)
 			l->next_round = recs[i].round + 1;
+		if (recs[i].kind == LEDGER_CERT) {
+			l->have_cert = true;
+			memcpy(l->cert, recs[i].root, LEDGER_HASH_LEN);
+			continue;
+		}
 		if (!l->have_serial || recs[i].last_serial > l->max_serial)
 			l->max_serial = recs[i].last_serial;
 		l->have_serial = true;
@@ -975,6 +1009,80 @@ report_bad(struct ledger_report *rep, uint64_t seq, off_t off,
 	snprintf(rep->why, sizeof(rep->why), fmt, why);
 }
 
+/* A record's genTime text ("YYYYMMDDHHMMSS[.f]Z"), to the second. */
+static int
+gentime_time(const char *gt, time_t *t)
+{
+	ASN1_GENERALIZEDTIME	*a;
+	struct tm		 tm;
+	char			 sec[16];
+	int			 rc = -1;
+
+	if (strlen(gt) < 14)
+		return -1;
+	memcpy(sec, gt, 14);
+	memcpy(sec + 14, "Z", 2);
+	if ((a = ASN1_GENERALIZEDTIME_new()) == NULL)
+		err(1, NULL);
+	if (ASN1_GENERALIZEDTIME_set_string(a, sec) == 1 &&
+	    ASN1_TIME_to_tm(a, &tm) == 1) {
+		*t = timegm(&tm);
+		rc = 0;
+	}
+	ASN1_GENERALIZEDTIME_free(a);
+	return rc;
+}
+
+/*
+ * A LEDGER_CERT: root is the SHA-256 of its payload, a whole X.509
+ * certificate; with a trust store, the certificate chains to it at the
+ * record's genTime (it signs from then on).  -1 with the reason in why.
+ */
+static int
+verify_cert_rec(const struct ledger_rec *r, X509_STORE *store,
+    STACK_OF(X509) *untrusted, char *why, size_t cap)
+{
+	const uint8_t	*p = r->payload;
+	uint8_t		 h[LEDGER_HASH_LEN];
+	X509		*x;
+	X509_STORE_CTX	*ctx;
+	time_t		 at;
+	int		 rc = -1;
+
+	SHA256(r->payload, r->payload_len, h);
+	if (memcmp(h, r->root, LEDGER_HASH_LEN) != 0) {
+		snprintf(why, cap, "root is not the SHA-256 of its "
+		    "certificate");
+		return -1;
+	}
+	if ((x = d2i_X509(NULL, &p, r->payload_len)) == NULL ||
+	    p != r->payload + r->payload_len) {
+		X509_free(x);
+		snprintf(why, cap, "its payload is not one X.509 "
+		    "certificate");
+		return -1;
+	}
+	if (store == NULL) {
+		X509_free(x);
+		return 0;
+	}
+	if ((ctx = X509_STORE_CTX_new()) == NULL)
+		err(1, NULL);
+	if (X509_STORE_CTX_init(ctx, store, x, untrusted) == 1 &&
+	    gentime_time(r->gentime, &at) == 0 &&
+	    (X509_STORE_CTX_set_time(ctx, 0, at), 1) &&
+	    X509_verify_cert(ctx) == 1)
+		rc = 0;
+	else
+		snprintf(why, cap, "the certificate does not chain to the "
+		    "trusted roots at its genTime (%s)",
+		    X509_verify_cert_error_string(
+		    X509_STORE_CTX_get_error(ctx)));
+	X509_STORE_CTX_free(ctx);
+	X509_free(x);
+	return rc;
+}
+
 /* The checks that need more than one record, for record r at off. */
 static int
 verify_rec(const struct ledger_rec *r, off_t off, const uint8_t *ring,
@@ -982,6 +1090,7 @@ verify_rec(const struct ledger_rec *r, off_t off, const uint8_t *ring,
     uint64_t *last_ers_round, uint64_t *last_tok_round)
 {
 	struct merkle	*t;
+	char		 why[sizeof(rep->why) - 32];
 	int		 ok;
 
 	switch (r->kind) {
@@ -1042,6 +1151,15 @@ verify_rec(const struct ledger_rec *r, off_t off, const uint8_t *ring,
 		rep->anchors++;
 		if (store != NULL)
 			rep->anchors_signed++;
+		break;
+	case LEDGER_CERT:
+		if (verify_cert_rec(r, store, untrusted, why,
+		    sizeof(why)) == -1) {
+			report_bad(rep, r->seq, off, "certificate record: %s",
+			    why);
+			return -1;
+		}
+		rep->certs++;
 		break;
 	}
 	return 0;
@@ -1104,20 +1222,24 @@ ledger_verify_file(const char *path, X509_STORE *store,
 		if (verify_rec(&r, off, ring, store, untrusted, rep,
 		    &ers_round, &tok_round) == -1)
 			goto out;
-		if (nsp == cap) {
+		if (r.kind != LEDGER_CERT && nsp == cap) {
 			cap = cap ? cap * 2 : 1024;
 			if ((sp = reallocarray(sp, cap, sizeof(*sp))) == NULL)
 				err(1, NULL);
 		}
-		sp[nsp].first = r.first_serial;
-		sp[nsp].last = r.last_serial;
-		sp[nsp].seq = r.seq;
-		sp[nsp++].off = off;
-		if (!rep->have_serial || r.first_serial < rep->min_serial)
-			rep->min_serial = r.first_serial;
-		if (!rep->have_serial || r.last_serial > rep->max_serial)
-			rep->max_serial = r.last_serial;
-		rep->have_serial = true;
+		if (r.kind != LEDGER_CERT) {
+			sp[nsp].first = r.first_serial;
+			sp[nsp].last = r.last_serial;
+			sp[nsp].seq = r.seq;
+			sp[nsp++].off = off;
+			if (!rep->have_serial ||
+			    r.first_serial < rep->min_serial)
+				rep->min_serial = r.first_serial;
+			if (!rep->have_serial ||
+			    r.last_serial > rep->max_serial)
+				rep->max_serial = r.last_serial;
+			rep->have_serial = true;
+		}
 		if (r.kind != LEDGER_ANCHOR) {
 			if (rep->first_gentime[0] == '\0')
 				memcpy(rep->first_gentime, r.gentime,

@@ -87,10 +87,12 @@ summary(const char *path, const struct ledger_report *rep)
 {
 	printf("ledger %s\n", path);
 	printf("  records         %llu (/ers rounds %llu, token records %llu, "
-	    "anchors %llu)\n", (unsigned long long)rep->records,
+	    "anchors %llu, certificates %llu)\n",
+	    (unsigned long long)rep->records,
 	    (unsigned long long)rep->rounds,
 	    (unsigned long long)rep->token_records,
-	    (unsigned long long)rep->anchors);
+	    (unsigned long long)rep->anchors,
+	    (unsigned long long)rep->certs);
 	printf("  covered         %llu /ers requests, %llu standard tokens\n",
 	    (unsigned long long)rep->ers_leaves,
 	    (unsigned long long)rep->tokens);
@@ -196,11 +198,11 @@ static void
 rec_print(const struct ledger_rec *r, off_t off)
 {
 	static const char *kinds[] = { "?", "/ers round", "standard tokens",
-	    "anchor" };
+	    "anchor", "TSA certificate" };
 
 	printf("  record          %llu at offset %lld (%s)\n",
 	    (unsigned long long)r->seq, (long long)off,
-	    kinds[r->kind <= LEDGER_ANCHOR ? r->kind : 0]);
+	    kinds[r->kind <= LEDGER_CERT ? r->kind : 0]);
 	printf("  round           %llu, genTime %s\n",
 	    (unsigned long long)r->round, r->gentime);
 	printf("  serials         %llu .. %llu (unit %u)\n",

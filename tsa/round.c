@@ -99,6 +99,8 @@ struct rounds {
 	struct serial		*ser;
 	struct journal		*jr;
 	struct token_tmpl	*tmpl;	/* held: the rounds' from now on */
+	uint8_t			 cert[LEDGER_HASH_LEN];	/* the ledger's last */
+	bool			 have_cert;		/* LEDGER_CERT */
 	struct round		*open;
 	struct round		*pending, *ptail;	/* close order */
 	uint64_t		 next_round;
@@ -117,9 +119,10 @@ struct rounds {
 
 struct rounds *
 rounds_new(const struct serve_cfg *cfg, struct signer *sg, struct serial *ser,
-    struct journal *jr, struct token_tmpl *tmpl, uint64_t next_round)
+    struct journal *jr, struct token_tmpl *tmpl, const struct ledger *lg)
 {
-	struct rounds *rs;
+	struct rounds	*rs;
+	uint64_t	 next_round = ledger_next_round(lg);
 
 	if ((rs = calloc(1, sizeof(*rs))) == NULL)
 		err(1, NULL);
@@ -128,6 +131,7 @@ rounds_new(const struct serve_cfg *cfg, struct signer *sg, struct serial *ser,
 	rs->ser = ser;
 	rs->jr = jr;
 	rs->tmpl = token_tmpl_hold(tmpl);
+	rs->have_cert = ledger_last_cert(lg, rs->cert);
 	rs->next_round = next_round > 0 ? next_round : 1;
 	rs->anchor_time = now_s();
 	return rs;
@@ -420,6 +424,44 @@ round_append(struct rounds *rs, struct round *r, struct ledger_rec *rec)
 	if ((t = journal_append(rs->jr, rec, r->opened)) == 0)
 		return false;
 	r->ticket = t;
+	return true;
+}
+
+/*
+ * The ledger says which TSA certificate signs from which round on
+ * (doc/ledger.md "Certificates"): when the rounds' template is of
+ * another certificate than the ledger's last LEDGER_CERT (the first
+ * round of a ledger, the first after a start with a renewed certificate,
+ * after a reload that rotated the key), round r's records are preceded
+ * by a LEDGER_CERT in the same batch.  false when the journal refused
+ * it: the round is refused.
+ */
+static bool
+round_cert(struct rounds *rs, struct round *r)
+{
+	struct ledger_rec	 rec;
+	const uint8_t		*der, *h;
+	size_t			 len;
+
+	token_tmpl_cert(rs->tmpl, &der, &len, &h);
+	if (rs->have_cert && memcmp(rs->cert, h, LEDGER_HASH_LEN) == 0)
+		return true;
+	round_rec(r, &rec, LEDGER_CERT);
+	rec.alg = HASH_SHA256;
+	memcpy(rec.root, h, LEDGER_HASH_LEN);
+	rec.payload = der;
+	rec.payload_len = len;
+	if (!round_append(rs, r, &rec)) {
+		log_warnx("round %" PRIu64 ": the TSA certificate it signs "
+		    "with could not be recorded: refused (systemFailure)",
+		    r->id);
+		return false;
+	}
+	memcpy(rs->cert, h, LEDGER_HASH_LEN);
+	rs->have_cert = true;
+	log_info("ledger: round %" PRIu64 " and after are signed with key "
+	    "\"%s\" (its certificate recorded)", r->id,
+	    token_tmpl_key(rs->tmpl));
 	return true;
 }
 
@@ -722,6 +764,11 @@ rounds_close(struct rounds *rs)
 	rs->st.rounds++;
 	r->gentime_len = tsp_gentime(&ts, rs->cfg->gentime_digits,
 	    r->gentime);
+	if (!round_cert(rs, r)) {
+		round_reject(rs, r, FAIL_SYSTEM_FAILURE,
+		    "the ledger record of this round could not be made");
+		return;
+	}
 	trees = round_trees(r, &ok);
 	if (!ok) {
 		round_reject(rs, r, FAIL_SYSTEM_FAILURE,

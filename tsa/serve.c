@@ -433,6 +433,7 @@ serve_conf(struct serve_state *st, const struct serve_opts *o,
 	st->token_label = conf_str(c, "token_label", "carimbo");
 	st->pinfile = conf_path(c, "pin_file", "pin");
 	st->key_label = conf_str(c, "key_label", "tsa");
+	st->tp.key_label = st->key_label;
 	st->chainpath = conf_path(c, "tsa_chain", "tsa-chain.pem");
 	(void)conf_str(c, "root_cert", NULL);	/* for verifiers, not us */
 	serve_conf_token(st);
@@ -612,8 +613,6 @@ serve_restart_only(const struct serve_state *a, const struct serve_state *b)
 		return "token_label";
 	if (STR_DIFFERS(a->pinfile, b->pinfile))
 		return "pin_file";
-	if (STR_DIFFERS(a->key_label, b->key_label))
-		return "key_label";
 	if (a->workers != b->workers)
 		return "workers";
 	if (a->key_copy != b->key_copy)
@@ -724,6 +723,8 @@ serve_reload(void *arg)
 	struct token_tmpl		*tmpl;
 	const char			*path = run->opts->confpath, *why;
 	char				 valid[96];
+	EVP_PKEY			*pub;
+	bool				 same;
 	uint8_t				*t1 = NULL, *t2 = NULL;
 	size_t				 l1, l2;
 
@@ -751,10 +752,21 @@ serve_reload(void *arg)
 		log_warnx("reload refused: no TSA certificate");
 		goto done;
 	}
-	if (EVP_PKEY_eq(X509_get0_pubkey(ns.tp.tsa_cert), run->key_pub) != 1) {
+	/*
+	 * The certificate against the key the new config names, read from
+	 * the token now: a rotation (a new key_label) is a reload like any
+	 * other, and so is a renewed certificate of the same key.
+	 */
+	if ((pub = p11_pubkey(run->p11, ns.key_label)) == NULL) {
+		log_warnx("reload refused: no key \"%s\" on token \"%s\"",
+		    ns.key_label, run->token_label);
+		goto done;
+	}
+	same = EVP_PKEY_eq(X509_get0_pubkey(ns.tp.tsa_cert), pub) == 1;
+	EVP_PKEY_free(pub);
+	if (!same) {
 		log_warnx("reload refused: %s: the TSA certificate is not of "
-		    "key \"%s\" (a new key needs a restart)", ns.chainpath,
-		    run->key_label);
+		    "key \"%s\"", ns.chainpath, ns.key_label);
 		goto done;
 	}
 	ns.tp.chain = ns.chain;
@@ -794,9 +806,9 @@ serve_reload(void *arg)
 			clock_reconfigure(run->cfg.clock, &ns.ccfg, true);
 		run->ccfg = ns.ccfg;	/* this thread's alone from now */
 	}
-	log_info("reload: %s checked and read; the TSA certificate in %s is "
-	    "valid %s", path, ns.chainpath, serve_validity(&ns, valid,
-	    sizeof(valid)));
+	log_info("reload: %s checked and read; the TSA certificate in %s, of "
+	    "key \"%s\", is valid %s", path, ns.chainpath, ns.key_label,
+	    serve_validity(&ns, valid, sizeof(valid)));
  done:
 	serve_free(&ns);
  out:
@@ -854,8 +866,7 @@ serve_main(int argc, char **argv)
 	lp.sg = signer_start(st.p11, st.key_label, st.key_copy, st.workers,
 	    st.sign_timeout_ms);
 	lp.jr = journal_new(st.lg, st.cfg.unit_id);
-	lp.rs = rounds_new(&st.cfg, lp.sg, st.ser, lp.jr, st.tmpl,
-	    ledger_next_round(st.lg));
+	lp.rs = rounds_new(&st.cfg, lp.sg, st.ser, lp.jr, st.tmpl, st.lg);
 	log_info("serving: unit %u, %d signing worker%s, key \"%s\", "
 	    "serials from %s", st.cfg.unit_id, st.workers,
 	    st.workers > 1 ? "s" : "", st.key_label, st.serialpath);

@@ -59,6 +59,7 @@ enum claim { CLAIM_NONE, CLAIM_WORKER, CLAIM_LOOP };
 struct worker {
 	struct signer		*sg;
 	struct p11_session	*sess;
+	char			 key[P11_MAX_LABEL + 1];	/* sess's key */
 	pthread_t		 thread;
 	int			 id;		/* from 1, for the log */
 	enum job_kind		 kind;		/* of the job being signed */
@@ -84,6 +85,8 @@ struct signer {
 	struct worker		*workers;
 	int			 nworkers;
 	int64_t			 timeout;	/* sign_timeout_ms, in ns */
+	struct p11		*p11;		/* for sessions on a new key */
+	bool			 key_copy;	/* key_session_copy */
 	/*
 	 * Bumped when a worker starts failing: whatever broke its session
 	 * (a reset, a removal) may have broken the others', so every worker
@@ -242,6 +245,43 @@ signer_signatures(struct signer *sg, enum job_kind kind)
 }
 
 /*
+ * The worker's session is on the key j's template names: a reload that
+ * rotated the key (doc/design.md "Reload") hands the workers jobs of the
+ * new template, and each opens a session on the new key when its first
+ * such job comes (with a copy of the key, like the first), and closes the
+ * old one.  A job made before the reload still names the old key, so a
+ * request in flight is signed with the key its TSTInfo was made for.
+ * false when no session could be opened on it (the job is refused, and
+ * the worker keeps its session).
+ */
+static bool
+signer_key(struct worker *w, const struct token_tmpl *tmpl)
+{
+	struct signer		*sg = w->sg;
+	struct p11_session	*s;
+	const char		*key = token_tmpl_key(tmpl);
+
+	if (*key == '\0' || strcmp(key, w->key) == 0)
+		return true;
+	signer_enter(w);
+	s = p11_session_open(sg->p11, key);
+	if (s != NULL && sg->key_copy)
+		(void)p11_session_copy_key(s);
+	signer_leave(w);
+	if (s == NULL) {
+		log_warnx("signing worker %d: no session on key \"%s\": its "
+		    "job is refused (systemFailure)", w->id, key);
+		return false;
+	}
+	p11_session_close(w->sess);
+	w->sess = s;
+	memcpy(w->key, key, strlen(key) + 1);
+	log_info("signing worker %d: signs with key \"%s\" from now on%s",
+	    w->id, key, p11_session_copied(s) ? " (a session copy)" : "");
+	return true;
+}
+
+/*
  * Signs j's TSTInfo and writes the result where j's kind says (tsa.h
  * "struct job"): a JOB_TOKEN's reply, or the job's own TimeStampResp (and,
  * for a round token, its tree's replies).  A job the loop gave up
@@ -259,7 +299,7 @@ signer_issue(struct worker *w, struct job *j)
 	w->kind = j->kind;
 	w->job = j;
 	w->claimed = w->won = false;
-	ready = signer_ready(w);
+	ready = signer_key(w, tmpl) && signer_ready(w);
 	switch (j->kind) {
 	case JOB_TOKEN:
 		if ((!ready || resp_token(j->u.client.resp, tmpl, &j->req,
@@ -496,6 +536,8 @@ signer_start(struct p11 *p11, const char *key_label, bool key_copy,
 	atomic_init(&sg->nfailing, 0);
 	sg->nworkers = nworkers;
 	sg->timeout = (int64_t)timeout_ms * MS;
+	sg->p11 = p11;
+	sg->key_copy = key_copy;
 	if ((sg->efd = eventfd(0, EFD_CLOEXEC)) == -1)
 		err(1, "eventfd");
 	for (i = 0; i < nworkers; i++) {
@@ -508,6 +550,9 @@ signer_start(struct p11 *p11, const char *key_label, bool key_copy,
 		atomic_init(&w->failing, false);
 		if ((w->sess = p11_session_open(p11, key_label)) == NULL)
 			errx(1, "no signing session on key \"%s\"", key_label);
+		if (strlen(key_label) >= sizeof(w->key))
+			errx(1, "key label \"%s\" too long", key_label);
+		memcpy(w->key, key_label, strlen(key_label) + 1);
 		if (key_copy)
 			copies += p11_session_copy_key(w->sess);
 	}

@@ -21,6 +21,7 @@
 
 #include <openssl/evp.h>
 #include <openssl/objects.h>
+#include <openssl/sha.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
@@ -77,6 +78,10 @@ struct token_tmpl {
 	int		 hash_nid;
 	size_t		 dlen;		/* sign_hash output length */
 	size_t		 sig_max;	/* largest signature the key makes */
+	char		 key[P11_MAX_LABEL + 1];	/* its label on the token */
+	uint8_t		*cert;		/* the TSA certificate, DER */
+	size_t		 cert_len;
+	uint8_t		 cert_sha256[32];
 
 	/* TSTInfo pieces (RFC 3161 2.4.2). */
 	struct piece	 policy[TSP_MAX_POLICIES];	/* OID TLVs */
@@ -598,6 +603,18 @@ token_tmpl_new(const struct token_params *tp)
 	t->hash_nid = hash_info(tp->sign_hash)->nid;
 	t->dlen = hash_info(tp->sign_hash)->len;
 	t->sig_max = size;
+	if (tp->key_label != NULL && strlen(tp->key_label) < sizeof(t->key))
+		memcpy(t->key, tp->key_label, strlen(tp->key_label) + 1);
+	t->cert = NULL;
+	if ((size = i2d_X509(tp->tsa_cert, &t->cert)) <= 0) {
+		log_warnx("token: the TSA certificate cannot be encoded");
+		t->cert = NULL;
+		free(buf);
+		token_tmpl_free(t);
+		return NULL;
+	}
+	t->cert_len = size;
+	SHA256(t->cert, t->cert_len, t->cert_sha256);
 
 	if (tmpl_tst(t, tp, buf) == -1 ||
 	    tmpl_certs(t, tp, buf) == -1 ||
@@ -635,7 +652,23 @@ token_tmpl_free(struct token_tmpl *t)
 	piece_free(&t->attrs_pre);
 	piece_free(&t->attrs_post);
 	piece_free(&t->sig_alg);
+	OPENSSL_free(t->cert);
 	free(t);
+}
+
+const char *
+token_tmpl_key(const struct token_tmpl *t)
+{
+	return t->key;
+}
+
+void
+token_tmpl_cert(const struct token_tmpl *t, const uint8_t **der, size_t *len,
+    const uint8_t **sha256)
+{
+	*der = t->cert;
+	*len = t->cert_len;
+	*sha256 = t->cert_sha256;
 }
 
 /* TSTInfo length for these variable parts. */

@@ -110,6 +110,7 @@ struct token_params {
 	bool			 tsa_name;	/* TSTInfo.tsa = subject of tsa_cert */
 	enum hash_alg		 sign_hash;	/* digest for signedAttrs and signature */
 	int			 sig_nid;	/* EVP_PKEY_EC or EVP_PKEY_RSA */
+	const char		*key_label;	/* the key on the token it signs with */
 };
 
 struct token_tmpl;
@@ -147,6 +148,15 @@ struct token_tmpl *token_tmpl_new(const struct token_params *);
  */
 struct token_tmpl *token_tmpl_hold(struct token_tmpl *);
 void	token_tmpl_free(struct token_tmpl *);
+/*
+ * The key its tokens are signed with (a label on the token; a worker
+ * holds a session on it, tsa/signer.c) and the TSA certificate's DER and
+ * SHA-256, which the ledger records when the rounds take another
+ * certificate (doc/ledger.md "Certificates").
+ */
+const char *token_tmpl_key(const struct token_tmpl *);
+void	token_tmpl_cert(const struct token_tmpl *, const uint8_t **der,
+	    size_t *len, const uint8_t **sha256);
 /*
  * An upper bound of the TimeStampResp token_sign_tstinfo() (or
  * token_issue()) writes for this request.
@@ -528,6 +538,7 @@ serve_cert_why(const struct serve_cfg *cfg, int64_t now)
 }
 
 struct rounds;
+struct ledger;
 struct journal;
 struct clock;
 struct pub;
@@ -539,10 +550,10 @@ struct pub;
  * signing jobs, and the release of each reply once its token is made and
  * its round's records are durable.
  */
-/* next_round: the ledger's ledger_next_round(). */
+/* The ledger, as opened: its next round, its last TSA certificate. */
 struct rounds	*rounds_new(const struct serve_cfg *, struct signer *,
 		    struct serial *, struct journal *,
-		    struct token_tmpl *, uint64_t next_round);
+		    struct token_tmpl *, const struct ledger *);
 void		 rounds_free(struct rounds *);
 /*
  * Rounds closed from now on make their TSTInfos with t (a reload); jobs

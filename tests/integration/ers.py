@@ -235,10 +235,14 @@ def main():
     # server's count of signatures against the ledger's records.
     sig = {k: int(met.get('carimbo_signatures_total{kind="%s"}' % k, -1))
            for k in ("token", "round", "anchor", "stamp")}
-    # /ers records (one per tree) = records - token records - anchors.
+    # /ers records (one per tree) = records - token records - anchors
+    # - certificates (one: the server started once, with one key).
     rec = re.search(r"records\s+(\d+) \(/ers rounds \d+, token records "
-                    r"(\d+), anchors (\d+)\)", out)
-    trees = rec and int(rec.group(1)) - int(rec.group(2)) - int(rec.group(3))
+                    r"(\d+), anchors (\d+), certificates (\d+)\)", out)
+    S.check(rec is not None and int(rec.group(4)) == 1,
+            "one certificate record: %r" % (rec and rec.groups(),))
+    trees = rec and (int(rec.group(1)) - int(rec.group(2)) -
+                     int(rec.group(3)) - int(rec.group(4)))
     S.check(rec is not None and sig["round"] == trees ==
             met.get("carimbo_round_tokens_total") and
             sig["anchor"] == int(m.group(1)) ==

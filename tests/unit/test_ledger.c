@@ -303,6 +303,24 @@ wr_anchor(struct writer *w, const uint8_t *cover)
 	wr_append(w, &r);
 }
 
+/* A LEDGER_CERT for x, in round w->round + 1 (the next round's). */
+static void
+wr_cert(struct writer *w, X509 *x)
+{
+	struct ledger_rec	 r;
+	uint8_t			*der = NULL;
+	int			 n;
+
+	assert_true((n = i2d_X509(x, &der)) > 0);
+	rec_base(&r, LEDGER_CERT, w->round + 1);
+	SHA256(der, n, r.root);
+	memcpy(w->pay, der, n);
+	r.payload = w->pay;
+	r.payload_len = n;
+	OPENSSL_free(der);
+	wr_append(w, &r);
+}
+
 /* fuzz_ledger inputs: a mode byte (0 as is, 1 trailer fixed), a record. */
 static void
 corpus_write(void)
@@ -1137,6 +1155,129 @@ test_bad_records(void **state)
 	free(w);
 }
 
+/*
+ * LEDGER_CERT records (doc/ledger.md "Certificates"): counted by verify,
+ * no serials (a token's counter 0 beside them is no overlap), the last
+ * one known at open; a root that is not the certificate's hash, a
+ * payload that is not one certificate, serials on it, and a certificate
+ * that does not chain to the trust store are refused.
+ */
+static void
+test_cert_records(void **state)
+{
+	struct ledger_report	 rep;
+	struct ledger_rec	 r;
+	struct writer		*w;
+	struct ledger		*l;
+	EVP_PKEY		*k2;
+	X509			*other;
+	uint8_t			*der = NULL, *enc, h[32], last[32];
+	char			 dir[PATH_MAX / 2], path[PATH_MAX];
+	int			 n;
+
+	(void)state;
+	mkdir_tmp(dir, sizeof(dir), "certs");
+	assert_non_null(w = calloc(1, sizeof(*w)));
+	snprintf(path, sizeof(path), "%s/l", dir);
+	assert_non_null(w->l = lopen(path));
+	assert_false(ledger_last_cert(w->l, last));
+	wr_cert(w, pki.tsa);
+	wr_round(w, 2, 1, false);
+	/* A second key under the same root: the rotation's record. */
+	assert_non_null(k2 = EVP_EC_gen("P-256"));
+	other = aggr_pki_cert("TSA 2", k2, pki.root, pki.root_key, 1, 99);
+	wr_cert(w, other);
+	wr_round(w, 1, 2, false);
+	ledger_close(w->l);
+	assert_non_null(l = ledger_open(path));
+	assert_true(ledger_last_cert(l, last));
+	assert_true((n = i2d_X509(other, &der)) > 0);
+	SHA256(der, n, h);
+	assert_memory_equal(last, h, 32);
+	ledger_close(l);
+	snprintf(path, sizeof(path), "%s/l/%s", dir, LEDGER_FILE);
+	assert_int_equal(ledger_verify_file(path, pki.store, pki.untrusted,
+	    &rep), 0);
+	assert_int_equal(rep.certs, 2);
+	assert_int_equal(rep.records, 2 + 2 * 2);
+	free(w);
+
+	/* Its rules at encode and decode. */
+	rec_base(&r, LEDGER_CERT, 1);
+	SHA256(der, n, r.root);
+	r.payload = der;
+	r.payload_len = n;
+	r.first_serial = r.last_serial = 5;
+	r.seq = 0;
+	assert_non_null(enc = malloc(LEDGER_HDR_LEN + n + LEDGER_TRAILER_LEN));
+	assert_int_equal(ledger_encode(&r, h, enc, LEDGER_HDR_LEN + n +
+	    LEDGER_TRAILER_LEN, h), 0);
+	r.first_serial = r.last_serial = 0;
+	assert_int_equal(ledger_encode(&r, h, enc, LEDGER_HDR_LEN + n +
+	    LEDGER_TRAILER_LEN, h), LEDGER_HDR_LEN + n + LEDGER_TRAILER_LEN);
+	free(enc);
+	r.first_serial = r.last_serial = 0;
+
+	/* A root that is not the certificate's hash. */
+	mkdir_tmp(dir, sizeof(dir), "certbad");
+	assert_non_null(w = calloc(1, sizeof(*w)));
+	snprintf(path, sizeof(path), "%s/l", dir);
+	assert_non_null(w->l = lopen(path));
+	wr_round(w, 1, 1, false);
+	rec_base(&r, LEDGER_CERT, 2);
+	randombytes_buf(r.root, 32);
+	memcpy(w->pay, der, n);
+	r.payload = w->pay;
+	r.payload_len = n;
+	wr_append(w, &r);
+	ledger_close(w->l);
+	free(w);
+	snprintf(path, sizeof(path), "%s/l/%s", dir, LEDGER_FILE);
+	assert_int_equal(ledger_verify_file(path, NULL, NULL, &rep), -1);
+	assert_int_equal(rep.bad_seq, 2);
+	assert_non_null(strstr(rep.why, "not the SHA-256 of its certificate"));
+
+	/* A payload that is not a certificate. */
+	mkdir_tmp(dir, sizeof(dir), "certjunk");
+	assert_non_null(w = calloc(1, sizeof(*w)));
+	snprintf(path, sizeof(path), "%s/l", dir);
+	assert_non_null(w->l = lopen(path));
+	rec_base(&r, LEDGER_CERT, 1);
+	memcpy(w->pay, der, n);
+	w->pay[n] = 0;
+	r.payload = w->pay;
+	r.payload_len = n + 1;		/* one byte after the certificate */
+	SHA256(w->pay, n + 1, r.root);
+	wr_append(w, &r);
+	ledger_close(w->l);
+	free(w);
+	snprintf(path, sizeof(path), "%s/l/%s", dir, LEDGER_FILE);
+	assert_int_equal(ledger_verify_file(path, NULL, NULL, &rep), -1);
+	assert_int_equal(rep.bad_seq, 0);
+	assert_non_null(strstr(rep.why, "not one X.509 certificate"));
+
+	/* A certificate of another root: refused with the trust store. */
+	X509_free(other);
+	EVP_PKEY_free(k2);
+	assert_non_null(k2 = EVP_EC_gen("P-256"));
+	other = aggr_pki_cert("Elsewhere", k2, NULL, k2, 1, 7);
+	mkdir_tmp(dir, sizeof(dir), "certroot");
+	assert_non_null(w = calloc(1, sizeof(*w)));
+	snprintf(path, sizeof(path), "%s/l", dir);
+	assert_non_null(w->l = lopen(path));
+	wr_cert(w, other);
+	ledger_close(w->l);
+	free(w);
+	snprintf(path, sizeof(path), "%s/l/%s", dir, LEDGER_FILE);
+	assert_int_equal(ledger_verify_file(path, NULL, NULL, &rep), 0);
+	assert_int_equal(ledger_verify_file(path, pki.store, pki.untrusted,
+	    &rep), -1);
+	assert_non_null(strstr(rep.why, "does not chain"));
+	OPENSSL_free(der);
+	X509_free(other);
+	EVP_PKEY_free(k2);
+}
+
 static void
 test_decode(void **state)
 {
@@ -1295,6 +1436,7 @@ main(void)
 		cmocka_unit_test(test_rewritten_tail),
 		cmocka_unit_test(test_bad_records),
 		cmocka_unit_test(test_decode),
+		cmocka_unit_test(test_cert_records),
 		cmocka_unit_test(test_cmd),
 	};
 

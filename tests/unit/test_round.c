@@ -215,6 +215,8 @@ static int
 setup(void **state)
 {
 	struct fix	*f;
+	const uint8_t	*der, *h;
+	size_t		 len;
 	char		 path[128];
 
 	assert_non_null(f = calloc(1, sizeof(*f)));
@@ -235,7 +237,14 @@ setup(void **state)
 	fault_arm(&f_tree, 0);
 	fault_arm(&f_digest, 0);
 	assert_non_null(f->rs = rounds_new(&f->cfg, &fake, f->ser, f->jr,
-	    pki.tmpl, ledger_next_round(f->lg)));
+	    pki.tmpl, f->lg));
+	/*
+	 * As after a first round: the ledger's last certificate record is
+	 * the template's, so a round's records are its own (test_cert_*).
+	 */
+	token_tmpl_cert(pki.tmpl, &der, &len, &h);
+	memcpy(f->rs->cert, h, LEDGER_HASH_LEN);
+	f->rs->have_cert = true;
 	*state = f;
 	return 0;
 }
@@ -715,6 +724,104 @@ test_fail_whole_round(void **state)
 	assert_int_equal(journal_head(f->jr, NULL), 2);
 }
 
+/*
+ * A template of another certificate (a reload that rotated the key, or
+ * renewed the certificate): its first round's records are preceded by a
+ * LEDGER_CERT of it, and the next rounds' are not.
+ */
+static struct token_tmpl *
+other_tmpl(X509 **cert)
+{
+	struct token_params	 tp;
+	struct token_tmpl	*t;
+
+	*cert = aggr_pki_cert("Carimbo Test TSU 2", pki.tsa_key, pki.root,
+	    pki.root_key, 1, 3);
+	memset(&tp, 0, sizeof(tp));
+	tp.tsa_cert = *cert;
+	tp.chain = pki.chain;
+	tp.policies = &pki.policies;
+	tp.acc_seconds = 1;
+	tp.sign_hash = HASH_SHA256;
+	tp.sig_nid = EVP_PKEY_EC;
+	tp.key_label = "tsa-2027";
+	assert_non_null(t = token_tmpl_new(&tp));
+	assert_string_equal(token_tmpl_key(t), "tsa-2027");
+	return t;
+}
+
+/* One POST / request through a whole round; its failed count. */
+static size_t
+one_round(struct fix *f, uint8_t seed)
+{
+	uint8_t	h[32];
+	size_t	failed;
+
+	request(f, JOB_TOKEN, seed, h);
+	rounds_turn(f->rs, true);
+	rounds_hand_over(f->rs);
+	sign_all();
+	rounds_collect(f->rs);
+	if (!journal_idle(f->jr))
+		write_batch(f);
+	assert_int_equal(take(f, &failed), 1);
+	return failed;
+}
+
+static void
+test_cert_switch(void **state)
+{
+	struct fix		*f = *state;
+	struct token_tmpl	*t;
+	X509			*x;
+	uint8_t			*der = NULL, h[32], last[32];
+	int			 n;
+
+	assert_int_equal(one_round(f, 1), 0);
+	assert_int_equal(journal_head(f->jr, NULL), 1);	/* its tokens */
+	t = other_tmpl(&x);
+	rounds_set_tmpl(f->rs, t);
+	token_tmpl_free(t);
+	assert_int_equal(one_round(f, 2), 0);
+	/* The certificate's record, then the round's tokens record. */
+	assert_int_equal(journal_head(f->jr, NULL), 3);
+	assert_true(ledger_last_cert(f->lg, last));
+	assert_true((n = i2d_X509(x, &der)) > 0);
+	SHA256(der, n, h);
+	assert_memory_equal(last, h, 32);
+	assert_int_equal(one_round(f, 3), 0);
+	assert_int_equal(journal_head(f->jr, NULL), 4);	/* no other */
+	OPENSSL_free(der);
+	X509_free(x);
+}
+
+/* The journal refuses the certificate's record: the round is refused. */
+static void
+test_fail_cert_record(void **state)
+{
+	struct fix		*f = *state;
+	struct token_tmpl	*t;
+	struct job		*j;
+	X509			*x;
+	uint8_t			 h[32];
+	size_t			 failed;
+
+	t = other_tmpl(&x);
+	rounds_set_tmpl(f->rs, t);
+	token_tmpl_free(t);
+	fault_arm(&f_append, 1);
+	j = request(f, JOB_TOKEN, 1, h);
+	rounds_turn(f->rs, true);
+	assert_refused(j, "ledger record of this round could not be made");
+	assert_int_equal(take(f, &failed), 1);
+	assert_int_equal(failed, 1);
+	assert_true(journal_idle(f->jr));
+	/* The next round records it, then its own. */
+	assert_int_equal(one_round(f, 2), 0);
+	assert_int_equal(journal_head(f->jr, NULL), 2);
+	X509_free(x);
+}
+
 static int
 group_setup(void **state)
 {
@@ -756,6 +863,10 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_fail_ers_record, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_fail_round_token, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_cert_switch, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_fail_cert_record, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_fail_whole_round, setup,
 		    teardown),
