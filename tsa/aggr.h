@@ -274,8 +274,10 @@ enum ledger_kind {
  *   LEDGER_ANCHOR: the TimeStampToken (ContentInfo) whose messageImprint
  *                  (SHA-256) is root, the hash of record number ref;
  *   LEDGER_CERT:   the TSA certificate (DER) that signs the tokens of
- *                  round `round` and after, until the next LEDGER_CERT;
- *                  root = its SHA-256; no serials (both 0, not counted).
+ *                  round `round` and after, until the next LEDGER_CERT,
+ *                  then the CAs above it (root excluded), end to end;
+ *                  root = the TSA certificate's SHA-256; no serials
+ *                  (both 0, not counted).
  */
 struct ledger_rec {
 	enum ledger_kind kind;

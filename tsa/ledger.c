@@ -1034,41 +1034,57 @@ gentime_time(const char *gt, time_t *t)
 }
 
 /*
- * A LEDGER_CERT: root is the SHA-256 of its payload, a whole X.509
- * certificate; with a trust store, the certificate chains to it at the
+ * A LEDGER_CERT: its payload is X.509 certificates end to end, the TSA
+ * certificate first, and root the SHA-256 of that one; with a trust
+ * store, it chains to it (through the others and untrusted) at the
  * record's genTime (it signs from then on).  -1 with the reason in why.
  */
 static int
 verify_cert_rec(const struct ledger_rec *r, X509_STORE *store,
     STACK_OF(X509) *untrusted, char *why, size_t cap)
 {
-	const uint8_t	*p = r->payload;
+	const uint8_t	*p = r->payload, *end = r->payload + r->payload_len;
 	uint8_t		 h[LEDGER_HASH_LEN];
-	X509		*x;
+	STACK_OF(X509)	*certs;
+	X509		*x, *c;
 	X509_STORE_CTX	*ctx;
 	time_t		 at;
-	int		 rc = -1;
+	int		 i, rc = -1;
 
-	SHA256(r->payload, r->payload_len, h);
+	if ((x = d2i_X509(NULL, &p, r->payload_len)) == NULL) {
+		snprintf(why, cap, "its payload does not start with an X.509 "
+		    "certificate");
+		return -1;
+	}
+	SHA256(r->payload, p - r->payload, h);
 	if (memcmp(h, r->root, LEDGER_HASH_LEN) != 0) {
+		X509_free(x);
 		snprintf(why, cap, "root is not the SHA-256 of its "
 		    "certificate");
 		return -1;
 	}
-	if ((x = d2i_X509(NULL, &p, r->payload_len)) == NULL ||
-	    p != r->payload + r->payload_len) {
-		X509_free(x);
-		snprintf(why, cap, "its payload is not one X.509 "
-		    "certificate");
-		return -1;
+	if ((certs = sk_X509_new_null()) == NULL)
+		err(1, NULL);
+	while (p < end) {
+		if ((c = d2i_X509(NULL, &p, end - p)) == NULL) {
+			snprintf(why, cap, "its payload is not X.509 "
+			    "certificates end to end");
+			goto out;
+		}
+		if (!sk_X509_push(certs, c))
+			err(1, NULL);
 	}
 	if (store == NULL) {
-		X509_free(x);
-		return 0;
+		rc = 0;
+		goto out;
 	}
+	for (i = 0; i < sk_X509_num(untrusted); i++)
+		if (!X509_add_cert(certs, sk_X509_value(untrusted, i),
+		    X509_ADD_FLAG_UP_REF))
+			err(1, NULL);
 	if ((ctx = X509_STORE_CTX_new()) == NULL)
 		err(1, NULL);
-	if (X509_STORE_CTX_init(ctx, store, x, untrusted) == 1 &&
+	if (X509_STORE_CTX_init(ctx, store, x, certs) == 1 &&
 	    gentime_time(r->gentime, &at) == 0 &&
 	    (X509_STORE_CTX_set_time(ctx, 0, at), 1) &&
 	    X509_verify_cert(ctx) == 1)
@@ -1079,6 +1095,8 @@ verify_cert_rec(const struct ledger_rec *r, X509_STORE *store,
 		    X509_verify_cert_error_string(
 		    X509_STORE_CTX_get_error(ctx)));
 	X509_STORE_CTX_free(ctx);
+ out:
+	sk_X509_pop_free(certs, X509_free);
 	X509_free(x);
 	return rc;
 }

@@ -79,9 +79,9 @@ struct token_tmpl {
 	size_t		 dlen;		/* sign_hash output length */
 	size_t		 sig_max;	/* largest signature the key makes */
 	char		 key[P11_MAX_LABEL + 1];	/* its label on the token */
-	uint8_t		*cert;		/* the TSA certificate, DER */
-	size_t		 cert_len;
-	uint8_t		 cert_sha256[32];
+	uint8_t		*cert;		/* the TSA certificate, then the */
+	size_t		 cert_len;	/* chain's CAs: DER, end to end */
+	uint8_t		 cert_sha256[32];	/* of the TSA certificate's */
 
 	/* TSTInfo pieces (RFC 3161 2.4.2). */
 	struct piece	 policy[TSP_MAX_POLICIES];	/* OID TLVs */
@@ -572,6 +572,40 @@ tmpl_attrs(struct token_tmpl *t, const struct token_params *tp,
 	return rc;
 }
 
+/*
+ * The TSA certificate and the CAs above it (the root excluded), DER end
+ * to end, for the ledger's LEDGER_CERT (doc/ledger.md "Certificates"):
+ * what an auditor needs to check it against the root alone.
+ */
+static int
+tmpl_cert_chain(struct token_tmpl *t, const struct token_params *tp)
+{
+	X509	*x;
+	uint8_t	*p;
+	int	 i, n, len;
+
+	len = i2d_X509(tp->tsa_cert, NULL);
+	for (i = 0; len > 0 && i < sk_X509_num(tp->chain); i++)
+		len = (n = i2d_X509(sk_X509_value(tp->chain, i), NULL)) > 0 ?
+		    len + n : -1;
+	if (len <= 0) {
+		log_warnx("token: the TSA certificate or its chain cannot be "
+		    "encoded");
+		return -1;
+	}
+	if ((t->cert = malloc(len)) == NULL)
+		err(1, NULL);
+	p = t->cert;
+	(void)i2d_X509(tp->tsa_cert, &p);
+	SHA256(t->cert, p - t->cert, t->cert_sha256);
+	for (i = 0; i < sk_X509_num(tp->chain); i++) {
+		x = sk_X509_value(tp->chain, i);
+		(void)i2d_X509(x, &p);
+	}
+	t->cert_len = len;
+	return 0;
+}
+
 struct token_tmpl *
 token_tmpl_new(const struct token_params *tp)
 {
@@ -605,16 +639,11 @@ token_tmpl_new(const struct token_params *tp)
 	t->sig_max = size;
 	if (tp->key_label != NULL && strlen(tp->key_label) < sizeof(t->key))
 		memcpy(t->key, tp->key_label, strlen(tp->key_label) + 1);
-	t->cert = NULL;
-	if ((size = i2d_X509(tp->tsa_cert, &t->cert)) <= 0) {
-		log_warnx("token: the TSA certificate cannot be encoded");
-		t->cert = NULL;
+	if (tmpl_cert_chain(t, tp) == -1) {
 		free(buf);
 		token_tmpl_free(t);
 		return NULL;
 	}
-	t->cert_len = size;
-	SHA256(t->cert, t->cert_len, t->cert_sha256);
 
 	if (tmpl_tst(t, tp, buf) == -1 ||
 	    tmpl_certs(t, tp, buf) == -1 ||
@@ -652,7 +681,7 @@ token_tmpl_free(struct token_tmpl *t)
 	piece_free(&t->attrs_pre);
 	piece_free(&t->attrs_post);
 	piece_free(&t->sig_alg);
-	OPENSSL_free(t->cert);
+	free(t->cert);
 	free(t);
 }
 

@@ -150,9 +150,10 @@ struct token_tmpl *token_tmpl_hold(struct token_tmpl *);
 void	token_tmpl_free(struct token_tmpl *);
 /*
  * The key its tokens are signed with (a label on the token; a worker
- * holds a session on it, tsa/signer.c) and the TSA certificate's DER and
- * SHA-256, which the ledger records when the rounds take another
- * certificate (doc/ledger.md "Certificates").
+ * holds a session on it, tsa/signer.c), and what the ledger records when
+ * the rounds take another certificate (doc/ledger.md "Certificates"): the
+ * TSA certificate then its chain's CAs, DER end to end, and the SHA-256
+ * of the TSA certificate alone.
  */
 const char *token_tmpl_key(const struct token_tmpl *);
 void	token_tmpl_cert(const struct token_tmpl *, const uint8_t **der,
