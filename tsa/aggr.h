@@ -313,6 +313,8 @@ struct ledger;
 struct ledger_report {
 	uint64_t	 records, rounds, token_records, anchors;
 	uint64_t	 certs;		/* LEDGER_CERT records */
+	uint32_t	 unit;		/* the serial unit id of its records */
+	bool		 have_unit;
 	uint64_t	 tokens;	/* standard tokens covered */
 	uint64_t	 ers_leaves;
 	uint64_t	 min_serial, max_serial;
@@ -345,6 +347,8 @@ uint64_t	 ledger_records(const struct ledger *,
 		    uint8_t head[LEDGER_HASH_LEN]);
 /* 1 + the highest round recorded (0: none). */
 uint64_t	 ledger_next_round(const struct ledger *);
+/* The serial unit id of its records; false: no record yet. */
+bool		 ledger_unit(const struct ledger *, uint32_t *);
 /* The SHA-256 of the last LEDGER_CERT's certificate; false: none yet. */
 bool		 ledger_last_cert(const struct ledger *,
 		    uint8_t sha256[LEDGER_HASH_LEN]);

@@ -82,6 +82,8 @@ struct ledger {
 	bool		 have_anchor;
 	uint8_t		 cert[LEDGER_HASH_LEN];	/* the last LEDGER_CERT's root */
 	bool		 have_cert;
+	uint32_t	 unit;		/* the last record's serial unit id */
+	bool		 have_unit;
 };
 
 
@@ -492,6 +494,7 @@ open_walk(const struct ledger_map *m, struct ledger *l, size_t *stop,
 		l->max_serial = 0;
 		l->have_anchor = false;
 		l->have_cert = false;
+		l->have_unit = false;
 		memset(l->head, 0, sizeof(l->head));
 		while (off < end) {
 			full = pass == 1 && off >= anchor_off;
@@ -519,6 +522,8 @@ open_walk(const struct ledger_map *m, struct ledger *l, size_t *stop,
 				l->have_cert = true;
 				memcpy(l->cert, r.root, LEDGER_HASH_LEN);
 			}
+			l->unit = r.unit;
+			l->have_unit = true;
 			if (r.round + 1 > l->next_round)
 				l->next_round = r.round + 1;
 			if (r.kind != LEDGER_CERT && (!l->have_serial ||
@@ -715,6 +720,13 @@ ledger_next_round(const struct ledger *l)
 }
 
 bool
+ledger_unit(const struct ledger *l, uint32_t *unit)
+{
+	*unit = l->unit;
+	return l->have_unit;
+}
+
+bool
 ledger_last_cert(const struct ledger *l, uint8_t sha256[LEDGER_HASH_LEN])
 {
 	if (l->have_cert)
@@ -871,6 +883,8 @@ ledger_commit(struct ledger *l, const struct ledger_rec *recs, size_t n,
 	for (i = 0; i < n; i++) {
 		if (recs[i].round + 1 > l->next_round)
 			l->next_round = recs[i].round + 1;
+		l->unit = recs[i].unit;
+		l->have_unit = true;
 		if (recs[i].kind == LEDGER_CERT) {
 			l->have_cert = true;
 			memcpy(l->cert, recs[i].root, LEDGER_HASH_LEN);
@@ -1240,6 +1254,15 @@ ledger_verify_file(const char *path, X509_STORE *store,
 		if (verify_rec(&r, off, ring, store, untrusted, rep,
 		    &ers_round, &tok_round) == -1)
 			goto out;
+		/* One unit's ledger: its serials are unit << 64 | counter. */
+		if (rep->have_unit && r.unit != rep->unit) {
+			report_bad(rep, r.seq, off, "%s", "serial unit id "
+			    "differs from the first record's (two units' "
+			    "records in one ledger)");
+			goto out;
+		}
+		rep->unit = r.unit;
+		rep->have_unit = true;
 		if (r.kind != LEDGER_CERT && nsp == cap) {
 			cap = cap ? cap * 2 : 1024;
 			if ((sp = reallocarray(sp, cap, sizeof(*sp))) == NULL)

@@ -3,18 +3,20 @@
  * `carimbo ledger`: the auditor's view of the ledger (doc/design.md "The
  * ledger's promise"; doc/ledger.md).
  *
- *   ledger verify LEDGER [--ca ROOT.pem [--untrusted CHAIN.pem]]
+ *   ledger verify LEDGER... [--ca ROOT.pem [--untrusted CHAIN.pem]]
  *	checks every frame, link, round and serial order and every anchor
  *	(its token covers the head it names; with --ca its signature and
  *	chain too), prints a summary, exits 1 naming the first bad record;
- *   ledger prove LEDGER --er FILE [--digest HEX] | --token FILE
- *	verifies the chain, then shows the record (round, position, path)
- *	holding an evidence record's root or a token's hash, or says it is
- *	not there (exit 1);
- *   ledger prove LEDGER --batch (--er FILE | --token FILE)
+ *	with several units' ledgers, also that no two are of one unit, so
+ *	that serials are unique across them (doc/ledger.md "Several units");
+ *   ledger prove LEDGER... --er FILE [--digest HEX] | --token FILE
+ *	verifies the chains, then shows the record (round, position, path)
+ *	holding an evidence record's root or a token's hash, in the ledger
+ *	of the unit its serial names, or says it is not there (exit 1);
+ *   ledger prove LEDGER... --batch (--er FILE | --token FILE)
  *	the same for every item of FILE (DER items back to back, as
- *	`carimbo bench --save` keeps them) in one walk: a count, and each
- *	item that does not verify or is not there (exit 1).
+ *	`carimbo bench --save` keeps them) in one walk per ledger: a count,
+ *	and each item that does not verify or is not there (exit 1).
  *
  * LEDGER is the ledger file or the directory holding LEDGER_FILE.  The
  * file is the records then zeros the server writes ahead (doc/ledger.md
@@ -44,15 +46,17 @@
 /* A --batch file, and the failing items it names one by one. */
 #define LEDGER_CMD_MAX_BATCH	(256u << 20)
 #define LEDGER_CMD_MAX_SHOWN	20
+/* Ledgers of one audit: one per unit, unit ids being 16-bit. */
+#define LEDGER_CMD_MAX_UNITS	65536
 
 static void
 ledger_usage(void)
 {
-	fprintf(stderr, "usage: carimbo ledger verify LEDGER [--ca ROOT.pem "
+	fprintf(stderr, "usage: carimbo ledger verify LEDGER... [--ca ROOT.pem "
 	    "[--untrusted CHAIN.pem]]\n"
-	    "       carimbo ledger prove LEDGER (--er FILE [--digest HEX] | "
+	    "       carimbo ledger prove LEDGER... (--er FILE [--digest HEX] | "
 	    "--token FILE) [--ca ROOT.pem [--untrusted CHAIN.pem]]\n"
-	    "       carimbo ledger prove LEDGER --batch (--er FILE | --token "
+	    "       carimbo ledger prove LEDGER... --batch (--er FILE | --token "
 	    "FILE) [--ca ROOT.pem [--untrusted CHAIN.pem]]\n");
 }
 
@@ -99,6 +103,8 @@ summary(const char *path, const struct ledger_report *rep)
 	if (rep->first_gentime[0] != '\0')
 		printf("  genTime         %s .. %s\n", rep->first_gentime,
 		    rep->last_gentime);
+	if (rep->have_unit)
+		printf("  unit            %u\n", rep->unit);
 	if (rep->have_serial)
 		printf("  serials         %llu .. %llu\n",
 		    (unsigned long long)rep->min_serial,
@@ -111,29 +117,95 @@ summary(const char *path, const struct ledger_report *rep)
 
 static int
 cmd_verify(const char *arg, X509_STORE *store, STACK_OF(X509) *chain,
-    bool quiet)
+    bool quiet, struct ledger_report *rep)
 {
-	struct ledger_report	 rep;
-	char			*path = ledger_path(arg);
-	int			 rc;
+	char	*path = ledger_path(arg);
+	int	 rc;
 
-	rc = ledger_verify_file(path, store, chain, &rep);
+	rc = ledger_verify_file(path, store, chain, rep);
 	if (rc == -1) {
 		fprintf(stderr, "ledger %s: record %llu at offset %lld: %s\n",
-		    path, (unsigned long long)rep.bad_seq,
-		    (long long)rep.bad_offset, rep.why);
+		    path, (unsigned long long)rep->bad_seq,
+		    (long long)rep->bad_offset, rep->why);
 		printf("FAILED: the ledger is not sound from record %llu on\n",
-		    (unsigned long long)rep.bad_seq);
+		    (unsigned long long)rep->bad_seq);
 	} else if (!quiet) {
-		summary(path, &rep);
+		summary(path, rep);
 		printf("OK\n");
 	} else
 		printf("ledger %s: %llu records, chain sound, %llu bytes of "
 		    "preallocated space after the last record\n", path,
-		    (unsigned long long)rep.records,
-		    (unsigned long long)rep.zero_tail);
+		    (unsigned long long)rep->records,
+		    (unsigned long long)rep->zero_tail);
 	free(path);
 	return rc == 0 ? 0 : 1;
+}
+
+/*
+ * The ledgers of one audit, one per unit (doc/ledger.md "Several
+ * units"): each verified, then no two of one unit id, so that serials
+ * (unit << 64 | counter) are unique across them.  0 when all hold.
+ */
+static int
+verify_units(char **args, size_t n, X509_STORE *store, STACK_OF(X509) *chain,
+    bool quiet, struct ledger_report *reps)
+{
+	size_t	i, j;
+	int	rc = 0;
+
+	for (i = 0; i < n; i++)
+		if (cmd_verify(args[i], store, chain, quiet, &reps[i]) != 0)
+			rc = 1;
+	if (n < 2 || rc != 0)
+		return rc;
+	for (i = 0; i < n; i++)
+		for (j = i + 1; j < n; j++)
+			if (reps[i].have_unit && reps[j].have_unit &&
+			    reps[i].unit == reps[j].unit) {
+				printf("FAILED: %s and %s are both unit %u's "
+				    "ledgers: their serials may repeat\n",
+				    args[i], args[j], reps[i].unit);
+				rc = 1;
+			}
+	if (rc == 0)
+		printf("%zu ledgers of %zu units: every chain sound, serials "
+		    "unique across them\n", n, n);
+	return rc;
+}
+
+/*
+ * The unit id in a TSTInfo's serialNumber (RFC 3161 2.4.2: version,
+ * policy, messageImprint, serialNumber): the bits above the low 64, as
+ * tsa/serial.c makes them.  0, or -1 when it cannot be read.
+ */
+static int
+tst_unit(const uint8_t *tst, size_t len, uint32_t *unit)
+{
+	struct der_r	 r, seq, skip;
+	const uint8_t	*v;
+	size_t		 vlen, i;
+	uint64_t	 u = 0;
+	uint8_t		 tag;
+	int		 neg, k;
+
+	der_r_init(&r, tst, len);
+	if (der_expect(&r, DER_SEQUENCE, &seq) == -1)
+		return -1;
+	for (k = 0; k < 3; k++)
+		if (der_get(&seq, &tag, &skip, NULL, NULL) == -1)
+			return -1;
+	if (der_get_int(&seq, &v, &vlen, &neg) == -1 || neg)
+		return -1;
+	while (vlen > 0 && *v == 0) {
+		v++;
+		vlen--;
+	}
+	if (vlen > 8 + 4)
+		return -1;
+	for (i = 0; i + 8 < vlen; i++)
+		u = u << 8 | v[i];
+	*unit = (uint32_t)u;
+	return 0;
 }
 
 /* Walks the records of a sound ledger, calling fn until it returns 1. */
@@ -192,6 +264,9 @@ struct find {
 	uint8_t		 tok_hash[LEDGER_HASH_LEN];
 	/* --token */
 	bool		 token;
+	/* Its serial's unit (the round token's, for --er). */
+	uint32_t	 unit;
+	bool		 have_unit;
 };
 
 static void
@@ -341,21 +416,64 @@ prove_target(const uint8_t *item, size_t len, bool token, const char *digest,
 		return -1;
 	}
 	memcpy(fd->tok_hash, h, LEDGER_HASH_LEN);
+	fd->have_unit = tst_unit(tst, tstlen, &fd->unit) == 0;
 	return 0;
 }
 
+/*
+ * The ledger an item is in: the one ledger given, or among several the
+ * one of the unit its serial names; -1 when none is.
+ */
 static int
-cmd_prove(const char *arg, const char *er_file, const char *digest,
+unit_index(size_t n, const struct ledger_report *reps, const struct find *fd)
+{
+	size_t i;
+
+	if (n == 1)
+		return 0;
+	for (i = 0; fd->have_unit && i < n; i++)
+		if (reps[i].have_unit && reps[i].unit == fd->unit)
+			return (int)i;
+	return -1;
+}
+
+/* unit_index(), and when -1 why, said. */
+static int
+unit_ledger(char **args, size_t n, const struct ledger_report *reps,
+    const struct find *fd, const char *what)
+{
+	size_t	i;
+	int	k;
+
+	if ((k = unit_index(n, reps, fd)) != -1)
+		return k;
+	if (!fd->have_unit) {
+		printf("%s: its serial number names no unit\n", what);
+		return -1;
+	}
+	printf("NOT in the ledgers: %s is of unit %u, and no ledger given is "
+	    "(%s", what, fd->unit, args[0]);
+	for (i = 1; i < n; i++)
+		printf(", %s", args[i]);
+	printf(")\n");
+	return -1;
+}
+
+static int
+cmd_prove(char **args, size_t n, const char *er_file, const char *digest,
     const char *tok_file, X509_STORE *store, STACK_OF(X509) *chain)
 {
-	struct find	 fd;
-	uint8_t		 root[HASH_MAX_LEN];
-	uint8_t		*buf = NULL;
-	size_t		 len;
-	const char	*why, *file = er_file ? er_file : tok_file;
-	char		*path = NULL;
-	int		 rc = 1;
+	struct ledger_report	*reps;
+	struct find		 fd;
+	uint8_t			 root[HASH_MAX_LEN];
+	uint8_t			*buf = NULL;
+	size_t			 len;
+	const char		*why, *file = er_file ? er_file : tok_file;
+	char			*path = NULL;
+	int			 rc = 1, k;
 
+	if ((reps = calloc(n, sizeof(*reps))) == NULL)
+		err(1, NULL);
 	if (file_read(file, LEDGER_CMD_MAX_FILE, &buf, &len) == -1)
 		goto out;
 	if (prove_target(buf, len, tok_file != NULL, digest, store, chain,
@@ -363,9 +481,12 @@ cmd_prove(const char *arg, const char *er_file, const char *digest,
 		printf("%s: %s\n", file, why);
 		goto out;
 	}
-	if (cmd_verify(arg, store, chain, true) != 0)
+	if (verify_units(args, n, store, chain, true, reps) != 0 ||
+	    (k = unit_ledger(args, n, reps, &fd, file)) == -1)
 		goto out;
-	path = ledger_path(arg);
+	path = ledger_path(args[k]);
+	if (n > 1)
+		printf("unit %u: ledger %s\n", fd.unit, path);
 	switch (walk(path, fd.token ? find_token : find_er, &fd)) {
 	case 1:
 		rc = 0;
@@ -378,16 +499,18 @@ cmd_prove(const char *arg, const char *er_file, const char *digest,
 		printf("cannot read %s\n", path);
 	}
  out:
+	free(reps);
 	free(path);
 	free(buf);
 	return rc;
 }
 
-/* --batch: every item of a file, the ledger walked once. */
+/* --batch: every item of a file, each ledger walked once. */
 struct want {
 	struct find	 fd;
 	uint8_t		 root[HASH_MAX_LEN];
 	size_t		 item;		/* position in the file, from 0 */
+	int		 ledger;	/* unit_index(); -1: none given */
 	bool		 found;
 };
 
@@ -397,11 +520,15 @@ struct batch {
 	bool		 token;
 };
 
+/* By ledger, then by token hash: one slice per ledger, searched. */
 static int
 want_cmp(const void *a, const void *b)
 {
-	return memcmp(((const struct want *)a)->fd.tok_hash,
-	    ((const struct want *)b)->fd.tok_hash, LEDGER_HASH_LEN);
+	const struct want *x = a, *y = b;
+
+	if (x->ledger != y->ledger)
+		return x->ledger < y->ledger ? -1 : 1;
+	return memcmp(x->fd.tok_hash, y->fd.tok_hash, LEDGER_HASH_LEN);
 }
 
 /* Marks the items whose token hash is h, and for --er whose root r has. */
@@ -457,18 +584,21 @@ batch_find(const struct ledger_rec *r, off_t off, void *arg)
  * each item that fails (at most LEDGER_CMD_MAX_SHOWN); 0 when all hold.
  */
 static int
-cmd_prove_batch(const char *arg, const char *er_file, const char *tok_file,
-    X509_STORE *store, STACK_OF(X509) *chain)
+cmd_prove_batch(char **args, size_t nl, const char *er_file,
+    const char *tok_file, X509_STORE *store, STACK_OF(X509) *chain)
 {
-	struct batch	 b;
-	struct der_r	 r, content;
-	uint8_t		*buf = NULL, tag;
-	const uint8_t	*item;
-	size_t		 len, ilen, i, idx, bad = 0, missing = 0;
-	const char	*why, *file = er_file ? er_file : tok_file;
-	char		*path = NULL;
-	int		 rc = 1;
+	struct ledger_report	*reps;
+	struct batch		 b, slice;
+	struct der_r		 r, content;
+	uint8_t			*buf = NULL, tag;
+	const uint8_t		*item;
+	size_t			 len, ilen, i, idx, bad = 0, missing = 0;
+	const char		*why, *file = er_file ? er_file : tok_file;
+	char			*path = NULL;
+	int			 rc = 1;
 
+	if ((reps = calloc(nl, sizeof(*reps))) == NULL)
+		err(1, NULL);
 	memset(&b, 0, sizeof(b));
 	b.token = tok_file != NULL;
 	if (file_read(file, LEDGER_CMD_MAX_BATCH, &buf, &len) == -1)
@@ -493,26 +623,47 @@ cmd_prove_batch(const char *arg, const char *er_file, const char *tok_file,
 		}
 		b.n++;
 	}
-	if (cmd_verify(arg, store, chain, true) != 0)
+	if (verify_units(args, nl, store, chain, true, reps) != 0)
 		goto out;
+	for (i = 0; i < b.n; i++)
+		b.w[i].ledger = unit_index(nl, reps, &b.w[i].fd);
 	qsort(b.w, b.n, sizeof(*b.w), want_cmp);
 	/* fd.root: each item's own copy, wherever the array moved it. */
 	for (i = 0; i < b.n; i++)
 		b.w[i].fd.root = b.w[i].root;
-	path = ledger_path(arg);
-	if (walk(path, batch_find, &b) == -1) {
-		printf("cannot read %s\n", path);
-		goto out;
+	/* Each ledger walked once, for its slice of the items. */
+	for (i = 0; i < b.n; i += slice.n) {
+		slice = b;
+		slice.w = &b.w[i];
+		for (slice.n = 0; i + slice.n < b.n &&
+		    b.w[i + slice.n].ledger == b.w[i].ledger; slice.n++)
+			;
+		if (b.w[i].ledger == -1)
+			continue;
+		free(path);
+		path = ledger_path(args[b.w[i].ledger]);
+		if (walk(path, batch_find, &slice) == -1) {
+			printf("cannot read %s\n", path);
+			goto out;
+		}
 	}
-	for (i = 0; i < b.n; i++)
-		if (!b.w[i].found && missing++ < LEDGER_CMD_MAX_SHOWN)
+	for (i = 0; i < b.n; i++) {
+		if (b.w[i].found || missing++ >= LEDGER_CMD_MAX_SHOWN)
+			continue;
+		if (b.w[i].ledger != -1)
 			printf("NOT in the ledger: %s item %zu\n", file,
 			    b.w[i].item);
+		else
+			printf("NOT in the ledgers: %s item %zu is of unit "
+			    "%u, and no ledger given is\n", file, b.w[i].item,
+			    b.w[i].fd.unit);
+	}
 	printf("%zu of %zu %s in the ledger, %zu not, %zu unusable\n",
 	    b.n - missing, b.n + bad, b.token ? "tokens" : "evidence records",
 	    missing, bad);
 	rc = missing == 0 && bad == 0 ? 0 : 1;
  out:
+	free(reps);
 	free(path);
 	free(b.w);
 	free(buf);
@@ -539,7 +690,10 @@ int
 ledger_main(int argc, char *argv[])
 {
 	const char	*ca = NULL, *untrusted = NULL, *er = NULL;
-	const char	*digest = NULL, *tok = NULL, *cmd, *ledger;
+	const char	*digest = NULL, *tok = NULL, *cmd;
+	struct ledger_report *reps;
+	char		**ledgers;
+	size_t		 n;
 	X509_STORE	*store = NULL;
 	STACK_OF(X509)	*chain = NULL;
 	int		 ch, rc = 2, batch = 0;
@@ -570,23 +724,27 @@ ledger_main(int argc, char *argv[])
 			return 2;
 		}
 	}
-	/* The operands: verify|prove, then LEDGER. */
-	if (argc - optind != 2) {
+	/* The operands: verify|prove, then one LEDGER per unit. */
+	if (argc - optind < 2 || argc - optind - 1 > LEDGER_CMD_MAX_UNITS) {
 		ledger_usage();
 		return 2;
 	}
 	cmd = argv[optind];
-	ledger = argv[optind + 1];
+	ledgers = argv + optind + 1;
+	n = argc - optind - 1;
 	if (verify_load_pki(ca, untrusted, &store, &chain) == -1)
 		goto out;
 	if (strcmp(cmd, "verify") == 0 && er == NULL && tok == NULL &&
-	    !batch)
-		rc = cmd_verify(ledger, store, chain, false);
-	else if (strcmp(cmd, "prove") == 0 && (er == NULL) != (tok == NULL) &&
-	    batch && digest == NULL)
-		rc = cmd_prove_batch(ledger, er, tok, store, chain);
+	    !batch) {
+		if ((reps = calloc(n, sizeof(*reps))) == NULL)
+			err(1, NULL);
+		rc = verify_units(ledgers, n, store, chain, false, reps);
+		free(reps);
+	} else if (strcmp(cmd, "prove") == 0 && (er == NULL) !=
+	    (tok == NULL) && batch && digest == NULL)
+		rc = cmd_prove_batch(ledgers, n, er, tok, store, chain);
 	else if (strcmp(cmd, "prove") == 0 && (er == NULL) != (tok == NULL))
-		rc = cmd_prove(ledger, er, digest, tok, store, chain);
+		rc = cmd_prove(ledgers, n, er, digest, tok, store, chain);
 	else
 		ledger_usage();
  out:

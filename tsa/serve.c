@@ -542,6 +542,7 @@ static void
 serve_ledger(struct serve_state *st)
 {
 	uint64_t max;
+	uint32_t unit;
 
 	/*
 	 * A file size limit gives EFBIG (a failed round, or a logged
@@ -556,6 +557,15 @@ serve_ledger(struct serve_state *st)
 		    "(O_DIRECT|O_DSYNC, %d-byte blocks)", LEDGER_BLOCK);
 	else
 		log_info("ledger: batches are written, then fdatasync'ed");
+	/*
+	 * A ledger is one unit's (`ledger verify` requires it): its serials
+	 * are unit << 64 | counter, and an audit across units finds a
+	 * token's ledger by the unit in its serial.
+	 */
+	if (ledger_unit(st->lg, &unit) && unit != st->cfg.unit_id)
+		errx(1, "%s: the ledger is unit %u's, the config says unit_id "
+		    "%u: a unit keeps its id for the life of its ledger",
+		    st->ledger_dir, unit, st->cfg.unit_id);
 	if ((st->ser = serial_open(st->serialpath, st->cfg.unit_id,
 	    st->serial_block)) == NULL)
 		errx(1, "cannot open the serial file");

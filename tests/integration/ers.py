@@ -213,12 +213,18 @@ def main():
     S.check(p.returncode == 0 and out.rstrip().endswith("OK"),
             "ledger verify: %s" % out)
     # The option spellings (getopt_long): --CAfile is --ca, options may
-    # come first; a third operand or an unknown option is a usage error.
+    # come first; an unknown option or no ledger is a usage error; more
+    # operands are more units' ledgers (units.py), one that is not there
+    # a failure.
     p = S.run(S.CARIMBO, "ledger", "--CAfile", root, "--untrusted", chain,
               "verify", led, ok=False)
     S.check(p.returncode == 0 and p.stdout.decode().rstrip().endswith("OK"),
             "ledger --CAfile ... verify LEDGER: %s" % p.stdout.decode())
-    for bad in (["verify", led, "extra"], ["verify", led, "--bogus", "x"],
+    p = S.run(S.CARIMBO, "ledger", "verify", led, S.path("extra"), ok=False)
+    S.check(p.returncode == 1 and b"cannot open" in p.stderr + p.stdout,
+            "ledger verify LEDGER missing: exit %d %r" % (
+                p.returncode, (p.stdout + p.stderr)[-200:]))
+    for bad in (["verify", led, "--bogus", "x"],
                 ["verify"], ["verify", led, "--ca"]):
         p = S.run(S.CARIMBO, "ledger", *bad, ok=False)
         S.check(p.returncode == 2 and

@@ -1,0 +1,161 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: ISC
+#
+# One audit across several units (doc/ledger.md "Several units"): two
+# units, each with its own key, certificate (from one TSA CA), unit id,
+# serial file and ledger, each loaded with `carimbo bench --save` on `/`
+# and `/ers`; then:
+#
+# - `ledger verify L1 L2 --ca ROOT` checks both chains and says the
+#   serials are unique across them; two ledgers of one unit are refused;
+# - `ledger prove L1 L2 --batch --token FILE` proves every token of both
+#   units, each in the ledger of the unit its serial names, and the same
+#   for /ers evidence records; `ledger prove L1 L2 --token` names the
+#   ledger it found the token in; a token of a unit with no ledger given
+#   is not in the ledgers;
+# - a unit started with another unit_id than its ledger's is refused.
+import os
+import re
+import shutil
+import subprocess
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import serve as S  # noqa: E402
+
+
+def set_conf(conf, **kv):
+    text = open(conf).read()
+    for k, v in kv.items():
+        text, n = re.subn(r"(?m)^%s\s*=.*$" % k, "%s = %s" % (k, v), text)
+        if n == 0:
+            text += "\n%s = %s\n" % (k, v)
+    with open(conf, "w") as f:
+        f.write(text)
+
+
+def pem_certs(p):
+    return re.findall(r"-----BEGIN CERTIFICATE-----.*?-----END CERTIFICATE"
+                      r"-----\n?", open(p).read(), re.S)
+
+
+def second_unit(s1, s2):
+    """A copy of unit 1's state as unit 2: its own token copy, a new key
+    and certificate from the same TSA CA, no ledger and no serials."""
+    shutil.copytree(s1, s2)
+    for d in ("ledger",):
+        shutil.rmtree(os.path.join(s2, d), ignore_errors=True)
+    for f in ("serials", "serials.tmp"):
+        if os.path.exists(os.path.join(s2, f)):
+            os.unlink(os.path.join(s2, f))
+    hsm = os.path.join(s2, "softhsm2.conf")
+    with open(hsm) as f:
+        text = f.read().replace(s1, s2)
+    with open(hsm, "w") as f:
+        f.write(text)
+    conf = os.path.join(s2, "carimbo.conf")
+    cert = os.path.join(s2, "tsa-u2.pem")
+    S.run(S.CARIMBO, "ca", "issue", "-c", conf, "--profile", "tsa",
+          "--keygen-on-token", "--key-label", "tsa-u2", "--subject",
+          "/C=PT/O=carimbo demo/CN=carimbo demo TSU 2", "--out", cert)
+    chain = os.path.join(s2, "tsa-chain.pem")
+    certs = pem_certs(cert) + pem_certs(chain)[1:]
+    with open(chain, "w") as f:
+        f.write("".join(certs))
+    set_conf(conf, unit_id=2, key_label="tsa-u2")
+    return conf
+
+
+def load(conf, name):
+    srv = S.Server(conf)
+    saved = {}
+    for target in ("", "ers"):
+        out = S.path("%s-%s" % (name, target or "std"))
+        p = S.run(S.CARIMBO, "bench", "--url", srv.url + target,
+                  "--connections", "4", "--duration", "2", "-c", conf,
+                  "--quiet", "--save", out, ok=False)
+        S.check(p.returncode == 0, "bench %s %s: %s" % (
+            name, target, p.stderr.decode()[-300:]))
+        saved[target or "std"] = out
+    data, q = S.query(name + "-one", "-sha256", "-cert")
+    r = S.path(name + "-one.tsr")
+    S.check(S.post_curl(srv.url, q, r).startswith("200"), name + ": one")
+    S.check(srv.stop() == 0, name + ": stopped cleanly")
+    return saved, r
+
+
+def cat(paths, out):
+    with open(out, "wb") as f:
+        for p in paths:
+            f.write(open(p, "rb").read())
+    return out
+
+
+def main():
+    s1 = S.STATE
+    S.run(S.CARIMBO, "init", "--demo", s1)
+    s2 = os.path.join(S.TMP, "unit2")
+    conf1 = os.path.join(s1, "carimbo.conf")
+    conf2 = second_unit(s1, s2)
+    l1, l2 = os.path.join(s1, "ledger"), os.path.join(s2, "ledger")
+    root = os.path.join(s1, "root.pem")
+    untrusted = cat([os.path.join(s1, "tsa-chain.pem"),
+                     os.path.join(s2, "tsa-chain.pem")],
+                    S.path("chains.pem"))
+    print("two units under load, each with --save")
+    saved1, one1 = load(conf1, "u1")
+    saved2, one2 = load(conf2, "u2")
+
+    print("ledger verify across units")
+    p = S.run(S.CARIMBO, "ledger", "verify", l1, l2, "--ca", root, ok=False)
+    out = p.stdout.decode()
+    S.check(p.returncode == 0 and "2 ledgers of 2 units: every chain "
+            "sound, serials unique across them" in out and
+            re.search(r"unit\s+1\n", out) and re.search(r"unit\s+2\n", out),
+            "verify L1 L2: %s" % out[-800:])
+    dup = os.path.join(S.TMP, "dup-ledger")
+    shutil.copytree(l1, dup)
+    p = S.run(S.CARIMBO, "ledger", "verify", l1, dup, ok=False)
+    S.check(p.returncode == 1 and b"are both unit 1's ledgers" in p.stdout,
+            "two ledgers of one unit refused: %s" % p.stdout.decode())
+
+    print("ledger prove across units")
+    for kind, key in (("--token", "std"), ("--er", "ers")):
+        both = cat([saved1[key], saved2[key]], S.path("both-" + key))
+        p = S.run(S.CARIMBO, "ledger", "prove", l1, l2, "--batch", kind,
+                  both, "--ca", root, "--untrusted", untrusted, ok=False)
+        out = p.stdout.decode()
+        m = re.search(r"(\d+) of (\d+) \S+( \S+)? in the ledger, 0 not, "
+                      r"0 unusable", out)
+        S.check(p.returncode == 0 and m is not None and
+                m.group(1) == m.group(2) and int(m.group(1)) > 10,
+                "prove --batch %s over both units: %s" % (kind, out[-500:]))
+        # One unit's ledger alone does not hold the other's.
+        p = S.run(S.CARIMBO, "ledger", "prove", l1, "--batch", kind, both,
+                  "--ca", root, "--untrusted", untrusted, ok=False)
+        S.check(p.returncode == 1 and b"NOT in the ledger" in p.stdout,
+                "prove --batch %s over unit 1 alone: %s" % (
+                    kind, p.stdout.decode()[-300:]))
+    for r, unit, led in ((one1, 1, l1), (one2, 2, l2)):
+        p = S.run(S.CARIMBO, "ledger", "prove", l1, l2, "--token", r,
+                  "--ca", root, "--untrusted", untrusted, ok=False)
+        out = p.stdout.decode()
+        S.check(p.returncode == 0 and ("unit %d: ledger %s" % (unit, led))
+                in out and "token IS in the ledger" in out,
+                "prove --token of unit %d: %s" % (unit, out[-400:]))
+
+    print("a unit keeps its id for the life of its ledger")
+    set_conf(conf1, unit_id=5)
+    p = subprocess.run([S.CARIMBO, "serve", "-c", conf1, "--listen",
+                        "127.0.0.1:0"], capture_output=True, timeout=60)
+    S.check(p.returncode != 0 and b"the ledger is unit 1's, the config "
+            b"says unit_id 5" in p.stderr, "unit_id changed: %d %s" % (
+                p.returncode, p.stderr.decode()[-300:]))
+
+    print("%d checks, %d failed" % (S.checks, len(S.failures)))
+    if S.failures:
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
