@@ -261,7 +261,29 @@ enum ledger_kind {
 	LEDGER_TOKENS = 2,	/* a round's standard tokens */
 	LEDGER_ANCHOR = 3,	/* a token over an earlier record's hash */
 	LEDGER_CERT = 4,	/* the TSA certificate from this round on */
+	LEDGER_WITNESS = 5,	/* another unit's signed head, as fetched */
 };
+
+/*
+ * A unit's signed ledger head, as GET /ledger/head serves it and a
+ * LEDGER_WITNESS record keeps it (doc/ledger.md "Witnessing"):
+ *
+ *   LedgerHead ::= SEQUENCE {
+ *     version  INTEGER (1),
+ *     unit     INTEGER,          -- the unit whose ledger it is
+ *     record   INTEGER,          -- the record number the head is of
+ *     head     OCTET STRING,     -- SHA-256 of that record (its trailer)
+ *     anchor   ContentInfo }     -- the unit's anchor token over head
+ */
+struct ledger_head {
+	uint32_t	 unit;
+	uint64_t	 record;
+	uint8_t		 head[LEDGER_HASH_LEN];
+	const uint8_t	*anchor;	/* TimeStampToken DER */
+	size_t		 anchor_len;
+};
+#define LEDGER_HEAD_MAX		(16u << 10)	/* bytes of a LedgerHead */
+#define LEDGER_HEAD_CTYPE	"application/vnd.carimbo.ledger-head"
 
 /*
  * One record's fields.  Payload by kind (doc/ledger.md):
@@ -273,6 +295,8 @@ enum ledger_kind {
  *                  record need not wait for the signatures;
  *   LEDGER_ANCHOR: the TimeStampToken (ContentInfo) whose messageImprint
  *                  (SHA-256) is root, the hash of record number ref;
+ *   LEDGER_WITNESS: a LedgerHead of another unit (below), as fetched;
+ *                  root = its head, ref = its record; no serials;
  *   LEDGER_CERT:   the TSA certificate (DER) that signs the tokens of
  *                  round `round` and after, until the next LEDGER_CERT,
  *                  then the CAs above it (root excluded), end to end;
@@ -313,6 +337,7 @@ struct ledger;
 struct ledger_report {
 	uint64_t	 records, rounds, token_records, anchors;
 	uint64_t	 certs;		/* LEDGER_CERT records */
+	uint64_t	 witnessed;	/* LEDGER_WITNESS records */
 	uint32_t	 unit;		/* the serial unit id of its records */
 	bool		 have_unit;
 	uint64_t	 tokens;	/* standard tokens covered */
@@ -347,6 +372,15 @@ uint64_t	 ledger_records(const struct ledger *,
 		    uint8_t head[LEDGER_HASH_LEN]);
 /* 1 + the highest round recorded (0: none). */
 uint64_t	 ledger_next_round(const struct ledger *);
+/*
+ * A LedgerHead's DER into out (at most cap bytes, LEDGER_HEAD_MAX will
+ * do); its length, or 0 when it does not fit.
+ */
+size_t		 ledger_head_encode(const struct ledger_head *, uint8_t *out,
+		    size_t cap);
+/* Reads one; h points into buf.  0, or -1 with *why. */
+int		 ledger_head_parse(const uint8_t *buf, size_t len,
+		    struct ledger_head *h, const char **why);
 /* The serial unit id of its records; false: no record yet. */
 bool		 ledger_unit(const struct ledger *, uint32_t *);
 /* The SHA-256 of the last LEDGER_CERT's certificate; false: none yet. */

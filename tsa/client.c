@@ -27,7 +27,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
-#include <netdb.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,14 +40,13 @@
 #include "common/der.h"
 #include "common/hash.h"
 #include "common/http_resp.h"
+#include "common/http_url.h"
 #include "tsa/aggr.h"
 #include "tsa/tsa.h"
 
 #define STAMP_MAX_FILES		4096	/* files in one run */
 #define STAMP_MAX_HEAD		8192	/* bytes of one response head */
 #define STAMP_MAX_BODY		VERIFY_MAX_FILE
-#define STAMP_MAX_HOST		256
-#define STAMP_MAX_PATH		1024
 #define STAMP_MAX_REQ		256	/* a TimeStampReq we write */
 #define STAMP_NONCE_LEN		8	/* RFC 3161 2.4.1: 64 random bits */
 #define STAMP_TIMEOUT_MS	30000	/* no progress for this long: give up */
@@ -66,11 +64,6 @@ struct stamp_item {
 	size_t		 body_len;
 };
 
-struct stamp_url {
-	char	host[STAMP_MAX_HOST];
-	char	port[8];
-	char	path[STAMP_MAX_PATH];
-};
 
 static void
 stamp_usage(void)
@@ -81,50 +74,18 @@ stamp_usage(void)
 	    "[--sha384 | --sha512]\n");
 }
 
-/* http://HOST[:PORT][/PATH], HOST possibly a [v6] literal.  0, or -1. */
+/* The URL, and with ers its PATH/ers (doc/ers.md).  0, or -1. */
 static int
-url_parse(const char *url, bool ers, struct stamp_url *u)
+url_parse(const char *url, bool ers, struct http_url *u)
 {
-	const char	*p, *h, *he, *path;
-	size_t		 n;
+	size_t n;
 
-	if (strncasecmp(url, "http://", 7) != 0)
+	if (http_url_parse(url, u) == -1)
 		return -1;
-	h = url + 7;
-	path = h + strcspn(h, "/");
-	if (*h == '[') {
-		if ((he = memchr(h, ']', (size_t)(path - h))) == NULL)
-			return -1;
-		h++;
-		p = he + 1;
-	} else {
-		he = h + strcspn(h, ":/");
-		p = he;
-	}
-	n = (size_t)(he - h);
-	if (n == 0 || n >= sizeof(u->host))
-		return -1;
-	memcpy(u->host, h, n);
-	u->host[n] = '\0';
-	if (*p == ':') {
-		n = (size_t)(path - p - 1);
-		if (n == 0 || n >= sizeof(u->port) ||
-		    strspn(p + 1, "0123456789") != n)
-			return -1;
-		memcpy(u->port, p + 1, n);
-		u->port[n] = '\0';
-	} else if (p == path)
-		snprintf(u->port, sizeof(u->port), "80");
-	else
-		return -1;
-	if (*path == '\0')
-		path = "/";
-	if (strpbrk(path, " \r\n") != NULL)
-		return -1;
-	n = strlen(path);
-	/* doc/ers.md: evidence records are asked at PATH/ers. */
-	if (snprintf(u->path, sizeof(u->path), "%s%s", path, !ers ? "" :
-	    path[n - 1] == '/' ? "ers" : "/ers") >= (int)sizeof(u->path))
+	n = strlen(u->path);
+	if (ers && snprintf(u->path + n, sizeof(u->path) - n, "%s",
+	    u->path[n - 1] == '/' ? "ers" : "/ers") >= (int)(sizeof(u->path) -
+	    n))
 		return -1;
 	return 0;
 }
@@ -172,29 +133,13 @@ req_encode(struct stamp_item *it, enum hash_alg alg, uint8_t *out,
 }
 
 static int
-conn_open(const struct stamp_url *u)
+conn_open(const struct http_url *u)
 {
-	struct addrinfo	 hints, *res, *ai;
-	int		 fd = -1, e;
+	char	why[HTTP_URL_MAX_HOST + 64];
+	int	fd;
 
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_socktype = SOCK_STREAM;
-	if ((e = getaddrinfo(u->host, u->port, &hints, &res)) != 0) {
-		warnx("%s: %s", u->host, gai_strerror(e));
-		return -1;
-	}
-	for (ai = res; ai != NULL; ai = ai->ai_next) {
-		if ((fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC,
-		    ai->ai_protocol)) == -1)
-			continue;
-		if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
-			break;
-		close(fd);
-		fd = -1;
-	}
-	freeaddrinfo(res);
-	if (fd == -1) {
-		warn("connect %s port %s", u->host, u->port);
+	if ((fd = http_url_connect(u, 0, why, sizeof(why))) == -1) {
+		warnx("%s", why);
 		return -1;
 	}
 	if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) == -1)
@@ -392,7 +337,7 @@ item_check(struct stamp_item *it, enum hash_alg alg, bool ers,
 int
 stamp_main(int argc, char *argv[])
 {
-	struct stamp_url	 u;
+	struct http_url		 u;
 	struct stamp_item	*items;
 	const char		*url = NULL, *dir = NULL, *ca = NULL;
 	const char		*untrusted = NULL, *why;
@@ -403,7 +348,7 @@ stamp_main(int argc, char *argv[])
 	uint8_t			 req[STAMP_MAX_REQ], *out = NULL;
 	size_t			 n = 0, i, dlen, outlen = 0, outcap = 0, hlen;
 	size_t			 answered, failed = 0;
-	char			 head[STAMP_MAX_HOST + STAMP_MAX_PATH + 160];
+	char			 head[HTTP_URL_MAX_HOST + HTTP_URL_MAX_PATH + 160];
 	bool			 ers = false;
 	int			 fd, k;
 

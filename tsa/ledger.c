@@ -44,6 +44,7 @@
 #include <openssl/x509_vfy.h>
 
 #include "common/bytes.h"
+#include "common/der.h"
 #include "common/hash.h"
 #include "common/log.h"
 #include "tsa/aggr.h"
@@ -118,6 +119,13 @@ sha256(const uint8_t *p, size_t len, uint8_t out[LEDGER_HASH_LEN])
 	    0 : -1;
 }
 
+/* Whether records of kind k carry serials (the others: both 0). */
+static bool
+kind_serials(enum ledger_kind k)
+{
+	return k == LEDGER_ERS || k == LEDGER_TOKENS || k == LEDGER_ANCHOR;
+}
+
 /* Payload rules per kind; 0 or -1 with *why. */
 static int
 rec_check(const struct ledger_rec *r, const char **why)
@@ -175,6 +183,15 @@ rec_check(const struct ledger_rec *r, const char **why)
 		    r->last_serial != 0) {
 			*why = "a certificate record needs a SHA-256 root, a "
 			    "certificate, and no leaves, reference or serials";
+			return -1;
+		}
+		break;
+	case LEDGER_WITNESS:
+		if (r->alg != HASH_SHA256 || r->payload_len == 0 ||
+		    r->count != 0 || r->first_serial != 0 ||
+		    r->last_serial != 0) {
+			*why = "a witness record needs a SHA-256 root, a "
+			    "LedgerHead, and no leaves or serials";
 			return -1;
 		}
 		break;
@@ -526,10 +543,10 @@ open_walk(const struct ledger_map *m, struct ledger *l, size_t *stop,
 			l->have_unit = true;
 			if (r.round + 1 > l->next_round)
 				l->next_round = r.round + 1;
-			if (r.kind != LEDGER_CERT && (!l->have_serial ||
+			if (kind_serials(r.kind) && (!l->have_serial ||
 			    r.last_serial > l->max_serial))
 				l->max_serial = r.last_serial;
-			l->have_serial |= r.kind != LEDGER_CERT;
+			l->have_serial |= kind_serials(r.kind);
 			memcpy(l->head, h, LEDGER_HASH_LEN);
 			l->last_off = off;
 			l->records++;
@@ -888,8 +905,9 @@ ledger_commit(struct ledger *l, const struct ledger_rec *recs, size_t n,
 		if (recs[i].kind == LEDGER_CERT) {
 			l->have_cert = true;
 			memcpy(l->cert, recs[i].root, LEDGER_HASH_LEN);
-			continue;
 		}
+		if (!kind_serials(recs[i].kind))
+			continue;
 		if (!l->have_serial || recs[i].last_serial > l->max_serial)
 			l->max_serial = recs[i].last_serial;
 		l->have_serial = true;
@@ -1115,6 +1133,103 @@ verify_cert_rec(const struct ledger_rec *r, X509_STORE *store,
 	return rc;
 }
 
+/*
+ * A LEDGER_WITNESS: its payload is one LedgerHead of another unit, root
+ * its head and ref its record number, and its anchor token covers the
+ * head (with a trust store, signed by a certificate that chains to it).
+ * Whether that unit's ledger agrees is the audit across units'
+ * (ledger_cmd.c).  -1 with the reason in why.
+ */
+static int
+verify_witness_rec(const struct ledger_rec *r, X509_STORE *store,
+    STACK_OF(X509) *untrusted, char *why, size_t cap)
+{
+	struct ledger_head	 h;
+	const char		*w;
+
+	if (ledger_head_parse(r->payload, r->payload_len, &h, &w) == -1) {
+		snprintf(why, cap, "%s", w);
+		return -1;
+	}
+	if (h.unit == r->unit || h.record != r->ref ||
+	    memcmp(h.head, r->root, LEDGER_HASH_LEN) != 0) {
+		snprintf(why, cap, "its head is of this unit, or not the "
+		    "record and hash the record names");
+		return -1;
+	}
+	if (ers_token_verify(h.anchor, h.anchor_len, h.head, LEDGER_HASH_LEN,
+	    store, untrusted) == -1) {
+		snprintf(why, cap, "the witnessed unit's anchor token does not "
+		    "cover its head%s", store != NULL ? ", or its signature "
+		    "does not verify" : "");
+		return -1;
+	}
+	return 0;
+}
+
+size_t
+ledger_head_encode(const struct ledger_head *h, uint8_t *out, size_t cap)
+{
+	struct der_w	w;
+
+	der_w_init(&w, out, cap);
+	der_put_raw(&w, h->anchor, h->anchor_len);
+	der_put_tlv(&w, DER_OCTET_STRING, h->head, LEDGER_HASH_LEN);
+	der_put_u64(&w, h->record);
+	der_put_u64(&w, h->unit);
+	der_put_u64(&w, 1);
+	der_wrap(&w, DER_SEQUENCE, 0);
+	if (w.err)
+		return 0;
+	memmove(out, der_w_data(&w), der_w_len(&w));
+	return der_w_len(&w);
+}
+
+int
+ledger_head_parse(const uint8_t *buf, size_t len, struct ledger_head *h,
+    const char **why)
+{
+	struct der_r	 r, seq, oct, ci;
+	const uint8_t	*v;
+	size_t		 vlen;
+	long		 ver;
+	uint64_t	 x[2];
+	uint8_t		 tag;
+	int		 i, neg;
+
+	*why = "not a LedgerHead";
+	memset(h, 0, sizeof(*h));
+	der_r_init(&r, buf, len);
+	if (der_expect(&r, DER_SEQUENCE, &seq) == -1 || !der_r_empty(&r) ||
+	    der_get_long(&seq, &ver) == -1 || ver != 1)
+		return -1;
+	for (i = 0; i < 2; i++) {
+		if (der_get_int(&seq, &v, &vlen, &neg) == -1 || neg)
+			return -1;
+		while (vlen > 0 && *v == 0) {
+			v++;
+			vlen--;
+		}
+		if (vlen > 8)
+			return -1;
+		for (x[i] = 0; vlen > 0; vlen--)
+			x[i] = x[i] << 8 | *v++;
+	}
+	if (x[0] > UINT32_MAX)
+		return -1;
+	h->unit = (uint32_t)x[0];
+	h->record = x[1];
+	if (der_expect(&seq, DER_OCTET_STRING, &oct) == -1 ||
+	    (size_t)(oct.end - oct.p) != LEDGER_HASH_LEN)
+		return -1;
+	memcpy(h->head, oct.p, LEDGER_HASH_LEN);
+	if (der_get(&seq, &tag, &ci, &h->anchor, &h->anchor_len) == -1 ||
+	    tag != DER_SEQUENCE || !der_r_empty(&seq))
+		return -1;
+	*why = NULL;
+	return 0;
+}
+
 /* The checks that need more than one record, for record r at off. */
 static int
 verify_rec(const struct ledger_rec *r, off_t off, const uint8_t *ring,
@@ -1183,6 +1298,15 @@ verify_rec(const struct ledger_rec *r, off_t off, const uint8_t *ring,
 		rep->anchors++;
 		if (store != NULL)
 			rep->anchors_signed++;
+		break;
+	case LEDGER_WITNESS:
+		if (verify_witness_rec(r, store, untrusted, why,
+		    sizeof(why)) == -1) {
+			report_bad(rep, r->seq, off, "witness record: %s",
+			    why);
+			return -1;
+		}
+		rep->witnessed++;
 		break;
 	case LEDGER_CERT:
 		if (verify_cert_rec(r, store, untrusted, why,
@@ -1263,12 +1387,12 @@ ledger_verify_file(const char *path, X509_STORE *store,
 		}
 		rep->unit = r.unit;
 		rep->have_unit = true;
-		if (r.kind != LEDGER_CERT && nsp == cap) {
+		if (kind_serials(r.kind) && nsp == cap) {
 			cap = cap ? cap * 2 : 1024;
 			if ((sp = reallocarray(sp, cap, sizeof(*sp))) == NULL)
 				err(1, NULL);
 		}
-		if (r.kind != LEDGER_CERT) {
+		if (kind_serials(r.kind)) {
 			sp[nsp].first = r.first_serial;
 			sp[nsp].last = r.last_serial;
 			sp[nsp].seq = r.seq;

@@ -111,6 +111,9 @@ summary(const char *path, const struct ledger_report *rep)
 		    (unsigned long long)rep->max_serial);
 	printf("  anchor signatures %s\n", rep->anchors_signed > 0 ?
 	    "checked" : "not checked (no --ca)");
+	if (rep->witnessed > 0)
+		printf("  witnessed       %llu heads of other units\n",
+		    (unsigned long long)rep->witnessed);
 	printf("  after the last  %llu bytes of preallocated space (all "
 	    "zero)\n", (unsigned long long)rep->zero_tail);
 }
@@ -139,38 +142,6 @@ cmd_verify(const char *arg, X509_STORE *store, STACK_OF(X509) *chain,
 		    (unsigned long long)rep->zero_tail);
 	free(path);
 	return rc == 0 ? 0 : 1;
-}
-
-/*
- * The ledgers of one audit, one per unit (doc/ledger.md "Several
- * units"): each verified, then no two of one unit id, so that serials
- * (unit << 64 | counter) are unique across them.  0 when all hold.
- */
-static int
-verify_units(char **args, size_t n, X509_STORE *store, STACK_OF(X509) *chain,
-    bool quiet, struct ledger_report *reps)
-{
-	size_t	i, j;
-	int	rc = 0;
-
-	for (i = 0; i < n; i++)
-		if (cmd_verify(args[i], store, chain, quiet, &reps[i]) != 0)
-			rc = 1;
-	if (n < 2 || rc != 0)
-		return rc;
-	for (i = 0; i < n; i++)
-		for (j = i + 1; j < n; j++)
-			if (reps[i].have_unit && reps[j].have_unit &&
-			    reps[i].unit == reps[j].unit) {
-				printf("FAILED: %s and %s are both unit %u's "
-				    "ledgers: their serials may repeat\n",
-				    args[i], args[j], reps[i].unit);
-				rc = 1;
-			}
-	if (rc == 0)
-		printf("%zu ledgers of %zu units: every chain sound, serials "
-		    "unique across them\n", n, n);
-	return rc;
 }
 
 /*
@@ -208,10 +179,13 @@ tst_unit(const uint8_t *tst, size_t len, uint32_t *unit)
 	return 0;
 }
 
-/* Walks the records of a sound ledger, calling fn until it returns 1. */
+/*
+ * Walks the records of a sound ledger, calling fn with each and its hash
+ * until it returns 1.
+ */
 static int
-walk(const char *path, int (*fn)(const struct ledger_rec *, off_t, void *),
-    void *arg)
+walk(const char *path, int (*fn)(const struct ledger_rec *, off_t,
+    const uint8_t *, void *), void *arg)
 {
 	uint8_t			*buf, h[LEDGER_HASH_LEN];
 	struct ledger_rec	 r;
@@ -245,7 +219,7 @@ walk(const char *path, int (*fn)(const struct ledger_rec *, off_t, void *),
 			}
 			break;
 		}
-		if ((rc = fn(&r, off, arg)) != 0)
+		if ((rc = fn(&r, off, h, arg)) != 0)
 			break;
 		off += n;
 		memmove(buf, buf + n, len - n);
@@ -253,6 +227,198 @@ walk(const char *path, int (*fn)(const struct ledger_rec *, off_t, void *),
 	}
 	fclose(f);
 	free(buf);
+	return rc;
+}
+
+static uint64_t	reps_records(const struct ledger_report *, size_t, uint32_t);
+
+/* A head one unit witnessed of another (a LEDGER_WITNESS record). */
+struct claim {
+	uint32_t	 unit;		/* witnessed */
+	uint64_t	 record;
+	uint8_t		 head[LEDGER_HASH_LEN];
+	uint32_t	 by;		/* the witness */
+	uint64_t	 by_seq;	/* its record */
+	char		 by_gentime[32];
+	int		 state;		/* 0 unchecked, 1 agrees, -1 not */
+};
+
+struct claims {
+	struct claim	*c;
+	size_t		 n;
+	/* witness_find(): the claims of one unit, sorted by record. */
+	struct claim	*lo;
+	size_t		 nlo;
+};
+
+static int
+claim_cmp(const void *a, const void *b)
+{
+	const struct claim *x = a, *y = b;
+
+	if (x->unit != y->unit)
+		return x->unit < y->unit ? -1 : 1;
+	return x->record < y->record ? -1 : x->record > y->record;
+}
+
+static int
+witness_collect(const struct ledger_rec *r, off_t off, const uint8_t *rh,
+    void *arg)
+{
+	struct claims		*cl = arg;
+	struct ledger_head	 h;
+	struct claim		*c;
+	const char		*why;
+
+	(void)off;
+	(void)rh;
+	if (r->kind != LEDGER_WITNESS ||
+	    ledger_head_parse(r->payload, r->payload_len, &h, &why) == -1)
+		return 0;	/* verified already: cannot be a bad one */
+	if ((cl->c = reallocarray(cl->c, cl->n + 1, sizeof(*cl->c))) == NULL)
+		err(1, NULL);
+	c = &cl->c[cl->n++];
+	memset(c, 0, sizeof(*c));
+	c->unit = h.unit;
+	c->record = h.record;
+	memcpy(c->head, h.head, LEDGER_HASH_LEN);
+	c->by = r->unit;
+	c->by_seq = r->seq;
+	memcpy(c->by_gentime, r->gentime, sizeof(c->by_gentime));
+	return 0;
+}
+
+/* Each record of the witnessed unit's ledger against what was seen. */
+static int
+witness_find(const struct ledger_rec *r, off_t off, const uint8_t *rh,
+    void *arg)
+{
+	struct claims	*cl = arg;
+	size_t		 lo = 0, hi = cl->nlo, mid;
+
+	(void)off;
+	while (lo < hi) {
+		mid = lo + (hi - lo) / 2;
+		if (cl->lo[mid].record < r->seq)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (; lo < cl->nlo && cl->lo[lo].record == r->seq; lo++)
+		cl->lo[lo].state = memcmp(cl->lo[lo].head, rh,
+		    LEDGER_HASH_LEN) == 0 ? 1 : -1;
+	return 0;
+}
+
+/*
+ * Witnessing (doc/ledger.md "Witnessing"): every head a unit recorded of
+ * another unit whose ledger is given must be that ledger's record, hash
+ * for hash.  A unit that rewrote its ledger after others saw it cannot
+ * match them, even when its own chain and anchors are consistent again:
+ * each contradiction names the unit, its record, and who witnessed it.
+ */
+static int
+witness_check(char **args, size_t n, const struct ledger_report *reps)
+{
+	struct claims	 cl;
+	size_t		 i, j, k, bad = 0, ok = 0, other = 0;
+	char		*path;
+	int		 rc = 0;
+
+	memset(&cl, 0, sizeof(cl));
+	for (i = 0; i < n && rc == 0; i++) {
+		path = ledger_path(args[i]);
+		if (walk(path, witness_collect, &cl) == -1)
+			rc = 1;
+		free(path);
+	}
+	qsort(cl.c, cl.n, sizeof(*cl.c), claim_cmp);
+	for (j = 0; j < n && rc == 0; j++) {
+		for (k = 0; k < cl.n && cl.c[k].unit != reps[j].unit; k++)
+			;
+		cl.lo = cl.c + k;
+		for (cl.nlo = 0; k + cl.nlo < cl.n &&
+		    cl.c[k + cl.nlo].unit == reps[j].unit; cl.nlo++)
+			;
+		if (cl.nlo == 0 || !reps[j].have_unit)
+			continue;
+		path = ledger_path(args[j]);
+		if (walk(path, witness_find, &cl) == -1)
+			rc = 1;
+		free(path);
+		for (k = 0; k < cl.nlo; k++)
+			if (cl.lo[k].state == 0)
+				cl.lo[k].state = -1;	/* not there any more */
+	}
+	for (k = 0; k < cl.n && rc == 0; k++) {
+		if (cl.c[k].state == 1)
+			ok++;
+		else if (cl.c[k].state == 0)
+			other++;	/* a unit whose ledger is not given */
+		else if (bad++ < LEDGER_CMD_MAX_SHOWN)
+			printf("FAILED: unit %u record %llu contradicts the "
+			    "head unit %u witnessed (its record %llu, %s): "
+			    "unit %u's ledger was %s after unit %u saw it\n",
+			    cl.c[k].unit, (unsigned long long)cl.c[k].record,
+			    cl.c[k].by, (unsigned long long)cl.c[k].by_seq,
+			    cl.c[k].by_gentime, cl.c[k].unit,
+			    cl.c[k].record >= reps_records(reps, n,
+			    cl.c[k].unit) ? "cut short" : "rewritten",
+			    cl.c[k].by);
+	}
+	if (rc == 0)
+		printf("witnessed heads: %zu agree with the witnessed units' "
+		    "ledgers, %zu do not, %zu of units not given\n", ok, bad,
+		    other);
+	free(cl.c);
+	return rc != 0 || bad > 0 ? 1 : 0;
+}
+
+/* Records in the ledger of unit u among the given ones (0: none). */
+static uint64_t
+reps_records(const struct ledger_report *reps, size_t n, uint32_t u)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (reps[i].have_unit && reps[i].unit == u)
+			return reps[i].records;
+	return 0;
+}
+
+/*
+ * The ledgers of one audit, one per unit (doc/ledger.md "Several
+ * units"): each verified, then no two of one unit id, so that serials
+ * (unit << 64 | counter) are unique across them, then every head one
+ * unit witnessed of another against that unit's ledger (witness_check()).
+ * 0 when all hold.
+ */
+static int
+verify_units(char **args, size_t n, X509_STORE *store, STACK_OF(X509) *chain,
+    bool quiet, struct ledger_report *reps)
+{
+	size_t	i, j;
+	int	rc = 0;
+
+	for (i = 0; i < n; i++)
+		if (cmd_verify(args[i], store, chain, quiet, &reps[i]) != 0)
+			rc = 1;
+	if (n < 2 || rc != 0)
+		return rc;
+	for (i = 0; i < n; i++)
+		for (j = i + 1; j < n; j++)
+			if (reps[i].have_unit && reps[j].have_unit &&
+			    reps[i].unit == reps[j].unit) {
+				printf("FAILED: %s and %s are both unit %u's "
+				    "ledgers: their serials may repeat\n",
+				    args[i], args[j], reps[i].unit);
+				rc = 1;
+			}
+	if (rc == 0)
+		printf("%zu ledgers of %zu units: every chain sound, serials "
+		    "unique across them\n", n, n);
+	if (rc == 0 && witness_check(args, n, reps) != 0)
+		rc = 1;
 	return rc;
 }
 
@@ -273,11 +439,11 @@ static void
 rec_print(const struct ledger_rec *r, off_t off)
 {
 	static const char *kinds[] = { "?", "/ers round", "standard tokens",
-	    "anchor", "TSA certificate" };
+	    "anchor", "TSA certificate", "witnessed head" };
 
 	printf("  record          %llu at offset %lld (%s)\n",
 	    (unsigned long long)r->seq, (long long)off,
-	    kinds[r->kind <= LEDGER_CERT ? r->kind : 0]);
+	    kinds[r->kind <= LEDGER_WITNESS ? r->kind : 0]);
 	printf("  round           %llu, genTime %s\n",
 	    (unsigned long long)r->round, r->gentime);
 	printf("  serials         %llu .. %llu (unit %u)\n",
@@ -286,10 +452,12 @@ rec_print(const struct ledger_rec *r, off_t off)
 }
 
 static int
-find_er(const struct ledger_rec *r, off_t off, void *arg)
+find_er(const struct ledger_rec *r, off_t off, const uint8_t *rh,
+    void *arg)
 {
 	struct find	*fd = arg;
 
+	(void)rh;
 	if (r->kind != LEDGER_ERS || r->alg != fd->alg ||
 	    memcmp(r->root, fd->root, fd->root_len) != 0 ||
 	    memcmp(r->payload, fd->tok_hash, LEDGER_HASH_LEN) != 0)
@@ -302,7 +470,8 @@ find_er(const struct ledger_rec *r, off_t off, void *arg)
 }
 
 static int
-find_token(const struct ledger_rec *r, off_t off, void *arg)
+find_token(const struct ledger_rec *r, off_t off, const uint8_t *rh,
+    void *arg)
 {
 	struct find		*fd = arg;
 	struct merkle		*t;
@@ -310,6 +479,7 @@ find_token(const struct ledger_rec *r, off_t off, void *arg)
 	uint32_t		 i;
 	size_t			 k;
 
+	(void)rh;
 	if (r->kind == LEDGER_ERS && memcmp(r->payload, fd->tok_hash,
 	    LEDGER_HASH_LEN) == 0) {
 		printf("token IS in the ledger: the round token of an /ers "
@@ -554,7 +724,8 @@ batch_mark(struct batch *b, const uint8_t *h, const struct ledger_rec *r)
 
 /* The walk's callback: what find_token and find_er match, for all. */
 static int
-batch_find(const struct ledger_rec *r, off_t off, void *arg)
+batch_find(const struct ledger_rec *r, off_t off, const uint8_t *rh,
+    void *arg)
 {
 	struct batch	*b = arg;
 	uint8_t		 h[HASH_MAX_LEN];
@@ -562,6 +733,7 @@ batch_find(const struct ledger_rec *r, off_t off, void *arg)
 	size_t		 tlen;
 	uint32_t	 i;
 
+	(void)rh;
 	(void)off;
 	if (r->kind == LEDGER_ERS)
 		batch_mark(b, r->payload, r);

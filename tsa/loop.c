@@ -693,6 +693,15 @@ route(struct loop *l, struct conn *c, const struct http_req *hr,
 			h.keep_alive = ka;
 			reply_health(l, c, &h);
 		}
+	} else if (path_is(hr, "/ledger/head")) {
+		/* doc/ledger.md "Witnessing": the last anchor, signed. */
+		if (hr->method != HTTP_GET && hr->method != HTTP_HEAD)
+			reply_text(l, c, 405, "Allow: GET, HEAD\r\n", ka);
+		else if (!rounds_ledger_head(l->rs, &pbody, &plen))
+			reply_text(l, c, 404, NULL, ka);
+		else
+			reply(l, c, 200, LEDGER_HEAD_CTYPE, pbody,
+			    hr->method == HTTP_HEAD ? 0 : plen, NULL, ka);
 	} else if (path_is(hr, "/metrics")) {
 		if (hr->method != HTTP_GET && hr->method != HTTP_HEAD)
 			reply_text(l, c, 405, "Allow: GET, HEAD\r\n", ka);
@@ -1265,6 +1274,7 @@ on_timer(struct loop *l)
 			arm_accept(l);
 	}
 	rounds_expire(l->rs);
+	rounds_witness(l->rs);
 	if (l->draining && l->now - l->drain_start >= DRAIN_SECONDS) {
 		log_warnx("drain: %zu connections still open after %d s, "
 		    "closing them", l->nconns, DRAIN_SECONDS);

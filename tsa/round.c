@@ -111,6 +111,9 @@ struct rounds {
 	uint64_t		 since_anchor;	/* rounds */
 	time_t			 anchor_time;
 	struct anchor		 anchor;
+	struct witness		*wt;		/* NULL: no peers */
+	uint8_t			*head;		/* LedgerHead of the last anchor */
+	size_t			 head_len;
 	/* Jobs of closed rounds not yet handed to the workers. */
 	struct job		*sub_head, *sub_tail;
 	size_t			 nsub;
@@ -143,6 +146,7 @@ rounds_free(struct rounds *rs)
 	if (rs == NULL)
 		return;
 	token_tmpl_free(rs->tmpl);
+	free(rs->head);
 	free(rs);
 }
 
@@ -857,6 +861,9 @@ rounds_turn(struct rounds *rs, bool turn_end)
 	rounds_close(rs);
 }
 
+static void	anchor_head(struct rounds *, const struct anchor *,
+		    const uint8_t *, size_t);
+
 /* The anchor token came back: its record joins the next batch. */
 static void
 anchor_back(struct rounds *rs, struct job *j)
@@ -884,10 +891,74 @@ anchor_back(struct rounds *rs, struct job *j)
 	rec.first_serial = rec.last_serial = a->serial;
 	rec.payload = tok;
 	rec.payload_len = toklen;
-	if (journal_append(rs->jr, &rec, now_ns(CLOCK_MONOTONIC)) == 0)
+	if (journal_append(rs->jr, &rec, now_ns(CLOCK_MONOTONIC)) == 0) {
 		log_warnx("ledger: the anchor of round %" PRIu64 " was not "
 		    "recorded; the next anchor comes after another "
 		    "anchor_rounds rounds or anchor_seconds seconds", a->round);
+		return;
+	}
+	anchor_head(rs, a, tok, toklen);
+}
+
+/*
+ * The unit's signed head for GET /ledger/head: record a->ref (durable:
+ * anchors cover the durable head) and its hash, with the anchor token
+ * over it.
+ */
+static void
+anchor_head(struct rounds *rs, const struct anchor *a, const uint8_t *tok,
+    size_t toklen)
+{
+	struct ledger_head	h;
+
+	if (rs->head == NULL && (rs->head = malloc(LEDGER_HEAD_MAX)) == NULL)
+		err(1, NULL);
+	h.unit = rs->cfg->unit_id;
+	h.record = a->ref;
+	memcpy(h.head, a->head, LEDGER_HASH_LEN);
+	h.anchor = tok;
+	h.anchor_len = toklen;
+	rs->head_len = ledger_head_encode(&h, rs->head, LEDGER_HEAD_MAX);
+}
+
+bool
+rounds_ledger_head(const struct rounds *rs, const uint8_t **p, size_t *len)
+{
+	*p = rs->head;
+	*len = rs->head_len;
+	return rs->head_len > 0;
+}
+
+void
+rounds_set_witness(struct rounds *rs, struct witness *wt)
+{
+	rs->wt = wt;
+}
+
+void
+rounds_witness(struct rounds *rs)
+{
+	struct witness_head	*wh, *all = witness_take(rs->wt);
+	struct ledger_rec	 rec;
+	struct timespec		 ts;
+
+	for (wh = all; wh != NULL; wh = wh->next) {
+		memset(&rec, 0, sizeof(rec));
+		rec.kind = LEDGER_WITNESS;
+		rec.round = rs->next_round > 0 ? rs->next_round - 1 : 0;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		(void)tsp_gentime(&ts, rs->cfg->gentime_digits, rec.gentime);
+		rec.alg = HASH_SHA256;
+		rec.ref = wh->record;
+		memcpy(rec.root, wh->head, LEDGER_HASH_LEN);
+		rec.payload = wh->der;
+		rec.payload_len = wh->len;
+		if (journal_append(rs->jr, &rec, now_ns(CLOCK_MONOTONIC)) == 0)
+			log_warnx("ledger: the head of unit %" PRIu32 " at its "
+			    "record %" PRIu64 " was not recorded; the next "
+			    "fetch brings a newer one", wh->unit, wh->record);
+	}
+	witness_free(all);
 }
 
 /* A round token came back: its tree's leaves have their replies. */

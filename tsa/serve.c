@@ -32,6 +32,7 @@
 
 #include "common/conf.h"
 #include "common/file.h"
+#include "common/http_url.h"
 #include "common/log.h"
 #include "common/notify.h"
 #include "common/p11.h"
@@ -270,6 +271,8 @@ struct serve_state {
 	STACK_OF(X509)		*chain;
 	char			*module, *hsmconf, *pinfile, *chainpath;
 	char			*serialpath, *ledger_dir;
+	const char		*witness;	/* peer units' base URLs */
+	long			 witness_seconds;
 	const char		*token_label, *key_label;
 	int			 workers;
 	unsigned		 sign_timeout_ms;
@@ -369,6 +372,25 @@ serve_conf_token(struct serve_state *st)
 	st->tp.sign_hash = hash;
 }
 
+/* witness: base URLs, each http://HOST:PORT[/PATH] (tsa/witness.c). */
+static void
+serve_witness_check(struct conf *c, const char *peers)
+{
+	struct http_url	 u;
+	char		*list, *w, *save = NULL;
+
+	if (peers == NULL)
+		return;
+	if ((list = strdup(peers)) == NULL)
+		err(1, NULL);
+	for (w = strtok_r(list, " \t,", &save); w != NULL;
+	    w = strtok_r(NULL, " \t,", &save))
+		if (http_url_parse(w, &u) == -1)
+			conf_fatal(c, "witness", "\"%s\": want "
+			    "http://HOST:PORT[/PATH]", w);
+	free(list);
+}
+
 /* HTTP limits, rounds, the ledger and anchors. */
 static void
 serve_conf_service(struct serve_state *st)
@@ -405,6 +427,9 @@ serve_conf_service(struct serve_state *st)
 		conf_fatal(c, "ledger_sync", "\"%s\": direct or fdatasync", v);
 	st->cfg.anchor_rounds = conf_int(c, "anchor_rounds", 10000, 0, 1 << 30);
 	st->cfg.anchor_seconds = conf_int(c, "anchor_seconds", 60, 0, 86400);
+	st->witness = conf_str(c, "witness", NULL);
+	st->witness_seconds = conf_int(c, "witness_seconds", 60, 1, 86400);
+	serve_witness_check(c, st->witness);
 	st->cfg.cert_warn_days = conf_int(c, "cert_warn_days", 30, 0, 3650);
 }
 
@@ -637,6 +662,9 @@ serve_restart_only(const struct serve_state *a, const struct serve_state *b)
 		return "ledger_dir";
 	if (a->ledger_direct != b->ledger_direct)
 		return "ledger_sync";
+	if (STR_DIFFERS(a->witness, b->witness) ||
+	    a->witness_seconds != b->witness_seconds)
+		return "witness";
 	if (x->mode != y->mode)
 		return "clock_mode";
 	if (x->audit_max_bytes != y->audit_max_bytes ||
@@ -834,6 +862,7 @@ serve_main(int argc, char **argv)
 	struct serve_state	 st;
 	struct loop_parts	 lp;
 	struct clock		*clk;
+	struct witness		*wt;
 	sigset_t		 mask;
 	const char		*why;
 	char			 valid[96];
@@ -881,10 +910,13 @@ serve_main(int argc, char **argv)
 	    "serials from %s", st.cfg.unit_id, st.workers,
 	    st.workers > 1 ? "s" : "", st.key_label, st.serialpath);
 	lp.rl = reload_start(serve_reload, &st);
+	wt = witness_start(st.witness, st.witness_seconds, st.cfg.unit_id);
+	rounds_set_witness(lp.rs, wt);
 	serve_print_addr(lfd);
 	rc = loop_run(&st.cfg, lfd, &lp);
 
 	reload_stop(lp.rl);
+	witness_stop(wt);
 	close(lfd);
 	clock_set_stamp(clk, NULL, NULL);	/* the final seal: Ed25519 */
 	stamper_close(st.cfg.stamper);

@@ -539,6 +539,7 @@ serve_cert_why(const struct serve_cfg *cfg, int64_t now)
 }
 
 struct rounds;
+struct witness;
 struct ledger;
 struct journal;
 struct clock;
@@ -561,6 +562,16 @@ void		 rounds_free(struct rounds *);
  * made before keep theirs until they are freed.
  */
 void		 rounds_set_tmpl(struct rounds *, struct token_tmpl *);
+/*
+ * Witnessing (doc/ledger.md "Witnessing"): the heads wt fetched go into
+ * the ledger as LEDGER_WITNESS records, once a second
+ * (rounds_witness()); rounds_ledger_head() is this unit's own latest
+ * signed head, for GET /ledger/head: false before the first anchor.
+ */
+void		 rounds_set_witness(struct rounds *, struct witness *);
+void		 rounds_witness(struct rounds *);
+bool		 rounds_ledger_head(const struct rounds *, const uint8_t **,
+		    size_t *);
 /* A request of kind with a copy of the len bytes of tsq, zeroed else. */
 struct job	*rounds_job_new(enum job_kind, const uint8_t *tsq, size_t len);
 /* Frees j and what it owns (not its reply). */
@@ -651,6 +662,32 @@ void		 stamper_done(struct stamper *, struct stamp_req *,
 		    const uint8_t *resp, size_t len);
 /* After the loop: every waiting and later request gets -1 at once. */
 void		 stamper_close(struct stamper *);
+
+/* witness.c */
+/*
+ * Other units' signed ledger heads (doc/ledger.md "Witnessing"), fetched
+ * off the loop; each one kept is a LedgerHead's DER (aggr.h) and what the
+ * record of it needs.
+ */
+struct witness;
+struct witness_head {
+	struct witness_head	*next;
+	uint32_t		 unit;		/* the witnessed unit */
+	uint64_t		 record;	/* its record the head is of */
+	uint8_t			 head[32];
+	size_t			 len;
+	uint8_t			 der[];		/* the LedgerHead */
+};
+/*
+ * peers: base URLs, separated by blanks or commas; every seconds.  NULL
+ * when there is nothing to witness (no peers, or seconds 0).
+ */
+struct witness	*witness_start(const char *peers, unsigned seconds,
+		    uint32_t unit);
+void		 witness_stop(struct witness *);
+/* What was fetched since the last call, oldest first; NULL: none. */
+struct witness_head *witness_take(struct witness *);
+void		 witness_free(struct witness_head *);
 
 /* reload.c */
 /*

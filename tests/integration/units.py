@@ -13,12 +13,23 @@
 #   for /ers evidence records; `ledger prove L1 L2 --token` names the
 #   ledger it found the token in; a token of a unit with no ledger given
 #   is not in the ledgers;
+# - witnessing (doc/ledger.md "Witnessing"): both units run side by side,
+#   each anchoring its head every second and fetching the other's
+#   GET /ledger/head every second; the audit across both finds every
+#   witnessed head in the witnessed ledger.  Then unit 2's ledger is cut
+#   back and unit 2 runs on, so that its own chain and anchors are
+#   consistent again: `ledger verify L2` alone passes, the audit across
+#   both fails and names unit 2, its record, and the record of unit 1
+#   that witnessed it;
 # - a unit started with another unit_id than its ledger's is refused.
 import os
 import re
 import shutil
+import signal
+import socket
 import subprocess
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import serve as S  # noqa: E402
@@ -84,6 +95,121 @@ def load(conf, name):
     return saved, r
 
 
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def start(conf, port, log):
+    p = subprocess.Popen([S.CARIMBO, "serve", "-c", conf, "--listen",
+                          "127.0.0.1:%d" % port], stdout=subprocess.PIPE,
+                         stderr=open(log, "ab"))
+    line = p.stdout.readline().decode()
+    if "listening on" not in line:
+        raise SystemExit("unit did not start: %r %s" % (
+            line, open(log).read()[-1500:]))
+    return p
+
+
+def stop(p):
+    p.send_signal(signal.SIGTERM)
+    return p.wait(timeout=30)
+
+
+def records_of(led):
+    p = S.run(S.CARIMBO, "ledger", "verify", led)
+    return int(re.search(r"records\s+(\d+)", p.stdout.decode()).group(1))
+
+
+def cut_ledger(led, keep):
+    """Zeros every record from number keep on (doc/ledger.md layout)."""
+    path = os.path.join(led, "carimbo.ledger")
+    buf = bytearray(open(path, "rb").read())
+    off = 0
+    while buf[off:off + 4] == b"CRBL":
+        seq = int.from_bytes(buf[off + 12:off + 20], "big")
+        if seq == keep:
+            break
+        off += int.from_bytes(buf[off + 8:off + 12], "big")
+    buf[off:] = bytes(len(buf) - off)
+    with open(path, "wb") as f:
+        f.write(buf)
+
+
+def witnessing(conf1, conf2, l1, l2, root):
+    print("witnessing: two units side by side, each recording the "
+          "other's head")
+    p1, p2 = free_port(), free_port()
+    set_conf(conf1, anchor_seconds=1, witness="http://127.0.0.1:%d" % p2,
+             witness_seconds=1)
+    set_conf(conf2, anchor_seconds=1, witness="http://127.0.0.1:%d" % p1,
+             witness_seconds=1)
+    before2 = records_of(l2)
+    s1 = start(conf1, p1, S.path("unit1.log"))
+    s2 = start(conf2, p2, S.path("unit2.log"))
+    benches = [subprocess.Popen([S.CARIMBO, "bench", "--url",
+                                 "http://127.0.0.1:%d/" % port,
+                                 "--connections", "2", "--duration", "5",
+                                 "-c", conf, "--quiet"],
+                                stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+               for port, conf in ((p1, conf1), (p2, conf2))]
+    for b in benches:
+        b.wait(60)
+    time.sleep(2.5)     # a last anchor and fetch each
+    head = subprocess.run(["curl", "-sS", "-o", S.path("head.der"), "-w",
+                           "%{http_code} %{content_type}",
+                           "http://127.0.0.1:%d/ledger/head" % p2],
+                          capture_output=True).stdout.decode()
+    S.check(head == "200 application/vnd.carimbo.ledger-head",
+            "GET /ledger/head: %s" % head)
+    asn = S.run("openssl", "asn1parse", "-inform", "DER", "-in",
+                S.path("head.der")).stdout.decode()
+    S.check(re.search(r"INTEGER\s+:02\n", asn) is not None and
+            "pkcs7-signedData" in asn,
+            "the head is unit 2's, with its anchor token: %s" % asn[:600])
+    S.check(stop(s1) == 0 and stop(s2) == 0, "both units stopped cleanly")
+    p = S.run(S.CARIMBO, "ledger", "verify", l1, l2, "--ca", root,
+              ok=False)
+    out = p.stdout.decode()
+    m = re.search(r"witnessed heads: (\d+) agree with the witnessed units' "
+                  r"ledgers, 0 do not", out)
+    S.check(p.returncode == 0 and m is not None and int(m.group(1)) >= 4,
+            "the audit finds every witnessed head: %s" % out[-600:])
+    S.check(re.search(r"witnessed\s+\d+ heads of other units", out)
+            is not None, "each summary counts its witnessed heads")
+
+    print("unit 2 rewrites its ledger's tail: its own verify passes, the "
+          "audit across units names it")
+    cut_ledger(l2, before2)
+    set_conf(conf2, witness="")
+    text = open(conf2).read().replace("witness = \n", "")
+    with open(conf2, "w") as f:
+        f.write(text)
+    s2 = start(conf2, p2, S.path("unit2.log"))
+    S.run(S.CARIMBO, "bench", "--url", "http://127.0.0.1:%d/" % p2,
+          "--connections", "2", "--duration", "6", "-c", conf2, "--quiet",
+          ok=False)
+    time.sleep(1.5)
+    S.check(stop(s2) == 0, "unit 2 stopped cleanly")
+    p = S.run(S.CARIMBO, "ledger", "verify", l2, "--ca", root, ok=False)
+    S.check(p.returncode == 0, "unit 2's rewritten ledger verifies alone: "
+            "%s" % (p.stdout + p.stderr).decode()[-400:])
+    p = S.run(S.CARIMBO, "ledger", "verify", l1, l2, "--ca", root,
+              ok=False)
+    out = p.stdout.decode()
+    m = re.search(r"FAILED: unit 2 record (\d+) contradicts the head unit 1 "
+                  r"witnessed \(its record (\d+), \S+\): unit 2's ledger "
+                  r"was (rewritten|cut short) after unit 1 saw it", out)
+    S.check(p.returncode == 1 and m is not None and
+            int(m.group(1)) >= before2,
+            "the audit names unit 2, its record and the witness: %s" %
+            out[-900:])
+
+
 def cat(paths, out):
     with open(out, "wb") as f:
         for p in paths:
@@ -143,6 +269,8 @@ def main():
         S.check(p.returncode == 0 and ("unit %d: ledger %s" % (unit, led))
                 in out and "token IS in the ledger" in out,
                 "prove --token of unit %d: %s" % (unit, out[-400:]))
+
+    witnessing(conf1, conf2, l1, l2, root)
 
     print("a unit keeps its id for the life of its ledger")
     set_conf(conf1, unit_id=5)

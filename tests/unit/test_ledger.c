@@ -1278,6 +1278,105 @@ test_cert_records(void **state)
 	EVP_PKEY_free(k2);
 }
 
+/*
+ * A LedgerHead of these pieces (each INTEGER 3 bytes but the unit's),
+ * with a byte after its anchor when tail: refused with a reason, or with
+ * tail -1 (and no byte), read.
+ */
+static void
+head_refused(const uint8_t ver[3], const uint8_t *unit, size_t ulen,
+    const uint8_t rec[3], const uint8_t *head, size_t hlen,
+    const uint8_t *anchor, size_t alen, int tail)
+{
+	static const uint8_t	 zero;
+	struct ledger_head	 g;
+	struct der_w		 w;
+	uint8_t			 buf[LEDGER_HEAD_MAX + 8];
+	const char		*why = NULL;
+
+	der_w_init(&w, buf, sizeof(buf));
+	der_put_raw(&w, &zero, tail > 0 ? 1 : 0);
+	der_put_raw(&w, anchor, alen);
+	der_put_tlv(&w, DER_OCTET_STRING, head, hlen);
+	der_put_raw(&w, rec, 3);
+	der_put_raw(&w, unit, ulen);
+	der_put_raw(&w, ver, 3);
+	der_wrap(&w, DER_SEQUENCE, 0);
+	assert_false(w.err);
+	assert_int_equal(ledger_head_parse(der_w_data(&w), der_w_len(&w), &g,
+	    &why), tail < 0 ? 0 : -1);
+	assert_true(tail < 0 ? why == NULL : why != NULL);
+}
+
+/*
+ * LedgerHead (GET /ledger/head, LEDGER_WITNESS payloads): what is encoded
+ * reads back the same, and every malformed case is refused with a reason:
+ * each prefix, another version, a unit over 32 bits, a negative record, a
+ * head that is not 32 bytes, an anchor that is not a SEQUENCE, bytes
+ * after it or after the whole.
+ */
+static void
+test_ledger_head(void **state)
+{
+	struct ledger_head	 h, g;
+	uint8_t			 resp[RESP_CAP], buf[LEDGER_HEAD_MAX];
+	uint8_t			 bad[LEDGER_HEAD_MAX + 8];
+	const uint8_t		*tok;
+	const char		*why;
+	size_t			 rlen, tlen, n, i;
+	/* SEQUENCE { 1, unit, record, OCTET STRING head, anchor } pieces. */
+	static const uint8_t v2[] = { 0x02, 0x01, 0x02 };
+	static const uint8_t big_unit[] = { 0x02, 0x05, 0x01, 0, 0, 0, 0 };
+	static const uint8_t neg[] = { 0x02, 0x01, 0xff };
+
+	(void)state;
+	memset(&h, 0, sizeof(h));
+	h.unit = 7;
+	h.record = 123456789;
+	randombytes_buf(h.head, sizeof(h.head));
+	rlen = aggr_pki_issue(&pki, HASH_SHA256, h.head, resp, sizeof(resp));
+	assert_int_equal(ers_token_from_resp(resp, rlen, &tok, &tlen), 0);
+	h.anchor = tok;
+	h.anchor_len = tlen;
+	assert_true((n = ledger_head_encode(&h, buf, sizeof(buf))) > 0);
+	assert_int_equal(ledger_head_encode(&h, buf, 40), 0);	/* too small */
+	assert_int_equal(ledger_head_parse(buf, n, &g, &why), 0);
+	assert_int_equal(g.unit, 7);
+	assert_int_equal(g.record, 123456789);
+	assert_memory_equal(g.head, h.head, 32);
+	assert_int_equal(g.anchor_len, tlen);
+	assert_memory_equal(g.anchor, tok, tlen);
+	assert_int_equal(ers_token_verify(g.anchor, g.anchor_len, g.head, 32,
+	    pki.store, pki.untrusted), 0);
+
+	for (i = 0; i < n; i++) {
+		why = NULL;
+		assert_int_equal(ledger_head_parse(buf, i, &g, &why), -1);
+		assert_non_null(why);
+	}
+	memcpy(bad, buf, n);
+	bad[n] = 0;
+	assert_int_equal(ledger_head_parse(bad, n + 1, &g, &why), -1);
+
+	{
+		static const uint8_t one[] = { 0x02, 0x01, 0x01 };
+		static const uint8_t u7[] = { 0x02, 0x01, 0x07 };
+		static const uint8_t octet[] = { 0x04, 0x01, 0x00 };
+
+		/* The pieces as they should be: read. */
+		head_refused(one, u7, sizeof(u7), u7, h.head, 32, tok, tlen,
+		    -1);
+		head_refused(v2, u7, sizeof(u7), u7, h.head, 32, tok, tlen, 0);
+		head_refused(one, big_unit, sizeof(big_unit), u7, h.head, 32,
+		    tok, tlen, 0);
+		head_refused(one, u7, sizeof(u7), neg, h.head, 32, tok, tlen,
+		    0);
+		head_refused(one, u7, sizeof(u7), u7, h.head, 31, tok, tlen, 0);
+		head_refused(one, u7, sizeof(u7), u7, h.head, 32, octet, 3, 0);
+		head_refused(one, u7, sizeof(u7), u7, h.head, 32, tok, tlen, 1);
+	}
+}
+
 static void
 test_decode(void **state)
 {
@@ -1437,6 +1536,7 @@ main(void)
 		cmocka_unit_test(test_bad_records),
 		cmocka_unit_test(test_decode),
 		cmocka_unit_test(test_cert_records),
+		cmocka_unit_test(test_ledger_head),
 		cmocka_unit_test(test_cmd),
 	};
 
