@@ -47,6 +47,7 @@
 #include "bench/bench.h"
 #include "bench/check.h"
 #include "common/http_resp.h"
+#include "common/http_url.h"
 #include "common/log.h"
 #include "common/now.h"
 
@@ -160,47 +161,26 @@ int
 load_target(struct target *t, const char *url, int remote)
 {
 	struct addrinfo	 hints, *ai;
+	struct http_url	 u;
 	const char	*p, *slash;
-	char		 host[256], port[8] = "80";
-	const char	*colon;
-	size_t		 hl;
 
 	memset(t, 0, sizeof(*t));
-	if (strlen(url) >= sizeof(t->url) || strncmp(url, "http://", 7) != 0)
+	if (strlen(url) >= sizeof(t->url) || http_url_parse(url, &u) == -1)
 		return -EINVAL;
 	snprintf(t->url, sizeof(t->url), "%s", url);
+	/* The authority as written, for the Host field of every request. */
 	p = url + 7;
 	if ((slash = strchr(p, '/')) == NULL)
 		slash = p + strlen(p);
-	if ((size_t)(slash - p) >= sizeof(t->host) - 1 || slash == p)
+	if ((size_t)(slash - p) >= sizeof(t->host) - 1)
 		return -EINVAL;
 	memcpy(t->host, p, (size_t)(slash - p));
-	snprintf(t->path, sizeof(t->path), "%s", *slash ? slash : "/");
+	snprintf(t->path, sizeof(t->path), "%s", u.path);
 	t->ers = strcmp(t->path, "/ers") == 0;
-
-	if (t->host[0] == '[') {
-		if ((p = strchr(t->host, ']')) == NULL)
-			return -EINVAL;
-		hl = (size_t)(p - t->host - 1);
-		if (hl >= sizeof(host))
-			return -EINVAL;
-		colon = p[1] == ':' ? p + 1 : NULL;
-		memcpy(host, t->host + 1, hl);
-	} else {
-		colon = strrchr(t->host, ':');
-		hl = colon ? (size_t)(colon - t->host) : strlen(t->host);
-		memcpy(host, t->host, hl);
-	}
-	host[hl] = '\0';
-	if (colon != NULL) {
-		if (strlen(colon + 1) == 0 || strlen(colon + 1) >= sizeof(port))
-			return -EINVAL;
-		snprintf(port, sizeof(port), "%s", colon + 1);
-	}
 	memset(&hints, 0, sizeof(hints));
 	hints.ai_family = AF_UNSPEC;
 	hints.ai_socktype = SOCK_STREAM;
-	if (getaddrinfo(host, port, &hints, &ai) != 0)
+	if (getaddrinfo(u.host, u.port, &hints, &ai) != 0)
 		return -EHOSTUNREACH;
 	memcpy(&t->addr, ai->ai_addr, ai->ai_addrlen);
 	t->addrlen = ai->ai_addrlen;
