@@ -63,6 +63,7 @@ enum cert_profile {
 	CERT_NORMALISED,	/* advanced signatures */
 	CERT_ENCIPHERMENT,	/* key transport or key agreement */
 	CERT_SMIME,		/* CA/B Forum S/MIME mailbox-validated strict */
+	CERT_SMIME_IV,		/* S/MIME individual-validated strict */
 	CERT_NPROFILES
 };
 
@@ -129,7 +130,7 @@ struct csr {
 struct db_cert {
 	char		 serial[CA_MAX_SERIAL_HEX];	/* upper-case hex */
 	char		 issuer[16];
-	char		 profile[16];
+	char		 profile[24];
 	char		 subject[256];
 	char		 key_label[CA_MAX_LABEL + 1];	/* "" if not ours */
 	time_t		 not_after;
@@ -171,7 +172,11 @@ const char	*ca_issuer_name(enum ca_issuer);
 /* "root", "tsa", "user"; -1 if unknown. */
 int		 ca_issuer_parse(const char *);
 const char	*cert_profile_name(enum cert_profile);
-/* "tsa", "qualified", ...; -1 if unknown or not issuable with `ca issue`. */
+/*
+ * "tsa", "qualified", ...; -1 if unknown or not issuable with `ca issue`
+ * --profile (smime-individual is `--profile smime --validation
+ * individual`).
+ */
 int		 cert_profile_parse(const char *);
 /*
  * The key limits: RSA of CA_MIN_RSA to CA_MAX_RSA bits, EC on P-256,

@@ -35,7 +35,8 @@ cmd_usage(void)
 	    "        (--csr FILE | --keygen-on-token [--key-type T] "
 	    "[--key-label L])\n"
 	    "        [--subject /K=V/...] [--email ADDR]... [--days N] "
-	    "[--sscd] --out CERT.pem\n"
+	    "[--sscd]\n"
+	    "        [--validation mailbox|individual] --out CERT.pem\n"
 	    "  carimbo ca revoke -c CONF SERIAL --reason REASON "
 	    "[--invalidity-date YYYYMMDDHHMMSSZ]\n"
 	    "  carimbo ca crl -c CONF --issuer root|tsa|user --out FILE.crl "
@@ -55,7 +56,7 @@ enum {
 	O_CONF = 'c', O_PROFILE = 256, O_CSR, O_KEYGEN, O_KEYTYPE, O_KEYLABEL,
 	O_SUBJECT, O_EMAIL, O_DAYS, O_SSCD, O_OUT, O_REASON, O_INVALIDITY,
 	O_ISSUER, O_PEM, O_ORG, O_COUNTRY, O_URL, O_ROOTCN, O_TSACACN,
-	O_USERCACN, O_TSACN, O_HELP = 'h'
+	O_USERCACN, O_TSACN, O_VALIDATION, O_HELP = 'h'
 };
 
 static const struct option cmd_opts[] = {
@@ -81,6 +82,7 @@ static const struct option cmd_opts[] = {
 	{ "tsa-ca-cn",		required_argument,	NULL, O_TSACACN },
 	{ "user-ca-cn",		required_argument,	NULL, O_USERCACN },
 	{ "tsa-cn",		required_argument,	NULL, O_TSACN },
+	{ "validation",		required_argument,	NULL, O_VALIDATION },
 	{ "help",		no_argument,		NULL, O_HELP },
 	{ NULL,			0,			NULL, 0 }
 };
@@ -91,7 +93,8 @@ struct cmd_args {
 	const char	*emails[CA_MAX_EMAILS + 1];
 	size_t		 nemails;
 	int		 profile, keygen, keytype, days, sscd, reason, issuer;
-	int		 pem;
+	int		 pem, individual;
+	const char	*validation;
 	time_t		 invalidity;
 	char		*serial;
 };
@@ -224,6 +227,15 @@ cmd_parse(int argc, char **argv, struct cmd_args *a)
 		case O_PEM:
 			a->pem = 1;
 			break;
+		case O_VALIDATION:
+			/* S/MIME BR 1.1: how the subject was validated. */
+			if (strcmp(optarg, "individual") != 0 &&
+			    strcmp(optarg, "mailbox") != 0)
+				errx(2, "--validation %s: mailbox or individual",
+				    optarg);
+			a->validation = optarg;
+			a->individual = strcmp(optarg, "individual") == 0;
+			break;
 		case O_ORG:
 			a->org = optarg;
 			break;
@@ -272,6 +284,10 @@ cmd_issue(struct cmd_args *a)
 	if (a->csr != NULL && (a->keytype != -1 || a->keylabel != NULL))
 		errx(2, "issue --csr: --key-type and --key-label are for "
 		    "--keygen-on-token");
+	if (a->validation != NULL && a->profile != CERT_SMIME)
+		errx(2, "issue: --validation is for --profile smime");
+	if (a->individual)
+		a->profile = CERT_SMIME_IV;
 	if (a->csr != NULL) {
 		if (file_read(a->csr, CA_MAX_CSR, &buf, &len) == -1)
 			exit(1);

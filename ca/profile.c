@@ -76,16 +76,30 @@ static const struct profile profiles[CERT_NPROFILES] = {
 	    { NID_commonName, NID_undef } },
 	/*
 	 * CA/B Forum S/MIME BR 7.1.2.3: emailProtection the only EKU
-	 * (strict), keyUsage by key type, SAN rfc822Name required, policy
-	 * mailbox-validated strict 2.23.140.1.5.1.3; 7.1.4.2: a mailbox
-	 * subject holds only commonName and emailAddress, both mailboxes of
-	 * the SAN; 6.3.2: at most 825 days.
+	 * (strict generation), keyUsage by key type, SAN rfc822Name
+	 * required, policy mailbox-validated strict 2.23.140.1.5.1.3
+	 * (7.1.6.1); 7.1.4.2.3: a mailbox subject holds only commonName,
+	 * serialNumber and emailAddress, the first and last mailboxes of
+	 * the SAN (profile_smime); 6.3.2: at most 825 days.
 	 */
 	[CERT_SMIME] = { "smime", "S/MIME", CA_USER, 0, -1, KU_DS | KU_KE,
 	    KU_DS | KU_KA, NID_email_protect, 0, 0, 0, 2, 2 * 365, 825,
 	    { "2.23.140.1.5.1.3" },
-	    { NID_commonName, NID_pkcs9_emailAddress, NID_undef },
-	    { NID_undef } },
+	    { NID_commonName, NID_serialNumber, NID_pkcs9_emailAddress,
+	    NID_undef }, { NID_undef } },
+	/*
+	 * The same extensions for a natural person whose identity the RA
+	 * verified (S/MIME BR 3.2.4): policy individual-validated strict
+	 * 2.23.140.1.5.4.3 (7.1.6.1); 7.1.4.2.5, strict column: no
+	 * organisation attributes, no streetAddress or postalCode.
+	 */
+	[CERT_SMIME_IV] = { "smime-individual", "S/MIME individual-validated",
+	    CA_USER, 0, -1, KU_DS | KU_KE, KU_DS | KU_KA, NID_email_protect,
+	    0, 0, 0, 2, 2 * 365, 825, { "2.23.140.1.5.4.3" },
+	    { NID_commonName, NID_givenName, NID_surname, NID_pseudonym,
+	    NID_serialNumber, NID_pkcs9_emailAddress, NID_title,
+	    NID_localityName, NID_stateOrProvinceName, NID_countryName,
+	    NID_undef }, { NID_undef } },
 };
 
 const struct profile *
@@ -123,7 +137,7 @@ cert_profile_parse(const char *s)
 	int i;
 
 	for (i = CERT_TSA; i < CERT_NPROFILES; i++)
-		if (strcmp(s, profiles[i].name) == 0)
+		if (i != CERT_SMIME_IV && strcmp(s, profiles[i].name) == 0)
 			return i;
 	return -1;
 }
@@ -230,6 +244,87 @@ profile_has_email(const char *const *emails, size_t n, const char *s)
 	return 0;
 }
 
+/*
+ * The subject attribute nid as a C string in buf, or NULL if absent
+ * (profile_check() has refused NULs and repeated attributes).
+ */
+static const char *
+profile_text(const X509_NAME *name, int nid, char *buf, size_t size)
+{
+	if (X509_NAME_get_text_by_NID((X509_NAME *)name, nid, buf,
+	    (int)size) < 0)
+		return NULL;
+	return buf;
+}
+
+/*
+ * The S/MIME BR rules on the subject's names (7.1.4.2.2): emailAddress
+ * (h) is one of the SAN's mailboxes; commonName (a) is one too in a
+ * mailbox-validated certificate, and in an individual-validated one it
+ * is that or a personal name or the pseudonym.  Individual-validated,
+ * strict generation (7.1.4.2.5 note 2): givenName and/or surname, or a
+ * pseudonym, and never both (e, f).  1, or 0 with a log line.
+ */
+static int
+profile_smime(enum cert_profile p, const X509_NAME *name,
+    const char *const *emails, size_t n)
+{
+	char		 cn[CA_MAX_EMAIL + 1], mail[CA_MAX_EMAIL + 1];
+	char		 pseu[CA_MAX_NAME + 1], tmp[CA_MAX_NAME + 1];
+	const char	*pn, *pm, *pp;
+	int		 person;
+
+	pn = profile_text(name, NID_commonName, cn, sizeof(cn));
+	pm = profile_text(name, NID_pkcs9_emailAddress, mail, sizeof(mail));
+	pp = profile_text(name, NID_pseudonym, pseu, sizeof(pseu));
+	person = profile_text(name, NID_givenName, tmp, sizeof(tmp)) != NULL ||
+	    profile_text(name, NID_surname, tmp, sizeof(tmp)) != NULL;
+	if (pm != NULL && !(email_check(pm) && profile_has_email(emails, n,
+	    pm))) {
+		log_warnx("profile smime: subject emailAddress \"%s\" is not a "
+		    "mailbox of the subjectAltName (S/MIME BR 7.1.4.2.2 h)",
+		    pm);
+		return 0;
+	}
+	if (p == CERT_SMIME) {
+		if (pn != NULL && !(email_check(pn) &&
+		    profile_has_email(emails, n, pn))) {
+			log_warnx("profile smime: subject commonName \"%s\" is "
+			    "not a mailbox of the subjectAltName: a "
+			    "mailbox-validated certificate's commonName is one "
+			    "of its mailboxes (S/MIME BR 7.1.4.2.2 a); a "
+			    "personal name needs --validation individual", pn);
+			return 0;
+		}
+		return 1;
+	}
+	if (person == (pp != NULL)) {
+		log_warnx("profile smime, individual-validated: the subject "
+		    "names the person with givenName and/or surname, or with "
+		    "a pseudonym, %s (S/MIME BR 7.1.4.2.5 note 2, 7.1.4.2.2 "
+		    "e, f): add /GN=.../SN=... or /pseudonym=...", person ?
+		    "not both" : "and has neither");
+		return 0;
+	}
+	if (pn == NULL)
+		return 1;
+	if (strchr(pn, '@') != NULL) {
+		if (!email_check(pn) || !profile_has_email(emails, n, pn)) {
+			log_warnx("profile smime: subject commonName \"%s\" is "
+			    "not a mailbox of the subjectAltName (S/MIME BR "
+			    "7.1.4.2.2 a)", pn);
+			return 0;
+		}
+	} else if (pp != NULL && strcmp(pn, pp) != 0) {
+		log_warnx("profile smime: subject commonName \"%s\" is neither "
+		    "the pseudonym \"%s\" nor a mailbox: with a pseudonym, the "
+		    "commonName names no one else (S/MIME BR 7.1.4.2.2 a, f)",
+		    pn, pp);
+		return 0;
+	}
+	return 1;
+}
+
 int
 profile_check(enum cert_profile p, const X509_NAME *name,
     const char *const *emails, size_t nemails)
@@ -267,8 +362,11 @@ profile_check(enum cert_profile p, const X509_NAME *name,
 			OBJ_obj2txt(oid, sizeof(oid),
 			    X509_NAME_ENTRY_get_object(e), 1);
 			log_warnx("profile %s: subject attribute %s (%s) is not "
-			    "allowed (allowed: %s)", pr->name, nid != NID_undef ?
-			    OBJ_nid2ln(nid) : "unknown", oid, allowed);
+			    "allowed (allowed: %s)%s", pr->name, nid != NID_undef ?
+			    OBJ_nid2ln(nid) : "unknown", oid, allowed,
+			    p == CERT_SMIME ? "; a mailbox-validated certificate "
+			    "names no person (S/MIME BR 7.1.4.2.3): a person's "
+			    "name or country needs --validation individual" : "");
 			goto out;
 		}
 		/* RFC 5280 4.1.2.4: one attribute per RDN here. */
@@ -307,23 +405,10 @@ profile_check(enum cert_profile p, const X509_NAME *name,
 			    "letters (ISO 3166-1 alpha-2)", pr->name);
 			goto out;
 		}
-		/* S/MIME BR 7.1.4.2.2: subject mailboxes are in the SAN. */
-		if (p == CERT_SMIME) {
-			char buf[CA_MAX_EMAIL + 1];
-
-			memcpy(buf, ASN1_STRING_get0_data(v),
-			    (size_t)ASN1_STRING_length(v));
-			buf[ASN1_STRING_length(v)] = '\0';
-			if (!email_check(buf) ||
-			    !profile_has_email(emails, nemails, buf)) {
-				log_warnx("profile smime: subject %s \"%s\" is "
-				    "not a mailbox of the subjectAltName "
-				    "(S/MIME BR 7.1.4.2.2)", OBJ_nid2sn(nid),
-				    buf);
-				goto out;
-			}
-		}
 	}
+	if ((p == CERT_SMIME || p == CERT_SMIME_IV) &&
+	    !profile_smime(p, name, emails, nemails))
+		goto out;
 	for (k = 0; k < 3 && pr->required[k] != NID_undef; k++)
 		if (X509_NAME_get_index_by_NID(name, pr->required[k], -1) < 0) {
 			log_warnx("profile %s: subject needs %s (%s)", pr->name,

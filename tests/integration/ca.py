@@ -132,8 +132,9 @@ def body(t):
                 return l.strip()[len(header):].strip(), lines[i + 1].strip()
         return None, None
 
-    def verify(cert, issuer):
-        out = run("openssl", "verify", "-CAfile", root, "-untrusted",
+    def verify(cert, issuer, purpose=None):
+        more = ["-purpose", purpose] if purpose else []
+        out = run("openssl", "verify", *more, "-CAfile", root, "-untrusted",
                   chains[issuer], cert, ok=False)
         check(out.stdout.strip() == cert + ": OK",
               "openssl verify %s: %s %s" % (cert, out.stdout, out.stderr))
@@ -148,6 +149,7 @@ def body(t):
         out = run("certtool", "-i", "--infile", cert, ok=False)
         check(out.returncode == 0 and "X.509 Certificate Information" in
               out.stdout, "certtool -i %s" % cert)
+        return out.stdout
 
     def common(cert, txt, issuer):
         check("X509v3 Subject Key Identifier" in txt, cert + ": no SKI")
@@ -286,6 +288,45 @@ def body(t):
           "smime EC: keyUsage")
     verify(p("sm2.pem"), "user")
 
+    # S/MIME BR: the validation chosen says what the subject may hold and
+    # which policy the certificate asserts (7.1.4.2.3, 7.1.4.2.5,
+    # 7.1.6.1, strict generation both).  openssl checks the purpose,
+    # certtool -i reads the content back.
+    def smime(name, validation, subj, email, policy):
+        c = csr(name, subj)
+        args = ["--validation", validation] if validation else []
+        out = issue("smime", *args, "--csr", c, "--email", email, "--out",
+                    p(name + ".pem"))
+        info = verify(p(name + ".pem"), "user", "smimesign")
+        txt = text(p(name + ".pem"))
+        check("Policy: " + policy in txt and txt.count("Policy:") == 1,
+              "%s: policy is not %s alone" % (name, policy))
+        gt = re.sub(r"\s+", " ", info)
+        for want in ("Key Purpose (not critical): Email protection. "
+                     "Subject Key", "RFC822Name: " + email,
+                     "Certificate Policies (not critical): " + policy,
+                     "Key Usage (critical): Digital signature. "
+                     "Key agreement."):
+            check(want in gt, "%s: certtool -i lacks %r" % (name, want))
+        return out.stdout.strip(), gt
+
+    _, gt = smime("smm", "mailbox", "/serialNumber=M1/CN=eva@example.pt",
+                  "eva@example.pt", "2.23.140.1.5.1.3")
+    check("Subject: CN=eva@example.pt,serialNumber=M1" in gt,
+          "smime mailbox: certtool subject")
+    serials["smime-individual"], gt = smime(
+        "smi", "individual", "/CN=Ana Mail/GN=Ana/SN=Mail/C=MO",
+        "ana@example.mo", "2.23.140.1.5.4.3")
+    check("Subject: C=MO,surName=Mail,givenName=Ana,CN=Ana Mail" in gt,
+          "smime individual: certtool subject")
+    _, gt = smime("smp", "individual", "/pseudonym=Pardal/CN=Pardal",
+                  "pardal@example.mo", "2.23.140.1.5.4.3")
+    check("CN=Pardal" in gt, "smime pseudonym: certtool subject")
+    out = run(CARIMBO, "ca", "list", "-c", conf)
+    check(re.search(serials["smime-individual"] + r"\tuser\tsmime-individual"
+                    r"\t", out.stdout) is not None,
+          "ca list: the individual-validated profile: " + out.stdout)
+
     # Refusals: a clear message, and the database untouched.
     def digest():
         return hashlib.sha256(open(db, "rb").read()).hexdigest()
@@ -377,6 +418,32 @@ def body(t):
     refused("smime without mailbox", ["issue", "-c", conf, "--profile",
             "smime", "--csr", csr("nm2", "/CN=a@example.pt"), "--out",
             p("x.pem")], ["mailbox is required"])
+    # The issue's example: a person's name and country are no mailbox
+    # subject; individual-validated names the person in givenName/surname
+    # or a pseudonym (7.1.4.2.5 note 2), so the CN alone is refused too.
+    refused("smime mailbox with a name", ["issue", "-c", conf, "--profile",
+            "smime", "--keygen-on-token", "--subject", "/CN=Ana Mail/C=MO",
+            "--email", "ana@example.mo", "--out", p("x.pem")],
+            ["countryName", "not allowed", "--validation individual"])
+    refused("smime mailbox CN not a mailbox", ["issue", "-c", conf,
+            "--profile", "smime", "--validation", "mailbox", "--csr",
+            csr("nm3", "/CN=Ana Mail"), "--email", "ana@example.mo",
+            "--out", p("x.pem")], ["commonName \"Ana Mail\" is not a "
+                                   "mailbox", "--validation individual"])
+    refused("smime individual without givenName/surname", ["issue", "-c",
+            conf, "--profile", "smime", "--validation", "individual",
+            "--keygen-on-token", "--subject", "/CN=Ana Mail/C=MO", "--email",
+            "ana@example.mo", "--out", p("x.pem")],
+            ["givenName and/or surname", "7.1.4.2.5"])
+    refused("smime individual with an organisation", ["issue", "-c", conf,
+            "--profile", "smime", "--validation", "individual", "--csr",
+            csr("io", "/O=Correio/GN=Ana/CN=Ana"), "--email",
+            "ana@example.mo", "--out", p("x.pem")],
+            ["organizationName", "not allowed"])
+    refused("--validation on another profile", ["issue", "-c", conf,
+            "--profile", "normalised", "--validation", "individual", "--csr",
+            good, "--out", p("x.pem")], ["--validation is for --profile "
+                                         "smime"])
     refused("RSA-1024", ["issue", "-c", conf, "--profile", "normalised",
             "--csr", csr("weak", "/C=PT/CN=W", key="rsa:1024"), "--out",
             p("x.pem")], ["1024 bits refused"])

@@ -113,6 +113,36 @@ test_profile_filter(void **state)
 	assert_int_equal(check(CERT_SMIME, "/CN=ana@example.pt", NULL, 0), 0);
 	assert_int_equal(check(CERT_SMIME, "/CN=ana@example.pt", dup, 2), 0);
 	assert_int_equal(check(CERT_SMIME, "/CN=ana@example.pt", bad, 1), 0);
+	/* S/MIME BR 7.1.4.2.3: serialNumber too, but no person or country. */
+	assert_int_equal(check(CERT_SMIME, "/serialNumber=7/CN=ana@example.pt",
+	    ana, 1), 1);
+	assert_int_equal(check(CERT_SMIME, "/CN=Ana Mail/C=MO", ana, 1), 0);
+	assert_int_equal(check(CERT_SMIME, "/GN=Ana/CN=ana@example.pt", ana,
+	    1), 0);
+	assert_int_equal(check(CERT_SMIME, "/emailAddress=rui@example.pt", ana,
+	    1), 0);
+	/* Individual-validated strict: 7.1.4.2.5 and 7.1.4.2.2 a, e, f. */
+	assert_int_equal(check(CERT_SMIME_IV, "/C=MO/GN=Ana/SN=Mail/CN=Ana Mail",
+	    ana, 1), 1);
+	assert_int_equal(check(CERT_SMIME_IV, "/SN=Mail", ana, 1), 1);
+	assert_int_equal(check(CERT_SMIME_IV, "/pseudonym=Pardal/CN=Pardal",
+	    ana, 1), 1);
+	assert_int_equal(check(CERT_SMIME_IV, "/GN=Ana/CN=ana@example.pt", ana,
+	    1), 1);
+	assert_int_equal(check(CERT_SMIME_IV, "/L=Macau/ST=Macau/title=Dr/"
+	    "serialNumber=9/GN=Ana/emailAddress=ana@example.pt", ana, 1), 1);
+	assert_int_equal(check(CERT_SMIME_IV, "/CN=Ana Mail/C=MO", ana, 1), 0);
+	assert_int_equal(check(CERT_SMIME_IV, "/GN=Ana/pseudonym=P/CN=P", ana,
+	    1), 0);
+	assert_int_equal(check(CERT_SMIME_IV, "/pseudonym=Pardal/CN=Ana", ana,
+	    1), 0);
+	assert_int_equal(check(CERT_SMIME_IV, "/GN=Ana/CN=rui@example.pt", ana,
+	    1), 0);
+	assert_int_equal(check(CERT_SMIME_IV, "/O=Correio/GN=Ana", ana, 1), 0);
+	assert_int_equal(check(CERT_SMIME_IV, "/street=Rua 1/GN=Ana", ana, 1),
+	    0);
+	assert_int_equal(check(CERT_SMIME_IV, "/GN=Ana", NULL, 0), 0);
+	assert_int_equal(cert_profile_parse("smime-individual"), -1);
 }
 
 static void
