@@ -41,6 +41,8 @@
 #define CA_MAX_RSA	4096	/* bits; P11_MAX_SIG holds a 4096-bit sig */
 #define CA_MAX_DAYS	(30 * 366)	/* validity given on the command line */
 #define CA_MAX_CRL_DAYS	366
+#define QC_MAX_LEGISLATION 8	/* countries in one QcCClegislation */
+#define QC_MAX_EXPONENT	18	/* |exponent| of a QcLimitValue */
 
 /* The three CAs.  Their names are in URLs and on the command line. */
 enum ca_issuer {
@@ -99,6 +101,18 @@ struct profile {
 	int		 required[3];	/* required, NID_undef ends */
 };
 
+/*
+ * The qualified profile's statements chosen per certificate (`ca issue
+ * --qc-legislation`, `--qc-limit`); ca.conf gives QcPDS and the retention.
+ */
+struct qc_opts {
+	char		 legislation[QC_MAX_LEGISLATION][3];	/* ISO 3166 */
+	size_t		 nlegislation;	/* 0: no QcCClegislation */
+	char		 currency[4];	/* ISO 4217; "": no QcLimitValue */
+	int64_t		 amount;	/* the limit is amount * 10^exponent */
+	int		 exponent;
+};
+
 /* What a certificate request brings; cert_issue() applies the profile. */
 struct cert_req {
 	enum cert_profile	 profile;
@@ -116,6 +130,7 @@ struct cert_req {
 	const char		*url;		/* base of CDP and AIA, or NULL */
 	const char		*qc_pds;	/* QcPDS URL (English), or NULL */
 	int			 qc_retention;	/* QcRetentionPeriod years, 0: none */
+	const struct qc_opts	*qc;		/* or NULL */
 };
 
 /* A parsed, verified PKCS#10 request (csr.c). */
@@ -219,14 +234,33 @@ int		 cert_extensions(X509 *x, const struct cert_req *);
 /* Upper-case hex of a serial, no leading zero octets (as db.c keys it). */
 void		 cert_serial_hex(const ASN1_INTEGER *, char[CA_MAX_SERIAL_HEX]);
 
+/* iso.c */
+/* 1 if s is an ISO 3166-1 alpha-2 country code, else 0. */
+int		 iso_country(const char *);
+/* 1 if s is an ISO 4217 alphabetic currency code, else 0. */
+int		 iso_currency(const char *);
+
 /* qc.c */
 /*
  * The qcStatements extension (RFC 3739 3.2.6, ETSI EN 319 412-5 4):
- * QcCompliance, QcType esign, QcSSCD if sscd, QcPDS if pds, and
- * QcRetentionPeriod if retention > 0.  Returns the extension (caller
+ * QcCompliance, QcType esign, QcSSCD if sscd, QcPDS if pds,
+ * QcRetentionPeriod if retention > 0, and QcCClegislation and
+ * QcLimitValue as o (or NULL) says.  Returns the extension (caller
  * frees) or NULL with a log line.
  */
-X509_EXTENSION	*qc_statements(int sscd, const char *pds, int retention);
+X509_EXTENSION	*qc_statements(int sscd, const char *pds, int retention,
+		    const struct qc_opts *o);
+/*
+ * "CC[,CC...]" into o->legislation: ISO 3166-1 alpha-2 codes, each once,
+ * at most QC_MAX_LEGISLATION.  0, or -1 with a log line.
+ */
+int		 qc_legislation_parse(const char *, struct qc_opts *o);
+/*
+ * "CUR:AMOUNT[:EXPONENT]" (ISO 4217 alphabetic; AMOUNT a decimal integer
+ * >= 0; |EXPONENT| <= QC_MAX_EXPONENT, 0 by default) into o.  0, or -1
+ * with a log line.
+ */
+int		 qc_limit_parse(const char *, struct qc_opts *o);
 
 /* csr.c */
 /*
@@ -344,6 +378,7 @@ struct ca_issue_args {
 	const char		*key_label;	/* the key's label if on token */
 	int			 days;
 	int			 sscd;
+	const struct qc_opts	*qc;		/* qualified only; or NULL */
 };
 /*
  * The one issuing path (`carimbo ca issue`, `ca init`, `init --demo`):

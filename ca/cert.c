@@ -242,7 +242,7 @@ cert_extensions(X509 *x, const struct cert_req *req)
 		return -1;
 
 	if (pr->qc && cert_add(x, qc_statements(req->sscd, req->qc_pds,
-	    req->qc_retention), "qcStatements") == -1)
+	    req->qc_retention, req->qc), "qcStatements") == -1)
 		return -1;
 
 	/*

@@ -36,7 +36,9 @@ cmd_usage(void)
 	    "[--key-label L])\n"
 	    "        [--subject /K=V/...] [--email ADDR]... [--days N] "
 	    "[--sscd]\n"
-	    "        [--validation mailbox|individual] --out CERT.pem\n"
+	    "        [--validation mailbox|individual] [--qc-legislation CC,...]"
+	    "\n"
+	    "        [--qc-limit CUR:AMOUNT[:EXP]] --out CERT.pem\n"
 	    "  carimbo ca revoke -c CONF SERIAL --reason REASON "
 	    "[--invalidity-date YYYYMMDDHHMMSSZ]\n"
 	    "  carimbo ca crl -c CONF --issuer root|tsa|user --out FILE.crl "
@@ -56,7 +58,8 @@ enum {
 	O_CONF = 'c', O_PROFILE = 256, O_CSR, O_KEYGEN, O_KEYTYPE, O_KEYLABEL,
 	O_SUBJECT, O_EMAIL, O_DAYS, O_SSCD, O_OUT, O_REASON, O_INVALIDITY,
 	O_ISSUER, O_PEM, O_ORG, O_COUNTRY, O_URL, O_ROOTCN, O_TSACACN,
-	O_USERCACN, O_TSACN, O_VALIDATION, O_HELP = 'h'
+	O_USERCACN, O_TSACN, O_VALIDATION, O_QCLEG, O_QCLIMIT,
+	O_HELP = 'h'
 };
 
 static const struct option cmd_opts[] = {
@@ -83,6 +86,8 @@ static const struct option cmd_opts[] = {
 	{ "user-ca-cn",		required_argument,	NULL, O_USERCACN },
 	{ "tsa-cn",		required_argument,	NULL, O_TSACN },
 	{ "validation",		required_argument,	NULL, O_VALIDATION },
+	{ "qc-legislation",	required_argument,	NULL, O_QCLEG },
+	{ "qc-limit",		required_argument,	NULL, O_QCLIMIT },
 	{ "help",		no_argument,		NULL, O_HELP },
 	{ NULL,			0,			NULL, 0 }
 };
@@ -95,6 +100,8 @@ struct cmd_args {
 	int		 profile, keygen, keytype, days, sscd, reason, issuer;
 	int		 pem, individual;
 	const char	*validation;
+	struct qc_opts	 qc;
+	int		 qc_given;
 	time_t		 invalidity;
 	char		*serial;
 };
@@ -227,6 +234,16 @@ cmd_parse(int argc, char **argv, struct cmd_args *a)
 		case O_PEM:
 			a->pem = 1;
 			break;
+		case O_QCLEG:
+			if (qc_legislation_parse(optarg, &a->qc) == -1)
+				exit(2);
+			a->qc_given = 1;
+			break;
+		case O_QCLIMIT:
+			if (qc_limit_parse(optarg, &a->qc) == -1)
+				exit(2);
+			a->qc_given = 1;
+			break;
 		case O_VALIDATION:
 			/* S/MIME BR 1.1: how the subject was validated. */
 			if (strcmp(optarg, "individual") != 0 &&
@@ -288,6 +305,9 @@ cmd_issue(struct cmd_args *a)
 		errx(2, "issue: --validation is for --profile smime");
 	if (a->individual)
 		a->profile = CERT_SMIME_IV;
+	if (a->qc_given && a->profile != CERT_QUALIFIED)
+		errx(2, "issue: --qc-legislation and --qc-limit are for "
+		    "--profile qualified");
 	if (a->csr != NULL) {
 		if (file_read(a->csr, CA_MAX_CSR, &buf, &len) == -1)
 			exit(1);
@@ -310,6 +330,7 @@ cmd_issue(struct cmd_args *a)
 	ia.nemails = n;
 	ia.days = a->days;
 	ia.sscd = a->sscd;
+	ia.qc = a->qc_given ? &a->qc : NULL;
 	if (!profile_check(a->profile, ia.subject, emails, n))
 		errx(1, "profile %s: request refused",
 		    cert_profile_name(a->profile));

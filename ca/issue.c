@@ -154,6 +154,7 @@ ca_issue(struct ca *ca, const struct ca_issue_args *a)
 	req.url = ca->url;
 	req.qc_pds = ca->qc_pds;
 	req.qc_retention = ca->qc_retention;
+	req.qc = a->qc;
 	if ((x = cert_issue(&req)) == NULL)
 		goto out;
 	if (db_cert_add(ca->db, pr->issuer, a->profile, x, klabel) == -1 ||

@@ -6,7 +6,12 @@
  * ca/asn1.h; SemanticsInformation, one OID in a SEQUENCE, by hand
  * (qc_semantics).
  */
+#include <ctype.h>
 #include <err.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <openssl/objects.h>
@@ -20,11 +25,13 @@
 #define QC_OID_SYNTAX_V2	"1.3.6.1.5.5.7.11.2"	/* RFC 3739 3.2.6.1 */
 #define QC_OID_NATURAL		"0.4.0.194121.1.1"	/* EN 319 412-1 5.1 */
 #define QC_OID_COMPLIANCE	"0.4.0.1862.1.1"	/* EN 319 412-5 4.2.1 */
+#define QC_OID_LIMIT		"0.4.0.1862.1.2"	/* EN 319 412-5 4.3.2 */
 #define QC_OID_RETENTION	"0.4.0.1862.1.3"	/* EN 319 412-5 4.3.3 */
 #define QC_OID_SSCD		"0.4.0.1862.1.4"	/* EN 319 412-5 4.2.2 */
 #define QC_OID_PDS		"0.4.0.1862.1.5"	/* EN 319 412-5 4.3.4 */
 #define QC_OID_TYPE		"0.4.0.1862.1.6"	/* EN 319 412-5 4.2.3 */
 #define QC_OID_TYPE_ESIGN	"0.4.0.1862.1.6.1"
+#define QC_OID_LEGISLATION	"0.4.0.1862.1.7"	/* EN 319 412-5 4.2.4 */
 
 static ASN1_OBJECT *
 qc_oid(const char *s)
@@ -88,8 +95,135 @@ qc_semantics(const char *id)
 	return t;
 }
 
+int
+qc_legislation_parse(const char *s, struct qc_opts *o)
+{
+	const char	*p = s;
+	char		 cc[3];
+	size_t		 i, n = 0;
+
+	for (;;) {
+		if (strlen(p) < 2 || (p[2] != ',' && p[2] != '\0'))
+			goto bad;
+		memcpy(cc, p, 2);
+		cc[2] = '\0';
+		if (!iso_country(cc)) {
+			log_warnx("--qc-legislation: \"%s\" is not an ISO "
+			    "3166-1 alpha-2 country code (EN 319 412-5 4.2.4)",
+			    cc);
+			return -1;
+		}
+		for (i = 0; i < n; i++)
+			if (strcmp(o->legislation[i], cc) == 0) {
+				log_warnx("--qc-legislation: %s twice", cc);
+				return -1;
+			}
+		if (n == QC_MAX_LEGISLATION) {
+			log_warnx("--qc-legislation: at most %d countries",
+			    QC_MAX_LEGISLATION);
+			return -1;
+		}
+		memcpy(o->legislation[n++], cc, 3);
+		if (p[2] == '\0')
+			break;
+		p += 3;
+	}
+	o->nlegislation = n;
+	return 0;
+bad:
+	log_warnx("--qc-legislation \"%s\": CC[,CC...], ISO 3166-1 alpha-2 "
+	    "codes in capitals", s);
+	return -1;
+}
+
+int
+qc_limit_parse(const char *s, struct qc_opts *o)
+{
+	char		*end;
+	intmax_t	 amount;
+	long		 exp = 0;
+
+	if (strlen(s) < 5 || s[3] != ':')
+		goto bad;
+	memcpy(o->currency, s, 3);
+	o->currency[3] = '\0';
+	if (!iso_currency(o->currency)) {
+		log_warnx("--qc-limit: \"%s\" is not an ISO 4217 currency code "
+		    "(EN 319 412-5 4.3.2)", o->currency);
+		goto fail;
+	}
+	s += 4;
+	if (*s == '-') {
+		log_warnx("--qc-limit: a negative amount limits nothing");
+		goto fail;
+	}
+	errno = 0;
+	amount = strtoimax(s, &end, 10);
+	if (!isdigit((unsigned char)*s) || errno != 0 || amount < 0 ||
+	    amount > INT64_MAX || (*end != '\0' && *end != ':'))
+		goto bad;
+	if (*end == ':') {
+		s = end + 1;
+		errno = 0;
+		exp = strtol(s, &end, 10);
+		if (!isdigit((unsigned char)s[*s == '-']) || *end != '\0' ||
+		    errno != 0 ||
+		    exp < -QC_MAX_EXPONENT || exp > QC_MAX_EXPONENT)
+			goto bad;
+	}
+	o->amount = (int64_t)amount;
+	o->exponent = (int)exp;
+	return 0;
+bad:
+	log_warnx("--qc-limit: CUR:AMOUNT[:EXPONENT], the limit being AMOUNT "
+	    "* 10^EXPONENT in ISO 4217 currency CUR, AMOUNT at least 0, "
+	    "|EXPONENT| at most %d", QC_MAX_EXPONENT);
+fail:
+	o->currency[0] = '\0';
+	return -1;
+}
+
+/* QcCClegislation ::= SEQUENCE OF CountryName (EN 319 412-5 4.2.4). */
+static ASN1_TYPE *
+qc_legislation(const struct qc_opts *o)
+{
+	QcCClegislation		*l;
+	ASN1_PRINTABLESTRING	*cc;
+	ASN1_TYPE		*t;
+	size_t			 i;
+
+	if ((l = sk_ASN1_PRINTABLESTRING_new_null()) == NULL)
+		err(1, NULL);
+	for (i = 0; i < o->nlegislation; i++)
+		if ((cc = ASN1_PRINTABLESTRING_new()) == NULL ||
+		    !ASN1_STRING_set(cc, o->legislation[i], 2) ||
+		    !sk_ASN1_PRINTABLESTRING_push(l, cc))
+			err(1, NULL);
+	t = qc_seq(ASN1_ITEM_rptr(QcCClegislation), l);
+	sk_ASN1_PRINTABLESTRING_pop_free(l, ASN1_PRINTABLESTRING_free);
+	return t;
+}
+
+/* QcEuLimitValue ::= MonetaryValue (EN 319 412-5 4.3.2). */
+static ASN1_TYPE *
+qc_limit(const struct qc_opts *o)
+{
+	MonetaryValue	*mv;
+	ASN1_TYPE	*t;
+
+	if ((mv = MonetaryValue_new()) == NULL ||
+	    !ASN1_STRING_set(mv->currency, o->currency, 3) ||
+	    !ASN1_INTEGER_set_int64(mv->amount, o->amount) ||
+	    !ASN1_INTEGER_set_int64(mv->exponent, o->exponent))
+		err(1, NULL);
+	t = qc_seq(ASN1_ITEM_rptr(MonetaryValue), mv);
+	MonetaryValue_free(mv);
+	return t;
+}
+
 X509_EXTENSION *
-qc_statements(int sscd, const char *pds, int retention)
+qc_statements(int sscd, const char *pds, int retention,
+    const struct qc_opts *o)
 {
 	QCStatements		*qcs;
 	QcType			*type;
@@ -115,6 +249,15 @@ qc_statements(int sscd, const char *pds, int retention)
 		err(1, NULL);
 	qc_add(qcs, QC_OID_TYPE, qc_seq(ASN1_ITEM_rptr(QcType), type));
 	sk_ASN1_OBJECT_pop_free(type, ASN1_OBJECT_free);
+	/*
+	 * 4.2.4: qualified under the legislation of these countries (its
+	 * absence: under EU law, 4.2.1).
+	 */
+	if (o != NULL && o->nlegislation > 0)
+		qc_add(qcs, QC_OID_LEGISLATION, qc_legislation(o));
+	/* 4.3.2: the limit of transactions the certificate may be used for. */
+	if (o != NULL && o->currency[0] != '\0')
+		qc_add(qcs, QC_OID_LIMIT, qc_limit(o));
 	if (sscd)
 		qc_add(qcs, QC_OID_SSCD, NULL);
 	if (retention > 0) {

@@ -220,6 +220,49 @@ def body(t):
     check("Policy: 0.4.0.194112.1.2" in txt, "qualified on token: QCP-n-qscd")
     verify(p("qt.pem"), "user")
 
+    # QcCClegislation and QcLimitValue (EN 319 412-5 4.2.4, 4.3.2): the
+    # statements' DER byte for byte, read out with openssl asn1parse.
+    def qc_der(cert):
+        der = p("qcx.der")
+        run("openssl", "x509", "-in", cert, "-outform", "DER", "-out", der)
+        lines = run("openssl", "asn1parse", "-inform", "DER", "-in",
+                    der).stdout.splitlines()
+        off = [lines[i + 1].split(":")[0].strip() for i, l in
+               enumerate(lines) if ":qcStatements" in l]
+        if not check(len(off) == 1, cert + ": no qcStatements"):
+            return b"", ""
+        run("openssl", "asn1parse", "-inform", "DER", "-in", der,
+            "-strparse", off[0], "-noout", "-out", p("qcs.der"))
+        txt = run("openssl", "asn1parse", "-inform", "DER", "-in",
+                  p("qcs.der")).stdout
+        return open(p("qcs.der"), "rb").read(), txt
+
+    # 0.4.0.1862.1.7 and .2: 1862 is 0x746, base 128 0x8e 0x46.
+    oid_leg = bytes.fromhex("0606 04008e460107")
+    oid_lim = bytes.fromhex("0606 04008e460102")
+    for name, args, want in (
+            ("ql1", ["--qc-legislation", "MO,CN", "--qc-limit", "EUR:5:3"],
+             [bytes.fromhex("3012") + oid_leg + bytes.fromhex(
+                 "3008 13024d4f 1302434e"),
+              bytes.fromhex("3015") + oid_lim + bytes.fromhex(
+                  "300b 1303455552 020105 020103")]),
+            ("ql2", ["--qc-limit", "MOP:1000000:-2"],
+             [bytes.fromhex("3017") + oid_lim + bytes.fromhex(
+                 "300d 13034d4f50 02030f4240 0201fe")])):
+        issue("qualified", "--csr", csr(name, "/C=MO/GN=Ana/CN=Ana Lei"),
+              *args, "--out", p(name + ".pem"))
+        der, txt = qc_der(p(name + ".pem"))
+        for w in want:
+            check(w in der, "%s: qcStatements lack %s: %s" % (name, w.hex(),
+                                                              der.hex()))
+        check(("0.4.0.1862.1.7" in txt) == (name == "ql1"),
+              name + ": QcCClegislation presence: " + txt)
+        check(":0.4.0.1862.1.1" in txt, name + ": QcCompliance gone")
+        verify(p(name + ".pem"), "user")
+    der, txt = qc_der(p("q.pem"))
+    check("0.4.0.1862.1.7" not in txt and "0.4.0.1862.1.2" not in txt,
+          "q.pem: legislation or limit without the options")
+
     # normalised: digitalSignature + nonRepudiation, policy, no QC.
     c = csr("n", "/C=PT/CN=Ana Normal", key="rsa:2048")
     out = issue("normalised", "--csr", c, "--out", p("n.pem"))
@@ -444,6 +487,23 @@ def body(t):
             "--profile", "normalised", "--validation", "individual", "--csr",
             good, "--out", p("x.pem")], ["--validation is for --profile "
                                          "smime"])
+    for what, args, words in (
+            ("not ISO 3166", ["--qc-legislation", "MO,XY"],
+             ["\"XY\" is not an ISO 3166-1 alpha-2"]),
+            ("lower case country", ["--qc-legislation", "mo"],
+             ["\"mo\" is not an ISO 3166-1"]),
+            ("country twice", ["--qc-legislation", "MO,MO"], ["MO twice"]),
+            ("negative amount", ["--qc-limit", "EUR:-5"],
+             ["negative amount"]),
+            ("not ISO 4217", ["--qc-limit", "EUX:5"],
+             ["\"EUX\" is not an ISO 4217"]),
+            ("exponent", ["--qc-limit", "EUR:5:40"], ["EXPONENT"])):
+        refused("qualified " + what, ["issue", "-c", conf, "--profile",
+                "qualified", "--csr", good, *args, "--out", p("x.pem")],
+                words)
+    refused("--qc-limit on normalised", ["issue", "-c", conf, "--profile",
+            "normalised", "--csr", good, "--qc-limit", "EUR:5", "--out",
+            p("x.pem")], ["for --profile qualified"])
     refused("RSA-1024", ["issue", "-c", conf, "--profile", "normalised",
             "--csr", csr("weak", "/C=PT/CN=W", key="rsa:1024"), "--out",
             p("x.pem")], ["1024 bits refused"])

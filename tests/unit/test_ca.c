@@ -145,6 +145,55 @@ test_profile_filter(void **state)
 	assert_int_equal(cert_profile_parse("smime-individual"), -1);
 }
 
+/* EN 319 412-5 4.2.4, 4.3.2: ISO codes, ranges, and what is refused. */
+static void
+test_qc_opts(void **state)
+{
+	struct qc_opts	o;
+
+	(void)state;
+	assert_int_equal(iso_country("AD"), 1);
+	assert_int_equal(iso_country("ZW"), 1);
+	assert_int_equal(iso_country("MO"), 1);
+	assert_int_equal(iso_country("XX"), 0);
+	assert_int_equal(iso_country("UK"), 0);
+	assert_int_equal(iso_country("pt"), 0);
+	assert_int_equal(iso_country("P"), 0);
+	assert_int_equal(iso_country("PTA"), 0);
+	assert_int_equal(iso_currency("AED"), 1);
+	assert_int_equal(iso_currency("ZWL"), 1);
+	assert_int_equal(iso_currency("EUR"), 1);
+	assert_int_equal(iso_currency("XXX"), 0);
+	assert_int_equal(iso_currency("EURO"), 0);
+	memset(&o, 0, sizeof(o));
+	assert_int_equal(qc_legislation_parse("MO,CN,PT", &o), 0);
+	assert_int_equal(o.nlegislation, 3);
+	assert_string_equal(o.legislation[2], "PT");
+	assert_int_equal(qc_legislation_parse("MO,", &o), -1);
+	assert_int_equal(qc_legislation_parse("MO CN", &o), -1);
+	assert_int_equal(qc_legislation_parse("", &o), -1);
+	assert_int_equal(qc_legislation_parse("AD,AE,AF,AG,AI,AL,AM,AO", &o),
+	    0);
+	assert_int_equal(qc_legislation_parse("AD,AE,AF,AG,AI,AL,AM,AO,AQ",
+	    &o), -1);
+	assert_int_equal(qc_limit_parse("EUR:1999:-2", &o), 0);
+	assert_string_equal(o.currency, "EUR");
+	assert_int_equal(o.amount, 1999);
+	assert_int_equal(o.exponent, -2);
+	assert_int_equal(qc_limit_parse("USD:0", &o), 0);
+	assert_int_equal(o.exponent, 0);
+	assert_int_equal(qc_limit_parse("USD:9223372036854775807", &o), 0);
+	assert_int_equal(qc_limit_parse("USD:9223372036854775808", &o), -1);
+	assert_string_equal(o.currency, "");
+	assert_int_equal(qc_limit_parse("USD:-1", &o), -1);
+	assert_int_equal(qc_limit_parse("USD:+1", &o), -1);
+	assert_int_equal(qc_limit_parse("USD:1:19", &o), -1);
+	assert_int_equal(qc_limit_parse("USD:1:", &o), -1);
+	assert_int_equal(qc_limit_parse("USD:1x", &o), -1);
+	assert_int_equal(qc_limit_parse("usd:1", &o), -1);
+	assert_int_equal(qc_limit_parse("USD", &o), -1);
+}
+
 static void
 test_email(void **state)
 {
@@ -940,6 +989,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_profile_filter),
 		cmocka_unit_test(test_email),
+		cmocka_unit_test(test_qc_opts),
 		cmocka_unit_test(test_dn_parse),
 		cmocka_unit_test(test_key_limits),
 		cmocka_unit_test(test_extensions),
