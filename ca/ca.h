@@ -173,6 +173,7 @@ struct ca {
 	char		*country;
 	char		*pub_dir;
 	int		 crl_days;
+	int		 crl_refresh_hours;	/* `ca crl --refresh` margin */
 	int		 tsa_nr;	/* tsa: nonRepudiation too */
 	char		*qc_pds;
 	int		 qc_retention;
@@ -321,6 +322,9 @@ long long	 db_crl_next(struct db *, enum ca_issuer);
 int		 db_crl_add(struct db *, enum ca_issuer, long long number,
 		    time_t this_update, time_t next_update, const uint8_t *,
 		    size_t);
+/* The latest CRL's number and nextUpdate: 1, 0 if none, -1 on error. */
+int		 db_crl_latest(struct db *, enum ca_issuer, long long *number,
+		    time_t *next_update);
 /* The latest CRL's DER (caller frees), or NULL if none. */
 uint8_t		*db_crl_last(struct db *, enum ca_issuer, size_t *len);
 
@@ -403,6 +407,16 @@ int		 ca_revoke(struct ca *, const char *serial, int reason,
  * TSA-issuing CA: RFC 3161 certReq).  Exits on error (start-up).
  */
 void		 ca_hier_create(const struct ca_hier *);
+
+/* refresh.c */
+/*
+ * `ca crl --refresh`: for each CA (or only the one given, -1: all), a
+ * new CRL through ca_crl() when the latest one's nextUpdate is less than
+ * margin seconds away (or passed, or there is none); a line on stdout
+ * for each CA says what was done.  0, or -1 when any CA's CRL is due
+ * and was not signed or published (log lines say which).
+ */
+int		 ca_crl_refresh(struct ca *, int only, time_t margin);
 
 /* pub.c */
 /*

@@ -43,6 +43,8 @@ cmd_usage(void)
 	    "[--invalidity-date YYYYMMDDHHMMSSZ]\n"
 	    "  carimbo ca crl -c CONF --issuer root|tsa|user --out FILE.crl "
 	    "[--pem]\n"
+	    "  carimbo ca crl -c CONF --refresh [--margin HOURS] "
+	    "[--issuer root|tsa|user]\n"
 	    "  carimbo ca list -c CONF [--issuer root|tsa|user]\n"
 	    "  carimbo ca show -c CONF SERIAL\n"
 	    "  carimbo ca export-chain -c CONF --issuer tsa|user --out "
@@ -59,7 +61,7 @@ enum {
 	O_SUBJECT, O_EMAIL, O_DAYS, O_SSCD, O_OUT, O_REASON, O_INVALIDITY,
 	O_ISSUER, O_PEM, O_ORG, O_COUNTRY, O_URL, O_ROOTCN, O_TSACACN,
 	O_USERCACN, O_TSACN, O_VALIDATION, O_QCLEG, O_QCLIMIT,
-	O_HELP = 'h'
+	O_REFRESH, O_MARGIN, O_HELP = 'h'
 };
 
 static const struct option cmd_opts[] = {
@@ -88,6 +90,8 @@ static const struct option cmd_opts[] = {
 	{ "validation",		required_argument,	NULL, O_VALIDATION },
 	{ "qc-legislation",	required_argument,	NULL, O_QCLEG },
 	{ "qc-limit",		required_argument,	NULL, O_QCLIMIT },
+	{ "refresh",		no_argument,		NULL, O_REFRESH },
+	{ "margin",		required_argument,	NULL, O_MARGIN },
 	{ "help",		no_argument,		NULL, O_HELP },
 	{ NULL,			0,			NULL, 0 }
 };
@@ -102,6 +106,7 @@ struct cmd_args {
 	const char	*validation;
 	struct qc_opts	 qc;
 	int		 qc_given;
+	int		 refresh, margin;	/* margin: hours, 0 ca.conf's */
 	time_t		 invalidity;
 	char		*serial;
 };
@@ -233,6 +238,17 @@ cmd_parse(int argc, char **argv, struct cmd_args *a)
 			break;
 		case O_PEM:
 			a->pem = 1;
+			break;
+		case O_REFRESH:
+			a->refresh = 1;
+			break;
+		case O_MARGIN:
+			l = strtol(optarg, &end, 10);
+			if (*optarg == '\0' || *end != '\0' || l < 1 ||
+			    l > CA_MAX_CRL_DAYS * 24)
+				errx(2, "--margin %s: 1 to %d hours", optarg,
+				    CA_MAX_CRL_DAYS * 24);
+			a->margin = (int)l;
 			break;
 		case O_QCLEG:
 			if (qc_legislation_parse(optarg, &a->qc) == -1)
@@ -388,6 +404,17 @@ cmd_crl(struct cmd_args *a)
 	size_t		 len;
 	int		 ret = 1;
 
+	if (a->refresh) {
+		if (a->out != NULL || a->pem)
+			errx(2, "crl --refresh writes the publication files, "
+			    "not --out or --pem");
+		ca = ca_open(a->conf);
+		ret = ca_crl_refresh(ca, a->issuer, (time_t)(a->margin > 0 ?
+		    a->margin : ca->crl_refresh_hours) * 3600) == 0 ? 0 : 1;
+		goto out;
+	}
+	if (a->margin > 0)
+		errx(2, "crl: --margin is for --refresh");
 	if (a->issuer == -1 || a->out == NULL)
 		errx(2, "crl --issuer root|tsa|user --out FILE");
 	ca = ca_open(a->conf);

@@ -525,6 +525,34 @@ db_crl_add(struct db *db, enum ca_issuer ca, long long number,
 	return 0;
 }
 
+int
+db_crl_latest(struct db *db, enum ca_issuer ca, long long *number,
+    time_t *next_update)
+{
+	sqlite3_stmt	*st;
+	int		 rc;
+
+	if ((st = db_prep(db, "SELECT number, next_update FROM crl WHERE "
+	    "issuer = ? ORDER BY number DESC LIMIT 1")) == NULL)
+		return -1;
+	sqlite3_bind_text(st, 1, ca_issuer_name(ca), -1, SQLITE_STATIC);
+	switch ((rc = sqlite3_step(st))) {
+	case SQLITE_ROW:
+		*number = sqlite3_column_int64(st, 0);
+		*next_update = (time_t)sqlite3_column_int64(st, 1);
+		rc = 1;
+		break;
+	case SQLITE_DONE:
+		rc = 0;
+		break;
+	default:
+		db_warn(db, "latest CRL");
+		rc = -1;
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
 uint8_t *
 db_crl_last(struct db *db, enum ca_issuer ca, size_t *len)
 {

@@ -10,6 +10,7 @@
  *   url = http://127.0.0.1:8318     base of CDP and AIA caIssuers URLs
  *   organization = ..., country = PT
  *   crl_days = 7                    nextUpdate - thisUpdate
+ *   crl_refresh_hours = 72          `ca crl --refresh` signs when less left
  *   tsa_non_repudiation = no        tsa profile: nonRepudiation too
  *   qc_pds = URL                    qualified: QcPDS (English)
  *   qc_retention_years = 0          qualified: QcRetentionPeriod
@@ -81,6 +82,8 @@ ca_open_dir(const char *dir, const char *module, const char *token,
 	ca->org = state_strdup(conf_str(cc, "organization", NULL));
 	ca->country = state_strdup(conf_str(cc, "country", NULL));
 	ca->crl_days = (int)conf_int(cc, "crl_days", 7, 1, CA_MAX_CRL_DAYS);
+	ca->crl_refresh_hours = (int)conf_int(cc, "crl_refresh_hours", 72, 1,
+	    CA_MAX_CRL_DAYS * 24);
 	ca->tsa_nr = conf_bool(cc, "tsa_non_repudiation", 0);
 	ca->qc_pds = state_strdup(conf_str(cc, "qc_pds", NULL));
 	ca->qc_retention = (int)conf_int(cc, "qc_retention_years", 0, 0, 100);
