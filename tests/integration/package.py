@@ -6,10 +6,11 @@
 # judged: `carimbo --version`, `systemd-analyze verify` on the units, the
 # carimbo user and /var/lib/carimbo made by sysusers and tmpfiles, the
 # units installed but not enabled, the example config a conffile, no key
-# anywhere.  Then the installed binary, as the carimbo user, makes a demo
-# state (`runuser -u carimbo -- carimbo init --demo`), serves it on a
-# loopback port, and answers one `openssl ts -query` that `openssl ts
-# -verify` accepts.  Last, `dpkg -r` must leave only the conffile (and the
+# anywhere; carimbo-crl.timer hourly and persistent.  Then the installed
+# binary, as the carimbo user, makes a demo state (`runuser -u carimbo --
+# carimbo init --demo`), runs carimbo-crl.service's command on it, serves
+# it on a loopback port, and answers one `openssl ts -query` that `openssl
+# ts -verify` accepts.  Last, `dpkg -r` must leave only the conffile (and the
 # empty state directory), and `dpkg --purge` nothing at all but what
 # Debian policy keeps: the carimbo system user (files may still belong to
 # it) and the password files' backups made when it was added.
@@ -157,6 +158,13 @@ def judge_install(version):
                 check(exe == BIN, "%s runs %s, not %s" % (u, exe, BIN))
         on = glob.glob("/etc/systemd/system/*.wants/" + os.path.basename(u))
         check(not on, "%s is enabled: %s" % (u, on))
+    for u in ("carimbo-crl.service", "carimbo-crl.timer"):
+        check(os.path.join(UNITDIR, u) in units, u + " not installed")
+    timer = os.path.join(UNITDIR, "carimbo-crl.timer")
+    text = open(timer).read() if os.path.exists(timer) else ""
+    check(re.search(r"^OnCalendar=hourly$", text, re.M) and
+          re.search(r"^Persistent=true$", text, re.M),
+          "carimbo-crl.timer: not hourly and persistent: %r" % text)
     if shutil.which("systemd-analyze"):
         p = run("systemd-analyze", "verify", *units, ok=False)
         check(p.returncode == 0 and p.stderr.strip() == "",
@@ -199,6 +207,26 @@ def demo(pw, tmp):
     p = run("runuser", "-u", "carimbo", "--", BIN, "--version", "-c", conf)
     check("pkcs11: /usr/lib/softhsm/libsofthsm2.so: SoftHSM" in p.stdout,
           "--version -c: %r" % p.stdout)
+
+    # carimbo-crl.service's command, as the unit has it, on this state:
+    # nothing is due; with a margin beyond crl_days, the three CRLs are.
+    unit = os.path.join(UNITDIR, "carimbo-crl.service")
+    m = re.search(r"^ExecStart=(.*)$", open(unit).read() if
+                  os.path.exists(unit) else "", re.M)
+    if check(m is not None, "carimbo-crl.service has no ExecStart"):
+        cmd = [conf if a == "/var/lib/carimbo/carimbo.conf" else a
+               for a in m.group(1).split()]
+        check(cmd[0] == BIN and conf in cmd, "carimbo-crl.service runs %r"
+              % m.group(1))
+        p = run("runuser", "-u", "carimbo", "--", *cmd, ok=False)
+        check(p.returncode == 0 and p.stdout.count(" kept: ") == 3,
+              "carimbo-crl.service's command: %d %r %r" %
+              (p.returncode, p.stdout, p.stderr[-300:]))
+        p = run("runuser", "-u", "carimbo", "--", *cmd, "--margin", "500",
+                ok=False)
+        check(p.returncode == 0 and p.stdout.count(" signed: ") == 3,
+              "carimbo-crl.service's command, --margin 500: %d %r %r" %
+              (p.returncode, p.stdout, p.stderr[-300:]))
 
     err = open(os.path.join(tmp, "server.log"), "wb")
     # Run as carimbo directly (not through runuser, which would stand
