@@ -1420,7 +1420,8 @@ ledger_verify_file(const char *path, X509_STORE *store,
 	}
 
 	/* Serial numbers are unique forever: no two records overlap. */
-	qsort(sp, nsp, sizeof(*sp), span_cmp);
+	if (nsp > 0)
+		qsort(sp, nsp, sizeof(*sp), span_cmp);
 	bad = UINT64_MAX;
 	for (i = 1; i < nsp; i++)
 		if (sp[i].first <= sp[i - 1].last) {

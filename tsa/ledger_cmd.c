@@ -332,7 +332,8 @@ witness_check(char **args, size_t n, const struct ledger_report *reps)
 			rc = 1;
 		free(path);
 	}
-	qsort(cl.c, cl.n, sizeof(*cl.c), claim_cmp);
+	if (cl.n > 0)
+		qsort(cl.c, cl.n, sizeof(*cl.c), claim_cmp);
 	for (j = 0; j < n && rc == 0; j++) {
 		for (k = 0; k < cl.n && cl.c[k].unit != reps[j].unit; k++)
 			;
@@ -799,7 +800,8 @@ cmd_prove_batch(char **args, size_t nl, const char *er_file,
 		goto out;
 	for (i = 0; i < b.n; i++)
 		b.w[i].ledger = unit_index(nl, reps, &b.w[i].fd);
-	qsort(b.w, b.n, sizeof(*b.w), want_cmp);
+	if (b.n > 0)
+		qsort(b.w, b.n, sizeof(*b.w), want_cmp);
 	/* fd.root: each item's own copy, wherever the array moved it. */
 	for (i = 0; i < b.n; i++)
 		b.w[i].fd.root = b.w[i].root;

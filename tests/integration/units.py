@@ -238,7 +238,7 @@ def main():
     S.check(p.returncode == 0 and "2 ledgers of 2 units: every chain "
             "sound, serials unique across them" in out and
             re.search(r"unit\s+1\n", out) and re.search(r"unit\s+2\n", out),
-            "verify L1 L2: %s" % out[-800:])
+            "verify L1 L2: %s %s" % (out[-800:], p.stderr.decode()[-800:]))
     dup = os.path.join(S.TMP, "dup-ledger")
     shutil.copytree(l1, dup)
     p = S.run(S.CARIMBO, "ledger", "verify", l1, dup, ok=False)
