@@ -461,11 +461,9 @@ round_cert(struct rounds *rs, struct round *r)
 		    r->id);
 		return false;
 	}
+	/* Said off the loop: at start, or by the reload that made it. */
 	memcpy(rs->cert, h, LEDGER_HASH_LEN);
 	rs->have_cert = true;
-	log_info("ledger: round %" PRIu64 " and after are signed with key "
-	    "\"%s\" (its certificate recorded)", r->id,
-	    token_tmpl_key(rs->tmpl));
 	return true;
 }
 

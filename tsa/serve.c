@@ -272,6 +272,8 @@ struct serve_state {
 	char			*module, *hsmconf, *pinfile, *chainpath;
 	char			*serialpath, *ledger_dir;
 	const char		*witness;	/* peer units' base URLs */
+	uint8_t			 cert[32];	/* the rounds' certificate, */
+	bool			 have_cert;	/* as serve_cert_news() knows */
 	long			 witness_seconds;
 	const char		*token_label, *key_label;
 	int			 workers;
@@ -677,6 +679,30 @@ serve_restart_only(const struct serve_state *a, const struct serve_state *b)
 }
 
 /*
+ * Says when the rounds are about to sign with a certificate the ledger
+ * has not recorded last (doc/ledger.md "Certificates"): the first round
+ * then writes it.  Off the loop (start, the reload thread); st->cert is
+ * the reload thread's alone once serving.
+ */
+static void
+serve_cert_news(struct serve_state *st, const struct token_tmpl *t,
+    const char *when)
+{
+	const uint8_t	*der, *h;
+	size_t		 len;
+
+	token_tmpl_cert(t, &der, &len, &h);
+	if (!st->have_cert && st->lg != NULL)
+		st->have_cert = ledger_last_cert(st->lg, st->cert);
+	if (st->have_cert && memcmp(st->cert, h, sizeof(st->cert)) == 0)
+		return;
+	log_info("%s: the TSA certificate of key \"%s\" is new to the "
+	    "ledger: the next round records it", when, token_tmpl_key(t));
+	memcpy(st->cert, h, sizeof(st->cert));
+	st->have_cert = true;
+}
+
+/*
  * Runs `carimbo check -c CONF --config-only` in a process of its own and
  * waits for it: 0 when it passed, else -1 with what it said logged.  A
  * config that is wrong ends that process, never this one.
@@ -820,6 +846,7 @@ serve_reload(void *arg)
 		    ns.chainpath);
 		goto done;
 	}
+	serve_cert_news(run, tmpl, "reload");
 	if ((set = calloc(1, sizeof(*set))) == NULL)
 		err(1, NULL);
 	set->cfg = ns.cfg;
@@ -906,6 +933,7 @@ serve_main(int argc, char **argv)
 	    st.sign_timeout_ms);
 	lp.jr = journal_new(st.lg, st.cfg.unit_id);
 	lp.rs = rounds_new(&st.cfg, lp.sg, st.ser, lp.jr, st.tmpl, st.lg);
+	serve_cert_news(&st, st.tmpl, "start");
 	log_info("serving: unit %u, %d signing worker%s, key \"%s\", "
 	    "serials from %s", st.cfg.unit_id, st.workers,
 	    st.workers > 1 ? "s" : "", st.key_label, st.serialpath);
