@@ -43,6 +43,8 @@
 #define CA_MAX_CRL_DAYS	366
 #define QC_MAX_LEGISLATION 8	/* countries in one QcCClegislation */
 #define QC_MAX_EXPONENT	18	/* |exponent| of a QcLimitValue */
+#define CA_MAX_OCSP_HOURS (7 * 24)	/* validity of a pre-signed response */
+#define CA_MAX_OCSP_DAYS 366	/* validity of a responder certificate */
 
 /* The three CAs.  Their names are in URLs and on the command line. */
 enum ca_issuer {
@@ -66,6 +68,9 @@ enum cert_profile {
 	CERT_ENCIPHERMENT,	/* key transport or key agreement */
 	CERT_SMIME,		/* CA/B Forum S/MIME mailbox-validated strict */
 	CERT_SMIME_IV,		/* S/MIME individual-validated strict */
+	CERT_OCSP_ROOT,		/* delegated OCSP responders (RFC 6960 4.2.2.2), */
+	CERT_OCSP_TSA,		/* one per CA, in enum ca_issuer's order; */
+	CERT_OCSP_USER,		/* issued by `ca ocsp`, not `ca issue` */
 	CERT_NPROFILES
 };
 
@@ -128,6 +133,7 @@ struct cert_req {
 	int			 sscd;		/* key on a QSCD: QcSSCD */
 	int			 non_repudiation; /* tsa: add nonRepudiation */
 	const char		*url;		/* base of CDP and AIA, or NULL */
+	const char		*ocsp_url;	/* AIA id-ad-ocsp, or NULL */
 	const char		*qc_pds;	/* QcPDS URL (English), or NULL */
 	int			 qc_retention;	/* QcRetentionPeriod years, 0: none */
 	const struct qc_opts	*qc;		/* or NULL */
@@ -178,6 +184,12 @@ struct ca {
 	char		*qc_pds;
 	int		 qc_retention;
 	int		 keytype;	/* enum p11_keytype for --keygen-on-token */
+	char		*ocsp_url;	/* AIA id-ad-ocsp of issued certs, or NULL */
+	int		 ocsp_hours;	/* nextUpdate - thisUpdate of a response */
+	int		 ocsp_margin;	/* hours: re-sign when nextUpdate is closer */
+	int		 ocsp_days;	/* validity of a responder certificate */
+	EVP_PKEY	*ocsp_keys[CA_NISSUERS];	/* responders', on first use */
+	X509		*ocsp_certs[CA_NISSUERS];
 };
 
 /* asn1.c: see ca/asn1.h. */
@@ -193,6 +205,8 @@ const char	*cert_profile_name(enum cert_profile);
  * --profile (smime-individual is `--profile smime --validation
  * individual`).
  */
+/* 1 for the OCSP responder profiles, else 0. */
+int		 cert_profile_ocsp(enum cert_profile);
 int		 cert_profile_parse(const char *);
 /*
  * The key limits: RSA of CA_MIN_RSA to CA_MAX_RSA bits, EC on P-256,
@@ -327,6 +341,26 @@ int		 db_crl_latest(struct db *, enum ca_issuer, long long *number,
 		    time_t *next_update);
 /* The latest CRL's DER (caller frees), or NULL if none. */
 uint8_t		*db_crl_last(struct db *, enum ca_issuer, size_t *len);
+/*
+ * The newest unrevoked certificate of profile (an OCSP responder's):
+ * 1 and *c (free c->der), 0 if none, -1 on error.
+ */
+int		 db_responder(struct db *, enum cert_profile, struct db_cert *);
+/* What is stored of serial's pre-signed OCSP response (ocsp.c). */
+struct db_ocsp {
+	time_t		 next_update;	/* 0: no response stored */
+	time_t		 revoked_at;	/* the status it says; 0: good */
+	char		 responder[CA_MAX_SERIAL_HEX];
+};
+int		 db_ocsp_get(struct db *, const char *serial, struct db_ocsp *);
+int		 db_ocsp_put(struct db *, const char *serial, enum ca_issuer,
+		    const struct db_ocsp *, const uint8_t *der, size_t len);
+int		 db_ocsp_del(struct db *, const char *serial);
+/*
+ * The issuer's responses, each DER after the other, ordered by serial
+ * (caller frees; NULL and *len 0 when there is none, or on error).
+ */
+uint8_t		*db_ocsp_all(struct db *, enum ca_issuer, size_t *len);
 
 /* state.c */
 /*
@@ -417,6 +451,36 @@ void		 ca_hier_create(const struct ca_hier *);
  * and was not signed or published (log lines say which).
  */
 int		 ca_crl_refresh(struct ca *, int only, time_t margin);
+/* ocsp.c */
+/*
+ * A new key pair on the token for ci's responder, labelled
+ * "ocsp-<issuer>-<random hex>" (written to label).  Before any signing
+ * key is loaded (see ca_issue).  The public key (caller frees) or NULL.
+ */
+EVP_PKEY	*ca_ocsp_keygen(struct ca *, enum ca_issuer,
+		    char label[CA_MAX_LABEL + 1]);
+/*
+ * Makes the delegated responder of each CA in which[] (and in the
+ * database) current: a new certificate (profile ocsp-<issuer>) when there
+ * is none, when less than a third of its validity or less than two
+ * response lifetimes are left, or when renew is set, its key pub[i]
+ * (label[i]) when given (ca_ocsp_keygen, freed here), else generated;
+ * then every response due is signed (ca_ocsp_refresh), all of a CA's
+ * when its responder changed.  0, or -1 with a log line.
+ */
+int		 ca_ocsp_responders(struct ca *, const int which[CA_NISSUERS],
+		    int renew, EVP_PKEY *pub[CA_NISSUERS],
+		    char label[CA_NISSUERS][CA_MAX_LABEL + 1]);
+/*
+ * Inside the caller's transaction: signs a fresh response for every
+ * certificate of issuer whose stored response is missing, shows another
+ * status, comes from another responder, or reaches its nextUpdate within
+ * ocsp_margin hours (all: every one).  An issuer without a responder
+ * is left alone.  The number signed, or -1 with a log line.
+ */
+int		 ocsp_refresh_tx(struct ca *, enum ca_issuer, int all);
+/* ocsp_refresh_tx() of issuer in its own transaction, then pub_export. */
+int		 ca_ocsp_refresh(struct ca *, enum ca_issuer, int all);
 
 /* pub.c */
 /*

@@ -189,7 +189,7 @@ cert_extensions(X509 *x, const struct cert_req *req)
 	const struct profile	*pr = profile_get(req->profile);
 	X509V3_CTX		 ctx;
 	X509			*issuer;
-	char			 buf[2 * CA_MAX_URL + 64];
+	char			 buf[3 * CA_MAX_URL + 64];
 	const char		*pol;
 	int			 ku;
 
@@ -241,6 +241,11 @@ cert_extensions(X509 *x, const struct cert_req *req)
 	    PROFILE_MAX_POLICIES - 1) == -1)
 		return -1;
 
+	/* RFC 6960 4.2.2.2.1: trusted for the responder's lifetime. */
+	if (cert_profile_ocsp(req->profile) && cert_conf(x, &ctx,
+	    NID_id_pkix_OCSP_noCheck, "ignored") == -1)
+		return -1;
+
 	if (pr->qc && cert_add(x, qc_statements(req->sscd, req->qc_pds,
 	    req->qc_retention, req->qc), "qcStatements") == -1)
 		return -1;
@@ -259,8 +264,17 @@ cert_extensions(X509 *x, const struct cert_req *req)
 		    req->issuer_name);
 		if (cert_conf(x, &ctx, NID_crl_distribution_points, buf) == -1)
 			return -1;
-		snprintf(buf, sizeof(buf), "caIssuers;URI:%s/ca/%s.crt",
-		    req->url, req->issuer_name);
+		/*
+		 * RFC 6960 3.1, RFC 5280 4.2.2.1: where to ask for status;
+		 * not in a responder's own certificate (nocheck above).
+		 */
+		if (req->ocsp_url != NULL && !cert_profile_ocsp(req->profile))
+			snprintf(buf, sizeof(buf), "caIssuers;URI:%s/ca/%s.crt,"
+			    "OCSP;URI:%s", req->url, req->issuer_name,
+			    req->ocsp_url);
+		else
+			snprintf(buf, sizeof(buf), "caIssuers;URI:%s/ca/%s.crt",
+			    req->url, req->issuer_name);
 		if (cert_conf(x, &ctx, NID_info_access, buf) == -1)
 			return -1;
 	}

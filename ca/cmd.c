@@ -45,6 +45,8 @@ cmd_usage(void)
 	    "[--pem]\n"
 	    "  carimbo ca crl -c CONF --refresh [--margin HOURS] "
 	    "[--issuer root|tsa|user]\n"
+	    "  carimbo ca ocsp -c CONF [--issuer root|tsa|user] [--renew] "
+	    "[--out RESPONDERS.pem]\n"
 	    "  carimbo ca list -c CONF [--issuer root|tsa|user]\n"
 	    "  carimbo ca show -c CONF SERIAL\n"
 	    "  carimbo ca export-chain -c CONF --issuer tsa|user --out "
@@ -61,7 +63,7 @@ enum {
 	O_SUBJECT, O_EMAIL, O_DAYS, O_SSCD, O_OUT, O_REASON, O_INVALIDITY,
 	O_ISSUER, O_PEM, O_ORG, O_COUNTRY, O_URL, O_ROOTCN, O_TSACACN,
 	O_USERCACN, O_TSACN, O_VALIDATION, O_QCLEG, O_QCLIMIT,
-	O_REFRESH, O_MARGIN, O_HELP = 'h'
+	O_REFRESH, O_MARGIN, O_RENEW, O_HELP = 'h'
 };
 
 static const struct option cmd_opts[] = {
@@ -92,6 +94,7 @@ static const struct option cmd_opts[] = {
 	{ "qc-limit",		required_argument,	NULL, O_QCLIMIT },
 	{ "refresh",		no_argument,		NULL, O_REFRESH },
 	{ "margin",		required_argument,	NULL, O_MARGIN },
+	{ "renew",		no_argument,		NULL, O_RENEW },
 	{ "help",		no_argument,		NULL, O_HELP },
 	{ NULL,			0,			NULL, 0 }
 };
@@ -107,6 +110,7 @@ struct cmd_args {
 	struct qc_opts	 qc;
 	int		 qc_given;
 	int		 refresh, margin;	/* margin: hours, 0 ca.conf's */
+	int		 renew;		/* ca ocsp --renew */
 	time_t		 invalidity;
 	char		*serial;
 };
@@ -268,6 +272,9 @@ cmd_parse(int argc, char **argv, struct cmd_args *a)
 				    optarg);
 			a->validation = optarg;
 			a->individual = strcmp(optarg, "individual") == 0;
+			break;
+		case O_RENEW:
+			a->renew = 1;
 			break;
 		case O_ORG:
 			a->org = optarg;
@@ -444,6 +451,44 @@ out:
 	return ret;
 }
 
+/*
+ * `ca ocsp`: the delegated responders made current (issued, or renewed
+ * when due or with --renew) and every OCSP response due signed again; a
+ * timer runs it (doc/ca.md "OCSP").  --out: the current responders, PEM.
+ */
+static int
+cmd_ocsp(struct cmd_args *a)
+{
+	struct ca	*ca;
+	struct db_cert	 c;
+	X509		*x[CA_NISSUERS];
+	EVP_PKEY	*pub[CA_NISSUERS] = { NULL };
+	char		 label[CA_NISSUERS][CA_MAX_LABEL + 1];
+	const unsigned char *p;
+	int		 which[CA_NISSUERS], i, n = 0, ret;
+
+	for (i = 0; i < CA_NISSUERS; i++)
+		which[i] = a->issuer == -1 || a->issuer == i;
+	ca = ca_open(a->conf);
+	ret = ca_ocsp_responders(ca, which, a->renew, pub, label) == 0 ? 0 : 1;
+	for (i = 0; a->out != NULL && i < CA_NISSUERS; i++) {
+		if (!which[i] || db_responder(ca->db, CERT_OCSP_ROOT + i,
+		    &c) != 1)
+			continue;
+		p = c.der;
+		if ((x[n] = d2i_X509(NULL, &p, (long)c.derlen)) == NULL)
+			fatal_ossl("responder %s", c.serial);
+		n++;
+		free(c.der);
+	}
+	if (a->out != NULL && ca_pem_write(a->out, x, (size_t)n) == -1)
+		ret = 1;
+	while (n > 0)
+		X509_free(x[--n]);
+	ca_close(ca);
+	return ret;
+}
+
 static void
 cmd_list_one(const struct db_cert *c, void *arg)
 {
@@ -599,6 +644,8 @@ ca_main(int argc, char **argv)
 		return cmd_revoke(&a, argc, argv);
 	if (strcmp(cmd, "crl") == 0 && argc == 0)
 		return cmd_crl(&a);
+	if (strcmp(cmd, "ocsp") == 0 && argc == 0)
+		return cmd_ocsp(&a);
 	if (strcmp(cmd, "list") == 0 && argc == 0)
 		return cmd_list(&a);
 	if (strcmp(cmd, "show") == 0)

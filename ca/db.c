@@ -57,6 +57,15 @@ static const char db_schema[] =
 	"  PRIMARY KEY (issuer, number));"
 	"INSERT INTO meta VALUES ('version', '1');";
 
+static const char db_ocsp_schema[] =
+	"CREATE TABLE IF NOT EXISTS ocsp ("
+	"  serial TEXT PRIMARY KEY,"
+	"  issuer TEXT NOT NULL,"
+	"  next_update INTEGER NOT NULL,"
+	"  revoked_at INTEGER,"			/* the status signed */
+	"  responder TEXT NOT NULL,"		/* its certificate's serial */
+	"  der BLOB NOT NULL);";
+
 static void
 db_warn(struct db *db, const char *what)
 {
@@ -136,6 +145,13 @@ db_open(const char *path, int create)
 		    v, DB_VERSION);
 		goto fail;
 	}
+	/*
+	 * The pre-signed OCSP responses (ocsp.c), one per certificate: a
+	 * table that a state made before them gains at its next open; it
+	 * holds output only, rebuilt by `carimbo ca ocsp`.
+	 */
+	if (db_exec(db, db_ocsp_schema) == -1)
+		goto fail;
 	return db;
 fail:
 	db_close(db);
@@ -571,4 +587,136 @@ db_crl_last(struct db *db, enum ca_issuer ca, size_t *len)
 	}
 	sqlite3_finalize(st);
 	return der;
+}
+
+int
+db_responder(struct db *db, enum cert_profile p, struct db_cert *c)
+{
+	sqlite3_stmt	*st;
+	char		 serial[CA_MAX_SERIAL_HEX];
+	int		 rc;
+
+	if ((st = db_prep(db, "SELECT serial FROM cert WHERE profile = ? AND "
+	    "revoked_at IS NULL ORDER BY not_after DESC, issued_at DESC "
+	    "LIMIT 1")) == NULL)
+		return -1;
+	sqlite3_bind_text(st, 1, cert_profile_name(p), -1, SQLITE_STATIC);
+	if ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		snprintf(serial, sizeof(serial), "%s",
+		    (const char *)sqlite3_column_text(st, 0));
+	sqlite3_finalize(st);
+	if (rc == SQLITE_DONE)
+		return 0;
+	if (rc != SQLITE_ROW) {
+		db_warn(db, "responder look-up");
+		return -1;
+	}
+	return db_cert_get(db, serial, c);
+}
+
+int
+db_ocsp_get(struct db *db, const char *serial, struct db_ocsp *o)
+{
+	sqlite3_stmt	*st;
+	int		 rc;
+
+	memset(o, 0, sizeof(*o));
+	if ((st = db_prep(db, "SELECT next_update, revoked_at, responder "
+	    "FROM ocsp WHERE serial = ?")) == NULL)
+		return -1;
+	sqlite3_bind_text(st, 1, serial, -1, SQLITE_TRANSIENT);
+	if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		o->next_update = (time_t)sqlite3_column_int64(st, 0);
+		o->revoked_at = (time_t)sqlite3_column_int64(st, 1);
+		snprintf(o->responder, sizeof(o->responder), "%s",
+		    (const char *)sqlite3_column_text(st, 2));
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+		db_warn(db, "OCSP response look-up");
+		return -1;
+	}
+	return 0;
+}
+
+int
+db_ocsp_put(struct db *db, const char *serial, enum ca_issuer ca,
+    const struct db_ocsp *o, const uint8_t *der, size_t len)
+{
+	sqlite3_stmt	*st;
+	int		 rc;
+
+	if ((st = db_prep(db, "INSERT OR REPLACE INTO ocsp (serial, issuer, "
+	    "next_update, revoked_at, responder, der) VALUES (?, ?, ?, ?, ?, "
+	    "?)")) == NULL)
+		return -1;
+	sqlite3_bind_text(st, 1, serial, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(st, 2, ca_issuer_name(ca), -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, (sqlite3_int64)o->next_update);
+	if (o->revoked_at != 0)
+		sqlite3_bind_int64(st, 4, (sqlite3_int64)o->revoked_at);
+	else
+		sqlite3_bind_null(st, 4);
+	sqlite3_bind_text(st, 5, o->responder, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_blob(st, 6, der, (int)len, SQLITE_TRANSIENT);
+	rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE) {
+		db_warn(db, "storing an OCSP response");
+		return -1;
+	}
+	return 0;
+}
+
+int
+db_ocsp_del(struct db *db, const char *serial)
+{
+	sqlite3_stmt	*st;
+	int		 rc;
+
+	if ((st = db_prep(db, "DELETE FROM ocsp WHERE serial = ?")) == NULL)
+		return -1;
+	sqlite3_bind_text(st, 1, serial, -1, SQLITE_TRANSIENT);
+	rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE) {
+		db_warn(db, "removing an OCSP response");
+		return -1;
+	}
+	return 0;
+}
+
+uint8_t *
+db_ocsp_all(struct db *db, enum ca_issuer ca, size_t *len)
+{
+	sqlite3_stmt	*st;
+	uint8_t		*buf = NULL;
+	size_t		 n, cap = 0;
+	int		 rc;
+
+	*len = 0;
+	if ((st = db_prep(db, "SELECT der FROM ocsp WHERE issuer = ? ORDER "
+	    "BY serial")) == NULL)
+		return NULL;
+	sqlite3_bind_text(st, 1, ca_issuer_name(ca), -1, SQLITE_STATIC);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		n = (size_t)sqlite3_column_bytes(st, 0);
+		if (n > DB_MAX_DER)
+			err(1, NULL);
+		if (*len + n > cap) {
+			cap = (*len + n) * 2;
+			if ((buf = realloc(buf, cap)) == NULL)
+				err(1, NULL);
+		}
+		memcpy(buf + *len, sqlite3_column_blob(st, 0), n);
+		*len += n;
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE) {
+		db_warn(db, "listing OCSP responses");
+		free(buf);
+		*len = 0;
+		return NULL;
+	}
+	return buf;
 }

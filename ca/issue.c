@@ -152,6 +152,7 @@ ca_issue(struct ca *ca, const struct ca_issue_args *a)
 	req.sscd = a->sscd || gen != NULL;
 	req.non_repudiation = ca->tsa_nr;
 	req.url = ca->url;
+	req.ocsp_url = ca->ocsp_url;
 	req.qc_pds = ca->qc_pds;
 	req.qc_retention = ca->qc_retention;
 	req.qc = a->qc;
@@ -167,6 +168,17 @@ ca_issue(struct ca *ca, const struct ca_issue_args *a)
 	log_info("issued %s certificate %s", pr->name, hex);
 	if (pub_export(ca) == -1)
 		log_warnx("%s: publication files not updated", ca->pub_dir);
+	/*
+	 * Its OCSP response after the commit, in a transaction of its own:
+	 * a certificate is issued even when its issuer's responder is
+	 * expired; until a later command signs it, the server answers
+	 * unauthorized for it, never a wrong status.  A new responder's
+	 * caller signs the lot (ca_ocsp_responders).
+	 */
+	if (!cert_profile_ocsp(a->profile) && !self &&
+	    ca_ocsp_refresh(ca, pr->issuer, 0) == -1)
+		log_warnx("issued %s: its OCSP response is not signed yet",
+		    hex);
 	goto out;
 fail:
 	X509_free(x);
@@ -274,11 +286,21 @@ ca_revoke(struct ca *ca, const char *serial, int reason, time_t invalidity)
 		return -1;
 	if (db_cert_revoke(ca->db, serial, reason, time(NULL),
 	    invalidity) == -1 ||
-	    (der = issue_crl_tx(ca, ci, key, &len)) == NULL) {
+	    (der = issue_crl_tx(ca, ci, key, &len)) == NULL ||
+	    db_ocsp_del(ca->db, serial) == -1) {
 		db_rollback(ca->db);
 		return -1;
 	}
 	free(der);
+	/*
+	 * Its "good" response is gone with the revocation, in the same
+	 * transaction; the "revoked" one is signed here too, but a
+	 * revocation is not refused for want of a responder: the server
+	 * then answers unauthorized for the serial, never "good".
+	 */
+	if (ocsp_refresh_tx(ca, ci, 0) == -1)
+		log_warnx("revoked %s: its OCSP response is not signed yet "
+		    "(carimbo ca ocsp)", serial);
 	if (db_commit(ca->db) == -1)
 		return -1;
 	log_info("revoked %s (%s)", serial, crl_reason_name(reason));
@@ -329,6 +351,9 @@ ca_hier_create(const struct ca_hier *given)
 	size_t			 i, n;
 	uint8_t			*der;
 	struct ca_hier		 defaults = *given, *h = &defaults;
+	const int		 all[CA_NISSUERS] = { 1, 1, 1 };
+	EVP_PKEY		*rpub[CA_NISSUERS];
+	char			 rlabel[CA_NISSUERS][CA_MAX_LABEL + 1];
 
 	if (h->org == NULL)
 		h->org = "carimbo";
@@ -370,8 +395,10 @@ ca_hier_create(const struct ca_hier *given)
 	    "organization = %s\n"
 	    "country = %s\n"
 	    "crl_days = 7\n"
+	    "ocsp_url = %s/ocsp\n"
 	    "key_type = %s\n",
-	    h->url, h->org, h->country, p11_keytype_name(h->keytype));
+	    h->url, h->org, h->country, h->url,
+	    p11_keytype_name(h->keytype));
 	if (len == -1)
 		err(1, NULL);
 	free(path);
@@ -402,6 +429,9 @@ ca_hier_create(const struct ca_hier *given)
 		    NULL)
 			errx(1, "key \"%s\" not generated", label);
 	}
+	for (i = 0; i < CA_NISSUERS; i++)
+		if ((rpub[i] = ca_ocsp_keygen(ca, i, rlabel[i])) == NULL)
+			exit(1);
 	for (i = 0; i < 4; i++) {
 		label = levels[i].label != NULL ? levels[i].label :
 		    (h->tsa_key != NULL ? h->tsa_key : "tsa");
@@ -423,6 +453,9 @@ ca_hier_create(const struct ca_hier *given)
 			errx(1, "first CRL of the %s CA", ca_issuer_name(i));
 		free(der);
 	}
+	/* RFC 6960 4.2.2.2: a delegated responder per CA, and responses. */
+	if (ca_ocsp_responders(ca, all, 0, rpub, rlabel) == -1)
+		errx(1, "OCSP responders not made");
 	/* RFC 3161 certReq: the TSA first, then its CAs below the root. */
 	chain[0] = certs[3];
 	chain[1] = certs[1];

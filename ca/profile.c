@@ -100,6 +100,24 @@ static const struct profile profiles[CERT_NPROFILES] = {
 	    NID_serialNumber, NID_pkcs9_emailAddress, NID_title,
 	    NID_localityName, NID_stateOrProvinceName, NID_countryName,
 	    NID_undef }, { NID_undef } },
+	/*
+	 * RFC 6960 4.2.2.2: a delegated responder, certified by the CA whose
+	 * certificates it answers for, with id-kp-OCSPSigning; short-lived
+	 * and with id-pkix-ocsp-nocheck (4.2.2.2.1, added in cert.c), so
+	 * relying parties do not ask about the responder itself.
+	 */
+	[CERT_OCSP_ROOT] = { "ocsp-root", "root OCSP responder", CA_ROOT, 0,
+	    -1, KU_DS, KU_DS, NID_OCSP_sign, 0, 0, 0, 0, 30,
+	    CA_MAX_OCSP_DAYS, { NULL }, { ATTRS_ORG, NID_undef },
+	    { NID_commonName, NID_undef } },
+	[CERT_OCSP_TSA] = { "ocsp-tsa", "TSA CA OCSP responder", CA_TSA, 0,
+	    -1, KU_DS, KU_DS, NID_OCSP_sign, 0, 0, 0, 0, 30,
+	    CA_MAX_OCSP_DAYS, { NULL }, { ATTRS_ORG, NID_undef },
+	    { NID_commonName, NID_undef } },
+	[CERT_OCSP_USER] = { "ocsp-user", "user CA OCSP responder", CA_USER,
+	    0, -1, KU_DS, KU_DS, NID_OCSP_sign, 0, 0, 0, 0, 30,
+	    CA_MAX_OCSP_DAYS, { NULL }, { ATTRS_ORG, NID_undef },
+	    { NID_commonName, NID_undef } },
 };
 
 const struct profile *
@@ -125,6 +143,13 @@ ca_issuer_parse(const char *s)
 	return -1;
 }
 
+int
+cert_profile_ocsp(enum cert_profile p)
+{
+	return p == CERT_OCSP_ROOT || p == CERT_OCSP_TSA ||
+	    p == CERT_OCSP_USER;
+}
+
 const char *
 cert_profile_name(enum cert_profile p)
 {
@@ -137,7 +162,8 @@ cert_profile_parse(const char *s)
 	int i;
 
 	for (i = CERT_TSA; i < CERT_NPROFILES; i++)
-		if (i != CERT_SMIME_IV && strcmp(s, profiles[i].name) == 0)
+		if (i != CERT_SMIME_IV && !cert_profile_ocsp(i) &&
+		    strcmp(s, profiles[i].name) == 0)
 			return i;
 	return -1;
 }

@@ -2,7 +2,8 @@
 /*
  * Publication (doc/design.md "The CA"; RFC 5280 4.2.1.13 and 4.2.2.1): the
  * CA certificates and current CRLs, as DER files under STATE/ca/pub/ laid
- * out as their URLs (ca/<name>.crt, crl/<name>.crl).  The CA exports them
+ * out as their URLs (ca/<name>.crt, crl/<name>.crl), and the pre-signed
+ * OCSP responses of each CA (ocsp/<name>.rsp).  The CA exports them
  * after every issue, revocation and CRL (pub_export), and at the start of
  * every `carimbo ca` command, which catches up a publication a crash left
  * behind its committed transaction; `carimbo serve`
@@ -63,6 +64,34 @@ pub_write(const char *path, const void *buf, size_t len)
 	return same ? 0 : file_write_atomic(path, buf, len, 0644);
 }
 
+/*
+ * ocsp/<name>.rsp: the issuer's pre-signed OCSP responses (ca/ocsp.c),
+ * each OCSPResponse DER after the other, which the server indexes by
+ * CertID (tsa/ocsp_resp.c); removed when there is none, so nothing
+ * stale is served.
+ */
+static int
+pub_ocsp(struct ca *ca, enum ca_issuer ci)
+{
+	uint8_t	*all;
+	char	*path;
+	size_t	 len;
+	int	 ret = 0;
+
+	if (asprintf(&path, "%s/ocsp/%s.rsp", ca->pub_dir,
+	    ca_issuer_name(ci)) == -1)
+		err(1, NULL);
+	if ((all = db_ocsp_all(ca->db, ci, &len)) != NULL)
+		ret = pub_write(path, all, len);
+	else if (unlink(path) == -1 && errno != ENOENT) {
+		log_warn("%s", path);
+		ret = -1;
+	}
+	free(all);
+	free(path);
+	return ret;
+}
+
 int
 pub_export(struct ca *ca)
 {
@@ -75,7 +104,8 @@ pub_export(struct ca *ca)
 
 	if (pub_mkdir(ca->pub_dir, NULL) == -1 ||
 	    pub_mkdir(ca->pub_dir, "ca") == -1 ||
-	    pub_mkdir(ca->pub_dir, "crl") == -1)
+	    pub_mkdir(ca->pub_dir, "crl") == -1 ||
+	    pub_mkdir(ca->pub_dir, "ocsp") == -1)
 		return -1;
 	for (i = 0; i < CA_NISSUERS; i++) {
 		/* During init the hierarchy is exported as it grows. */
@@ -102,6 +132,8 @@ pub_export(struct ca *ca)
 			ret = -1;
 		free(path);
 		free(crl);
+		if (pub_ocsp(ca, i) == -1)
+			ret = -1;
 	}
 	return ret;
 }

@@ -87,6 +87,22 @@ ca_open_dir(const char *dir, const char *module, const char *token,
 	ca->tsa_nr = conf_bool(cc, "tsa_non_repudiation", 0);
 	ca->qc_pds = state_strdup(conf_str(cc, "qc_pds", NULL));
 	ca->qc_retention = (int)conf_int(cc, "qc_retention_years", 0, 0, 100);
+	/* RFC 6960 3.1: the responder's URL in issued certificates' AIA. */
+	ca->ocsp_url = state_strdup(conf_str(cc, "ocsp_url", NULL));
+	if (ca->ocsp_url != NULL && (strlen(ca->ocsp_url) > CA_MAX_URL ||
+	    strncmp(ca->ocsp_url, "http://", 7) != 0 ||
+	    strcspn(ca->ocsp_url, ",") != strlen(ca->ocsp_url)))
+		conf_fatal(cc, "ocsp_url", "an http:// URL of at most %d bytes "
+		    "without ','", CA_MAX_URL);
+	ca->ocsp_hours = (int)conf_int(cc, "ocsp_hours", 24, 2,
+	    CA_MAX_OCSP_HOURS);
+	ca->ocsp_margin = (int)conf_int(cc, "ocsp_refresh_hours", 8, 1,
+	    CA_MAX_OCSP_HOURS);
+	if (ca->ocsp_margin >= ca->ocsp_hours)
+		conf_fatal(cc, "ocsp_refresh_hours", "less than ocsp_hours "
+		    "(%d), or every response is due at once", ca->ocsp_hours);
+	ca->ocsp_days = (int)conf_int(cc, "ocsp_responder_days", 30, 1,
+	    CA_MAX_OCSP_DAYS);
 	kt = conf_str(cc, "key_type", "ec-p256");
 	if ((ca->keytype = p11_keytype_parse(kt)) == -1)
 		conf_fatal(cc, "key_type", "ec-p256, ec-p384, rsa-2048 or "
@@ -158,8 +174,11 @@ ca_close(struct ca *ca)
 
 	if (ca == NULL)
 		return;
-	for (i = 0; i < CA_NISSUERS; i++)
+	for (i = 0; i < CA_NISSUERS; i++) {
 		EVP_PKEY_free(ca->keys[i]);
+		EVP_PKEY_free(ca->ocsp_keys[i]);
+		X509_free(ca->ocsp_certs[i]);
+	}
 	p11_evp_done();
 	p11_close(ca->p11);
 	db_close(ca->db);
@@ -172,6 +191,7 @@ ca_close(struct ca *ca)
 	free(ca->country);
 	free(ca->pub_dir);
 	free(ca->qc_pds);
+	free(ca->ocsp_url);
 	free(ca);
 }
 
