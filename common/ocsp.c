@@ -26,6 +26,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <time.h>
 
 #include "common/der.h"
 #include "common/ocsp.h"
@@ -231,6 +232,110 @@ ocsp_req_parse(const uint8_t *buf, size_t len, size_t max_certs,
 		FAIL("bytes after the last field of tbsRequest");
 	*why = NULL;
 	return OCSP_OK;
+}
+
+/* id-pkix-ocsp-basic, 1.3.6.1.5.5.7.48.1.1 */
+static const uint8_t oid_basic[] = {
+	0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x30, 0x01, 0x01
+};
+
+#define RFAIL(msg) do { *why = (msg); return -1; } while (0)
+
+static int
+two(const uint8_t *p)
+{
+	if (p[0] < '0' || p[0] > '9' || p[1] < '0' || p[1] > '9')
+		return -1;
+	return (p[0] - '0') * 10 + p[1] - '0';
+}
+
+/* GeneralizedTime "YYYYMMDDHHMMSSZ" (RFC 5280 4.1.2.5.2) as epoch s. */
+static int
+read_gentime(struct der_r *r, int64_t *t)
+{
+	struct der_r	 g;
+	struct tm	 tm;
+	const uint8_t	*p;
+	int		 v[7], i;
+
+	if (der_expect(r, DER_GENERALIZEDTIME, &g) == -1 ||
+	    g.end - g.p != 15 || g.p[14] != 'Z')
+		return -1;
+	p = g.p;
+	for (i = 0; i < 7; i++)
+		if ((v[i] = two(p + 2 * i)) == -1)
+			return -1;
+	memset(&tm, 0, sizeof(tm));
+	tm.tm_year = v[0] * 100 + v[1] - 1900;
+	tm.tm_mon = v[2] - 1;
+	tm.tm_mday = v[3];
+	tm.tm_hour = v[4];
+	tm.tm_min = v[5];
+	tm.tm_sec = v[6];
+	if (tm.tm_mon > 11 || tm.tm_mday < 1 || tm.tm_mday > 31 ||
+	    tm.tm_hour > 23 || tm.tm_min > 59 || tm.tm_sec > 60)
+		return -1;
+	*t = (int64_t)timegm(&tm);
+	return 0;
+}
+
+int
+ocsp_resp_read(const uint8_t *buf, size_t len, struct ocsp_single *one,
+    const char **why)
+{
+	struct der_r	 r, top, x, rb, basic, tbs, list, sr;
+	const uint8_t	*oid;
+	size_t		 oid_len;
+	uint8_t		 tag;
+	int64_t		 t;
+
+	memset(one, 0, sizeof(*one));
+	der_r_init(&r, buf, len);
+	if (der_get(&r, &tag, &top, &one->der, &one->der_len) == -1 ||
+	    tag != DER_SEQUENCE)
+		RFAIL("OCSPResponse is not a SEQUENCE");
+	/* responseStatus ENUMERATED successful (0) */
+	if (der_get(&top, &tag, &x, NULL, NULL) == -1 || tag != 0x0a ||
+	    x.end - x.p != 1 || x.p[0] != 0)
+		RFAIL("responseStatus not successful");
+	if (der_expect(&top, DER_CTX_CONS(0), &x) == -1 ||
+	    der_expect(&x, DER_SEQUENCE, &rb) == -1 ||
+	    der_get_oid(&rb, &oid, &oid_len) == -1 ||
+	    oid_len != sizeof(oid_basic) ||
+	    memcmp(oid, oid_basic, oid_len) != 0 ||
+	    der_expect(&rb, DER_OCTET_STRING, &x) == -1 ||
+	    !der_r_empty(&rb) || !der_r_empty(&top))
+		RFAIL("responseBytes not one id-pkix-ocsp-basic");
+	if (der_expect(&x, DER_SEQUENCE, &basic) == -1 || !der_r_empty(&x) ||
+	    der_expect(&basic, DER_SEQUENCE, &tbs) == -1)
+		RFAIL("BasicOCSPResponse malformed");
+	if (der_peek(&tbs) == DER_CTX_CONS(0) &&
+	    der_expect(&tbs, DER_CTX_CONS(0), &x) == -1)
+		RFAIL("ResponseData version malformed");
+	/* responderID: byName [1] or byKey [2] */
+	if (der_get(&tbs, &tag, &x, NULL, NULL) == -1 ||
+	    (tag != DER_CTX_CONS(1) && tag != DER_CTX_CONS(2)))
+		RFAIL("responderID malformed");
+	if (read_gentime(&tbs, &t) == -1)
+		RFAIL("producedAt not a GeneralizedTime");
+	if (der_expect(&tbs, DER_SEQUENCE, &list) == -1 ||
+	    der_expect(&list, DER_SEQUENCE, &sr) == -1 || !der_r_empty(&list))
+		RFAIL("responses not one SingleResponse");
+	if (read_certid(&sr, &one->id, why) != OCSP_OK)
+		return -1;
+	/* certStatus: good [0], revoked [1], unknown [2] */
+	if (der_get(&sr, &tag, &x, NULL, NULL) == -1 ||
+	    (tag != DER_CTX(0) && tag != DER_CTX_CONS(1) && tag != DER_CTX(2)))
+		RFAIL("certStatus malformed");
+	if (read_gentime(&sr, &t) == -1)
+		RFAIL("thisUpdate not a GeneralizedTime");
+	if (der_peek(&sr) == DER_CTX_CONS(0)) {
+		if (der_expect(&sr, DER_CTX_CONS(0), &x) == -1 ||
+		    read_gentime(&x, &one->next_update) == -1 ||
+		    !der_r_empty(&x))
+			RFAIL("nextUpdate not a GeneralizedTime");
+	}
+	return 0;
 }
 
 static int

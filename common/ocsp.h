@@ -55,6 +55,18 @@ enum ocsp_status {
 	OCSP_UNAUTHORIZED = 6,		/* unauthorized */
 };
 
+/*
+ * What the server needs of one pre-signed OCSPResponse to index it: the
+ * CertID of its one SingleResponse and its nextUpdate.  Pointers point
+ * into the buffer given to ocsp_resp_read().
+ */
+struct ocsp_single {
+	struct ocsp_certid	 id;
+	int64_t			 next_update;	/* epoch s; 0: absent */
+	const uint8_t		*der;		/* the whole OCSPResponse */
+	size_t			 der_len;
+};
+
 /* ocsp.c */
 /*
  * Reads an OCSPRequest from buf[0..len): at most max_certs CertIDs (and
@@ -73,6 +85,14 @@ enum ocsp_status ocsp_req_parse(const uint8_t *buf, size_t len,
  */
 size_t		 ocsp_get_decode(const char *path, size_t len, uint8_t *out,
 		    size_t cap);
+/*
+ * Reads the OCSPResponse that opens buf[0..len) (RFC 6960 4.2.1): status
+ * successful, a BasicOCSPResponse with exactly one SingleResponse.  Its
+ * signature is not checked (the CA made it).  0 with *one set, or -1
+ * with *why (static text).
+ */
+int		 ocsp_resp_read(const uint8_t *buf, size_t len,
+		    struct ocsp_single *one, const char **why);
 /* Hash length of h: 20, 32, 48 or 64. */
 size_t		 ocsp_hash_len(enum ocsp_hash);
 

@@ -42,15 +42,21 @@
 _Static_assert(PUB_EVENT_BUF >= sizeof(struct inotify_event) + NAME_MAX + 1,
     "PUB_EVENT_BUF holds an event with the longest name");
 
-/* What a URL prefix serves: RFC 2585 4.1 and 4.2 name the types. */
+/*
+ * What a URL prefix serves: RFC 2585 4.1 and 4.2 name the types.  The
+ * OCSP responses are read and watched like the others but not served as
+ * files (ctype NULL): the responder indexes them (pub_each).
+ */
 static const struct pub_kind {
 	const char	*sub;		/* folder under the publication folder */
 	const char	*prefix;	/* of the URL path */
 	const char	*ext;
 	const char	*ctype;
+	size_t		 max;		/* bytes of one file */
 } pub_kinds[] = {
-	{ "ca", "/ca/", ".crt", "application/pkix-cert" },
-	{ "crl", "/crl/", ".crl", "application/pkix-crl" },
+	{ "ca", "/ca/", ".crt", "application/pkix-cert", PUB_MAX_BYTES },
+	{ "crl", "/crl/", ".crl", "application/pkix-crl", PUB_MAX_BYTES },
+	{ "ocsp", "ocsp/", ".rsp", NULL, PUB_MAX_OCSP },
 };
 
 struct pub_file {
@@ -63,6 +69,7 @@ struct pub_file {
 struct pub {
 	char		*dir;
 	int		 ifd;			/* inotify */
+	uint64_t	 gen;			/* rescans so far */
 	struct pub_file	 files[PUB_MAX_FILES];
 	size_t		 n;
 };
@@ -88,15 +95,16 @@ pub_name_ok(const char *name, size_t nlen, const char *ext)
 
 /* Reads the whole of fd (st->st_size bytes); NULL with a log line. */
 static uint8_t *
-pub_read(int fd, const struct stat *st, const char *dir, const char *name)
+pub_read(int fd, const struct stat *st, const char *dir, const char *name,
+    size_t max)
 {
 	uint8_t	*buf;
 	size_t	 n = 0;
 	ssize_t	 r;
 
-	if (st->st_size <= 0 || st->st_size > PUB_MAX_BYTES) {
-		log_warnx("%s/%s: %lld bytes (1 to %d)", dir, name,
-		    (long long)st->st_size, PUB_MAX_BYTES);
+	if (st->st_size <= 0 || (size_t)st->st_size > max) {
+		log_warnx("%s/%s: %lld bytes (1 to %zu)", dir, name,
+		    (long long)st->st_size, max);
 		return NULL;
 	}
 	if ((buf = malloc((size_t)st->st_size)) == NULL)
@@ -174,7 +182,7 @@ pub_scan(struct pub *p, const struct pub_kind *k, struct pub_file *nf,
 		f = &nf[(*n)++];
 		f->plen = (size_t)snprintf(f->path, sizeof(f->path), "%s%s",
 		    k->prefix, de->d_name);
-		f->body = pub_read(fd, &st, sub, de->d_name);
+		f->body = pub_read(fd, &st, sub, de->d_name, k->max);
 		f->len = f->body != NULL ? (size_t)st.st_size : 0;
 		close(fd);
 	}
@@ -228,6 +236,36 @@ pub_refresh(struct pub *p)
 		free(p->files[i].body);
 	memcpy(p->files, nf, n * sizeof(nf[0]));
 	p->n = n;
+	p->gen++;
+}
+
+uint64_t
+pub_gen(const struct pub *p)
+{
+	return p != NULL ? p->gen : 0;
+}
+
+void
+pub_each(const struct pub *p, const char *sub,
+    void (*fn)(const char *name, const uint8_t *, size_t, void *), void *arg)
+{
+	const struct pub_kind	*k;
+	size_t			 i, plen;
+
+	if (p == NULL)
+		return;
+	for (k = pub_kinds; k < pub_kinds + sizeof(pub_kinds) /
+	    sizeof(pub_kinds[0]); k++)
+		if (strcmp(k->sub, sub) == 0)
+			break;
+	if (k == pub_kinds + sizeof(pub_kinds) / sizeof(pub_kinds[0]))
+		return;
+	plen = strlen(k->prefix);
+	for (i = 0; i < p->n; i++)
+		if (p->files[i].body != NULL && strncmp(p->files[i].path,
+		    k->prefix, plen) == 0)
+			fn(p->files[i].path + plen, p->files[i].body,
+			    p->files[i].len, arg);
 }
 
 struct pub *
@@ -351,8 +389,8 @@ pub_get(const struct pub *p, const char *path, size_t len,
 
 	for (i = 0; i < sizeof(pub_kinds) / sizeof(pub_kinds[0]); i++) {
 		plen = strlen(pub_kinds[i].prefix);
-		if (len >= plen && memcmp(path, pub_kinds[i].prefix,
-		    plen) == 0) {
+		if (pub_kinds[i].ctype != NULL && len >= plen &&
+		    memcmp(path, pub_kinds[i].prefix, plen) == 0) {
 			k = &pub_kinds[i];
 			break;
 		}

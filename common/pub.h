@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #define PUB_MAX_BYTES	(4 * 1024 * 1024)	/* bytes of one published file */
+#define PUB_MAX_OCSP	(64 * 1024 * 1024)	/* bytes of one CA's OCSP responses */
 #define PUB_MAX_FILES	16			/* files a pub serves */
 /* Bytes for one read of pub_watch_fd(): an event with the longest name. */
 #define PUB_EVENT_BUF	4096
@@ -57,5 +58,19 @@ void		 pub_refresh(struct pub *);
 int		 pub_get(const struct pub *, const char *path, size_t len,
 		    const uint8_t **body, size_t *blen, const char **ctype);
 void		 pub_close(struct pub *);
+/*
+ * How many times p has read its files: a view built from pub_each()
+ * (whose bodies live until the next rescan) is current while this is
+ * the number it was built at.  0 for a NULL p.
+ */
+uint64_t	 pub_gen(const struct pub *);
+/*
+ * Calls fn on each readable file of the folder sub ("ocsp": the CA's
+ * pre-signed OCSP responses, <name>.rsp, which pub_get() does not serve)
+ * with its name and bytes, valid as pub_get()'s.  p may be NULL.
+ */
+void		 pub_each(const struct pub *, const char *sub,
+		    void (*fn)(const char *name, const uint8_t *, size_t,
+		    void *), void *);
 
 #endif

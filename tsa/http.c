@@ -326,6 +326,8 @@ http_field(const uint8_t *n, size_t nlen, const uint8_t *v, const uint8_t *ve,
 		if (HTTP_EQ(s, se - s, "application/timestamp-query") ||
 		    HTTP_EQ(s, se - s, "application/timestamp-response"))
 			f->ctype = CTYPE_TSQ;
+		else if (HTTP_EQ(s, se - s, "application/ocsp-request"))
+			f->ctype = CTYPE_OCSP;
 		else
 			f->ctype = CTYPE_OTHER;
 		break;

@@ -69,6 +69,7 @@
 #include "common/log.h"
 #include "common/notify.h"
 #include "common/now.h"
+#include "common/ocsp.h"
 #include "common/pub.h"
 #include "ntp/ntp.h"
 #include "tsa/aggr.h"
@@ -202,6 +203,7 @@ struct loop {
 	uint64_t			 answered_tick;	/* for STATUS= */
 	int64_t				 cert_warned;	/* epoch s */
 	int64_t				 cert_refusing;
+	struct ocsp_tab			*ocsp;	/* tsa/ocsp_resp.c */
 };
 
 static void	conn_kill(struct loop *, struct conn *);
@@ -659,6 +661,59 @@ path_is(const struct http_req *hr, const char *p)
 	return hr->path_len == n && memcmp(hr->path, p, n) == 0;
 }
 
+/*
+ * POST /ocsp and GET /ocsp/<base64> (RFC 6960 A.1, RFC 5019 5): an
+ * OCSPResponse with HTTP 200 whatever its status, as clients expect; for
+ * a GET of a pre-signed response, how long caches may keep it (RFC 5019
+ * 6.2).  HTTP errors only for what is not an OCSP request at all.
+ */
+static void
+reply_ocsp(struct loop *l, struct conn *c, const struct http_req *hr,
+    const uint8_t *body, size_t blen, bool ka)
+{
+	uint8_t		 req[OCSP_MAX_REQ];
+	const uint8_t	*out;
+	char		 extra[128];
+	size_t		 olen, len;
+	int64_t		 age;
+	bool		 get = hr->method == HTTP_GET || hr->method == HTTP_HEAD;
+
+	if (path_is(hr, "/ocsp") || path_is(hr, "/ocsp/")) {
+		if (hr->method != HTTP_POST) {
+			reply_text(l, c, 405, "Allow: POST\r\n", ka);
+			return;
+		}
+		if (!hr->has_length) {
+			reply_text(l, c, 411, NULL, false);
+			return;
+		}
+		if (hr->ctype != CTYPE_OCSP) {
+			reply_text(l, c, 415, NULL, ka);
+			return;
+		}
+	} else if (!get) {
+		reply_text(l, c, 405, "Allow: GET, HEAD\r\n", ka);
+		return;
+	} else {
+		/* Not base64: no request to read, malformedRequest. */
+		len = ocsp_get_decode(hr->path + 6, hr->path_len - 6, req,
+		    sizeof(req));
+		body = req;
+		blen = len;
+	}
+	/* l->now is monotonic; nextUpdate is a date (a vDSO read). */
+	(void)ocsp_answer(l->ocsp, l->cfg->pub, l->cfg->ocsp_max_certs, body,
+	    blen, now_ns(CLOCK_REALTIME_COARSE) / 1000000000, &out, &olen,
+	    &age);
+	extra[0] = '\0';
+	if (get && age > 0)
+		snprintf(extra, sizeof(extra), "Cache-Control: max-age=%lld, "
+		    "public, no-transform, must-revalidate\r\n",
+		    (long long)age);
+	reply(l, c, 200, "application/ocsp-response", out,
+	    hr->method == HTTP_HEAD ? 0 : olen, extra[0] ? extra : NULL, ka);
+}
+
 /* Routes one complete request (doc/design.md "The life of a request"). */
 static void
 route(struct loop *l, struct conn *c, const struct http_req *hr,
@@ -711,6 +766,9 @@ route(struct loop *l, struct conn *c, const struct http_req *hr,
 			h.keep_alive = ka;
 			reply_metrics(l, c, &h);
 		}
+	} else if (path_is(hr, "/ocsp") || (hr->path_len >= 6 &&
+	    memcmp(hr->path, "/ocsp/", 6) == 0)) {
+		reply_ocsp(l, c, hr, body, blen, ka);
 	} else if ((pubrc = pub_get(l->cfg->pub, hr->path, hr->path_len,
 	    &pbody, &plen, &pctype)) != 0) {
 		/* The CA's certificates and CRLs (RFC 5280 4.2.1.13, 4.2.2.1). */
@@ -1565,6 +1623,7 @@ loop_run(struct serve_cfg *cfg, int lfd, const struct loop_parts *lp)
 	l.lfd = lfd;
 	l.efd = signer_eventfd(l.sg);
 	l.now = now_s();
+	l.ocsp = ocsp_tab_new();
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGTERM);
 	sigaddset(&mask, SIGINT);
@@ -1621,6 +1680,7 @@ loop_run(struct serve_cfg *cfg, int lfd, const struct loop_parts *lp)
 	/* After the loop no request is parsed: the policies may go. */
 	cfg->policies = NULL;
 	reload_set_free(l.set);
+	ocsp_tab_free(l.ocsp);
 	free(l.bufs);
 	free(l.br);
 	log_info("stopped");

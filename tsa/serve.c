@@ -36,6 +36,7 @@
 #include "common/log.h"
 #include "common/notify.h"
 #include "common/p11.h"
+#include "common/ocsp.h"
 #include "common/pub.h"
 #include "ntp/ntp.h"
 #include "tsa/aggr.h"
@@ -410,6 +411,9 @@ serve_conf_service(struct serve_state *st)
 	st->cfg.max_inflight = conf_int(c, "max_inflight", 65536, 1, 1 << 24);
 	st->cfg.max_pipeline = conf_int(c, "max_pipeline", 32, 1, 65536);
 	st->cfg.send_buffer = conf_int(c, "send_buffer", 65536, 0, 1 << 24);
+	/* RFC 5019 2.1.1: one certificate per request. */
+	st->cfg.ocsp_max_certs = conf_int(c, "ocsp_max_certs", 1, 1,
+	    OCSP_MAX_CERTS);
 	/*
 	 * A round's standard tokens go into one ledger record, of at most
 	 * LEDGER_MAX_PAYLOAD bytes of hashes (2M): a bound the config cannot

@@ -199,6 +199,7 @@ enum http_method { HTTP_GET, HTTP_HEAD, HTTP_POST, HTTP_OTHER };
 enum http_ctype {
 	CTYPE_NONE,		/* no Content-Type */
 	CTYPE_TSQ,		/* application/timestamp-query (or -response) */
+	CTYPE_OCSP,		/* application/ocsp-request (RFC 6960 A.1) */
 	CTYPE_OTHER,
 };
 
@@ -518,6 +519,7 @@ struct serve_cfg {
 	struct clock		*clock;		/* the gate (ntp/) */
 	struct stamper		*stamper;	/* tokens for the clock's seals */
 	struct pub		*pub;		/* the CA's certificates and CRLs */
+	size_t			 ocsp_max_certs;	/* CertIDs in one request */
 	struct notify		*notify;	/* the service manager, or NULL */
 };
 
@@ -688,6 +690,35 @@ void		 witness_stop(struct witness *);
 /* What was fetched since the last call, oldest first; NULL: none. */
 struct witness_head *witness_take(struct witness *);
 void		 witness_free(struct witness_head *);
+
+/* ocsp_resp.c */
+struct ocsp_tab;
+struct ocsp_certid;
+struct ocsp_single;
+/* An empty table of pre-signed OCSP responses; built on first use. */
+struct ocsp_tab	*ocsp_tab_new(void);
+void		 ocsp_tab_free(struct ocsp_tab *);
+/*
+ * The pre-signed response for id among the OCSP files of p (rebuilding
+ * the table first when p has reread its files since), or NULL.  Valid
+ * until p rereads them.
+ */
+const struct ocsp_single *ocsp_tab_find(struct ocsp_tab *, const struct pub *,
+		    const struct ocsp_certid *);
+/*
+ * The answer to the DER OCSPRequest req[0..len): *out (static, or owned
+ * by p: copy it before p rereads its files) and *olen, an OCSPResponse
+ * to send with HTTP 200.  Returns its OCSPResponseStatus: OCSP_OK with
+ * the pre-signed response and *max_age (seconds to its nextUpdate, 0 if
+ * none), or OCSP_MALFORMED (the request, or more than max_certs
+ * CertIDs), OCSP_UNAUTHORIZED (nothing pre-signed answers it: another
+ * issuer or serial, a hash other than SHA-1, several certificates) or
+ * OCSP_TRY_LATER (its response is past its nextUpdate), unsigned.
+ */
+int		 ocsp_answer(struct ocsp_tab *, const struct pub *,
+		    size_t max_certs, const uint8_t *req, size_t len,
+		    int64_t now, const uint8_t **out, size_t *olen,
+		    int64_t *max_age);
 
 /* reload.c */
 /*
