@@ -1,0 +1,343 @@
+# SPDX-License-Identifier: ISC
+# The OCSP responder (doc/ca.md "OCSP") judged by outside clients: a demo
+# state from `carimbo init --demo`, the real server on a loopback port,
+# `openssl ocsp -issuer -cert -url` for good, revoked (reason and time, as
+# `ca list` says) and unknown serials of each CA, trusted through the
+# chain and with -VAfile; GnuTLS `ocsptool --ask`; `openssl verify
+# -crl_check` agreeing with OCSP on the same certificates; a revocation
+# answered without a restart; the GET form (RFC 5019 5) with its cache
+# header; a renewed responder; and the malformed: garbage, the wrong
+# content type, bad base64, two certificates, a SHA-256 CertID, an
+# unknown issuer.
+# Needs $CARIMBO (tests/run.sh sets it); exit 77 when a tool is missing.
+import base64
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+
+CARIMBO = os.environ.get("CARIMBO")
+MODULE = os.environ.get("CARIMBO_PKCS11_MODULE",
+                        "/usr/lib/softhsm/libsofthsm2.so")
+FAILS = []
+# OCSPResponse { responseStatus } alone (RFC 6960 4.2.1)
+MALFORMED = bytes.fromhex("3003 0a01 01")
+UNAUTHORIZED = bytes.fromhex("3003 0a01 06")
+
+
+def skip(why):
+    print("skipped: " + why)
+    sys.exit(77)
+
+
+def fail(msg):
+    print("FAIL: " + msg)
+    FAILS.append(msg)
+
+
+def check(cond, msg):
+    if not cond:
+        fail(msg)
+    return cond
+
+
+def run(*args, ok=True):
+    p = subprocess.run(list(args), capture_output=True, text=True)
+    if ok and p.returncode != 0:
+        fail("%s: exit %d: %s" % (" ".join(args), p.returncode,
+                                  (p.stdout + p.stderr).strip()[-600:]))
+    return p
+
+
+def http(url, data=None, ctype=None, method=None):
+    """(status, headers, body) of one request."""
+    req = urllib.request.Request(url, data=data, method=method)
+    if ctype:
+        req.add_header("Content-Type", ctype)
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return r.status, r.headers, r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.headers, e.read()
+
+
+def main():
+    if not CARIMBO:
+        skip("CARIMBO not set")
+    if not os.access(MODULE, os.R_OK):
+        skip(MODULE + " absent (make deps)")
+    for tool in ("openssl", "ocsptool"):
+        if shutil.which(tool) is None:
+            fail("no %s (make deps installs openssl and gnutls-bin)" % tool)
+            sys.exit(1)
+    t = tempfile.mkdtemp()
+    srv = None
+    try:
+        srv = body(t)
+    finally:
+        if srv is not None and srv.poll() is None:
+            srv.send_signal(signal.SIGTERM)
+            srv.wait(timeout=20)
+        shutil.rmtree(t, ignore_errors=True)
+    if FAILS:
+        print("ocsp.py: %d check(s) failed" % len(FAILS))
+        sys.exit(1)
+    print("ocsp.py: all checks passed")
+
+
+def body(t):
+    state = os.path.join(t, "state")
+    conf = os.path.join(state, "carimbo.conf")
+    root = os.path.join(state, "root.pem")
+
+    def p(name):
+        return os.path.join(t, name)
+
+    run(CARIMBO, "init", "--demo", state)
+    srv = subprocess.Popen([CARIMBO, "serve", "-c", conf, "--listen",
+                            "127.0.0.1:0"], stdout=subprocess.PIPE,
+                           stderr=open(p("server.log"), "ab"))
+    m = re.match(r"listening on 127\.0\.0\.1:(\d+)",
+                 srv.stdout.readline().decode())
+    if not m:
+        fail("server did not start: " + open(p("server.log")).read()[-800:])
+        return srv
+    base = "http://127.0.0.1:%s" % m.group(1)
+    url = base + "/ocsp"
+
+    # Each CA's certificate alone, and the chains to verify with.
+    cas = {}
+    for issuer in ("root", "tsa", "user"):
+        st, _, der = http(base + "/ca/%s.crt" % issuer)
+        check(st == 200, "GET /ca/%s.crt: %d" % (issuer, st))
+        cas[issuer] = p(issuer + "-ca.pem")
+        with open(p(issuer + ".der"), "wb") as f:
+            f.write(der)
+        run("openssl", "x509", "-inform", "DER", "-in", p(issuer + ".der"),
+            "-out", cas[issuer])
+    chain = p("chain.pem")
+    with open(chain, "w") as f:
+        f.write(open(cas["tsa"]).read() + open(cas["user"]).read())
+
+    def issue(name, cn):
+        out = p(name + ".pem")
+        r = run(CARIMBO, "ca", "issue", "-c", conf, "--profile",
+                "normalised", "--keygen-on-token", "--subject",
+                "/C=PT/CN=" + cn, "--out", out)
+        return out, r.stdout.strip()
+
+    good, good_serial = issue("good", "Ana Good")
+    bad, bad_serial = issue("bad", "Rui Revoked")
+
+    # RFC 6960 3.1: the responder's URL in the AIA (the demo sets it).
+    aia = run("openssl", "x509", "-in", good, "-noout", "-ext",
+              "authorityInfoAccess").stdout
+    check("OCSP - URI:http://127.0.0.1:8318/ocsp" in aia,
+          "AIA id-ad-ocsp of an issued certificate: %r" % aia)
+
+    def ask(cert, issuer, *extra):
+        r = run("openssl", "ocsp", "-issuer", cas[issuer], "-cert", cert,
+                "-url", url, "-CAfile", root, "-verify_other", chain,
+                *extra, ok=False)
+        return r.returncode, r.stdout + r.stderr
+
+    # Good, trusted through the chain: the responder's certificate is in
+    # the response, issued by the user CA with id-kp-OCSPSigning.
+    rc, out = ask(good, "user", "-no_nonce")
+    check(rc == 0 and "Response verify OK" in out and
+          good + ": good" in out, "openssl ocsp, good: %s" % out)
+    m = re.search(r"This Update: (.*)\n\s*Next Update: (.*)\n", out)
+    if check(m is not None, "thisUpdate/nextUpdate: %s" % out):
+        tu = time.mktime(time.strptime(m.group(1).strip(),
+                                       "%b %d %H:%M:%S %Y GMT"))
+        nu = time.mktime(time.strptime(m.group(2).strip(),
+                                       "%b %d %H:%M:%S %Y GMT"))
+        check(nu - tu == 24 * 3600, "nextUpdate = thisUpdate + 24 h: %s" %
+              out)
+    # A nonce is not echoed (pre-signed; RFC 5019 2.2.3): openssl warns
+    # and still accepts the answer.
+    rc, out = ask(good, "user")
+    check(rc == 0 and "WARNING: no nonce in response" in out and
+          ": good" in out, "openssl ocsp with a nonce: %s" % out)
+    # Each CA answers for what it issued.
+    tsa = p("tsa.pem")
+    with open(tsa, "w") as f:
+        f.write(open(os.path.join(state, "tsa-chain.pem")).read().split(
+            "-----END CERTIFICATE-----")[0] + "-----END CERTIFICATE-----\n")
+    rc, out = ask(tsa, "tsa", "-no_nonce")
+    check(rc == 0 and tsa + ": good" in out, "TSA certificate: %s" % out)
+    rc, out = ask(cas["user"], "root", "-no_nonce")
+    check(rc == 0 and ": good" in out, "user CA, asked of the root: %s" %
+          out)
+
+    # The responder trusted directly (-VAfile), as `ca ocsp --out` gives.
+    resp_pem = p("responders.pem")
+    run(CARIMBO, "ca", "ocsp", "-c", conf, "--issuer", "user", "--out",
+        resp_pem)
+    r = run("openssl", "ocsp", "-issuer", cas["user"], "-cert", good,
+            "-url", url, "-VAfile", resp_pem, "-no_nonce", ok=False)
+    check(r.returncode == 0 and "Response verify OK" in r.stderr +
+          r.stdout and ": good" in r.stdout, "-VAfile: %s %s" % (
+              r.stdout, r.stderr))
+    txt = run("openssl", "x509", "-in", resp_pem, "-noout", "-text").stdout
+    check("OCSP Signing" in txt and "OCSP No Check" in txt,
+          "responder: id-kp-OCSPSigning and ocsp-nocheck: %s" % txt)
+
+    # GnuTLS, trusting the user CA.
+    r = run("ocsptool", "--ask=" + url, "--load-issuer", cas["user"],
+            "--load-cert", good, "--load-trust", cas["user"], ok=False)
+    check(r.returncode == 0 and "Certificate Status: good" in r.stdout and
+          "Verifying OCSP Response: Success." in r.stdout,
+          "ocsptool good: %s %s" % (r.stdout[-600:], r.stderr))
+
+    # Revocation, answered by the running server: no restart.
+    run(CARIMBO, "ca", "revoke", "-c", conf, bad_serial, "--reason",
+        "keyCompromise")
+    listed = run(CARIMBO, "ca", "list", "-c", conf).stdout
+    m = re.search(bad_serial + r"\t.*\trevoked (\S+) keyCompromise", listed)
+    check(m is not None, "ca list shows the revocation: %s" % listed)
+    deadline = time.time() + 5
+    while True:
+        rc, out = ask(bad, "user", "-no_nonce")
+        if ": revoked" in out or time.time() > deadline:
+            break
+        time.sleep(0.1)
+    check(rc == 0 and bad + ": revoked" in out and
+          "Reason: keyCompromise" in out, "revoked without a restart: %s" %
+          out)
+    if m is not None:
+        want = time.strftime("%b %e %H:%M:%S %Y GMT", time.strptime(
+            m.group(1), "%Y-%m-%dT%H:%M:%SZ")).replace("  ", " ")
+        got = re.search(r"Revocation Time: (.*)", out)
+        check(got is not None and got.group(1).strip().replace("  ", " ")
+              == want, "revocation time %s, ca list %s" % (
+                  got and got.group(1), want))
+    r = run("ocsptool", "--ask=" + url, "--load-issuer", cas["user"],
+            "--load-cert", bad, "--load-trust", cas["user"], ok=False)
+    check("Certificate Status: revoked" in r.stdout,
+          "ocsptool revoked: %s" % r.stdout[-600:])
+
+    # The CRL the server publishes agrees with OCSP on both.
+    st, _, crl = http(base + "/crl/user.crl")
+    with open(p("user.crl"), "wb") as f:
+        f.write(crl)
+    run("openssl", "crl", "-inform", "DER", "-in", p("user.crl"), "-out",
+        p("user-crl.pem"))
+    rootcrl = http(base + "/crl/root.crl")[2]
+    with open(p("root.crl"), "wb") as f:
+        f.write(rootcrl)
+    run("openssl", "crl", "-inform", "DER", "-in", p("root.crl"), "-out",
+        p("root-crl.pem"))
+    crls = p("crls.pem")
+    with open(crls, "w") as f:
+        f.write(open(p("user-crl.pem")).read() +
+                open(p("root-crl.pem")).read())
+    for cert, want_ok in ((good, True), (bad, False)):
+        r = run("openssl", "verify", "-crl_check", "-CAfile", root,
+                "-untrusted", cas["user"], "-CRLfile", crls, cert, ok=False)
+        check((r.returncode == 0) == want_ok and
+              (want_ok or "certificate revoked" in r.stdout + r.stderr),
+              "openssl verify -crl_check %s: %s %s" % (cert, r.stdout,
+                                                      r.stderr))
+
+    # GET (RFC 5019 5): the same answer, with how long to cache it.
+    req = p("req.der")
+    run("openssl", "ocsp", "-issuer", cas["user"], "-cert", bad,
+        "-no_nonce", "-reqout", req)
+    b64 = base64.b64encode(open(req, "rb").read()).decode()
+    st, hdr, der = http(url + "/" + urllib.parse.quote(b64, safe=""))
+    check(st == 200 and hdr.get("Content-Type") ==
+          "application/ocsp-response", "GET: %d %s" % (st, hdr))
+    cc = hdr.get("Cache-Control", "")
+    m = re.match(r"max-age=(\d+), public, no-transform, must-revalidate$",
+                 cc)
+    check(m is not None and 0 < int(m.group(1)) <= 24 * 3600,
+          "GET Cache-Control: %r" % cc)
+    with open(p("get.der"), "wb") as f:
+        f.write(der)
+    r = run("openssl", "ocsp", "-respin", p("get.der"), "-issuer",
+            cas["user"], "-cert", bad, "-CAfile", root, "-verify_other",
+            chain, "-no_nonce", ok=False)
+    check(bad + ": revoked" in r.stdout, "GET answer: %s %s" % (
+        r.stdout, r.stderr))
+    # base64 left unescaped, as some clients send it
+    st, _, der2 = http(url + "/" + b64.replace("=", ""))
+    check(st == 200 and der2 == der, "GET unescaped base64: %d" % st)
+
+    # Unknown serial, unknown issuer, SHA-256 CertID: nothing pre-signed
+    # covers them: unauthorized, unsigned (RFC 6960 2.3).
+    r = run("openssl", "ocsp", "-issuer", cas["user"], "-serial", "0x1234",
+            "-url", url, "-no_nonce", ok=False)
+    check("Responder Error: unauthorized (6)" in r.stdout + r.stderr,
+          "unknown serial: %s %s" % (r.stdout, r.stderr))
+    run("openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+        "ec_paramgen_curve:P-256", "-nodes", "-keyout", p("o.key"),
+        "-subj", "/CN=other CA", "-days", "2", "-out", p("other.pem"))
+    r = run("openssl", "ocsp", "-issuer", p("other.pem"), "-cert", good,
+            "-url", url, "-no_nonce", ok=False)
+    check("Responder Error: unauthorized (6)" in r.stdout + r.stderr,
+          "unknown issuer: %s %s" % (r.stdout, r.stderr))
+    r = run("openssl", "ocsp", "-sha256", "-issuer", cas["user"], "-cert",
+            good, "-url", url, "-no_nonce", ok=False)
+    check("Responder Error: unauthorized (6)" in r.stdout + r.stderr,
+          "SHA-256 CertID: %s %s" % (r.stdout, r.stderr))
+
+    # Malformed: each an OCSPResponse malformedRequest or an HTTP error.
+    two = p("two.der")
+    run("openssl", "ocsp", "-issuer", cas["user"], "-cert", good, "-cert",
+        bad, "-no_nonce", "-reqout", two)
+    r = run("openssl", "ocsp", "-issuer", cas["user"], "-cert", good,
+            "-cert", bad, "-url", url, "-no_nonce", ok=False)
+    check("Responder Error: malformedrequest (1)" in r.stdout + r.stderr,
+          "two certificates (ocsp_max_certs 1): %s %s" % (r.stdout,
+                                                          r.stderr))
+    for name, data in (("garbage", b"garbage"), ("empty", b""),
+                       ("truncated", open(req, "rb").read()[:-1]),
+                       ("two", open(two, "rb").read())):
+        st, hdr, out = http(url, data, "application/ocsp-request")
+        check(st == 200 and out == MALFORMED and hdr.get("Content-Type") ==
+              "application/ocsp-response", "POST %s: %d %r" % (name, st,
+                                                               out))
+    st, _, _ = http(url, open(req, "rb").read(), "text/plain")
+    check(st == 415, "wrong content type: %d" % st)
+    st, _, _ = http(url, open(req, "rb").read(), None)
+    check(st == 415, "no content type: %d" % st)
+    for bad64 in ("@@@@", "QUJD%", "QQ===", "QR==", "-_-_"):
+        st, _, out = http(url + "/" + bad64)
+        check(st == 200 and out == MALFORMED, "GET bad base64 %s: %d %r" %
+              (bad64, st, out))
+    st, hdr, _ = http(url, method="GET")
+    check(st == 405 and hdr.get("Allow") == "POST", "GET /ocsp: %d" % st)
+    st, _, _ = http(url + "/" + b64, open(req, "rb").read(),
+                    "application/ocsp-request")
+    check(st == 405, "POST /ocsp/<base64>: %d" % st)
+
+    # A new responder: responses signed again by it, still trusted.
+    old = open(resp_pem).read()
+    run(CARIMBO, "ca", "ocsp", "-c", conf, "--issuer", "user", "--renew",
+        "--out", resp_pem)
+    check(open(resp_pem).read() != old, "ca ocsp --renew: a new responder")
+    deadline = time.time() + 5
+    while True:
+        r = run("openssl", "ocsp", "-issuer", cas["user"], "-cert", good,
+                "-url", url, "-VAfile", resp_pem, "-no_nonce", ok=False)
+        if "Response verify OK" in r.stdout + r.stderr or \
+                time.time() > deadline:
+            break
+        time.sleep(0.1)
+    check("Response verify OK" in r.stdout + r.stderr and
+          ": good" in r.stdout, "signed by the renewed responder: %s %s" %
+          (r.stdout, r.stderr))
+    check(srv.poll() is None, "the server still runs")
+    return srv
+
+
+if __name__ == "__main__":
+    main()
