@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: ISC */
 /*
- * libFuzzer target on the OCSP request reader: ocsp_req_parse() on the
- * bytes, and ocsp_get_decode() on them read as a GET path.  OpenSSL's own
- * decoder is the oracle: a request we accept must decode in OpenSSL to as
- * many CertIDs with the same serial numbers (we are stricter, never
- * looser).
+ * libFuzzer target on the OCSP readers: ocsp_req_parse() on the bytes,
+ * ocsp_get_decode() on them read as a GET path, and ocsp_resp_read() (the
+ * server's index of pre-signed responses) on them as a response.
+ * OpenSSL's own decoder is the oracle: a request or response we accept
+ * must decode in OpenSSL, with the same serial numbers (we are stricter,
+ * never looser).
  *
  * Run it on a copy of the corpus, so what the fuzzer adds stays out of git:
  *	make fuzz && c=$(mktemp -d) && cp -R tests/fuzz/corpus/ocsp/. "$c" &&
@@ -20,6 +21,16 @@
 #include "common/ocsp.h"
 
 int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
+
+/* Our serial is INTEGER content: a leading zero may precede OpenSSL's. */
+static void
+same_serial(const struct ocsp_certid *id, const ASN1_INTEGER *serial)
+{
+	if (id->serial_len < (size_t)serial->length ||
+	    memcmp(id->serial + id->serial_len - serial->length, serial->data,
+	    serial->length) != 0)
+		abort();
+}
 
 static void
 oracle(const uint8_t *buf, size_t len, const struct ocsp_req *req)
@@ -39,18 +50,34 @@ oracle(const uint8_t *buf, size_t len, const struct ocsp_req *req)
 		if (OCSP_id_get0_info(NULL, NULL, NULL, &serial,
 		    OCSP_onereq_get0_id(one)) != 1)
 			abort();
-		/* Our serial is INTEGER content: a leading zero may precede. */
-		if (req->ids[i].serial_len < (size_t)serial->length ||
-		    memcmp(req->ids[i].serial + req->ids[i].serial_len -
-		    serial->length, serial->data, serial->length) != 0)
-			abort();
+		same_serial(&req->ids[i], serial);
 	}
 	OCSP_REQUEST_free(o);
+}
+
+static void
+resp_oracle(const struct ocsp_single *one)
+{
+	const unsigned char	*p = one->der;
+	OCSP_RESPONSE		*o;
+	OCSP_BASICRESP		*bs;
+	ASN1_INTEGER		*serial;
+
+	if ((o = d2i_OCSP_RESPONSE(NULL, &p, (long)one->der_len)) == NULL ||
+	    (bs = OCSP_response_get1_basic(o)) == NULL ||
+	    OCSP_resp_count(bs) != 1 ||
+	    OCSP_id_get0_info(NULL, NULL, NULL, &serial,
+	    (OCSP_CERTID *)OCSP_SINGLERESP_get0_id(OCSP_resp_get0(bs, 0))) != 1)
+		abort();	/* we accepted what OpenSSL cannot read */
+	same_serial(&one->id, serial);
+	OCSP_BASICRESP_free(bs);
+	OCSP_RESPONSE_free(o);
 }
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *buf, size_t len)
 {
+	struct ocsp_single one;
 	struct ocsp_req	 req;
 	const char	*why;
 	uint8_t		 out[4096];
@@ -60,5 +87,9 @@ LLVMFuzzerTestOneInput(const uint8_t *buf, size_t len)
 	else if (why == NULL)
 		abort();
 	(void)ocsp_get_decode((const char *)buf, len, out, sizeof(out));
+	if (ocsp_resp_read(buf, len, &one, &why) == 0)
+		resp_oracle(&one);
+	else if (why == NULL)
+		abort();
 	return 0;
 }
