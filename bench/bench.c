@@ -36,6 +36,8 @@ struct bench_args {
 	const char		*url, *url_b;
 	const char		*json, *svg, *save;
 	const char		*ca, *untrusted, *conf;
+	const char		*ocsp;		/* --ocsp: the requests' file */
+	int			 get;		/* --get: OCSP over GET */
 	enum hash_alg		 algs[HASH_COUNT];
 	size_t			 nalgs;
 	int			 certreq;
@@ -61,6 +63,7 @@ bench_usage(FILE *f)
 	    "\n           [--sample FRACTION] [--check fast|openssl]\n"
 	    "           [-c CONF | --ca FILE [--untrusted FILE]]\n"
 	    "           [--corpus N] [--allow-remote] [--quiet] [--save FILE]\n"
+	    "           [--ocsp REQUESTS.der [--get]]\n"
 	    "       carimbo bench --ceiling --body-size BYTES [--durable FILE\n"
 	    "           [--durable-depth K]] [load options | --serve-only "
 	    "[--duration S]]\n"
@@ -120,6 +123,8 @@ static const struct option bench_longopts[] = {
 	{ "cert-req",	required_argument,	NULL, 'C' },
 	{ "sample",	required_argument,	NULL, 'S' },
 	{ "check",	required_argument,	NULL, 'K' },
+	{ "ocsp",	required_argument,	NULL, 'o' },
+	{ "get",	no_argument,		NULL, 'g' },
 	{ "ca",		required_argument,	NULL, 'a' },
 	{ "untrusted",	required_argument,	NULL, 'U' },
 	{ "config",	required_argument,	NULL, 'c' },
@@ -228,6 +233,12 @@ bench_opt_check(struct bench_args *a, int ch, const char *arg)
 	case 'V':
 		a->save = arg;
 		break;
+	case 'o':
+		a->ocsp = arg;
+		break;
+	case 'g':
+		a->get = 1;
+		break;
 	default:
 		return 0;
 	}
@@ -309,6 +320,11 @@ bench_settle(struct bench_args *a, int argc, char **argv)
 		errx(2, "--durable goes with --ceiling");
 	if (a->save != NULL && (a->ceiling || a->url_b != NULL))
 		errx(2, "--save goes with --url");
+	if (a->ocsp != NULL && (a->ceiling || a->url_b != NULL ||
+	    a->save != NULL))
+		errx(2, "--ocsp goes with --url, without --save");
+	if (a->get && a->ocsp == NULL)
+		errx(2, "--get goes with --ocsp");
 	if (a->durable_depth > 0 && a->durable == NULL)
 		errx(2, "--durable-depth goes with --durable");
 	if (a->durable_depth == 0)
@@ -464,15 +480,20 @@ bench_load(struct bench_args *a)
 	}
 	bench_target(&t, a->url, a->remote);
 	a->o.tg = &t;
-	a->o.corpus = corpus_build((size_t)a->corpus, t.host, t.path, a->algs,
-	    a->nalgs, a->certreq);
-	a->o.chk = cl != NULL ? NULL : bench_checker(a, &t);
+	if (a->ocsp != NULL) {
+		/* Pre-signed answers: check_ocsp judges every one. */
+		a->o.corpus = corpus_ocsp(a->ocsp, t.host, t.path, a->get);
+		a->o.ocsp = 1;
+	} else
+		a->o.corpus = corpus_build((size_t)a->corpus, t.host, t.path,
+		    a->algs, a->nalgs, a->certreq);
+	a->o.chk = cl != NULL || a->ocsp != NULL ? NULL : bench_checker(a, &t);
 	if (a->o.chk != NULL && a->o.sample > 0 && !check_can_verify(a->o.chk))
 		log_warnx("bench: no root certificate (-c CONF or --ca): "
 		    "answers are parsed and matched, none fully verified");
 	a->o.label = cl != NULL ? "ceiling" : t.path;
-	a->o.check = cl != NULL ? "none" : a->openssl_parse ? "openssl" :
-	    "fast";
+	a->o.check = cl != NULL ? "none" : a->ocsp != NULL ? "ocsp" :
+	    a->openssl_parse ? "openssl" : "fast";
 	if (a->save != NULL && (a->o.save = fopen(a->save, "wb")) == NULL)
 		err(1, "%s", a->save);
 	load_result_init(&res);

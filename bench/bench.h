@@ -72,6 +72,7 @@ uint64_t	hist_quantile(const struct hist *, double q);
 /* corpus.c: the pre-built requests. */
 #define CORPUS_MAX_TSQ	160		/* DER TimeStampReq, SHA-512 + nonce */
 #define CORPUS_MAX_HEAD	512
+#define CORPUS_MAX_OCSP_FILE (BENCH_MAX_CORPUS * CORPUS_MAX_TSQ)
 
 struct corpus_req {
 	const uint8_t	*http;		/* head and body, ready to send */
@@ -82,6 +83,9 @@ struct corpus_req {
 	uint8_t		 dgst[HASH_MAX_LEN];
 	uint64_t	 nonce;
 	int		 certreq;
+	/* --ocsp: tsq is an OCSPRequest; ref, the first answer judged. */
+	uint8_t		*ref;
+	size_t		 reflen;
 };
 
 struct corpus {
@@ -107,6 +111,14 @@ size_t		 corpus_tsq(uint8_t *buf, size_t cap, enum hash_alg,
  */
 struct corpus	*corpus_build(size_t n, const char *host, const char *path,
 		    const enum hash_alg *algs, size_t nalgs, int certreq);
+/*
+ * --ocsp: the DER OCSPRequests of the file at path (one after the
+ * other, as `openssl ocsp -reqout` writes them), each wrapped as a POST
+ * of path to host (application/ocsp-request) or, with get, as a GET of
+ * path/<base64, percent-escaped> (RFC 5019 5).  Exits on error.
+ */
+struct corpus	*corpus_ocsp(const char *file, const char *host,
+		    const char *path, int get);
 void		 corpus_free(struct corpus *);
 
 /* check.c: the response checker. */
@@ -159,6 +171,14 @@ int		 check_verified(const struct check *);
  */
 enum check_err	 check_ers(struct check *, const struct corpus_req *,
 		    const uint8_t *body, size_t len, int full);
+/*
+ * --ocsp: the first answer to req read with OpenSSL (an OCSPResponse,
+ * successful, one SingleResponse whose CertID is the request's) and kept
+ * in req->ref; later answers to req must be the same bytes (pre-signed:
+ * a lookup and a copy).  CHK_OK, CHK_PARSE or CHK_REJECTED.
+ */
+enum check_err	 check_ocsp(struct corpus_req *, const uint8_t *body,
+		    size_t len);
 
 /* load.c: the io_uring HTTP client. */
 struct target {
@@ -176,6 +196,7 @@ struct load_opts {
 	const uint8_t		*fixed;		/* request when corpus is NULL */
 	size_t			 fixedlen;
 	struct check		*chk;		/* NULL: HTTP framing only */
+	int			 ocsp;		/* answers judged by check_ocsp */
 	double			 sample;	/* at least this fraction fully verified */
 	const char		*check;		/* "fast", "openssl", "none" */
 	long			 conns;

@@ -25,6 +25,7 @@
 #include <string.h>
 
 #include <openssl/err.h>
+#include <openssl/ocsp.h>
 #include <openssl/pem.h>
 #include <openssl/ts.h>
 #include <openssl/x509.h>
@@ -364,4 +365,47 @@ int
 check_verified(const struct check *c)
 {
 	return c->verified;
+}
+
+enum check_err
+check_ocsp(struct corpus_req *req, const uint8_t *body, size_t len)
+{
+	const unsigned char	*p;
+	OCSP_RESPONSE		*o = NULL;
+	OCSP_BASICRESP		*bs = NULL;
+	OCSP_REQUEST		*q = NULL;
+	OCSP_SINGLERESP		*one;
+	enum check_err		 e = CHK_PARSE;
+
+	if (req->ref != NULL)
+		return len == req->reflen && memcmp(body, req->ref, len) == 0 ?
+		    CHK_OK : CHK_PARSE;
+	p = body;
+	if ((o = d2i_OCSP_RESPONSE(NULL, &p, (long)len)) == NULL ||
+	    p != body + len)
+		goto out;
+	e = CHK_REJECTED;
+	if (OCSP_response_status(o) != OCSP_RESPONSE_STATUS_SUCCESSFUL)
+		goto out;
+	e = CHK_PARSE;
+	p = req->tsq;
+	if ((bs = OCSP_response_get1_basic(o)) == NULL ||
+	    OCSP_resp_count(bs) != 1 ||
+	    (q = d2i_OCSP_REQUEST(NULL, &p, (long)req->tsqlen)) == NULL ||
+	    OCSP_request_onereq_count(q) != 1)
+		goto out;
+	one = OCSP_resp_get0(bs, 0);
+	if (OCSP_id_cmp(OCSP_SINGLERESP_get0_id(one), OCSP_onereq_get0_id(
+	    OCSP_request_onereq_get0(q, 0))) != 0)
+		goto out;
+	if ((req->ref = malloc(len)) == NULL)
+		err(1, NULL);
+	memcpy(req->ref, body, len);
+	req->reflen = len;
+	e = CHK_OK;
+out:
+	OCSP_REQUEST_free(q);
+	OCSP_BASICRESP_free(bs);
+	OCSP_RESPONSE_free(o);
+	return e;
 }

@@ -15,6 +15,7 @@
 
 #include "bench/bench.h"
 #include "common/der.h"
+#include "common/file.h"
 
 size_t
 corpus_tsq(uint8_t *buf, size_t cap, enum hash_alg alg, const uint8_t *dgst,
@@ -91,11 +92,110 @@ corpus_build(size_t n, const char *host, const char *path,
 	return c;
 }
 
+/* Base64 (RFC 4648 4), '+', '/' and '=' percent-escaped for a path. */
+static size_t
+corpus_b64url(char *out, size_t cap, const uint8_t *in, size_t len)
+{
+	static const char	 b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmn"
+	    "opqrstuvwxyz0123456789+/";
+	char			 c[4];
+	size_t			 i, j, n = 0;
+	uint32_t		 v;
+
+	for (i = 0; i < len; i += 3) {
+		v = (uint32_t)in[i] << 16;
+		if (i + 1 < len)
+			v |= (uint32_t)in[i + 1] << 8;
+		if (i + 2 < len)
+			v |= in[i + 2];
+		c[0] = b64[v >> 18 & 63];
+		c[1] = b64[v >> 12 & 63];
+		c[2] = i + 1 < len ? b64[v >> 6 & 63] : '=';
+		c[3] = i + 2 < len ? b64[v & 63] : '=';
+		for (j = 0; j < 4; j++) {
+			if (n + 4 > cap)
+				return 0;
+			if (c[j] == '+' || c[j] == '/' || c[j] == '=')
+				n += (size_t)snprintf(out + n, cap - n, "%%%02X",
+				    (unsigned char)c[j]);
+			else
+				out[n++] = c[j];
+		}
+	}
+	out[n] = '\0';
+	return n;
+}
+
+struct corpus *
+corpus_ocsp(const char *file, const char *host, const char *path, int get)
+{
+	struct corpus		*c;
+	struct corpus_req	*r;
+	struct der_r		 rd, body;
+	const uint8_t		*der;
+	uint8_t			*all, *p;
+	size_t			 len, dlen, n = 0, i, slot;
+	char			 b64[CORPUS_MAX_HEAD];
+	uint8_t			 tag;
+	int			 hl;
+
+	if (file_read(file, CORPUS_MAX_OCSP_FILE, &all, &len) == -1)
+		exit(1);
+	der_r_init(&rd, all, len);
+	while (!der_r_empty(&rd))
+		if (der_get(&rd, &tag, &body, &der, &dlen) == -1 ||
+		    tag != DER_SEQUENCE || dlen > CORPUS_MAX_TSQ ||
+		    ++n > BENCH_MAX_CORPUS)
+			errx(1, "%s: not DER OCSPRequests of at most %d bytes "
+			    "each, at most %d", file, CORPUS_MAX_TSQ,
+			    BENCH_MAX_CORPUS);
+	if (n == 0)
+		errx(1, "%s: no request", file);
+	slot = 2 * CORPUS_MAX_HEAD + CORPUS_MAX_TSQ;
+	if ((c = calloc(1, sizeof(*c))) == NULL ||
+	    (c->r = calloc(n, sizeof(*c->r))) == NULL ||
+	    (c->mem = malloc(n * slot)) == NULL)
+		err(1, NULL);
+	c->n = n;
+	der_r_init(&rd, all, len);
+	for (i = 0; i < n; i++) {
+		(void)der_get(&rd, &tag, &body, &der, &dlen);
+		r = &c->r[i];
+		p = c->mem + i * slot;
+		if (get) {
+			if (corpus_b64url(b64, sizeof(b64), der, dlen) == 0)
+				errx(1, "%s: request %zu too long for a GET",
+				    file, i);
+			hl = snprintf((char *)p, slot, "GET %s/%s HTTP/1.1\r\n"
+			    "Host: %s\r\n\r\n", path, b64, host);
+		} else
+			hl = snprintf((char *)p, slot, "POST %s HTTP/1.1\r\n"
+			    "Host: %s\r\nContent-Type: application/"
+			    "ocsp-request\r\nContent-Length: %zu\r\n\r\n",
+			    path, host, dlen);
+		if (hl < 0 || (size_t)hl + dlen >= slot)
+			errx(1, "corpus: request head too long");
+		r->tsq = p + slot - CORPUS_MAX_TSQ;
+		memcpy(p + slot - CORPUS_MAX_TSQ, der, dlen);
+		r->tsqlen = dlen;
+		if (!get)
+			memcpy(p + hl, der, dlen);
+		r->http = p;
+		r->httplen = (size_t)hl + (get ? 0 : dlen);
+	}
+	free(all);
+	return c;
+}
+
 void
 corpus_free(struct corpus *c)
 {
+	size_t	i;
+
 	if (c == NULL)
 		return;
+	for (i = 0; i < c->n; i++)
+		free(c->r[i].ref);
 	free(c->r);
 	free(c->mem);
 	free(c);

@@ -435,6 +435,8 @@ load_answer(struct load *l, struct lconn *c, int status, const uint8_t *body,
 
 	if (status != 200)
 		e = CHK_HTTP;
+	else if (o->ocsp)
+		e = check_ocsp(&o->corpus->r[f->req], body, blen);
 	else if (o->chk != NULL) {
 		/*
 		 * Full verification while the answers fully verified, and

@@ -319,6 +319,33 @@ def body(t):
                     "application/ocsp-request")
     check(st == 405, "POST /ocsp/<base64>: %d" % st)
 
+    # `carimbo bench --ocsp`: every answer judged (the first by OpenSSL,
+    # the rest byte for byte the same), POST and GET; a request nothing
+    # answers counts as an error.
+    import json
+    reqs = p("reqs.der")
+    with open(reqs, "wb") as f:
+        f.write(open(req, "rb").read())
+        good_req = p("good-req.der")
+        run("openssl", "ocsp", "-issuer", cas["user"], "-cert", good,
+            "-no_nonce", "-reqout", good_req)
+        f.write(open(good_req, "rb").read())
+    for mode in ([], ["--get"]):
+        js = p("bench.json")
+        r = run(CARIMBO, "bench", "--url", url, "--ocsp", reqs, *mode,
+                "--connections", "4", "--requests", "400", "--quiet",
+                "--json", js)
+        res = json.load(open(js))["result"] if r.returncode == 0 else {}
+        check(res.get("ok") == 400 and res.get("sent") == 400,
+              "bench --ocsp %s: %s %s" % (mode, res, r.stderr[-400:]))
+    unknown = p("unknown.der")
+    run("openssl", "ocsp", "-issuer", cas["user"], "-serial", "0x1234",
+        "-no_nonce", "-reqout", unknown)
+    r = run(CARIMBO, "bench", "--url", url, "--ocsp", unknown,
+            "--requests", "10", "--quiet", ok=False)
+    check(r.returncode != 0, "bench --ocsp, unauthorized answers: exit %d" %
+          r.returncode)
+
     # A new responder: responses signed again by it, still trusted.
     old = open(resp_pem).read()
     run(CARIMBO, "ca", "ocsp", "-c", conf, "--issuer", "user", "--renew",
