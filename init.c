@@ -385,7 +385,8 @@ init_report(const char *state, enum p11_keytype t)
 	printf("  %-14s user PIN (0600); so-pin: security officer PIN (0600)\n",
 	    "pin");
 	printf("  %-14s keys generated on the token: \"root\" \"tsa-ca\" "
-	    "\"user-ca\" \"" INIT_TSA_KEY "\"\n", "");
+	    "\"user-ca\" \"" INIT_TSA_KEY "\",\n  %-14s and one per OCSP "
+	    "responder (carimbo ca ocsp)\n", "", "");
 	path = init_path(state, "root.pem");
 	if (ca_pem_print(path, "root.pem") == -1)
 		exit(1);

@@ -346,6 +346,31 @@ def body(t):
     check(r.returncode != 0, "bench --ocsp, unauthorized answers: exit %d" %
           r.returncode)
 
+    # Refresh: a response within ocsp_refresh_hours (8) of its nextUpdate
+    # is signed again by `ca ocsp`, the others are left alone; a deleted
+    # file is written again by any command (the database is the truth).
+    import sqlite3
+    db = os.path.join(state, "ca", "ca.db")
+    con = sqlite3.connect(db)
+    before = dict(con.execute("SELECT serial, next_update FROM ocsp"))
+    con.execute("UPDATE ocsp SET next_update = ? WHERE serial = ?",
+                (int(time.time()) + 3600, good_serial))
+    con.commit()
+    con.close()
+    run(CARIMBO, "ca", "ocsp", "-c", conf)
+    con = sqlite3.connect(db)
+    after = dict(con.execute("SELECT serial, next_update FROM ocsp"))
+    con.close()
+    check(after[good_serial] >= int(time.time()) + 24 * 3600 - 60,
+          "ca ocsp re-signs a response near its nextUpdate: %s" %
+          after.get(good_serial))
+    check(all(after[k] == v for k, v in before.items() if k != good_serial),
+          "ca ocsp leaves responses that are not due")
+    rsp = os.path.join(state, "ca", "pub", "ocsp", "user.rsp")
+    os.unlink(rsp)
+    run(CARIMBO, "ca", "list", "-c", conf)
+    check(os.path.exists(rsp), "ca list writes ocsp/user.rsp again")
+
     # A new responder: responses signed again by it, still trusted.
     old = open(resp_pem).read()
     run(CARIMBO, "ca", "ocsp", "-c", conf, "--issuer", "user", "--renew",
