@@ -119,16 +119,23 @@ enum refusal {
 	REF_CONNS,		/* past max_connections: 503 or closed */
 	REF_INFLIGHT,		/* past max_inflight: 503 */
 	REF_ACCEPT,		/* accept failed: descriptors or memory */
+	REF_PROXY,		/* a PROXY header missing, bad or unasked */
 	REF_N
 };
 static const char *const refusal_names[REF_N] = {
-	"max_connections", "max_inflight", "accept",
+	"max_connections", "max_inflight", "accept", "proxy",
 };
 #define OP_BITS		4
 #define OP_MASK		((1u << OP_BITS) - 1)
 _Static_assert(OP_BITS <= JOURNAL_STEP_SHIFT,
     "the journal's step sits above the op");
 enum cstate { C_OPEN, C_CLOSING, C_LINGER, C_DEAD };
+/*
+ * With proxy_from set, what the first bytes of a connection must be
+ * (tsa/loop.c conn_proxy()): a PROXY v2 header from a listed proxy, not
+ * one from anyone else.
+ */
+enum pxstate { PX_NONE, PX_WANT, PX_SNIFF };
 
 struct conn {
 	struct conn	*prev, *next;	/* every connection */
@@ -143,6 +150,8 @@ struct conn {
 	bool		 cont_sent;	/* 100 Continue sent for the partial request */
 	bool		 http10;	/* the request being answered is HTTP/1.0 */
 	bool		 refusing;	/* past max_connections: one 503 */
+	uint8_t		 px;		/* enum pxstate */
+	struct proxy_addr peer;		/* the client; family 0 unknown */
 	uint8_t		*ibuf;		/* an incomplete request */
 	size_t		 ilen, icap;
 	struct iovec	*iov;		/* the sendmsg in flight */
@@ -169,6 +178,7 @@ struct stats {
 	uint64_t	 refused[REF_N];	/* since start */
 	uint64_t	 refused_new[REF_N];	/* not logged yet */
 	time_t		 refused_logged[REF_N];
+	char		 proxy_last[192];	/* the last PROXY refusal */
 };
 
 struct loop {
@@ -224,6 +234,10 @@ refusals_log(struct loop *l, enum refusal why)
 	case REF_INFLIGHT:
 		log_warnx("refused %" PRIu64 " requests: max_inflight (%zu) "
 		    "reached", n, l->cfg->max_inflight);
+		break;
+	case REF_PROXY:
+		log_warnx("refused %" PRIu64 " connections: PROXY protocol "
+		    "(proxy_from; the last: %s)", n, l->st.proxy_last);
 		break;
 	default:
 		log_warnx("refused %" PRIu64 " connections: accept failed for "
@@ -877,6 +891,73 @@ conn_wants(const struct loop *l, const struct conn *c)
 	return c->state == C_OPEN && c->nresp < l->cfg->max_pipeline;
 }
 
+/*
+ * With proxy_from set: whether the peer is a listed proxy, whose header
+ * must come first, or another, whose first bytes must not be one.
+ * Without it, nothing: not even a getpeername().
+ */
+static void
+conn_proxy_start(struct loop *l, struct conn *c)
+{
+	struct sockaddr_storage	ss;
+	socklen_t		len = sizeof(ss);
+
+	if (l->cfg->proxy_from.n == 0)
+		return;
+	if (getpeername(c->fd, (struct sockaddr *)&ss, &len) == -1)
+		memset(&ss, 0, sizeof(ss));
+	proxy_peer(&ss, &c->peer);
+	c->px = proxy_from_match(&l->cfg->proxy_from, &c->peer) ? PX_WANT :
+	    PX_SNIFF;
+}
+
+/*
+ * The first bytes of a connection whose px is set, gathered in c->ibuf.
+ * Returns true when HTTP follows, c->ibuf then holding what came after
+ * the header; false while more bytes are needed (read_timeout runs), or
+ * once the connection is refused: a listed proxy whose header is missing
+ * or bad, or a header from a peer no one listed (it would choose the
+ * address this unit logs and limits by).
+ */
+static bool
+conn_proxy(struct loop *l, struct conn *c)
+{
+	struct proxy_addr	 pa;
+	const char		*why;
+	char			 a[64], b[64];
+	int			 rc;
+
+	if (c->px == PX_SNIFF) {
+		why = "a header from a peer not in proxy_from";
+		if ((rc = proxy_sig(c->ibuf, c->ilen)) == -1) {
+			c->px = PX_NONE;
+			return true;
+		}
+	} else if ((rc = proxy_parse(c->ibuf, c->ilen, &pa, &why)) > 0) {
+		if (pa.family != 0) {
+			log_debug("connection from %s through proxy %s",
+			    proxy_addr_text(&pa, a, sizeof(a)),
+			    proxy_addr_text(&c->peer, b, sizeof(b)));
+			c->peer = pa;
+		}
+		c->px = PX_NONE;
+		c->ilen -= rc;
+		memmove(c->ibuf, c->ibuf + rc, c->ilen);
+		return true;
+	}
+	if (rc == 0) {
+		if (c->req_start == 0)
+			c->req_start = l->now;
+		return false;
+	}
+	snprintf(l->st.proxy_last, sizeof(l->st.proxy_last), "%s from %s",
+	    why, proxy_addr_text(&c->peer, a, sizeof(a)));
+	refused(l, REF_PROXY);
+	c->ilen = 0;
+	conn_kill(l, c);
+	return false;
+}
+
 static void
 on_recv(struct loop *l, struct conn *c, struct io_uring_cqe *cqe)
 {
@@ -905,11 +986,12 @@ on_recv(struct loop *l, struct conn *c, struct io_uring_cqe *cqe)
 	KERNEL_WROTE(data, n);
 	c->active = l->now;
 	if (c->state == C_OPEN) {
-		if (c->ilen == 0)
+		if (c->ilen == 0 && c->px == PX_NONE)
 			conn_parse(l, c, data, n);
 		else {
 			ibuf_keep(c, data, n);
-			conn_parse(l, c, c->ibuf, c->ilen);
+			if (c->px == PX_NONE || conn_proxy(l, c))
+				conn_parse(l, c, c->ibuf, c->ilen);
 		}
 	}
 	buf_return(l, bid);
@@ -1016,6 +1098,7 @@ on_accept(struct loop *l, struct io_uring_cqe *cqe)
 	else if (l->nconns < l->cfg->max_conns) {
 		c = conn_new(l, cqe->res);
 		l->st.accepted++;
+		conn_proxy_start(l, c);
 		arm_recv(l, c);
 	} else {
 		refused(l, REF_CONNS);
@@ -1410,6 +1493,7 @@ loop_reload_apply(struct loop *l, struct reload_set *set)
 		c->max_conns = n->max_conns;
 		c->max_inflight = n->max_inflight;
 		c->max_pipeline = n->max_pipeline;
+		c->proxy_from = n->proxy_from;
 		c->gentime_digits = n->gentime_digits;
 		c->round_max = n->round_max;
 		c->round_max_ms = n->round_max_ms;

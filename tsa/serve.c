@@ -399,7 +399,8 @@ static void
 serve_conf_service(struct serve_state *st)
 {
 	struct conf	*c = st->conf;
-	const char	*v;
+	const char	*v, *why;
+	size_t		 i;
 
 	st->cfg.lim.max_body = conf_int(c, "max_body", 16384, 64, TSP_MAX_REQ);
 	st->cfg.lim.max_header_bytes = conf_int(c, "max_header_bytes", 8192,
@@ -414,6 +415,9 @@ serve_conf_service(struct serve_state *st)
 	/* RFC 5019 2.1.1: one certificate per request. */
 	st->cfg.ocsp_max_certs = conf_int(c, "ocsp_max_certs", 1, 1,
 	    OCSP_MAX_CERTS);
+	for (i = 0; (v = conf_nth(c, "proxy_from", i)) != NULL; i++)
+		if (proxy_from_add(&st->cfg.proxy_from, v, &why) == -1)
+			conf_fatal(c, "proxy_from", "\"%s\": %s", v, why);
 	/*
 	 * A round's standard tokens go into one ledger record, of at most
 	 * LEDGER_MAX_PAYLOAD bytes of hashes (2M): a bound the config cannot

@@ -18,6 +18,7 @@
 
 #include "common/hash.h"
 #include "common/p11.h"
+#include "common/proxy.h"
 
 /* RFC 3161 2.4.2 PKIFailureInfo bits carimbo produces. */
 enum pki_fail {
@@ -505,6 +506,7 @@ struct serve_cfg {
 	size_t			 max_inflight;
 	size_t			 max_pipeline;	/* per connection */
 	int			 send_buffer;	/* SO_SNDBUF; 0: the kernel's */
+	struct proxy_from	 proxy_from;	/* may send a PROXY v2 header */
 	int			 gentime_digits;
 	unsigned		 unit_id;
 	bool			 clock_demo;

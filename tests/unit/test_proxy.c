@@ -7,7 +7,9 @@
  * the malformed, each refused: HTTP bytes, a v1 text header, version 3,
  * an unknown command, family or transport, a length over the limit
  * (before the bytes arrive), addresses longer than the header, a TLV past
- * the end, a CRC32c that does not match.
+ * the end, a CRC32c that does not match.  And proxy_from: networks
+ * parsed (prefixes, host bits refused), peers matched (an IPv4-mapped
+ * IPv6 peer as IPv4), the signature sniffed by its prefixes.
  */
 #include <arpa/inet.h>
 #include <setjmp.h>
@@ -15,6 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 
 #include <cmocka.h>
@@ -157,12 +160,130 @@ test_malformed(void **state)
 	refused(buf, n, "CRC32c");
 }
 
+static void
+peer4(struct proxy_addr *pa, const char *a)
+{
+	struct sockaddr_storage	 ss;
+	struct sockaddr_in	*s4 = (struct sockaddr_in *)&ss;
+
+	memset(&ss, 0, sizeof(ss));
+	s4->sin_family = AF_INET;
+	s4->sin_port = htons(4242);
+	assert_int_equal(inet_pton(AF_INET, a, &s4->sin_addr), 1);
+	proxy_peer(&ss, pa);
+}
+
+static void
+peer6(struct proxy_addr *pa, const char *a)
+{
+	struct sockaddr_storage	 ss;
+	struct sockaddr_in6	*s6 = (struct sockaddr_in6 *)&ss;
+
+	memset(&ss, 0, sizeof(ss));
+	s6->sin6_family = AF_INET6;
+	s6->sin6_port = htons(443);
+	assert_int_equal(inet_pton(AF_INET6, a, &s6->sin6_addr), 1);
+	proxy_peer(&ss, pa);
+}
+
+static void
+test_from(void **state)
+{
+	struct proxy_from	 pf;
+	struct proxy_net	 net;
+	struct proxy_addr	 pa;
+	const char		*why;
+	char			 text[64];
+	size_t			 i;
+	static const char *const bad[] = {
+		"", "localhost", "10.0.0.1/8", "10.0.0.0/33", "10.0.0.0/",
+		"10.0.0.0/x", "10.0.0.0/-1", "2001:db8::1/32", "::/129",
+		"10.0.0.0/8/8",
+	};
+
+	(void)state;
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		why = NULL;
+		assert_int_equal(proxy_net_parse(bad[i], &net, &why), -1);
+		assert_non_null(why);
+	}
+	assert_int_equal(proxy_net_parse("10.1.0.0/16", &net, &why), 0);
+	assert_int_equal(net.family, AF_INET);
+	assert_int_equal(net.prefix, 16);
+
+	memset(&pf, 0, sizeof(pf));
+	assert_int_equal(proxy_from_add(&pf, "  127.0.0.1\t10.1.0.0/16 ",
+	    &why), 0);
+	assert_int_equal(proxy_from_add(&pf, "2001:db8::/32 192.168.1.128/25",
+	    &why), 0);
+	assert_int_equal(pf.n, 4);
+
+	peer4(&pa, "127.0.0.1");
+	assert_true(proxy_from_match(&pf, &pa));
+	assert_string_equal(proxy_addr_text(&pa, text, sizeof(text)),
+	    "127.0.0.1:4242");
+	peer4(&pa, "127.0.0.2");
+	assert_false(proxy_from_match(&pf, &pa));
+	peer4(&pa, "10.1.255.3");
+	assert_true(proxy_from_match(&pf, &pa));
+	peer4(&pa, "10.2.0.3");
+	assert_false(proxy_from_match(&pf, &pa));
+	peer4(&pa, "192.168.1.200");
+	assert_true(proxy_from_match(&pf, &pa));
+	peer4(&pa, "192.168.1.127");
+	assert_false(proxy_from_match(&pf, &pa));
+	peer6(&pa, "::ffff:10.1.2.3");
+	assert_int_equal(pa.family, AF_INET);
+	assert_true(proxy_from_match(&pf, &pa));
+	peer6(&pa, "2001:db8:ffff::9");
+	assert_true(proxy_from_match(&pf, &pa));
+	assert_string_equal(proxy_addr_text(&pa, text, sizeof(text)),
+	    "[2001:db8:ffff::9]:443");
+	peer6(&pa, "2001:db9::9");
+	assert_false(proxy_from_match(&pf, &pa));
+	memset(&pa, 0, sizeof(pa));
+	assert_false(proxy_from_match(&pf, &pa));
+	assert_string_equal(proxy_addr_text(&pa, text, sizeof(text)), "-");
+
+	/* /0 takes every address of its family. */
+	memset(&pf, 0, sizeof(pf));
+	assert_int_equal(proxy_from_add(&pf, "0.0.0.0/0", &why), 0);
+	peer4(&pa, "203.0.113.9");
+	assert_true(proxy_from_match(&pf, &pa));
+	peer6(&pa, "2001:db8::1");
+	assert_false(proxy_from_match(&pf, &pa));
+
+	/* A bounded list; a bad word names why. */
+	memset(&pf, 0, sizeof(pf));
+	for (i = 0; i < PROXY_MAX_FROM; i++)
+		assert_int_equal(proxy_from_add(&pf, "::1", &why), 0);
+	assert_int_equal(proxy_from_add(&pf, "::1", &why), -1);
+	assert_string_equal(why, "more networks than this unit keeps");
+	memset(&pf, 0, sizeof(pf));
+	assert_int_equal(proxy_from_add(&pf, "127.0.0.1 nope", &why), -1);
+	assert_string_equal(why, "not an IPv4 or IPv6 address");
+}
+
+static void
+test_sig(void **state)
+{
+	(void)state;
+	assert_int_equal(proxy_sig(sig, 12), 1);
+	assert_int_equal(proxy_sig(sig, 1), 0);
+	assert_int_equal(proxy_sig(sig, 11), 0);
+	assert_int_equal(proxy_sig((const uint8_t *)"\r\n\r\nGET", 7), -1);
+	assert_int_equal(proxy_sig((const uint8_t *)"POST / HTTP/1.1", 15),
+	    -1);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_good),
 		cmocka_unit_test(test_malformed),
+		cmocka_unit_test(test_from),
+		cmocka_unit_test(test_sig),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
