@@ -209,6 +209,8 @@ struct loop {
 	size_t				 inflight;
 	bool				 draining;
 	time_t				 drain_start;
+	bool				 leaving;	/* stop_notice */
+	time_t				 leave_start;
 	time_t				 now;
 	uint64_t			 answered_tick;	/* for STATUS= */
 	int64_t				 cert_warned;	/* epoch s */
@@ -217,6 +219,7 @@ struct loop {
 };
 
 static void	conn_kill(struct loop *, struct conn *);
+static void	loop_drain(struct loop *);
 static void	conn_parse(struct loop *, struct conn *, const uint8_t *,
 		    size_t);
 static bool	conn_wants(const struct loop *, const struct conn *);
@@ -517,14 +520,17 @@ loop_health(struct loop *l, struct health *h)
 
 /*
  * /health: 200 while requests can be stamped, 503 with the reason
- * (loop_health()) when not; the ledger's, the serials' and the workers'
- * states either way, a worker stuck in the token among them.
+ * (loop_health()) when not, or while the unit stops (SIGTERM: draining,
+ * so that a load balancer takes it out first, loop_stop()); the unit's
+ * id, the ledger's, the serials' and the workers' states either way, a
+ * worker stuck in the token among them.
  */
 static void
 reply_health(struct loop *l, struct conn *c, const struct http_req *hr)
 {
 	struct health	 h;
 	char		 body[9216], cj[7168], esc[512];
+	bool		 draining = l->draining || l->leaving;
 	int		 n;
 
 	cj[0] = '\0';
@@ -532,14 +538,18 @@ reply_health(struct loop *l, struct conn *c, const struct http_req *hr)
 	    clock_health_json(l->cfg->clock, cj, sizeof(cj)) == 0)
 		cj[0] = '\0';
 	loop_health(l, &h);
+	if (h.reason == NULL && draining)
+		h.reason = "stopping: draining";
 	if (h.reason != NULL)
 		json_str(esc, sizeof(esc), h.reason);
 	n = snprintf(body, sizeof(body), "{\"status\":\"%s\",%s%s%s"
+	    "\"unit_id\":%u,\"draining\":%s,"
 	    "\"clock_mode\":\"%s\",\"inflight\":%zu,\"connections\":%zu,"
 	    "\"ledger\":\"%s\",\"serials\":\"%s\",\"signing\":%s%s%s}\n",
 	    h.reason == NULL ? "ok" : "unavailable",
 	    h.reason == NULL ? "" : "\"reason\":\"", h.reason == NULL ? "" :
-	    esc, h.reason == NULL ? "" : "\",",
+	    esc, h.reason == NULL ? "" : "\",", l->cfg->unit_id,
+	    draining ? "true" : "false",
 	    l->cfg->clock_demo ? "demo" : "strict", l->inflight, l->nconns,
 	    h.ledger, h.serials, h.signing, cj[0] ? ",\"clock\":" : "", cj);
 	if (n < 0 || (size_t)n >= sizeof(body))
@@ -733,7 +743,7 @@ static void
 route(struct loop *l, struct conn *c, const struct http_req *hr,
     const uint8_t *body, size_t blen)
 {
-	bool		 ka = hr->keep_alive && !l->draining;
+	bool		 ka = hr->keep_alive && !l->draining && !l->leaving;
 	const uint8_t	*pbody;
 	const char	*pctype;
 	size_t		 plen;
@@ -1416,6 +1426,9 @@ on_timer(struct loop *l)
 	}
 	rounds_expire(l->rs);
 	rounds_witness(l->rs);
+	if (l->leaving && !l->draining &&
+	    l->now - l->leave_start >= l->cfg->stop_notice)
+		loop_drain(l);
 	if (l->draining && l->now - l->drain_start >= DRAIN_SECONDS) {
 		log_warnx("drain: %zu connections still open after %d s, "
 		    "closing them", l->nconns, DRAIN_SECONDS);
@@ -1458,6 +1471,26 @@ loop_drain(struct loop *l)
 	}
 }
 
+/*
+ * SIGTERM or SIGINT.  With stop_notice_seconds the unit first serves on
+ * for that long, every reply closing its connection, while /health says
+ * 503 draining: a load balancer's checks take it out of rotation before
+ * its listener closes, and a request routed to it meanwhile is answered.
+ * A second signal, or no notice, drains at once (loop_drain()).
+ */
+static void
+loop_stop(struct loop *l)
+{
+	if (l->cfg->stop_notice > 0 && !l->leaving && !l->draining) {
+		l->leaving = true;
+		l->leave_start = l->now;
+		log_info("stopping in %d s (stop_notice_seconds): serving, "
+		    "/health says draining", l->cfg->stop_notice);
+		return;
+	}
+	loop_drain(l);
+}
+
 static void
 loop_reload_ask(struct loop *l)
 {
@@ -1490,6 +1523,7 @@ loop_reload_apply(struct loop *l, struct reload_set *set)
 		c->lim = n->lim;
 		c->idle_timeout = n->idle_timeout;
 		c->read_timeout = n->read_timeout;
+		c->stop_notice = n->stop_notice;
 		c->max_conns = n->max_conns;
 		c->max_inflight = n->max_inflight;
 		c->max_pipeline = n->max_pipeline;
@@ -1550,7 +1584,7 @@ on_cqe(struct loop *l, struct io_uring_cqe *cqe)
 		if (cqe->res > 0 && l->sinfo.ssi_signo == SIGHUP)
 			loop_reload_ask(l);
 		else if (cqe->res > 0)
-			loop_drain(l);
+			loop_stop(l);
 		arm_signal(l);
 		break;
 	case OP_RELOAD:

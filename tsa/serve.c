@@ -408,6 +408,7 @@ serve_conf_service(struct serve_state *st)
 	st->cfg.lim.max_headers = conf_int(c, "max_headers", 64, 4, 1024);
 	st->cfg.idle_timeout = conf_int(c, "idle_timeout", 30, 1, 3600);
 	st->cfg.read_timeout = conf_int(c, "read_timeout", 10, 1, 3600);
+	st->cfg.stop_notice = conf_int(c, "stop_notice_seconds", 0, 0, 600);
 	st->cfg.max_conns = conf_int(c, "max_connections", 4096, 1, 1 << 20);
 	st->cfg.max_inflight = conf_int(c, "max_inflight", 65536, 1, 1 << 24);
 	st->cfg.max_pipeline = conf_int(c, "max_pipeline", 32, 1, 65536);

@@ -501,6 +501,7 @@ struct serve_cfg {
 	const char		*listen;
 	struct http_limits	 lim;
 	int			 idle_timeout;	/* seconds */
+	int			 stop_notice;	/* s of /health 503 before stop */
 	int			 read_timeout;
 	size_t			 max_conns;
 	size_t			 max_inflight;
