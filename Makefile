@@ -121,7 +121,7 @@ DEPS := build-essential pkg-config openssl libssl-dev liburing-dev \
         libsodium-dev libp11-dev libp11-kit-dev libcmocka-dev softhsm2 curl \
         python3 libsqlite3-dev sqlite3 gnutls-bin opensc chrony libxml2-utils \
         strace faketime libfuse3-dev fuse3 devscripts valgrind systemd \
-        dpkg-dev debhelper lintian mandoc
+        dpkg-dev debhelper lintian mandoc haproxy
 deps:
 	@missing=""; for p in $(DEPS); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' \
