@@ -12,11 +12,13 @@
 #             = 127.0.0.1 and stop_notice_seconds.
 #   load      `carimbo bench` through HAProxy on / and /ers (plain HTTP;
 #             bench speaks no TLS), then a keep-alive Python client over
-#             TLS on /; every answer is saved, split by the unit in its
-#             serial (RFC 3161 2.4.2: the unit id above a 64-bit counter),
-#             and proven with `carimbo ledger prove --batch` in that unit's
-#             ledger; no token serial repeats across the units; both units
-#             answered.
+#             TLS on /; every answer is saved and proven with `carimbo
+#             ledger prove L1 L2 --batch` in the ledger of the unit its
+#             serial names (RFC 3161 2.4.2: the unit id above a 64-bit
+#             counter); `ledger verify L1 L2` finds no serial in both (and
+#             one ledger given twice fails); no token serial repeats (read
+#             here too); both units answered, and each ledger holds what
+#             its clients got, bar what was in flight on the killed unit.
 #   edge      a client certificate of carimbo's user CA is served; one
 #             revoked (in the CRL) and one of another CA are refused in
 #             the handshake; none at all is served (verify optional).
@@ -209,20 +211,34 @@ def saved(kind, name):
     return f
 
 
-def bench(path, extra, name):
+def bench_args(path, extra, name):
+    """bench through HAProxy, its answers saved; and its JSON's path."""
     js = os.path.join(TMP, name + ".json")
-    p = subprocess.run([CARIMBO, "bench", "--url", "http://127.0.0.1:%d%s" %
-                        (PH, path), "--ca", ROOT, "--untrusted", UNTRUSTED,
-                        "--quiet", "--json", js, "--save",
-                        saved("ers" if path == "/ers" else "tok", name)] +
-                       extra,
-                       capture_output=True, timeout=60)
+    return [CARIMBO, "bench", "--url", "http://127.0.0.1:%d%s" % (PH, path),
+            "--ca", ROOT, "--untrusted", UNTRUSTED, "--quiet", "--json", js,
+            "--save", saved("ers" if path == "/ers" else "tok", name)] + \
+        extra, js
+
+
+def bench_json(js):
     try:
         with open(js) as f:
-            j = json.load(f)
+            return json.load(f)
     except (OSError, ValueError):
-        j = {}
-    return p, j
+        return {}
+
+
+def bench(path, extra, name):
+    args, js = bench_args(path, extra, name)
+    p = subprocess.run(args, capture_output=True, timeout=60)
+    return p, bench_json(js)
+
+
+def bench_start(name, conns, secs):
+    args, js = bench_args("/", ["--connections", str(conns), "--duration",
+                                str(secs)], name)
+    return subprocess.Popen(args, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL), js
 
 
 def bench_ok(p, j):
@@ -294,15 +310,8 @@ try:
                       what, e, alert))
 
     # kill -9 unit 2 under load.
-    js_kill = os.path.join(TMP, "kill.json")
     conns = 8
-    bp = subprocess.Popen([CARIMBO, "bench", "--url",
-                           "http://127.0.0.1:%d/" % PH, "--ca", ROOT,
-                           "--untrusted", UNTRUSTED, "--quiet", "--json",
-                           js_kill, "--save", saved("tok", "kill"),
-                           "--connections",
-                           str(conns), "--duration", "4"],
-                          stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    bp, js = bench_start("kill", conns, 4)
     time.sleep(1.5)
     units[2].kill()
     units[2].wait()
@@ -313,27 +322,19 @@ try:
     up = wait_status("unit2", "UP", 8)
     check(up is not None, "unit 2 not back in rotation: %s" % stats())
     bp.wait(30)
-    with open(js_kill) as f:
-        jk = json.load(f)
+    jk = bench_json(js)
     killed_errors = jk.get("errors")
-    check(jk["result"]["ok"] > 0 and killed_errors is not None and
+    check(jk.get("result", {}).get("ok", 0) > 0 and killed_errors is not None and
           killed_errors <= conns,
           "kill -9: %s errors (at most %d in flight there), %s ok" % (
-              killed_errors, conns, jk["result"]["ok"]))
+              killed_errors, conns, jk.get("result")))
     # Back in rotation: it answers again.
     p, j = bench("/", ["--connections", "8", "--requests", "500"], "after")
     check(p.returncode == 0 and j.get("errors") == 0,
           "bench after the restart: %s" % (bench_ok(p, j),))
 
     # SIGTERM unit 1 with its notice, under load: no error at all.
-    js_term = os.path.join(TMP, "term.json")
-    bp = subprocess.Popen([CARIMBO, "bench", "--url",
-                           "http://127.0.0.1:%d/" % PH, "--ca", ROOT,
-                           "--untrusted", UNTRUSTED, "--quiet", "--json",
-                           js_term, "--save", saved("tok", "term"),
-                           "--connections",
-                           str(conns), "--duration", "4"],
-                          stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    bp, js = bench_start("term", conns, 4)
     time.sleep(1)
     units[1].send_signal(signal.SIGTERM)
     out = wait_status("unit1", "DOWN", 4)
@@ -341,11 +342,9 @@ try:
           stats())
     check(units[1].wait(10) == 0, "unit 1 did not stop cleanly")
     bp.wait(30)
-    with open(js_term) as f:
-        jt = json.load(f)
-    check(jt.get("errors") == 0 and jt["result"]["ok"] > 0,
-          "SIGTERM with a notice: %s errors, %s ok" % (
-              jt.get("errors"), jt["result"]["ok"]))
+    jt = bench_json(js)
+    check(jt.get("errors") == 0 and jt.get("result", {}).get("ok", 0) > 0,
+          "SIGTERM with a notice: %s" % jt.get("result"))
 finally:
     for p in list(units.values()) + [hap]:
         if p.poll() is None:
@@ -406,22 +405,47 @@ for kind in ("tok", "ers"):
 check(repeats == 0, "%d token serials repeat" % repeats)
 check(set(u for _, u in per_unit) == {1, 2},
       "answers by unit: %s" % {k: len(v) for k, v in per_unit.items()})
+# The audit across units: both ledgers sound, no serial in both, every
+# answer of both kinds in the ledger of the unit its serial names.
+L1, L2 = (os.path.join(TMP, "unit%d" % u, "ledger") for u in (1, 2))
+
+
+def ledger(*args):
+    p = subprocess.run([CARIMBO, "ledger"] + list(args), capture_output=True,
+                       timeout=120)
+    return p.returncode, p.stdout.decode()
+
+
+rc, out = ledger("verify", L1, L2, "--ca", ROOT, "--untrusted", UNTRUSTED)
+check(rc == 0 and "2 ledgers of 2 units: every chain sound, serials unique "
+      "across them" in out, "ledger verify across the units: %s" %
+      out[-300:])
+rc, out = ledger("verify", L1, L1 + "/", L2)
+check(rc == 1 and "are both unit 1's ledgers" in out,
+      "one unit's ledger twice: %s" % out[-300:])
 proven = {}
-for (kind, u), its in sorted(per_unit.items()):
-    f = os.path.join(TMP, "%s-unit%d.der" % (kind, u))
+for kind in ("tok", "ers"):
+    f = os.path.join(TMP, "all-%s.der" % kind)
+    its = [it for (k, _), v in sorted(per_unit.items()) if k == kind
+           for it in v]
     with open(f, "wb") as out:
         out.write(b"".join(its))
-    p = subprocess.run([CARIMBO, "ledger", "prove",
-                        os.path.join(TMP, "unit%d" % u, "ledger"),
-                        "--batch", "--token" if kind == "tok" else "--er",
-                        f, "--ca", ROOT, "--untrusted", UNTRUSTED],
-                       capture_output=True, timeout=120)
-    last = p.stdout.decode().strip().splitlines()[-1:]
-    proven[(kind, u)] = len(its)
-    check(p.returncode == 0 and last and last[0].startswith(
-        "%d of %d" % (len(its), len(its))),
-          "prove %s of unit %d: %s %s" % (kind, u, last,
-                                          p.stderr.decode()[-300:]))
+    flag = "--token" if kind == "tok" else "--er"
+    rc, out = ledger("prove", L1, L2, "--batch", flag, f, "--ca", ROOT,
+                     "--untrusted", UNTRUSTED)
+    proven[kind] = len(its)
+    check(rc == 0 and "%d of %d %s in the ledger, 0 not" % (
+        len(its), len(its), "tokens" if kind == "tok" else
+        "evidence records") in out, "prove %s across the units: %s" % (
+            kind, out[-300:]))
+    # Unit 2's answers are not in unit 1's ledger.
+    f2 = os.path.join(TMP, "unit2-%s.der" % kind)
+    with open(f2, "wb") as out:
+        out.write(b"".join(per_unit.get((kind, 2), [])))
+    rc, out = ledger("prove", L1, "--batch", flag, f2)
+    n2 = len(per_unit.get((kind, 2), []))
+    check(rc == 1 and "0 of %d " % n2 in out, "unit 2's %s in unit 1's "
+          "ledger: %s" % (kind, out[-200:]))
 
 # Against the ledgers: unit 1 stopped cleanly, so it holds exactly the
 # tokens its clients got; unit 2 holds those and at most the requests that
@@ -448,8 +472,9 @@ check(held[2][0] == got[2][0] and 0 <= lost <= (killed_errors or 0),
 took = time.monotonic() - T0
 print("haproxy: plain %.0f req/s; proven %s; kill -9: %s errors, %d "
       "stamped and not delivered, DOWN after %s s, UP again after %s s; "
-      "%.1f s" % (rate_plain, {"%s/unit%d" % k: v for k, v in
-                              proven.items()}, killed_errors, lost,
+      "%.1f s" % (rate_plain, dict(proven, **{"%s/unit%d" % k: len(v) for
+                                              k, v in per_unit.items()}),
+                  killed_errors, lost,
                   down and round(down, 1), up and round(up, 1), took))
 if failures:
     print(open(HLOG, errors="replace").read()[-2000:])
