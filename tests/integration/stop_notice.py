@@ -101,12 +101,13 @@ finally:
         srv.kill()
         srv.wait()
 
-srv, port = start("\n")
+# The same unit (its ledger is unit 7's) without the notice.
+srv, port = start("\nunit_id = 7\n")
 try:
     st, head, body = get(port, HEALTH)
     h = json.loads(body)
-    check(h["unit_id"] == 1 and h["draining"] is False,
-          "health, default unit: %s" % body)
+    check(h["unit_id"] == 7 and h["draining"] is False,
+          "health, no notice: %s" % body)
     t0 = time.monotonic()
     srv.send_signal(signal.SIGTERM)
     rc = srv.wait(10)
