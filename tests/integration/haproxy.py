@@ -9,7 +9,9 @@
 #             by unit 1's TSA CA, and its state is a copy (its own ledger,
 #             serials and unit id 2; the demo's copied token holds both
 #             keys, a real unit 2 has its own token).  Both have proxy_from
-#             = 127.0.0.1 and stop_notice_seconds.
+#             = 127.0.0.2 (HAProxy's source address) and stop_notice_seconds,
+#             and witness each other (their fetches, from 127.0.0.1, carry
+#             no PROXY header).
 #   load      `carimbo bench` through HAProxy on / and /ers (plain HTTP;
 #             bench speaks no TLS), then a keep-alive Python client over
 #             TLS on /; every answer is saved and proven with `carimbo
@@ -96,14 +98,15 @@ UNTRUSTED = os.path.join(TMP, "untrusted.pem")
 with open(UNTRUSTED, "w") as f:
     f.write(chain1 + open(os.path.join(S2, "tsa2-chain.pem")).read())
 ROOT = os.path.join(S1, "root.pem")
-COMMON = "\nproxy_from = 127.0.0.1\nstop_notice_seconds = 3\n"
-with open(C1, "a") as f:
-    f.write(COMMON)
-with open(C2, "a") as f:
-    f.write(COMMON + "unit_id = 2\nkey_label = tsa2\n"
-            "tsa_chain = tsa2-chain.pem\n")
-
 P1, P2, PH, PT, PS = (free_port() for _ in range(5))
+COMMON = ("\nproxy_from = 127.0.0.2\nstop_notice_seconds = 3\n"
+          "anchor_seconds = 1\nwitness_seconds = 1\n")
+with open(C1, "a") as f:
+    f.write(COMMON + "witness = http://127.0.0.1:%d\n" % P2)
+with open(C2, "a") as f:
+    f.write(COMMON + "witness = http://127.0.0.1:%d\n" % P1 +
+            "unit_id = 2\nkey_label = tsa2\ntsa_chain = tsa2-chain.pem\n")
+
 units = {}
 
 
@@ -173,7 +176,8 @@ env = dict(os.environ, CARIMBO_UNIT1="127.0.0.1:%d" % P1,
            CARIMBO_HTTP_BIND="127.0.0.1:%d" % PH,
            CARIMBO_TLS_BIND="127.0.0.1:%d" % PT, CARIMBO_TLS_CRT=TLS,
            CARIMBO_CLIENT_CA=CLIENT_CA, CARIMBO_CLIENT_CRL=CRL,
-           CARIMBO_STATS_BIND="127.0.0.1:%d" % PS, CARIMBO_LOG="stdout")
+           CARIMBO_STATS_BIND="127.0.0.1:%d" % PS, CARIMBO_LOG="stdout",
+           CARIMBO_SOURCE="127.0.0.2")
 HLOG = os.path.join(TMP, "haproxy.log")
 hap = subprocess.Popen(["haproxy", "-db", "-f", HAPROXY_CFG], env=env,
                        stdout=open(HLOG, "wb"), stderr=subprocess.STDOUT)
@@ -417,9 +421,11 @@ def ledger(*args):
 
 
 rc, out = ledger("verify", L1, L2, "--ca", ROOT, "--untrusted", UNTRUSTED)
+m = re.search(r"witnessed heads: (\d+) agree with the witnessed units' "
+              r"ledgers, 0 do not", out)
 check(rc == 0 and "2 ledgers of 2 units: every chain sound, serials unique "
-      "across them" in out, "ledger verify across the units: %s" %
-      out[-300:])
+      "across them" in out and m and int(m.group(1)) > 0,
+      "ledger verify across the units: %s" % out[-400:])
 rc, out = ledger("verify", L1, L1 + "/", L2)
 check(rc == 1 and "are both unit 1's ledgers" in out,
       "one unit's ledger twice: %s" % out[-300:])
