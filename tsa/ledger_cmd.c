@@ -109,8 +109,9 @@ summary(const char *path, const struct ledger_report *rep)
 		printf("  serials         %llu .. %llu\n",
 		    (unsigned long long)rep->min_serial,
 		    (unsigned long long)rep->max_serial);
-	printf("  anchor signatures %s\n", rep->anchors_signed > 0 ?
-	    "checked" : "not checked (no --ca)");
+	printf("  anchor signatures %s\n", rep->anchors == 0 ?
+	    "none (no anchor)" : rep->anchors_signed > 0 ? "checked" :
+	    "not checked (no --ca)");
 	if (rep->witnessed > 0)
 		printf("  witnessed       %llu heads of other units\n",
 		    (unsigned long long)rep->witnessed);
