@@ -70,8 +70,9 @@ $(B)/%.o: %.c $(wildcard *.h */*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(HARDEN) $(WARN) -c -o $@ $<
 
-# What `carimbo --version` says of the build.  Rewritten only when it
-# changes, so a new commit relinks the binary and nothing else.
+# What `carimbo --version` and /metrics say of the build.  Rewritten only
+# when it changes, so a new commit recompiles common/build.c alone (and
+# relinks what uses the archive).
 $(B)/buildinfo.h: FORCE
 	@mkdir -p $(B)
 	@printf '#define CARIMBO_VERSION "%s"\n#define CARIMBO_COMMIT "%s"\n#define CARIMBO_LIBURING "%s"\n' \
@@ -80,8 +81,8 @@ $(B)/buildinfo.h: FORCE
 	    >$@.new
 	@if cmp -s $@.new $@; then rm $@.new; else mv $@.new $@; fi
 
-$(B)/version.o: $(B)/buildinfo.h
-$(B)/version.o: CPPFLAGS += -I$(B)
+$(B)/common/build.o: $(B)/buildinfo.h
+$(B)/common/build.o: CPPFLAGS += -I$(B)
 
 $(B)/libcarimbo.a: $(OBJ)
 	@rm -f $@

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: ISC */
 /*
  * `carimbo --version [-c CONF]`: this build (its version, whose one place
- * is debian/changelog, and its git commit, both passed by the Makefile in
- * buildinfo.h) and the versions of what it runs with: the OpenSSL loaded
+ * is debian/changelog, and its git commit: common/build.c) and the
+ * versions of what it runs with: the OpenSSL loaded
  * now, the liburing it was built against (liburing 2.3, Debian 12's, has
  * no run-time query), and the PKCS#11 module serve would sign with, as
  * its C_GetInfo describes it: CONF's pkcs11_module (with its
@@ -17,8 +17,8 @@
 #include <openssl/crypto.h>
 #include <openssl/opensslv.h>
 
-#include "buildinfo.h"
 #include "ca/ca.h"
+#include "common/build.h"
 #include "common/conf.h"
 #include "common/p11.h"
 #include "version.h"
@@ -74,12 +74,12 @@ version_main(int argc, char *argv[])
 		}
 	if (optind != argc)
 		version_usage();
-	printf("carimbo %s\n", CARIMBO_VERSION);
-	printf("commit: %s\n", CARIMBO_COMMIT);
+	printf("carimbo %s\n", build_version());
+	printf("commit: %s\n", build_commit());
 	printf("openssl: %s (built with %s)\n",
 	    OpenSSL_version(OPENSSL_VERSION_STRING), OPENSSL_VERSION_STR);
 	printf("liburing: %s (built with; no run-time query)\n",
-	    CARIMBO_LIBURING);
+	    build_liburing());
 	module = version_module(confpath);
 	if (p11_module_info(module, &info) == 0)
 		printf("pkcs11: %s: %s %d.%d (%s; Cryptoki %d.%d)\n", module,

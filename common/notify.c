@@ -3,7 +3,8 @@
  * sd_notify(3) and sd_listen_fds(3), as the protocols are documented, in
  * a few lines each: a datagram of "KEY=VALUE\n" lines to the AF_UNIX
  * socket named by $NOTIFY_SOCKET (a path, or "@name" for the abstract
- * namespace), and descriptors 3..3+$LISTEN_FDS-1 when $LISTEN_PID is us.
+ * namespace), and descriptors 3..3+$LISTEN_FDS-1 when $LISTEN_PID is us,
+ * named by $LISTEN_FDNAMES.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -19,8 +20,6 @@
 
 #include "common/log.h"
 #include "common/notify.h"
-
-#define LISTEN_FDS_START 3
 
 struct notify {
 	int			 fd;
@@ -152,18 +151,32 @@ notify_watchdog_usec(const struct notify *n)
 }
 
 int
-notify_listen_fd(int *count)
+notify_listen_fds(char (*names)[NOTIFY_FDNAME_MAX], int max)
 {
-	uint64_t n = 0;
+	const char	*v = getenv("LISTEN_FDNAMES");
+	uint64_t	 n = 0;
+	size_t		 len;
+	int		 i;
 
 	if (getenv("LISTEN_PID") != NULL)
 		n = env_for_us("LISTEN_FDS", "LISTEN_PID");
+	if (n > NOTIFY_LISTEN_MAX)
+		n = NOTIFY_LISTEN_MAX;
+	/* "a:b:c", in the order of the descriptors (sd_listen_fds(3)). */
+	for (i = 0; i < max; i++) {
+		len = v != NULL && n > 0 ? strcspn(v, ":") : 0;
+		if (len >= NOTIFY_FDNAME_MAX)
+			len = 0;
+		memcpy(names[i], v != NULL ? v : "", len);
+		names[i][len] = '\0';
+		if (v != NULL)
+			v = v[strcspn(v, ":")] == ':' ? v + strcspn(v, ":") + 1 :
+			    NULL;
+	}
+	for (i = 0; i < (int)n; i++)
+		(void)fcntl(NOTIFY_LISTEN_START + i, F_SETFD, FD_CLOEXEC);
 	(void)unsetenv("LISTEN_FDS");
 	(void)unsetenv("LISTEN_PID");
 	(void)unsetenv("LISTEN_FDNAMES");
-	*count = n > 64 ? 64 : (int)n;
-	if (n == 0)
-		return -1;
-	(void)fcntl(LISTEN_FDS_START, F_SETFD, FD_CLOEXEC);
-	return LISTEN_FDS_START;
+	return (int)n;
 }

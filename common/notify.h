@@ -36,10 +36,15 @@ int		 notify_fd(const struct notify *);
 /* The watchdog's interval for this process, microseconds; 0: none. */
 uint64_t	 notify_watchdog_usec(const struct notify *);
 /*
- * Socket activation: the first listening socket passed to this process
- * (made close-on-exec), or -1 when none was.  More than one is an error
- * the caller reports: carimbo serves one address.
+ * Socket activation: how many sockets the manager passed to this process
+ * (descriptors NOTIFY_LISTEN_START on, made close-on-exec; at most
+ * NOTIFY_LISTEN_MAX), 0 when none.  names[i], for i < max, is the i-th
+ * name of LISTEN_FDNAMES (a socket unit's FileDescriptorName=), "" when
+ * there is none.  Clears the variables.
  */
-int		 notify_listen_fd(int *count);
+#define NOTIFY_LISTEN_START	3
+#define NOTIFY_LISTEN_MAX	64
+#define NOTIFY_FDNAME_MAX	256	/* FileDescriptorName=: 255 at most */
+int		 notify_listen_fds(char (*names)[NOTIFY_FDNAME_MAX], int max);
 
 #endif

@@ -64,7 +64,9 @@
 #include <unistd.h>
 
 #include <liburing.h>
+#include <openssl/crypto.h>
 
+#include "common/build.h"
 #include "common/json.h"
 #include "common/log.h"
 #include "common/notify.h"
@@ -108,7 +110,7 @@
 
 enum op {
 	OP_ACCEPT = 1, OP_RECV, OP_SEND, OP_EVENT, OP_TIMER, OP_SIGNAL,
-	OP_JOURNAL, OP_STAMP, OP_PUB, OP_NOTIFY, OP_RELOAD,
+	OP_JOURNAL, OP_STAMP, OP_PUB, OP_NOTIFY, OP_RELOAD, OP_ACCEPT_ADMIN,
 };
 
 /*
@@ -152,6 +154,7 @@ struct conn {
 	bool		 refusing;	/* past max_connections: one 503 */
 	uint8_t		 px;		/* enum pxstate */
 	struct proxy_addr peer;		/* the client; family 0 unknown */
+	bool		 admin;		/* accepted on admin_listen */
 	uint8_t		*ibuf;		/* an incomplete request */
 	size_t		 ilen, icap;
 	struct iovec	*iov;		/* the sendmsg in flight */
@@ -193,7 +196,10 @@ struct loop {
 	struct signer			*sg;
 	struct serial			*ser;
 	int				 lfd, efd, sfd;
+	int				 afd;	/* admin_listen, or -1 */
+	size_t				 nadmin;	/* its connections */
 	bool				 accept_armed;
+	bool				 admin_armed;
 	bool				 accept_paused;	/* until the tick */
 	size_t				 refusing;	/* 503s past the limit */
 	uint64_t			 efd_val;
@@ -281,14 +287,33 @@ loop_set_data(struct io_uring_sqe *sqe, struct conn *c, enum op op)
 	io_uring_sqe_set_data64(sqe, (uint64_t)(uintptr_t)c | op);
 }
 
+/* Whether a listener has no accept armed. */
+static bool
+accept_unarmed(const struct loop *l)
+{
+	return !l->accept_armed || (l->afd != -1 && !l->admin_armed);
+}
+
+/* A multishot accept on each listener that has none. */
 static void
 arm_accept(struct loop *l)
 {
-	struct io_uring_sqe *sqe = loop_sqe(l);
+	struct io_uring_sqe *sqe;
 
-	io_uring_prep_multishot_accept(sqe, l->lfd, NULL, NULL, SOCK_CLOEXEC);
-	loop_set_data(sqe, NULL, OP_ACCEPT);
-	l->accept_armed = true;
+	if (!l->accept_armed) {
+		sqe = loop_sqe(l);
+		io_uring_prep_multishot_accept(sqe, l->lfd, NULL, NULL,
+		    SOCK_CLOEXEC);
+		loop_set_data(sqe, NULL, OP_ACCEPT);
+		l->accept_armed = true;
+	}
+	if (l->afd != -1 && !l->admin_armed) {
+		sqe = loop_sqe(l);
+		io_uring_prep_multishot_accept(sqe, l->afd, NULL, NULL,
+		    SOCK_CLOEXEC);
+		loop_set_data(sqe, NULL, OP_ACCEPT_ADMIN);
+		l->admin_armed = true;
+	}
 }
 
 static void
@@ -486,6 +511,7 @@ health_disk(int e, const char *part, char *name, size_t namecap, char *why,
  */
 struct health {
 	const char	*reason;
+	const char	*part;		/* whose reason: "clock", "ledger"... */
 	char		 ledger[24], serials[24];	/* "ok" or an errno name */
 	char		 lwhy[128], swhy[128], why[256];
 	char		 signing[512];			/* JSON */
@@ -498,24 +524,34 @@ loop_health(struct loop *l, struct health *h)
 	const char		*cert;
 	bool			 lfail, sfail, sign_ok;
 
-	h->reason = NULL;
-	if (l->cfg->clock != NULL && !clock_gate_open(l->cfg->clock, &cr))
+	h->reason = h->part = NULL;
+	if (l->cfg->clock != NULL && !clock_gate_open(l->cfg->clock, &cr)) {
 		h->reason = cr.reason;
+		h->part = "clock";
+	}
 	lfail = health_disk(journal_fault(l->jr, NULL), "ledger", h->ledger,
 	    sizeof(h->ledger), h->lwhy, sizeof(h->lwhy));
 	sfail = health_disk(serial_fault(l->ser, NULL), "serials", h->serials,
 	    sizeof(h->serials), h->swhy, sizeof(h->swhy));
-	if (h->reason == NULL && lfail)
+	if (h->reason == NULL && lfail) {
 		h->reason = h->lwhy;
+		h->part = "ledger";
+	}
 	if (h->reason == NULL && (cert = serve_cert_why(l->cfg,
-	    now_ns(CLOCK_REALTIME) / 1000000000)) != NULL)
+	    now_ns(CLOCK_REALTIME) / 1000000000)) != NULL) {
 		h->reason = cert;
-	if (h->reason == NULL && sfail)
+		h->part = "certificate";
+	}
+	if (h->reason == NULL && sfail) {
 		h->reason = h->swhy;
+		h->part = "serials";
+	}
 	sign_ok = signer_health(l->sg, h->why, sizeof(h->why), h->signing,
 	    sizeof(h->signing));
-	if (h->reason == NULL && !sign_ok)
+	if (h->reason == NULL && !sign_ok) {
 		h->reason = h->why;
+		h->part = "signing";
+	}
 }
 
 /*
@@ -523,7 +559,11 @@ loop_health(struct loop *l, struct health *h)
  * (loop_health()) when not, or while the unit stops (SIGTERM: draining,
  * so that a load balancer takes it out first, loop_stop()); the unit's
  * id, the ledger's, the serials' and the workers' states either way, a
- * worker stuck in the token among them.
+ * worker stuck in the token among them.  Terse, on the public listener
+ * when there is an admin one: the status and the part that fails
+ * ("clock", "ledger", "certificate", "serials", "signing", "draining"),
+ * enough for a load balancer, and nothing of the unit's insides (its
+ * sources, its errno, its token's errors).
  */
 static void
 reply_health(struct loop *l, struct conn *c, const struct http_req *hr)
@@ -534,12 +574,24 @@ reply_health(struct loop *l, struct conn *c, const struct http_req *hr)
 	int		 n;
 
 	cj[0] = '\0';
+	loop_health(l, &h);
+	if (h.reason == NULL && draining) {
+		h.reason = "stopping: draining";
+		h.part = "draining";
+	}
+	if (!c->admin && l->afd != -1) {
+		n = snprintf(body, sizeof(body), "{\"status\":\"%s\"%s%s%s}\n",
+		    h.reason == NULL ? "ok" : "unavailable", h.reason == NULL ?
+		    "" : ",\"reason\":\"", h.reason == NULL ? "" : h.part,
+		    h.reason == NULL ? "" : "\"");
+		reply(l, c, h.reason == NULL ? 200 : 503, "application/json",
+		    body, hr->method == HTTP_HEAD ? 0 : n, h.reason == NULL ?
+		    NULL : "Retry-After: 1\r\n", hr->keep_alive);
+		return;
+	}
 	if (l->cfg->clock != NULL &&
 	    clock_health_json(l->cfg->clock, cj, sizeof(cj)) == 0)
 		cj[0] = '\0';
-	loop_health(l, &h);
-	if (h.reason == NULL && draining)
-		h.reason = "stopping: draining";
 	if (h.reason != NULL)
 		json_str(esc, sizeof(esc), h.reason);
 	n = snprintf(body, sizeof(body), "{\"status\":\"%s\",%s%s%s"
@@ -565,7 +617,8 @@ static void
 reply_metrics(struct loop *l, struct conn *c, const struct http_req *hr)
 {
 	const struct rounds_stats *rst;
-	char		body[16384];
+	struct prom_hist sign;
+	char		body[32768];
 	size_t		n = 0, i;
 
 #define M(...) do {							\
@@ -610,6 +663,21 @@ reply_metrics(struct loop *l, struct conn *c, const struct http_req *hr)
 	    "carimbo_round_tokens_total %" PRIu64 "\n", rst->round_tokens);
 	M("# TYPE carimbo_anchors_total counter\n"
 	    "carimbo_anchors_total %" PRIu64 "\n", rst->anchors);
+	n += prom_hist_write(body + n, sizeof(body) - n,
+	    "carimbo_round_requests", "Requests per round closed with a "
+	    "genTime.", &rst->size, 1.0);
+	n += prom_hist_write(body + n, sizeof(body) - n,
+	    "carimbo_round_latency_seconds", "From a round's close to its "
+	    "last reply released, ledger record durable.", &rst->latency,
+	    1e-9);
+	signer_sign_times(l->sg, &sign);
+	n += prom_hist_write(body + n, sizeof(body) - n,
+	    "carimbo_signing_seconds", "One PKCS#11 signature (C_SignInit "
+	    "and C_Sign) that succeeded.", &sign, 1e-9);
+	M("# TYPE carimbo_signing_queue gauge\n"
+	    "carimbo_signing_queue %zu\n", signer_backlog(l->sg));
+	M("# TYPE carimbo_ledger_backlog gauge\n"
+	    "carimbo_ledger_backlog %zu\n", rounds_backlog(l->rs));
 	/* Each a C_Sign on the token, by what it signed. */
 	M("# TYPE carimbo_signatures_total counter\n"
 	    "carimbo_signatures_total{kind=\"token\"} %" PRIu64 "\n"
@@ -631,6 +699,11 @@ reply_metrics(struct loop *l, struct conn *c, const struct http_req *hr)
 		    "carimbo_certificate_expiry_seconds{cert=\"tsa\"} %" PRId64
 		    "\n", l->cfg->cert_not_after - now_ns(CLOCK_REALTIME) /
 		    1000000000);
+	M("# HELP carimbo_build_info The build and the OpenSSL in use.\n"
+	    "# TYPE carimbo_build_info gauge\n"
+	    "carimbo_build_info{version=\"%s\",commit=\"%s\","
+	    "openssl=\"%s\"} 1\n", build_version(), build_commit(),
+	    OpenSSL_version(OPENSSL_VERSION_STRING));
 #undef M
 	if (l->cfg->clock != NULL)
 		n += clock_metrics(l->cfg->clock, body + n, sizeof(body) - n);
@@ -749,7 +822,9 @@ route(struct loop *l, struct conn *c, const struct http_req *hr,
 	size_t		 plen;
 	int		 pubrc;
 
-	if (path_is(hr, "/") || path_is(hr, "/ers")) {
+	if (c->admin && !path_is(hr, "/health") && !path_is(hr, "/metrics"))
+		reply_text(l, c, 404, NULL, ka);	/* monitoring only */
+	else if (path_is(hr, "/") || path_is(hr, "/ers")) {
 		if (hr->method != HTTP_POST)
 			reply_text(l, c, 405, "Allow: POST\r\n", ka);
 		else if (!hr->has_length)
@@ -781,7 +856,7 @@ route(struct loop *l, struct conn *c, const struct http_req *hr,
 		else
 			reply(l, c, 200, LEDGER_HEAD_CTYPE, pbody,
 			    hr->method == HTTP_HEAD ? 0 : plen, NULL, ka);
-	} else if (path_is(hr, "/metrics")) {
+	} else if (path_is(hr, "/metrics") && (c->admin || l->afd == -1)) {
 		if (hr->method != HTTP_GET && hr->method != HTTP_HEAD)
 			reply_text(l, c, 405, "Allow: GET, HEAD\r\n", ka);
 		else {
@@ -1054,6 +1129,8 @@ conn_reap(struct loop *l, struct conn *c)
 	conn_free_resps(c);
 	if (c->refusing)
 		l->refusing--;
+	if (c->admin)
+		l->nadmin--;
 	if (c->prev != NULL)
 		c->prev->next = c->next;
 	else
@@ -1088,12 +1165,12 @@ conn_kill(struct loop *l, struct conn *c)
  * spinning on the same error.
  */
 static void
-on_accept(struct loop *l, struct io_uring_cqe *cqe)
+on_accept(struct loop *l, struct io_uring_cqe *cqe, bool admin)
 {
 	struct conn *c;
 
 	if (!(cqe->flags & IORING_CQE_F_MORE))
-		l->accept_armed = false;
+		*(admin ? &l->admin_armed : &l->accept_armed) = false;
 	if (cqe->res < 0) {
 		if (cqe->res == -ECANCELED)
 			return;
@@ -1105,7 +1182,20 @@ on_accept(struct loop *l, struct io_uring_cqe *cqe)
 			log_warnx("accept: %s", strerror(-cqe->res));
 	} else if (l->draining)
 		close(cqe->res);
-	else if (l->nconns < l->cfg->max_conns) {
+	else if (admin) {
+		/*
+		 * Beside max_connections, so that a unit refusing clients can
+		 * still be watched; a few, for the monitoring alone.
+		 */
+		if (l->nadmin >= LOOP_ADMIN_CONNS)
+			close(cqe->res);
+		else {
+			c = conn_new(l, cqe->res);
+			c->admin = true;
+			l->nadmin++;
+			arm_recv(l, c);
+		}
+	} else if (l->nconns - l->nadmin < l->cfg->max_conns) {
 		c = conn_new(l, cqe->res);
 		l->st.accepted++;
 		conn_proxy_start(l, c);
@@ -1121,7 +1211,7 @@ on_accept(struct loop *l, struct io_uring_cqe *cqe)
 			reply_text(l, c, 503, "Retry-After: 1\r\n", false);
 		}
 	}
-	if (!l->accept_armed && !l->accept_paused && !l->draining)
+	if (accept_unarmed(l) && !l->accept_paused && !l->draining)
 		arm_accept(l);
 }
 
@@ -1421,7 +1511,7 @@ on_timer(struct loop *l)
 	    "WATCHDOG=1\n" : "");
 	if (l->accept_paused) {
 		l->accept_paused = false;
-		if (!l->accept_armed && !l->draining)
+		if (accept_unarmed(l) && !l->draining)
 			arm_accept(l);
 	}
 	rounds_expire(l->rs);
@@ -1460,6 +1550,11 @@ loop_drain(struct loop *l)
 	if (l->accept_armed) {
 		sqe = loop_sqe(l);
 		io_uring_prep_cancel64(sqe, OP_ACCEPT, 0);
+		loop_set_data(sqe, NULL, 0);
+	}
+	if (l->admin_armed) {
+		sqe = loop_sqe(l);
+		io_uring_prep_cancel64(sqe, OP_ACCEPT_ADMIN, 0);
 		loop_set_data(sqe, NULL, 0);
 	}
 	for (c = l->conns; c != NULL; c = c->next) {
@@ -1562,7 +1657,8 @@ on_cqe(struct loop *l, struct io_uring_cqe *cqe)
 
 	switch (ud & OP_MASK) {
 	case OP_ACCEPT:
-		on_accept(l, cqe);
+	case OP_ACCEPT_ADMIN:
+		on_accept(l, cqe, (ud & OP_MASK) == OP_ACCEPT_ADMIN);
 		break;
 	case OP_RECV:
 		if (c->state == C_OPEN)
@@ -1636,7 +1732,8 @@ loop_memory_bound(const struct serve_cfg *cfg)
 	/* Replies held for a connection, in rounds or waiting to be sent. */
 	held = cfg->max_pipeline * (sizeof(struct resp) + REPLY_BOUND);
 	return (size_t)BR_ENTRIES * BR_SIZE + RING_CQ_ENTRIES * 16 +
-	    (cfg->max_conns + LOOP_REFUSING) * (conn + held) +
+	    (cfg->max_conns + LOOP_REFUSING + LOOP_ADMIN_CONNS) *
+	    (conn + held) +
 	    cfg->max_inflight * req;
 }
 
@@ -1739,6 +1836,7 @@ loop_run(struct serve_cfg *cfg, int lfd, const struct loop_parts *lp)
 	l.jr = lp->jr;
 	l.rl = lp->rl;
 	l.lfd = lfd;
+	l.afd = lp->afd;
 	l.efd = signer_eventfd(l.sg);
 	l.now = now_s();
 	l.ocsp = ocsp_tab_new();

@@ -78,6 +78,7 @@ struct round {
 	char		 gentime[32];
 	size_t		 gentime_len;
 	int64_t		 opened;	/* CLOCK_MONOTONIC, ns */
+	int64_t		 closed;	/* the same, with its genTime; 0: none */
 	uint64_t	 ticket;	/* of its last ledger record */
 	bool		 recorded;	/* its ledger records are encoded */
 	bool		 durable;	/* they are on disk */
@@ -120,6 +121,22 @@ struct rounds {
 	struct job		*released;
 };
 
+/*
+ * /metrics' buckets: requests per round (round_max_requests is at most
+ * 2097152; 65536 by default), and ns from a round's close to its last
+ * reply, which holds one ledger write and, for standard tokens, its
+ * signatures in turn.
+ */
+static const int64_t round_size_le[] = {
+	1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192,
+	16384, 32768, 65536,
+};
+static const int64_t round_latency_le[] = {
+	100000, 250000, 500000, 1000000, 2500000, 5000000, 10000000,
+	25000000, 50000000, 100000000, 250000000, 500000000, 1000000000,
+	2500000000, 5000000000, 10000000000,
+};
+
 struct rounds *
 rounds_new(const struct serve_cfg *cfg, struct signer *sg, struct serial *ser,
     struct journal *jr, struct token_tmpl *tmpl, const struct ledger *lg)
@@ -137,6 +154,10 @@ rounds_new(const struct serve_cfg *cfg, struct signer *sg, struct serial *ser,
 	rs->have_cert = ledger_last_cert(lg, rs->cert);
 	rs->next_round = next_round > 0 ? next_round : 1;
 	rs->anchor_time = now_s();
+	prom_hist_init(&rs->st.size, round_size_le, sizeof(round_size_le) /
+	    sizeof(round_size_le[0]));
+	prom_hist_init(&rs->st.latency, round_latency_le,
+	    sizeof(round_latency_le) / sizeof(round_latency_le[0]));
 	return rs;
 }
 
@@ -221,6 +242,9 @@ round_put(struct rounds *rs, struct round *r)
 			    "refused (systemFailure) after its ledger records "
 			    "were written: no token was sent for them",
 			    r->id, r->refused, r->njobs);
+		if (r->closed != 0 && r->durable)
+			prom_hist_observe(&rs->st.latency,
+			    now_ns(CLOCK_MONOTONIC) - r->closed);
 		rs->live_rounds--;
 		free(r);
 	}
@@ -764,6 +788,8 @@ rounds_close(struct rounds *rs)
 	}
 	r->id = rs->next_round++;
 	rs->st.rounds++;
+	r->closed = now_ns(CLOCK_MONOTONIC);
+	prom_hist_observe(&rs->st.size, (int64_t)r->njobs);
 	r->gentime_len = tsp_gentime(&ts, rs->cfg->gentime_digits,
 	    r->gentime);
 	if (!round_cert(rs, r)) {

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: ISC */
 /*
- * `carimbo serve -c CONF [--listen ADDR:PORT] [--clock-mode strict|demo]
- * [--ntp-server HOST:PORT]... [-v]`: reads the config,
+ * `carimbo serve -c CONF [--listen ADDR:PORT] [--admin-listen ADDR:PORT]
+ * [--clock-mode strict|demo] [--ntp-server HOST:PORT]... [-v]`: reads
+ * the config,
  * opens the token, builds the token template, opens the ledger and the
  * serial file (reserving the first block), binds, prints the address and
  * runs the loop with its parts: the signing workers, the journal, the
@@ -54,8 +55,9 @@ static void __attribute__((noreturn))
 serve_usage(void)
 {
 	fprintf(stderr, "usage: carimbo serve -c CONF [--listen ADDR:PORT] "
-	    "[--clock-mode strict|demo]\n"
-	    "           [--ntp-server HOST:PORT]... [-v]\n");
+	    "[--admin-listen ADDR:PORT]\n"
+	    "           [--clock-mode strict|demo] [--ntp-server HOST:PORT]... "
+	    "[-v]\n");
 	exit(2);
 }
 
@@ -106,28 +108,62 @@ serve_bind(const char *spec)
 	return fd;
 }
 
-/*
- * The listening socket: the one the service manager passed (socket
- * activation, carimbo.socket), else bound here to `listen`.
- */
-static int
-serve_listener(const struct serve_cfg *cfg)
+static void
+serve_check_listening(int fd)
 {
-	int		fd, n, v;
+	int		v;
 	socklen_t	len = sizeof(v);
 
-	if ((fd = notify_listen_fd(&n)) == -1)
-		fd = serve_bind(cfg->listen);
-	else if (n != 1)
-		errx(1, "socket activation passed %d sockets: carimbo serves "
-		    "one (one ListenStream= in carimbo.socket)", n);
-	else if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &v, &len) == -1 ||
+	if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &v, &len) == -1 ||
 	    v == 0)
 		errx(1, "socket activation: descriptor %d is not a listening "
 		    "stream socket", fd);
-	else
+}
+
+/*
+ * The listening sockets: those the service manager passed (socket
+ * activation: carimbo.socket, and carimbo-admin.socket, whose
+ * FileDescriptorName= is "admin"; unnamed, the second is the admin's),
+ * else bound here to `listen` and, when set, `admin_listen`.  *afd: the
+ * admin listener, or -1.  Returns the public one.
+ */
+static int
+serve_listener(const struct serve_cfg *cfg, int *afd)
+{
+	char	names[2][NOTIFY_FDNAME_MAX];
+	int	fd = -1, n, i, admin;
+
+	*afd = -1;
+	if ((n = notify_listen_fds(names, 2)) > 2)
+		errx(1, "socket activation passed %d sockets: carimbo serves "
+		    "two at most, the public one and one named \"admin\" "
+		    "(carimbo.socket, carimbo-admin.socket)", n);
+	for (i = 0; i < n; i++) {
+		serve_check_listening(NOTIFY_LISTEN_START + i);
+		admin = strcmp(names[i], "admin") == 0 || (i == 1 &&
+		    names[1][0] == '\0' && *afd == -1);
+		if (admin && *afd == -1)
+			*afd = NOTIFY_LISTEN_START + i;
+		else if (!admin && fd == -1)
+			fd = NOTIFY_LISTEN_START + i;
+		else
+			errx(1, "socket activation passed two sockets named "
+			    "\"%s\": name the admin one \"admin\" "
+			    "(FileDescriptorName=)", names[i]);
+	}
+	if (fd != -1)
 		log_info("listening on the socket passed by the service manager "
 		    "(listen = %s is not used)", cfg->listen);
+	else
+		fd = serve_bind(cfg->listen);
+	if (*afd != -1)
+		log_info("admin: on the socket passed by the service manager "
+		    "named \"admin\"%s%s%s", cfg->admin_listen != NULL ?
+		    " (admin_listen = " : "", cfg->admin_listen != NULL ?
+		    cfg->admin_listen : "", cfg->admin_listen != NULL ?
+		    " is not used)" : "");
+	else if (cfg->admin_listen != NULL)
+		*afd = serve_bind(cfg->admin_listen);
 	/*
 	 * A bounded send buffer, which every accepted socket inherits: a
 	 * peer that stops reading stops costing signatures once its replies
@@ -170,7 +206,7 @@ serve_limits(struct serve_cfg *cfg, size_t spare)
 	unsigned long	 somax = 0;
 	FILE		*f;
 
-	need = cfg->max_conns + LOOP_REFUSING + spare;
+	need = cfg->max_conns + LOOP_REFUSING + LOOP_ADMIN_CONNS + spare;
 	if (getrlimit(RLIMIT_NOFILE, &rl) == -1)
 		err(1, "getrlimit");
 	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < need) {
@@ -179,6 +215,7 @@ serve_limits(struct serve_cfg *cfg, size_t spare)
 		if (setrlimit(RLIMIT_NOFILE, &rl) == -1)
 			err(1, "setrlimit");
 	}
+	spare += LOOP_ADMIN_CONNS;
 	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < need) {
 		if (rl.rlim_cur < spare + LOOP_REFUSING + 1)
 			errx(1, "open-file limit %llu: too low to serve "
@@ -206,7 +243,7 @@ serve_limits(struct serve_cfg *cfg, size_t spare)
 }
 
 static void
-serve_print_addr(int fd)
+serve_print_addr(int fd, const char *what)
 {
 	struct sockaddr_storage	 ss;
 	socklen_t		 len = sizeof(ss);
@@ -216,8 +253,8 @@ serve_print_addr(int fd)
 	    getnameinfo((struct sockaddr *)&ss, len, host, sizeof(host), port,
 	    sizeof(port), NI_NUMERICHOST | NI_NUMERICSERV) != 0)
 		err(1, "getsockname");
-	printf(ss.ss_family == AF_INET6 ? "listening on [%s]:%s\n" :
-	    "listening on %s:%s\n", host, port);
+	printf(ss.ss_family == AF_INET6 ? "%slistening on [%s]:%s\n" :
+	    "%slistening on %s:%s\n", what, host, port);
 	fflush(stdout);
 }
 
@@ -256,6 +293,7 @@ serve_read_chain(const char *path, STACK_OF(X509) **chain)
 struct serve_opts {
 	const char		*confpath;
 	const char		*listen;
+	const char		*admin_listen;
 	const char		*clock_mode;
 	const char		*servers[CLOCK_MAX_SERVERS + 1];
 	size_t			 nservers;
@@ -297,6 +335,7 @@ serve_args(int argc, char **argv, struct serve_opts *o)
 {
 	static const struct option longopts[] = {
 		{ "listen", required_argument, NULL, 'l' },
+		{ "admin-listen", required_argument, NULL, 'a' },
 		{ "config", required_argument, NULL, 'c' },
 		{ "clock-mode", required_argument, NULL, 'm' },
 		{ "ntp-server", required_argument, NULL, 'n' },
@@ -321,6 +360,9 @@ serve_args(int argc, char **argv, struct serve_opts *o)
 			break;
 		case 'l':
 			o->listen = optarg;
+			break;
+		case 'a':
+			o->admin_listen = optarg;
 			break;
 		case 'v':
 			o->verbose = 1;
@@ -464,6 +506,12 @@ serve_conf(struct serve_state *st, const struct serve_opts *o,
 	st->cfg.listen = conf_str(c, "listen", "127.0.0.1:8318");
 	if (o->listen != NULL)
 		st->cfg.listen = o->listen;
+	/* "": none, as when the key is absent (doc/operations.md). */
+	st->cfg.admin_listen = conf_str(c, "admin_listen", "");
+	if (o->admin_listen != NULL)
+		st->cfg.admin_listen = o->admin_listen;
+	if (st->cfg.admin_listen[0] == '\0')
+		st->cfg.admin_listen = NULL;
 	st->module = conf_path(c, "pkcs11_module", P11_DEFAULT_MODULE);
 	st->hsmconf = conf_path(c, "softhsm2_conf", NULL);
 	st->token_label = conf_str(c, "token_label", "carimbo");
@@ -647,6 +695,8 @@ serve_restart_only(const struct serve_state *a, const struct serve_state *b)
 	(q) != NULL ? (q) : "") != 0)
 	if (STR_DIFFERS(a->cfg.listen, b->cfg.listen))
 		return "listen";
+	if (STR_DIFFERS(a->cfg.admin_listen, b->cfg.admin_listen))
+		return "admin_listen";
 	if (a->cfg.unit_id != b->cfg.unit_id)
 		return "unit_id";
 	if (a->cfg.send_buffer != b->cfg.send_buffer)
@@ -902,7 +952,7 @@ serve_main(int argc, char **argv)
 	sigset_t		 mask;
 	const char		*why;
 	char			 valid[96];
-	int			 lfd, rc;
+	int			 lfd, afd, rc;
 
 	serve_args(argc, argv, &o);
 	log_init("carimbo", o.verbose);
@@ -929,7 +979,7 @@ serve_main(int argc, char **argv)
 	serve_ledger(&st);
 
 	st.cfg.notify = notify_open();
-	lfd = serve_listener(&st.cfg);
+	lfd = serve_listener(&st.cfg, &afd);
 	st.fd_spare = serve_fds_open() + FD_SPARE;
 	serve_limits(&st.cfg, st.fd_spare);
 	st.cfg.pub = pub_open(st.conf->dir);
@@ -949,12 +999,17 @@ serve_main(int argc, char **argv)
 	lp.rl = reload_start(serve_reload, &st);
 	wt = witness_start(st.witness, st.witness_seconds, st.cfg.unit_id);
 	rounds_set_witness(lp.rs, wt);
-	serve_print_addr(lfd);
+	serve_print_addr(lfd, "");
+	if (afd != -1)
+		serve_print_addr(afd, "admin ");
+	lp.afd = afd;
 	rc = loop_run(&st.cfg, lfd, &lp);
 
 	reload_stop(lp.rl);
 	witness_stop(wt);
 	close(lfd);
+	if (afd != -1)
+		close(afd);
 	clock_set_stamp(clk, NULL, NULL);	/* the final seal: Ed25519 */
 	stamper_close(st.cfg.stamper);
 	clock_stop(clk);

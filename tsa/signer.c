@@ -46,6 +46,7 @@
 #include "common/log.h"
 #include "common/now.h"
 #include "common/p11.h"
+#include "common/prom.h"
 #include "tsa/tsa.h"
 
 #define SIGNAL_BATCH	8	/* results per eventfd write while work is queued */
@@ -72,6 +73,15 @@ struct worker {
 	_Atomic int64_t		 since;		/* in the token since, ns; 0: not */
 	atomic_bool		 failing;	/* its last try of the token failed */
 	char			 why[P11_MAX_WHY];	/* of it; under sg->smtx */
+	/* Its signatures' times, ns (/metrics: signer_sign_times()). */
+	struct prom_hist	 sign_ns;
+};
+
+/* carimbo_signing_seconds' buckets, ns: a token signs in 0.1 to 50 ms. */
+static const int64_t sign_le[] = {
+	50000, 100000, 200000, 500000, 1000000, 2000000, 5000000, 10000000,
+	20000000, 50000000, 100000000, 200000000, 500000000, 1000000000,
+	2000000000, 5000000000,
 };
 
 struct signer {
@@ -221,6 +231,7 @@ signer_sign(void *ctx, int hash_nid, const uint8_t *dgst, size_t dlen,
     uint8_t *sig, size_t *siglen)
 {
 	struct worker	*w = ctx;
+	int64_t		 t0;
 	int		 rc;
 
 	if (atomic_load(&w->job->claim) == CLAIM_LOOP)
@@ -228,10 +239,13 @@ signer_sign(void *ctx, int hash_nid, const uint8_t *dgst, size_t dlen,
 	atomic_fetch_add_explicit(&w->sg->signatures[w->kind], 1,
 	    memory_order_relaxed);
 	signer_enter(w);
+	t0 = now_ns(CLOCK_MONOTONIC);
 	rc = p11_sign(w->sess, hash_nid, dgst, dlen, sig, siglen);
 	signer_leave(w);
 	if (rc == -1)
 		signer_failed(w);
+	else
+		prom_hist_observe(&w->sign_ns, now_ns(CLOCK_MONOTONIC) - t0);
 	if (!signer_claim(w))
 		return -1;	/* a late signature goes nowhere */
 	return rc;
@@ -242,6 +256,16 @@ signer_signatures(struct signer *sg, enum job_kind kind)
 {
 	return atomic_load_explicit(&sg->signatures[kind],
 	    memory_order_relaxed);
+}
+
+void
+signer_sign_times(struct signer *sg, struct prom_hist *out)
+{
+	int i;
+
+	prom_hist_init(out, sign_le, sizeof(sign_le) / sizeof(sign_le[0]));
+	for (i = 0; i < sg->nworkers; i++)
+		prom_hist_merge(out, &sg->workers[i].sign_ns);
 }
 
 /*
@@ -545,6 +569,8 @@ signer_start(struct p11 *p11, const char *key_label, bool key_copy,
 		w->sg = sg;
 		w->id = i + 1;
 		w->next = now_ns(CLOCK_MONOTONIC) + CHECK_MS * MS;
+		prom_hist_init(&w->sign_ns, sign_le, sizeof(sign_le) /
+		    sizeof(sign_le[0]));
 		atomic_init(&w->cur, NULL);
 		atomic_init(&w->since, 0);
 		atomic_init(&w->failing, false);

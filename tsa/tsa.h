@@ -19,6 +19,7 @@
 #include "common/hash.h"
 #include "common/p11.h"
 #include "common/proxy.h"
+#include "common/prom.h"
 
 /* RFC 3161 2.4.2 PKIFailureInfo bits carimbo produces. */
 enum pki_fail {
@@ -491,6 +492,8 @@ void		 signer_submit(struct signer *, struct job *head,
 size_t		 signer_backlog(struct signer *);
 /* PKCS#11 signatures made so far for jobs of kind (a relaxed read). */
 uint64_t	 signer_signatures(struct signer *, enum job_kind);
+/* The time of each signature that succeeded, ns, every worker's summed. */
+void		 signer_sign_times(struct signer *, struct prom_hist *out);
 /*
  * The one way results come back: every job the workers finished since
  * the last call, oldest first.
@@ -499,6 +502,7 @@ struct job	*signer_collect(struct signer *);
 
 struct serve_cfg {
 	const char		*listen;
+	const char		*admin_listen;	/* NULL: none */
 	struct http_limits	 lim;
 	int			 idle_timeout;	/* seconds */
 	int			 stop_notice;	/* s of /health 503 before stop */
@@ -639,6 +643,9 @@ struct rounds_stats {
 	uint64_t	rounds;		/* closed with a genTime */
 	uint64_t	round_tokens;	/* /ers trees sent to be signed */
 	uint64_t	anchors;	/* anchor tokens sent to be signed */
+	struct prom_hist size;		/* requests per round closed */
+	struct prom_hist latency;	/* ns, from its close to its last
+					   reply released (durable, signed) */
 };
 const struct rounds_stats *rounds_stats(const struct rounds *);
 /* Rounds and jobs not finished: the loop drains until true. */
@@ -767,6 +774,7 @@ struct loop_parts {
 	struct rounds	*rs;
 	struct journal	*jr;
 	struct reload	*rl;		/* SIGHUP's, or NULL */
+	int		 afd;		/* admin_listen's socket, or -1 */
 };
 /* cfg: the loop's to change on a reload, and no one else's meanwhile. */
 int	loop_run(struct serve_cfg *, int lfd, const struct loop_parts *);
@@ -776,6 +784,11 @@ int	loop_run(struct serve_cfg *, int lfd, const struct loop_parts *);
  * descriptor beside the max_connections ones (serve.c counts them).
  */
 #define LOOP_REFUSING	64
+/*
+ * Connections to the admin listener (admin_listen: /health in full and
+ * /metrics), beside max_connections; past them, closed at accept.
+ */
+#define LOOP_ADMIN_CONNS	16
 /*
  * What the loop can hold at most under cfg, in bytes, beside the
  * process's own start-up size: every connection's input buffer and

@@ -140,31 +140,49 @@ test_prepare_busy(void **state)
 static void
 test_listen_fds(void **state)
 {
-	char	pid[32];
-	int	count;
+	char	pid[32], names[3][NOTIFY_FDNAME_MAX];
 
 	(void)state;
 	snprintf(pid, sizeof(pid), "%d", (int)getpid());
 	unsetenv("LISTEN_PID");
 	setenv("LISTEN_FDS", "1", 1);
-	assert_int_equal(notify_listen_fd(&count), -1);	/* no LISTEN_PID */
+	assert_int_equal(notify_listen_fds(names, 3), 0);	/* no LISTEN_PID */
 	assert_null(getenv("LISTEN_FDS"));
 
 	snprintf(pid, sizeof(pid), "%d", (int)getpid() + 1);
 	setenv("LISTEN_PID", pid, 1);
 	setenv("LISTEN_FDS", "1", 1);
-	assert_int_equal(notify_listen_fd(&count), -1);	/* another's */
+	assert_int_equal(notify_listen_fds(names, 3), 0);	/* another's */
 
 	snprintf(pid, sizeof(pid), "%d", (int)getpid());
 	setenv("LISTEN_PID", pid, 1);
 	setenv("LISTEN_FDS", "2x", 1);
-	assert_int_equal(notify_listen_fd(&count), -1);	/* nonsense */
+	assert_int_equal(notify_listen_fds(names, 3), 0);	/* nonsense */
 
 	setenv("LISTEN_PID", pid, 1);
 	setenv("LISTEN_FDS", "2", 1);
-	assert_int_equal(notify_listen_fd(&count), 3);
-	assert_int_equal(count, 2);
+	assert_int_equal(notify_listen_fds(names, 3), 2);
+	assert_string_equal(names[0], "");
+	assert_string_equal(names[1], "");
 	assert_null(getenv("LISTEN_PID"));
+
+	/* Named (FileDescriptorName=), in the descriptors' order. */
+	setenv("LISTEN_PID", pid, 1);
+	setenv("LISTEN_FDS", "2", 1);
+	setenv("LISTEN_FDNAMES", "tsa:admin", 1);
+	assert_int_equal(notify_listen_fds(names, 3), 2);
+	assert_string_equal(names[0], "tsa");
+	assert_string_equal(names[1], "admin");
+	assert_string_equal(names[2], "");
+	assert_null(getenv("LISTEN_FDNAMES"));
+
+	/* Fewer names than sockets; an empty one between. */
+	setenv("LISTEN_PID", pid, 1);
+	setenv("LISTEN_FDS", "3", 1);
+	setenv("LISTEN_FDNAMES", "::admin", 1);
+	assert_int_equal(notify_listen_fds(names, 2), 3);
+	assert_string_equal(names[0], "");
+	assert_string_equal(names[1], "");
 }
 
 int
