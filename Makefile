@@ -137,9 +137,10 @@ deps:
 
 # Where `make install` puts things.  The package (debian/rules) sets
 # PREFIX=/usr SYSCONFDIR=/etc UNITDIR=/lib/systemd/system.  The units'
-# Exec lines are given BINDIR's carimbo.  Nothing here creates the user or
-# the state directory: systemd-sysusers and systemd-tmpfiles do, from the
-# files installed (the package's scripts call them).
+# Exec lines are given BINDIR's carimbo and SYSCONFDIR's carimbo.conf.
+# Nothing here creates the user or the state directory: systemd-sysusers
+# and systemd-tmpfiles do, from the files installed (the package's
+# scripts call them).
 PREFIX      ?= /usr/local
 BINDIR      ?= $(PREFIX)/bin
 MANDIR      ?= $(PREFIX)/share/man
@@ -166,7 +167,8 @@ install: $(B)/carimbo
 	[ -e $(DESTDIR)$(SYSCONFDIR)/carimbo/carimbo.conf ] || \
 	  install -m 0644 conf/carimbo.conf $(DESTDIR)$(SYSCONFDIR)/carimbo/
 	for u in $(UNITS); do \
-	  sed 's|^\(Exec[A-Za-z]*=[-@!:+]*\)[^ ]*/carimbo |\1$(BINDIR)/carimbo |' \
+	  sed -e 's|^\(Exec[A-Za-z]*=[-@!:+]*\)[^ ]*/carimbo |\1$(BINDIR)/carimbo |' \
+	    -e 's| /etc/carimbo/carimbo.conf| $(SYSCONFDIR)/carimbo/carimbo.conf|' \
 	    $$u >$(DESTDIR)$(UNITDIR)/$${u##*/} && \
 	  chmod 0644 $(DESTDIR)$(UNITDIR)/$${u##*/} || exit 1; done
 	install -m 0644 systemd/carimbo.sysusers \

@@ -42,6 +42,33 @@ conf_load(const char *path)
 	return c;
 }
 
+/*
+ * state_dir: the folder relative paths are resolved against, in place of
+ * the config's own, so that a config kept in /etc (the package's, which
+ * carimbo.service reads) names the state in /var/lib/carimbo that
+ * `carimbo init` made, with the same relative names.  Itself relative to
+ * the config's folder when not absolute.
+ */
+static void
+conf_state_dir(struct conf *c)
+{
+	const char	*v = conf_str(c, "state_dir", NULL);
+	char		*dir;
+
+	if (v == NULL)
+		return;
+	if (*v == '\0')
+		conf_fatal(c, "state_dir", "empty");
+	if (*v == '/')
+		dir = strdup(v);
+	else if (asprintf(&dir, "%s/%s", c->dir, v) == -1)
+		dir = NULL;
+	if (dir == NULL)
+		err(1, NULL);
+	free(c->dir);
+	c->dir = dir;
+}
+
 struct conf *
 conf_load_text(const char *path, const char *text, size_t len)
 {
@@ -89,6 +116,7 @@ conf_load_text(const char *path, const char *text, size_t len)
 			err(1, NULL);
 		c->n++;
 	}
+	conf_state_dir(c);
 	return c;
 }
 

@@ -3,7 +3,8 @@
  * carimbo.conf: "key = value" lines, '#' comments, keys may repeat where a
  * list makes sense.  Errors are "file:line: reason" and fatal at start-up.
  * Relative paths are resolved against the directory of the config file, so
- * a state folder can be moved as a whole.
+ * a state folder can be moved as a whole, or against state_dir when the
+ * file sets it (a config in /etc naming a state in /var/lib).
  */
 #ifndef COMMON_CONF_H
 #define COMMON_CONF_H
@@ -23,7 +24,7 @@ struct conf_item {
 
 struct conf {
 	char			*path;
-	char			*dir;		/* directory of path */
+	char			*dir;		/* of path, or state_dir */
 	struct conf_item	 items[CONF_MAX_ITEMS];
 	size_t			 n;
 };

@@ -30,7 +30,7 @@ cmd_usage(void)
 	    "[--ntp-server HOST:PORT]...\n"
 	    "       carimbo clock audit LOG|DIR... --pubkey FILE [--ca ROOT.pem] "
 	    "[--open]\n"
-	    "       carimbo clock report LOG|DIR... -o REPORT.html\n"
+	    "       carimbo clock report LOG|DIR... -o REPORT.html|FOLDER\n"
 	    "       carimbo clock keygen [--force] STATE\n");
 	exit(2);
 }

@@ -421,8 +421,11 @@ int
 report_main(int argc, char **argv)
 {
 	struct report	*r;
+	struct stat	 st;
+	struct tm	 tm;
+	time_t		 now;
 	const char	*out = NULL;
-	char		**files;
+	char		**files, *dated = NULL, day[16];
 	FILE		*f;
 	int		 ch;
 	size_t		 j, nfiles;
@@ -437,6 +440,18 @@ report_main(int argc, char **argv)
 		}
 	if (out == NULL || optind == argc)
 		goto usage;
+	/*
+	 * A folder: the report goes into it named for the day (UTC) it is
+	 * made, as carimbo-clock-report.timer keeps one a day.
+	 */
+	if (stat(out, &st) == 0 && S_ISDIR(st.st_mode)) {
+		now = time(NULL);
+		gmtime_r(&now, &tm);
+		strftime(day, sizeof(day), "%Y-%m-%d", &tm);
+		if (asprintf(&dated, "%s/clock-%s.html", out, day) == -1)
+			err(1, NULL);
+		out = dated;
+	}
 	if ((r = calloc(1, sizeof(*r))) == NULL)
 		err(1, NULL);
 	files = audit_files(argv + optind, argc - optind, &nfiles);
@@ -453,8 +468,10 @@ report_main(int argc, char **argv)
 		free(r->s[j].p);
 	audit_files_free(files, nfiles);
 	free(r);
+	free(dated);
 	return 0;
 usage:
-	fprintf(stderr, "usage: carimbo clock report LOG... -o REPORT.html\n");
+	fprintf(stderr, "usage: carimbo clock report LOG|DIR... -o REPORT.html|"
+	    "FOLDER\n");
 	return 2;
 }

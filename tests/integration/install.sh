@@ -4,8 +4,11 @@
 # `make install` into a DESTDIR with the default PREFIX (/usr/local):
 # every file in its place with its mode, the units' Exec lines given the
 # installed binary, the sysusers.d and tmpfiles.d entries, and an
-# operator's edited carimbo.conf left alone by a second install; and
-# with PREFIX=/opt/carimbo, the units run /opt/carimbo/bin/carimbo.  (The
+# operator's edited carimbo.conf left alone by a second install; the
+# units pass `systemd-analyze verify`, and the service, the config, the
+# tmpfiles entry and the clock report agree on one config and one state
+# folder; and with PREFIX=/opt/carimbo, the units run
+# /opt/carimbo/bin/carimbo on /opt/carimbo/etc/carimbo/carimbo.conf.  (The
 # package, which installs with PREFIX=/usr, is package.py's.)
 set -u
 CARIMBO=${CARIMBO:-build/carimbo}
@@ -59,13 +62,46 @@ grep -q '^ExecStart=/usr/local/bin/carimbo serve ' \
     "$P/lib/systemd/system/carimbo.service" ||
 	fail "carimbo.service does not run /usr/local/bin/carimbo"
 
+# The units as systemd reads them (its man page lookups off: the pages
+# are not installed on this machine), each given this build's carimbo in
+# place of BINDIR's, which is not here either.
+S=$P/lib/systemd/system
+for u in carimbo-admin.socket carimbo-clock-report.service \
+    carimbo-clock-report.timer; do
+	[ -f "$S/$u" ] || fail "$u not installed"
+done
+mkdir "$D/verify"
+for u in "$S"/carimbo*; do
+	sed "s|=/usr/local/bin/carimbo |=$B/carimbo |" "$u" \
+	    >"$D/verify/${u##*/}"
+done
+out=$(systemd-analyze verify --man=no "$D"/verify/carimbo* 2>&1) ||
+	fail "systemd-analyze verify: $out"
+[ -z "$out" ] || fail "systemd-analyze verify: $out"
+
+# One config path: the service reads SYSCONFDIR's carimbo.conf, whose
+# state_dir is the folder the unit may write, tmpfiles makes, and the
+# clock report reads and writes under.
+grep -qx 'ExecStart=/usr/local/bin/carimbo serve -c /usr/local/etc/carimbo/carimbo.conf' \
+    "$S/carimbo.service" ||
+	fail "carimbo.service does not read SYSCONFDIR's carimbo.conf"
+sd=$(sed -n 's/^state_dir = //p' "$P/etc/carimbo/carimbo.conf")
+[ "$sd" = /var/lib/carimbo ] || fail "carimbo.conf: state_dir \"$sd\""
+grep -qx "ReadWritePaths=$sd" "$S/carimbo.service" ||
+	fail "carimbo.service may not write $sd"
+grep -q "^d $sd 0700 carimbo carimbo" "$P/lib/tmpfiles.d/carimbo.conf" ||
+	fail "tmpfiles.d does not make $sd"
+grep -qx "ExecStart=/usr/local/bin/carimbo clock report $sd/clock -o $sd/reports" \
+    "$S/carimbo-clock-report.service" ||
+	fail "carimbo-clock-report.service does not report on $sd/clock"
+
 echo "# the operator's" >>"$P/etc/carimbo/carimbo.conf"
 inst
 tail -n 1 "$P/etc/carimbo/carimbo.conf" | grep -q "the operator's" ||
 	fail "a second make install replaced etc/carimbo/carimbo.conf"
 
 inst PREFIX=/opt/carimbo
-grep -q '^ExecStart=/opt/carimbo/bin/carimbo serve ' \
+grep -qx 'ExecStart=/opt/carimbo/bin/carimbo serve -c /opt/carimbo/etc/carimbo/carimbo.conf' \
     "$D/opt/carimbo/lib/systemd/system/carimbo.service" ||
 	fail "PREFIX=/opt/carimbo: carimbo.service does not run its carimbo"
 [ -x "$D/opt/carimbo/bin/carimbo" ] || fail "PREFIX=/opt/carimbo: no bin"

@@ -9,7 +9,8 @@
 # pings stop, and they come back when it runs again; SIGTERM gives
 # STOPPING=1.  Then socket activation: `systemd-socket-activate` passes a
 # listening socket, carimbo serves on it (a token checked with `openssl ts
-# -verify`), and refuses two.
+# -verify`); two, the one named "admin" the admin listener; and refuses
+# three.
 import ctypes
 import os
 import re
@@ -142,17 +143,62 @@ with open(os.path.join(TMP, "activated.log"), errors="replace") as f:
 check("listening on the socket passed by the service manager" in text,
       "the log does not say the socket was passed: %s" % text[-500:])
 
-# Two sockets: refused, with the reason, when the first client comes.
+# Two sockets, named as carimbo.socket and carimbo-admin.socket name them
+# (FileDescriptorName=), passed in the admin's-first order: the one named
+# "admin" serves the full /health and /metrics, the other stamps and
+# answers a terse /health.
 ports = []
-for _ in range(2):
+for _ in range(3):
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
     ports.append(s.getsockname()[1])
     s.close()
+
+
+def http_get(port, path):
+    p = subprocess.run(["curl", "-sS", "--max-time", "30", "-w",
+                        "\n%{http_code}", "http://127.0.0.1:%d%s" %
+                        (port, path)], capture_output=True, text=True)
+    body, _, code = p.stdout.rpartition("\n")
+    return code, body.rstrip("\n")
+
+
 two = subprocess.Popen(["systemd-socket-activate", "-l", "127.0.0.1:%d" %
-                        ports[0], "-l", "127.0.0.1:%d" % ports[1], CARIMBO,
-                        "serve", "-c", CONF], stdout=subprocess.DEVNULL,
-                       stderr=subprocess.PIPE)
+                        ports[0], "-l", "127.0.0.1:%d" % ports[1],
+                        "--fdname=admin:tsa", CARIMBO, "serve", "-c", CONF,
+                        "--listen", "127.0.0.1:1"],
+                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+try:
+    time.sleep(0.5)
+    code, body = http_get(ports[1], "/health")
+    check(code == "200" and body == '{"status":"ok"}',
+          "public /health on the passed socket: %s %r" % (code, body))
+    code, body = http_get(ports[1], "/metrics")
+    check(code == "404", "public /metrics on the passed socket: %s" % code)
+    code, body = http_get(ports[0], "/health")
+    check(code == "200" and '"signing":' in body,
+          "admin /health on the socket named admin: %s %r" %
+          (code, body[:200]))
+    code, body = http_get(ports[0], "/metrics")
+    check(code == "200" and "carimbo_build_info{" in body,
+          "admin /metrics on the socket named admin: %s %r" %
+          (code, body[:200]))
+finally:
+    two.send_signal(signal.SIGTERM)
+    try:
+        _, err = two.communicate(timeout=20)
+    except subprocess.TimeoutExpired:
+        two.kill()
+        _, err = two.communicate()
+check(two.returncode == 0 and b"admin: on the socket passed by the "
+      b"service manager named \"admin\"" in err,
+      "two passed sockets: exit %s, %r" % (two.returncode, err[-300:]))
+
+# Three: refused, with the reason, when the first client comes.
+three = subprocess.Popen(["systemd-socket-activate"] +
+                         sum([["-l", "127.0.0.1:%d" % p] for p in ports],
+                             []) + [CARIMBO, "serve", "-c", CONF],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 time.sleep(0.5)
 try:
     c = socket.create_connection(("127.0.0.1", ports[0]), timeout=5)
@@ -160,12 +206,12 @@ try:
 except OSError:
     pass
 try:
-    _, err = two.communicate(timeout=30)
+    _, err = three.communicate(timeout=30)
 except subprocess.TimeoutExpired:
-    two.kill()
-    _, err = two.communicate()
-check(two.returncode != 0 and b"socket activation passed 2 sockets" in err,
-      "two passed sockets: exit %s, %r" % (two.returncode, err[-300:]))
+    three.kill()
+    _, err = three.communicate()
+check(three.returncode != 0 and b"socket activation passed 3 sockets" in err,
+      "three passed sockets: exit %s, %r" % (three.returncode, err[-300:]))
 
 if failures:
     print("%d failures" % len(failures))

@@ -53,6 +53,31 @@ test_parse(void **state)
 	conf_free(c);
 }
 
+/* state_dir: relative paths go there, not beside the config. */
+static void
+test_state_dir(void **state)
+{
+	static const char abs[] = "state_dir = /var/lib/carimbo\n"
+	    "pin_file = pin\n";
+	static const char rel[] = "pin_file = pin\nstate_dir = ../st\n";
+	struct conf	*c;
+	char		*p;
+
+	(void)state;
+	c = conf_load_text("/etc/carimbo/carimbo.conf", abs, sizeof(abs) - 1);
+	p = conf_path(c, "pin_file", NULL);
+	assert_string_equal(p, "/var/lib/carimbo/pin");
+	assert_string_equal(c->dir, "/var/lib/carimbo");
+	free(p);
+	conf_check_unused(c);	/* state_dir counts as read */
+	conf_free(c);
+	c = conf_load_text("/etc/carimbo/carimbo.conf", rel, sizeof(rel) - 1);
+	p = conf_path(c, "pin_file", NULL);
+	assert_string_equal(p, "/etc/carimbo/../st/pin");
+	free(p);
+	conf_free(c);
+}
+
 /* Exits non-zero in a child, with "conf:LINE" in what it says. */
 static void
 refused(const char *text, size_t tlen, const char *key, const char *want)
@@ -107,6 +132,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_parse),
+		cmocka_unit_test(test_state_dir),
 		cmocka_unit_test(test_malformed),
 	};
 
