@@ -1,10 +1,14 @@
 /* SPDX-License-Identifier: ISC */
 /*
  * `carimbo init --demo STATE`: the appliance's set-up, a state folder the
- * server runs from (`make run`).  Each part goes through its module, in
- * this order:
- *   1. the token (common/p11_token.c): a SoftHSM2 store private to STATE
- *      in tokens/, a fresh token, random PINs in pin and so-pin;
+ * server runs from (`make run`); `carimbo init STATE --module LIB --token
+ * LABEL --pin-file FILE --org O --country CC --url URL`: the same on an
+ * existing token of any PKCS#11 module, with no demo default (the names
+ * and the URL are the operator's, the clock strict).  Each part goes
+ * through its module, in this order:
+ *   1. the token (common/p11_token.c): with --demo, a SoftHSM2 store
+ *      private to STATE in tokens/, a fresh token, random PINs in pin and
+ *      so-pin; else the one given, as it is, its PIN read from FILE;
  *   2. the CA (ca_hier_create in ca/issue.c, one code path with `carimbo
  *      ca init`): keys for the root, the TSA-issuing CA, the user-issuing
  *      CA and the TSA generated on the token, their certificates signed
@@ -58,17 +62,18 @@
 static const struct {
 	const char	*name;
 	int		 dir;
+	int		 demo;		/* written by --demo alone */
 } init_files[] = {
-	{ "softhsm2.conf", 0 },
-	{ "tokens", 1 },
-	{ "pin", 0 },
-	{ "so-pin", 0 },
-	{ "ca", 1 },
-	{ "root.pem", 0 },
-	{ "tsa-chain.pem", 0 },
-	{ "clock-seal.key", 0 },
-	{ "clock-seal.pub", 0 },
-	{ INIT_CONF, 0 },
+	{ "softhsm2.conf", 0, 1 },
+	{ "tokens", 1, 1 },
+	{ "pin", 0, 1 },
+	{ "so-pin", 0, 1 },
+	{ "ca", 1, 0 },
+	{ "root.pem", 0, 0 },
+	{ "tsa-chain.pem", 0, 0 },
+	{ "clock-seal.key", 0, 0 },
+	{ "clock-seal.pub", 0, 0 },
+	{ INIT_CONF, 0, 0 },
 };
 #define INIT_NFILES	(sizeof(init_files) / sizeof(init_files[0]))
 
@@ -77,6 +82,11 @@ struct init_opts {
 	const char		*module;
 	enum p11_keytype	 keytype;
 	int			 force;
+	int			 demo;
+	/* Without --demo: the operator's token and names. */
+	const char		*token, *org, *country, *url;
+	char			*pin_file;	/* absolute */
+	char			*hsmconf;	/* SOFTHSM2_CONF's, absolute */
 };
 
 static void
@@ -84,7 +94,11 @@ init_usage(void)
 {
 	fprintf(stderr, "usage: carimbo init --demo STATE "
 	    "[--key-type ec-p256|ec-p384|rsa-2048|rsa-3072] [--force]\n"
-	    "                    [--module PKCS11_MODULE]\n");
+	    "                    [--module PKCS11_MODULE]\n"
+	    "       carimbo init STATE --module PKCS11_MODULE --token LABEL "
+	    "--pin-file FILE\n"
+	    "                    --org O --country CC --url URL "
+	    "[--key-type T]\n");
 	exit(2);
 }
 
@@ -106,10 +120,16 @@ init_parse(int argc, char **argv, struct init_opts *o)
 		{ "force",	no_argument,		NULL, 'f' },
 		{ "key-type",	required_argument,	NULL, 'k' },
 		{ "module",	required_argument,	NULL, 'm' },
+		{ "token",	required_argument,	NULL, 't' },
+		{ "pin-file",	required_argument,	NULL, 'p' },
+		{ "org",	required_argument,	NULL, 'o' },
+		{ "country",	required_argument,	NULL, 'C' },
+		{ "url",	required_argument,	NULL, 'u' },
 		{ "help",	no_argument,		NULL, 'h' },
 		{ NULL,		0,			NULL, 0 }
 	};
-	int ch, demo = 0, t;
+	const char	*pin = NULL, *hsm;
+	int		 ch, t, module = 0;
 
 	memset(o, 0, sizeof(*o));
 	o->module = P11_DEFAULT_MODULE;
@@ -117,7 +137,22 @@ init_parse(int argc, char **argv, struct init_opts *o)
 	while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'd':
-			demo = 1;
+			o->demo = 1;
+			break;
+		case 't':
+			o->token = optarg;
+			break;
+		case 'p':
+			pin = optarg;
+			break;
+		case 'o':
+			o->org = optarg;
+			break;
+		case 'C':
+			o->country = optarg;
+			break;
+		case 'u':
+			o->url = optarg;
 			break;
 		case 'f':
 			o->force = 1;
@@ -130,6 +165,7 @@ init_parse(int argc, char **argv, struct init_opts *o)
 			break;
 		case 'm':
 			o->module = optarg;
+			module = 1;
 			break;
 		default:
 			init_usage();
@@ -137,10 +173,30 @@ init_parse(int argc, char **argv, struct init_opts *o)
 	}
 	if (argc - optind != 1)
 		init_usage();
-	if (!demo)
-		errx(2, "only --demo is implemented so far (the full CA comes "
-		    "with `carimbo ca`)");
 	o->dir = argv[optind];
+	if (o->demo) {
+		if (o->token != NULL || pin != NULL || o->org != NULL ||
+		    o->country != NULL || o->url != NULL)
+			errx(2, "--demo makes its own token and names: no "
+			    "--token, --pin-file, --org, --country or --url");
+		return;
+	}
+	if (!module || o->token == NULL || pin == NULL || o->org == NULL ||
+	    o->country == NULL || o->url == NULL)
+		errx(2, "an existing token needs --module, --token, "
+		    "--pin-file, --org, --country and --url (or --demo)");
+	/*
+	 * Starting over would leave the first keys on the token, which
+	 * only its owner may remove: no --force here.
+	 */
+	if (o->force)
+		errx(2, "--force is for --demo states: remove a state on a "
+		    "token of your own, and its keys, by hand");
+	if ((o->pin_file = realpath(pin, NULL)) == NULL)
+		err(1, "%s", pin);
+	if ((hsm = getenv("SOFTHSM2_CONF")) != NULL &&
+	    (o->hsmconf = realpath(hsm, NULL)) == NULL)
+		err(1, "SOFTHSM2_CONF %s", hsm);
 }
 
 static int
@@ -181,7 +237,7 @@ init_exists(const char *path, int dir)
  * separated, as a new string (caller frees); "" if none.
  */
 static char *
-init_scan(const char *state)
+init_scan(const char *state, int demo)
 {
 	FILE	*f;
 	char	*list, *path, *tmp;
@@ -190,6 +246,9 @@ init_scan(const char *state)
 	if ((f = open_memstream(&list, &len)) == NULL)
 		err(1, NULL);
 	for (i = 0; i < INIT_NFILES; i++) {
+		/* Not init's on a token of the operator's (a PIN file there). */
+		if (init_files[i].demo && !demo)
+			continue;
 		path = init_path(state, init_files[i].name);
 		if (asprintf(&tmp, "%s.tmp", path) == -1)
 			err(1, NULL);
@@ -253,7 +312,7 @@ init_state(const struct init_opts *o, char state[PATH_MAX])
 	if (realpath(o->dir, state) == NULL)
 		err(1, "%s", o->dir);
 	conf = init_path(state, INIT_CONF);
-	found = init_scan(state);
+	found = init_scan(state, o->demo);
 	if (!o->force && access(conf, F_OK) == 0)
 		errx(1, "%s exists: refusing to replace a state and its "
 		    "keys (--force starts over)", conf);
@@ -292,30 +351,46 @@ init_token(const char *state, const char *module)
 	free(conf);
 }
 
-/* The demo hierarchy through the CA's own code.  Exits on error. */
+/*
+ * The hierarchy through the CA's own code: the demo's names, or the
+ * operator's ("ORG root CA", "ORG TSA CA", "ORG user CA", "ORG TSU 1").
+ * Exits on error.
+ */
 static void
-init_ca(const char *state, const char *module, enum p11_keytype t)
+init_ca(const char *state, const struct init_opts *o)
 {
-	struct ca_hier h;
+	struct ca_hier	 h;
+	char		*cn[4], *pin;
+	const char	*org = o->demo ? "carimbo demo" : o->org;
+	static const char *const what[4] = {
+		"root CA", "TSA CA", "user CA", "TSU 1",
+	};
+	int		 i;
 
+	for (i = 0; i < 4; i++)
+		if (asprintf(&cn[i], "%s %s", org, what[i]) == -1)
+			err(1, NULL);
+	pin = o->demo ? init_path(state, "pin") : NULL;
 	memset(&h, 0, sizeof(h));
 	h.state = state;
-	h.module = module;
-	h.token = INIT_TOKEN;
-	h.pin_file = init_path(state, "pin");
-	h.keytype = t;
-	h.org = INIT_O;
-	h.country = INIT_C;
-	h.url = INIT_URL;
-	h.root_cn = "carimbo demo root CA";
-	h.tsa_ca_cn = "carimbo demo TSA CA";
-	h.user_ca_cn = "carimbo demo user CA";
-	h.tsa_cn = "carimbo demo TSU 1";
+	h.module = o->module;
+	h.token = o->demo ? INIT_TOKEN : o->token;
+	h.pin_file = o->demo ? pin : o->pin_file;
+	h.keytype = o->keytype;
+	h.org = o->demo ? INIT_O : o->org;
+	h.country = o->demo ? INIT_C : o->country;
+	h.url = o->demo ? INIT_URL : o->url;
+	h.root_cn = cn[0];
+	h.tsa_ca_cn = cn[1];
+	h.user_ca_cn = cn[2];
+	h.tsa_cn = cn[3];
 	h.tsa_key = INIT_TSA_KEY;
 	h.root_pem = init_path(state, "root.pem");
 	h.chain_pem = init_path(state, "tsa-chain.pem");
 	ca_hier_create(&h);
-	free((char *)h.pin_file);
+	for (i = 0; i < 4; i++)
+		free(cn[i]);
+	free(pin);
 	free((char *)h.root_pem);
 	free((char *)h.chain_pem);
 }
@@ -324,21 +399,32 @@ init_ca(const char *state, const char *module, enum p11_keytype t)
  * The server's config, written last: its presence marks a finished
  * state.  Everything before it is made durable first (syncfs: SoftHSM2
  * writes the token's files without fsync), so that not even a power cut
- * leaves a carimbo.conf naming keys that are not on disk.  Exits on
- * error.
+ * leaves a carimbo.conf naming keys that are not on disk.  The demo's
+ * token is the state's (relative paths); an operator's is named by
+ * absolute paths, and its clock is strict.  Exits on error.
  */
 static void
-init_conf(const char *state, const char *module, enum p11_keytype t)
+init_conf(const char *state, const struct init_opts *o)
 {
-	char	*path, *text;
+	char	*path, *text, *token;
 	int	 fd, len;
 
 	if ((fd = open(state, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1 ||
 	    syncfs(fd) == -1 || close(fd) == -1)
 		err(1, "%s", state);
+	if (o->demo)
+		len = asprintf(&token, "softhsm2_conf = softhsm2.conf\n"
+		    "token_label = " INIT_TOKEN "\npin_file = pin\n");
+	else
+		len = asprintf(&token, "%s%s%stoken_label = %s\n"
+		    "pin_file = %s\n", o->hsmconf != NULL ?
+		    "softhsm2_conf = " : "", o->hsmconf != NULL ? o->hsmconf :
+		    "", o->hsmconf != NULL ? "\n" : "", o->token, o->pin_file);
+	if (len == -1)
+		err(1, NULL);
 	/* Keys as in conf/carimbo.conf; the rest keep their defaults. */
 	len = asprintf(&text,
-	    "# carimbo.conf written by `carimbo init --demo` (%s keys).\n"
+	    "# carimbo.conf written by `carimbo init%s` (%s keys).\n"
 	    "# Paths are relative to this file's folder; conf/carimbo.conf\n"
 	    "# in the source tree lists every key with its default.\n"
 	    "\n"
@@ -346,9 +432,7 @@ init_conf(const char *state, const char *module, enum p11_keytype t)
 	    "listen = 127.0.0.1:8318\n"
 	    "\n"
 	    "pkcs11_module = %s\n"
-	    "softhsm2_conf = softhsm2.conf\n"
-	    "token_label = " INIT_TOKEN "\n"
-	    "pin_file = pin\n"
+	    "%s"
 	    "key_label = " INIT_TSA_KEY "\n"
 	    "\n"
 	    "tsa_chain = tsa-chain.pem\n"
@@ -357,12 +441,18 @@ init_conf(const char *state, const char *module, enum p11_keytype t)
 	    "\n"
 	    "serial_file = serials\n"
 	    "\n"
-	    "# demo: serve with an unsynchronised clock, with a loud warning.\n"
-	    "clock_mode = demo\n"
+	    "%s"
 	    "# The sealed clock audit log (clock/) and the ledger (ledger/)\n"
 	    "# stay at their defaults; clock-seal.pub checks the seals.\n",
-	    p11_keytype_name(t), module,
-	    t == P11_EC_P384 ? "sha384" : "sha256");
+	    o->demo ? " --demo" : "", p11_keytype_name(o->keytype), o->module,
+	    token, o->keytype == P11_EC_P384 ? "sha384" : "sha256", o->demo ?
+	    "# demo: serve with an unsynchronised clock, with a loud "
+	    "warning.\nclock_mode = demo\n" :
+	    "# strict: no token while the clock is not known to hold its\n"
+	    "# accuracy; it needs clock_min_sources good sources: chronyd\n"
+	    "# and the NTP servers to check it against (ntp_server, one\n"
+	    "# line each; doc/operations.md \"The clock\").\n"
+	    "clock_mode = strict\n");
 	if (len == -1)
 		err(1, NULL);
 	path = init_path(state, INIT_CONF);
@@ -370,23 +460,27 @@ init_conf(const char *state, const char *module, enum p11_keytype t)
 		exit(1);
 	free(path);
 	free(text);
+	free(token);
 }
 
 /* What init made, for the operator. */
 static void
-init_report(const char *state, enum p11_keytype t)
+init_report(const char *state, const struct init_opts *o)
 {
 	char *path;
 
-	printf("carimbo init: demo state in %s (%s keys)\n", state,
-	    p11_keytype_name(t));
-	printf("  %-14s SoftHSM2 settings; token \"%s\" in tokens/\n",
-	    "softhsm2.conf", INIT_TOKEN);
-	printf("  %-14s user PIN (0600); so-pin: security officer PIN (0600)\n",
-	    "pin");
-	printf("  %-14s keys generated on the token: \"root\" \"tsa-ca\" "
+	printf("carimbo init: %s state in %s (%s keys)\n", o->demo ? "demo" :
+	    "a", state, p11_keytype_name(o->keytype));
+	if (o->demo) {
+		printf("  %-14s SoftHSM2 settings; token \"%s\" in tokens/\n",
+		    "softhsm2.conf", INIT_TOKEN);
+		printf("  %-14s user PIN (0600); so-pin: security officer PIN "
+		    "(0600)\n", "pin");
+	}
+	printf("  %-14s keys generated on token \"%s\": \"root\" \"tsa-ca\" "
 	    "\"user-ca\" \"" INIT_TSA_KEY "\",\n  %-14s and one per OCSP "
-	    "responder (carimbo ca ocsp)\n", "", "");
+	    "responder (carimbo ca ocsp)\n", "", o->demo ? INIT_TOKEN :
+	    o->token, "");
 	path = init_path(state, "root.pem");
 	if (ca_pem_print(path, "root.pem") == -1)
 		exit(1);
@@ -411,8 +505,11 @@ init_main(int argc, char **argv)
 
 	init_parse(argc, argv, &o);
 	init_state(&o, state);
-	init_token(state, o.module);
-	init_ca(state, o.module, o.keytype);
+	if (o.demo)
+		init_token(state, o.module);
+	else if (o.hsmconf != NULL && p11_softhsm_use(o.hsmconf) == -1)
+		exit(1);
+	init_ca(state, &o);
 	/*
 	 * The key that seals the clock's audit log (ntp/, EN 319 421).
 	 * init_state() refused or, with --force, removed any old pair, so
@@ -420,7 +517,9 @@ init_main(int argc, char **argv)
 	 */
 	if (clock_seal_keygen(state, 0) == -1)
 		errx(1, "%s: cannot write the clock seal key", state);
-	init_conf(state, o.module, o.keytype);
-	init_report(state, o.keytype);
+	init_conf(state, &o);
+	init_report(state, &o);
+	free(o.pin_file);
+	free(o.hsmconf);
 	return 0;
 }
