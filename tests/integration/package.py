@@ -189,6 +189,18 @@ def judge_install(version):
           os.listdir("/var/lib/carimbo"))
     check(sorted(os.listdir("/etc/carimbo")) == ["carimbo.conf"],
           "/etc/carimbo holds %s" % os.listdir("/etc/carimbo"))
+    # One config path: the service reads the conffile, which names the
+    # state tmpfiles made; the clock report and the admin socket come too.
+    with open(os.path.join(UNITDIR, "carimbo.service")) as f:
+        check(re.search(r"^ExecStart=/usr/bin/carimbo serve -c "
+                        r"/etc/carimbo/carimbo\.conf$", f.read(), re.M),
+              "carimbo.service does not read /etc/carimbo/carimbo.conf")
+    with open("/etc/carimbo/carimbo.conf") as f:
+        check(re.search(r"^state_dir = /var/lib/carimbo$", f.read(), re.M),
+              "/etc/carimbo/carimbo.conf: no state_dir = /var/lib/carimbo")
+    for u in ("carimbo-admin.socket", "carimbo-clock-report.service",
+              "carimbo-clock-report.timer"):
+        check(os.path.join(UNITDIR, u) in units, "%s not installed" % u)
     conffiles = run("dpkg-query", "-W", "-f=${Conffiles}", "carimbo").stdout
     check("/etc/carimbo/carimbo.conf" in conffiles,
           "/etc/carimbo/carimbo.conf is not a conffile: %r" % conffiles)
