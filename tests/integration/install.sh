@@ -91,6 +91,9 @@ grep -qx "ReadWritePaths=$sd" "$S/carimbo.service" ||
 	fail "carimbo.service may not write $sd"
 grep -q "^d $sd 0700 carimbo carimbo" "$P/lib/tmpfiles.d/carimbo.conf" ||
 	fail "tmpfiles.d does not make $sd"
+grep -qx 'ExecStart=/usr/local/bin/carimbo ca crl -c /usr/local/etc/carimbo/carimbo.conf --refresh' \
+    "$S/carimbo-crl.service" ||
+	fail "carimbo-crl.service does not read SYSCONFDIR's carimbo.conf"
 grep -qx "ExecStart=/usr/local/bin/carimbo clock report $sd/clock -o $sd/reports" \
     "$S/carimbo-clock-report.service" ||
 	fail "carimbo-clock-report.service does not report on $sd/clock"

@@ -226,7 +226,7 @@ def demo(pw, tmp):
     m = re.search(r"^ExecStart=(.*)$", open(unit).read() if
                   os.path.exists(unit) else "", re.M)
     if check(m is not None, "carimbo-crl.service has no ExecStart"):
-        cmd = [conf if a == "/var/lib/carimbo/carimbo.conf" else a
+        cmd = [conf if a == "/etc/carimbo/carimbo.conf" else a
                for a in m.group(1).split()]
         check(cmd[0] == BIN and conf in cmd, "carimbo-crl.service runs %r"
               % m.group(1))
