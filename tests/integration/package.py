@@ -239,6 +239,16 @@ def demo(pw, tmp):
         check(p.returncode == 0 and p.stdout.count(" signed: ") == 3,
               "carimbo-crl.service's command, --margin 500: %d %r %r" %
               (p.returncode, p.stdout, p.stderr[-300:]))
+    # Its second command: the OCSP responses near their nextUpdate.
+    cmds = re.findall(r"^ExecStart=(.*)$", open(unit).read() if
+                      os.path.exists(unit) else "", re.M)
+    if check(len(cmds) == 2 and " ca ocsp " in cmds[1] + " ",
+             "carimbo-crl.service's commands: %r" % cmds):
+        cmd = [conf if a == "/etc/carimbo/carimbo.conf" else a
+               for a in cmds[1].split()]
+        p = run("runuser", "-u", "carimbo", "--", *cmd, ok=False)
+        check(p.returncode == 0, "carimbo-crl.service's ca ocsp: %d %r" %
+              (p.returncode, p.stderr[-300:]))
 
     err = open(os.path.join(tmp, "server.log"), "wb")
     # Run as carimbo directly (not through runuser, which would stand
