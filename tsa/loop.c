@@ -122,10 +122,12 @@ enum refusal {
 	REF_INFLIGHT,		/* past max_inflight: 503 */
 	REF_ACCEPT,		/* accept failed: descriptors or memory */
 	REF_PROXY,		/* a PROXY header missing, bad or unasked */
+	REF_CLIENT,		/* past max_client_connections: 503 */
 	REF_N
 };
 static const char *const refusal_names[REF_N] = {
 	"max_connections", "max_inflight", "accept", "proxy",
+	"max_client_connections",
 };
 #define OP_BITS		4
 #define OP_MASK		((1u << OP_BITS) - 1)
@@ -155,6 +157,7 @@ struct conn {
 	uint8_t		 px;		/* enum pxstate */
 	struct proxy_addr peer;		/* the client; family 0 unknown */
 	bool		 admin;		/* accepted on admin_listen */
+	bool		 counted;	/* in l->clients (conn_client()) */
 	uint8_t		*ibuf;		/* an incomplete request */
 	size_t		 ilen, icap;
 	struct iovec	*iov;		/* the sendmsg in flight */
@@ -182,6 +185,7 @@ struct stats {
 	uint64_t	 refused_new[REF_N];	/* not logged yet */
 	time_t		 refused_logged[REF_N];
 	char		 proxy_last[192];	/* the last PROXY refusal */
+	char		 client_last[64];	/* the last client refused */
 };
 
 struct loop {
@@ -195,6 +199,7 @@ struct loop {
 	uint64_t			 reload_val;
 	struct signer			*sg;
 	struct serial			*ser;
+	struct clients			*clients;	/* per-client counts */
 	int				 lfd, efd, sfd;
 	int				 afd;	/* admin_listen, or -1 */
 	size_t				 nadmin;	/* its connections */
@@ -247,6 +252,11 @@ refusals_log(struct loop *l, enum refusal why)
 	case REF_PROXY:
 		log_warnx("refused %" PRIu64 " connections: PROXY protocol "
 		    "(proxy_from; the last: %s)", n, l->st.proxy_last);
+		break;
+	case REF_CLIENT:
+		log_warnx("refused %" PRIu64 " connections: "
+		    "max_client_connections (%u) reached (the last from %s)", n,
+		    l->cfg->max_client_conns, l->st.client_last);
 		break;
 	default:
 		log_warnx("refused %" PRIu64 " connections: accept failed for "
@@ -655,6 +665,8 @@ reply_metrics(struct loop *l, struct conn *c, const struct http_req *hr)
 	for (i = 0; i < REF_N; i++)
 		M("carimbo_refused_total{limit=\"%s\"} %" PRIu64 "\n",
 		    refusal_names[i], l->st.refused[i]);
+	M("# TYPE carimbo_clients gauge\n"
+	    "carimbo_clients %zu\n", clients_size(l->clients));
 	n += journal_metrics(l->jr, body + n, sizeof(body) - n);
 	rst = rounds_stats(l->rs);
 	M("# TYPE carimbo_rounds_total counter\n"
@@ -987,13 +999,40 @@ conn_proxy_start(struct loop *l, struct conn *c)
 	struct sockaddr_storage	ss;
 	socklen_t		len = sizeof(ss);
 
-	if (l->cfg->proxy_from.n == 0)
+	if (l->cfg->proxy_from.n == 0 && l->cfg->max_client_conns == 0)
 		return;
 	if (getpeername(c->fd, (struct sockaddr *)&ss, &len) == -1)
 		memset(&ss, 0, sizeof(ss));
 	proxy_peer(&ss, &c->peer);
+	if (l->cfg->proxy_from.n == 0)
+		return;
 	c->px = proxy_from_match(&l->cfg->proxy_from, &c->peer) ? PX_WANT :
 	    PX_SNIFF;
+}
+
+/*
+ * Once c's client is known (the peer, or the client a listed proxy
+ * named): counted, and with max_client_connections reached, answered 503
+ * with Retry-After and closed.  false when refused.
+ */
+static bool
+conn_client(struct loop *l, struct conn *c)
+{
+	int rc;
+
+	if (l->cfg->max_client_conns == 0 || c->counted)
+		return true;
+	if ((rc = clients_add(l->clients, &c->peer,
+	    l->cfg->max_client_conns)) >= 0) {
+		c->counted = rc == 1;
+		return true;
+	}
+	(void)proxy_addr_text(&c->peer, l->st.client_last,
+	    sizeof(l->st.client_last));
+	refused(l, REF_CLIENT);
+	c->ilen = 0;
+	reply_text(l, c, 503, "Retry-After: 1\r\n", false);
+	return false;
 }
 
 /*
@@ -1028,7 +1067,7 @@ conn_proxy(struct loop *l, struct conn *c)
 		c->px = PX_NONE;
 		c->ilen -= rc;
 		memmove(c->ibuf, c->ibuf + rc, c->ilen);
-		return true;
+		return conn_client(l, c);
 	}
 	if (rc == 0) {
 		if (c->req_start == 0)
@@ -1131,6 +1170,8 @@ conn_reap(struct loop *l, struct conn *c)
 		l->refusing--;
 	if (c->admin)
 		l->nadmin--;
+	if (c->counted)
+		clients_del(l->clients, &c->peer);
 	if (c->prev != NULL)
 		c->prev->next = c->next;
 	else
@@ -1199,7 +1240,9 @@ on_accept(struct loop *l, struct io_uring_cqe *cqe, bool admin)
 		c = conn_new(l, cqe->res);
 		l->st.accepted++;
 		conn_proxy_start(l, c);
-		arm_recv(l, c);
+		/* Behind a listed proxy, its client is known from its header. */
+		if (c->px == PX_WANT || conn_client(l, c))
+			arm_recv(l, c);
 	} else {
 		refused(l, REF_CONNS);
 		if (l->refusing >= LOOP_REFUSING)
@@ -1622,6 +1665,7 @@ loop_reload_apply(struct loop *l, struct reload_set *set)
 		c->max_conns = n->max_conns;
 		c->max_inflight = n->max_inflight;
 		c->max_pipeline = n->max_pipeline;
+		c->max_client_conns = n->max_client_conns;
 		c->proxy_from = n->proxy_from;
 		c->gentime_digits = n->gentime_digits;
 		c->round_max = n->round_max;
@@ -1838,6 +1882,7 @@ loop_run(struct serve_cfg *cfg, int lfd, const struct loop_parts *lp)
 	l.lfd = lfd;
 	l.afd = lp->afd;
 	l.efd = signer_eventfd(l.sg);
+	l.clients = clients_new();
 	l.now = now_s();
 	l.ocsp = ocsp_tab_new();
 	sigemptyset(&mask);
@@ -1893,6 +1938,7 @@ loop_run(struct serve_cfg *cfg, int lfd, const struct loop_parts *lp)
 	}
 	close(l.sfd);
 	io_uring_queue_exit(&l.ring);
+	clients_free(l.clients);
 	/* After the loop no request is parsed: the policies may go. */
 	cfg->policies = NULL;
 	reload_set_free(l.set);

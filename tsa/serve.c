@@ -454,6 +454,8 @@ serve_conf_service(struct serve_state *st)
 	st->cfg.max_conns = conf_int(c, "max_connections", 4096, 1, 1 << 20);
 	st->cfg.max_inflight = conf_int(c, "max_inflight", 65536, 1, 1 << 24);
 	st->cfg.max_pipeline = conf_int(c, "max_pipeline", 32, 1, 65536);
+	st->cfg.max_client_conns = conf_int(c, "max_client_connections", 0, 0,
+	    1 << 20);
 	st->cfg.send_buffer = conf_int(c, "send_buffer", 65536, 0, 1 << 24);
 	/* RFC 5019 2.1.1: one certificate per request. */
 	st->cfg.ocsp_max_certs = conf_int(c, "ocsp_max_certs", 1, 1,

@@ -510,6 +510,7 @@ struct serve_cfg {
 	size_t			 max_conns;
 	size_t			 max_inflight;
 	size_t			 max_pipeline;	/* per connection */
+	unsigned		 max_client_conns;	/* per client; 0: none */
 	int			 send_buffer;	/* SO_SNDBUF; 0: the kernel's */
 	struct proxy_from	 proxy_from;	/* may send a PROXY v2 header */
 	int			 gentime_digits;
@@ -674,6 +675,24 @@ void		 stamper_done(struct stamper *, struct stamp_req *,
 		    const uint8_t *resp, size_t len);
 /* After the loop: every waiting and later request gets -1 at once. */
 void		 stamper_close(struct stamper *);
+
+/* clients.c */
+/*
+ * Connections per client (an IPv4 address, an IPv6 /64), the loop's
+ * alone.  clients_add(): 1 counted, 0 not counted (no address), -1 when
+ * the client holds limit already (0: no limit); clients_del() undoes a
+ * counted one.
+ */
+struct clients;
+struct proxy_addr;
+struct clients	*clients_new(void);
+void		 clients_free(struct clients *);
+int		 clients_add(struct clients *, const struct proxy_addr *,
+		    unsigned limit);
+void		 clients_del(struct clients *, const struct proxy_addr *);
+unsigned	 clients_count(const struct clients *,
+		    const struct proxy_addr *);
+size_t		 clients_size(const struct clients *);
 
 /* witness.c */
 /*
