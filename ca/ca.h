@@ -392,8 +392,22 @@ int		 ca_pem_write(const char *path, X509 *const *, size_t);
 int		 ca_pem_print(const char *path, const char *label);
 
 /* issue.c */
+/*
+ * What ca_hier_create() makes (doc/ca.md "Offline root"): the whole
+ * hierarchy on one token; the root alone, on a token of its own that is
+ * connected only for a ceremony; or the online part without the root: the
+ * TSA-issuing and user-issuing CA keys and their CSRs, for the root to
+ * sign at a ceremony and ca_import() to bring back.
+ */
+enum ca_hier_part {
+	CA_HIER_ALL,
+	CA_HIER_ROOT,
+	CA_HIER_ONLINE
+};
+
 /* What `ca init` and `init --demo` choose; NULL fields take defaults. */
 struct ca_hier {
+	enum ca_hier_part part;
 	const char	*state;		/* the state folder */
 	const char	*module, *token, *pin_file;
 	int		 keytype;	/* enum p11_keytype */
@@ -403,6 +417,7 @@ struct ca_hier {
 	int		 tsa_reuse;	/* certify tsa_key if on the token */
 	const char	*root_pem, *chain_pem;
 	int		 root_days, ca_days, tsa_days;	/* 0: profile's */
+	int		 crl_days;	/* ca.conf crl_days; 0: 7 */
 };
 
 struct ca_issue_args {
@@ -441,6 +456,37 @@ int		 ca_revoke(struct ca *, const char *serial, int reason,
  * TSA-issuing CA: RFC 3161 certReq).  Exits on error (start-up).
  */
 void		 ca_hier_create(const struct ca_hier *);
+
+/* root.c */
+/*
+ * CA_HIER_ONLINE: a PKCS#10 request for the key labelled label on the
+ * token, signed by it, with subject name, as PEM into path.  0 or -1.
+ */
+int		 ca_csr_write(struct ca *, const char *label, X509_NAME *name,
+		    const char *path);
+/* What `ca import` brings from a ceremony (any field may be NULL). */
+struct ca_import {
+	const char	*root, *tsa_ca, *user_ca;	/* PEM certificates */
+	const char	*crl;		/* the root's CRL, DER or PEM */
+	const char	*tsa_key, *tsa_cn;	/* the TSA's key label and CN */
+	const char	*root_pem, *chain_pem;	/* files written for serve */
+};
+/*
+ * Imports what the root signed at a ceremony into an online state
+ * (CA_HIER_ONLINE): the root certificate (its key is not here: key_label
+ * ""), the two CA certificates, each checked to certify this token's key
+ * and to chain to the root, and the root's CRL (signed by it, newer than
+ * the last imported); with the CA certificates, the hierarchy is
+ * finished as ca_hier_create() would: the TSA certificate, the CAs'
+ * first CRLs, their OCSP responders, root_pem and chain_pem.  0, or -1
+ * with a log line and no change to the database.
+ */
+int		 ca_import(struct ca *, const struct ca_import *);
+/*
+ * 1 if issuer is one of this state's CAs whose key is not on this token
+ * (an offline root, imported), else 0.
+ */
+int		 ca_offline(struct ca *, enum ca_issuer);
 
 /* refresh.c */
 /*

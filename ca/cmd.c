@@ -31,7 +31,7 @@ cmd_usage(void)
 {
 	fprintf(stderr, "usage:\n"
 	    "  carimbo ca issue -c CONF --profile tsa|qualified|normalised|"
-	    "encipherment|smime\n"
+	    "encipherment|smime|tsa-ca|user-ca\n"
 	    "        (--csr FILE | --keygen-on-token [--key-type T] "
 	    "[--key-label L])\n"
 	    "        [--subject /K=V/...] [--email ADDR]... [--days N] "
@@ -54,7 +54,13 @@ cmd_usage(void)
 	    "  carimbo ca init -c CONF [--key-type T] [--org O] [--country CC]"
 	    " [--url URL]\n"
 	    "        [--root-cn CN] [--tsa-ca-cn CN] [--user-ca-cn CN] "
-	    "[--tsa-cn CN]\n");
+	    "[--tsa-cn CN] [--offline-root]\n"
+	    "  carimbo ca root-init -c ROOTCONF --org O --country CC --url URL "
+	    "[--root-cn CN]\n"
+	    "        [--key-type T] [--days N] [--crl-days N] --out ROOT.pem\n"
+	    "  carimbo ca import -c CONF [--root ROOT.pem --tsa-ca CERT.pem "
+	    "--user-ca CERT.pem]\n"
+	    "        [--crl ROOT.crl] [--tsa-cn CN]\n");
 	exit(2);
 }
 
@@ -63,7 +69,8 @@ enum {
 	O_SUBJECT, O_EMAIL, O_DAYS, O_SSCD, O_OUT, O_REASON, O_INVALIDITY,
 	O_ISSUER, O_PEM, O_ORG, O_COUNTRY, O_URL, O_ROOTCN, O_TSACACN,
 	O_USERCACN, O_TSACN, O_VALIDATION, O_QCLEG, O_QCLIMIT,
-	O_REFRESH, O_MARGIN, O_RENEW, O_HELP = 'h'
+	O_REFRESH, O_MARGIN, O_RENEW, O_OFFLINE, O_CRLDAYS, O_ROOT, O_TSACA,
+	O_USERCA, O_CRL, O_HELP = 'h'
 };
 
 static const struct option cmd_opts[] = {
@@ -95,6 +102,12 @@ static const struct option cmd_opts[] = {
 	{ "refresh",		no_argument,		NULL, O_REFRESH },
 	{ "margin",		required_argument,	NULL, O_MARGIN },
 	{ "renew",		no_argument,		NULL, O_RENEW },
+	{ "offline-root",	no_argument,		NULL, O_OFFLINE },
+	{ "crl-days",		required_argument,	NULL, O_CRLDAYS },
+	{ "root",		required_argument,	NULL, O_ROOT },
+	{ "tsa-ca",		required_argument,	NULL, O_TSACA },
+	{ "user-ca",		required_argument,	NULL, O_USERCA },
+	{ "crl",		required_argument,	NULL, O_CRL },
 	{ "help",		no_argument,		NULL, O_HELP },
 	{ NULL,			0,			NULL, 0 }
 };
@@ -111,6 +124,9 @@ struct cmd_args {
 	int		 qc_given;
 	int		 refresh, margin;	/* margin: hours, 0 ca.conf's */
 	int		 renew;		/* ca ocsp --renew */
+	int		 offline;	/* ca init --offline-root */
+	int		 crl_days;	/* ca root-init; 0: 90 */
+	const char	*root, *tsa_ca, *user_ca, *crl;	/* ca import */
 	time_t		 invalidity;
 	char		*serial;
 };
@@ -181,9 +197,16 @@ cmd_parse(int argc, char **argv, struct cmd_args *a)
 			a->conf = optarg;
 			break;
 		case O_PROFILE:
-			if ((a->profile = cert_profile_parse(optarg)) == -1)
+			/* The CA profiles: the root's ceremony, --csr only. */
+			if (strcmp(optarg, "tsa-ca") == 0)
+				a->profile = CERT_TSA_CA;
+			else if (strcmp(optarg, "user-ca") == 0)
+				a->profile = CERT_USER_CA;
+			else if ((a->profile = cert_profile_parse(optarg)) ==
+			    -1)
 				errx(2, "--profile %s: unknown (tsa, qualified, "
-				    "normalised, encipherment, smime)", optarg);
+				    "normalised, encipherment, smime, tsa-ca, "
+				    "user-ca)", optarg);
 			break;
 		case O_CSR:
 			a->csr = optarg;
@@ -276,6 +299,30 @@ cmd_parse(int argc, char **argv, struct cmd_args *a)
 		case O_RENEW:
 			a->renew = 1;
 			break;
+		case O_OFFLINE:
+			a->offline = 1;
+			break;
+		case O_CRLDAYS:
+			/* An offline root's CRL lasts until the next ceremony. */
+			l = strtol(optarg, &end, 10);
+			if (*optarg == '\0' || *end != '\0' || l < 1 ||
+			    l > CA_MAX_CRL_DAYS)
+				errx(2, "--crl-days %s: 1 to %d", optarg,
+				    CA_MAX_CRL_DAYS);
+			a->crl_days = (int)l;
+			break;
+		case O_ROOT:
+			a->root = optarg;
+			break;
+		case O_TSACA:
+			a->tsa_ca = optarg;
+			break;
+		case O_USERCA:
+			a->user_ca = optarg;
+			break;
+		case O_CRL:
+			a->crl = optarg;
+			break;
 		case O_ORG:
 			a->org = optarg;
 			break;
@@ -328,6 +375,10 @@ cmd_issue(struct cmd_args *a)
 		errx(2, "issue: --validation is for --profile smime");
 	if (a->individual)
 		a->profile = CERT_SMIME_IV;
+	if ((a->profile == CERT_TSA_CA || a->profile == CERT_USER_CA) &&
+	    a->csr == NULL)
+		errx(2, "issue --profile %s: --csr (the online state's, from "
+		    "ca init --offline-root)", cert_profile_name(a->profile));
 	if (a->qc_given && a->profile != CERT_QUALIFIED)
 		errx(2, "issue: --qc-legislation and --qc-limit are for "
 		    "--profile qualified");
@@ -467,9 +518,18 @@ cmd_ocsp(struct cmd_args *a)
 	const unsigned char *p;
 	int		 which[CA_NISSUERS], i, n = 0, ret;
 
-	for (i = 0; i < CA_NISSUERS; i++)
-		which[i] = a->issuer == -1 || a->issuer == i;
 	ca = ca_open(a->conf);
+	for (i = 0; i < CA_NISSUERS; i++) {
+		which[i] = a->issuer == -1 || a->issuer == i;
+		/* Its responder's certificate is the root's to sign. */
+		if (which[i] && ca_offline(ca, i)) {
+			if (a->issuer == i)
+				errx(1, "the %s CA is offline: its responder is "
+				    "certified at a ceremony, not here",
+				    ca_issuer_name(i));
+			which[i] = 0;
+		}
+	}
 	ret = ca_ocsp_responders(ca, which, a->renew, pub, label) == 0 ? 0 : 1;
 	for (i = 0; a->out != NULL && i < CA_NISSUERS; i++) {
 		if (!which[i] || db_responder(ca->db, CERT_OCSP_ROOT + i,
@@ -613,9 +673,15 @@ cmd_init(struct cmd_args *a)
 	h.tsa_reuse = 1;
 	h.root_pem = root;
 	h.chain_pem = chain;
+	h.part = a->offline ? CA_HIER_ONLINE : CA_HIER_ALL;
 	ca_hier_create(&h);
-	printf("carimbo ca init: root, TSA-issuing and user-issuing CAs in "
-	    "%s/ca\n", c->dir);
+	if (a->offline)
+		printf("carimbo ca init: TSA-issuing and user-issuing CA keys "
+		    "on the token; for the root's ceremony: %s/ca/tsa-ca.csr "
+		    "%s/ca/user-ca.csr\n", c->dir, c->dir);
+	else
+		printf("carimbo ca init: root, TSA-issuing and user-issuing "
+		    "CAs in %s/ca\n", c->dir);
 	conf_free(c);
 	free(module);
 	free(token);
@@ -623,6 +689,84 @@ cmd_init(struct cmd_args *a)
 	free(root);
 	free(chain);
 	return 0;
+}
+
+/*
+ * `ca root-init`: the root alone in the state of ROOTCONF, on that
+ * state's token (doc/ca.md "Offline root").
+ */
+static int
+cmd_root_init(struct cmd_args *a)
+{
+	struct ca_hier	 h;
+	struct conf	*c;
+	char		*module, *token, *pin;
+
+	if (a->org == NULL || a->country == NULL || a->url == NULL ||
+	    a->out == NULL)
+		errx(2, "root-init: --org, --country, --url and --out");
+	memset(&h, 0, sizeof(h));
+	c = ca_conf_token(a->conf, &module, &token, &pin);
+	h.part = CA_HIER_ROOT;
+	h.state = c->dir;
+	h.module = module;
+	h.token = token;
+	h.pin_file = pin;
+	h.keytype = a->keytype != -1 ? a->keytype : P11_EC_P256;
+	h.org = a->org;
+	h.country = a->country;
+	h.url = a->url;
+	h.root_cn = a->cns[0];
+	h.root_days = a->days;
+	h.crl_days = a->crl_days > 0 ? a->crl_days : 90;
+	h.root_pem = a->out;
+	ca_hier_create(&h);
+	printf("carimbo ca root-init: root CA in %s/ca, its certificate in "
+	    "%s\n", c->dir, a->out);
+	conf_free(c);
+	free(module);
+	free(token);
+	free(pin);
+	return 0;
+}
+
+/* `ca import`: what the root's ceremony signed, into an online state. */
+static int
+cmd_import(struct cmd_args *a)
+{
+	struct ca_import	 im;
+	struct ca		*ca;
+	struct conf		*c;
+	char			*module, *token, *pin, *root, *chain;
+	int			 ret;
+
+	if (a->root == NULL && a->tsa_ca == NULL && a->crl == NULL)
+		errx(2, "import: --root, --tsa-ca and --user-ca, or --crl");
+	c = ca_conf_token(a->conf, &module, &token, &pin);
+	memset(&im, 0, sizeof(im));
+	im.root = a->root;
+	im.tsa_ca = a->tsa_ca;
+	im.user_ca = a->user_ca;
+	im.crl = a->crl;
+	im.tsa_cn = a->cns[3];
+	im.tsa_key = conf_str(c, "key_label", "tsa");
+	root = conf_path(c, "root_cert", "root.pem");
+	chain = conf_path(c, "tsa_chain", "tsa-chain.pem");
+	im.root_pem = root;
+	im.chain_pem = chain;
+	ca = ca_open(a->conf);
+	ret = ca_import(ca, &im) == 0 ? 0 : 1;
+	if (ret == 0 && a->tsa_ca != NULL)
+		printf("carimbo ca import: the CAs, and the TSA certificate "
+		    "in %s\n", chain);
+	ca_close(ca);
+	conf_free(c);
+	free(module);
+	free(token);
+	free(pin);
+	free(root);
+	free(chain);
+	return ret;
 }
 
 int
@@ -654,6 +798,10 @@ ca_main(int argc, char **argv)
 		return cmd_chain(&a);
 	if (strcmp(cmd, "init") == 0 && argc == 0)
 		return cmd_init(&a);
+	if (strcmp(cmd, "root-init") == 0 && argc == 0)
+		return cmd_root_init(&a);
+	if (strcmp(cmd, "import") == 0 && argc == 0)
+		return cmd_import(&a);
 	cmd_usage();
 	return 2;
 }

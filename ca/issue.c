@@ -158,8 +158,14 @@ ca_issue(struct ca *ca, const struct ca_issue_args *a)
 	req.qc = a->qc;
 	if ((x = cert_issue(&req)) == NULL)
 		goto out;
+	/*
+	 * A CA certificate whose key is on this token makes one of this
+	 * state's CAs; one from a CSR (a root's ceremony, doc/ca.md
+	 * "Offline root") is only recorded, to be revoked here.
+	 */
 	if (db_cert_add(ca->db, pr->issuer, a->profile, x, klabel) == -1 ||
-	    (issue_ca_of(a->profile) != -1 && db_ca_add(ca->db,
+	    (issue_ca_of(a->profile) != -1 && klabel != NULL &&
+	    db_ca_add(ca->db,
 	    issue_ca_of(a->profile), klabel, x) == -1))
 		goto fail;
 	intx = 0;
@@ -327,6 +333,20 @@ hier_name(const struct ca_hier *h, const char *cn)
 	return n;
 }
 
+/* 1 if level i (root, tsa-ca, user-ca, tsa) is made by this part. */
+static int
+hier_level(const struct ca_hier *h, size_t i)
+{
+	switch (h->part) {
+	case CA_HIER_ROOT:
+		return i == 0;
+	case CA_HIER_ONLINE:
+		return i == 1 || i == 2;
+	default:
+		return 1;
+	}
+}
+
 void
 ca_hier_create(const struct ca_hier *given)
 {
@@ -342,9 +362,9 @@ ca_hier_create(const struct ca_hier *given)
 	struct ca_issue_args	 a;
 	struct ca		*ca;
 	struct db		*db;
-	X509			*certs[4], *chain[2];
+	X509			*certs[4] = { NULL }, *chain[2];
 	X509_NAME		*name;
-	EVP_PKEY		*pub[4];
+	EVP_PKEY		*pub[4] = { NULL };
 	char			*dir, *path, *text;
 	const char		*cns[4], *label;
 	int			 days[4], len;
@@ -361,6 +381,8 @@ ca_hier_create(const struct ca_hier *given)
 		h->country = "PT";
 	if (h->url == NULL)
 		h->url = "http://127.0.0.1:8318";
+	if (h->crl_days == 0)
+		h->crl_days = 7;
 	/* They go into ca.conf: one line each, no comment character. */
 	if (strcspn(h->url, "\n\r#\t ") != strlen(h->url) ||
 	    strncmp(h->url, "http://", 7) != 0 ||
@@ -394,10 +416,10 @@ ca_hier_create(const struct ca_hier *given)
 	    "url = %s\n"
 	    "organization = %s\n"
 	    "country = %s\n"
-	    "crl_days = 7\n"
+	    "crl_days = %d\n"
 	    "ocsp_url = %s/ocsp\n"
 	    "key_type = %s\n",
-	    h->url, h->org, h->country, h->url,
+	    h->url, h->org, h->country, h->crl_days, h->url,
 	    p11_keytype_name(h->keytype));
 	if (len == -1)
 		err(1, NULL);
@@ -420,6 +442,8 @@ ca_hier_create(const struct ca_hier *given)
 		errx(1, "token \"%s\" does not open", h->token);
 	/* Keys on the token first (see ca_issue); public halves come out. */
 	for (i = 0; i < 4; i++) {
+		if (!hier_level(h, i))
+			continue;
 		label = levels[i].label != NULL ? levels[i].label :
 		    (h->tsa_key != NULL ? h->tsa_key : "tsa");
 		if (levels[i].profile == CERT_TSA && h->tsa_reuse &&
@@ -429,10 +453,27 @@ ca_hier_create(const struct ca_hier *given)
 		    NULL)
 			errx(1, "key \"%s\" not generated", label);
 	}
-	for (i = 0; i < CA_NISSUERS; i++)
+	if (h->part == CA_HIER_ONLINE) {
+		/* The root signs these at its ceremony (`ca import`). */
+		for (i = 1; i < 3; i++) {
+			if (asprintf(&path, "%s/%s.csr", dir,
+			    levels[i].label) == -1)
+				err(1, NULL);
+			name = hier_name(h, cns[i]);
+			if (ca_csr_write(ca, levels[i].label, name, path) == -1)
+				errx(1, "%s: CSR not written", path);
+			X509_NAME_free(name);
+			EVP_PKEY_free(pub[i]);
+			free(path);
+		}
+		goto done;
+	}
+	for (i = 0; h->part == CA_HIER_ALL && i < CA_NISSUERS; i++)
 		if ((rpub[i] = ca_ocsp_keygen(ca, i, rlabel[i])) == NULL)
 			exit(1);
 	for (i = 0; i < 4; i++) {
+		if (!hier_level(h, i))
+			continue;
 		label = levels[i].label != NULL ? levels[i].label :
 		    (h->tsa_key != NULL ? h->tsa_key : "tsa");
 		memset(&a, 0, sizeof(a));
@@ -449,23 +490,27 @@ ca_hier_create(const struct ca_hier *given)
 		EVP_PKEY_free(pub[i]);
 	}
 	for (i = 0; i < CA_NISSUERS; i++) {
+		if (!hier_level(h, i))
+			continue;
 		if ((der = ca_crl(ca, i, &n)) == NULL)
 			errx(1, "first CRL of the %s CA", ca_issuer_name(i));
 		free(der);
 	}
 	/* RFC 6960 4.2.2.2: a delegated responder per CA, and responses. */
-	if (ca_ocsp_responders(ca, all, 0, rpub, rlabel) == -1)
+	if (h->part == CA_HIER_ALL &&
+	    ca_ocsp_responders(ca, all, 0, rpub, rlabel) == -1)
 		errx(1, "OCSP responders not made");
 	/* RFC 3161 certReq: the TSA first, then its CAs below the root. */
 	chain[0] = certs[3];
 	chain[1] = certs[1];
 	if ((h->root_pem != NULL && ca_pem_write(h->root_pem, &certs[0],
 	    1) == -1) ||
-	    (h->chain_pem != NULL && ca_pem_write(h->chain_pem, chain, 2) ==
-	    -1))
+	    (h->chain_pem != NULL && h->part == CA_HIER_ALL &&
+	    ca_pem_write(h->chain_pem, chain, 2) == -1))
 		exit(1);
 	for (i = 0; i < 4; i++)
 		X509_free(certs[i]);
+done:
 	ca_close(ca);
 	free(dir);
 }

@@ -44,16 +44,26 @@ refresh_one(struct ca *ca, enum ca_issuer ci, time_t margin)
 		return -1;
 	if (has && next - now > margin) {
 		printf("%s: CRL %lld kept: nextUpdate %s, in %lld h (margin "
-		    "%lld h)\n", name, n, refresh_time(next, t1),
-		    (long long)(next - now) / 3600, (long long)margin / 3600);
+		    "%lld h)%s\n", name, n, refresh_time(next, t1),
+		    (long long)(next - now) / 3600, (long long)margin / 3600,
+		    ca_offline(ca, ci) ? "; the root is offline: it signs "
+		    "the next at a ceremony" : "");
 		return 0;
+	}
+	/* Not an error until it is due: the timer would fail every run. */
+	if (ca_offline(ca, ci)) {
+		log_warnx("%s: CRL %s%s: the %s CA is offline; sign its CRL at "
+		    "a ceremony (carimbo ca crl --issuer %s on its own state) "
+		    "and bring it here (carimbo ca import --crl)", name,
+		    has ? "due, nextUpdate " : "missing",
+		    has ? refresh_time(next, t1) : "", name, name);
+		return -1;
 	}
 	if ((der = ca_crl(ca, ci, &len)) == NULL ||
 	    db_crl_latest(ca->db, ci, &n2, &next2) != 1) {
 		free(der);
-		log_warnx("%s: CRL %s not signed: its key must be on the token "
-		    "(a root kept offline signs at a ceremony)", name, has ?
-		    "due" : "missing");
+		log_warnx("%s: CRL %s not signed: its key must be on the token",
+		    name, has ? "due" : "missing");
 		return -1;
 	}
 	free(der);

@@ -221,6 +221,13 @@ ca_key(struct ca *ca, enum ca_issuer i)
 	if ((x = db_ca_cert(ca->db, i, label)) == NULL)
 		return NULL;
 	X509_free(x);
+	if (label[0] == '\0') {
+		log_warnx("the %s CA is offline: it signs only at a ceremony, "
+		    "on its own state and token (doc/ca.md \"Offline root\"); "
+		    "bring what it signs here with carimbo ca import",
+		    ca_issuer_name(i));
+		return NULL;
+	}
 	ca->keys[i] = p11_evp_key(ca->module, ca->token, ca->pin_file, label);
 	return ca->keys[i];
 }
