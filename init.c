@@ -83,6 +83,7 @@ struct init_opts {
 	enum p11_keytype	 keytype;
 	int			 force;
 	int			 demo;
+	int			 offline;	/* --offline-root */
 	/* Without --demo: the operator's token and names. */
 	const char		*token, *org, *country, *url;
 	char			*pin_file;	/* absolute */
@@ -98,7 +99,7 @@ init_usage(void)
 	    "       carimbo init STATE --module PKCS11_MODULE --token LABEL "
 	    "--pin-file FILE\n"
 	    "                    --org O --country CC --url URL "
-	    "[--key-type T]\n");
+	    "[--key-type T] [--offline-root]\n");
 	exit(2);
 }
 
@@ -118,6 +119,7 @@ init_parse(int argc, char **argv, struct init_opts *o)
 	static const struct option longopts[] = {
 		{ "demo",	no_argument,		NULL, 'd' },
 		{ "force",	no_argument,		NULL, 'f' },
+		{ "offline-root", no_argument,		NULL, 'R' },
 		{ "key-type",	required_argument,	NULL, 'k' },
 		{ "module",	required_argument,	NULL, 'm' },
 		{ "token",	required_argument,	NULL, 't' },
@@ -157,6 +159,9 @@ init_parse(int argc, char **argv, struct init_opts *o)
 		case 'f':
 			o->force = 1;
 			break;
+		case 'R':
+			o->offline = 1;
+			break;
 		case 'k':
 			if ((t = p11_keytype_parse(optarg)) == -1)
 				errx(2, "--key-type %s: ec-p256, ec-p384, "
@@ -176,9 +181,10 @@ init_parse(int argc, char **argv, struct init_opts *o)
 	o->dir = argv[optind];
 	if (o->demo) {
 		if (o->token != NULL || pin != NULL || o->org != NULL ||
-		    o->country != NULL || o->url != NULL)
+		    o->country != NULL || o->url != NULL || o->offline)
 			errx(2, "--demo makes its own token and names: no "
-			    "--token, --pin-file, --org, --country or --url");
+			    "--token, --pin-file, --org, --country, --url or "
+			    "--offline-root");
 		return;
 	}
 	if (!module || o->token == NULL || pin == NULL || o->org == NULL ||
@@ -387,6 +393,8 @@ init_ca(const char *state, const struct init_opts *o)
 	h.tsa_key = INIT_TSA_KEY;
 	h.root_pem = init_path(state, "root.pem");
 	h.chain_pem = init_path(state, "tsa-chain.pem");
+	/* The root signs at its ceremony; `ca import` finishes the rest. */
+	h.part = o->offline ? CA_HIER_ONLINE : CA_HIER_ALL;
 	ca_hier_create(&h);
 	for (i = 0; i < 4; i++)
 		free(cn[i]);
@@ -476,6 +484,17 @@ init_report(const char *state, const struct init_opts *o)
 		    "softhsm2.conf", INIT_TOKEN);
 		printf("  %-14s user PIN (0600); so-pin: security officer PIN "
 		    "(0600)\n", "pin");
+	}
+	if (o->offline) {
+		printf("  %-14s keys generated on token \"%s\": \"tsa-ca\" "
+		    "\"user-ca\"; no root\n", "", o->token);
+		printf("  %-14s ca/tsa-ca.csr ca/user-ca.csr: for the root's "
+		    "ceremony, then carimbo ca import\n", "");
+		printf("  %-14s the clock audit log's seal key (auditors: "
+		    "clock-seal.pub)\n", "clock-seal.key");
+		printf("  %-14s serve after carimbo ca import -c %s/"
+		    "carimbo.conf\n", "carimbo.conf", state);
+		return;
 	}
 	printf("  %-14s keys generated on token \"%s\": \"root\" \"tsa-ca\" "
 	    "\"user-ca\" \"" INIT_TSA_KEY "\",\n  %-14s and one per OCSP "
