@@ -447,6 +447,9 @@ uint8_t		*ca_crl(struct ca *, enum ca_issuer, size_t *len);
 /* Revokes and publishes a fresh CRL of the issuer.  0 or -1. */
 int		 ca_revoke(struct ca *, const char *serial, int reason,
 		    time_t invalidity);
+/* "/C=country/O=org/CN=cn" as a new name; exits on error (start-up). */
+X509_NAME	*ca_subject(const char *country, const char *org,
+		    const char *cn);
 /*
  * Creates the hierarchy in a fresh h->state/ca: ca.conf, the database,
  * keys root, tsa-ca and user-ca generated on the token (and the TSA's,

@@ -315,22 +315,28 @@ ca_revoke(struct ca *ca, const char *serial, int reason, time_t invalidity)
 	return 0;
 }
 
-/* "/C=../O=../CN=cn" as a name; exits on error (start-up). */
-static X509_NAME *
-hier_name(const struct ca_hier *h, const char *cn)
+X509_NAME *
+ca_subject(const char *country, const char *org, const char *cn)
 {
 	X509_NAME *n;
 
 	if ((n = X509_NAME_new()) == NULL)
 		err(1, NULL);
 	if (!X509_NAME_add_entry_by_NID(n, NID_countryName, MBSTRING_UTF8,
-	    (const unsigned char *)h->country, -1, -1, 0) ||
+	    (const unsigned char *)country, -1, -1, 0) ||
 	    !X509_NAME_add_entry_by_NID(n, NID_organizationName,
-	    MBSTRING_UTF8, (const unsigned char *)h->org, -1, -1, 0) ||
+	    MBSTRING_UTF8, (const unsigned char *)org, -1, -1, 0) ||
 	    !X509_NAME_add_entry_by_NID(n, NID_commonName, MBSTRING_UTF8,
 	    (const unsigned char *)cn, -1, -1, 0))
 		fatal_ossl("subject CN=%s", cn);
 	return n;
+}
+
+/* The hierarchy's names: the provider's country and organisation. */
+static X509_NAME *
+hier_name(const struct ca_hier *h, const char *cn)
+{
+	return ca_subject(h->country, h->org, cn);
 }
 
 /* 1 if level i (root, tsa-ca, user-ca, tsa) is made by this part. */

@@ -262,6 +262,11 @@ root_finish(struct ca *ca, const struct ca_import *im, X509 *root,
 	size_t			 n;
 	int			 i, ret = -1;
 
+	if (ca->org == NULL || ca->country == NULL) {
+		log_warnx("%s/ca.conf: organization and country name the TSA",
+		    ca->dir);
+		return -1;
+	}
 	/* Keys first, signing handles after (see ca_issue). */
 	if ((pub = p11_pubkey(ca->p11, im->tsa_key)) != NULL)
 		log_info("key \"%s\" exists: certifying it", im->tsa_key);
@@ -271,21 +276,13 @@ root_finish(struct ca *ca, const struct ca_import *im, X509 *root,
 	for (i = CA_TSA; i < CA_NISSUERS; i++)
 		if ((rpub[i] = ca_ocsp_keygen(ca, i, rlabel[i])) == NULL)
 			goto out;
-	if ((name = X509_NAME_new()) == NULL)
-		err(1, NULL);
 	if (im->tsa_cn != NULL)
 		cn = strdup(im->tsa_cn);
 	else if (asprintf(&cn, "%s TSU 1", ca->org) == -1)
 		cn = NULL;
 	if (cn == NULL)
 		err(1, NULL);
-	if (!X509_NAME_add_entry_by_NID(name, NID_countryName, MBSTRING_UTF8,
-	    (const unsigned char *)ca->country, -1, -1, 0) ||
-	    !X509_NAME_add_entry_by_NID(name, NID_organizationName,
-	    MBSTRING_UTF8, (const unsigned char *)ca->org, -1, -1, 0) ||
-	    !X509_NAME_add_entry_by_NID(name, NID_commonName, MBSTRING_UTF8,
-	    (const unsigned char *)cn, -1, -1, 0))
-		fatal_ossl("subject CN=%s", cn);
+	name = ca_subject(ca->country, ca->org, cn);
 	free(cn);
 	memset(&a, 0, sizeof(a));
 	a.profile = CERT_TSA;
