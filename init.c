@@ -13,7 +13,9 @@
  *      ca init`): keys for the root, the TSA-issuing CA, the user-issuing
  *      CA and the TSA generated on the token, their certificates signed
  *      on it, first CRLs, ca/ with the publication files, root.pem and
- *      tsa-chain.pem;
+ *      tsa-chain.pem; with --offline-root, only the two issuing CA keys
+ *      and their CSRs, for a root on a token of its own to sign at a
+ *      ceremony (`carimbo ca import` finishes the state);
  *   3. the key that seals the clock's audit log (clock_seal_keygen in
  *      ntp/audit.c): clock-seal.key and clock-seal.pub;
  *   4. last, once all of that is on disk, carimbo.conf, the server's

@@ -6,7 +6,8 @@
  * (csr.c), QCStatements (qc.c, templates in asn1.h), CRL v2 (crl.c), all
  * state in one SQLite database (db.c), publication files for the server
  * (pub.c), the state a command works on (state.c), the writes, each one
- * transaction (issue.c) and the `carimbo ca` commands (cmd.c); `carimbo
+ * transaction (issue.c), the root kept offline (root.c) and the `carimbo
+ * ca` commands (cmd.c); `carimbo
  * init` (init.c at the top) makes a state's CA with ca_hier_create().
  * See doc/ca.md.
  *
@@ -456,7 +457,11 @@ X509_NAME	*ca_subject(const char *country, const char *org,
  * unless a key labelled h->tsa_key is there already), the three CA
  * certificates and the TSA certificate through ca_issue(), first CRLs,
  * the publication files, and h->root_pem and h->chain_pem (TSA then
- * TSA-issuing CA: RFC 3161 certReq).  Exits on error (start-up).
+ * TSA-issuing CA: RFC 3161 certReq): that is CA_HIER_ALL.
+ * CA_HIER_ROOT makes the root alone (its key, certificate and first
+ * CRL, h->root_pem); CA_HIER_ONLINE the tsa-ca and user-ca keys and
+ * their CSRs, ca/tsa-ca.csr and ca/user-ca.csr (ca_csr_write), nothing
+ * certified.  Exits on error (start-up).
  */
 void		 ca_hier_create(const struct ca_hier *);
 
