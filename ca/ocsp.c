@@ -14,7 +14,10 @@
  * The CertID is SHA-1's, the one hash RFC 5019 2.1.1 lets clients use;
  * the responderID is byKey (RFC 5019 2.2.2).
  */
+#include <sys/stat.h>
+
 #include <err.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +29,7 @@
 #include <sodium.h>
 
 #include "ca/ca.h"
+#include "common/file.h"
 #include "common/log.h"
 #include "common/p11.h"
 
@@ -36,6 +40,33 @@ struct ocsp_run {
 	struct db_cert	*certs;
 	size_t		 n, cap;
 };
+
+/*
+ * pub/ocsp/<responder serial>.label: the label of the responder's key on
+ * the token, for the server's answers with a nonce, signed on demand by
+ * its workers (tsa/ocsp_nonce.c), which find the responder's serial in
+ * the certificate a pre-signed response carries.  One file per
+ * responder: a serial names one key for good, so the server never pairs
+ * a certificate with another responder's key, whichever of the
+ * responses and this file it reads first.  Failing to write it costs
+ * the nonces only (the server then answers without one): a warning.
+ */
+static void
+ocsp_label_publish(struct ca *ca, const char *serial, const char *label)
+{
+	char	*dir, *path;
+
+	if (asprintf(&dir, "%s/ocsp", ca->pub_dir) == -1 ||
+	    asprintf(&path, "%s/%s.label", dir, serial) == -1)
+		err(1, NULL);
+	if ((mkdir(ca->pub_dir, 0755) == -1 && errno != EEXIST) ||
+	    (mkdir(dir, 0755) == -1 && errno != EEXIST) ||
+	    file_write_atomic(path, label, strlen(label), 0644) == -1)
+		log_warnx("%s: not written: the server answers nonces of "
+		    "responder %s without them", path, serial);
+	free(path);
+	free(dir);
+}
 
 static enum cert_profile
 ocsp_profile(enum ca_issuer ci)
@@ -84,6 +115,7 @@ ocsp_responder_load(struct ca *ca, enum ca_issuer ci)
 		return -1;
 	}
 	ca->ocsp_certs[ci] = x;
+	ocsp_label_publish(ca, c.serial, c.key_label);
 	return 1;
 }
 

@@ -239,6 +239,12 @@ pub_refresh(struct pub *p)
 	p->gen++;
 }
 
+const char *
+pub_dir(const struct pub *p)
+{
+	return p != NULL ? p->dir : NULL;
+}
+
 uint64_t
 pub_gen(const struct pub *p)
 {

@@ -58,6 +58,8 @@ void		 pub_refresh(struct pub *);
 int		 pub_get(const struct pub *, const char *path, size_t len,
 		    const uint8_t **body, size_t *blen, const char **ctype);
 void		 pub_close(struct pub *);
+/* The folder p reads ("STATE/ca/pub"); NULL for a NULL p. */
+const char	*pub_dir(const struct pub *);
 /*
  * How many times p has read its files: a view built from pub_each()
  * (whose bodies live until the next rescan) is current while this is

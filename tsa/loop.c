@@ -186,6 +186,8 @@ struct stats {
 	time_t		 refused_logged[REF_N];
 	char		 proxy_last[192];	/* the last PROXY refusal */
 	char		 client_last[64];	/* the last client refused */
+	/* OCSP requests with a nonce: echoed, or answered without it. */
+	uint64_t	 ocsp_nonce[2];		/* [0] without, [1] echoed */
 };
 
 struct loop {
@@ -227,6 +229,7 @@ struct loop {
 	int64_t				 cert_warned;	/* epoch s */
 	int64_t				 cert_refusing;
 	struct ocsp_tab			*ocsp;	/* tsa/ocsp_resp.c */
+	struct ocsp_rate		 nonces;	/* ocsp_nonce_rate */
 };
 
 static void	conn_kill(struct loop *, struct conn *);
@@ -695,11 +698,20 @@ reply_metrics(struct loop *l, struct conn *c, const struct http_req *hr)
 	    "carimbo_signatures_total{kind=\"token\"} %" PRIu64 "\n"
 	    "carimbo_signatures_total{kind=\"round\"} %" PRIu64 "\n"
 	    "carimbo_signatures_total{kind=\"anchor\"} %" PRIu64 "\n"
-	    "carimbo_signatures_total{kind=\"stamp\"} %" PRIu64 "\n",
+	    "carimbo_signatures_total{kind=\"stamp\"} %" PRIu64 "\n"
+	    "carimbo_signatures_total{kind=\"ocsp\"} %" PRIu64 "\n",
 	    signer_signatures(l->sg, JOB_TOKEN),
 	    signer_signatures(l->sg, JOB_ROUND_TOKEN),
 	    signer_signatures(l->sg, JOB_ANCHOR),
-	    signer_signatures(l->sg, JOB_STAMP));
+	    signer_signatures(l->sg, JOB_STAMP),
+	    signer_signatures(l->sg, JOB_OCSP));
+	M("# HELP carimbo_ocsp_nonce_total OCSP requests with a nonce, by "
+	    "whether the answer echoed it (signed anew) or was the pre-signed "
+	    "one without it (over ocsp_nonce_rate, or not signed).\n"
+	    "# TYPE carimbo_ocsp_nonce_total counter\n"
+	    "carimbo_ocsp_nonce_total{answer=\"echoed\"} %" PRIu64 "\n"
+	    "carimbo_ocsp_nonce_total{answer=\"without\"} %" PRIu64 "\n",
+	    l->st.ocsp_nonce[1], l->st.ocsp_nonce[0]);
 	M("# TYPE carimbo_connections gauge\n"
 	    "carimbo_connections %zu\n", l->nconns);
 	M("# TYPE carimbo_inflight gauge\n"
@@ -771,6 +783,43 @@ path_is(const struct http_req *hr, const char *p)
 }
 
 /*
+ * An OCSP request with a nonce whose pre-signed response (der) was found:
+ * a worker signs it anew with the nonce (tsa/ocsp_nonce.c), within
+ * ocsp_nonce_rate and max_inflight.  false: answer der without the nonce
+ * (counted), as a responder of pre-produced responses does (RFC 5019
+ * 2.2.3).  A fresh answer is not for caches: it has no Cache-Control.
+ */
+static bool
+ocsp_nonce_job(struct loop *l, struct conn *c, const uint8_t *der, size_t dlen, const uint8_t *nonce, size_t nlen,
+    bool ka)
+{
+	uint8_t		 buf[OCSP_MAX_REQ];
+	struct job	*j;
+	struct resp	*r;
+
+	if (dlen + nlen > sizeof(buf) || l->inflight >= l->cfg->max_inflight ||
+	    !ocsp_rate_take(&l->nonces, now_ns(CLOCK_MONOTONIC_COARSE))) {
+		l->st.ocsp_nonce[0]++;
+		return false;
+	}
+	memcpy(buf, der, dlen);
+	memcpy(buf + dlen, nonce, nlen);
+	j = rounds_job_new(JOB_OCSP, buf, dlen + nlen);
+	r = resp_new(!ka);
+	r->http10 = c->http10;
+	resp_queue(l, c, r);
+	if (!ka)
+		c->state = C_CLOSING;
+	j->u.client.conn = c;
+	j->u.client.resp = r;
+	j->u.client.nonce_len = nlen;
+	c->jobs++;
+	l->inflight++;
+	rounds_add_ocsp(l->rs, j);
+	return true;
+}
+
+/*
  * POST /ocsp and GET /ocsp/<base64> (RFC 6960 A.1, RFC 5019 5): an
  * OCSPResponse with HTTP 200 whatever its status, as clients expect; for
  * a GET of a pre-signed response, how long caches may keep it (RFC 5019
@@ -781,9 +830,9 @@ reply_ocsp(struct loop *l, struct conn *c, const struct http_req *hr,
     const uint8_t *body, size_t blen, bool ka)
 {
 	uint8_t		 req[OCSP_MAX_REQ];
-	const uint8_t	*out;
+	const uint8_t	*out, *nonce;
 	char		 extra[128];
-	size_t		 olen, len;
+	size_t		 olen, len, nlen;
 	int64_t		 age;
 	bool		 get = hr->method == HTTP_GET || hr->method == HTTP_HEAD;
 
@@ -813,7 +862,10 @@ reply_ocsp(struct loop *l, struct conn *c, const struct http_req *hr,
 	/* l->now is monotonic; nextUpdate is a date (a vDSO read). */
 	(void)ocsp_answer(l->ocsp, l->cfg->pub, l->cfg->ocsp_max_certs, body,
 	    blen, now_ns(CLOCK_REALTIME_COARSE) / 1000000000, &out, &olen,
-	    &age);
+	    &age, &nonce, &nlen);
+	if (nonce != NULL && hr->method != HTTP_HEAD &&
+	    ocsp_nonce_job(l, c, out, olen, nonce, nlen, ka))
+		return;
 	extra[0] = '\0';
 	if (get && age > 0)
 		snprintf(extra, sizeof(extra), "Cache-Control: max-age=%lld, "
@@ -1316,7 +1368,9 @@ loop_release(struct loop *l)
 		c = j->u.client.conn;
 		j->u.client.resp->ready = true;
 		l->st.http_status[2]++;
-		if (j->failed)
+		if (j->kind == JOB_OCSP)
+			l->st.ocsp_nonce[!j->failed]++;
+		else if (j->failed)
 			l->st.failed++;
 		else if (j->kind == JOB_ERS)
 			l->st.evidence++;
@@ -1885,6 +1939,7 @@ loop_run(struct serve_cfg *cfg, int lfd, const struct loop_parts *lp)
 	l.clients = clients_new();
 	l.now = now_s();
 	l.ocsp = ocsp_tab_new();
+	ocsp_rate_init(&l.nonces, cfg->ocsp_nonce_rate, cfg->ocsp_nonce_burst);
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGTERM);
 	sigaddset(&mask, SIGINT);

@@ -18,8 +18,10 @@
  * certificates (a pre-signed answer covers one; RFC 5019 2.1.1 asks
  * for one per request) get "unauthorized", the status RFC 6960 2.3 and
  * RFC 5019 2.2.3 give a responder that cannot answer authoritatively.
- * A nonce is ignored (RFC 5019 2.2.3: a responder of pre-produced
- * responses answers without it; RFC 8954 3 lets a client accept that).
+ * A nonce is handed back to the caller with the pre-signed response:
+ * the loop has a worker sign a fresh copy that echoes it, within
+ * ocsp_nonce_rate (tsa/ocsp_nonce.c); what is not answered from a
+ * pre-signed response is answered without it.
  */
 #include <err.h>
 #include <stdint.h>
@@ -186,7 +188,7 @@ ocsp_tab_find(struct ocsp_tab *t, const struct pub *p,
 int
 ocsp_answer(struct ocsp_tab *t, const struct pub *p, size_t max_certs,
     const uint8_t *req, size_t len, int64_t now, const uint8_t **out,
-    size_t *olen, int64_t *max_age)
+    size_t *olen, int64_t *max_age, const uint8_t **nonce, size_t *nonce_len)
 {
 	const struct ocsp_single	*one;
 	struct ocsp_req			 r;
@@ -194,6 +196,8 @@ ocsp_answer(struct ocsp_tab *t, const struct pub *p, size_t max_certs,
 	const char			*why;
 
 	*max_age = 0;
+	*nonce = NULL;
+	*nonce_len = 0;
 	if ((st = ocsp_req_parse(req, len, max_certs, &r, &why)) !=
 	    OCSP_OK)
 		goto bare;
@@ -211,6 +215,8 @@ ocsp_answer(struct ocsp_tab *t, const struct pub *p, size_t max_certs,
 	}
 	*out = one->der;
 	*olen = one->der_len;
+	*nonce = r.nonce;
+	*nonce_len = r.nonce_len;
 	if (one->next_update != 0)
 		*max_age = one->next_update - now;
 	return OCSP_OK;

@@ -201,7 +201,7 @@ rounds_job_free(struct job *j)
 		return;
 	free(j->tst);
 	token_tmpl_free(j->tmpl);
-	if (j->kind != JOB_TOKEN && j->kind != JOB_ERS)
+	if (j->kind != JOB_TOKEN && j->kind != JOB_ERS && j->kind != JOB_OCSP)
 		free(j->u.own.out);
 	free(j);
 }
@@ -753,6 +753,13 @@ round_anchor(struct rounds *rs, const struct round *r, uint64_t s)
 }
 
 void
+rounds_add_ocsp(struct rounds *rs, struct job *j)
+{
+	rs->internal++;
+	submit(rs, j);
+}
+
+void
 rounds_close(struct rounds *rs)
 {
 	struct round		*r = rs->open;
@@ -1022,6 +1029,12 @@ job_back(struct rounds *rs, struct job *j)
 		if (!j->orphan)
 			rounds_job_free(j);
 		break;
+	case JOB_OCSP:
+		/* In no round: its reply may go at once. */
+		rs->internal--;
+		j->next = rs->released;
+		rs->released = j;
+		break;
 	case JOB_ERS:
 		break;	/* never at the workers */
 	}
@@ -1057,6 +1070,8 @@ job_give_up(struct rounds *rs, struct job *j)
 		    "the signing key did not answer in time");
 	else if (j->kind == JOB_ROUND_TOKEN)
 		resp_ers(j->u.own.replies, NULL, 0);
+	else if (j->kind == JOB_OCSP)
+		ocsp_nonce_presigned(j);
 	job_back(rs, j);
 }
 
@@ -1087,6 +1102,21 @@ job_stand_in(struct rounds *rs, struct job *j)
 	return in;
 }
 
+/*
+ * An OCSP answer a worker holds: a copy takes its reply and is answered
+ * now (its pre-signed response); j waits for the worker (an orphan).
+ */
+static struct job *
+ocsp_stand_in(struct rounds *rs, struct job *j)
+{
+	struct job *in = rounds_job_new(JOB_OCSP, j->tsq, j->tsq_len);
+
+	in->u.client = j->u.client;
+	j->orphan = true;
+	rs->orphans++;
+	return in;
+}
+
 void
 rounds_expire(struct rounds *rs)
 {
@@ -1097,6 +1127,8 @@ rounds_expire(struct rounds *rs)
 	for (i = 0; i < n; i++) {
 		if (held[i]->kind == JOB_TOKEN || held[i]->kind == JOB_STAMP)
 			job_give_up(rs, job_stand_in(rs, held[i]));
+		else if (held[i]->kind == JOB_OCSP)
+			job_give_up(rs, ocsp_stand_in(rs, held[i]));
 		else {
 			held[i]->orphan = true;
 			rs->orphans++;

@@ -460,6 +460,11 @@ serve_conf_service(struct serve_state *st)
 	/* RFC 5019 2.1.1: one certificate per request. */
 	st->cfg.ocsp_max_certs = conf_int(c, "ocsp_max_certs", 1, 1,
 	    OCSP_MAX_CERTS);
+	/* Fresh OCSP answers with a nonce: signatures anyone may ask for. */
+	st->cfg.ocsp_nonce_rate = conf_int(c, "ocsp_nonce_rate", 20, 0,
+	    100000);
+	st->cfg.ocsp_nonce_burst = conf_int(c, "ocsp_nonce_burst", 20, 1,
+	    100000);
 	for (i = 0; (v = conf_nth(c, "proxy_from", i)) != NULL; i++)
 		if (proxy_from_add(&st->cfg.proxy_from, v, &why) == -1)
 			conf_fatal(c, "proxy_from", "\"%s\": %s", v, why);
@@ -992,6 +997,7 @@ serve_main(int argc, char **argv)
 	lp.ser = st.ser;
 	lp.sg = signer_start(st.p11, st.key_label, st.key_copy, st.workers,
 	    st.sign_timeout_ms);
+	signer_set_pub_dir(lp.sg, pub_dir(st.cfg.pub));
 	lp.jr = journal_new(st.lg, st.cfg.unit_id);
 	lp.rs = rounds_new(&st.cfg, lp.sg, st.ser, lp.jr, st.tmpl, st.lg);
 	serve_cert_news(&st, st.tmpl, "start");

@@ -40,8 +40,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/evp.h>
 #include <openssl/objects.h>
 
+#include "common/file.h"
 #include "common/json.h"
 #include "common/log.h"
 #include "common/now.h"
@@ -61,6 +63,10 @@ struct worker {
 	struct signer		*sg;
 	struct p11_session	*sess;
 	char			 key[P11_MAX_LABEL + 1];	/* sess's key */
+	/* JOB_OCSP: a session on an OCSP responder's key, opened on demand. */
+	struct p11_session	*osess;
+	char			 okey[P11_MAX_LABEL + 1];	/* its key */
+	unsigned		 oepoch;	/* sg->epoch it was opened at */
 	pthread_t		 thread;
 	int			 id;		/* from 1, for the log */
 	enum job_kind		 kind;		/* of the job being signed */
@@ -97,6 +103,7 @@ struct signer {
 	int64_t			 timeout;	/* sign_timeout_ms, in ns */
 	struct p11		*p11;		/* for sessions on a new key */
 	bool			 key_copy;	/* key_session_copy */
+	char			*pub_dir;	/* the CA's pub/, or NULL */
 	/*
 	 * Bumped when a worker starts failing: whatever broke its session
 	 * (a reset, a removal) may have broken the others', so every worker
@@ -306,6 +313,114 @@ signer_key(struct worker *w, const struct token_tmpl *tmpl)
 }
 
 /*
+ * JOB_OCSP: a session on the key of the responder that signed the
+ * pre-signed response der (its label in the CA's pub/ocsp/<serial>.label,
+ * read here, off the loop, at each job: a renewed responder is used as
+ * soon as its responses are).  NULL with a log line when there is none.
+ */
+static struct p11_session *
+signer_ocsp_key(struct worker *w, const uint8_t *der, size_t len)
+{
+	struct signer		*sg = w->sg;
+	struct p11_session	*s;
+	char			 hex[OCSP_RESPONDER_HEX], *path;
+	char			 label[P11_MAX_LABEL + 1];
+	uint8_t			*buf;
+	size_t			 blen;
+	int			 rc;
+
+	if (sg->pub_dir == NULL || ocsp_nonce_responder(der, len, hex) == -1)
+		return NULL;
+	if (asprintf(&path, "%s/ocsp/%s.label", sg->pub_dir, hex) == -1)
+		err(1, NULL);
+	rc = file_read(path, P11_MAX_LABEL, &buf, &blen);
+	free(path);
+	if (rc == -1)
+		return NULL;
+	memcpy(label, buf, blen);
+	label[blen] = '\0';
+	free(buf);
+	if (w->osess != NULL && strcmp(label, w->okey) == 0 &&
+	    w->oepoch == atomic_load(&sg->epoch))
+		return w->osess;
+	p11_session_close(w->osess);
+	w->osess = NULL;
+	w->oepoch = atomic_load(&sg->epoch);
+	signer_enter(w);
+	s = p11_session_open(sg->p11, label);
+	if (s != NULL && sg->key_copy)
+		(void)p11_session_copy_key(s);
+	signer_leave(w);
+	if (s == NULL)
+		return NULL;
+	w->osess = s;
+	memcpy(w->okey, label, blen + 1);
+	return s;
+}
+
+/* token_sign_fn on the responder's session; a failure drops it. */
+static int
+signer_ocsp_sign(void *ctx, int hash_nid, const uint8_t *dgst, size_t dlen,
+    uint8_t *sig, size_t *siglen)
+{
+	struct worker	*w = ctx;
+	int		 rc;
+
+	if (atomic_load(&w->job->claim) == CLAIM_LOOP)
+		return -1;
+	atomic_fetch_add_explicit(&w->sg->signatures[JOB_OCSP], 1,
+	    memory_order_relaxed);
+	signer_enter(w);
+	rc = p11_sign(w->osess, hash_nid, dgst, dlen, sig, siglen);
+	signer_leave(w);
+	if (rc == -1) {
+		p11_session_close(w->osess);
+		w->osess = NULL;
+	}
+	return rc;
+}
+
+/*
+ * JOB_OCSP: the pre-signed response made anew with the request's nonce
+ * and signed with its responder's key (ocsp_nonce.c).  When it cannot be
+ * (the token failing, no label published, no such key), the reply is the
+ * pre-signed response, without the nonce, as over ocsp_nonce_rate: what
+ * the CA signed is still true, RFC 5019 2.2.3 answers so, and a client
+ * that insists on its nonce refuses it rather than trust it.
+ */
+static void
+signer_ocsp(struct worker *w, struct job *j)
+{
+	struct job_client	*cl = &j->u.client;
+	struct p11_session	*s = NULL;
+	size_t			 dlen = j->tsq_len - cl->nonce_len, cap, n = 0;
+	uint8_t			*out;
+	int			 nid;
+
+	cap = j->tsq_len + P11_MAX_SIG + 64;
+	if ((out = malloc(cap)) == NULL)
+		err(1, NULL);
+	if (!atomic_load(&w->failing) &&
+	    (s = signer_ocsp_key(w, j->tsq, dlen)) != NULL) {
+		nid = p11_session_keytype(s) == P11_EC_P256 ||
+		    p11_session_keytype(s) == P11_EC_P384 ? EVP_PKEY_EC :
+		    EVP_PKEY_RSA;
+		n = ocsp_nonce_sign(j->tsq, dlen, j->tsq + dlen, cl->nonce_len,
+		    now_ns(CLOCK_REALTIME) / 1000000000, nid, signer_ocsp_sign,
+		    w, out, cap);
+	}
+	if (signer_claim(w)) {
+		if (n > 0)
+			resp_set(cl->resp, 200, "application/ocsp-response",
+			    out, n, NULL);
+		else
+			ocsp_nonce_presigned(j);
+		j->failed = n == 0;
+	}
+	free(out);
+}
+
+/*
  * Signs j's TSTInfo and writes the result where j's kind says (tsa.h
  * "struct job"): a JOB_TOKEN's reply, or the job's own TimeStampResp (and,
  * for a round token, its tree's replies).  A job the loop gave up
@@ -323,6 +438,10 @@ signer_issue(struct worker *w, struct job *j)
 	w->kind = j->kind;
 	w->job = j;
 	w->claimed = w->won = false;
+	if (j->kind == JOB_OCSP) {
+		signer_ocsp(w, j);
+		return;
+	}
 	ready = signer_key(w, tmpl) && signer_ready(w);
 	switch (j->kind) {
 	case JOB_TOKEN:
@@ -353,6 +472,8 @@ signer_issue(struct worker *w, struct job *j)
 			resp_ers(o->replies, j->failed ? NULL : o->out,
 			    o->out_len);
 		break;
+	case JOB_OCSP:
+		break;	/* above */
 	case JOB_ERS:
 		/*
 		 * round.c submits POST / and stamp requests, round tokens
@@ -620,11 +741,13 @@ signer_stop(struct signer *sg)
 			continue;
 		}
 		p11_session_close(sg->workers[i].sess);
+		p11_session_close(sg->workers[i].osess);
 	}
 	/* A stuck worker still uses sg (its done stack, its eventfd). */
 	if (stuck > 0)
 		return -1;
 	close(sg->efd);
+	free(sg->pub_dir);
 	pthread_mutex_destroy(&sg->mtx);
 	pthread_mutex_destroy(&sg->smtx);
 	pthread_cond_destroy(&sg->cond);
@@ -712,6 +835,13 @@ signer_health(struct signer *sg, char *why, size_t cap, char *js,
 		return 1;
 	snprintf(why, cap, "signing token: %s", first);
 	return 0;
+}
+
+void
+signer_set_pub_dir(struct signer *sg, const char *dir)
+{
+	if (dir != NULL && (sg->pub_dir = strdup(dir)) == NULL)
+		err(1, NULL);
 }
 
 int

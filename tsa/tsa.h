@@ -295,8 +295,9 @@ enum job_kind {
 	JOB_ROUND_TOKEN,	/* internal: the token over a tree's root */
 	JOB_ANCHOR,		/* internal: the token over the ledger's head */
 	JOB_STAMP,		/* internal: a token asked by another thread */
+	JOB_OCSP,		/* an OCSP answer with its nonce (ocsp_nonce.c) */
 };
-#define JOB_NKINDS	(JOB_STAMP + 1)
+#define JOB_NKINDS	(JOB_OCSP + 1)
 
 struct stamp_req;
 struct round;
@@ -351,9 +352,14 @@ struct job {
 	struct job	*rnext;		/* the round's requests, in order */
 	bool		 signed_;	/* its token (or its tree's) is made */
 	union {
-		struct job_client {	/* JOB_TOKEN, JOB_ERS */
+		struct job_client {	/* JOB_TOKEN, JOB_ERS, JOB_OCSP */
 			void		*conn;	/* the loop's; opaque here */
 			struct resp	*resp;	/* the reply it fills */
+			/*
+			 * JOB_OCSP: tsq holds the pre-signed response, then
+			 * the nonce, its last nonce_len bytes.
+			 */
+			size_t		 nonce_len;
 		} client;
 		struct job_own {	/* JOB_ROUND_TOKEN, JOB_ANCHOR, JOB_STAMP */
 			uint8_t		*out;	/* the signed TimeStampResp */
@@ -479,6 +485,12 @@ size_t		 signer_expire(struct signer *, struct job **queued,
  */
 int		 signer_health(struct signer *, char *why, size_t cap,
 		    char *js, size_t jcap);
+/*
+ * The CA's publication folder (pub_dir()), where the workers read the
+ * label of an OCSP responder's key (JOB_OCSP); NULL: none.  Before the
+ * first job.
+ */
+void		 signer_set_pub_dir(struct signer *, const char *dir);
 int		 signer_eventfd(const struct signer *);
 /*
  * Queues n jobs linked by next for signing (one lock, one wake-up).  A
@@ -528,6 +540,8 @@ struct serve_cfg {
 	struct stamper		*stamper;	/* tokens for the clock's seals */
 	struct pub		*pub;		/* the CA's certificates and CRLs */
 	size_t			 ocsp_max_certs;	/* CertIDs in one request */
+	unsigned		 ocsp_nonce_rate;	/* nonces signed per s */
+	unsigned		 ocsp_nonce_burst;	/* ... at once */
 	struct notify		*notify;	/* the service manager, or NULL */
 };
 
@@ -591,6 +605,11 @@ void		 rounds_job_free(struct job *);
  * the round closes when it reaches round_max_requests.
  */
 void		 rounds_add(struct rounds *, struct job *);
+/*
+ * Queues a JOB_OCSP (tsq: the pre-signed response, then the nonce) for
+ * the workers, in no round; it comes back by rounds_released().
+ */
+void		 rounds_add_ocsp(struct rounds *, struct job *);
 /*
  * Stamp requests from other threads (stamp.c) join the open round as
  * JOB_STAMP requests.
@@ -743,11 +762,49 @@ const struct ocsp_single *ocsp_tab_find(struct ocsp_tab *, const struct pub *,
  * CertIDs), OCSP_UNAUTHORIZED (nothing pre-signed answers it: another
  * issuer or serial, a hash other than SHA-1, several certificates) or
  * OCSP_TRY_LATER (its response is past its nextUpdate), unsigned.
+ * With OCSP_OK, *nonce (into req) and *nonce_len are the request's
+ * nonce (RFC 8954), NULL and 0 when it has none.
  */
 int		 ocsp_answer(struct ocsp_tab *, const struct pub *,
 		    size_t max_certs, const uint8_t *req, size_t len,
 		    int64_t now, const uint8_t **out, size_t *olen,
-		    int64_t *max_age);
+		    int64_t *max_age, const uint8_t **nonce, size_t *nonce_len);
+
+/* ocsp_nonce.c */
+#define OCSP_RESPONDER_HEX	44	/* a 21-byte serial in hex, NUL */
+#define OCSP_NONCE_MAX_TBS	4096	/* bytes of a fresh ResponseData */
+/*
+ * The upper-case hex serial of the responder certificate the pre-signed
+ * OCSPResponse der[0..len) carries: its key's label is in the CA's
+ * pub/ocsp/<hex>.label (ca/ocsp.c).  0, or -1.
+ */
+int		 ocsp_nonce_responder(const uint8_t *der, size_t len,
+		    char hex[OCSP_RESPONDER_HEX]);
+/*
+ * The pre-signed OCSPResponse der[0..len) made anew at now with the
+ * nonce (1 to 32 bytes) in its responseExtensions and signed through
+ * sign with a key of type key_nid (EVP_PKEY_EC, EVP_PKEY_RSA), which
+ * must match its signature algorithm.  Its length in out, or 0.
+ */
+size_t		 ocsp_nonce_sign(const uint8_t *der, size_t len,
+		    const uint8_t *nonce, size_t nlen, int64_t now,
+		    int key_nid, token_sign_fn, void *ctx, uint8_t *out,
+		    size_t cap);
+/*
+ * A JOB_OCSP's reply when no fresh response is signed: its pre-signed
+ * response, without the nonce (RFC 5019 2.2.3).
+ */
+void		 ocsp_nonce_presigned(struct job *);
+/* ocsp_nonce_rate: a token bucket of the loop's (GCRA). */
+struct ocsp_rate {
+	int64_t		 interval;	/* ns per nonce; 0: none signed */
+	unsigned	 burst;
+	int64_t		 tat;		/* theoretical arrival time, ns */
+};
+void		 ocsp_rate_init(struct ocsp_rate *, unsigned per_s,
+		    unsigned burst);
+/* Whether one more nonce may be signed at now (ns, monotonic). */
+bool		 ocsp_rate_take(struct ocsp_rate *, int64_t now);
 
 /* reload.c */
 /*

@@ -407,12 +407,14 @@ static int
 answer(struct ocsp_tab *t, struct pub *p, size_t max, const char *req,
     int64_t now, const uint8_t **out, size_t *olen)
 {
-	uint8_t	buf[4096];
-	size_t	len;
-	int64_t	age;
+	uint8_t		 buf[4096];
+	const uint8_t	*nonce;
+	size_t		 len, nlen;
+	int64_t		 age;
 
 	len = slurp(req, buf, sizeof(buf));
-	return ocsp_answer(t, p, max, buf, len, now, out, olen, &age);
+	return ocsp_answer(t, p, max, buf, len, now, out, olen, &age, &nonce,
+	    &nlen);
 }
 
 static void
@@ -453,7 +455,8 @@ test_lookup(void **state)
 	    OCSP_MALFORMED);
 	assert_memory_equal(out, "\x30\x03\x0a\x01\x01", 5);
 	assert_int_equal(ocsp_answer(t, p, 1, (const uint8_t *)"junk", 4, now,
-	    &out, &olen, &(int64_t){ 0 }), OCSP_MALFORMED);
+	    &out, &olen, &(int64_t){ 0 }, &(const uint8_t *){ NULL },
+	    &(size_t){ 0 }), OCSP_MALFORMED);
 	/* Past nextUpdate (-ndays 1): tryLater, never a stale answer. */
 	assert_int_equal(answer(t, p, 1, "qa.der", now + 2 * 86400, &out,
 	    &olen), OCSP_TRY_LATER);
