@@ -92,6 +92,96 @@ def main():
     print("ocsp.py: all checks passed")
 
 
+NONCE_RATE = 5
+NONCE_OID = bytes.fromhex("06092b0601050507300102")
+
+
+def tlv(tag, content):
+    n = len(content)
+    if n < 0x80:
+        return bytes([tag, n]) + content
+    b = n.to_bytes((n.bit_length() + 7) // 8, "big")
+    return bytes([tag, 0x80 | len(b)]) + b + content
+
+
+def with_nonce(req, nonce, raw=None):
+    """req (an OCSPRequest without extensions) with nonce in its
+    requestExtensions; raw: the extnValue's content instead."""
+    assert req[0] == 0x30 and req[2] == 0x30 and req[1] < 0x80
+    tbs = req[4:4 + req[3]]
+    value = raw if raw is not None else tlv(0x04, nonce)
+    ext = tlv(0x30, NONCE_OID + tlv(0x04, value))
+    return tlv(0x30, tlv(0x30, tbs + tlv(0xa2, tlv(0x30, ext))))
+
+
+def echo(nonce):
+    """The nonce's Extension as a response carries it (RFC 8954 2.1)."""
+    return tlv(0x30, NONCE_OID + tlv(0x04, tlv(0x04, nonce)))
+
+
+def metric(base, name):
+    st, _, out = http(base + "/metrics")
+    m = re.search(r"^%s (\d+)$" % re.escape(name), out.decode(), re.M)
+    return int(m.group(1)) if m else -1
+
+
+def nonces(t, url, cas, good, bad, root, chain, base):
+    """Nonces by hand: echoed byte for byte, malformed ones refused, and
+    over ocsp_nonce_rate the pre-signed answer without one, counted."""
+    req = os.path.join(t, "nonce-base.der")
+    run("openssl", "ocsp", "-issuer", cas["user"], "-cert", good,
+        "-no_nonce", "-reqout", req)
+    plain = open(req, "rb").read()
+    time.sleep(1.2)        # the bucket full again
+    nonce = os.urandom(32)
+    st, _, out = http(url, with_nonce(plain, nonce),
+                      "application/ocsp-request")
+    check(st == 200 and echo(nonce) in out and out[4:7] ==
+          b"\x0a\x01\x00", "a 32-byte nonce echoed: %d %r" % (st, out))
+    resp = os.path.join(t, "nonce-resp.der")
+    with open(resp, "wb") as f:
+        f.write(out)
+    r = run("openssl", "ocsp", "-respin", resp, "-issuer", cas["user"],
+            "-cert", good, "-CAfile", root, "-verify_other", chain,
+            "-no_nonce", ok=False)
+    check(r.returncode == 0 and "Response verify OK" in r.stderr +
+          r.stdout and good + ": good" in r.stdout,
+          "the fresh answer verifies: %s %s" % (r.stdout, r.stderr))
+    # GET carries a nonce too; its fresh answer is not for caches.
+    b64 = base64.b64encode(with_nonce(plain, b"\x01")).decode()
+    st, hdr, out = http(url + "/" + urllib.parse.quote(b64, safe=""))
+    check(st == 200 and echo(b"\x01") in out and
+          "Cache-Control" not in hdr, "GET with a nonce: %d %s" % (st, hdr))
+    # RFC 8954 2.1: 1 to 32 octets; others are malformedRequest.
+    for name, data in (("33 bytes", with_nonce(plain, b"x" * 33)),
+                       ("empty", with_nonce(plain, b"")),
+                       ("not an OCTET STRING",
+                        with_nonce(plain, None, b"\x02\x01\x05"))):
+        st, _, out = http(url, data, "application/ocsp-request")
+        check(st == 200 and out == MALFORMED, "nonce %s: %d %r" % (
+            name, st, out))
+    # A burst over ocsp_nonce_rate: the pre-signed answer, no nonce.
+    before = metric(base, 'carimbo_ocsp_nonce_total{answer="without"}')
+    echoed0 = metric(base, 'carimbo_ocsp_nonce_total{answer="echoed"}')
+    sig0 = metric(base, 'carimbo_signatures_total{kind="ocsp"}')
+    got = {True: 0, False: 0}
+    for i in range(4 * NONCE_RATE):
+        n = os.urandom(16)
+        st, _, out = http(url, with_nonce(plain, n),
+                          "application/ocsp-request")
+        got[echo(n) in out] += 1
+    after = metric(base, 'carimbo_ocsp_nonce_total{answer="without"}')
+    echoed = metric(base, 'carimbo_ocsp_nonce_total{answer="echoed"}')
+    sig = metric(base, 'carimbo_signatures_total{kind="ocsp"}')
+    check(got[False] >= 2 * NONCE_RATE and got[True] >= 1 and
+          after - before == got[False] and echoed - echoed0 == got[True]
+          and sig - sig0 == got[True],
+          "over ocsp_nonce_rate: %s; metrics without %d->%d, echoed "
+          "%d->%d, signatures %d->%d" % (got, before, after, echoed0,
+                                         echoed, sig0, sig))
+    time.sleep(1.2)
+
+
 def body(t):
     state = os.path.join(t, "state")
     conf = os.path.join(state, "carimbo.conf")
@@ -101,6 +191,10 @@ def body(t):
         return os.path.join(t, name)
 
     run(CARIMBO, "init", "--demo", state)
+    # Few nonces a second, so that a burst of them goes over the rate.
+    with open(conf, "a") as f:
+        f.write("ocsp_nonce_rate = %d\nocsp_nonce_burst = %d\n" % (
+            NONCE_RATE, NONCE_RATE))
     srv = subprocess.Popen([CARIMBO, "serve", "-c", conf, "--listen",
                             "127.0.0.1:0"], stdout=subprocess.PIPE,
                            stderr=open(p("server.log"), "ab"))
@@ -161,11 +255,23 @@ def body(t):
                                        "%b %d %H:%M:%S %Y GMT"))
         check(nu - tu == 24 * 3600, "nextUpdate = thisUpdate + 24 h: %s" %
               out)
-    # A nonce is not echoed (pre-signed; RFC 5019 2.2.3): openssl warns
-    # and still accepts the answer.
-    rc, out = ask(good, "user")
-    check(rc == 0 and "WARNING: no nonce in response" in out and
-          ": good" in out, "openssl ocsp with a nonce: %s" % out)
+    # A nonce (RFC 8954) is echoed in a response signed anew by the
+    # responder (openssl ocsp sends one and checks it by default).
+    rc, out = ask(good, "user", "-resp_text")
+    check(rc == 0 and "WARNING" not in out and "Response verify OK" in out
+          and good + ": good" in out and "OCSP Nonce" in out,
+          "openssl ocsp with a nonce: %s" % out)
+    nu_nonce = re.search(r"Next Update: (.*)\n", out)
+    check(m is not None and nu_nonce is not None and
+          nu_nonce.group(1) == m.group(2),
+          "the nonce's answer keeps the pre-signed nextUpdate: %s" % out)
+    r = run("ocsptool", "--ask=" + url, "--nonce", "--load-issuer",
+            cas["user"], "--load-cert", good, "--load-trust", cas["user"],
+            ok=False)
+    check(r.returncode == 0 and "Certificate Status: good" in r.stdout and
+          "Verifying OCSP Response: Success." in r.stdout and
+          "Nonce" in r.stdout, "ocsptool --nonce good: %s %s" % (
+              r.stdout[-800:], r.stderr))
     # Each CA answers for what it issued.
     tsa = p("tsa.pem")
     with open(tsa, "w") as f:
@@ -223,6 +329,19 @@ def body(t):
             "--load-cert", bad, "--load-trust", cas["user"], ok=False)
     check("Certificate Status: revoked" in r.stdout,
           "ocsptool revoked: %s" % r.stdout[-600:])
+    # Revoked with a nonce: the same status, time and reason, echoed.
+    rc, nout = ask(bad, "user", "-resp_text")
+    check(rc == 0 and "WARNING" not in nout and "OCSP Nonce" in nout and
+          bad + ": revoked" in nout and "Reason: keyCompromise" in nout and
+          re.search(r"Revocation Time: (.*)", nout).group(1) ==
+          re.search(r"Revocation Time: (.*)", out).group(1),
+          "revoked with a nonce: %s" % nout)
+    r = run("ocsptool", "--ask=" + url, "--nonce", "--load-issuer",
+            cas["user"], "--load-cert", bad, "--load-trust", cas["user"],
+            ok=False)
+    check("Certificate Status: revoked" in r.stdout and
+          "Verifying OCSP Response: Success." in r.stdout,
+          "ocsptool --nonce revoked: %s" % r.stdout[-600:])
 
     # The CRL the server publishes agrees with OCSP on both.
     st, _, crl = http(base + "/crl/user.crl")
@@ -319,6 +438,8 @@ def body(t):
                     "application/ocsp-request")
     check(st == 405, "POST /ocsp/<base64>: %d" % st)
 
+    nonces(t, url, cas, good, bad, root, chain, base)
+
     # `carimbo bench --ocsp`: every answer judged (the first by OpenSSL,
     # the rest byte for byte the same), POST and GET; a request nothing
     # answers counts as an error.
@@ -387,6 +508,13 @@ def body(t):
     check("Response verify OK" in r.stdout + r.stderr and
           ": good" in r.stdout, "signed by the renewed responder: %s %s" %
           (r.stdout, r.stderr))
+    # ... and a nonce is signed with the renewed responder's key.
+    r = run("openssl", "ocsp", "-issuer", cas["user"], "-cert", good,
+            "-url", url, "-VAfile", resp_pem, ok=False)
+    check("Response verify OK" in r.stdout + r.stderr and "WARNING" not in
+          r.stdout + r.stderr and ": good" in r.stdout,
+          "a nonce signed by the renewed responder: %s %s" % (r.stdout,
+                                                              r.stderr))
     check(srv.poll() is None, "the server still runs")
     return srv
 
