@@ -32,7 +32,9 @@
 
 #include <cmocka.h>
 
+#include <openssl/bn.h>
 #include <openssl/evp.h>
+#include <openssl/ocsp.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
@@ -505,6 +507,174 @@ test_resp_read(void **state)
 	    5, &one, &why), -1);
 }
 
+/* token_sign_fn with a software key, as p11_sign signs on the token. */
+static int
+soft_sign(void *ctx, int hash_nid, const uint8_t *dgst, size_t dlen,
+    uint8_t *sig, size_t *siglen)
+{
+	EVP_PKEY_CTX	*c;
+	int		 ok;
+
+	ok = (c = EVP_PKEY_CTX_new(ctx, NULL)) != NULL &&
+	    EVP_PKEY_sign_init(c) == 1 &&
+	    EVP_PKEY_CTX_set_signature_md(c, EVP_get_digestbynid(hash_nid)) ==
+	    1 && EVP_PKEY_sign(c, sig, siglen, dgst, dlen) == 1;
+	EVP_PKEY_CTX_free(c);
+	return ok ? 0 : -1;
+}
+
+static EVP_PKEY *
+load_key(void)
+{
+	char		 path[128];
+	FILE		*f;
+	EVP_PKEY	*k;
+
+	snprintf(path, sizeof(path), "%s/k.pem", dir);
+	assert_non_null(f = fopen(path, "r"));
+	assert_non_null(k = PEM_read_PrivateKey(f, NULL, NULL, NULL));
+	fclose(f);
+	return k;
+}
+
+/*
+ * One pre-signed response made anew with a nonce: OpenSSL verifies its
+ * signature against the certificate it carries, finds the nonce of a
+ * request that sent it, and reads the pre-signed status, reason and
+ * nextUpdate with thisUpdate now.
+ */
+static void
+nonce_one(EVP_PKEY *k, const char *file, int want, int64_t now)
+{
+	uint8_t			 pre[4096], out[8192], nonce[32];
+	const uint8_t		*p;
+	size_t			 plen, n, i;
+	struct ocsp_single	 a, b;
+	const char		*why;
+	OCSP_RESPONSE		*resp;
+	OCSP_BASICRESP		*bs;
+	OCSP_REQUEST		*req;
+	X509_STORE		*store;
+	ASN1_GENERALIZEDTIME	*rev, *thisu, *nextu;
+	struct tm		 tm;
+	int			 reason;
+
+	plen = slurp(file, pre, sizeof(pre));
+	for (i = 0; i < sizeof(nonce); i++)
+		nonce[i] = (uint8_t)(i * 7 + 1);
+	n = ocsp_nonce_sign(pre, plen, nonce, sizeof(nonce), now,
+	    EVP_PKEY_base_id(k), soft_sign, k, out, sizeof(out));
+	assert_true(n > 0);
+	assert_int_equal(ocsp_resp_read(pre, plen, &a, &why), 0);
+	assert_int_equal(ocsp_resp_read(out, n, &b, &why), 0);
+	assert_int_equal(b.der_len, n);
+	assert_int_equal(a.id.der_len, b.id.der_len);
+	assert_memory_equal(a.id.der, b.id.der, a.id.der_len);
+	assert_int_equal(a.next_update, b.next_update);
+
+	p = out;
+	assert_non_null(resp = d2i_OCSP_RESPONSE(NULL, &p, (long)n));
+	assert_int_equal(OCSP_response_status(resp),
+	    OCSP_RESPONSE_STATUS_SUCCESSFUL);
+	assert_non_null(bs = OCSP_response_get1_basic(resp));
+	assert_non_null(store = X509_STORE_new());
+	assert_int_equal(OCSP_basic_verify(bs, NULL, store, OCSP_NOVERIFY), 1);
+	assert_non_null(req = OCSP_REQUEST_new());
+	assert_non_null(OCSP_request_add1_nonce(req, nonce, sizeof(nonce)));
+	assert_int_equal(OCSP_check_nonce(req, bs), 1);
+	assert_int_equal(OCSP_single_get0_status(OCSP_resp_get0(bs, 0),
+	    &reason, &rev, &thisu, &nextu), want);
+	if (want == V_OCSP_CERTSTATUS_REVOKED) {
+		assert_int_equal(reason, OCSP_REVOKED_STATUS_KEYCOMPROMISE);
+		assert_int_equal(ASN1_TIME_to_tm(rev, &tm), 1);
+		assert_int_equal(timegm(&tm), 1577836800);	/* 2020-01-01 */
+	}
+	assert_int_equal(ASN1_TIME_to_tm(thisu, &tm), 1);
+	assert_int_equal(timegm(&tm), now);
+	OCSP_REQUEST_free(req);
+	X509_STORE_free(store);
+	OCSP_BASICRESP_free(bs);
+	OCSP_RESPONSE_free(resp);
+}
+
+static void
+test_nonce_sign(void **state)
+{
+	EVP_PKEY	*k;
+	X509		*ca;
+	FILE		*f;
+	BIGNUM		*bn;
+	char		 path[128], hex[OCSP_RESPONDER_HEX], *want;
+	uint8_t		 ra[4096], out[8192], *cut;
+	size_t		 la, i;
+	int64_t		 now = time(NULL);
+
+	(void)state;
+	responses();
+	k = load_key();
+	nonce_one(k, "ra.der", V_OCSP_CERTSTATUS_GOOD, now);
+	nonce_one(k, "rb.der", V_OCSP_CERTSTATUS_REVOKED, now);
+
+	la = slurp("ra.der", ra, sizeof(ra));
+	/* RFC 8954 2.1: 1 to 32 octets. */
+	assert_int_equal(ocsp_nonce_sign(ra, la, ra, 0, now,
+	    EVP_PKEY_base_id(k), soft_sign, k, out, sizeof(out)), 0);
+	assert_int_equal(ocsp_nonce_sign(ra, la, ra, 33, now,
+	    EVP_PKEY_base_id(k), soft_sign, k, out, sizeof(out)), 0);
+	/* A key of another type than the signature algorithm's: none. */
+	assert_int_equal(ocsp_nonce_sign(ra, la, ra, 8, now, EVP_PKEY_RSA,
+	    soft_sign, k, out, sizeof(out)), 0);
+	/* No room: none, and nothing written past cap (ASan). */
+	assert_int_equal(ocsp_nonce_sign(ra, la, ra, 8, now,
+	    EVP_PKEY_base_id(k), soft_sign, k, out, la / 2), 0);
+	for (i = 0; i < la; i++) {
+		assert_non_null(cut = malloc(i ? i : 1));
+		memcpy(cut, ra, i);
+		assert_int_equal(ocsp_nonce_sign(cut, i, ra, 8, now,
+		    EVP_PKEY_base_id(k), soft_sign, k, out, sizeof(out)), 0);
+		assert_int_equal(ocsp_nonce_responder(cut, i, hex), -1);
+		free(cut);
+	}
+
+	/* The responder's serial as the CA names its label file. */
+	snprintf(path, sizeof(path), "%s/ca.pem", dir);
+	assert_non_null(f = fopen(path, "r"));
+	assert_non_null(ca = PEM_read_X509(f, NULL, NULL, NULL));
+	fclose(f);
+	assert_non_null(bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(ca),
+	    NULL));
+	assert_non_null(want = BN_bn2hex(bn));
+	assert_int_equal(ocsp_nonce_responder(ra, la, hex), 0);
+	assert_string_equal(hex, want);
+	OPENSSL_free(want);
+	BN_free(bn);
+	X509_free(ca);
+	EVP_PKEY_free(k);
+}
+
+static void
+test_nonce_rate(void **state)
+{
+	struct ocsp_rate	r;
+	int64_t			t = 1000000000;	/* ns */
+
+	(void)state;
+	ocsp_rate_init(&r, 5, 2);		/* one per 200 ms, 2 at once */
+	assert_true(ocsp_rate_take(&r, t));
+	assert_true(ocsp_rate_take(&r, t));
+	assert_false(ocsp_rate_take(&r, t));
+	assert_false(ocsp_rate_take(&r, t + 199000000));
+	assert_true(ocsp_rate_take(&r, t + 200000000));
+	assert_false(ocsp_rate_take(&r, t + 200000000));
+	/* Idle: the bucket fills up to the burst, no more. */
+	t += 10 * 1000000000LL;
+	assert_true(ocsp_rate_take(&r, t));
+	assert_true(ocsp_rate_take(&r, t));
+	assert_false(ocsp_rate_take(&r, t));
+	ocsp_rate_init(&r, 0, 20);		/* 0: none */
+	assert_false(ocsp_rate_take(&r, t));
+}
+
 int
 main(void)
 {
@@ -514,6 +684,8 @@ main(void)
 		cmocka_unit_test(test_built),
 		cmocka_unit_test(test_lookup),
 		cmocka_unit_test(test_resp_read),
+		cmocka_unit_test(test_nonce_sign),
+		cmocka_unit_test(test_nonce_rate),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
