@@ -398,6 +398,15 @@ check_ocsp(struct corpus_req *req, const uint8_t *body, size_t len)
 	if (OCSP_id_cmp(OCSP_SINGLERESP_get0_id(one), OCSP_onereq_get0_id(
 	    OCSP_request_onereq_get0(q, 0))) != 0)
 		goto out;
+	/*
+	 * A request with a nonce (RFC 8954) is answered anew each time, so
+	 * each answer is read and must echo it; one the server sent without
+	 * it (over ocsp_nonce_rate) is a CHK_NONCE.
+	 */
+	if (OCSP_REQUEST_get_ext_by_NID(q, NID_id_pkix_OCSP_Nonce, -1) >= 0) {
+		e = OCSP_check_nonce(q, bs) == 1 ? CHK_OK : CHK_NONCE;
+		goto out;
+	}
 	if ((req->ref = malloc(len)) == NULL)
 		err(1, NULL);
 	memcpy(req->ref, body, len);
