@@ -233,26 +233,46 @@ signer_ready(struct worker *w)
 	return true;
 }
 
+/* One p11_sign on s, counted by the job's kind and timed. */
+static int
+signer_p11(struct worker *w, struct p11_session *s, int hash_nid,
+    const uint8_t *dgst, size_t dlen, uint8_t *sig, size_t *siglen)
+{
+	int64_t	t0;
+	int	rc;
+
+	atomic_fetch_add_explicit(&w->sg->signatures[w->kind], 1,
+	    memory_order_relaxed);
+	signer_enter(w);
+	t0 = now_ns(CLOCK_MONOTONIC);
+	rc = p11_sign(s, hash_nid, dgst, dlen, sig, siglen);
+	signer_leave(w);
+	if (rc == 0)
+		prom_hist_observe(&w->sign_ns, now_ns(CLOCK_MONOTONIC) - t0);
+	return rc;
+}
+
 static int
 signer_sign(void *ctx, int hash_nid, const uint8_t *dgst, size_t dlen,
     uint8_t *sig, size_t *siglen)
 {
 	struct worker	*w = ctx;
-	int64_t		 t0;
 	int		 rc;
 
 	if (atomic_load(&w->job->claim) == CLAIM_LOOP)
 		return -1;	/* given up already: no signature for it */
-	atomic_fetch_add_explicit(&w->sg->signatures[w->kind], 1,
-	    memory_order_relaxed);
-	signer_enter(w);
-	t0 = now_ns(CLOCK_MONOTONIC);
-	rc = p11_sign(w->sess, hash_nid, dgst, dlen, sig, siglen);
-	signer_leave(w);
-	if (rc == -1)
+	if (w->kind == JOB_OCSP) {
+		/* The responder's session: a failure drops it (signer_ocsp). */
+		if ((rc = signer_p11(w, w->osess, hash_nid, dgst, dlen, sig,
+		    siglen)) == -1) {
+			p11_session_close(w->osess);
+			w->osess = NULL;
+		}
+		return rc;
+	}
+	if ((rc = signer_p11(w, w->sess, hash_nid, dgst, dlen, sig,
+	    siglen)) == -1)
 		signer_failed(w);
-	else
-		prom_hist_observe(&w->sign_ns, now_ns(CLOCK_MONOTONIC) - t0);
 	if (!signer_claim(w))
 		return -1;	/* a late signature goes nowhere */
 	return rc;
@@ -275,6 +295,20 @@ signer_sign_times(struct signer *sg, struct prom_hist *out)
 		prom_hist_merge(out, &sg->workers[i].sign_ns);
 }
 
+/* A session of w's own on the key labelled label (copied if asked). */
+static struct p11_session *
+signer_open(struct worker *w, const char *label)
+{
+	struct p11_session *s;
+
+	signer_enter(w);
+	s = p11_session_open(w->sg->p11, label);
+	if (s != NULL && w->sg->key_copy)
+		(void)p11_session_copy_key(s);
+	signer_leave(w);
+	return s;
+}
+
 /*
  * The worker's session is on the key j's template names: a reload that
  * rotated the key (doc/design.md "Reload") hands the workers jobs of the
@@ -288,18 +322,12 @@ signer_sign_times(struct signer *sg, struct prom_hist *out)
 static bool
 signer_key(struct worker *w, const struct token_tmpl *tmpl)
 {
-	struct signer		*sg = w->sg;
 	struct p11_session	*s;
 	const char		*key = token_tmpl_key(tmpl);
 
 	if (*key == '\0' || strcmp(key, w->key) == 0)
 		return true;
-	signer_enter(w);
-	s = p11_session_open(sg->p11, key);
-	if (s != NULL && sg->key_copy)
-		(void)p11_session_copy_key(s);
-	signer_leave(w);
-	if (s == NULL) {
+	if ((s = signer_open(w, key)) == NULL) {
 		log_warnx("signing worker %d: no session on key \"%s\": its "
 		    "job is refused (systemFailure)", w->id, key);
 		return false;
@@ -346,38 +374,11 @@ signer_ocsp_key(struct worker *w, const uint8_t *der, size_t len)
 	p11_session_close(w->osess);
 	w->osess = NULL;
 	w->oepoch = atomic_load(&sg->epoch);
-	signer_enter(w);
-	s = p11_session_open(sg->p11, label);
-	if (s != NULL && sg->key_copy)
-		(void)p11_session_copy_key(s);
-	signer_leave(w);
-	if (s == NULL)
+	if ((s = signer_open(w, label)) == NULL)
 		return NULL;
 	w->osess = s;
 	memcpy(w->okey, label, blen + 1);
 	return s;
-}
-
-/* token_sign_fn on the responder's session; a failure drops it. */
-static int
-signer_ocsp_sign(void *ctx, int hash_nid, const uint8_t *dgst, size_t dlen,
-    uint8_t *sig, size_t *siglen)
-{
-	struct worker	*w = ctx;
-	int		 rc;
-
-	if (atomic_load(&w->job->claim) == CLAIM_LOOP)
-		return -1;
-	atomic_fetch_add_explicit(&w->sg->signatures[JOB_OCSP], 1,
-	    memory_order_relaxed);
-	signer_enter(w);
-	rc = p11_sign(w->osess, hash_nid, dgst, dlen, sig, siglen);
-	signer_leave(w);
-	if (rc == -1) {
-		p11_session_close(w->osess);
-		w->osess = NULL;
-	}
-	return rc;
 }
 
 /*
@@ -406,7 +407,7 @@ signer_ocsp(struct worker *w, struct job *j)
 		    p11_session_keytype(s) == P11_EC_P384 ? EVP_PKEY_EC :
 		    EVP_PKEY_RSA;
 		n = ocsp_nonce_sign(j->tsq, dlen, j->tsq + dlen, cl->nonce_len,
-		    now_ns(CLOCK_REALTIME) / 1000000000, nid, signer_ocsp_sign,
+		    now_ns(CLOCK_REALTIME) / 1000000000, nid, signer_sign,
 		    w, out, cap);
 	}
 	if (signer_claim(w)) {
