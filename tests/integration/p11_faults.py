@@ -18,7 +18,9 @@
 #    one-second timer) and /health names the stuck worker; both workers
 #    hung: 503; the fault cleared: back, and the late signatures never
 #    leave.
-# 4. The ledger verifies, proves every token granted, and holds every
+# 4. An OCSP request with a nonce while the token fails: the pre-signed
+#    response, without the nonce; the fault cleared: the nonce echoed.
+# 5. The ledger verifies, proves every token granted, and holds every
 #    POST / request whose round closed, refused ones included.
 import json
 import os
@@ -112,7 +114,40 @@ def check_granted(port, name):
         granted.append((r, q))
 
 
+NONCE_EXT = bytes.fromhex("06092b0601050507300102")   # id-pkix-ocsp-nonce
+
+
+def ocsp_nonce_setup():
+    """A request with a nonce for the TSA certificate, and the CA's
+    pre-signed responses of the tsa CA."""
+    pub = os.path.join(S.STATE, "ca", "pub")
+    S.run("openssl", "x509", "-inform", "DER", "-in",
+          os.path.join(pub, "ca", "tsa.crt"), "-out", S.path("tsaca.pem"))
+    chain = open(os.path.join(S.STATE, "tsa-chain.pem")).read()
+    with open(S.path("tsa.pem"), "w") as f:
+        f.write(chain.split("-----END CERTIFICATE-----")[0] +
+                "-----END CERTIFICATE-----\n")
+    S.run("openssl", "ocsp", "-issuer", S.path("tsaca.pem"), "-cert",
+          S.path("tsa.pem"), "-reqout", S.path("nonce.der"))
+    return open(S.path("nonce.der"), "rb").read()
+
+
+def ocsp_nonce(port, req, what, echoed):
+    st, _, b = S.exchange(port, S.http_msg(req, target="/ocsp",
+                                           ctype="application/ocsp-request"))
+    rsp = open(os.path.join(S.STATE, "ca", "pub", "ocsp", "tsa.rsp"),
+               "rb").read()
+    if echoed:
+        ok = st == 200 and NONCE_EXT in b and b not in rsp
+    else:
+        ok = st == 200 and len(b) > 100 and b in rsp and NONCE_EXT not in b
+    S.check(ok, "%s: OCSP with a nonce: %d, %s: %r" % (
+        what, st, "echoed" if echoed else "the pre-signed answer", b[:40]))
+
+
 def faults(port):
+    req = ocsp_nonce_setup()
+    ocsp_nonce(port, req, "sound", True)
     for word, ckr in (("device_error", "CKR_DEVICE_ERROR"),
                       ("session_invalid", "CKR_SESSION_HANDLE_INVALID"),
                       ("token_not_present", "CKR_TOKEN_NOT_PRESENT")):
@@ -129,9 +164,11 @@ def faults(port):
                 "%s: /health names it: %r" % (word, js.get("reason")))
         S.check(js.get("signing", {}).get("signing") == 0,
                 "%s: no worker signs: %r" % (word, js.get("signing")))
+        ocsp_nonce(port, req, word, False)
         ctl("")
         wait_health(port, 200, 5, word + " cleared")
         check_granted(port, word + "-back")
+        ocsp_nonce(port, req, word + " cleared", True)
 
 
 def pin(port, state):
