@@ -1720,6 +1720,11 @@ loop_reload_apply(struct loop *l, struct reload_set *set)
 		c->max_inflight = n->max_inflight;
 		c->max_pipeline = n->max_pipeline;
 		c->max_client_conns = n->max_client_conns;
+		c->ocsp_max_certs = n->ocsp_max_certs;
+		c->ocsp_nonce_rate = n->ocsp_nonce_rate;
+		c->ocsp_nonce_burst = n->ocsp_nonce_burst;
+		ocsp_rate_init(&l->nonces, c->ocsp_nonce_rate,
+		    c->ocsp_nonce_burst);
 		c->proxy_from = n->proxy_from;
 		c->gentime_digits = n->gentime_digits;
 		c->round_max = n->round_max;

@@ -125,7 +125,7 @@ def metric(base, name):
     return int(m.group(1)) if m else -1
 
 
-def nonces(t, url, cas, good, bad, root, chain, base):
+def nonces(t, url, cas, good, bad, root, chain, base, conf, srv):
     """Nonces by hand: echoed byte for byte, malformed ones refused, and
     over ocsp_nonce_rate the pre-signed answer without one, counted."""
     req = os.path.join(t, "nonce-base.der")
@@ -179,6 +179,21 @@ def nonces(t, url, cas, good, bad, root, chain, base):
           "over ocsp_nonce_rate: %s; metrics without %d->%d, echoed "
           "%d->%d, signatures %d->%d" % (got, before, after, echoed0,
                                          echoed, sig0, sig))
+    # A reload applies ocsp_nonce_rate: 0 signs none, then back.
+    for rate, want in ((0, False), (NONCE_RATE, True)):
+        with open(conf, "a") as f:
+            f.write("ocsp_nonce_rate = %d\n" % rate)
+        srv.send_signal(signal.SIGHUP)
+        deadline = time.time() + 5
+        while True:
+            time.sleep(0.3)
+            n = os.urandom(8)
+            out = http(url, with_nonce(plain, n),
+                       "application/ocsp-request")[2]
+            if (echo(n) in out) == want or time.time() > deadline:
+                break
+        check((echo(n) in out) == want and len(out) > 100,
+              "after a reload to ocsp_nonce_rate %d: %r" % (rate, out[:40]))
     time.sleep(1.2)
 
 
@@ -438,7 +453,7 @@ def body(t):
                     "application/ocsp-request")
     check(st == 405, "POST /ocsp/<base64>: %d" % st)
 
-    nonces(t, url, cas, good, bad, root, chain, base)
+    nonces(t, url, cas, good, bad, root, chain, base, conf, srv)
 
     # `carimbo bench --ocsp`: every answer judged (the first by OpenSSL,
     # the rest byte for byte the same), POST and GET; a request nothing
