@@ -7,7 +7,10 @@
  * OpenSSL with the same serial numbers (we are stricter, never looser);
  * a response we accept must, when OpenSSL decodes it, name the same
  * serial (our reader reads only what the index needs of what the CA
- * signed, not the certificates inside).
+ * signed, not the certificates inside).  A response we accept is also
+ * made anew with a nonce (tsa/ocsp_nonce.c, a fixed stand-in signature):
+ * what comes out must read back with the same CertID and nextUpdate,
+ * and carry the nonce as OpenSSL finds it.
  *
  * Run it on a copy of the corpus, so what the fuzzer adds stays out of git:
  *	make fuzz && c=$(mktemp -d) && cp -R tests/fuzz/corpus/ocsp/. "$c" &&
@@ -20,7 +23,10 @@
 #include <openssl/asn1.h>
 #include <openssl/ocsp.h>
 
+#include <openssl/evp.h>
+
 #include "common/ocsp.h"
+#include "tsa/tsa.h"
 
 int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
 
@@ -79,6 +85,64 @@ resp_oracle(const struct ocsp_single *one)
 	OCSP_RESPONSE_free(o);
 }
 
+/* token_sign_fn: a fixed ECDSA-Sig-Value's worth of bytes. */
+static int
+fake_sign(void *ctx, int hash_nid, const uint8_t *dgst, size_t dlen,
+    uint8_t *sig, size_t *siglen)
+{
+	(void)ctx;
+	(void)hash_nid;
+	(void)dgst;
+	(void)dlen;
+	memcpy(sig, "\x30\x06\x02\x01\x01\x02\x01\x01", 8);
+	*siglen = 8;
+	return 0;
+}
+
+static void
+nonce_oracle(const struct ocsp_single *one)
+{
+	static const uint8_t	 nonce[16] = { 1, 2, 3 };
+	static uint8_t		 out[1 << 17];
+	struct ocsp_single	 again;
+	const unsigned char	*p = out;
+	char			 hex[OCSP_RESPONDER_HEX];
+	const char		*why;
+	OCSP_RESPONSE		*o;
+	OCSP_BASICRESP		*bs;
+	OCSP_REQUEST		*q;
+	size_t			 n;
+	int			 k;
+
+	(void)ocsp_nonce_responder(one->der, one->der_len, hex);
+	for (k = 0; k < 2; k++) {
+		n = ocsp_nonce_sign(one->der, one->der_len, nonce,
+		    sizeof(nonce), 1700000000, k ? EVP_PKEY_RSA : EVP_PKEY_EC,
+		    fake_sign, NULL, out, sizeof(out));
+		if (n == 0)
+			continue;
+		if (ocsp_resp_read(out, n, &again, &why) != 0 ||
+		    again.der_len != n ||
+		    again.id.der_len != one->id.der_len ||
+		    memcmp(again.id.der, one->id.der, one->id.der_len) != 0 ||
+		    again.next_update != one->next_update)
+			abort();
+		p = out;
+		if ((o = d2i_OCSP_RESPONSE(NULL, &p, (long)n)) == NULL)
+			continue;	/* OpenSSL is stricter on what we copy */
+		if ((bs = OCSP_response_get1_basic(o)) != NULL) {
+			if ((q = OCSP_REQUEST_new()) == NULL ||
+			    OCSP_request_add1_nonce(q, (unsigned char *)nonce,
+			    sizeof(nonce)) == NULL ||
+			    OCSP_check_nonce(q, bs) != 1)
+				abort();
+			OCSP_REQUEST_free(q);
+			OCSP_BASICRESP_free(bs);
+		}
+		OCSP_RESPONSE_free(o);
+	}
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *buf, size_t len)
 {
@@ -92,8 +156,10 @@ LLVMFuzzerTestOneInput(const uint8_t *buf, size_t len)
 	else if (why == NULL)
 		abort();
 	(void)ocsp_get_decode((const char *)buf, len, out, sizeof(out));
-	if (ocsp_resp_read(buf, len, &one, &why) == 0)
+	if (ocsp_resp_read(buf, len, &one, &why) == 0) {
 		resp_oracle(&one);
+		nonce_oracle(&one);
+	}
 	else if (why == NULL)
 		abort();
 	return 0;
