@@ -160,6 +160,19 @@ cmd_serial(const char *s)
 	return out;
 }
 
+/* A whole number of 1 to max for option opt, or exit 2 naming the range. */
+static int
+cmd_int(const char *opt, const char *s, long max, const char *unit)
+{
+	char	*end;
+	long	 l;
+
+	l = strtol(s, &end, 10);
+	if (*s == '\0' || *end != '\0' || l < 1 || l > max)
+		errx(2, "%s %s: 1 to %ld%s", opt, s, max, unit);
+	return (int)l;
+}
+
 /* "YYYYMMDDHHMMSSZ" (GeneralizedTime, RFC 5280 5.3.2), in the past. */
 static time_t
 cmd_time(const char *s)
@@ -185,8 +198,6 @@ cmd_time(const char *s)
 static int
 cmd_parse(int argc, char **argv, struct cmd_args *a)
 {
-	char		*end;
-	long		 l;
 	int		 ch;
 
 	memset(a, 0, sizeof(*a));
@@ -234,12 +245,8 @@ cmd_parse(int argc, char **argv, struct cmd_args *a)
 			a->emails[a->nemails++] = optarg;
 			break;
 		case O_DAYS:
-			l = strtol(optarg, &end, 10);
-			if (*optarg == '\0' || *end != '\0' || l < 1 ||
-			    l > CA_MAX_DAYS)
-				errx(2, "--days %s: 1 to %d", optarg,
-				    CA_MAX_DAYS);
-			a->days = (int)l;
+			a->days = cmd_int("--days", optarg, CA_MAX_DAYS,
+			    "");
 			break;
 		case O_SSCD:
 			a->sscd = 1;
@@ -270,12 +277,8 @@ cmd_parse(int argc, char **argv, struct cmd_args *a)
 			a->refresh = 1;
 			break;
 		case O_MARGIN:
-			l = strtol(optarg, &end, 10);
-			if (*optarg == '\0' || *end != '\0' || l < 1 ||
-			    l > CA_MAX_CRL_DAYS * 24)
-				errx(2, "--margin %s: 1 to %d hours", optarg,
-				    CA_MAX_CRL_DAYS * 24);
-			a->margin = (int)l;
+			a->margin = cmd_int("--margin", optarg,
+			    CA_MAX_CRL_DAYS * 24, " hours");
 			break;
 		case O_QCLEG:
 			if (qc_legislation_parse(optarg, &a->qc) == -1)
@@ -304,12 +307,8 @@ cmd_parse(int argc, char **argv, struct cmd_args *a)
 			break;
 		case O_CRLDAYS:
 			/* An offline root's CRL lasts until the next ceremony. */
-			l = strtol(optarg, &end, 10);
-			if (*optarg == '\0' || *end != '\0' || l < 1 ||
-			    l > CA_MAX_CRL_DAYS)
-				errx(2, "--crl-days %s: 1 to %d", optarg,
-				    CA_MAX_CRL_DAYS);
-			a->crl_days = (int)l;
+			a->crl_days = cmd_int("--crl-days", optarg,
+			    CA_MAX_CRL_DAYS, "");
 			break;
 		case O_ROOT:
 			a->root = optarg;
