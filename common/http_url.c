@@ -1,5 +1,8 @@
 /* SPDX-License-Identifier: ISC */
-/* http:// URLs and blocking connections for carimbo's clients. */
+/*
+ * http:// URLs and blocking connections for carimbo's clients; https://
+ * for `carimbo bench` alone, which speaks TLS (bench/tls.c).
+ */
 #include <sys/socket.h>
 #include <sys/time.h>
 
@@ -12,15 +15,21 @@
 
 #include "common/http_url.h"
 
-int
-http_url_parse(const char *url, struct http_url *u)
+static int
+http_url_scheme(const char *url, struct http_url *u, int allow_tls)
 {
 	const char	*p, *h, *he, *path;
 	size_t		 n;
 
-	if (strncasecmp(url, "http://", 7) != 0)
+	memset(u, 0, sizeof(*u));
+	if (strncasecmp(url, "http://", 7) == 0)
+		h = url + 7;
+	else if (allow_tls && strncasecmp(url, "https://", 8) == 0) {
+		h = url + 8;
+		u->tls = 1;
+	} else
 		return -1;
-	h = url + 7;
+	u->authority = (size_t)(h - url);
 	path = h + strcspn(h, "/");
 	if (*h == '[') {
 		if ((he = memchr(h, ']', (size_t)(path - h))) == NULL)
@@ -44,7 +53,7 @@ http_url_parse(const char *url, struct http_url *u)
 		memcpy(u->port, p + 1, n);
 		u->port[n] = '\0';
 	} else if (p == path)
-		snprintf(u->port, sizeof(u->port), "80");
+		snprintf(u->port, sizeof(u->port), u->tls ? "443" : "80");
 	else
 		return -1;
 	if (*path == '\0')
@@ -53,6 +62,18 @@ http_url_parse(const char *url, struct http_url *u)
 		return -1;
 	memcpy(u->path, path, strlen(path) + 1);
 	return 0;
+}
+
+int
+http_url_parse(const char *url, struct http_url *u)
+{
+	return http_url_scheme(url, u, 0);
+}
+
+int
+http_url_parse_tls(const char *url, struct http_url *u)
+{
+	return http_url_scheme(url, u, 1);
 }
 
 int
