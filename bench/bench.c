@@ -4,6 +4,7 @@
  *
  *   bench --url URL [--connections N] [--pipeline D] [--duration S |
  *         --requests N] [--rate R] [--json FILE] [--svg FILE] ...
+ *         [--cacert FILE] [--cert FILE --key FILE] [--insecure]
  *   bench --ceiling --body-size BYTES [--durable FILE [--durable-depth K]]
  *         [same load options]
  *   bench --compare URL_A URL_B [--phases N] [same load options]
@@ -21,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include <sodium.h>
@@ -37,6 +39,8 @@ struct bench_args {
 	const char		*json, *svg, *save;
 	const char		*ca, *untrusted, *conf;
 	const char		*ocsp;		/* --ocsp: the requests' file */
+	const char		*cacert, *cert, *key;	/* https:// */
+	int			 insecure;
 	int			 get;		/* --get: OCSP over GET */
 	enum hash_alg		 algs[HASH_COUNT];
 	size_t			 nalgs;
@@ -64,6 +68,7 @@ bench_usage(FILE *f)
 	    "           [-c CONF | --ca FILE [--untrusted FILE]]\n"
 	    "           [--corpus N] [--allow-remote] [--quiet] [--save FILE]\n"
 	    "           [--ocsp REQUESTS.der [--get]]\n"
+	    "           [--cacert FILE] [--cert FILE --key FILE] [--insecure]\n"
 	    "       carimbo bench --ceiling --body-size BYTES [--durable FILE\n"
 	    "           [--durable-depth K]] [load options | --serve-only "
 	    "[--duration S]]\n"
@@ -138,6 +143,10 @@ static const struct option bench_longopts[] = {
 	{ "durable-depth", required_argument,	NULL, 'Q' },
 	{ "compare",	required_argument,	NULL, 'X' },
 	{ "phases",	required_argument,	NULL, 'P' },
+	{ "cacert",	required_argument,	NULL, 'T' },
+	{ "cert",	required_argument,	NULL, 'E' },
+	{ "key",	required_argument,	NULL, 'Y' },
+	{ "insecure",	no_argument,		NULL, 'I' },
 	{ "help",	no_argument,		NULL, 'h' },
 	{ NULL,		0,			NULL, 0 }
 };
@@ -292,6 +301,39 @@ bench_opt_mode(struct bench_args *a, int ch, const char *arg)
 }
 
 /*
+ * https:// (tls.c): the server's trust anchor, the client's certificate
+ * and key.  0 if ch is not one of these options, 1 when taken.
+ */
+static int
+bench_opt_tls(struct bench_args *a, int ch, const char *arg)
+{
+	switch (ch) {
+	case 'T':
+		a->cacert = arg;
+		break;
+	case 'E':
+		a->cert = arg;
+		break;
+	case 'Y':
+		a->key = arg;
+		break;
+	case 'I':
+		a->insecure = 1;
+		break;
+	default:
+		return 0;
+	}
+	return 1;
+}
+
+/* Whether url is https://; its scheme is checked by load_target. */
+static int
+bench_is_tls(const char *url)
+{
+	return url != NULL && strncasecmp(url, "https://", 8) == 0;
+}
+
+/*
  * After the options: the operands (URL_B of --compare, nothing else), one
  * measurement, the options that need another, and the defaults that
  * depend on them.  Exits 2 on a usage error.
@@ -325,6 +367,14 @@ bench_settle(struct bench_args *a, int argc, char **argv)
 		errx(2, "--ocsp goes with --url, without --save");
 	if (a->get && a->ocsp == NULL)
 		errx(2, "--get goes with --ocsp");
+	if ((a->cert == NULL) != (a->key == NULL))
+		errx(2, "--cert and --key go together");
+	if ((a->cacert != NULL || a->cert != NULL || a->insecure) &&
+	    !bench_is_tls(a->url) && !bench_is_tls(a->url_b))
+		errx(2, "--cacert, --cert, --key and --insecure go with an "
+		    "https:// URL");
+	if (a->insecure && a->cacert != NULL)
+		errx(2, "--insecure checks no certificate: no --cacert");
 	if (a->durable_depth > 0 && a->durable == NULL)
 		errx(2, "--durable-depth goes with --durable");
 	if (a->durable_depth == 0)
@@ -346,7 +396,8 @@ bench_parse(struct bench_args *a, int argc, char **argv)
 	    -1) {
 		if (bench_opt_load(a, ch, optarg) ||
 		    bench_opt_check(a, ch, optarg) ||
-		    bench_opt_mode(a, ch, optarg))
+		    bench_opt_mode(a, ch, optarg) ||
+		    bench_opt_tls(a, ch, optarg))
 			continue;
 		if (ch == 'h') {
 			bench_usage(stdout);
@@ -413,8 +464,20 @@ bench_target(struct target *t, const char *url, int remote)
 		errx(2, "%s: not a loopback address (--allow-remote to load "
 		    "another machine)", url);
 	else if (r < 0)
-		errx(2, "%s: want http://HOST:PORT/PATH (%s)", url,
-		    strerror(-r));
+		errx(2, "%s: want http://HOST:PORT/PATH or https://... (%s)",
+		    url, strerror(-r));
+}
+
+/* The TLS context of https:// targets, made once; NULL for plain ones. */
+static struct btls_ctx *
+bench_tls(const struct bench_args *a, const struct target *t,
+    struct btls_ctx **ctx)
+{
+	if (!t->tls)
+		return NULL;
+	if (*ctx == NULL)
+		*ctx = btls_ctx_new(a->cacert, a->cert, a->key, a->insecure);
+	return *ctx;
 }
 
 /*
@@ -456,6 +519,7 @@ bench_load(struct bench_args *a)
 	struct load_result	 res;
 	struct report		 rep;
 	struct ceiling		*cl = NULL;
+	struct btls_ctx		*ctx = NULL;
 	sigset_t		 set;
 	char			 url[64];
 	uint16_t		 port;
@@ -480,6 +544,7 @@ bench_load(struct bench_args *a)
 	}
 	bench_target(&t, a->url, a->remote);
 	a->o.tg = &t;
+	a->o.tls = bench_tls(a, &t, &ctx);
 	if (a->ocsp != NULL) {
 		/* Pre-signed answers: check_ocsp judges every one. */
 		a->o.corpus = corpus_ocsp(a->ocsp, t.host, t.path, a->get);
@@ -516,6 +581,7 @@ bench_load(struct bench_args *a)
 	load_result_free(&res);
 	corpus_free((struct corpus *)a->o.corpus);
 	check_free(a->o.chk);
+	btls_ctx_free(ctx);
 	return rc;
 }
 
@@ -530,6 +596,7 @@ bench_compare(struct bench_args *a)
 	struct load_opts	 o[2];
 	struct load_result	 res[2], one;
 	struct report		 rep;
+	struct btls_ctx		*ctx = NULL;
 	const char		*urls[2] = { a->url, a->url_b };
 	char			 names[2][BENCH_MAX_URL + 4];
 	double			 ra, rb;
@@ -540,6 +607,7 @@ bench_compare(struct bench_args *a)
 		bench_target(&t[i], urls[i], a->remote);
 		o[i] = a->o;
 		o[i].tg = &t[i];
+		o[i].tls = bench_tls(a, &t[i], &ctx);
 		o[i].corpus = corpus_build((size_t)a->corpus, t[i].host,
 		    t[i].path, a->algs, a->nalgs, a->certreq);
 		o[i].chk = bench_checker(a, &t[i]);
@@ -578,6 +646,7 @@ bench_compare(struct bench_args *a)
 		corpus_free((struct corpus *)o[i].corpus);
 		check_free(o[i].chk);
 	}
+	btls_ctx_free(ctx);
 	return rc;
 }
 

@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <sys/socket.h>
 
+#include "bench/tls.h"
 #include "common/hash.h"
 
 #define BENCH_MAX_THREADS	256
@@ -185,13 +186,16 @@ struct target {
 	char		 url[BENCH_MAX_URL];
 	char		 host[256];	/* as in the URL, for Host: */
 	char		 path[BENCH_MAX_URL];
+	char		 name[256];	/* the host alone, for TLS */
 	struct sockaddr_storage addr;
 	socklen_t	 addrlen;
 	int		 ers;		/* path is /ers */
+	int		 tls;		/* https:// */
 };
 
 struct load_opts {
 	const struct target	*tg;
+	struct btls_ctx		*tls;		/* https:// (tls.c), or NULL */
 	const struct corpus	*corpus;	/* NULL: fixed body (ceiling) */
 	const uint8_t		*fixed;		/* request when corpus is NULL */
 	size_t			 fixedlen;
@@ -223,9 +227,13 @@ struct load_result {
 	struct hist	 lat;
 	uint32_t	*series;		/* ok answers per BENCH_SAMPLE_MS */
 	size_t		 nseries;
+	char		 tls[BTLS_MAX_DESC];	/* negotiated, or "" */
 };
 
-/* "http://HOST:PORT/PATH"; loopback only unless remote.  -errno or 0. */
+/*
+ * "http://HOST:PORT/PATH" or "https://..."; loopback only unless remote.
+ * -errno or 0.
+ */
 int		 load_target(struct target *, const char *url, int remote);
 /* Runs the load; 0, or -errno when no connection could be made. */
 int		 load_run(const struct load_opts *, struct load_result *);

@@ -27,6 +27,15 @@
  * A connection is never freed during the run; one that breaks counts its
  * requests in flight as connection errors, waits for its outstanding
  * operations to complete, and is reconnected.
+ *
+ * https:// (tls.c): the ring receives ciphertext into the connection's
+ * engine instead, whose plaintext is read into the receive buffer and
+ * framed as above; requests built in the send buffer are written into
+ * the engine at once, and its ciphertext goes out one send at a time.  A
+ * connection takes requests once its handshake is done.  A failed
+ * handshake is one connection error and the connection is given up (a
+ * certificate that does not verify will not verify on the next try);
+ * when all are, the run ends.  The plain path only branches on c->tls.
  */
 #include <err.h>
 #include <errno.h>
@@ -46,6 +55,7 @@
 
 #include "bench/bench.h"
 #include "bench/check.h"
+#include "bench/tls.h"
 #include "common/http_resp.h"
 #include "common/http_url.h"
 #include "common/log.h"
@@ -69,6 +79,9 @@ struct lconn {
 	bool		 send_armed;
 	bool		 in_ready;
 	bool		 closing;	/* the server said Connection: close */
+	bool		 hs;		/* TLS handshake under way */
+	bool		 dead;		/* TLS handshake failed: given up */
+	struct btls	*tls;		/* https://, or NULL */
 	uint8_t		*sbuf;
 	size_t		 slen, ssent, scap;
 	uint8_t		*rbuf;
@@ -95,6 +108,8 @@ struct load {
 	struct __kernel_timespec ts;
 	uint64_t		 logged;	/* bit per error kind logged */
 	uint64_t		 reconnects;
+	size_t			 ndead;		/* connections given up */
+	bool			 tls_logged;	/* a TLS failure said */
 	uint64_t		 full_failed;	/* full checks that failed */
 	uint64_t		 judged;	/* answers judged by the checker */
 };
@@ -122,6 +137,8 @@ load_result_merge(struct load_result *dst, const struct load_result *src)
 	dst->bytes_in += src->bytes_in;
 	dst->secs += src->secs;
 	hist_merge(&dst->lat, &src->lat);
+	if (dst->tls[0] == '\0')
+		memcpy(dst->tls, src->tls, sizeof(dst->tls));
 	for (i = 0; i < src->nseries && dst->nseries < BENCH_MAX_SAMPLES; i++)
 		dst->series[dst->nseries++] = src->series[i];
 }
@@ -165,11 +182,13 @@ load_target(struct target *t, const char *url, int remote)
 	const char	*p, *slash;
 
 	memset(t, 0, sizeof(*t));
-	if (strlen(url) >= sizeof(t->url) || http_url_parse(url, &u) == -1)
+	if (strlen(url) >= sizeof(t->url) || http_url_parse_tls(url, &u) == -1)
 		return -EINVAL;
 	snprintf(t->url, sizeof(t->url), "%s", url);
+	snprintf(t->name, sizeof(t->name), "%s", u.host);
+	t->tls = u.tls;
 	/* The authority as written, for the Host field of every request. */
-	p = url + 7;
+	p = url + u.authority;
 	if ((slash = strchr(p, '/')) == NULL)
 		slash = p + strlen(p);
 	if ((size_t)(slash - p) >= sizeof(t->host) - 1)
@@ -228,8 +247,15 @@ load_arm_recv(struct load *l, size_t ci)
 {
 	struct lconn		*c = &l->c[ci];
 	struct io_uring_sqe	*sqe = load_sqe(l);
+	uint8_t			*in;
+	size_t			 cap;
 
-	io_uring_prep_recv(sqe, c->fd, c->rbuf + c->rlen, c->rcap - c->rlen, 0);
+	if (c->tls != NULL) {
+		in = btls_inbuf(c->tls, &cap);
+		io_uring_prep_recv(sqe, c->fd, in, cap, 0);
+	} else
+		io_uring_prep_recv(sqe, c->fd, c->rbuf + c->rlen,
+		    c->rcap - c->rlen, 0);
 	load_set_data(sqe, ci, LOP_RECV);
 	c->ops++;
 }
@@ -247,13 +273,43 @@ load_arm_send(struct load *l, size_t ci)
 	c->send_armed = true;
 }
 
+/* TLS: the engine's ciphertext for the server, one send at a time. */
+static void
+load_tls_flush(struct load *l, size_t ci)
+{
+	struct lconn		*c = &l->c[ci];
+	struct io_uring_sqe	*sqe;
+	const uint8_t		*p;
+	size_t			 n;
+
+	if (c->send_armed || c->broken || (n = btls_out(c->tls, &p)) == 0)
+		return;
+	sqe = load_sqe(l);
+	io_uring_prep_send(sqe, c->fd, p, n, MSG_NOSIGNAL);
+	load_set_data(sqe, ci, LOP_SEND);
+	c->ops++;
+	c->send_armed = true;
+}
+
+/* TLS: a fresh engine on a fresh socket, its ClientHello on the way. */
+static void
+load_tls_start(struct load *l, size_t ci)
+{
+	struct lconn	*c = &l->c[ci];
+
+	btls_free(c->tls);
+	c->tls = btls_new(l->o->tls, l->o->tg->name);
+	c->hs = true;
+	load_tls_flush(l, ci);
+}
+
 static void
 load_mark_ready(struct load *l, size_t ci)
 {
 	struct lconn *c = &l->c[ci];
 
 	if (c->in_ready || c->broken || c->closing || c->send_armed ||
-	    c->qn >= (size_t)l->o->pipeline)
+	    c->hs || c->qn >= (size_t)l->o->pipeline)
 		return;
 	c->in_ready = true;
 	l->ready[(l->rhead + l->rn) % l->nc] = (uint32_t)ci;
@@ -315,7 +371,7 @@ load_revive(struct load *l, size_t ci)
 	c->fd = -1;
 	c->slen = c->ssent = c->rlen = 0;
 	c->send_armed = c->closing = false;
-	if (l->stopping)
+	if (l->stopping || c->dead)
 		return;
 	if ((fd = load_connect(l->o->tg)) < 0) {
 		log_warnx("bench: reconnect: %s", strerror(-fd));
@@ -324,8 +380,53 @@ load_revive(struct load *l, size_t ci)
 	l->reconnects++;
 	c->fd = fd;
 	c->broken = false;
+	if (l->o->tls != NULL)
+		load_tls_start(l, ci);
 	load_arm_recv(l, ci);
 	load_mark_ready(l, ci);
+}
+
+/*
+ * TLS: the engine failed (why: NULL, its own words; else these).  The
+ * first failure is logged.  In the handshake it costs one connection
+ * error and the connection is given up; after it, the connection breaks
+ * like any other, its requests in flight counted, and is made again.
+ */
+static void
+load_tls_fail(struct load *l, size_t ci, const char *why)
+{
+	struct lconn	*c = &l->c[ci];
+	const char	*what = c->hs ? "handshake" : "session";
+
+	if (!l->tls_logged) {
+		l->tls_logged = true;
+		if (why != NULL)
+			log_warnx("bench: TLS %s with %s: %s", what,
+			    l->o->tg->name, why);
+		else
+			btls_log_failure(c->tls, l->o->tg->name, what);
+	}
+	if (c->hs) {
+		load_count(l, CHK_CONN);
+		c->dead = true;
+		l->ndead++;
+	}
+	load_break(l, ci, CHK_CONN);
+	load_revive(l, ci);
+}
+
+/* TLS: the requests built in the send buffer, into the engine. */
+static void
+load_tls_send(struct load *l, size_t ci)
+{
+	struct lconn	*c = &l->c[ci];
+
+	if (btls_write(c->tls, c->sbuf, c->slen) == -1) {
+		load_tls_fail(l, ci, NULL);
+		return;
+	}
+	c->slen = c->ssent = 0;
+	load_tls_flush(l, ci);
 }
 
 /* Requests that may be given a connection now. */
@@ -384,7 +485,9 @@ load_assign(struct load *l, uint64_t now)
 			room--;
 			avail--;
 		}
-		if (c->slen > 0)
+		if (c->slen > 0 && c->tls != NULL)
+			load_tls_send(l, ci);
+		else if (c->slen > 0)
 			load_arm_send(l, ci);
 		else
 			load_mark_ready(l, ci);
@@ -476,8 +579,12 @@ load_answer(struct load *l, struct lconn *c, int status, const uint8_t *body,
 	l->inflight--;
 }
 
-static void
-load_on_recv(struct load *l, size_t ci, int res, uint64_t now)
+/*
+ * Judges the complete answers in the receive buffer and keeps the partial
+ * tail.  0, or -1 when the connection broke (and was made again).
+ */
+static int
+load_take(struct load *l, size_t ci, uint64_t now)
 {
 	struct lconn	*c = &l->c[ci];
 	const uint8_t	*body = NULL;
@@ -486,18 +593,6 @@ load_on_recv(struct load *l, size_t ci, int res, uint64_t now)
 	int		 status = 0;
 	bool		 close_after = false;
 
-	c->ops--;
-	if (c->broken) {
-		load_revive(l, ci);
-		return;
-	}
-	if (res <= 0) {
-		load_break(l, ci, CHK_CONN);
-		load_revive(l, ci);
-		return;
-	}
-	l->res->bytes_in += (uint64_t)res;
-	c->rlen += (size_t)res;
 	for (;;) {
 		/* Frame from off by viewing the tail as the buffer's front. */
 		memmove(c->rbuf, c->rbuf + off, c->rlen - off);
@@ -509,7 +604,7 @@ load_on_recv(struct load *l, size_t ci, int res, uint64_t now)
 		if (n < 0 || c->qn == 0) {
 			load_break(l, ci, CHK_CONN);
 			load_revive(l, ci);
-			return;
+			return -1;
 		}
 		load_answer(l, c, status, body, blen, now);
 		off = (size_t)n;
@@ -518,9 +613,90 @@ load_on_recv(struct load *l, size_t ci, int res, uint64_t now)
 			load_fail_inflight(l, c, CHK_CONN);
 			load_break(l, ci, CHK_CONN);
 			load_revive(l, ci);
-			return;
+			return -1;
 		}
 	}
+	return 0;
+}
+
+/*
+ * TLS: n bytes of ciphertext received.  The handshake advances; once it
+ * is done, plaintext is read and judged until the engine wants more.
+ */
+static void
+load_tls_recv(struct load *l, size_t ci, size_t n, uint64_t now)
+{
+	struct lconn	*c = &l->c[ci];
+	ssize_t		 got;
+	int		 r;
+
+	if (btls_received(c->tls, n) == -1) {
+		load_tls_fail(l, ci, NULL);
+		return;
+	}
+	if (c->hs) {
+		if ((r = btls_handshake(c->tls)) == -1) {
+			load_tls_fail(l, ci, NULL);
+			return;
+		}
+		if (r == 1) {
+			c->hs = false;
+			if (l->res->tls[0] == '\0')
+				btls_describe(c->tls, l->res->tls,
+				    sizeof(l->res->tls));
+		}
+	}
+	while (!c->hs) {
+		/* A full buffer here: one answer past BENCH_MAX_RESPONSE. */
+		if (c->rlen == c->rcap) {
+			load_break(l, ci, CHK_CONN);
+			load_revive(l, ci);
+			return;
+		}
+		if ((got = btls_read(c->tls, c->rbuf + c->rlen,
+		    c->rcap - c->rlen)) == 0)
+			break;
+		if (got < 0) {
+			load_tls_fail(l, ci, NULL);
+			return;
+		}
+		c->rlen += (size_t)got;
+		if (load_take(l, ci, now) == -1)
+			return;
+	}
+	load_tls_flush(l, ci);
+	load_arm_recv(l, ci);
+	load_mark_ready(l, ci);
+}
+
+static void
+load_on_recv(struct load *l, size_t ci, int res, uint64_t now)
+{
+	struct lconn	*c = &l->c[ci];
+
+	c->ops--;
+	if (c->broken) {
+		load_revive(l, ci);
+		return;
+	}
+	if (res <= 0 && c->hs) {
+		load_tls_fail(l, ci, res == 0 ? "the server closed the "
+		    "connection" : strerror(-res));
+		return;
+	}
+	if (res <= 0) {
+		load_break(l, ci, CHK_CONN);
+		load_revive(l, ci);
+		return;
+	}
+	l->res->bytes_in += (uint64_t)res;
+	if (c->tls != NULL) {
+		load_tls_recv(l, ci, (size_t)res, now);
+		return;
+	}
+	c->rlen += (size_t)res;
+	if (load_take(l, ci, now) == -1)
+		return;
 	load_arm_recv(l, ci);
 	load_mark_ready(l, ci);
 }
@@ -536,9 +712,19 @@ load_on_send(struct load *l, size_t ci, int res)
 		load_revive(l, ci);
 		return;
 	}
+	if (res <= 0 && c->hs) {
+		load_tls_fail(l, ci, strerror(-res));
+		return;
+	}
 	if (res <= 0) {
 		load_break(l, ci, CHK_CONN);
 		load_revive(l, ci);
+		return;
+	}
+	if (c->tls != NULL) {
+		btls_sent(c->tls, (size_t)res);
+		load_tls_flush(l, ci);
+		load_mark_ready(l, ci);
 		return;
 	}
 	c->ssent += (size_t)res;
@@ -601,6 +787,8 @@ load_setup(struct load *l)
 			return fd;
 		}
 		l->c[i].fd = fd;
+		if (o->tls != NULL)
+			load_tls_start(l, i);
 		load_arm_recv(l, i);
 		load_mark_ready(l, i);
 	}
@@ -612,16 +800,18 @@ load_teardown(struct load *l)
 {
 	size_t	i;
 
+	/* First the ring, which ends the receives still armed into them. */
+	io_uring_queue_exit(&l->ring);
 	for (i = 0; i < l->nc && l->c != NULL; i++) {
 		if (l->c[i].fd != -1)
 			close(l->c[i].fd);
 		free(l->c[i].sbuf);
 		free(l->c[i].rbuf);
 		free(l->c[i].q);
+		btls_free(l->c[i].tls);
 	}
 	free(l->c);
 	free(l->ready);
-	io_uring_queue_exit(&l->ring);
 }
 
 int
@@ -652,7 +842,8 @@ load_run(const struct load_opts *o, struct load_result *res)
 
 	for (;;) {
 		now = (uint64_t)now_ns(CLOCK_MONOTONIC);
-		if (!l.stopping && (now >= l.t_stop || l.assigned >= l.limit)) {
+		if (!l.stopping && (now >= l.t_stop || l.assigned >= l.limit ||
+		    l.ndead == l.nc)) {
 			l.stopping = true;
 			drain_end = now + BENCH_DRAIN_SECONDS * 1000000000ull;
 		}

@@ -162,6 +162,18 @@ report_json_res(FILE *f, const struct load_result *r)
 	fprintf(f, "]}}");
 }
 
+/* The TLS version and cipher a run negotiated, or NULL for plain HTTP. */
+static const char *
+report_tls(const struct report *rep)
+{
+	size_t	i;
+
+	for (i = 0; i < rep->nres; i++)
+		if (rep->res[i].tls[0] != '\0')
+			return rep->res[i].tls;
+	return NULL;
+}
+
 int
 report_json(const char *path, const struct report *rep)
 {
@@ -181,6 +193,12 @@ report_json(const char *path, const struct report *rep)
 		fprintf(f, "\"rate\": null, ");
 	fprintf(f, "\"sample\": %.4f, \"check\": \"%s\", ", o->sample,
 	    o->check != NULL ? o->check : "fast");
+	fprintf(f, "\"tls\": ");
+	if (report_tls(rep) != NULL)
+		json_str(f, report_tls(rep));
+	else
+		fprintf(f, "null");
+	fprintf(f, ", ");
 	if (strcmp(rep->mode, "ceiling") == 0)
 		fprintf(f, "\"body_size\": %zu, \"server_cpu_s\": %.3f, ",
 		    rep->body_size, rep->server_cpu_s);
@@ -239,6 +257,8 @@ report_table(FILE *f, const struct report *rep)
 		fprintf(f, "closed loop");
 	if (rep->body_size > 0)
 		fprintf(f, ", body %zu bytes", rep->body_size);
+	if (report_tls(rep) != NULL)
+		fprintf(f, ", over TLS (%s)", report_tls(rep));
 	if (rep->durable != NULL)
 		fprintf(f, ", answers behind durable writes (%u in flight at "
 		    "most): %llu writes", rep->durable_depth,
