@@ -188,6 +188,8 @@ struct stats {
 	char		 client_last[64];	/* the last client refused */
 	/* OCSP requests with a nonce: echoed, or answered without it. */
 	uint64_t	 ocsp_nonce[2];		/* [0] without, [1] echoed */
+	/* ... for a serial never issued: tryLater, or signed "unknown". */
+	uint64_t	 ocsp_unknown[2];	/* [0] tryLater, [1] signed */
 };
 
 struct loop {
@@ -712,6 +714,13 @@ reply_metrics(struct loop *l, struct conn *c, const struct http_req *hr)
 	    "carimbo_ocsp_nonce_total{answer=\"echoed\"} %" PRIu64 "\n"
 	    "carimbo_ocsp_nonce_total{answer=\"without\"} %" PRIu64 "\n",
 	    l->st.ocsp_nonce[1], l->st.ocsp_nonce[0]);
+	M("# HELP carimbo_ocsp_unknown_total OCSP requests for a serial an "
+	    "issuer served never had, by whether the answer was signed "
+	    "\"unknown\" or tryLater (over ocsp_nonce_rate, or not signed).\n"
+	    "# TYPE carimbo_ocsp_unknown_total counter\n"
+	    "carimbo_ocsp_unknown_total{answer=\"signed\"} %" PRIu64 "\n"
+	    "carimbo_ocsp_unknown_total{answer=\"trylater\"} %" PRIu64 "\n",
+	    l->st.ocsp_unknown[1], l->st.ocsp_unknown[0]);
 	M("# TYPE carimbo_connections gauge\n"
 	    "carimbo_connections %zu\n", l->nconns);
 	M("# TYPE carimbo_inflight gauge\n"
@@ -783,28 +792,37 @@ path_is(const struct http_req *hr, const char *p)
 }
 
 /*
- * An OCSP request with a nonce whose pre-signed response (der) was found:
- * a worker signs it anew with the nonce (tsa/ocsp_nonce.c), within
- * ocsp_nonce_rate and max_inflight.  false: answer der without the nonce
- * (counted), as a responder of pre-produced responses does (RFC 5019
- * 2.2.3).  A fresh answer is not for caches: it has no Cache-Control.
+ * An OCSP request a worker may answer better than a->out (a->tmpl set):
+ * with its nonce, or "unknown" for a serial never issued; it signs
+ * a->tmpl anew (tsa/ocsp_nonce.c), within ocsp_nonce_rate, one bucket
+ * for both, and max_inflight.  false: answer a->out (counted): the
+ * pre-signed response without the nonce, as a responder of pre-produced
+ * responses does (RFC 5019 2.2.3), or tryLater.  A fresh answer is not
+ * for caches: it has no Cache-Control.
  */
 static bool
-ocsp_nonce_job(struct loop *l, struct conn *c, const uint8_t *der, size_t dlen, const uint8_t *nonce, size_t nlen,
+ocsp_fresh_job(struct loop *l, struct conn *c, const struct ocsp_ans *a,
     bool ka)
 {
 	uint8_t		 buf[OCSP_MAX_REQ];
+	uint64_t	*refused = a->certid != NULL ? l->st.ocsp_unknown :
+			    l->st.ocsp_nonce;
+	size_t		 n = a->tmpl_len + a->certid_len + a->nonce_len;
 	struct job	*j;
 	struct resp	*r;
 
-	if (dlen + nlen > sizeof(buf) || l->inflight >= l->cfg->max_inflight ||
+	if (n > sizeof(buf) || l->inflight >= l->cfg->max_inflight ||
 	    !ocsp_rate_take(&l->nonces, now_ns(CLOCK_MONOTONIC_COARSE))) {
-		l->st.ocsp_nonce[0]++;
+		refused[0]++;
 		return false;
 	}
-	memcpy(buf, der, dlen);
-	memcpy(buf + dlen, nonce, nlen);
-	j = rounds_job_new(JOB_OCSP, buf, dlen + nlen);
+	memcpy(buf, a->tmpl, a->tmpl_len);
+	if (a->certid != NULL)
+		memcpy(buf + a->tmpl_len, a->certid, a->certid_len);
+	if (a->nonce != NULL)
+		memcpy(buf + a->tmpl_len + a->certid_len, a->nonce,
+		    a->nonce_len);
+	j = rounds_job_new(JOB_OCSP, buf, n);
 	r = resp_new(!ka);
 	r->http10 = c->http10;
 	resp_queue(l, c, r);
@@ -812,7 +830,8 @@ ocsp_nonce_job(struct loop *l, struct conn *c, const uint8_t *der, size_t dlen, 
 		c->state = C_CLOSING;
 	j->u.client.conn = c;
 	j->u.client.resp = r;
-	j->u.client.nonce_len = nlen;
+	j->u.client.certid_len = a->certid_len;
+	j->u.client.nonce_len = a->nonce_len;
 	c->jobs++;
 	l->inflight++;
 	rounds_add_ocsp(l->rs, j);
@@ -830,10 +849,9 @@ reply_ocsp(struct loop *l, struct conn *c, const struct http_req *hr,
     const uint8_t *body, size_t blen, bool ka)
 {
 	uint8_t		 req[OCSP_MAX_REQ];
-	const uint8_t	*out, *nonce;
+	struct ocsp_ans	 a;
 	char		 extra[128];
-	size_t		 olen, len, nlen;
-	int64_t		 age;
+	size_t		 len;
 	bool		 get = hr->method == HTTP_GET || hr->method == HTTP_HEAD;
 
 	if (path_is(hr, "/ocsp") || path_is(hr, "/ocsp/")) {
@@ -861,18 +879,17 @@ reply_ocsp(struct loop *l, struct conn *c, const struct http_req *hr,
 	}
 	/* l->now is monotonic; nextUpdate is a date (a vDSO read). */
 	(void)ocsp_answer(l->ocsp, l->cfg->pub, l->cfg->ocsp_max_certs, body,
-	    blen, now_ns(CLOCK_REALTIME_COARSE) / 1000000000, &out, &olen,
-	    &age, &nonce, &nlen);
-	if (nonce != NULL && hr->method != HTTP_HEAD &&
-	    ocsp_nonce_job(l, c, out, olen, nonce, nlen, ka))
+	    blen, now_ns(CLOCK_REALTIME_COARSE) / 1000000000, &a);
+	if (a.tmpl != NULL && hr->method != HTTP_HEAD &&
+	    ocsp_fresh_job(l, c, &a, ka))
 		return;
 	extra[0] = '\0';
-	if (get && age > 0)
+	if (get && a.max_age > 0)
 		snprintf(extra, sizeof(extra), "Cache-Control: max-age=%lld, "
 		    "public, no-transform, must-revalidate\r\n",
-		    (long long)age);
-	reply(l, c, 200, "application/ocsp-response", out,
-	    hr->method == HTTP_HEAD ? 0 : olen, extra[0] ? extra : NULL, ka);
+		    (long long)a.max_age);
+	reply(l, c, 200, "application/ocsp-response", a.out,
+	    hr->method == HTTP_HEAD ? 0 : a.olen, extra[0] ? extra : NULL, ka);
 }
 
 /* Routes one complete request (doc/design.md "The life of a request"). */
@@ -1369,7 +1386,8 @@ loop_release(struct loop *l)
 		j->u.client.resp->ready = true;
 		l->st.http_status[2]++;
 		if (j->kind == JOB_OCSP)
-			l->st.ocsp_nonce[!j->failed]++;
+			(j->u.client.certid_len > 0 ? l->st.ocsp_unknown :
+			    l->st.ocsp_nonce)[!j->failed]++;
 		else if (j->failed)
 			l->st.failed++;
 		else if (j->kind == JOB_ERS)

@@ -19,6 +19,13 @@
  * a GCRA token bucket); past it the pre-signed response goes without the
  * nonce, as RFC 5019 2.2.3 has a responder of pre-produced responses
  * answer, and RFC 8954 3 lets a client accept.
+ *
+ * The same code answers a serial its issuer never had (tsa/ocsp_resp.c):
+ * from any pre-signed response of that issuer, the SingleResponse made
+ * for the CertID asked, certStatus unknown (RFC 6960 2.2), no
+ * singleExtensions (the template's speak of its own certificate), the
+ * nonce echoed if there was one.  It draws on the same bucket; past it,
+ * or when it cannot be signed, the answer is tryLater, unsigned.
  */
 #include <stdbool.h>
 #include <stdint.h>
@@ -168,27 +175,41 @@ put_gentime(struct der_w *w, int64_t t)
 	der_put_tlv(w, DER_GENERALIZEDTIME, s, 15);
 }
 
-/* The fresh ResponseData, written backwards (common/der.h). */
+/*
+ * The fresh ResponseData, written backwards (common/der.h): for certid
+ * (unknown) or for what ps says; with the nonce if nlen > 0.
+ */
 static void
-put_tbs(struct der_w *w, const struct presigned *ps, const uint8_t *nonce,
-    size_t nlen, int64_t now)
+put_tbs(struct der_w *w, const struct presigned *ps,
+    const struct span *certid, const uint8_t *nonce, size_t nlen,
+    int64_t now)
 {
-	size_t	top = der_w_len(w), m;
+	/* certStatus unknown [2] IMPLICIT UnknownInfo (NULL) */
+	static const uint8_t	 unknown[] = { DER_CTX(2), 0x00 };
+	size_t			 top = der_w_len(w), m;
 
 	m = der_w_len(w);
-	/* responseExtensions [1] EXPLICIT Extensions: the nonce alone */
-	der_put_tlv(w, DER_OCTET_STRING, nonce, nlen);
-	der_wrap(w, DER_OCTET_STRING, m);
-	der_put_tlv(w, DER_OID, oid_nonce, sizeof(oid_nonce));
-	der_wrap(w, DER_SEQUENCE, m);
-	der_wrap(w, DER_SEQUENCE, m);
-	der_wrap(w, DER_CTX_CONS(1), m);
+	if (nlen > 0) {
+		/* responseExtensions [1] EXPLICIT Extensions: the nonce */
+		der_put_tlv(w, DER_OCTET_STRING, nonce, nlen);
+		der_wrap(w, DER_OCTET_STRING, m);
+		der_put_tlv(w, DER_OID, oid_nonce, sizeof(oid_nonce));
+		der_wrap(w, DER_SEQUENCE, m);
+		der_wrap(w, DER_SEQUENCE, m);
+		der_wrap(w, DER_CTX_CONS(1), m);
+	}
 	m = der_w_len(w);
-	der_put_raw(w, ps->exts.p, ps->exts.len);
+	if (certid->p == NULL)
+		der_put_raw(w, ps->exts.p, ps->exts.len);
 	der_put_raw(w, ps->next.p, ps->next.len);
 	put_gentime(w, now);				/* thisUpdate */
-	der_put_raw(w, ps->status.p, ps->status.len);
-	der_put_raw(w, ps->certid.p, ps->certid.len);
+	if (certid->p == NULL) {
+		der_put_raw(w, ps->status.p, ps->status.len);
+		der_put_raw(w, ps->certid.p, ps->certid.len);
+	} else {
+		der_put_raw(w, unknown, sizeof(unknown));
+		der_put_raw(w, certid->p, certid->len);
+	}
 	der_wrap(w, DER_SEQUENCE, m);			/* SingleResponse */
 	der_wrap(w, DER_SEQUENCE, m);			/* responses */
 	put_gentime(w, now);				/* producedAt */
@@ -223,11 +244,12 @@ sigalg_nids(const struct span *alg, int *md_nid, int *pkey_nid)
 }
 
 size_t
-ocsp_nonce_sign(const uint8_t *der, size_t len, const uint8_t *nonce,
-    size_t nlen, int64_t now, int key_nid, token_sign_fn sign, void *ctx,
-    uint8_t *out, size_t cap)
+ocsp_fresh_sign(const uint8_t *der, size_t len, const uint8_t *certid,
+    size_t clen, const uint8_t *nonce, size_t nlen, int64_t now,
+    int key_nid, token_sign_fn sign, void *ctx, uint8_t *out, size_t cap)
 {
 	struct presigned	 ps;
+	struct span		 id = { certid, clen };
 	struct der_w		 w;
 	uint8_t			 tbs[OCSP_NONCE_MAX_TBS], dgst[EVP_MAX_MD_SIZE];
 	uint8_t			 sig[1 + P11_MAX_SIG];
@@ -237,13 +259,15 @@ ocsp_nonce_sign(const uint8_t *der, size_t len, const uint8_t *nonce,
 	unsigned		 dlen;
 	int			 md_nid, pkey_nid;
 
-	if (nlen == 0 || nlen > OCSP_MAX_NONCE ||
+	/* Nothing new to say (no nonce, no other CertID): not signed. */
+	if ((nlen == 0 && certid == NULL) || nlen > OCSP_MAX_NONCE ||
+	    (certid != NULL && clen == 0) ||
 	    presigned_read(der, len, &ps) == -1 ||
 	    sigalg_nids(&ps.sigalg, &md_nid, &pkey_nid) == -1 ||
 	    pkey_nid != key_nid)
 		return 0;
 	der_w_init(&w, tbs, sizeof(tbs));
-	put_tbs(&w, &ps, nonce, nlen, now);
+	put_tbs(&w, &ps, &id, nonce, nlen, now);
 	if (w.err)
 		return 0;
 	t = der_w_data(&w);
@@ -276,10 +300,16 @@ ocsp_nonce_sign(const uint8_t *der, size_t len, const uint8_t *nonce,
 }
 
 void
-ocsp_nonce_presigned(struct job *j)
+ocsp_fresh_fallback(struct job *j)
 {
-	resp_set(j->u.client.resp, 200, "application/ocsp-response", j->tsq,
-	    j->tsq_len - j->u.client.nonce_len, NULL);
+	struct job_client	*cl = &j->u.client;
+	const uint8_t		*out = j->tsq;
+	size_t			 len;
+
+	len = j->tsq_len - cl->nonce_len - cl->certid_len;
+	if (cl->certid_len > 0)
+		out = ocsp_bare(OCSP_TRY_LATER, &len);
+	resp_set(cl->resp, 200, "application/ocsp-response", out, len, NULL);
 }
 
 void

@@ -1071,7 +1071,7 @@ job_give_up(struct rounds *rs, struct job *j)
 	else if (j->kind == JOB_ROUND_TOKEN)
 		resp_ers(j->u.own.replies, NULL, 0);
 	else if (j->kind == JOB_OCSP)
-		ocsp_nonce_presigned(j);
+		ocsp_fresh_fallback(j);
 	job_back(rs, j);
 }
 
@@ -1104,7 +1104,7 @@ job_stand_in(struct rounds *rs, struct job *j)
 
 /*
  * An OCSP answer a worker holds: a copy takes its reply and is answered
- * now (its pre-signed response); j waits for the worker (an orphan).
+ * now (ocsp_fresh_fallback()); j waits for the worker (an orphan).
  */
 static struct job *
 ocsp_stand_in(struct rounds *rs, struct job *j)

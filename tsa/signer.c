@@ -382,22 +382,25 @@ signer_ocsp_key(struct worker *w, const uint8_t *der, size_t len)
 }
 
 /*
- * JOB_OCSP: the pre-signed response made anew with the request's nonce
- * and signed with its responder's key (ocsp_nonce.c).  When it cannot be
- * (the token failing, no label published, no such key), the reply is the
- * pre-signed response, without the nonce, as over ocsp_nonce_rate: what
- * the CA signed is still true, RFC 5019 2.2.3 answers so, and a client
- * that insists on its nonce refuses it rather than trust it.
+ * JOB_OCSP: the pre-signed response made anew with the request's nonce,
+ * or as "unknown" for the CertID asked, and signed with its responder's
+ * key (ocsp_nonce.c).  When it cannot be (the token failing, no label
+ * published, no such key), the reply is what it is over ocsp_nonce_rate
+ * (ocsp_fresh_fallback()): the pre-signed response, without the nonce,
+ * since what the CA signed is still true, RFC 5019 2.2.3 answers so, and
+ * a client that insists on its nonce refuses it rather than trust it;
+ * tryLater for an unknown serial, which nothing signed answers.
  */
 static void
 signer_ocsp(struct worker *w, struct job *j)
 {
 	struct job_client	*cl = &j->u.client;
 	struct p11_session	*s = NULL;
-	size_t			 dlen = j->tsq_len - cl->nonce_len, cap, n = 0;
+	size_t			 dlen, cap, n = 0;
 	uint8_t			*out;
 	int			 nid;
 
+	dlen = j->tsq_len - cl->nonce_len - cl->certid_len;
 	cap = j->tsq_len + P11_MAX_SIG + 64;
 	if ((out = malloc(cap)) == NULL)
 		err(1, NULL);
@@ -406,7 +409,9 @@ signer_ocsp(struct worker *w, struct job *j)
 		nid = p11_session_keytype(s) == P11_EC_P256 ||
 		    p11_session_keytype(s) == P11_EC_P384 ? EVP_PKEY_EC :
 		    EVP_PKEY_RSA;
-		n = ocsp_nonce_sign(j->tsq, dlen, j->tsq + dlen, cl->nonce_len,
+		n = ocsp_fresh_sign(j->tsq, dlen, cl->certid_len > 0 ?
+		    j->tsq + dlen : NULL, cl->certid_len,
+		    j->tsq + dlen + cl->certid_len, cl->nonce_len,
 		    now_ns(CLOCK_REALTIME) / 1000000000, nid, signer_sign,
 		    w, out, cap);
 	}
@@ -415,7 +420,7 @@ signer_ocsp(struct worker *w, struct job *j)
 			resp_set(cl->resp, 200, "application/ocsp-response",
 			    out, n, NULL);
 		else
-			ocsp_nonce_presigned(j);
+			ocsp_fresh_fallback(j);
 		j->failed = n == 0;
 	}
 	free(out);

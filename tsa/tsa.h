@@ -295,7 +295,7 @@ enum job_kind {
 	JOB_ROUND_TOKEN,	/* internal: the token over a tree's root */
 	JOB_ANCHOR,		/* internal: the token over the ledger's head */
 	JOB_STAMP,		/* internal: a token asked by another thread */
-	JOB_OCSP,		/* an OCSP answer with its nonce (ocsp_nonce.c) */
+	JOB_OCSP,		/* an OCSP answer signed anew (ocsp_nonce.c) */
 };
 #define JOB_NKINDS	(JOB_OCSP + 1)
 
@@ -357,8 +357,10 @@ struct job {
 			struct resp	*resp;	/* the reply it fills */
 			/*
 			 * JOB_OCSP: tsq holds the pre-signed response, then
-			 * the nonce, its last nonce_len bytes.
+			 * for an unknown serial the CertID asked (certid_len
+			 * bytes), then the nonce, its last nonce_len bytes.
 			 */
+			size_t		 certid_len;
 			size_t		 nonce_len;
 		} client;
 		struct job_own {	/* JOB_ROUND_TOKEN, JOB_ANCHOR, JOB_STAMP */
@@ -606,7 +608,7 @@ void		 rounds_job_free(struct job *);
  */
 void		 rounds_add(struct rounds *, struct job *);
 /*
- * Queues a JOB_OCSP (tsq: the pre-signed response, then the nonce) for
+ * Queues a JOB_OCSP (tsq: the pre-signed response, a CertID, a nonce) for
  * the workers, in no round; it comes back by rounds_released().
  */
 void		 rounds_add_ocsp(struct rounds *, struct job *);
@@ -754,21 +756,39 @@ void		 ocsp_tab_free(struct ocsp_tab *);
 const struct ocsp_single *ocsp_tab_find(struct ocsp_tab *, const struct pub *,
 		    const struct ocsp_certid *);
 /*
- * The answer to the DER OCSPRequest req[0..len): *out (static, or owned
- * by p: copy it before p rereads its files) and *olen, an OCSPResponse
- * to send with HTTP 200.  Returns its OCSPResponseStatus: OCSP_OK with
- * the pre-signed response and *max_age (seconds to its nextUpdate, 0 if
- * none), or OCSP_MALFORMED (the request, or more than max_certs
- * CertIDs), OCSP_UNAUTHORIZED (nothing pre-signed answers it: another
- * issuer or serial, a hash other than SHA-1, several certificates) or
- * OCSP_TRY_LATER (its response is past its nextUpdate), unsigned.
- * With OCSP_OK, *nonce (into req) and *nonce_len are the request's
- * nonce (RFC 8954), NULL and 0 when it has none.
+ * What ocsp_answer() makes of one request.  out, olen: the OCSPResponse
+ * to send with HTTP 200 when nothing is signed for it (static, or owned
+ * by p: copy it before p rereads its files).  tmpl: a pre-signed
+ * response (p's) a worker may make anew to answer better
+ * (ocsp_fresh_sign()): with the request's nonce, or, when certid is set,
+ * "unknown" for that CertID of a serial its issuer never had.  NULL:
+ * out is the answer.  certid and nonce point into the request.
+ */
+struct ocsp_ans {
+	const uint8_t	*out;
+	size_t		 olen;
+	int64_t		 max_age;	/* s to out's nextUpdate; 0: none */
+	const uint8_t	*tmpl;
+	size_t		 tmpl_len;
+	const uint8_t	*certid;	/* NULL: tmpl's own CertID */
+	size_t		 certid_len;
+	const uint8_t	*nonce;		/* RFC 8954; NULL: none */
+	size_t		 nonce_len;
+};
+/*
+ * The answer to the DER OCSPRequest req[0..len) in *a.  Returns out's
+ * OCSPResponseStatus: OCSP_OK with the pre-signed response and max_age,
+ * OCSP_MALFORMED (the request, or more than max_certs CertIDs),
+ * OCSP_UNAUTHORIZED (neither pre-signed nor of an issuer served:
+ * another issuer, a hash other than SHA-1, several certificates) or
+ * OCSP_TRY_LATER (its response, or its issuer's for an unknown serial,
+ * is past its nextUpdate; or an unknown serial's, until signed), unsigned.
  */
 int		 ocsp_answer(struct ocsp_tab *, const struct pub *,
 		    size_t max_certs, const uint8_t *req, size_t len,
-		    int64_t now, const uint8_t **out, size_t *olen,
-		    int64_t *max_age, const uint8_t **nonce, size_t *nonce_len);
+		    int64_t now, struct ocsp_ans *a);
+/* The OCSPResponse of status alone, without responseBytes (static). */
+const uint8_t	*ocsp_bare(int status, size_t *len);
 
 /* ocsp_nonce.c */
 #define OCSP_RESPONDER_HEX	44	/* a 21-byte serial in hex, NUL */
@@ -781,20 +801,23 @@ int		 ocsp_answer(struct ocsp_tab *, const struct pub *,
 int		 ocsp_nonce_responder(const uint8_t *der, size_t len,
 		    char hex[OCSP_RESPONDER_HEX]);
 /*
- * The pre-signed OCSPResponse der[0..len) made anew at now with the
- * nonce (1 to 32 bytes) in its responseExtensions and signed through
- * sign with a key of type key_nid (EVP_PKEY_EC, EVP_PKEY_RSA), which
- * must match its signature algorithm.  Its length in out, or 0.
+ * The pre-signed OCSPResponse der[0..len) made anew at now and signed
+ * through sign with a key of type key_nid (EVP_PKEY_EC, EVP_PKEY_RSA),
+ * which must match its signature algorithm: with certid (DER, of
+ * clen bytes) its SingleResponse answers that CertID "unknown", else it
+ * says what der says; a nonce (nlen 1 to 32; 0: none) goes in its
+ * responseExtensions.  Its length in out, or 0.
  */
-size_t		 ocsp_nonce_sign(const uint8_t *der, size_t len,
-		    const uint8_t *nonce, size_t nlen, int64_t now,
-		    int key_nid, token_sign_fn, void *ctx, uint8_t *out,
-		    size_t cap);
+size_t		 ocsp_fresh_sign(const uint8_t *der, size_t len,
+		    const uint8_t *certid, size_t clen, const uint8_t *nonce,
+		    size_t nlen, int64_t now, int key_nid, token_sign_fn,
+		    void *ctx, uint8_t *out, size_t cap);
 /*
  * A JOB_OCSP's reply when no fresh response is signed: its pre-signed
- * response, without the nonce (RFC 5019 2.2.3).
+ * response, without the nonce (RFC 5019 2.2.3); for an unknown serial,
+ * tryLater (RFC 6960 4.2.1), as nothing signed answers it.
  */
-void		 ocsp_nonce_presigned(struct job *);
+void		 ocsp_fresh_fallback(struct job *);
 /* ocsp_nonce_rate: a token bucket of the loop's (GCRA). */
 struct ocsp_rate {
 	int64_t		 interval;	/* ns per nonce; 0: none signed */

@@ -10,7 +10,10 @@
  * signed, not the certificates inside).  A response we accept is also
  * made anew with a nonce (tsa/ocsp_nonce.c, a fixed stand-in signature):
  * what comes out must read back with the same CertID and nextUpdate,
- * and carry the nonce as OpenSSL finds it.
+ * and carry the nonce as OpenSSL finds it; and made "unknown" for
+ * another CertID (a serial never issued), with and without the nonce:
+ * it must read back with that CertID, the same nextUpdate, and status
+ * unknown where OpenSSL finds it.
  *
  * Run it on a copy of the corpus, so what the fuzzer adds stays out of git:
  *	make fuzz && c=$(mktemp -d) && cp -R tests/fuzz/corpus/ocsp/. "$c" &&
@@ -99,10 +102,39 @@ fake_sign(void *ctx, int hash_nid, const uint8_t *dgst, size_t dlen,
 	return 0;
 }
 
+/* A SHA-1 CertID for serial 0x0C of some issuer. */
+static void
+unknown_certid(uint8_t der[60])
+{
+	static const uint8_t alg[] = { 0x30, 0x3a, 0x30, 0x09, 0x06, 0x05,
+	    0x2b, 0x0e, 0x03, 0x02, 0x1a, 0x05, 0x00, 0x04, 0x14 };
+
+	memcpy(der, alg, sizeof(alg));
+	memset(der + 15, 0x11, 20);
+	der[35] = 0x04;
+	der[36] = 0x14;
+	memset(der + 37, 0x22, 20);
+	memcpy(der + 57, "\x02\x01\x0c", 3);
+}
+
+/* OpenSSL's status of the one SingleResponse of bs, -1 if none. */
+static int
+single_status(OCSP_BASICRESP *bs)
+{
+	OCSP_SINGLERESP	*sr;
+
+	if ((sr = OCSP_resp_get0(bs, 0)) == NULL)
+		return -1;
+	return OCSP_single_get0_status(sr, NULL, NULL, NULL, NULL);
+}
+
 static void
 nonce_oracle(const struct ocsp_single *one)
 {
 	static const uint8_t	 nonce[16] = { 1, 2, 3 };
+	uint8_t			 cid[60];
+	const uint8_t		*id;
+	size_t			 idlen, nlen;
 	static uint8_t		 out[1 << 17];
 	struct ocsp_single	 again;
 	const unsigned char	*p = out;
@@ -115,16 +147,21 @@ nonce_oracle(const struct ocsp_single *one)
 	int			 k;
 
 	(void)ocsp_nonce_responder(one->der, one->der_len, hex);
-	for (k = 0; k < 2; k++) {
-		n = ocsp_nonce_sign(one->der, one->der_len, nonce,
-		    sizeof(nonce), 1700000000, k ? EVP_PKEY_RSA : EVP_PKEY_EC,
-		    fake_sign, NULL, out, sizeof(out));
+	unknown_certid(cid);
+	/* k: 1 an RSA key, 2 unknown for cid, 4 without the nonce. */
+	for (k = 0; k < 6; k++) {
+		id = k & 2 ? cid : one->id.der;
+		idlen = k & 2 ? sizeof(cid) : one->id.der_len;
+		nlen = k & 4 ? 0 : sizeof(nonce);
+		n = ocsp_fresh_sign(one->der, one->der_len, k & 2 ? cid : NULL,
+		    k & 2 ? sizeof(cid) : 0, nonce, nlen, 1700000000,
+		    k & 1 ? EVP_PKEY_RSA : EVP_PKEY_EC, fake_sign, NULL, out,
+		    sizeof(out));
 		if (n == 0)
 			continue;
 		if (ocsp_resp_read(out, n, &again, &why) != 0 ||
-		    again.der_len != n ||
-		    again.id.der_len != one->id.der_len ||
-		    memcmp(again.id.der, one->id.der, one->id.der_len) != 0 ||
+		    again.der_len != n || again.id.der_len != idlen ||
+		    memcmp(again.id.der, id, idlen) != 0 ||
 		    again.next_update != one->next_update)
 			abort();
 		p = out;
@@ -132,9 +169,11 @@ nonce_oracle(const struct ocsp_single *one)
 			continue;	/* OpenSSL is stricter on what we copy */
 		if ((bs = OCSP_response_get1_basic(o)) != NULL) {
 			if ((q = OCSP_REQUEST_new()) == NULL ||
-			    OCSP_request_add1_nonce(q, (unsigned char *)nonce,
-			    sizeof(nonce)) == NULL ||
-			    OCSP_check_nonce(q, bs) != 1)
+			    (nlen > 0 && OCSP_request_add1_nonce(q,
+			    (unsigned char *)nonce, nlen) != 1) ||
+			    OCSP_check_nonce(q, bs) != (nlen > 0 ? 1 : 2) ||
+			    ((k & 2) && single_status(bs) !=
+			    V_OCSP_CERTSTATUS_UNKNOWN))
 				abort();
 			OCSP_REQUEST_free(q);
 			OCSP_BASICRESP_free(bs);

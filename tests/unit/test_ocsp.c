@@ -14,11 +14,18 @@
  * made by `openssl ocsp -index` (a good and a revoked serial) published
  * as the CA publishes them (pub/ocsp/<issuer>.rsp, one after the other)
  * and found by the requests `openssl ocsp -reqout` makes, byte for byte;
- * what nothing covers (another serial, a SHA-256 CertID, two
+ * what nothing covers (another issuer, a SHA-256 CertID, two
  * certificates) unauthorized, the malformed and more CertIDs than
- * allowed malformedRequest, a response past its nextUpdate tryLater; the
+ * allowed malformedRequest, a response past its nextUpdate tryLater; a
+ * serial never issued by an issuer served tryLater until signed, with
+ * that issuer's response as the template and the CertID asked; the
  * table following a rewrite of the file (pub_refresh) and ignoring bytes
  * after the last whole response; every truncation of a response refused.
+ *
+ * Fresh answers (tsa/ocsp_nonce.c, signed with a software key): each
+ * pre-signed response with a nonce, and "unknown" for a serial never
+ * issued with and without one, read back by OpenSSL: signature, status,
+ * CertID, nonce, thisUpdate and nextUpdate.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -397,6 +404,12 @@ responses(void)
 	request("qb.der", "0B", "sha1");
 	request("qc.der", "0C", "sha1");
 	request("q256.der", "0A", "sha256");
+	/* Another issuer, of the same name: its key tells it apart. */
+	assert_int_equal(sh("cd %s && openssl req -x509 -newkey ec -pkeyopt "
+	    "ec_paramgen_curve:P-256 -nodes -keyout ko.pem -subj "
+	    "'/C=PT/O=carimbo test/CN=issuer' -days 2 -out other.pem "
+	    ">/dev/null 2>&1 && openssl ocsp -issuer other.pem -serial 0x0C "
+	    "-no_nonce -reqout qo.der >/dev/null 2>&1", dir, dir), 0);
 	assert_int_equal(sh("cd %s && openssl ocsp -issuer ca.pem -serial 0x0A "
 	    "-serial 0x0B -no_nonce -reqout q2.der >/dev/null 2>&1", dir), 0);
 	assert_int_equal(sh("cd %s && for s in a b; do openssl ocsp -index "
@@ -405,18 +418,34 @@ responses(void)
 	    "cat ra.der rb.der > ca/pub/ocsp/user.rsp", dir), 0);
 }
 
+static uint8_t	 qbuf[4096];	/* the last request answer() sent */
+static struct ocsp_ans last;
+
 static int
 answer(struct ocsp_tab *t, struct pub *p, size_t max, const char *req,
     int64_t now, const uint8_t **out, size_t *olen)
 {
-	uint8_t		 buf[4096];
-	const uint8_t	*nonce;
-	size_t		 len, nlen;
-	int64_t		 age;
+	size_t	len;
+	int	st;
 
-	len = slurp(req, buf, sizeof(buf));
-	return ocsp_answer(t, p, max, buf, len, now, out, olen, &age, &nonce,
-	    &nlen);
+	len = slurp(req, qbuf, sizeof(qbuf));
+	st = ocsp_answer(t, p, max, qbuf, len, now, &last);
+	*out = last.out;
+	*olen = last.olen;
+	return st;
+}
+
+/* The request's one CertID, as ocsp_req_parse() reads it. */
+static void
+request_id(const char *file, uint8_t *buf, size_t cap,
+    struct ocsp_certid *id)
+{
+	struct ocsp_req	 r;
+	const char	*why;
+	size_t		 len = slurp(file, buf, cap);
+
+	assert_int_equal(ocsp_req_parse(buf, len, 1, &r, &why), OCSP_OK);
+	*id = r.ids[0];
 }
 
 static void
@@ -425,7 +454,8 @@ test_lookup(void **state)
 	struct ocsp_tab	*t;
 	struct pub	*p;
 	const uint8_t	*out;
-	uint8_t		 ra[4096], rb[4096];
+	uint8_t		 ra[4096], rb[4096], qc[4096];
+	struct ocsp_certid id;
 	size_t		 la, lb, olen;
 	int64_t		 now = time(NULL);
 
@@ -439,26 +469,50 @@ test_lookup(void **state)
 	assert_int_equal(answer(t, p, 1, "qa.der", now, &out, &olen), OCSP_OK);
 	assert_int_equal(olen, la);
 	assert_memory_equal(out, ra, la);
+	assert_null(last.tmpl);			/* no nonce: nothing to sign */
 	assert_int_equal(answer(t, p, 1, "qb.der", now, &out, &olen), OCSP_OK);
 	assert_int_equal(olen, lb);
 	assert_memory_equal(out, rb, lb);
 
-	/* Nothing pre-signed covers them: an unsigned "unauthorized". */
+	/*
+	 * 0C was never issued by an issuer served: tryLater unless a worker
+	 * signs "unknown" for its CertID, from one of the issuer's.
+	 */
 	assert_int_equal(answer(t, p, 1, "qc.der", now, &out, &olen),
+	    OCSP_TRY_LATER);
+	assert_memory_equal(out, "\x30\x03\x0a\x01\x03", 5);
+	assert_non_null(last.tmpl);
+	assert_true((last.tmpl_len == la &&
+	    memcmp(last.tmpl, ra, la) == 0) ||
+	    (last.tmpl_len == lb && memcmp(last.tmpl, rb, lb) == 0));
+	request_id("qc.der", qc, sizeof(qc), &id);
+	assert_int_equal(last.certid_len, id.der_len);
+	assert_memory_equal(last.certid, id.der, id.der_len);
+	assert_null(last.nonce);
+	assert_int_equal(last.max_age, 0);
+	/* ... and its issuer's responses stale: tryLater, nothing to sign. */
+	assert_int_equal(answer(t, p, 1, "qc.der", now + 2 * 86400, &out,
+	    &olen), OCSP_TRY_LATER);
+	assert_null(last.tmpl);
+
+	/* Not an issuer served, or not one CertID of SHA-1: unauthorized. */
+	assert_int_equal(answer(t, p, 1, "qo.der", now, &out, &olen),
 	    OCSP_UNAUTHORIZED);
 	assert_int_equal(olen, 5);
 	assert_memory_equal(out, "\x30\x03\x0a\x01\x06", 5);
+	assert_null(last.tmpl);
 	assert_int_equal(answer(t, p, 1, "q256.der", now, &out, &olen),
 	    OCSP_UNAUTHORIZED);
+	assert_null(last.tmpl);
 	assert_int_equal(answer(t, p, 2, "q2.der", now, &out, &olen),
 	    OCSP_UNAUTHORIZED);
+	assert_null(last.tmpl);
 	/* More than the maximum is not read: malformedRequest. */
 	assert_int_equal(answer(t, p, 1, "q2.der", now, &out, &olen),
 	    OCSP_MALFORMED);
 	assert_memory_equal(out, "\x30\x03\x0a\x01\x01", 5);
 	assert_int_equal(ocsp_answer(t, p, 1, (const uint8_t *)"junk", 4, now,
-	    &out, &olen, &(int64_t){ 0 }, &(const uint8_t *){ NULL },
-	    &(size_t){ 0 }), OCSP_MALFORMED);
+	    &last), OCSP_MALFORMED);
 	/* Past nextUpdate (-ndays 1): tryLater, never a stale answer. */
 	assert_int_equal(answer(t, p, 1, "qa.der", now + 2 * 86400, &out,
 	    &olen), OCSP_TRY_LATER);
@@ -468,7 +522,9 @@ test_lookup(void **state)
 	    "mv t ca/pub/ocsp/user.rsp", dir), 0);
 	pub_refresh(p);
 	assert_int_equal(answer(t, p, 1, "qa.der", now, &out, &olen),
-	    OCSP_UNAUTHORIZED);
+	    OCSP_TRY_LATER);
+	assert_int_equal(last.tmpl_len, lb);
+	assert_memory_equal(last.tmpl, rb, lb);
 	assert_int_equal(answer(t, p, 1, "qb.der", now, &out, &olen), OCSP_OK);
 	assert_memory_equal(out, rb, lb);
 
@@ -562,7 +618,7 @@ nonce_one(EVP_PKEY *k, const char *file, int want, int64_t now)
 	plen = slurp(file, pre, sizeof(pre));
 	for (i = 0; i < sizeof(nonce); i++)
 		nonce[i] = (uint8_t)(i * 7 + 1);
-	n = ocsp_nonce_sign(pre, plen, nonce, sizeof(nonce), now,
+	n = ocsp_fresh_sign(pre, plen, NULL, 0, nonce, sizeof(nonce), now,
 	    EVP_PKEY_base_id(k), soft_sign, k, out, sizeof(out));
 	assert_true(n > 0);
 	assert_int_equal(ocsp_resp_read(pre, plen, &a, &why), 0);
@@ -617,20 +673,20 @@ test_nonce_sign(void **state)
 
 	la = slurp("ra.der", ra, sizeof(ra));
 	/* RFC 8954 2.1: 1 to 32 octets. */
-	assert_int_equal(ocsp_nonce_sign(ra, la, ra, 0, now,
+	assert_int_equal(ocsp_fresh_sign(ra, la, NULL, 0, ra, 0, now,
 	    EVP_PKEY_base_id(k), soft_sign, k, out, sizeof(out)), 0);
-	assert_int_equal(ocsp_nonce_sign(ra, la, ra, 33, now,
+	assert_int_equal(ocsp_fresh_sign(ra, la, NULL, 0, ra, 33, now,
 	    EVP_PKEY_base_id(k), soft_sign, k, out, sizeof(out)), 0);
 	/* A key of another type than the signature algorithm's: none. */
-	assert_int_equal(ocsp_nonce_sign(ra, la, ra, 8, now, EVP_PKEY_RSA,
-	    soft_sign, k, out, sizeof(out)), 0);
+	assert_int_equal(ocsp_fresh_sign(ra, la, NULL, 0, ra, 8, now,
+	    EVP_PKEY_RSA, soft_sign, k, out, sizeof(out)), 0);
 	/* No room: none, and nothing written past cap (ASan). */
-	assert_int_equal(ocsp_nonce_sign(ra, la, ra, 8, now,
+	assert_int_equal(ocsp_fresh_sign(ra, la, NULL, 0, ra, 8, now,
 	    EVP_PKEY_base_id(k), soft_sign, k, out, la / 2), 0);
 	for (i = 0; i < la; i++) {
 		assert_non_null(cut = malloc(i ? i : 1));
 		memcpy(cut, ra, i);
-		assert_int_equal(ocsp_nonce_sign(cut, i, ra, 8, now,
+		assert_int_equal(ocsp_fresh_sign(cut, i, NULL, 0, ra, 8, now,
 		    EVP_PKEY_base_id(k), soft_sign, k, out, sizeof(out)), 0);
 		assert_int_equal(ocsp_nonce_responder(cut, i, hex), -1);
 		free(cut);
@@ -649,6 +705,130 @@ test_nonce_sign(void **state)
 	OPENSSL_free(want);
 	BN_free(bn);
 	X509_free(ca);
+	EVP_PKEY_free(k);
+}
+
+/*
+ * "unknown" for serial 0C, made from the response for 0A (the issuer's
+ * template) with nlen bytes of nonce (0: none): OpenSSL verifies it,
+ * finds the status of 0C's CertID (its own, made from the issuer) unknown
+ * with thisUpdate now and the template's nextUpdate, no status for 0A,
+ * and the nonce echoed (or none).
+ */
+static void
+unknown_one(EVP_PKEY *k, size_t nlen, int64_t now)
+{
+	uint8_t			 pre[4096], q[4096], out[8192], nonce[32];
+	const uint8_t		*p;
+	size_t			 plen, n;
+	struct ocsp_single	 a, b;
+	struct ocsp_certid	 id;
+	const char		*why;
+	char			 path[128];
+	FILE			*f;
+	X509			*ca;
+	ASN1_INTEGER		*ser;
+	OCSP_CERTID		*cid, *cid_a;
+	OCSP_RESPONSE		*resp;
+	OCSP_BASICRESP		*bs;
+	OCSP_REQUEST		*req;
+	X509_STORE		*store;
+	ASN1_GENERALIZEDTIME	*rev, *thisu, *nextu;
+	struct tm		 tm;
+	int			 status, reason;
+
+	plen = slurp("ra.der", pre, sizeof(pre));
+	request_id("qc.der", q, sizeof(q), &id);
+	memset(nonce, 0xc3, sizeof(nonce));
+	n = ocsp_fresh_sign(pre, plen, id.der, id.der_len, nonce, nlen, now,
+	    EVP_PKEY_base_id(k), soft_sign, k, out, sizeof(out));
+	assert_true(n > 0);
+	/* The server's reader takes it: the CertID asked, byte for byte. */
+	assert_int_equal(ocsp_resp_read(pre, plen, &a, &why), 0);
+	assert_int_equal(ocsp_resp_read(out, n, &b, &why), 0);
+	assert_int_equal(b.id.der_len, id.der_len);
+	assert_memory_equal(b.id.der, id.der, id.der_len);
+	assert_int_equal(b.next_update, a.next_update);
+
+	snprintf(path, sizeof(path), "%s/ca.pem", dir);
+	assert_non_null(f = fopen(path, "r"));
+	assert_non_null(ca = PEM_read_X509(f, NULL, NULL, NULL));
+	fclose(f);
+	assert_non_null(ser = ASN1_INTEGER_new());
+	assert_int_equal(ASN1_INTEGER_set(ser, 0x0c), 1);
+	assert_non_null(cid = OCSP_cert_id_new(EVP_sha1(),
+	    X509_get_subject_name(ca), X509_get0_pubkey_bitstr(ca), ser));
+	assert_int_equal(ASN1_INTEGER_set(ser, 0x0a), 1);
+	assert_non_null(cid_a = OCSP_cert_id_new(EVP_sha1(),
+	    X509_get_subject_name(ca), X509_get0_pubkey_bitstr(ca), ser));
+
+	p = out;
+	assert_non_null(resp = d2i_OCSP_RESPONSE(NULL, &p, (long)n));
+	assert_int_equal(OCSP_response_status(resp),
+	    OCSP_RESPONSE_STATUS_SUCCESSFUL);
+	assert_non_null(bs = OCSP_response_get1_basic(resp));
+	assert_non_null(store = X509_STORE_new());
+	assert_int_equal(OCSP_basic_verify(bs, NULL, store, OCSP_NOVERIFY), 1);
+	assert_int_equal(OCSP_resp_count(bs), 1);
+	assert_int_equal(OCSP_resp_find_status(bs, cid, &status, &reason,
+	    &rev, &thisu, &nextu), 1);
+	assert_int_equal(status, V_OCSP_CERTSTATUS_UNKNOWN);
+	assert_int_equal(OCSP_resp_find_status(bs, cid_a, &status, &reason,
+	    &rev, &thisu, &nextu), 0);
+	assert_int_equal(OCSP_resp_find_status(bs, cid, &status, &reason,
+	    &rev, &thisu, &nextu), 1);
+	assert_int_equal(ASN1_TIME_to_tm(thisu, &tm), 1);
+	assert_int_equal(timegm(&tm), now);
+	assert_non_null(nextu);
+	assert_int_equal(ASN1_TIME_to_tm(nextu, &tm), 1);
+	assert_int_equal(timegm(&tm), a.next_update);
+	assert_int_equal(OCSP_SINGLERESP_get_ext_count(OCSP_resp_get0(bs, 0)),
+	    0);
+	assert_non_null(req = OCSP_REQUEST_new());
+	if (nlen > 0) {
+		assert_int_equal(OCSP_request_add1_nonce(req, nonce, nlen), 1);
+		assert_int_equal(OCSP_check_nonce(req, bs), 1);
+	} else {
+		/* 2: in neither; no extension at all in the response. */
+		assert_int_equal(OCSP_check_nonce(req, bs), 2);
+		assert_int_equal(OCSP_BASICRESP_get_ext_count(bs), 0);
+	}
+	OCSP_REQUEST_free(req);
+	X509_STORE_free(store);
+	OCSP_BASICRESP_free(bs);
+	OCSP_RESPONSE_free(resp);
+	OCSP_CERTID_free(cid);
+	OCSP_CERTID_free(cid_a);
+	ASN1_INTEGER_free(ser);
+	X509_free(ca);
+}
+
+static void
+test_unknown_sign(void **state)
+{
+	EVP_PKEY		*k;
+	uint8_t			 ra[4096], q[4096], out[8192];
+	struct ocsp_certid	 id;
+	size_t			 la;
+	int64_t			 now = time(NULL);
+
+	(void)state;
+	responses();
+	k = load_key();
+	unknown_one(k, 0, now);
+	unknown_one(k, 1, now);
+	unknown_one(k, 32, now);
+	la = slurp("ra.der", ra, sizeof(ra));
+	request_id("qc.der", q, sizeof(q), &id);
+	/* A nonce too long, an empty CertID, no room, another key type. */
+	assert_int_equal(ocsp_fresh_sign(ra, la, id.der, id.der_len, ra, 33,
+	    now, EVP_PKEY_base_id(k), soft_sign, k, out, sizeof(out)), 0);
+	assert_int_equal(ocsp_fresh_sign(ra, la, id.der, 0, NULL, 0,
+	    now, EVP_PKEY_base_id(k), soft_sign, k, out, sizeof(out)), 0);
+	assert_int_equal(ocsp_fresh_sign(ra, la, id.der, id.der_len, NULL, 0,
+	    now, EVP_PKEY_base_id(k), soft_sign, k, out, la / 2), 0);
+	assert_int_equal(ocsp_fresh_sign(ra, la, id.der, id.der_len, NULL, 0,
+	    now, EVP_PKEY_RSA, soft_sign, k, out, sizeof(out)), 0);
 	EVP_PKEY_free(k);
 }
 
@@ -685,6 +865,7 @@ main(void)
 		cmocka_unit_test(test_lookup),
 		cmocka_unit_test(test_resp_read),
 		cmocka_unit_test(test_nonce_sign),
+		cmocka_unit_test(test_unknown_sign),
 		cmocka_unit_test(test_nonce_rate),
 	};
 
