@@ -6,9 +6,11 @@
 # chain and with -VAfile; GnuTLS `ocsptool --ask`; `openssl verify
 # -crl_check` agreeing with OCSP on the same certificates; a revocation
 # answered without a restart; the GET form (RFC 5019 5) with its cache
-# header; a renewed responder; and the malformed: garbage, the wrong
-# content type, bad base64, two certificates, a SHA-256 CertID, an
-# unknown issuer.
+# header; a renewed responder; a serial never issued answered "unknown",
+# signed, with and without a nonce, and tryLater over ocsp_nonce_rate,
+# counted; and the malformed: garbage, the wrong content type, bad
+# base64, two certificates, a SHA-256 CertID, an unknown issuer
+# (unauthorized).
 # Needs $CARIMBO (tests/run.sh sets it); exit 77 when a tool is missing.
 import base64
 import os
@@ -29,6 +31,7 @@ MODULE = os.environ.get("CARIMBO_PKCS11_MODULE",
 FAILS = []
 # OCSPResponse { responseStatus } alone (RFC 6960 4.2.1)
 MALFORMED = bytes.fromhex("3003 0a01 01")
+TRY_LATER = bytes.fromhex("3003 0a01 03")
 UNAUTHORIZED = bytes.fromhex("3003 0a01 06")
 
 
@@ -194,6 +197,114 @@ def nonces(t, url, cas, good, bad, root, chain, base, conf, srv):
                 break
         check((echo(n) in out) == want and len(out) > 100,
               "after a reload to ocsp_nonce_rate %d: %r" % (rate, out[:40]))
+    time.sleep(1.2)
+
+
+def never_issued():
+    """A serial no CA of the demo issued: 16 random bytes (the CA's own
+    are 16 random bytes too, so a clash is as likely as guessing one)."""
+    return "0x7f" + os.urandom(15).hex().upper()
+
+
+def unknown_serials(t, url, cas, root, chain, resp_pem):
+    """A serial never issued, of each CA: "unknown", signed by the
+    issuer's responder, with and without a nonce (RFC 6960 2.2)."""
+    time.sleep(1.2)        # the bucket full again
+    serial = never_issued()
+    for issuer, extra in (("user", ["-no_nonce"]), ("user", []),
+                          ("root", []), ("tsa", ["-no_nonce"])):
+        r = run("openssl", "ocsp", "-issuer", cas[issuer], "-serial",
+                serial, "-url", url, "-CAfile", root, "-verify_other",
+                chain, "-resp_text", *extra, ok=False)
+        out = r.stdout + r.stderr
+        check(r.returncode == 0 and "Response verify OK" in out and
+              "WARNING" not in out and
+              re.search(r"^%s: unknown$" % serial, r.stdout, re.M) and
+              "Cert Status: unknown" in out and
+              ("OCSP Nonce" in out) == (extra == []) and
+              re.search(r"Next Update: \S", out),
+              "unknown serial of the %s CA %s: %s" % (issuer, extra, out))
+        time.sleep(0.25)
+    # The user CA's responder trusted directly, as `ca ocsp --out` gives.
+    r = run("openssl", "ocsp", "-issuer", cas["user"], "-serial", serial,
+            "-url", url, "-VAfile", resp_pem, ok=False)
+    check(r.returncode == 0 and "Response verify OK" in r.stdout +
+          r.stderr and "WARNING" not in r.stdout + r.stderr and
+          "%s: unknown" % serial in r.stdout,
+          "unknown serial, -VAfile, a nonce: %s %s" % (r.stdout, r.stderr))
+    # The nonce echoed byte for byte, by hand.
+    req = os.path.join(t, "unknown-req.der")
+    run("openssl", "ocsp", "-issuer", cas["user"], "-serial", serial,
+        "-no_nonce", "-reqout", req)
+    nonce = os.urandom(32)
+    st, hdr, out = http(url, with_nonce(open(req, "rb").read(), nonce),
+                        "application/ocsp-request")
+    check(st == 200 and out[4:7] == b"\x0a\x01\x00" and echo(nonce) in
+          out and "Cache-Control" not in hdr,
+          "unknown serial, the nonce echoed: %d %r" % (st, out[:40]))
+    # GnuTLS: a certificate of a serial never issued, asked and verified.
+    # GnuTLS hashes the certificate's issuer name: a stand-in CA of the
+    # user CA's name (another key) signs it.
+    def q(name):
+        return os.path.join(t, name)
+    never = q("never.pem")
+    run("openssl", "ecparam", "-name", "prime256v1", "-genkey", "-noout",
+        "-out", q("fake.key"))
+    run("openssl", "x509", "-in", cas["user"], "-x509toreq", "-signkey",
+        q("fake.key"), "-out", q("fake.csr"))
+    run("openssl", "x509", "-req", "-in", q("fake.csr"), "-signkey",
+        q("fake.key"), "-days", "2", "-out", q("fake-ca.pem"))
+    run("openssl", "req", "-new", "-key", q("fake.key"), "-subj",
+        "/CN=never issued", "-out", q("never.csr"))
+    run("openssl", "x509", "-req", "-in", q("never.csr"), "-CA",
+        q("fake-ca.pem"), "-CAkey", q("fake.key"), "-set_serial", serial,
+        "-days", "2", "-out", never)
+    resp = os.path.join(t, "unknown-resp.der")
+    r = run("ocsptool", "--ask=" + url, "--nonce", "--load-issuer",
+            cas["user"], "--load-cert", never, "--load-trust", cas["user"],
+            "--outfile", resp, "--outder", ok=False)
+    check(r.returncode == 0 and "Certificate Status: unknown" in r.stdout
+          and "Verifying OCSP Response: Success." in r.stdout and
+          "Nonce" in r.stdout, "ocsptool --ask, unknown serial: %s %s" % (
+              r.stdout[-800:], r.stderr))
+    r = run("ocsptool", "-e", "--load-trust", cas["user"], "--infile",
+            resp, "--inder", ok=False)
+    check(r.returncode == 0 and "Verifying OCSP Response: Success." in
+          r.stdout + r.stderr, "ocsptool -e, unknown serial: %s %s" % (
+              r.stdout[-800:], r.stderr))
+
+
+def unknown_rate(t, url, cas, base):
+    """Unknown serials draw on ocsp_nonce_rate, the nonces' bucket: a
+    burst over it gets tryLater, unsigned, counted."""
+    time.sleep(1.2)        # the bucket full again
+    req = os.path.join(t, "unknown-burst.der")
+    run("openssl", "ocsp", "-issuer", cas["user"], "-serial", never_issued(),
+        "-no_nonce", "-reqout", req)
+    data = open(req, "rb").read()
+    names = ['carimbo_ocsp_unknown_total{answer="signed"}',
+             'carimbo_ocsp_unknown_total{answer="trylater"}',
+             'carimbo_signatures_total{kind="ocsp"}',
+             'carimbo_ocsp_nonce_total{answer="without"}']
+    before = [metric(base, n) for n in names]
+    got = {"signed": 0, "trylater": 0, "other": 0}
+    for i in range(4 * NONCE_RATE):
+        st, _, out = http(url, data, "application/ocsp-request")
+        if st == 200 and out == TRY_LATER:
+            got["trylater"] += 1
+        elif st == 200 and out[4:7] == b"\x0a\x01\x00":
+            got["signed"] += 1
+        else:
+            got["other"] += 1
+    after = [metric(base, n) for n in names]
+    check(got["other"] == 0 and got["trylater"] >= 2 * NONCE_RATE and
+          got["signed"] >= 1 and
+          after[0] - before[0] == got["signed"] and
+          after[1] - before[1] == got["trylater"] and
+          after[2] - before[2] == got["signed"] and
+          after[3] == before[3] and min(before) >= 0,
+          "unknown serials over ocsp_nonce_rate: %s; metrics %s -> %s" % (
+              got, before, after))
     time.sleep(1.2)
 
 
@@ -405,12 +516,10 @@ def body(t):
     st, _, der2 = http(url + "/" + b64.replace("=", ""))
     check(st == 200 and der2 == der, "GET unescaped base64: %d" % st)
 
-    # Unknown serial, unknown issuer, SHA-256 CertID: nothing pre-signed
-    # covers them: unauthorized, unsigned (RFC 6960 2.3).
-    r = run("openssl", "ocsp", "-issuer", cas["user"], "-serial", "0x1234",
-            "-url", url, "-no_nonce", ok=False)
-    check("Responder Error: unauthorized (6)" in r.stdout + r.stderr,
-          "unknown serial: %s %s" % (r.stdout, r.stderr))
+    unknown_serials(t, url, cas, root, chain, resp_pem)
+
+    # Unknown issuer, SHA-256 CertID: nothing pre-signed covers them, and
+    # no issuer served: unauthorized, unsigned (RFC 6960 2.3).
     run("openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
         "ec_paramgen_curve:P-256", "-nodes", "-keyout", p("o.key"),
         "-subj", "/CN=other CA", "-days", "2", "-out", p("other.pem"))
@@ -454,6 +563,7 @@ def body(t):
     check(st == 405, "POST /ocsp/<base64>: %d" % st)
 
     nonces(t, url, cas, good, bad, root, chain, base, conf, srv)
+    unknown_rate(t, url, cas, base)
 
     # `carimbo bench --ocsp`: every answer judged (the first by OpenSSL,
     # the rest byte for byte the same), POST and GET; a request nothing
@@ -474,8 +584,9 @@ def body(t):
         res = json.load(open(js))["result"] if r.returncode == 0 else {}
         check(res.get("ok") == 400 and res.get("sent") == 400,
               "bench --ocsp %s: %s %s" % (mode, res, r.stderr[-400:]))
+    # Another issuer's: unauthorized answers are errors.
     unknown = p("unknown.der")
-    run("openssl", "ocsp", "-issuer", cas["user"], "-serial", "0x1234",
+    run("openssl", "ocsp", "-issuer", p("other.pem"), "-serial", "0x1234",
         "-no_nonce", "-reqout", unknown)
     r = run(CARIMBO, "bench", "--url", url, "--ocsp", unknown,
             "--requests", "10", "--quiet", ok=False)
