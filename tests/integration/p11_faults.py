@@ -20,6 +20,8 @@
 #    leave.
 # 4. An OCSP request with a nonce while the token fails: the pre-signed
 #    response, without the nonce; the fault cleared: the nonce echoed.
+#    One for a serial never issued: tryLater, unsigned; the fault
+#    cleared: "unknown", signed.
 # 5. The ledger verifies, proves every token granted, and holds every
 #    POST / request whose round closed, refused ones included.
 import json
@@ -145,9 +147,29 @@ def ocsp_nonce(port, req, what, echoed):
         what, st, "echoed" if echoed else "the pre-signed answer", b[:40]))
 
 
+def ocsp_unknown(port, req, what, signed):
+    st, _, b = S.exchange(port, S.http_msg(req, target="/ocsp",
+                                           ctype="application/ocsp-request"))
+    if signed:
+        # successful, and certStatus unknown [2] after the CertID asked
+        cid = req[req.index(b"\x30\x09\x06\x05\x2b\x0e") - 2:]
+        cid = cid[:cid[1] + 2]
+        ok = st == 200 and b[4:7] == b"\x0a\x01\x00" and \
+            cid + b"\x82\x00" in b
+    else:
+        ok = st == 200 and b == bytes.fromhex("30030a0103")
+    S.check(ok, "%s: OCSP for a serial never issued: %d, %s: %r" % (
+        what, st, "unknown" if signed else "tryLater", b[:40]))
+
+
 def faults(port):
     req = ocsp_nonce_setup()
     ocsp_nonce(port, req, "sound", True)
+    S.run("openssl", "ocsp", "-issuer", S.path("tsaca.pem"), "-serial",
+          "0x7f" + os.urandom(15).hex(), "-no_nonce", "-reqout",
+          S.path("unknown.der"))
+    unknown = open(S.path("unknown.der"), "rb").read()
+    ocsp_unknown(port, unknown, "sound", True)
     for word, ckr in (("device_error", "CKR_DEVICE_ERROR"),
                       ("session_invalid", "CKR_SESSION_HANDLE_INVALID"),
                       ("token_not_present", "CKR_TOKEN_NOT_PRESENT")):
@@ -165,10 +187,12 @@ def faults(port):
         S.check(js.get("signing", {}).get("signing") == 0,
                 "%s: no worker signs: %r" % (word, js.get("signing")))
         ocsp_nonce(port, req, word, False)
+        ocsp_unknown(port, unknown, word, False)
         ctl("")
         wait_health(port, 200, 5, word + " cleared")
         check_granted(port, word + "-back")
         ocsp_nonce(port, req, word + " cleared", True)
+        ocsp_unknown(port, unknown, word + " cleared", True)
 
 
 def pin(port, state):
