@@ -592,6 +592,19 @@ def body(t):
             "--requests", "10", "--quiet", ok=False)
     check(r.returncode != 0, "bench --ocsp, unauthorized answers: exit %d" %
           r.returncode)
+    # A serial never issued: "unknown", signed anew each time, each read;
+    # within ocsp_nonce_burst every one is answered.
+    time.sleep(1.2)
+    never = p("never-req.der")
+    run("openssl", "ocsp", "-issuer", cas["user"], "-serial", never_issued(),
+        "-no_nonce", "-reqout", never)
+    js = p("bench-unknown.json")
+    r = run(CARIMBO, "bench", "--url", url, "--ocsp", never, "--requests",
+            str(NONCE_RATE - 1), "--connections", "1", "--quiet", "--json",
+            js)
+    res = json.load(open(js))["result"] if r.returncode == 0 else {}
+    check(res.get("ok") == NONCE_RATE - 1, "bench --ocsp, unknown: %s %s" %
+          (res, r.stderr[-400:]))
 
     # Refresh: a response within ocsp_refresh_hours (8) of its nextUpdate
     # is signed again by `ca ocsp`, the others are left alone; a deleted
