@@ -64,15 +64,24 @@ sh(const char *fmt, ...)
 	return system(cmd);
 }
 
-static size_t
-slurp(const char *name, uint8_t *buf, size_t cap)
+/* dir/name, open for reading. */
+static FILE *
+open_in(const char *name)
 {
-	char	path[128];
+	char	 path[128];
 	FILE	*f;
-	size_t	n;
 
 	snprintf(path, sizeof(path), "%s/%s", dir, name);
 	assert_non_null(f = fopen(path, "rb"));
+	return f;
+}
+
+static size_t
+slurp(const char *name, uint8_t *buf, size_t cap)
+{
+	FILE	*f = open_in(name);
+	size_t	n;
+
 	n = fread(buf, 1, cap, f);
 	fclose(f);
 	return n;
@@ -582,15 +591,46 @@ soft_sign(void *ctx, int hash_nid, const uint8_t *dgst, size_t dlen,
 static EVP_PKEY *
 load_key(void)
 {
-	char		 path[128];
-	FILE		*f;
+	FILE		*f = open_in("k.pem");
 	EVP_PKEY	*k;
 
-	snprintf(path, sizeof(path), "%s/k.pem", dir);
-	assert_non_null(f = fopen(path, "r"));
 	assert_non_null(k = PEM_read_PrivateKey(f, NULL, NULL, NULL));
 	fclose(f);
 	return k;
+}
+
+static X509 *
+load_ca(void)
+{
+	FILE	*f = open_in("ca.pem");
+	X509	*ca;
+
+	assert_non_null(ca = PEM_read_X509(f, NULL, NULL, NULL));
+	fclose(f);
+	return ca;
+}
+
+/*
+ * A fresh response read by OpenSSL: successful, its signature verified
+ * against the certificate it carries.  The caller frees it.
+ */
+static OCSP_BASICRESP *
+fresh_read(const uint8_t *out, size_t n)
+{
+	const uint8_t	*p = out;
+	OCSP_RESPONSE	*resp;
+	OCSP_BASICRESP	*bs;
+	X509_STORE	*store;
+
+	assert_non_null(resp = d2i_OCSP_RESPONSE(NULL, &p, (long)n));
+	assert_int_equal(OCSP_response_status(resp),
+	    OCSP_RESPONSE_STATUS_SUCCESSFUL);
+	assert_non_null(bs = OCSP_response_get1_basic(resp));
+	assert_non_null(store = X509_STORE_new());
+	assert_int_equal(OCSP_basic_verify(bs, NULL, store, OCSP_NOVERIFY), 1);
+	X509_STORE_free(store);
+	OCSP_RESPONSE_free(resp);
+	return bs;
 }
 
 /*
@@ -603,14 +643,11 @@ static void
 nonce_one(EVP_PKEY *k, const char *file, int want, int64_t now)
 {
 	uint8_t			 pre[4096], out[8192], nonce[32];
-	const uint8_t		*p;
 	size_t			 plen, n, i;
 	struct ocsp_single	 a, b;
 	const char		*why;
-	OCSP_RESPONSE		*resp;
 	OCSP_BASICRESP		*bs;
 	OCSP_REQUEST		*req;
-	X509_STORE		*store;
 	ASN1_GENERALIZEDTIME	*rev, *thisu, *nextu;
 	struct tm		 tm;
 	int			 reason;
@@ -628,13 +665,7 @@ nonce_one(EVP_PKEY *k, const char *file, int want, int64_t now)
 	assert_memory_equal(a.id.der, b.id.der, a.id.der_len);
 	assert_int_equal(a.next_update, b.next_update);
 
-	p = out;
-	assert_non_null(resp = d2i_OCSP_RESPONSE(NULL, &p, (long)n));
-	assert_int_equal(OCSP_response_status(resp),
-	    OCSP_RESPONSE_STATUS_SUCCESSFUL);
-	assert_non_null(bs = OCSP_response_get1_basic(resp));
-	assert_non_null(store = X509_STORE_new());
-	assert_int_equal(OCSP_basic_verify(bs, NULL, store, OCSP_NOVERIFY), 1);
+	bs = fresh_read(out, n);
 	assert_non_null(req = OCSP_REQUEST_new());
 	assert_non_null(OCSP_request_add1_nonce(req, nonce, sizeof(nonce)));
 	assert_int_equal(OCSP_check_nonce(req, bs), 1);
@@ -648,9 +679,7 @@ nonce_one(EVP_PKEY *k, const char *file, int want, int64_t now)
 	assert_int_equal(ASN1_TIME_to_tm(thisu, &tm), 1);
 	assert_int_equal(timegm(&tm), now);
 	OCSP_REQUEST_free(req);
-	X509_STORE_free(store);
 	OCSP_BASICRESP_free(bs);
-	OCSP_RESPONSE_free(resp);
 }
 
 static void
@@ -658,9 +687,8 @@ test_nonce_sign(void **state)
 {
 	EVP_PKEY	*k;
 	X509		*ca;
-	FILE		*f;
 	BIGNUM		*bn;
-	char		 path[128], hex[OCSP_RESPONDER_HEX], *want;
+	char		 hex[OCSP_RESPONDER_HEX], *want;
 	uint8_t		 ra[4096], out[8192], *cut;
 	size_t		 la, i;
 	int64_t		 now = time(NULL);
@@ -693,10 +721,7 @@ test_nonce_sign(void **state)
 	}
 
 	/* The responder's serial as the CA names its label file. */
-	snprintf(path, sizeof(path), "%s/ca.pem", dir);
-	assert_non_null(f = fopen(path, "r"));
-	assert_non_null(ca = PEM_read_X509(f, NULL, NULL, NULL));
-	fclose(f);
+	ca = load_ca();
 	assert_non_null(bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(ca),
 	    NULL));
 	assert_non_null(want = BN_bn2hex(bn));
@@ -719,20 +744,15 @@ static void
 unknown_one(EVP_PKEY *k, size_t nlen, int64_t now)
 {
 	uint8_t			 pre[4096], q[4096], out[8192], nonce[32];
-	const uint8_t		*p;
 	size_t			 plen, n;
 	struct ocsp_single	 a, b;
 	struct ocsp_certid	 id;
 	const char		*why;
-	char			 path[128];
-	FILE			*f;
 	X509			*ca;
 	ASN1_INTEGER		*ser;
 	OCSP_CERTID		*cid, *cid_a;
-	OCSP_RESPONSE		*resp;
 	OCSP_BASICRESP		*bs;
 	OCSP_REQUEST		*req;
-	X509_STORE		*store;
 	ASN1_GENERALIZEDTIME	*rev, *thisu, *nextu;
 	struct tm		 tm;
 	int			 status, reason;
@@ -750,10 +770,7 @@ unknown_one(EVP_PKEY *k, size_t nlen, int64_t now)
 	assert_memory_equal(b.id.der, id.der, id.der_len);
 	assert_int_equal(b.next_update, a.next_update);
 
-	snprintf(path, sizeof(path), "%s/ca.pem", dir);
-	assert_non_null(f = fopen(path, "r"));
-	assert_non_null(ca = PEM_read_X509(f, NULL, NULL, NULL));
-	fclose(f);
+	ca = load_ca();
 	assert_non_null(ser = ASN1_INTEGER_new());
 	assert_int_equal(ASN1_INTEGER_set(ser, 0x0c), 1);
 	assert_non_null(cid = OCSP_cert_id_new(EVP_sha1(),
@@ -762,13 +779,7 @@ unknown_one(EVP_PKEY *k, size_t nlen, int64_t now)
 	assert_non_null(cid_a = OCSP_cert_id_new(EVP_sha1(),
 	    X509_get_subject_name(ca), X509_get0_pubkey_bitstr(ca), ser));
 
-	p = out;
-	assert_non_null(resp = d2i_OCSP_RESPONSE(NULL, &p, (long)n));
-	assert_int_equal(OCSP_response_status(resp),
-	    OCSP_RESPONSE_STATUS_SUCCESSFUL);
-	assert_non_null(bs = OCSP_response_get1_basic(resp));
-	assert_non_null(store = X509_STORE_new());
-	assert_int_equal(OCSP_basic_verify(bs, NULL, store, OCSP_NOVERIFY), 1);
+	bs = fresh_read(out, n);
 	assert_int_equal(OCSP_resp_count(bs), 1);
 	assert_int_equal(OCSP_resp_find_status(bs, cid, &status, &reason,
 	    &rev, &thisu, &nextu), 1);
@@ -794,9 +805,7 @@ unknown_one(EVP_PKEY *k, size_t nlen, int64_t now)
 		assert_int_equal(OCSP_BASICRESP_get_ext_count(bs), 0);
 	}
 	OCSP_REQUEST_free(req);
-	X509_STORE_free(store);
 	OCSP_BASICRESP_free(bs);
-	OCSP_RESPONSE_free(resp);
 	OCSP_CERTID_free(cid);
 	OCSP_CERTID_free(cid_a);
 	ASN1_INTEGER_free(ser);
