@@ -97,6 +97,14 @@
 #define BR_SIZE		4096
 #define BR_GROUP	0
 #define CQE_BATCH	256
+/*
+ * How long one turn handles completions before it submits what they
+ * queued (replies, reads) and takes the rest at the next: a burst of
+ * 100,000 pipelined requests is then read over many short turns, each
+ * closing what is due, instead of one turn that parses all of it while
+ * every other connection's reply waits (bench/rounds.py).
+ */
+#define TURN_NS		(2 * 1000 * 1000)
 #define SEND_IOV	64		/* iovecs in one sendmsg: 32 replies */
 #define LINGER_SECONDS	2
 #define DRAIN_SECONDS	10
@@ -1947,6 +1955,7 @@ loop_run(struct serve_cfg *cfg, int lfd, const struct loop_parts *lp)
 	struct io_uring_cqe	*cqes[CQE_BATCH];
 	sigset_t		 mask;
 	unsigned		 i, n;
+	int64_t			 turn;
 	int			 rc;
 
 	memset(&l, 0, sizeof(l));
@@ -1998,14 +2007,20 @@ loop_run(struct serve_cfg *cfg, int lfd, const struct loop_parts *lp)
 			err(1, "io_uring_submit_and_wait");
 		}
 		l.now = now_s();
+		turn = now_ns(CLOCK_MONOTONIC) + TURN_NS;
 		while ((n = io_uring_peek_batch_cqe(&l.ring, cqes,
 		    CQE_BATCH)) > 0) {
-			for (i = 0; i < n; i++)
-				on_cqe(&l, cqes[i]);
-			io_uring_cq_advance(&l.ring, n);
+			for (i = 0; i < n; ) {
+				on_cqe(&l, cqes[i++]);
+				if (now_ns(CLOCK_MONOTONIC) >= turn)
+					break;
+			}
+			io_uring_cq_advance(&l.ring, i);
 			/* Its signatures start now, not at the turn's end. */
 			if (rounds_due(l.rs))
 				loop_rounds(&l, false);
+			if (i < n)
+				break;
 		}
 		loop_rounds(&l, true);
 		loop_release(&l);
