@@ -208,7 +208,9 @@ run: deps all
 
 # The standard comparison (doc/design.md "Performance contract"): a demo
 # server on loopback, the signing and HTTP ceilings, / and /ers, one table
-# with the ratios and the server's peak RSS.  A few minutes; results in
+# with the ratios and the server's peak RSS, the live rounds of 1,000 and
+# 102,400 requests (bench/rounds.py), then the performance targets with
+# each one's figure of this sitting.  A few minutes; results in
 # $(B)/bench-run.
 bench: $(B)/carimbo
 	@python3 bench/suite.py --carimbo $(B)/carimbo --out $(B)/bench-run

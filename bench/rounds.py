@@ -192,16 +192,8 @@ def show(r):
               ROUND_MAX_MS))
 
 
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--carimbo", default="build/carimbo")
-    ap.add_argument("--out", default="build/bench-run")
-    ap.add_argument("--workers", type=int,
-                    default=int(os.environ.get("BENCH_WORKERS", "2")))
-    ap.add_argument("--bursts", default="1000,102400")
-    a = ap.parse_args()
-    a.carimbo = os.path.abspath(a.carimbo)
-    os.makedirs(a.out, exist_ok=True)
+def run(a):
+    """Both bursts against a server of their own: the results, or exit."""
     tmp = tempfile.mkdtemp(prefix="carimbo-rounds-")
     state = os.path.join(tmp, "state")
     srv = None
@@ -239,15 +231,35 @@ def main():
         if srv is not None:
             suite.stop(srv)
         shutil.rmtree(tmp, ignore_errors=True)
+    with open(os.path.join(a.out, "rounds.json"), "w") as f:
+        json.dump(res, f, indent=1)
+    return res
+
+
+def failed(res):
+    """The bursts with an error, a wrong answer or a key use that does not
+    add up."""
+    return [r["requests"] for r in res
+            if r["bench_exit"] != 0 or r["errors"] or r["ok"] != r["requests"]
+            or not r["key_use_ok"] or r["probe_health_bad"]
+            or r["probe_token_bad"]]
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--carimbo", default="build/carimbo")
+    ap.add_argument("--out", default="build/bench-run")
+    ap.add_argument("--workers", type=int,
+                    default=int(os.environ.get("BENCH_WORKERS", "2")))
+    ap.add_argument("--bursts", default="1000,102400")
+    a = ap.parse_args()
+    a.carimbo = os.path.abspath(a.carimbo)
+    os.makedirs(a.out, exist_ok=True)
+    res = run(a)
     print()
     for r in res:
         show(r)
-    with open(os.path.join(a.out, "rounds.json"), "w") as f:
-        json.dump(res, f, indent=1)
-    bad = [r["requests"] for r in res
-           if r["bench_exit"] != 0 or r["errors"] or r["ok"] != r["requests"]
-           or not r["key_use_ok"] or r["probe_health_bad"]
-           or r["probe_token_bad"]]
+    bad = failed(res)
     if bad:
         sys.exit("live rounds with errors: %s" % bad)
 

@@ -201,6 +201,24 @@ def stop(srv):
         srv.wait()
 
 
+def start(a, state, conf, workers, logname):
+    """carimbo serve on the demo state with that many signing workers, on
+    a loopback port: (process, port)."""
+    bconf = os.path.join(state, "bench-w%d.conf" % workers)
+    with open(conf) as f, open(bconf, "w") as g:
+        g.write(f.read() + "\n# make bench\nworkers = %d\n" % workers)
+    srv = subprocess.Popen([a.carimbo, "serve", "-c", bconf, "--listen",
+                            "127.0.0.1:0"], stdout=subprocess.PIPE,
+                           stderr=open(os.path.join(a.out, logname), "wb"))
+    line = srv.stdout.readline().decode()
+    m = re.match(r"listening on 127\.0\.0\.1:(\d+)", line)
+    if not m:
+        stop(srv)
+        sys.exit("make bench: the server did not start: %r (see %s)" % (
+            line, os.path.join(a.out, logname)))
+    return srv, int(m.group(1))
+
+
 WRK_RUNS = ((64, 1), (64, PIPELINE), (512, 1), (512, PIPELINE))
 
 
@@ -227,6 +245,52 @@ def wrk_runs(a, state):
     return out
 
 
+def target_table(r, ceil_rate, inflight_kib, live):
+    """The issue's targets, each (name, measured, goal, met or None)."""
+    t = []
+
+    def ratio(name, a, b, goal):
+        v = rate(a) / b if rate(a) and b else None
+        t.append((name, v, ">= %g" % goal, None if v is None else
+                  v >= goal))
+
+    def most(name, v, goal):
+        t.append((name, v, "<= %g" % goal, None if v is None else
+                  v <= goal))
+    hsm = [rate(r.get(k)) for k in ("hsm1a", "hsm1b") if rate(r.get(k))]
+    hsm = sum(hsm) / len(hsm) if hsm else None
+    ratio("1. / 64 conns, 1 worker : raw signing, 1 thread",
+          r.get("w1std64"), hsm, 0.85)
+    cu = cpu_us(r.get("w1std64"))
+    most("1. server CPU per / token outside its signature, us",
+         cu - 1e6 / hsm if cu and hsm else None, 15)
+    ratio("2. / 1 conn : durable ceiling, 1 conn", r.get("std1"),
+          rate(r.get("dur1")), 0.9)
+    ratio("2. /ers 1 conn : durable ceiling, 1 conn", r.get("ers1"),
+          rate(r.get("dur1")), 0.9)
+    ratio("3. /ers 64 conns : durable ceiling, 64 conns", r.get("ers64"),
+          rate(r.get("dur64")), 0.9)
+    ratio("3. /ers 512 conns : HTTP ceiling, 512 conns", r.get("ers512"),
+          ceil_rate("ceil512"), 0.8)
+    ratio("4. /ers 64 conns x%d : HTTP ceiling, same" % PIPELINE,
+          r.get("ers64p"), ceil_rate("ceil64p"), 0.5)
+    most("4. server CPU per /ers answer, 64 conns x%d, us" % PIPELINE,
+         cpu_us(r.get("ers64p")), 4)
+    for n in (1000, 102400):
+        lr = [x for x in live or () if x["requests"] == n]
+        most("5. live round of %d: slowest /health beside it, ms" % n,
+             lr[0]["probe_health_ms_max"] if lr else None, 50)
+    for key, name in (("w1std64", "/ 64 conns, 1 worker"),
+                      ("std64", "/ 64 conns"), ("ers64", "/ers 64 conns")):
+        j = r.get(key)
+        most("6. p99 of %s, ms" % name,
+             j["latency_ms"]["p99"] if j and j.get("latency_ms") else None,
+             10)
+    t.append(("6. memory per in-flight /ers request, KiB", inflight_kib,
+              "stated", None))
+    return t
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--carimbo", default="build/carimbo")
@@ -235,6 +299,8 @@ def main():
                     default=float(os.environ.get("BENCH_SECONDS", "5")))
     ap.add_argument("--workers", type=int,
                     default=int(os.environ.get("BENCH_WORKERS", "2")))
+    ap.add_argument("--no-rounds", action="store_true",
+                    help="skip the live rounds (bench/rounds.py)")
     a = ap.parse_args()
     a.carimbo = os.path.abspath(a.carimbo)
     os.makedirs(a.out, exist_ok=True)
@@ -244,6 +310,7 @@ def main():
     t0 = time.monotonic()
     srv = None
     wrk_out = None
+    live = None
     try:
         log("make bench: demo state, server on loopback, %s s per run, "
             "server workers = %d" % (d, a.workers))
@@ -252,19 +319,23 @@ def main():
         subprocess.run([a.carimbo, "init", "--demo", state], check=True,
                        capture_output=True, timeout=300)
         conf = os.path.join(state, "carimbo.conf")
-        bconf = os.path.join(state, "bench.conf")
-        with open(conf) as f, open(bconf, "w") as g:
-            g.write(f.read() + "\n# make bench\nworkers = %d\n" % a.workers)
-        srv = subprocess.Popen([a.carimbo, "serve", "-c", bconf, "--listen",
-                                "127.0.0.1:0"], stdout=subprocess.PIPE,
-                               stderr=open(os.path.join(a.out, "server.log"),
-                                           "wb"))
-        line = srv.stdout.readline().decode()
-        m = re.match(r"listening on 127\.0\.0\.1:(\d+)", line)
-        if not m:
-            sys.exit("make bench: the server did not start: %r (see %s)" % (
-                line, os.path.join(a.out, "server.log")))
-        port = int(m.group(1))
+        s = Suite(a)
+        d1 = "%g" % a.seconds
+        # Target 1 (doc/performance.md "Targets"): / with one signing
+        # worker against the raw one-thread rate of the same key, measured
+        # just before and just after it.
+        srv, port = start(a, state, conf, 1, "server-w1.log")
+        url = "http://127.0.0.1:%d/" % port
+        s.run("hsm1a", "raw signing, 1 thread", ["--hsm", "-c", conf,
+              "--threads", "1", "--duration", d1])
+        s.run("w1std64", "/ 64 conns, 1 worker", [
+              "--url", url, "--connections", "64", "--duration", d1,
+              "-c", conf], srv=srv.pid)
+        s.run("hsm1b", "raw signing, 1 thread (after)", ["--hsm", "-c", conf,
+              "--threads", "1", "--duration", d1])
+        stop(srv)
+        srv = None
+        srv, port = start(a, state, conf, a.workers, "server.log")
         url = "http://127.0.0.1:%d/" % port
         q = tsq(tmp)
         st, body = post(port, "/", q)
@@ -277,7 +348,6 @@ def main():
         if ers_status == 200:
             size = len(ers_body)
 
-        s = Suite(a)
         sig = {}
         inflight_kib = None
         common = ["-c", conf]
@@ -348,6 +418,10 @@ def main():
         # (not a dependency): wrk-compare.sh starts its own server on the
         # state, so ours had to stop first.
         wrk_out = wrk_runs(a, state) if ers_status == 200 else None
+        if ers_status == 200 and not a.no_rounds:
+            import rounds   # bench/rounds.py; it imports this file
+            a.bursts = "1000,102400"
+            live = rounds.run(a)
     finally:
         if srv is not None:
             stop(srv)
@@ -366,6 +440,9 @@ def main():
             rate(r.get("hsm%d" % min(a.workers, 2)))),
         "std1": ("of raw signing, 1 thread", rate(r.get("hsm1"))),
     }
+    hsm1 = [rate(r.get(k)) for k in ("hsm1a", "hsm1b") if rate(r.get(k))]
+    ratios["w1std64"] = ("of raw signing, 1 thread (mean of before and "
+                         "after)", sum(hsm1) / len(hsm1) if hsm1 else None)
     for n in (1, 64, 512):
         for pl in (1, PIPELINE):
             p = "p" if pl > 1 else ""
@@ -454,6 +531,25 @@ def main():
               "thread, %s s a run):" % d)
         for line in wrk_out:
             print("  " + line if line else "")
+    if live:
+        print()
+        print("live rounds (bench/rounds.py, server workers = %d):" %
+              a.workers)
+        import rounds
+        for lr in live:
+            rounds.show(lr)
+    targets = target_table(r, ceil_rate, inflight_kib, live)
+    print()
+    print("targets (issue \"Performance against the floors\"; ratios from "
+          "runs of this sitting)")
+    hdr = "%-62s %9s %9s  %s" % ("target", "measured", "goal", "")
+    print(hdr)
+    print("-" * len(hdr))
+    for name, v, goal, ok in targets:
+        print("%-62s %9s %9s  %s" % (
+            name, "-" if v is None else "%.3f" % v if v < 10 else
+            "%.1f" % v, goal, "" if ok is None else "met" if ok
+            else "NOT MET"))
     print("total time: %.0f s; JSON and SVG in %s" % (
         time.monotonic() - t0, a.out))
     summary = {"runs": {k: v for k, v in r.items()},
@@ -462,11 +558,16 @@ def main():
                "loadavg_before": load_before, "loadavg_after": load_after,
                "ers_skipped": ers_note, "ers_key_use": sig,
                "ers_inflight_kib_per_request": inflight_kib,
-               "wrk": wrk_out}
+               "wrk": wrk_out, "live_rounds": live,
+               "targets": [{"target": n, "measured": v, "goal": g, "met": ok}
+                           for n, v, g, ok in targets]}
     with open(os.path.join(a.out, "summary.json"), "w") as f:
         json.dump(summary, f, indent=1)
     bad = [n for k, n, j, note in s.rows if j is None or note]
     bad += ["key use of " + k for k, g in sig.items() if not key_use_ok(g)]
+    if live:
+        import rounds
+        bad += ["live round of %d" % n for n in rounds.failed(live)]
     if bad:
         print("runs with errors: " + ", ".join(bad))
         sys.exit(1)
