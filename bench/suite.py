@@ -261,6 +261,8 @@ def target_table(r, ceil_rate, inflight_kib, live):
     hsm = sum(hsm) / len(hsm) if hsm else None
     ratio("1. / 64 conns, 1 worker : raw signing, 1 thread",
           r.get("w1std64"), hsm, 0.85)
+    ratio("1. / 64 conns, 1 worker : raw signing, HTTP at its rate beside",
+          r.get("w1std64"), rate(r.get("hsm1c")), 0.85)
     cu = cpu_us(r.get("w1std64"))
     most("1. server CPU per / token outside its signature, us",
          cu - 1e6 / hsm if cu and hsm else None, 15)
@@ -333,8 +335,26 @@ def main():
               "-c", conf], srv=srv.pid)
         s.run("hsm1b", "raw signing, 1 thread (after)", ["--hsm", "-c", conf,
               "--threads", "1", "--duration", d1])
+        std_size = len(post(port, "/", tsq(tmp))[1])
         stop(srv)
         srv = None
+        # The same signer with the HTTP work of that run beside it: the
+        # trivial responder and its client at /'s rate, answers of /'s
+        # size, on the same two cores (what the ratio above cannot have
+        # when the client, the loop and the worker share them).
+        w1 = rate(s.results.get("w1std64"))
+        if w1:
+            beside = subprocess.Popen(
+                [a.carimbo, "bench", "--ceiling", "--body-size",
+                 str(std_size), "--connections", "64", "--rate",
+                 "%d" % w1, "--duration", "%g" % (a.seconds + 1.5),
+                 "--quiet", "--json", os.path.join(a.out, "beside.json")],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            time.sleep(0.5)
+            s.run("hsm1c", "raw signing, 1 thread, HTTP at /'s rate "
+                  "beside", ["--hsm", "-c", conf, "--threads", "1",
+                             "--duration", d1])
+            beside.wait(timeout=a.seconds * 4 + 60)
         srv, port = start(a, state, conf, a.workers, "server.log")
         url = "http://127.0.0.1:%d/" % port
         q = tsq(tmp)
