@@ -141,6 +141,7 @@ def burst(a, port, url, conf, n, srv_pid, q):
         "round_close_to_last_reply_ms_mean": 1e3 * rl_s / max(rl_n, 1),
         "round_close_to_last_reply_ms_buckets": hist(
             m0, m1, "carimbo_round_latency_seconds"),
+        "loop_turn_buckets": hist(m0, m1, "carimbo_loop_turn_seconds"),
         "signing": g,
         # One signature per tree, anchor, audit stamp and probe token:
         # not one per /ers request.
@@ -174,6 +175,12 @@ def show(r):
               r["round_close_to_last_reply_ms_mean"], ", ".join(
                   "<=%gs: %d" % b
                   for b in r["round_close_to_last_reply_ms_buckets"])))
+    tb = r["loop_turn_buckets"]
+    print("  the loop's turns: %d, the longest <= %g ms; %d over %d ms "
+          "(round_max_ms)" % (
+              sum(c for _, c in tb), 1e3 * tb[-1][0] if tb else 0,
+              sum(c for le, c in tb if le > ROUND_MAX_MS / 1e3),
+              ROUND_MAX_MS))
     g = r["signing"]
     print("  signatures: %d = %d trees + %d anchors + %d stamps + %d "
           "probe tokens (%s)" % (

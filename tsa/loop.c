@@ -198,6 +198,13 @@ struct stats {
 	uint64_t	 ocsp_nonce[2];		/* [0] without, [1] echoed */
 	/* ... for a serial never issued: tryLater, or signed "unknown". */
 	uint64_t	 ocsp_unknown[2];	/* [0] tryLater, [1] signed */
+	/* A turn's work, from its wake-up to its next submission, in ns. */
+	struct prom_hist turn;
+};
+
+static const int64_t turn_le[] = {
+	50000, 100000, 250000, 500000, 1000000, 2500000, 5000000,
+	10000000, 25000000, 50000000, 100000000, 250000000, 1000000000,
 };
 
 struct loop {
@@ -695,6 +702,10 @@ reply_metrics(struct loop *l, struct conn *c, const struct http_req *hr)
 	    "carimbo_round_latency_seconds", "From a round's close to its "
 	    "last reply released, ledger record durable.", &rst->latency,
 	    1e-9);
+	n += prom_hist_write(body + n, sizeof(body) - n,
+	    "carimbo_loop_turn_seconds", "One turn of the event loop: from "
+	    "the completions it woke for to its next submission, while no "
+	    "reply it made leaves.", &l->st.turn, 1e-9);
 	signer_sign_times(l->sg, &sign);
 	n += prom_hist_write(body + n, sizeof(body) - n,
 	    "carimbo_signing_seconds", "One PKCS#11 signature (C_SignInit "
@@ -1955,7 +1966,7 @@ loop_run(struct serve_cfg *cfg, int lfd, const struct loop_parts *lp)
 	struct io_uring_cqe	*cqes[CQE_BATCH];
 	sigset_t		 mask;
 	unsigned		 i, n;
-	int64_t			 turn;
+	int64_t			 woke, turn;
 	int			 rc;
 
 	memset(&l, 0, sizeof(l));
@@ -1968,6 +1979,8 @@ loop_run(struct serve_cfg *cfg, int lfd, const struct loop_parts *lp)
 	l.lfd = lfd;
 	l.afd = lp->afd;
 	l.efd = signer_eventfd(l.sg);
+	prom_hist_init(&l.st.turn, turn_le, sizeof(turn_le) /
+	    sizeof(turn_le[0]));
 	l.clients = clients_new();
 	l.now = now_s();
 	l.ocsp = ocsp_tab_new();
@@ -2007,7 +2020,8 @@ loop_run(struct serve_cfg *cfg, int lfd, const struct loop_parts *lp)
 			err(1, "io_uring_submit_and_wait");
 		}
 		l.now = now_s();
-		turn = now_ns(CLOCK_MONOTONIC) + TURN_NS;
+		woke = now_ns(CLOCK_MONOTONIC);
+		turn = woke + TURN_NS;
 		while ((n = io_uring_peek_batch_cqe(&l.ring, cqes,
 		    CQE_BATCH)) > 0) {
 			for (i = 0; i < n; ) {
@@ -2025,6 +2039,7 @@ loop_run(struct serve_cfg *cfg, int lfd, const struct loop_parts *lp)
 		loop_rounds(&l, true);
 		loop_release(&l);
 		flush_dirty(&l);
+		prom_hist_observe(&l.st.turn, now_ns(CLOCK_MONOTONIC) - woke);
 		if (l.draining && l.nconns == 0 && l.inflight == 0 &&
 		    rounds_idle(l.rs))
 			break;
