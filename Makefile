@@ -238,7 +238,7 @@ fuzz: $(B)/libcarimbo.a
 	  echo "  FUZZ $$n"; \
 	  srcs=; for s in $(SRC); do \
 	    grep -q "^#include \"$$s\"" $$f || srcs="$$srcs $$s"; done; \
-	  clang $(CPPFLAGS) -g -O1 -fsanitize=fuzzer,address,undefined \
+	  clang $(CPPFLAGS) -I$(B) -g -O1 -fsanitize=fuzzer,address,undefined \
 	    -fno-sanitize-recover=undefined \
 	    -o build-fuzz/$$n $$f $$srcs $(LDLIBS) || exit 1; \
 	done
