@@ -99,6 +99,23 @@ def signing(m0, m1):
                     "carimbo_ledger_write_seconds_count", 0), 1)}
 
 
+def timing(m0, m1):
+    """Where a round's time went over a run, from /metrics: means in ms
+    of the ledger write (submission to durable), one signature, and a
+    round's close to its last reply released."""
+    d = {k: m1.get(k, 0) - m0.get(k, 0) for k in m1}
+
+    def mean(name):
+        n = d.get(name + "_count", 0)
+        return 1e3 * d.get(name + "_sum", 0) / n if n else None
+    return {"rounds": d.get("carimbo_rounds_total", 0),
+            "requests": d.get("carimbo_round_requests_sum", 0),
+            "write_ms": mean("carimbo_ledger_write_seconds"),
+            "sign_ms": mean("carimbo_signing_seconds"),
+            "close_to_release_ms": mean("carimbo_round_latency_seconds"),
+            "turn_ms": mean("carimbo_loop_turn_seconds")}
+
+
 def key_use_ok(g):
     """An /ers run signed one token per tree, the anchors and the clock
     audit log's stamps, nothing else."""
@@ -313,6 +330,7 @@ def main():
     srv = None
     wrk_out = None
     live = None
+    times = {}      # run key: timing()
     try:
         log("make bench: demo state, server on loopback, %s s per run, "
             "server workers = %d" % (d, a.workers))
@@ -330,9 +348,11 @@ def main():
         url = "http://127.0.0.1:%d/" % port
         s.run("hsm1a", "raw signing, 1 thread", ["--hsm", "-c", conf,
               "--threads", "1", "--duration", d1])
+        m0 = metrics(port)
         s.run("w1std64", "/ 64 conns, 1 worker", [
               "--url", url, "--connections", "64", "--duration", d1,
               "-c", conf], srv=srv.pid)
+        times["w1std64"] = timing(m0, metrics(port))
         s.run("hsm1b", "raw signing, 1 thread (after)", ["--hsm", "-c", conf,
               "--threads", "1", "--duration", d1])
         std_size = len(post(port, "/", tsq(tmp))[1])
@@ -375,8 +395,10 @@ def main():
         # drifts between runs far more than within a pair.
         s.run("hsm1", "raw signing, 1 thread", ["--hsm", "-c", conf,
               "--threads", "1", "--duration", d])
+        m0 = metrics(port)
         s.run("std1", "/ 1 conn", ["--url", url, "--connections", "1",
               "--duration", d, *common], srv=srv.pid)
+        times["std1"] = timing(m0, metrics(port))
         s.run("hsm2", "raw signing, 2 threads", ["--hsm", "-c", conf,
               "--threads", "2", "--duration", d])
         s.run("std64", "/ 64 conns", ["--url", url, "--connections", "64",
@@ -426,7 +448,9 @@ def main():
                         ["--url", url + "ers", "--connections", str(n),
                          "--pipeline", str(pl), "--duration", d, *common],
                         svg=(n == 64 and pl == 1), srv=srv.pid)
-                    sig[key] = signing(m0, metrics(port))
+                    m1 = metrics(port)
+                    sig[key] = signing(m0, m1)
+                    times[key] = timing(m0, m1)
                     ceiling(n, pl, "b")
             # The largest in-flight load came last: 512 x 16 requests.
             inflight_kib = (vm_hwm_kib(srv.pid) - hwm_before_ers) / (
@@ -538,6 +562,25 @@ def main():
                 "signatures = trees + anchors + stamps" if key_use_ok(g)
                 else "MISMATCH: signatures %s" % g["signatures_by_kind"]))
         print()
+    if times:
+        # A request's wait, piece by piece: at one connection, the
+        # client's period (1 / rate) against the write and the round.
+        print("%-30s %9s %9s %9s %9s %13s %9s" % (
+            "where a round's time goes", "req/round", "period ms",
+            "write ms", "sign ms", "close->reply", "turn ms"))
+        for key, name, j, note in s.rows:
+            t = times.get(key)
+            if t is None or not rate(j):
+                continue
+
+            def f(v):
+                return "%.3f" % v if v is not None else "-"
+            print("%-30s %9.1f %9.3f %9s %9s %13s %9s" % (
+                name, t["requests"] / max(t["rounds"], 1),
+                1e3 * j.get("connections", 1) * j.get("pipeline", 1) /
+                rate(j), f(t["write_ms"]), f(t["sign_ms"]),
+                f(t["close_to_release_ms"]), f(t["turn_ms"])))
+        print()
     if ers_note:
         print("note: " + ers_note)
     if inflight_kib is not None:
@@ -577,6 +620,7 @@ def main():
                "server_workers": a.workers, "seconds_per_run": a.seconds,
                "loadavg_before": load_before, "loadavg_after": load_after,
                "ers_skipped": ers_note, "ers_key_use": sig,
+               "round_times": times,
                "ers_inflight_kib_per_request": inflight_kib,
                "wrk": wrk_out, "live_rounds": live,
                "targets": [{"target": n, "measured": v, "goal": g, "met": ok}
