@@ -50,6 +50,7 @@
 
 #define INIT_TOKEN	"carimbo"
 #define INIT_TSA_KEY	"tsa"
+#define INIT_UNIT	"1"	/* unit_id, in carimbo.conf and the TSA's cert */
 #define INIT_O		"carimbo demo"
 #define INIT_C		"PT"
 #define INIT_URL	"http://127.0.0.1:8318"
@@ -393,6 +394,7 @@ init_ca(const char *state, const struct init_opts *o)
 	h.user_ca_cn = cn[2];
 	h.tsa_cn = cn[3];
 	h.tsa_key = INIT_TSA_KEY;
+	h.unit_id = atoi(INIT_UNIT);
 	h.root_pem = init_path(state, "root.pem");
 	h.chain_pem = init_path(state, "tsa-chain.pem");
 	/* The root signs at its ceremony; `ca import` finishes the rest. */
@@ -438,7 +440,7 @@ init_conf(const char *state, const struct init_opts *o)
 	    "# Paths are relative to this file's folder; conf/carimbo.conf\n"
 	    "# in the source tree lists every key with its default.\n"
 	    "\n"
-	    "unit_id = 1\n"
+	    "unit_id = " INIT_UNIT "\n"
 	    "listen = 127.0.0.1:8318\n"
 	    "\n"
 	    "pkcs11_module = %s\n"

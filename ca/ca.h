@@ -46,6 +46,7 @@
 #define QC_MAX_EXPONENT	18	/* |exponent| of a QcLimitValue */
 #define CA_MAX_OCSP_HOURS (7 * 24)	/* validity of a pre-signed response */
 #define CA_MAX_OCSP_DAYS 366	/* validity of a responder certificate */
+#define CA_MAX_UNIT	65535	/* unit ids: 16 bits of a token's serial */
 
 /* The three CAs.  Their names are in URLs and on the command line. */
 enum ca_issuer {
@@ -159,6 +160,7 @@ struct db_cert {
 	time_t		 revoked_at;	/* 0: not revoked */
 	time_t		 invalidity;	/* 0: none */
 	int		 reason;	/* RFC 5280 5.3.1 CRLReason, -1: none */
+	int		 unit_id;	/* tsa: the unit's id; -1: none */
 	uint8_t		*der;		/* db_cert_get only; caller frees */
 	size_t		 derlen;
 };
@@ -322,8 +324,9 @@ X509		*db_ca_cert(struct db *, enum ca_issuer,
  * database (inside a transaction).  Caller frees.  NULL + log line.
  */
 ASN1_INTEGER	*db_serial_new(struct db *);
+/* unit: a TSA certificate's unit id, or -1 (none recorded). */
 int		 db_cert_add(struct db *, enum ca_issuer, enum cert_profile,
-		    const X509 *, const char *key_label);
+		    const X509 *, const char *key_label, int unit);
 /* 1 and *c (free c->der), 0 if no such serial, -1 on error. */
 int		 db_cert_get(struct db *, const char *serial, struct db_cert *);
 /* 0, or -1 (with a log line) if absent or revoked already. */
@@ -332,6 +335,18 @@ int		 db_cert_revoke(struct db *, const char *serial, int reason,
 /* Calls fn on every row (issuer NULL: all), or the revoked ones. */
 int		 db_cert_each(struct db *, const char *issuer, int revoked_only,
 		    void (*fn)(const struct db_cert *, void *), void *);
+/*
+ * The TSA certificate that holds unit id unit at now (not revoked, not
+ * expired; the one that lasts longest if several): 1 and *c (no der),
+ * 0 if none, -1 on error.
+ */
+int		 db_unit_holder(struct db *, int unit, time_t now,
+		    struct db_cert *);
+/*
+ * How many TSA certificates valid at now record no unit id (issued
+ * before the CA recorded them); -1 on error.
+ */
+long long	 db_unit_unknown(struct db *, time_t now);
 /* The next CRL number of the issuer (last + 1, from 1).  -1 on error. */
 long long	 db_crl_next(struct db *, enum ca_issuer);
 int		 db_crl_add(struct db *, enum ca_issuer, long long number,
@@ -415,6 +430,7 @@ struct ca_hier {
 	const char	*org, *country, *url;
 	const char	*root_cn, *tsa_ca_cn, *user_ca_cn, *tsa_cn;
 	const char	*tsa_key;	/* the TSA key's label */
+	int		 unit_id;	/* the TSA's unit id (carimbo.conf) */
 	int		 tsa_reuse;	/* certify tsa_key if on the token */
 	const char	*root_pem, *chain_pem;
 	int		 root_days, ca_days, tsa_days;	/* 0: profile's */
@@ -433,6 +449,8 @@ struct ca_issue_args {
 	int			 days;
 	int			 sscd;
 	const struct qc_opts	*qc;		/* qualified only; or NULL */
+	int			 unit_id;	/* tsa only: 0 to CA_MAX_UNIT */
+	int			 rotate;	/* tsa: the unit's new key */
 };
 /*
  * The one issuing path (`carimbo ca issue`, `ca init`, `init --demo`):
@@ -443,6 +461,15 @@ struct ca_issue_args {
  * change to the database.
  */
 X509		*ca_issue(struct ca *, const struct ca_issue_args *);
+/*
+ * The rule on a TSA certificate's unit id (doc/scale-out.md "The
+ * units"), inside the issuing transaction: refused (-1, with a log line
+ * naming the holder's serial, subject and notAfter) when a certificate
+ * valid at now and not revoked holds unit, unless rotate (the same
+ * unit's next key); rotate without such a holder is refused too.  0 if
+ * it may be issued.
+ */
+int		 ca_unit_check(struct db *, int unit, int rotate, time_t now);
 /* The next CRL v2 of issuer, recorded and published; DER (caller frees). */
 uint8_t		*ca_crl(struct ca *, enum ca_issuer, size_t *len);
 /* Revokes and publishes a fresh CRL of the issuer.  0 or -1. */
@@ -477,6 +504,7 @@ struct ca_import {
 	const char	*root, *tsa_ca, *user_ca;	/* PEM certificates */
 	const char	*crl;		/* the root's CRL, DER or PEM */
 	const char	*tsa_key, *tsa_cn;	/* the TSA's key label and CN */
+	int		 unit_id;	/* the TSA's unit id (carimbo.conf) */
 	const char	*root_pem, *chain_pem;	/* files written for serve */
 };
 /*

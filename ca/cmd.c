@@ -38,7 +38,8 @@ cmd_usage(void)
 	    "[--sscd]\n"
 	    "        [--validation mailbox|individual] [--qc-legislation CC,...]"
 	    "\n"
-	    "        [--qc-limit CUR:AMOUNT[:EXP]] --out CERT.pem\n"
+	    "        [--qc-limit CUR:AMOUNT[:EXP]] [--unit-id N [--rotate]] "
+	    "--out CERT.pem\n"
 	    "  carimbo ca revoke -c CONF SERIAL --reason REASON "
 	    "[--invalidity-date YYYYMMDDHHMMSSZ]\n"
 	    "  carimbo ca crl -c CONF --issuer root|tsa|user --out FILE.crl "
@@ -70,7 +71,7 @@ enum {
 	O_ISSUER, O_PEM, O_ORG, O_COUNTRY, O_URL, O_ROOTCN, O_TSACACN,
 	O_USERCACN, O_TSACN, O_VALIDATION, O_QCLEG, O_QCLIMIT,
 	O_REFRESH, O_MARGIN, O_RENEW, O_OFFLINE, O_CRLDAYS, O_ROOT, O_TSACA,
-	O_USERCA, O_CRL, O_HELP = 'h'
+	O_USERCA, O_CRL, O_UNIT, O_ROTATE, O_HELP = 'h'
 };
 
 static const struct option cmd_opts[] = {
@@ -108,6 +109,8 @@ static const struct option cmd_opts[] = {
 	{ "tsa-ca",		required_argument,	NULL, O_TSACA },
 	{ "user-ca",		required_argument,	NULL, O_USERCA },
 	{ "crl",		required_argument,	NULL, O_CRL },
+	{ "unit-id",		required_argument,	NULL, O_UNIT },
+	{ "rotate",		no_argument,		NULL, O_ROTATE },
 	{ "help",		no_argument,		NULL, O_HELP },
 	{ NULL,			0,			NULL, 0 }
 };
@@ -127,6 +130,7 @@ struct cmd_args {
 	int		 offline;	/* ca init --offline-root */
 	int		 crl_days;	/* ca root-init; 0: 90 */
 	const char	*root, *tsa_ca, *user_ca, *crl;	/* ca import */
+	int		 unit_id, rotate;	/* issue --profile tsa; -1 */
 	time_t		 invalidity;
 	char		*serial;
 };
@@ -160,16 +164,16 @@ cmd_serial(const char *s)
 	return out;
 }
 
-/* A whole number of 1 to max for option opt, or exit 2 naming the range. */
+/* A whole number of min to max for option opt, or exit 2 naming the range. */
 static int
-cmd_int(const char *opt, const char *s, long max, const char *unit)
+cmd_int(const char *opt, const char *s, long min, long max, const char *unit)
 {
 	char	*end;
 	long	 l;
 
 	l = strtol(s, &end, 10);
-	if (*s == '\0' || *end != '\0' || l < 1 || l > max)
-		errx(2, "%s %s: 1 to %ld%s", opt, s, max, unit);
+	if (*s == '\0' || *end != '\0' || l < min || l > max)
+		errx(2, "%s %s: %ld to %ld%s", opt, s, min, max, unit);
 	return (int)l;
 }
 
@@ -201,7 +205,7 @@ cmd_parse(int argc, char **argv, struct cmd_args *a)
 	int		 ch;
 
 	memset(a, 0, sizeof(*a));
-	a->profile = a->keytype = a->reason = a->issuer = -1;
+	a->profile = a->keytype = a->reason = a->issuer = a->unit_id = -1;
 	while ((ch = getopt_long(argc, argv, "c:h", cmd_opts, NULL)) != -1) {
 		switch (ch) {
 		case O_CONF:
@@ -245,7 +249,7 @@ cmd_parse(int argc, char **argv, struct cmd_args *a)
 			a->emails[a->nemails++] = optarg;
 			break;
 		case O_DAYS:
-			a->days = cmd_int("--days", optarg, CA_MAX_DAYS,
+			a->days = cmd_int("--days", optarg, 1, CA_MAX_DAYS,
 			    "");
 			break;
 		case O_SSCD:
@@ -277,7 +281,7 @@ cmd_parse(int argc, char **argv, struct cmd_args *a)
 			a->refresh = 1;
 			break;
 		case O_MARGIN:
-			a->margin = cmd_int("--margin", optarg,
+			a->margin = cmd_int("--margin", optarg, 1,
 			    CA_MAX_CRL_DAYS * 24, " hours");
 			break;
 		case O_QCLEG:
@@ -305,9 +309,16 @@ cmd_parse(int argc, char **argv, struct cmd_args *a)
 		case O_OFFLINE:
 			a->offline = 1;
 			break;
+		case O_UNIT:
+			a->unit_id = cmd_int("--unit-id", optarg, 0,
+			    CA_MAX_UNIT, " (carimbo.conf unit_id)");
+			break;
+		case O_ROTATE:
+			a->rotate = 1;
+			break;
 		case O_CRLDAYS:
 			/* An offline root's CRL lasts until the next ceremony. */
-			a->crl_days = cmd_int("--crl-days", optarg,
+			a->crl_days = cmd_int("--crl-days", optarg, 1,
 			    CA_MAX_CRL_DAYS, "");
 			break;
 		case O_ROOT:
@@ -381,6 +392,14 @@ cmd_issue(struct cmd_args *a)
 	if (a->qc_given && a->profile != CERT_QUALIFIED)
 		errx(2, "issue: --qc-legislation and --qc-limit are for "
 		    "--profile qualified");
+	/* doc/scale-out.md "The units": each TSA certificate is a unit's. */
+	if (a->profile == CERT_TSA && a->unit_id == -1)
+		errx(2, "issue --profile tsa: --unit-id N, the unit_id of the "
+		    "unit's carimbo.conf (--rotate for that unit's next key)");
+	if (a->profile != CERT_TSA && (a->unit_id != -1 || a->rotate))
+		errx(2, "issue: --unit-id and --rotate are for --profile tsa");
+	if (a->rotate && a->unit_id == -1)
+		errx(2, "issue --rotate: --unit-id N names the unit");
 	if (a->csr != NULL) {
 		if (file_read(a->csr, CA_MAX_CSR, &buf, &len) == -1)
 			exit(1);
@@ -404,6 +423,8 @@ cmd_issue(struct cmd_args *a)
 	ia.days = a->days;
 	ia.sscd = a->sscd;
 	ia.qc = a->qc_given ? &a->qc : NULL;
+	ia.unit_id = a->unit_id;
+	ia.rotate = a->rotate;
 	if (!profile_check(a->profile, ia.subject, emails, n))
 		errx(1, "profile %s: request refused",
 		    cert_profile_name(a->profile));
@@ -551,7 +572,7 @@ cmd_ocsp(struct cmd_args *a)
 static void
 cmd_list_one(const struct db_cert *c, void *arg)
 {
-	char	until[32], rev[64];
+	char	until[32], rev[64], unit[16];
 
 	(void)arg;
 	strftime(until, sizeof(until), "%Y-%m-%dT%H:%M:%SZ",
@@ -565,8 +586,12 @@ cmd_list_one(const struct db_cert *c, void *arg)
 		    crl_reason_name(c->reason));
 	} else
 		snprintf(rev, sizeof(rev), "valid");
-	printf("%s\t%s\t%s\t%s\t%s\t%s\n", c->serial, c->issuer, c->profile,
-	    until, rev, c->subject);
+	if (c->unit_id >= 0)
+		snprintf(unit, sizeof(unit), "%d", c->unit_id);
+	else
+		snprintf(unit, sizeof(unit), "-");
+	printf("%s\t%s\t%s\t%s\t%s\t%s\t%s\n", c->serial, c->issuer,
+	    c->profile, unit, until, rev, c->subject);
 }
 
 static int
@@ -576,7 +601,7 @@ cmd_list(struct cmd_args *a)
 	int		 ret;
 
 	ca = ca_open(a->conf);
-	printf("serial\tissuer\tprofile\tnot_after\tstatus\tsubject\n");
+	printf("serial\tissuer\tprofile\tunit\tnot_after\tstatus\tsubject\n");
 	ret = db_cert_each(ca->db, a->issuer == -1 ? NULL :
 	    ca_issuer_name(a->issuer), 0, cmd_list_one, NULL) == 0 ? 0 : 1;
 	ca_close(ca);
@@ -669,6 +694,7 @@ cmd_init(struct cmd_args *a)
 	h.user_ca_cn = a->cns[2];
 	h.tsa_cn = a->cns[3];
 	h.tsa_key = tsa_key;
+	h.unit_id = conf_int(c, "unit_id", 1, 0, CA_MAX_UNIT);
 	h.tsa_reuse = 1;
 	h.root_pem = root;
 	h.chain_pem = chain;
@@ -749,6 +775,7 @@ cmd_import(struct cmd_args *a)
 	im.crl = a->crl;
 	im.tsa_cn = a->cns[3];
 	im.tsa_key = conf_str(c, "key_label", "tsa");
+	im.unit_id = conf_int(c, "unit_id", 1, 0, CA_MAX_UNIT);
 	root = conf_path(c, "root_cert", "root.pem");
 	chain = conf_path(c, "tsa_chain", "tsa-chain.pem");
 	im.root_pem = root;

@@ -47,6 +47,7 @@ static const char db_schema[] =
 	"  revoked_at INTEGER,"
 	"  reason INTEGER,"
 	"  invalidity INTEGER,"
+	"  unit_id INTEGER,"			/* tsa: the unit's; else NULL */
 	"  CHECK ((revoked_at IS NULL) = (reason IS NULL)));"
 	"CREATE TABLE crl ("
 	"  issuer TEXT NOT NULL,"
@@ -65,6 +66,14 @@ static const char db_ocsp_schema[] =
 	"  revoked_at INTEGER,"			/* the status signed */
 	"  responder TEXT NOT NULL,"		/* its certificate's serial */
 	"  der BLOB NOT NULL);";
+
+/*
+ * The unit id of each TSA certificate (doc/scale-out.md "The units"): a
+ * column that a database made before it gains at its next open, NULL in
+ * the rows it had, which name no unit.
+ */
+static const char db_unit_column[] =
+	"ALTER TABLE cert ADD COLUMN unit_id INTEGER";
 
 static void
 db_warn(struct db *db, const char *what)
@@ -96,6 +105,28 @@ db_exec(struct db *db, const char *sql)
 		return -1;
 	}
 	return 0;
+}
+
+/*
+ * Adds the unit_id column to a database without it, in a transaction of
+ * its own so that two commands opening it at once add it once.  0/-1.
+ */
+static int
+db_unit_add(struct db *db)
+{
+	sqlite3_stmt	*st;
+	int		 has;
+
+	if (db_exec(db, "BEGIN IMMEDIATE") == -1)
+		return -1;
+	has = sqlite3_prepare_v2(db->h, "SELECT unit_id FROM cert LIMIT 0",
+	    -1, &st, NULL) == SQLITE_OK;
+	sqlite3_finalize(st);
+	if (!has && db_exec(db, db_unit_column) == -1) {
+		db_rollback(db);
+		return -1;
+	}
+	return db_commit(db);
 }
 
 struct db *
@@ -150,7 +181,7 @@ db_open(const char *path, int create)
 	 * table that a state made before them gains at its next open; it
 	 * holds output only, rebuilt by `carimbo ca ocsp`.
 	 */
-	if (db_exec(db, db_ocsp_schema) == -1)
+	if (db_exec(db, db_ocsp_schema) == -1 || db_unit_add(db) == -1)
 		goto fail;
 	return db;
 fail:
@@ -337,7 +368,7 @@ db_serial_new(struct db *db)
 
 int
 db_cert_add(struct db *db, enum ca_issuer ca, enum cert_profile p,
-    const X509 *x, const char *key_label)
+    const X509 *x, const char *key_label, int unit)
 {
 	sqlite3_stmt	*st;
 	unsigned char	*der;
@@ -353,8 +384,8 @@ db_cert_add(struct db *db, enum ca_issuer ca, enum cert_profile p,
 	if (ASN1_TIME_to_tm(X509_get0_notAfter(x), &tm))
 		na = timegm(&tm);
 	if ((st = db_prep(db, "INSERT INTO cert (serial, issuer, profile, "
-	    "subject, not_after, key_label, der, issued_at) VALUES "
-	    "(?, ?, ?, ?, ?, ?, ?, ?)")) == NULL) {
+	    "subject, not_after, key_label, der, issued_at, unit_id) VALUES "
+	    "(?, ?, ?, ?, ?, ?, ?, ?, ?)")) == NULL) {
 		OPENSSL_free(der);
 		return -1;
 	}
@@ -367,6 +398,10 @@ db_cert_add(struct db *db, enum ca_issuer ca, enum cert_profile p,
 	    SQLITE_TRANSIENT);
 	sqlite3_bind_blob(st, 7, der, len, SQLITE_TRANSIENT);
 	sqlite3_bind_int64(st, 8, (sqlite3_int64)time(NULL));
+	if (unit >= 0)
+		sqlite3_bind_int(st, 9, unit);
+	else
+		sqlite3_bind_null(st, 9);
 	rc = sqlite3_step(st);
 	sqlite3_finalize(st);
 	OPENSSL_free(der);
@@ -378,7 +413,7 @@ db_cert_add(struct db *db, enum ca_issuer ca, enum cert_profile p,
 }
 
 #define DB_CERT_COLS	"serial, issuer, profile, subject, not_after, " \
-			"key_label, revoked_at, reason, invalidity"
+			"key_label, revoked_at, reason, invalidity, unit_id"
 
 static void
 db_row(sqlite3_stmt *st, struct db_cert *c)
@@ -399,6 +434,8 @@ db_row(sqlite3_stmt *st, struct db_cert *c)
 	c->reason = sqlite3_column_type(st, 7) == SQLITE_NULL ? -1 :
 	    sqlite3_column_int(st, 7);
 	c->invalidity = (time_t)sqlite3_column_int64(st, 8);
+	c->unit_id = sqlite3_column_type(st, 9) == SQLITE_NULL ? -1 :
+	    sqlite3_column_int(st, 9);
 }
 
 int
@@ -415,11 +452,11 @@ db_cert_get(struct db *db, const char *serial, struct db_cert *c)
 		ret = 0;
 	else if (rc == SQLITE_ROW) {
 		db_row(st, c);
-		c->derlen = (size_t)sqlite3_column_bytes(st, 9);
+		c->derlen = (size_t)sqlite3_column_bytes(st, 10);
 		if (c->derlen > DB_MAX_DER || (c->der = malloc(c->derlen +
 		    1)) == NULL)
 			err(1, NULL);
-		memcpy(c->der, sqlite3_column_blob(st, 9), c->derlen);
+		memcpy(c->der, sqlite3_column_blob(st, 10), c->derlen);
 		ret = 1;
 	} else
 		db_warn(db, "certificate look-up");
@@ -497,6 +534,53 @@ db_cert_each(struct db *db, const char *issuer, int revoked_only,
 		return -1;
 	}
 	return 0;
+}
+
+int
+db_unit_holder(struct db *db, int unit, time_t now, struct db_cert *c)
+{
+	sqlite3_stmt	*st;
+	int		 rc;
+
+	if ((st = db_prep(db, "SELECT " DB_CERT_COLS " FROM cert WHERE "
+	    "profile = ? AND unit_id = ? AND revoked_at IS NULL AND "
+	    "not_after > ? ORDER BY not_after DESC, issued_at DESC LIMIT 1"))
+	    == NULL)
+		return -1;
+	sqlite3_bind_text(st, 1, cert_profile_name(CERT_TSA), -1,
+	    SQLITE_STATIC);
+	sqlite3_bind_int(st, 2, unit);
+	sqlite3_bind_int64(st, 3, (sqlite3_int64)now);
+	if ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		db_row(st, c);
+	sqlite3_finalize(st);
+	if (rc == SQLITE_ROW)
+		return 1;
+	if (rc == SQLITE_DONE)
+		return 0;
+	db_warn(db, "unit look-up");
+	return -1;
+}
+
+long long
+db_unit_unknown(struct db *db, time_t now)
+{
+	sqlite3_stmt	*st;
+	long long	 n = -1;
+
+	if ((st = db_prep(db, "SELECT COUNT(*) FROM cert WHERE profile = ? "
+	    "AND unit_id IS NULL AND revoked_at IS NULL AND not_after > ?"))
+	    == NULL)
+		return -1;
+	sqlite3_bind_text(st, 1, cert_profile_name(CERT_TSA), -1,
+	    SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)now);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		n = sqlite3_column_int64(st, 0);
+	else
+		db_warn(db, "unit look-up");
+	sqlite3_finalize(st);
+	return n;
 }
 
 long long

@@ -74,6 +74,79 @@ issue_tsa_name(struct ca *ca, const X509_NAME *n)
 	return 1;
 }
 
+/*
+ * A TSA certificate names its unit id in its subject, as the
+ * serialNumber attribute (X.520 6.2.9: a number that tells one subject
+ * from others of the same name) in decimal, so that `carimbo serve` and
+ * an auditor read it off the certificate.  Added when the subject has
+ * none; one with another value is refused.  A new name (caller frees),
+ * or NULL with a log line.
+ */
+static X509_NAME *
+issue_unit_name(const X509_NAME *given, int unit)
+{
+	X509_NAME	*n;
+	char		 want[16], buf[CA_MAX_NAME + 1];
+
+	snprintf(want, sizeof(want), "%d", unit);
+	if (X509_NAME_get_text_by_NID((X509_NAME *)given, NID_serialNumber,
+	    buf, sizeof(buf)) >= 0) {
+		if (strcmp(buf, want) == 0)
+			return X509_NAME_dup(given);
+		log_warnx("profile tsa: the subject's serialNumber \"%s\" is "
+		    "not the unit id %s (a TSA certificate names its unit "
+		    "there)", buf, want);
+		return NULL;
+	}
+	if ((n = X509_NAME_dup(given)) == NULL ||
+	    !X509_NAME_add_entry_by_NID(n, NID_serialNumber, MBSTRING_ASC,
+	    (const unsigned char *)want, -1, -1, 0))
+		fatal_ossl("subject serialNumber=%s", want);
+	return n;
+}
+
+int
+ca_unit_check(struct db *db, int unit, int rotate, time_t now)
+{
+	struct db_cert	 c;
+	char		 until[32];
+	long long	 unknown;
+	int		 held;
+
+	if (unit < 0 || unit > CA_MAX_UNIT) {
+		log_warnx("unit id %d: 0 to %d", unit, CA_MAX_UNIT);
+		return -1;
+	}
+	if ((held = db_unit_holder(db, unit, now, &c)) == -1)
+		return -1;
+	/* Certificates issued before the CA kept unit ids name none. */
+	if ((unknown = db_unit_unknown(db, now)) > 0)
+		log_warnx("%lld valid TSA certificate(s) record no unit id "
+		    "(issued before this CA kept them): `carimbo ca list` "
+		    "shows them, check their units by eye", unknown);
+	if (held == 0) {
+		if (!rotate)
+			return 0;
+		log_warnx("--rotate: no valid TSA certificate holds unit id "
+		    "%d, so there is no key of that unit to rotate (without "
+		    "--rotate for a new unit)", unit);
+		return -1;
+	}
+	if (rotate) {
+		log_info("unit %d: a new key, after serial %s (%s)", unit,
+		    c.serial, c.subject);
+		return 0;
+	}
+	strftime(until, sizeof(until), "%Y-%m-%dT%H:%M:%SZ",
+	    gmtime(&c.not_after));
+	log_warnx("unit id %d is held by TSA certificate %s (%s, valid until "
+	    "%s, not revoked): two units of one id would issue the same "
+	    "serials.  Give the new unit an id of its own, or --rotate if "
+	    "this is unit %d's next key", unit, c.serial, c.subject, until,
+	    unit);
+	return -1;
+}
+
 X509 *
 ca_issue(struct ca *ca, const struct ca_issue_args *a)
 {
@@ -82,6 +155,8 @@ ca_issue(struct ca *ca, const struct ca_issue_args *a)
 	X509			*icert = NULL, *x = NULL;
 	EVP_PKEY		*ikey, *pub = a->pubkey, *gen = NULL;
 	ASN1_INTEGER		*serial = NULL;
+	X509_NAME		*unitname = NULL;
+	const X509_NAME		*subject = a->subject;
 	char			 ilabel[CA_MAX_LABEL + 1], hex[CA_MAX_SERIAL_HEX];
 	char			 label[CA_MAX_LABEL + 1];
 	const char		*klabel = a->key_label;
@@ -92,12 +167,22 @@ ca_issue(struct ca *ca, const struct ca_issue_args *a)
 		return NULL;
 	if (pub != NULL && !key_check(pub))
 		return NULL;
+	if (a->profile == CERT_TSA) {
+		if ((unitname = issue_unit_name(a->subject, a->unit_id)) ==
+		    NULL)
+			return NULL;
+		subject = unitname;
+	}
 	if (!self && (icert = db_ca_cert(ca->db, pr->issuer, ilabel)) == NULL)
-		return NULL;
+		goto out;
 
 	if (db_begin(ca->db) == -1)
 		goto out;
 	intx = 1;
+	/* In the transaction: no other writer claims the id meanwhile. */
+	if (a->profile == CERT_TSA && ca_unit_check(ca->db, a->unit_id,
+	    a->rotate, time(NULL)) == -1)
+		goto out;
 	if ((serial = db_serial_new(ca->db)) == NULL)
 		goto out;
 	cert_serial_hex(serial, hex);
@@ -139,7 +224,7 @@ ca_issue(struct ca *ca, const struct ca_issue_args *a)
 
 	memset(&req, 0, sizeof(req));
 	req.profile = a->profile;
-	req.subject = a->subject;
+	req.subject = subject;
 	req.emails = a->emails;
 	req.nemails = a->nemails;
 	req.pubkey = pub;
@@ -163,7 +248,8 @@ ca_issue(struct ca *ca, const struct ca_issue_args *a)
 	 * state's CAs; one from a CSR (a root's ceremony, doc/ca.md
 	 * "Offline root") is only recorded, to be revoked here.
 	 */
-	if (db_cert_add(ca->db, pr->issuer, a->profile, x, klabel) == -1 ||
+	if (db_cert_add(ca->db, pr->issuer, a->profile, x, klabel,
+	    a->profile == CERT_TSA ? a->unit_id : -1) == -1 ||
 	    (issue_ca_of(a->profile) != -1 && klabel != NULL &&
 	    db_ca_add(ca->db,
 	    issue_ca_of(a->profile), klabel, x) == -1))
@@ -194,6 +280,7 @@ out:
 		db_rollback(ca->db);
 	EVP_PKEY_free(gen);
 	ASN1_INTEGER_free(serial);
+	X509_NAME_free(unitname);
 	X509_free(icert);
 	return x;
 }
@@ -489,6 +576,7 @@ ca_hier_create(const struct ca_hier *given)
 		a.pubkey = pub[i];
 		a.key_label = label;
 		a.days = days[i];
+		a.unit_id = h->unit_id;
 		if ((certs[i] = ca_issue(ca, &a)) == NULL)
 			errx(1, "%s certificate not issued",
 			    profile_get(a.profile)->title);

@@ -289,6 +289,7 @@ root_finish(struct ca *ca, const struct ca_import *im, X509 *root,
 	a.subject = name;
 	a.pubkey = pub;
 	a.key_label = im->tsa_key;
+	a.unit_id = im->unit_id;
 	tsa = ca_issue(ca, &a);
 	X509_NAME_free(name);
 	if (tsa == NULL)

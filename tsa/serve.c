@@ -580,14 +580,33 @@ serve_cert_validity(struct serve_state *st)
 	    st->tp.tsa_cert), st->chainpath);
 }
 
+/*
+ * A TSA certificate that names a unit (token_cert_unit()) names this
+ * one: two units on one id would issue the same serials.  NULL, or why.
+ */
+static const char *
+serve_cert_unit(const struct serve_state *st, char *buf, size_t len)
+{
+	int unit = token_cert_unit(st->tp.tsa_cert);
+
+	if (unit == -1 || (unsigned)unit == st->cfg.unit_id)
+		return NULL;
+	snprintf(buf, len, "the TSA certificate is unit %d's, the config "
+	    "says unit_id %u", unit, st->cfg.unit_id);
+	return buf;
+}
+
 static void
 serve_token(struct serve_state *st)
 {
+	char		 why[96];
 	EVP_PKEY *pub;
 
 	if ((st->tp.tsa_cert = serve_read_chain(st->chainpath, &st->chain)) ==
 	    NULL)
 		exit(1);
+	if (serve_cert_unit(st, why, sizeof(why)) != NULL)
+		errx(1, "%s: %s", st->chainpath, why);
 	st->tp.chain = st->chain;
 	st->tp.sig_nid = EVP_PKEY_get_base_id(X509_get0_pubkey(
 	    st->tp.tsa_cert));
@@ -852,7 +871,7 @@ serve_reload(void *arg)
 	struct reload_set		*set = NULL;
 	struct token_tmpl		*tmpl;
 	const char			*path = run->opts->confpath, *why;
-	char				 valid[96];
+	char				 valid[96], whybuf[96];
 	EVP_PKEY			*pub;
 	bool				 same;
 	uint8_t				*t1 = NULL, *t2 = NULL;
@@ -903,7 +922,8 @@ serve_reload(void *arg)
 	ns.tp.sig_nid = EVP_PKEY_get_base_id(X509_get0_pubkey(
 	    ns.tp.tsa_cert));
 	serve_cert_validity(&ns);
-	if ((why = serve_cert_why(&ns.cfg, time(NULL))) != NULL) {
+	if ((why = serve_cert_unit(&ns, whybuf, sizeof(whybuf))) != NULL ||
+	    (why = serve_cert_why(&ns.cfg, time(NULL))) != NULL) {
 		log_warnx("reload refused: %s: %s", ns.chainpath, why);
 		goto done;
 	}

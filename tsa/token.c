@@ -240,6 +240,24 @@ tmpl_check_cert(X509 *x)
 	return ok ? 0 : -1;
 }
 
+int
+token_cert_unit(const X509 *x)
+{
+	char	buf[8], *end;
+	long	l;
+	int	n;
+
+	n = X509_NAME_get_text_by_NID(X509_get_subject_name(x),
+	    NID_serialNumber, buf, sizeof(buf));
+	if (n <= 0 || (size_t)n >= sizeof(buf) - 1)
+		return -1;
+	l = strtol(buf, &end, 10);
+	if (*end != '\0' || buf[0] < '0' || buf[0] > '9' || l > 65535 ||
+	    (buf[0] == '0' && buf[1] != '\0'))
+		return -1;
+	return (int)l;
+}
+
 /*
  * TSTInfo pieces: each policy's OID, accuracy with only its non-zero
  * fields, tsa [0] EXPLICIT GeneralName directoryName (a CHOICE, so the tag

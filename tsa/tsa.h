@@ -143,6 +143,13 @@ typedef int (*token_sign_fn)(void *ctx, int hash_nid, const uint8_t *dgst,
  */
 struct token_tmpl *token_tmpl_new(const struct token_params *);
 /*
+ * The unit id a TSA certificate names: carimbo's CA writes it as the
+ * subject's serialNumber, in decimal (doc/scale-out.md "The units").
+ * -1 when the subject has none, or one that is not a unit id (a
+ * certificate from before, or from another CA).
+ */
+int	token_cert_unit(const X509 *);
+/*
  * One more holder of t (a job made with it: a reload may put another
  * template in place while it waits to be signed); token_tmpl_free() drops
  * one, and the last frees t.  Holders come and go on one thread, the

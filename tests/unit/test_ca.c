@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <sqlite3.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
@@ -27,6 +28,7 @@
 #include "ca/asn1.h"
 #include "ca/ca.h"
 #include "common/pub.h"
+#include "tsa/tsa.h"
 
 static EVP_PKEY *k_ec, *k_rsa;
 
@@ -843,9 +845,9 @@ test_db_and_crl(void **state)
 	root = make_root();
 	assert_int_equal(db_begin(db), 0);
 	assert_int_equal(db_ca_add(db, CA_USER, "user-ca", root), 0);
-	assert_int_equal(db_cert_add(db, CA_ROOT, CERT_ROOT, root, "root"), 0);
+	assert_int_equal(db_cert_add(db, CA_ROOT, CERT_ROOT, root, "root", -1), 0);
 	/* The same serial twice: the primary key refuses it. */
-	assert_int_equal(db_cert_add(db, CA_ROOT, CERT_ROOT, root, "root"), -1);
+	assert_int_equal(db_cert_add(db, CA_ROOT, CERT_ROOT, root, "root", -1), -1);
 	assert_int_equal(db_commit(db), 0);
 
 	assert_int_equal(db_begin(db), 0);
@@ -857,7 +859,7 @@ test_db_and_crl(void **state)
 	assert_true(strlen(h1) >= 30 && strlen(h1) <= 34);
 	x = issue(root, CERT_NORMALISED, "/C=PT/CN=Ana", k_ec, NULL, 0, 0);
 	X509_set_serialNumber(x, s1);
-	assert_int_equal(db_cert_add(db, CA_USER, CERT_NORMALISED, x, ""), 0);
+	assert_int_equal(db_cert_add(db, CA_USER, CERT_NORMALISED, x, "", -1), 0);
 	assert_int_equal(db_commit(db), 0);
 	/* A rolled-back revocation leaves nothing. */
 	assert_int_equal(db_begin(db), 0);
@@ -907,6 +909,186 @@ test_db_and_crl(void **state)
 	db_close(db);
 	unlink(path);
 	rmdir(dir);
+}
+
+/* A TSA certificate of unit (-1: none recorded) with serial sn. */
+static X509 *
+unit_cert(X509 *root, struct db *db, long sn, int unit, const char *subj)
+{
+	ASN1_INTEGER	*ai = ASN1_INTEGER_new();
+	X509		*x;
+
+	x = issue(root, CERT_TSA, subj, k_ec, NULL, 0, 0);
+	ASN1_INTEGER_set(ai, sn);
+	X509_set_serialNumber(x, ai);
+	ASN1_INTEGER_free(ai);
+	if (db != NULL) {
+		assert_int_equal(db_begin(db), 0);
+		assert_int_equal(db_cert_add(db, CA_TSA, CERT_TSA, x, "", unit),
+		    0);
+		assert_int_equal(db_commit(db), 0);
+	}
+	return x;
+}
+
+static void
+units_seen(const struct db_cert *c, void *arg)
+{
+	char *out = arg;
+
+	snprintf(out + strlen(out), 64 - strlen(out), "%s:%d ", c->serial,
+	    c->unit_id);
+}
+
+/*
+ * The unit id of each TSA certificate (doc/scale-out.md "The units"):
+ * recorded and read back, the clash rule with and without --rotate, an
+ * expired or revoked holder freeing its id, and a database made before
+ * the column, which loads, gains it once, and names no unit for its rows.
+ */
+static void
+test_units(void **state)
+{
+	static const char old_schema[] =
+	    "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+	    "CREATE TABLE ca (name TEXT PRIMARY KEY, key_label TEXT NOT NULL,"
+	    "  serial TEXT NOT NULL UNIQUE, der BLOB NOT NULL);"
+	    "CREATE TABLE cert (serial TEXT PRIMARY KEY, issuer TEXT NOT NULL,"
+	    "  profile TEXT NOT NULL, subject TEXT NOT NULL,"
+	    "  not_after INTEGER NOT NULL, key_label TEXT NOT NULL DEFAULT '',"
+	    "  der BLOB NOT NULL, issued_at INTEGER NOT NULL,"
+	    "  revoked_at INTEGER, reason INTEGER, invalidity INTEGER,"
+	    "  CHECK ((revoked_at IS NULL) = (reason IS NULL)));"
+	    "CREATE TABLE crl (issuer TEXT NOT NULL, number INTEGER NOT NULL,"
+	    "  this_update INTEGER NOT NULL, next_update INTEGER NOT NULL,"
+	    "  der BLOB NOT NULL, PRIMARY KEY (issuer, number));"
+	    "INSERT INTO meta VALUES ('version', '1');"
+	    "INSERT INTO cert VALUES ('0A', 'tsa', 'tsa', '/CN=old TSU',"
+	    "  4102444800, 'tsa', x'30', 1700000000, NULL, NULL, NULL);";
+	char		 dir[] = "/tmp/carimbo-test-units-XXXXXX", path[128];
+	char		 seen[64] = "";
+	struct db	*db;
+	struct db_cert	 c;
+	sqlite3		*h;
+	X509		*root, *x[4];
+	time_t		 now = time(NULL);
+	size_t		 i;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/ca.db", dir);
+	assert_non_null(db = db_open(path, 1));
+	root = make_root();
+	x[0] = unit_cert(root, db, 0x10, 1, "/C=PT/O=T/CN=TSU 1");
+	x[1] = unit_cert(root, db, 0x11, 2, "/C=PT/O=T/CN=TSU 2");
+	x[2] = unit_cert(root, NULL, 0x12, -1, "/C=PT/O=T/CN=TSU");
+	assert_int_equal(db_begin(db), 0);
+	assert_int_equal(db_cert_add(db, CA_USER, CERT_NORMALISED, x[2], "",
+	    -1), 0);
+	assert_int_equal(db_commit(db), 0);
+
+	assert_int_equal(db_cert_get(db, "10", &c), 1);
+	free(c.der);
+	assert_int_equal(c.unit_id, 1);
+	assert_int_equal(db_cert_get(db, "12", &c), 1);
+	free(c.der);
+	assert_int_equal(c.unit_id, -1);
+	assert_int_equal(db_cert_each(db, NULL, 0, units_seen, seen), 0);
+	assert_string_equal(seen, "10:1 11:2 12:-1 ");
+	assert_int_equal(db_unit_holder(db, 2, now, &c), 1);
+	assert_string_equal(c.serial, "11");
+	assert_string_equal(c.subject, "/C=PT/O=T/CN=TSU 2");
+	assert_int_equal(db_unit_holder(db, 3, now, &c), 0);
+	assert_int_equal(db_unit_unknown(db, now), 0);
+
+	/* Held: refused, unless rotated; free: issued, not "rotated". */
+	assert_int_equal(ca_unit_check(db, 1, 0, now), -1);
+	assert_int_equal(ca_unit_check(db, 1, 1, now), 0);
+	assert_int_equal(ca_unit_check(db, 3, 0, now), 0);
+	assert_int_equal(ca_unit_check(db, 3, 1, now), -1);
+	assert_int_equal(ca_unit_check(db, -1, 0, now), -1);
+	assert_int_equal(ca_unit_check(db, CA_MAX_UNIT + 1, 0, now), -1);
+	assert_int_equal(ca_unit_check(db, CA_MAX_UNIT, 0, now), 0);
+	/* A second key of unit 2 (rotated): the longer-lived one holds. */
+	x[3] = unit_cert(root, db, 0x13, 2, "/C=PT/O=T/CN=TSU 2");
+	assert_int_equal(db_unit_holder(db, 2, now, &c), 1);
+	assert_true(strcmp(c.serial, "13") == 0 || strcmp(c.serial, "11") ==
+	    0);
+	/* Expired holders free the id; so does revoking every holder. */
+	assert_int_equal(ca_unit_check(db, 1, 0, now + 20L * 366 * 86400), 0);
+	assert_int_equal(db_begin(db), 0);
+	assert_int_equal(db_cert_revoke(db, "10", 4, now, 0), 0);
+	assert_int_equal(db_commit(db), 0);
+	assert_int_equal(ca_unit_check(db, 1, 0, now), 0);
+	assert_int_equal(ca_unit_check(db, 1, 1, now), -1);
+	assert_int_equal(db_begin(db), 0);
+	assert_int_equal(db_cert_revoke(db, "11", 4, now, 0), 0);
+	assert_int_equal(db_commit(db), 0);
+	assert_int_equal(ca_unit_check(db, 2, 0, now), -1);
+	assert_int_equal(db_unit_holder(db, 2, now, &c), 1);
+	assert_string_equal(c.serial, "13");
+	db_close(db);
+	unlink(path);
+
+	/* A database from before unit ids. */
+	assert_int_equal(sqlite3_open(path, &h), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(h, old_schema, NULL, NULL, NULL),
+	    SQLITE_OK);
+	sqlite3_close(h);
+	for (i = 0; i < 2; i++) {	/* the second open finds the column */
+		assert_non_null(db = db_open(path, 0));
+		assert_int_equal(db_cert_get(db, "0A", &c), 1);
+		free(c.der);
+		assert_int_equal(c.unit_id, -1);
+		assert_int_equal(db_unit_unknown(db, now), 1);
+		assert_int_equal(db_unit_holder(db, 1, now, &c), 0);
+		db_close(db);
+	}
+	assert_non_null(db = db_open(path, 0));
+	assert_int_equal(db_begin(db), 0);
+	assert_int_equal(db_cert_add(db, CA_TSA, CERT_TSA, x[0], "", 1), 0);
+	assert_int_equal(db_commit(db), 0);
+	assert_int_equal(ca_unit_check(db, 1, 0, now), -1);
+	db_close(db);
+
+	for (i = 0; i < 4; i++)
+		X509_free(x[i]);
+	X509_free(root);
+	unlink(path);
+	rmdir(dir);
+}
+
+/* The unit a TSA certificate names (tsa/token.c), as the CA writes it. */
+static void
+test_cert_unit(void **state)
+{
+	static const struct {
+		const char	*subj;
+		int		 unit;
+	} cases[] = {
+		{ "/C=PT/O=T/CN=TSU 2/serialNumber=2", 2 },
+		{ "/C=PT/O=T/CN=TSU/serialNumber=0", 0 },
+		{ "/C=PT/O=T/CN=TSU/serialNumber=65535", 65535 },
+		{ "/C=PT/O=T/CN=TSU/serialNumber=65536", -1 },
+		{ "/C=PT/O=T/CN=TSU/serialNumber=02", -1 },
+		{ "/C=PT/O=T/CN=TSU/serialNumber=-2", -1 },
+		{ "/C=PT/O=T/CN=TSU/serialNumber=2a", -1 },
+		{ "/C=PT/O=T/CN=TSU/serialNumber=PASPT-123", -1 },
+		{ "/C=PT/O=T/CN=TSU 1", -1 },
+	};
+	X509	*root, *x;
+	size_t	 i;
+
+	(void)state;
+	root = make_root();
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		x = unit_cert(root, NULL, 0x20, -1, cases[i].subj);
+		if (token_cert_unit(x) != cases[i].unit)
+			fail_msg("%s: %d, not %d", cases[i].subj,
+			    token_cert_unit(x), cases[i].unit);
+		X509_free(x);
+	}
+	X509_free(root);
 }
 
 static void
@@ -998,6 +1180,8 @@ main(void)
 		cmocka_unit_test(test_csr_pem),
 		cmocka_unit_test(test_reasons),
 		cmocka_unit_test(test_db_and_crl),
+		cmocka_unit_test(test_units),
+		cmocka_unit_test(test_cert_unit),
 		cmocka_unit_test(test_pub),
 	};
 
