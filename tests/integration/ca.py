@@ -183,7 +183,7 @@ def body(t):
 
     # tsa: RFC 3161 2.3, one critical EKU timeStamping.
     c = csr("tsa", "/C=PT/O=carimbo demo/CN=carimbo demo TSU 2")
-    out = issue("tsa", "--csr", c, "--out", p("tsa.pem"))
+    out = issue("tsa", "--csr", c, "--unit-id", "2", "--out", p("tsa.pem"))
     serials["tsa"] = out.stdout.strip()
     txt = text(p("tsa.pem"))
     check(ext_lines(txt, "X509v3 Extended Key Usage:") ==
@@ -513,13 +513,64 @@ def body(t):
     refused("unknown profile", ["issue", "-c", conf, "--profile", "web",
             "--csr", good, "--out", p("x.pem")], ["unknown"])
     refused("tsa of another provider", ["issue", "-c", conf, "--profile",
-            "tsa", "--keygen-on-token", "--subject",
+            "tsa", "--keygen-on-token", "--unit-id", "3", "--subject",
             "/C=ES/O=carimbo demo/CN=TSU 3", "--out", p("x.pem")],
             ["countryName must be the provider's", "PT"])
     refused("subject on tsa without country", ["issue", "-c", conf,
-            "--profile", "tsa", "--keygen-on-token", "--subject",
-            "/O=carimbo demo/CN=TSU 3", "--out", p("x.pem")],
+            "--profile", "tsa", "--keygen-on-token", "--unit-id", "3",
+            "--subject", "/O=carimbo demo/CN=TSU 3", "--out", p("x.pem")],
             ["needs", "countryName"])
+
+    # Unit ids (doc/scale-out.md "The units"): unit 1 is init's TSA, unit
+    # 2 the CSR's above.  Another unit on either id is refused, naming
+    # the holder, and changes nothing; a distinct id is issued, with the
+    # id in its subject; --rotate gives a unit its next key; a revoked
+    # holder frees its id.
+    def tsa(name, unit, *more, subject=None):
+        return ["issue", "-c", conf, "--profile", "tsa", "--csr",
+                csr(name, subject or "/C=PT/O=carimbo demo/CN=TSU " + name),
+                "--unit-id", str(unit), *more, "--out", p(name + ".pem")]
+
+    def unit_rows(unit):
+        out = run(CARIMBO, "ca", "list", "-c", conf, "--issuer", "tsa").stdout
+        return [l.split("\t") for l in out.splitlines()
+                if l.split("\t")[2:4] == ["tsa", str(unit)]]
+
+    refused("tsa on unit 2's id", tsa("u2b", 2),
+            ["unit id 2 is held by TSA certificate " + serials["tsa"],
+             "CN=carimbo demo TSU 2/serialNumber=2", "valid until",
+             "--rotate if this is unit 2's next key"])
+    refused("tsa on unit 1's id", tsa("u1b", 1),
+            ["unit id 1 is held by TSA certificate", "TSU 1"])
+    refused("tsa without --unit-id", ["issue", "-c", conf, "--profile",
+            "tsa", "--csr", good, "--out", p("x.pem")],
+            ["--profile tsa: --unit-id N"])
+    refused("--rotate of a unit no one holds", tsa("u7", 7, "--rotate"),
+            ["--rotate: no valid TSA certificate holds unit id 7"])
+    refused("a subject serialNumber that is not the unit",
+            tsa("u3x", 3, subject="/C=PT/O=carimbo demo/CN=TSU 3/"
+                "serialNumber=4"), ['serialNumber "4" is not the unit id 3'])
+    refused("--unit-id on normalised", ["issue", "-c", conf, "--profile",
+            "normalised", "--csr", good, "--unit-id", "3", "--out",
+            p("x.pem")], ["--unit-id and --rotate are for --profile tsa"])
+    refused("--unit-id out of range", tsa("u70k", 70000),
+            ["--unit-id 70000: 0 to 65535"])
+    u3 = run(CARIMBO, "ca", *tsa("u3", 3)).stdout.strip()
+    check("serialNumber = 3" in run("openssl", "x509", "-in", p("u3.pem"),
+                                    "-noout", "-subject").stdout,
+          "unit 3's certificate names its unit in its subject")
+    check([r[0] for r in unit_rows(3)] == [u3],
+          "ca list: unit 3's row: %s" % unit_rows(3))
+    rot = run(CARIMBO, "ca", *tsa("u2r", 2, "--rotate",
+              subject="/C=PT/O=carimbo demo/CN=carimbo demo TSU 2"))
+    check(sorted(r[0] for r in unit_rows(2)) ==
+          sorted([serials["tsa"], rot.stdout.strip()]) and
+          "unit 2: a new key, after serial " + serials["tsa"] in rot.stderr,
+          "unit 2's rotation: %s %s" % (unit_rows(2), rot.stderr))
+    run(CARIMBO, "ca", "revoke", "-c", conf, u3, "--reason", "superseded")
+    run(CARIMBO, "ca", *tsa("u3n", 3))
+    check(len(unit_rows(3)) == 2, "unit 3 freed by its revocation: %s" %
+          unit_rows(3))
 
     # Revocation and CRL v2.
     def crl(issuer, name):

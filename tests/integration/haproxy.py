@@ -86,7 +86,7 @@ if shutil.which("haproxy") is None:
 S1, S2 = os.path.join(TMP, "unit1"), os.path.join(TMP, "unit2")
 C1, C2 = os.path.join(S1, "carimbo.conf"), os.path.join(S2, "carimbo.conf")
 run(CARIMBO, "init", "--demo", S1)
-run(CARIMBO, "ca", "issue", "-c", C1, "--profile", "tsa",
+run(CARIMBO, "ca", "issue", "-c", C1, "--profile", "tsa", "--unit-id", "2",
     "--keygen-on-token", "--key-label", "tsa2", "--subject",
     "/C=PT/O=carimbo demo/CN=carimbo demo TSU 2", "--out",
     os.path.join(S1, "tsa2.pem"))

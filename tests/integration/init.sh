@@ -114,7 +114,7 @@ check_state() {
 	printf '%s\n' "$tsa" |
 	    grep -q "CA Issuers - URI:http://127.0.0.1:8318/ca/tsa.crt" ||
 	    fail "$kt: TSA AIA caIssuers"
-	printf '%s\n' "$tsa" | grep -q "Subject: C = PT, O = carimbo demo, CN = carimbo demo TSU 1" ||
+	printf '%s\n' "$tsa" | grep -q "Subject: C = PT, O = carimbo demo, CN = carimbo demo TSU 1, serialNumber = 1" ||
 	    fail "$kt: TSA subject"
 	root=$(openssl x509 -in "$d/root.pem" -noout -text)
 	printf '%s\n' "$root" | grep -A1 "Basic Constraints: critical" |

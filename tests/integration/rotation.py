@@ -139,8 +139,9 @@ def main():
 
     new_pem = S.path("tsa-2.pem")
     S.run(S.CARIMBO, "ca", "issue", "-c", conf, "--profile", "tsa",
+          "--unit-id", "1", "--rotate",
           "--keygen-on-token", "--key-label", "tsa-2", "--subject",
-          "/C=PT/O=carimbo demo/CN=carimbo demo TSU 2", "--out", new_pem)
+          "/C=PT/O=carimbo demo/CN=carimbo demo TSU 1", "--out", new_pem)
     new_chain = os.path.join(S.STATE, "tsa-2-chain.pem")
     with open(new_chain, "w") as f:
         f.write("".join(pem_certs(new_pem) + pem_certs(old_chain)[1:]))

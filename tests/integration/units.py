@@ -21,7 +21,10 @@
 #   consistent again: `ledger verify L2` alone passes, the audit across
 #   both fails and names unit 2, its record, and the record of unit 1
 #   that witnessed it;
-# - a unit started with another unit_id than its ledger's is refused.
+# - a second unit asking the CA for unit 1's id is refused, naming the
+#   certificate that holds it; unit 2's id is issued;
+# - a unit started with another unit_id than its certificate names, or
+#   than its ledger's, is refused.
 import os
 import re
 import shutil
@@ -66,9 +69,20 @@ def second_unit(s1, s2):
         f.write(text)
     conf = os.path.join(s2, "carimbo.conf")
     cert = os.path.join(s2, "tsa-u2.pem")
+    # Unit 1's id is held (init's certificate): refused, naming it.
+    p = S.run(S.CARIMBO, "ca", "issue", "-c", conf, "--profile", "tsa",
+              "--unit-id", "1", "--keygen-on-token", "--key-label",
+              "tsa-u2", "--subject", "/C=PT/O=carimbo demo/CN=carimbo demo "
+              "TSU 2", "--out", cert, ok=False)
+    S.check(p.returncode == 1 and re.search(
+        r"unit id 1 is held by TSA certificate [0-9A-F]+ \(/C=PT/O=carimbo "
+        r"demo/CN=carimbo demo TSU 1/serialNumber=1, valid until \S+Z",
+        p.stderr.decode()) is not None and not os.path.exists(cert),
+        "a second unit on unit 1's id: %s" % p.stderr.decode()[-400:])
     S.run(S.CARIMBO, "ca", "issue", "-c", conf, "--profile", "tsa",
-          "--keygen-on-token", "--key-label", "tsa-u2", "--subject",
-          "/C=PT/O=carimbo demo/CN=carimbo demo TSU 2", "--out", cert)
+          "--unit-id", "2", "--keygen-on-token", "--key-label", "tsa-u2",
+          "--subject", "/C=PT/O=carimbo demo/CN=carimbo demo TSU 2",
+          "--out", cert)
     chain = os.path.join(s2, "tsa-chain.pem")
     certs = pem_certs(cert) + pem_certs(chain)[1:]
     with open(chain, "w") as f:
@@ -272,8 +286,27 @@ def main():
 
     witnessing(conf1, conf2, l1, l2, root)
 
+    print("a unit serves under the id its certificate names")
+    set_conf(conf1, unit_id=2)
+    p = subprocess.run([S.CARIMBO, "serve", "-c", conf1, "--listen",
+                        "127.0.0.1:0"], capture_output=True, timeout=60)
+    S.check(p.returncode != 0 and b"the TSA certificate is unit 1's, the "
+            b"config says unit_id 2" in p.stderr, "unit_id 2 on unit 1's "
+            "certificate: %d %s" % (p.returncode, p.stderr.decode()[-300:]))
+
     print("a unit keeps its id for the life of its ledger")
-    set_conf(conf1, unit_id=5)
+    # A certificate of unit 5 on unit 1's state: the ledger still refuses.
+    cert5 = os.path.join(s1, "tsa-u5.pem")
+    S.run(S.CARIMBO, "ca", "issue", "-c", conf1, "--profile", "tsa",
+          "--unit-id", "5", "--keygen-on-token", "--key-label", "tsa-u5",
+          "--subject", "/C=PT/O=carimbo demo/CN=carimbo demo TSU 5",
+          "--out", cert5)
+    chain5 = os.path.join(s1, "tsa-u5-chain.pem")
+    with open(chain5, "w") as f:
+        f.write("".join(pem_certs(cert5) + pem_certs(os.path.join(
+            s1, "tsa-chain.pem"))[1:]))
+    set_conf(conf1, unit_id=5, key_label="tsa-u5",
+             tsa_chain="tsa-u5-chain.pem")
     p = subprocess.run([S.CARIMBO, "serve", "-c", conf1, "--listen",
                         "127.0.0.1:0"], capture_output=True, timeout=60)
     S.check(p.returncode != 0 and b"the ledger is unit 1's, the config "
