@@ -35,25 +35,23 @@
 #             through sees no error at all.
 #
 # Bounded: about half a minute.
-import csv
 import http.client
-import io
 import json
 import os
 import re
 import shutil
 import signal
-import socket
 import ssl
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 
-CARIMBO = os.environ.get("CARIMBO", "build/carimbo")
-HERE = os.path.dirname(os.path.abspath(__file__))
-HAPROXY_CFG = os.path.join(HERE, "..", "..", "conf", "haproxy.cfg")
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(
+    __file__)), "lib"))
+import edge  # noqa: E402  (the units and the edge, doc/scale-out.md)
+
+CARIMBO = edge.CARIMBO
 TMP = tempfile.mkdtemp(prefix="carimbo-haproxy-")
 failures = []
 T0 = time.monotonic()
@@ -65,146 +63,17 @@ def check(cond, what):
         print("  FAIL:", what, flush=True)
 
 
-def run(*args, **kw):
-    return subprocess.run(list(args), check=True, capture_output=True,
-                          timeout=120, **kw)
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
-
-
-if shutil.which("haproxy") is None:
-    print("haproxy.py: no haproxy (make deps installs it)")
-    sys.exit(1)
-
-# --- the units -------------------------------------------------------------
-S1, S2 = os.path.join(TMP, "unit1"), os.path.join(TMP, "unit2")
-C1, C2 = os.path.join(S1, "carimbo.conf"), os.path.join(S2, "carimbo.conf")
-run(CARIMBO, "init", "--demo", S1)
-run(CARIMBO, "ca", "issue", "-c", C1, "--profile", "tsa", "--unit-id", "2",
-    "--keygen-on-token", "--key-label", "tsa2", "--subject",
-    "/C=PT/O=carimbo demo/CN=carimbo demo TSU 2", "--out",
-    os.path.join(S1, "tsa2.pem"))
-shutil.copytree(S1, S2, symlinks=True)
-with open(os.path.join(S1, "tsa-chain.pem")) as f:
-    chain1 = f.read()
-tsa_ca = chain1[chain1.index("-----END CERTIFICATE-----") + 26:]
-with open(os.path.join(S2, "tsa2-chain.pem"), "w") as f:
-    f.write(open(os.path.join(S1, "tsa2.pem")).read() + tsa_ca)
-UNTRUSTED = os.path.join(TMP, "untrusted.pem")
-with open(UNTRUSTED, "w") as f:
-    f.write(chain1 + open(os.path.join(S2, "tsa2-chain.pem")).read())
-ROOT = os.path.join(S1, "root.pem")
-P1, P2, PH, PT, PS = (free_port() for _ in range(5))
-COMMON = ("\nproxy_from = 127.0.0.2\nstop_notice_seconds = 3\n"
-          "anchor_seconds = 1\nwitness_seconds = 1\n")
-with open(C1, "a") as f:
-    f.write(COMMON + "witness = http://127.0.0.1:%d\n" % P2)
-with open(C2, "a") as f:
-    f.write(COMMON + "witness = http://127.0.0.1:%d\n" % P1 +
-            "unit_id = 2\nkey_label = tsa2\ntsa_chain = tsa2-chain.pem\n")
-
-units = {}
-
-
-def start_unit(n):
-    conf, port = (C1, P1) if n == 1 else (C2, P2)
-    p = subprocess.Popen([CARIMBO, "serve", "-c", conf, "--listen",
-                          "127.0.0.1:%d" % port], stdout=subprocess.PIPE,
-                         stderr=open(os.path.join(TMP, "unit%d.log" % n),
-                                     "ab"))
-    line = p.stdout.readline().decode()
-    check(line.startswith("listening on"), "unit %d: %r" % (n, line))
-    units[n] = p
-
-
-# --- the edge: TLS certificate, client CA, CRLs, client certificates --------
-TLS = os.path.join(TMP, "tls.pem")
-run("openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
-    "ec_paramgen_curve:P-256", "-nodes", "-days", "2", "-subj",
-    "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
-    "-keyout", os.path.join(TMP, "tls.key"), "-out",
-    os.path.join(TMP, "tls.crt"))
-with open(TLS, "w") as f:
-    f.write(open(os.path.join(TMP, "tls.crt")).read() +
-            open(os.path.join(TMP, "tls.key")).read())
-CLIENT_CA = os.path.join(TMP, "client-ca.pem")
-run(CARIMBO, "ca", "export-chain", "-c", C1, "--issuer", "user", "--out",
-    CLIENT_CA)
-if open(ROOT).read() not in open(CLIENT_CA).read():
-    with open(CLIENT_CA, "a") as f:
-        f.write(open(ROOT).read())
-
-
-def client_cert(name, issuer_conf=C1):
-    key = os.path.join(TMP, name + ".key")
-    csr = os.path.join(TMP, name + ".csr")
-    crt = os.path.join(TMP, name + ".crt")
-    run("openssl", "req", "-new", "-newkey", "ec", "-pkeyopt",
-        "ec_paramgen_curve:P-256", "-nodes", "-subj",
-        "/C=PT/CN=e-service %s" % name, "-keyout", key, "-out", csr)
-    out = run(CARIMBO, "ca", "issue", "-c", issuer_conf, "--profile",
-              "normalised", "--csr", csr, "--out", crt).stdout.decode()
-    return crt, key, out.split()[0]
-
-
-GOOD = client_cert("good")
-REVOKED = client_cert("revoked")
-run(CARIMBO, "ca", "revoke", "-c", C1, REVOKED[2], "--reason",
-    "keyCompromise")
-CRL = os.path.join(TMP, "crl.pem")
-with open(CRL, "w") as f:
-    for who in ("user", "root"):
-        out = os.path.join(TMP, who + ".crl")
-        run(CARIMBO, "ca", "crl", "-c", C1, "--issuer", who, "--out", out,
-            "--pem")
-        f.write(open(out).read())
-# Another CA altogether: its own self-signed root and a client under it.
-OTHER = (os.path.join(TMP, "other.crt"), os.path.join(TMP, "other.key"))
-run("openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
-    "ec_paramgen_curve:P-256", "-nodes", "-days", "2", "-subj",
-    "/C=PT/CN=e-service other", "-keyout", OTHER[1], "-out", OTHER[0])
-
-# --- HAProxy -----------------------------------------------------------------
+run = edge.run
+E = edge.Edge(TMP, check)
+C1, ROOT, UNTRUSTED = E.c1, E.root, E.untrusted
+PH, PT = E.ph, E.pt
+GOOD, REVOKED, OTHER = E.good, E.revoked, E.other
+units, start_unit, stats, wait_status = (E.units, E.start_unit, E.stats,
+                                         E.wait_status)
 start_unit(1)
 start_unit(2)
-env = dict(os.environ, CARIMBO_UNIT1="127.0.0.1:%d" % P1,
-           CARIMBO_UNIT2="127.0.0.1:%d" % P2,
-           CARIMBO_HTTP_BIND="127.0.0.1:%d" % PH,
-           CARIMBO_TLS_BIND="127.0.0.1:%d" % PT, CARIMBO_TLS_CRT=TLS,
-           CARIMBO_CLIENT_CA=CLIENT_CA, CARIMBO_CLIENT_CRL=CRL,
-           CARIMBO_STATS_BIND="127.0.0.1:%d" % PS, CARIMBO_LOG="stdout",
-           CARIMBO_SOURCE="127.0.0.2")
-HLOG = os.path.join(TMP, "haproxy.log")
-hap = subprocess.Popen(["haproxy", "-db", "-f", HAPROXY_CFG], env=env,
-                       stdout=open(HLOG, "wb"), stderr=subprocess.STDOUT)
-
-
-def stats():
-    """{server: status} from the stats page's CSV."""
-    try:
-        with urllib.request.urlopen("http://127.0.0.1:%d/;csv" % PS,
-                                    timeout=2) as r:
-            text = r.read().decode().lstrip("# ")
-    except OSError:
-        return {}
-    return {row["svname"]: row["status"] for row in
-            csv.DictReader(io.StringIO(text)) if row["pxname"] == "units"}
-
-
-def wait_status(server, want, secs):
-    """Seconds until server's status starts with want, or None."""
-    t = time.monotonic()
-    while time.monotonic() - t < secs:
-        if stats().get(server, "").startswith(want):
-            return time.monotonic() - t
-        time.sleep(0.1)
-    return None
+hap = E.start_haproxy()
+HLOG = E.hlog
 
 
 # Each run's answers in a file of its own (bench --save rewrites its file).
@@ -365,14 +234,7 @@ try:
     check(jt.get("errors") == 0 and jt.get("result", {}).get("ok", 0) > 0,
           "SIGTERM with a notice: %s" % jt.get("result"))
 finally:
-    for p in list(units.values()) + [hap]:
-        if p.poll() is None:
-            p.send_signal(signal.SIGTERM)
-    for p in list(units.values()) + [hap]:
-        try:
-            p.wait(15)
-        except subprocess.TimeoutExpired:
-            p.kill()
+    E.stop()
 
 
 # --- every answer proven in its unit's ledger ---------------------------------
