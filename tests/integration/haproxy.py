@@ -238,37 +238,7 @@ finally:
 
 
 # --- every answer proven in its unit's ledger ---------------------------------
-def der_len(b, i):
-    """(length, offset of the content) of the DER item whose tag is at i."""
-    n = b[i + 1]
-    if n < 0x80:
-        return n, i + 2
-    k = n & 0x7f
-    return int.from_bytes(b[i + 2:i + 2 + k], "big"), i + 2 + k
-
-
-def items(b):
-    i = 0
-    while i < len(b):
-        n, o = der_len(b, i)
-        yield b[i:o + n]
-        i = o + n
-
-
-TSTINFO_OID = bytes.fromhex("060b2a864886f70d0109100104")
-
-
-def serial_of(item):
-    """The serial of the (first) TSTInfo inside item."""
-    i = item.index(TSTINFO_OID) + len(TSTINFO_OID)
-    _, i = der_len(item, i)             # [0] EXPLICIT
-    _, i = der_len(item, i)             # OCTET STRING
-    _, i = der_len(item, i)             # TSTInfo SEQUENCE
-    for _ in range(3):                  # version, policy, messageImprint
-        n, o = der_len(item, i)
-        i = o + n
-    n, o = der_len(item, i)             # serialNumber
-    return int.from_bytes(item[o:o + n], "big")
+items, serial_of = edge.items, edge.serial_of
 
 
 seen, per_unit = set(), {}

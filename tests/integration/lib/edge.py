@@ -19,6 +19,7 @@ conf/haproxy.cfg as shipped.
 Edge(tmp, check) makes all of it in tmp; start_unit(), start_haproxy(),
 stats() and wait_status() run it; stop() ends what it started.
 """
+import calendar
 import csv
 import io
 import os
@@ -197,3 +198,68 @@ class Edge:
                 p.wait(15)
             except subprocess.TimeoutExpired:
                 p.kill()
+
+
+# --- answers: DER read here, sharing no code with the server ----------------
+def der_len(b, i):
+    """(length, offset of the content) of the DER item whose tag is at i."""
+    n = b[i + 1]
+    if n < 0x80:
+        return n, i + 2
+    k = n & 0x7f
+    return int.from_bytes(b[i + 2:i + 2 + k], "big"), i + 2 + k
+
+
+def items(b):
+    i = 0
+    while i < len(b):
+        n, o = der_len(b, i)
+        yield b[i:o + n]
+        i = o + n
+
+
+TSTINFO_OID = bytes.fromhex("060b2a864886f70d0109100104")
+
+
+def tst_fields(item):
+    """(serial, genTime as POSIX seconds) of the first TSTInfo in item."""
+    i = item.index(TSTINFO_OID) + len(TSTINFO_OID)
+    _, i = der_len(item, i)             # [0] EXPLICIT
+    _, i = der_len(item, i)             # OCTET STRING
+    _, i = der_len(item, i)             # TSTInfo SEQUENCE
+    for _ in range(3):                  # version, policy, messageImprint
+        n, o = der_len(item, i)
+        i = o + n
+    n, o = der_len(item, i)             # serialNumber
+    serial = int.from_bytes(item[o:o + n], "big")
+    i = o + n
+    n, o = der_len(item, i)             # genTime, RFC 3161 2.4.2
+    t = item[o:o + n].decode().rstrip("Z")
+    whole, _, frac = t.partition(".")
+    gen = calendar.timegm(time.strptime(whole, "%Y%m%d%H%M%S"))
+    return serial, gen + (float("0." + frac) if frac else 0.0)
+
+
+def serial_of(item):
+    """The serial of the (first) TSTInfo inside item."""
+    return tst_fields(item)[0]
+
+
+def pki_status(resp):
+    """
+    (status, failInfo bits) of a TimeStampResp (RFC 3161 2.4.2): the
+    PKIStatus, and the failInfo's bit numbers set (timeNotAvailable 14).
+    """
+    _, i = der_len(resp, 0)             # TimeStampResp SEQUENCE
+    n, i = der_len(resp, i)             # PKIStatusInfo SEQUENCE
+    end = i + n
+    n, o = der_len(resp, i)             # status INTEGER
+    status = int.from_bytes(resp[o:o + n], "big")
+    i, bits = o + n, set()
+    while i < end:
+        n, o = der_len(resp, i)
+        if resp[i] == 0x03:             # failInfo BIT STRING
+            for k, byte in enumerate(resp[o + 1:o + n]):
+                bits |= {8 * k + j for j in range(8) if byte & 0x80 >> j}
+        i = o + n
+    return status, bits
