@@ -103,6 +103,22 @@ def log_times(path, since, what):
     return out
 
 
+def turn(E, liar, mode, want, line, since):
+    """
+    The liar to mode, then until HAProxy says unit 1 is want: (when the
+    liar turned, seconds until want or None, the time of unit 1's first
+    log line with line since since, or when the liar turned).
+    """
+    t = time.time()
+    liar.mode = mode
+    secs = E.wait_status("unit1", want, 20)
+    check(secs is not None, "unit 1 not %s with the liar at %s: %s" % (
+        want, mode, E.stats()))
+    seen = log_times(E.unit_log(1), since or t - 1, line)
+    check(len(seen) > 0, "unit 1's log has no %r" % line)
+    return t, secs, seen[0] if seen else t
+
+
 def main():
     tmp = tempfile.mkdtemp(prefix="carimbo-haproxy-clock-")
     os.chmod(tmp, 0o700)
@@ -136,13 +152,8 @@ def main():
         time.sleep(1.5)
 
         print("the liar claims +2 s: unit 1's gate closes")
-        jump = time.time()
-        liar.mode = "+2"
-        down = E.wait_status("unit1", "DOWN", 15)
-        check(down is not None, "unit 1 not taken out: %s" % E.stats())
-        closed = log_times(E.unit_log(1), jump - 1, "clock gate CLOSED")
-        check(len(closed) > 0, "unit 1's log says no gate closing")
-        closed_at = closed[0] if closed else jump
+        jump, down, closed_at = turn(E, liar, "+2", "DOWN",
+                                     "clock gate CLOSED", None)
         out_after = jump + (down or 0) - closed_at
         check(down is not None and out_after < DOWN_WITHIN,
               "HAProxy took unit 1 out %.1f s after its gate closed (want "
@@ -152,13 +163,8 @@ def main():
         time.sleep(2)
 
         print("the liar is honest again: unit 1 comes back by itself")
-        honest = time.time()
-        liar.mode = "ok"
-        up = E.wait_status("unit1", "UP", 20)
-        check(up is not None, "unit 1 not back in rotation: %s" % E.stats())
-        opened = log_times(E.unit_log(1), closed_at, "clock gate open")
-        check(len(opened) > 0, "unit 1's log says no gate reopening")
-        opened_at = opened[0] if opened else time.time()
+        honest, up, opened_at = turn(E, liar, "ok", "UP", "clock gate open",
+                                     closed_at)
         time.sleep(2.5)
     finally:
         for c in clients:

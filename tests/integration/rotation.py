@@ -3,7 +3,7 @@
 #
 # Rotating the TSA key without downtime (doc/design.md "Reload",
 # doc/ledger.md "Certificates"), as doc/operations.md tells an operator:
-# `carimbo ca issue --profile tsa --keygen-on-token` makes a new key on the
+# `carimbo ca issue --profile tsa --unit-id 1 --rotate --keygen-on-token` makes a new key on the
 # token and its certificate from the same TSA CA, the config names the new
 # key and chain, SIGHUP.  While `carimbo bench` loads `/` and `/ers`:
 #
