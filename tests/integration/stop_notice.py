@@ -52,7 +52,18 @@ HEALTH = b"GET /health HTTP/1.1\r\nHost: u\r\nConnection: close\r\n\r\n"
 
 subprocess.run([CARIMBO, "init", "--demo", STATE], check=True,
                capture_output=True, timeout=120)
-base = open(CONF).read()
+# Unit 7, as doc/scale-out.md adds a unit: its key and certificate, which
+# names its unit id (serve refuses another).
+cert7 = os.path.join(STATE, "tsa7.pem")
+subprocess.run([CARIMBO, "ca", "issue", "-c", CONF, "--profile", "tsa",
+                "--unit-id", "7", "--keygen-on-token", "--key-label", "tsa7",
+                "--subject", "/C=PT/O=carimbo demo/CN=carimbo demo TSU 7",
+                "--out", cert7], check=True, capture_output=True, timeout=60)
+chain = open(os.path.join(STATE, "tsa-chain.pem")).read()
+with open(os.path.join(STATE, "tsa7-chain.pem"), "w") as f:
+    f.write(open(cert7).read() +
+            chain[chain.index("-----END CERTIFICATE-----") + 26:])
+base = open(CONF).read() + "\nkey_label = tsa7\ntsa_chain = tsa7-chain.pem\n"
 subprocess.run(["openssl", "ts", "-query", "-data", CONF, "-sha256", "-cert",
                 "-out", os.path.join(TMP, "q.tsq")], check=True,
                capture_output=True)
