@@ -48,6 +48,7 @@
 #include "common/hash.h"
 #include "common/log.h"
 #include "tsa/aggr.h"
+#include "tsa/tsa.h"
 
 /*
  * What ledger_open() found, and the state the server appends from.  The
@@ -1069,7 +1070,9 @@ gentime_time(const char *gt, time_t *t)
  * A LEDGER_CERT: its payload is X.509 certificates end to end, the TSA
  * certificate first, and root the SHA-256 of that one; with a trust
  * store, it chains to it (through the others and untrusted) at the
- * record's genTime (it signs from then on).  -1 with the reason in why.
+ * record's genTime (it signs from then on); a certificate that names
+ * its unit (token_cert_unit()) names the record's.  -1 with the reason in
+ * why.
  */
 static int
 verify_cert_rec(const struct ledger_rec *r, X509_STORE *store,
@@ -1093,6 +1096,13 @@ verify_cert_rec(const struct ledger_rec *r, X509_STORE *store,
 		X509_free(x);
 		snprintf(why, cap, "root is not the SHA-256 of its "
 		    "certificate");
+		return -1;
+	}
+	/* A certificate that names a unit names this ledger's (its serials'). */
+	if ((i = token_cert_unit(x)) != -1 && (uint32_t)i != r->unit) {
+		X509_free(x);
+		snprintf(why, cap, "the certificate is unit %d's, the record's "
+		    "serials unit %u's", i, r->unit);
 		return -1;
 	}
 	if ((certs = sk_X509_new_null()) == NULL)

@@ -1276,6 +1276,43 @@ test_cert_records(void **state)
 	OPENSSL_free(der);
 	X509_free(other);
 	EVP_PKEY_free(k2);
+
+	/*
+	 * A certificate that names its unit (its subject's serialNumber,
+	 * doc/scale-out.md "The units"): the records' unit's passes, with
+	 * the trust store too; another unit's is refused, naming both.
+	 */
+	for (n = 1; n <= 2; n++) {
+		char	unit[4];
+
+		assert_non_null(other = X509_dup(pki.tsa));
+		snprintf(unit, sizeof(unit), "%d", n);
+		assert_int_equal(X509_NAME_add_entry_by_NID(
+		    X509_get_subject_name(other), NID_serialNumber,
+		    MBSTRING_ASC, (const unsigned char *)unit, -1, -1, 0), 1);
+		assert_true(X509_sign(other, pki.root_key, EVP_sha256()) > 0);
+		mkdir_tmp(dir, sizeof(dir), n == 1 ? "certunit1" : "certunit2");
+		assert_non_null(w = calloc(1, sizeof(*w)));
+		snprintf(path, sizeof(path), "%s/l", dir);
+		assert_non_null(w->l = lopen(path));
+		wr_cert(w, other);		/* rec_base: unit 1 */
+		wr_round(w, 1, 1, false);
+		ledger_close(w->l);
+		free(w);
+		snprintf(path, sizeof(path), "%s/l/%s", dir, LEDGER_FILE);
+		if (n == 1) {
+			assert_int_equal(ledger_verify_file(path, pki.store,
+			    pki.untrusted, &rep), 0);
+			assert_int_equal(rep.certs, 1);
+		} else {
+			assert_int_equal(ledger_verify_file(path, NULL, NULL,
+			    &rep), -1);
+			assert_int_equal(rep.bad_seq, 0);
+			assert_non_null(strstr(rep.why, "the certificate is unit "
+			    "2's, the record's serials unit 1's"));
+		}
+		X509_free(other);
+	}
 }
 
 /*
