@@ -23,6 +23,7 @@ import argparse
 import json
 import os
 import re
+import resource
 import shutil
 import signal
 import socket
@@ -169,12 +170,14 @@ class Suite:
             if svg:
                 cmd += ["--svg", os.path.join(self.a.out, key + ".svg")]
         log("  %-34s %s" % (name, " ".join(args)))
+        ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
         try:
             p = subprocess.run(cmd, capture_output=True,
                                timeout=self.a.seconds * 4 + 60)
         except subprocess.TimeoutExpired:
             self.rows.append((key, name, None, "timed out"))
             return None
+        ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
         j = None
         try:
             with open(js) as f:
@@ -182,8 +185,13 @@ class Suite:
         except (OSError, ValueError):
             pass
         c1 = cpu_s(srv) if srv else None
-        if j is not None and c0 is not None and c1 is not None:
-            j["server_cpu_s"] = c1 - c0
+        if j is not None:
+            # The client's own CPU time (the bench process, all threads;
+            # for a ceiling run, its responder thread's too).
+            j["client_cpu_s"] = (ru1.ru_utime - ru0.ru_utime +
+                                 ru1.ru_stime - ru0.ru_stime)
+            if c0 is not None and c1 is not None:
+                j["server_cpu_s"] = c1 - c0
             with open(js, "w") as f:
                 json.dump(j, f)
         note = ""
@@ -201,6 +209,15 @@ def cpu_us(j):
         return None
     ok = j.get("result", {}).get("ok", 0)
     return j["server_cpu_s"] * 1e6 / ok if ok else None
+
+
+def cli_us(j):
+    """The client's CPU time per answered request, in microseconds; for
+    a ceiling run, client and trivial responder together."""
+    if j is None or "client_cpu_s" not in j:
+        return None
+    ok = j.get("result", {}).get("ok", 0)
+    return j["client_cpu_s"] * 1e6 / ok if ok else None
 
 
 def rate(j):
@@ -295,6 +312,12 @@ def target_table(r, ceil_rate, inflight_kib, live):
           r.get("ers64p"), ceil_rate("ceil64p"), 0.5)
     most("4. server CPU per /ers answer, 64 conns x%d, us" % PIPELINE,
          cpu_us(r.get("ers64p")), 4)
+    # What bounds that ratio on two cores: the client's CPU per answer,
+    # which checks every /ers answer and nothing of the ceiling's.
+    cc = cli_us(r.get("ceil64p"))
+    t.append(("4. client CPU per /ers answer, x%d, us (beside: ceiling's)"
+              % PIPELINE, cli_us(r.get("ers64p")),
+              "ceil %.2f" % cc if cc else "-", None))
     for n in (1000, 102400):
         lr = [x for x in live or () if x["requests"] == n]
         most("5. live round of %d: slowest /health beside it, ms" % n,
@@ -510,9 +533,9 @@ def main():
     # srv us: the server's CPU time (all threads) per answer; for the
     # ceiling, its responder thread's.  Less shaken by a noisy machine
     # than the rates: it tells what each answer costs, not how fast.
-    hdr = "%-30s %11s %7s %8s %8s %9s %8s %7s  %s" % (
+    hdr = "%-30s %11s %7s %8s %8s %9s %8s %7s %7s  %s" % (
         "run", "per second", "errors", "p50 ms", "p99 ms", "p99.9 ms",
-        "max ms", "srv us", "ratio")
+        "max ms", "srv us", "cli us", "ratio")
     print(hdr)
     print("-" * len(hdr))
     for key, name, j, note in s.rows:
@@ -532,15 +555,18 @@ def main():
             ratio += ("; " if ratio else "") + "%.2fx / 64 conns" % (
                 rate(j) / rate(r["std64"]))
         cu = cpu_us(j)
+        ku = cli_us(j) if "--hsm" not in name else None
+        ku = "%.2f" % ku if ku and not key.startswith("hsm") else ""
         if lat:
-            print("%-30s %11.1f %7d %8.3f %8.3f %9.3f %8.3f %7s  %s%s" % (
-                name, rate(j), j.get("errors", 0), lat["p50"], lat["p99"],
-                lat["p999"], lat["max"], "%.2f" % cu if cu else "", ratio,
-                "  " + note if note else ""))
+            print("%-30s %11.1f %7d %8.3f %8.3f %9.3f %8.3f %7s %7s  %s%s"
+                  % (name, rate(j), j.get("errors", 0), lat["p50"],
+                     lat["p99"], lat["p999"], lat["max"],
+                     "%.2f" % cu if cu else "", ku, ratio,
+                     "  " + note if note else ""))
         else:
-            print("%-30s %11.1f %7d %8s %8s %9s %8s %7s  %s%s" % (
-                name, rate(j), j.get("errors", 0), "", "", "", "", "", ratio,
-                "  " + note if note else ""))
+            print("%-30s %11.1f %7d %8s %8s %9s %8s %7s %7s  %s%s" % (
+                name, rate(j), j.get("errors", 0), "", "", "", "", "", "",
+                ratio, "  " + note if note else ""))
     print()
     if sig:
         # doc/design.md "Two kinds of answer": one PKCS#11 signature per

@@ -27,6 +27,9 @@ import subprocess
 import sys
 import tempfile
 import time
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                "lib"))
+from net import free_port  # noqa: E402  (tests/integration/lib)
 
 CARIMBO = os.environ.get("CARIMBO", "build/carimbo")
 TMP = tempfile.mkdtemp(prefix="carimbo-bench-tls-")
@@ -42,14 +45,6 @@ def check(cond, what):
 def run(*args):
     return subprocess.run(list(args), check=True, capture_output=True,
                           timeout=60)
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
 
 
 if shutil.which("haproxy") is None:

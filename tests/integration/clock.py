@@ -23,6 +23,9 @@ import sys
 import tempfile
 import threading
 import time
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                "lib"))
+from net import free_port  # noqa: E402  (tests/integration/lib)
 
 CARIMBO = os.environ.get("CARIMBO", "build/carimbo")
 NTP_EPOCH = 2208988800
@@ -86,14 +89,6 @@ class Liar:
         self.stop = True
         self.thread.join()
         self.sock.close()
-
-
-def free_port(kind):
-    s = socket.socket(socket.AF_INET, kind)
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
 
 
 def start_chronyd(d):

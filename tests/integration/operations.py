@@ -28,6 +28,9 @@ import subprocess
 import sys
 import tempfile
 import time
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                "lib"))
+from net import free_port  # noqa: E402  (tests/integration/lib)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
@@ -63,14 +66,6 @@ def blocks(text):
             out.append((start, mark, "\n".join(body) + "\n"))
         i += 1
     return out
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
 
 
 tmp = tempfile.mkdtemp(prefix="carimbo-ops-")

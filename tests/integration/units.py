@@ -36,6 +36,9 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import serve as S  # noqa: E402
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                "lib"))
+from net import free_port  # noqa: E402  (tests/integration/lib)
 
 
 def set_conf(conf, **kv):
@@ -107,14 +110,6 @@ def load(conf, name):
     S.check(S.post_curl(srv.url, q, r).startswith("200"), name + ": one")
     S.check(srv.stop() == 0, name + ": stopped cleanly")
     return saved, r
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def start(conf, port, log):

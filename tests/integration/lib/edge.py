@@ -31,6 +31,8 @@ import sys
 import time
 import urllib.request
 
+from net import free_port  # noqa: E402  (this folder)
+
 CARIMBO = os.environ.get("CARIMBO", "build/carimbo")
 HERE = os.path.dirname(os.path.abspath(__file__))
 HAPROXY_CFG = os.path.join(HERE, "..", "..", "..", "conf", "haproxy.cfg")
@@ -39,14 +41,6 @@ HAPROXY_CFG = os.path.join(HERE, "..", "..", "..", "conf", "haproxy.cfg")
 def run(*args, **kw):
     return subprocess.run(list(args), check=True, capture_output=True,
                           timeout=120, **kw)
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
 
 
 class Edge:
