@@ -555,8 +555,8 @@ def main():
             ratio += ("; " if ratio else "") + "%.2fx / 64 conns" % (
                 rate(j) / rate(r["std64"]))
         cu = cpu_us(j)
-        ku = cli_us(j) if "--hsm" not in name else None
-        ku = "%.2f" % ku if ku and not key.startswith("hsm") else ""
+        ku = None if key.startswith("hsm") else cli_us(j)
+        ku = "%.2f" % ku if ku else ""
         if lat:
             print("%-30s %11.1f %7d %8.3f %8.3f %9.3f %8.3f %7s %7s  %s%s"
                   % (name, rate(j), j.get("errors", 0), lat["p50"],
