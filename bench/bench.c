@@ -5,8 +5,8 @@
  *   bench --url URL [--connections N] [--pipeline D] [--duration S |
  *         --requests N] [--rate R] [--json FILE] [--svg FILE] ...
  *         [--cacert FILE] [--cert FILE --key FILE] [--insecure]
- *   bench --ceiling --body-size BYTES [--durable FILE [--durable-depth K]]
- *         [same load options]
+ *   bench --ceiling --body-size BYTES [--durable FILE [--durable-depth K]
+ *         [--sign -c CONF]] [same load options]
  *   bench --compare URL_A URL_B [--phases N] [same load options]
  *   bench --hsm -c CONF --threads N --duration S [--json FILE]  (hsm.c)
  *
@@ -53,6 +53,7 @@ struct bench_args {
 	size_t			 body_size;
 	const char		*durable;	/* --ceiling: durable file */
 	unsigned		 durable_depth;
+	int			 sign;		/* --durable: a signature each */
 	long			 corpus;
 };
 
@@ -70,8 +71,8 @@ bench_usage(FILE *f)
 	    "           [--ocsp REQUESTS.der [--get]]\n"
 	    "           [--cacert FILE] [--cert FILE --key FILE] [--insecure]\n"
 	    "       carimbo bench --ceiling --body-size BYTES [--durable FILE\n"
-	    "           [--durable-depth K]] [load options | --serve-only "
-	    "[--duration S]]\n"
+	    "           [--durable-depth K] [--sign -c CONF]] [load options |\n"
+	    "           --serve-only [--duration S]]\n"
 	    "       carimbo bench --compare URL_A URL_B [--phases N] "
 	    "[load options]\n"
 	    "       carimbo bench --hsm -c CONF [--threads N] "
@@ -141,6 +142,7 @@ static const struct option bench_longopts[] = {
 	{ "serve-only",	no_argument,		NULL, 'O' },
 	{ "durable",	required_argument,	NULL, 'W' },
 	{ "durable-depth", required_argument,	NULL, 'Q' },
+	{ "sign",	no_argument,		NULL, 'G' },
 	{ "compare",	required_argument,	NULL, 'X' },
 	{ "phases",	required_argument,	NULL, 'P' },
 	{ "cacert",	required_argument,	NULL, 'T' },
@@ -290,6 +292,9 @@ bench_opt_mode(struct bench_args *a, int ch, const char *arg)
 		a->durable_depth = (unsigned)bench_num("--durable-depth", arg,
 		    1, BENCH_MAX_DURABLE_DEPTH);
 		break;
+	case 'G':
+		a->sign = 1;
+		break;
 	case 'B':
 		a->body_size = (size_t)bench_num("--body-size", arg, 0,
 		    BENCH_MAX_BODY);
@@ -377,6 +382,8 @@ bench_settle(struct bench_args *a, int argc, char **argv)
 		errx(2, "--insecure checks no certificate: no --cacert");
 	if (a->durable_depth > 0 && a->durable == NULL)
 		errx(2, "--durable-depth goes with --durable");
+	if (a->sign && (a->durable == NULL || a->conf == NULL))
+		errx(2, "--sign goes with --durable and -c CONF (the key)");
 	if (a->durable_depth == 0)
 		a->durable_depth = 1;
 	/* --serve-only without --duration: until a signal. */
@@ -443,6 +450,19 @@ bench_finish(const struct bench_args *a, struct report *rep)
 		errx(1, "%s: %s", a->json, strerror(-r));
 	if (a->svg != NULL && (r = report_svg(a->svg, rep)) < 0)
 		errx(1, "%s: %s", a->svg, strerror(-r));
+	if (rep->sign && rep->cc.sign_errors > 0) {
+		fprintf(stderr, "carimbo bench: --sign: the token failed %llu "
+		    "signatures\n", (unsigned long long)rep->cc.sign_errors);
+		rc = 1;
+	}
+	if (rep->sign && rep->cc.signatures + rep->cc.sign_errors !=
+	    rep->cc.writes) {
+		fprintf(stderr, "carimbo bench: --sign: %llu signatures for "
+		    "%llu durable writes\n",
+		    (unsigned long long)rep->cc.signatures,
+		    (unsigned long long)rep->cc.writes);
+		rc = 1;
+	}
 	for (i = 0; i < rep->nres; i++) {
 		if (load_errors(&rep->res[i]) > 0)
 			rc = 1;
@@ -485,15 +505,15 @@ bench_tls(const struct bench_args *a, const struct target *t,
  * generator (bench/wrk-compare.sh drives it with wrk).  Prints "listening
  * on 127.0.0.1:PORT" and answers until --duration passes (default: until
  * SIGTERM or SIGINT).  With --durable, prints "durable writes N" when
- * it stops.
+ * it stops, and with --sign "signatures N, errors E".
  */
 static int
 bench_serve_only(struct bench_args *a, struct ceiling *cl, uint16_t port,
     const sigset_t *set)
 {
-	struct timespec	 ts;
-	uint64_t	 writes;
-	int		 sig;
+	struct timespec		 ts;
+	struct ceiling_counts	 cc;
+	int			 sig;
 
 	printf("listening on 127.0.0.1:%u\n", port);
 	fflush(stdout);
@@ -506,10 +526,14 @@ bench_serve_only(struct bench_args *a, struct ceiling *cl, uint16_t port,
 	} else
 		while (sigwait(set, &sig) != 0)
 			;
-	ceiling_stop(cl, &writes);
+	ceiling_stop(cl, &cc);
 	if (a->durable != NULL)
-		printf("durable writes %llu\n", (unsigned long long)writes);
-	return 0;
+		printf("durable writes %llu\n", (unsigned long long)cc.writes);
+	if (a->sign)
+		printf("signatures %llu, errors %llu\n",
+		    (unsigned long long)cc.signatures,
+		    (unsigned long long)cc.sign_errors);
+	return cc.sign_errors == 0 ? 0 : 1;
 }
 
 static int
@@ -535,7 +559,8 @@ bench_load(struct bench_args *a)
 	}
 	if (a->ceiling) {
 		if ((cl = ceiling_start(a->body_size, a->durable,
-		    a->durable_depth, &port)) == NULL)
+		    a->durable_depth, a->sign ? ceilsign_start(a->conf) : NULL,
+		    &port)) == NULL)
 			return 1;
 		snprintf(url, sizeof(url), "http://127.0.0.1:%u/", port);
 		a->url = url;
@@ -568,7 +593,8 @@ bench_load(struct bench_args *a)
 	    fsync(fileno(a->o.save)) == -1 || fclose(a->o.save) == EOF))
 		err(1, "%s", a->save);
 	memset(&rep, 0, sizeof(rep));
-	rep.server_cpu_s = ceiling_stop(cl, &rep.durable_writes);
+	rep.server_cpu_s = ceiling_stop(cl, &rep.cc);
+	rep.sign = a->sign;
 	rep.durable = a->durable;
 	rep.durable_depth = a->durable_depth;
 	rep.mode = cl != NULL ? "ceiling" : "load";

@@ -35,6 +35,7 @@
 #define BENCH_SAMPLE_MS		100	/* throughput series resolution */
 #define BENCH_MAX_SAMPLES	(BENCH_MAX_DURATION * 1000 / BENCH_SAMPLE_MS + 64)
 #define BENCH_DRAIN_SECONDS	5	/* wait for answers after the end */
+#define CEILSIGN_MAX_KEY	128	/* bytes of the key's description */
 
 /*
  * hist.c: log-linear (HdrHistogram-style) histogram of nanoseconds.  Values
@@ -244,19 +245,46 @@ uint64_t	 load_errors(const struct load_result *);
 
 /* ceiling.c: the trivial io_uring HTTP responder. */
 struct ceiling;
+struct ceilsign;
+/* What the durable ceiling did, when it stopped. */
+struct ceiling_counts {
+	uint64_t	writes;		/* durable writes completed */
+	uint64_t	signatures;	/* --sign: made, one beside each write */
+	uint64_t	sign_errors;	/* --sign: signatures the token failed */
+	char		key[CEILSIGN_MAX_KEY];	/* --sign: the key, or "" */
+};
 /*
  * Starts the responder thread on 127.0.0.1:0; NULL with a log line.  With
  * durable (a file path; NULL: none) the answers of each loop turn wait for
  * a durable block write, at most depth (1 to BENCH_MAX_DURABLE_DEPTH) in
- * flight.
+ * flight; with sg (ceilsign_start; NULL: none) also for a signature made
+ * beside each write.  The ceiling owns sg from then on.
  */
 struct ceiling	*ceiling_start(size_t body_size, const char *durable,
-		    unsigned depth, uint16_t *port);
+		    unsigned depth, struct ceilsign *sg, uint16_t *port);
 /*
- * Stops it; returns the CPU seconds its thread spent (all serving) and,
- * if writes is not NULL, the number of durable writes it made.
+ * Stops it once every write it submitted (and its signature) is done;
+ * returns the CPU seconds its thread spent (all serving) and, if cc is
+ * not NULL, what it wrote and signed.
  */
-double		 ceiling_stop(struct ceiling *, uint64_t *writes);
+double		 ceiling_stop(struct ceiling *, struct ceiling_counts *cc);
+
+/* ceilsign.c: the signing durable ceiling's one signing thread. */
+/*
+ * Opens the token and key the configuration at conf names, with a
+ * session copy of the key unless key_session_copy says no (hsm.c: as
+ * the server's workers), checks one signature and starts the thread.
+ * Exits 1 with a message when the token or key cannot be used.
+ */
+struct ceilsign	*ceilsign_start(const char *conf);
+/* Written (eventfd) each time a signature is done. */
+int		 ceilsign_eventfd(const struct ceilsign *);
+/* One signature for write n; n is the last one posted plus 1. */
+void		 ceilsign_post(struct ceilsign *, uint64_t n);
+/* Every write up to the returned number has its signature done. */
+uint64_t	 ceilsign_done(struct ceilsign *);
+/* Signs what is posted, stops the thread, fills cc's sign_* and key. */
+void		 ceilsign_stop(struct ceilsign *, struct ceiling_counts *cc);
 
 /* report.c */
 struct report {
@@ -270,7 +298,8 @@ struct report {
 	double			 server_cpu_s;	/* ceiling: the responder's */
 	const char		*durable;	/* ceiling: its file, or NULL */
 	unsigned		 durable_depth;
-	uint64_t		 durable_writes;
+	int			 sign;		/* ceiling: --sign */
+	struct ceiling_counts	 cc;		/* ceiling: writes, signatures */
 };
 
 void		 report_table(FILE *, const struct report *);
@@ -286,7 +315,31 @@ void		 report_progress(const char *label, double t, uint64_t ok,
 int	bench_main(int, char **);
 
 /* hsm.c */
+struct hsm_token;
+struct p11_session;
 /* `bench --hsm ...`; returns the exit status (0, 1 on errors, 2 usage). */
 int	hsm_bench(int, char **);
+/*
+ * The token the configuration at confpath names, opened as the server
+ * opens it, and nsessions sessions on its key, each with a session copy
+ * of the key when copy is 1 (0: the token object; -1: as
+ * key_session_copy says), one signature with hi checked against the
+ * public key.  Exits 1 with a message on failure; free with
+ * hsm_token_close.
+ */
+struct hsm_token	*hsm_token_open(const char *confpath, long nsessions,
+			    int copy, const struct hash_info *hi);
+struct p11_session	*hsm_token_session(const struct hsm_token *, long i);
+const char		*hsm_token_key(const struct hsm_token *);
+int			 hsm_token_copies(const struct hsm_token *);
+void			 hsm_token_close(struct hsm_token *);
+/*
+ * One signature with s over dgst (hi's length), its first 8 bytes set
+ * to n first, so that each n signs another digest.  0, or -1 with a log
+ * line (p11_sign).
+ */
+int			 hsm_sign(struct p11_session *s,
+			    const struct hash_info *hi,
+			    uint8_t dgst[HASH_MAX_LEN], uint64_t n);
 
 #endif

@@ -25,6 +25,12 @@
  * ledger batch does).  Its rate against the plain responder's, in one run,
  * is the most any server honouring that contract can reach on this disk
  * and load, before signing, trees or parsing (doc/performance.md).
+ * With --sign (ceilsign.c) each write also has one signature made beside
+ * it by one signing thread, handed over right after the write is
+ * submitted, and a write counts as done only once both are: the floor of
+ * a server that must sign once per write, as the server signs a round
+ * beside its ledger write.  At stop the responder waits for the writes
+ * (and signatures) in flight, so that every write it counts is signed.
  *
  * Held answers: each connection keeps, in order, the counts of its
  * requests waiting for each write (tagged with the write's sequence
@@ -34,7 +40,7 @@
  * user_data: a struct cconn pointer with the operation in the low 2 bits
  * (connections are 8-byte aligned), or just the operation for the
  * listening socket's multishot accept, the stop eventfd and (shifted by
- * 2) a durable write's slot.  A connection is freed when it is dead, its
+ * 2) a durable write's slot or CEIL_SIGN_ID, the signer's eventfd.  A connection is freed when it is dead, its
  * last operation has completed and it holds no answer.
  */
 #include <err.h>
@@ -68,9 +74,13 @@
 #define CEIL_DUR_SLOTS		(CEIL_DUR_SPAN / CEIL_DUR_BLOCK - 1)
 #define CEIL_MAX_DEPTH		BENCH_MAX_DURABLE_DEPTH
 #define CEIL_HELD		(CEIL_MAX_DEPTH + 1)
+#define CEIL_SIGN_ID		(CEIL_MAX_DEPTH + 1)	/* after the slots */
 
 enum cop { COP_ACCEPT = 0, COP_RECV = 1, COP_SEND = 2, COP_STOP = 3 };
-/* The durable write's user_data: (slot << 2) | COP_STOP, slot >= 1. */
+/*
+ * The durable write's user_data: (slot << 2) | COP_STOP, slot >= 1; the
+ * signer's eventfd read: (CEIL_SIGN_ID << 2) | COP_STOP.
+ */
 
 struct cconn {
 	struct cconn	*prev, *next;	/* every connection, freed at stop */
@@ -115,6 +125,10 @@ struct ceiling {
 	uint64_t	 fresh;		/* requests for write next_seq */
 	struct cconn	*holders;
 	uint64_t	 writes;
+	/* --sign: NULL without. */
+	struct ceilsign	*sg;
+	uint64_t	 sg_val;	/* the eventfd read's buffer */
+	uint64_t	 signed_seq;	/* every write up to it is signed */
 };
 
 static struct io_uring_sqe *
@@ -279,30 +293,50 @@ ceil_dur_submit(struct ceiling *cl)
 	    (1 + (seq - 1) % CEIL_DUR_SLOTS) * CEIL_DUR_BLOCK);
 	io_uring_sqe_set_data64(sqe, (uint64_t)slot << 2 | COP_STOP);
 	cl->inflight++;
+	if (cl->sg != NULL) {
+		/* The write on its way first, as the server's round. */
+		io_uring_submit(&cl->ring);
+		ceilsign_post(cl->sg, seq);
+	}
+}
+
+/* --sign: reads the signer's eventfd on the ring. */
+static void
+ceil_sign_arm(struct ceiling *cl)
+{
+	struct io_uring_sqe *sqe = ceil_sqe(cl);
+
+	io_uring_prep_read(sqe, ceilsign_eventfd(cl->sg), &cl->sg_val,
+	    sizeof(cl->sg_val), 0);
+	io_uring_sqe_set_data64(sqe, (uint64_t)CEIL_SIGN_ID << 2 | COP_STOP);
+}
+
+/* Whether the write of slot i (and, with --sign, its signature) is done. */
+static bool
+ceil_slot_done(const struct ceiling *cl, unsigned i)
+{
+	return cl->slot_done[i] && (cl->sg == NULL ||
+	    cl->slot_seq[i] <= cl->signed_seq);
 }
 
 /*
- * Durable: a write of slot completed.  Writes complete in any order; the
- * answers held for a write leave only once it and every earlier write are
- * done, so that none leaves before the writes submitted before it.
+ * Durable: a write or a signature completed.  Writes complete in any
+ * order; the answers held for a write leave only once it (with its
+ * signature) and every earlier write are done, so that none leaves
+ * before the writes submitted before it.
  */
 static void
-ceil_dur_done(struct ceiling *cl, unsigned slot, int res)
+ceil_dur_release(struct ceiling *cl)
 {
 	struct cconn	*c, **pp;
 	unsigned	 i, k;
 	bool		 more;
 
-	if (res != CEIL_DUR_BLOCK)
-		errx(1, "ceiling: durable write: %s", res < 0 ?
-		    strerror(-res) : "short");
-	cl->writes++;		/* completed: what --serve-only reports */
-	cl->slot_done[slot] = true;
 	/* A slot is free once its write and every earlier one are done. */
 	do {
 		more = false;
 		for (i = 1; i <= cl->depth; i++)
-			if (cl->slot_done[i] &&
+			if (ceil_slot_done(cl, i) &&
 			    cl->slot_seq[i] == cl->done_seq + 1) {
 				cl->done_seq++;
 				cl->slot_seq[i] = 0;
@@ -329,6 +363,30 @@ ceil_dur_done(struct ceiling *cl, unsigned slot, int res)
 		} else
 			pp = &c->held_next;
 	}
+}
+
+/* Durable: the write of slot completed with res. */
+static void
+ceil_dur_done(struct ceiling *cl, unsigned slot, int res)
+{
+	if (res != CEIL_DUR_BLOCK)
+		errx(1, "ceiling: durable write: %s", res < 0 ?
+		    strerror(-res) : "short");
+	cl->writes++;		/* completed: what --serve-only reports */
+	cl->slot_done[slot] = true;
+	ceil_dur_release(cl);
+}
+
+/* --sign: the signer's eventfd was read with res; signatures are done. */
+static void
+ceil_sign_done(struct ceiling *cl, int res)
+{
+	if (res != sizeof(cl->sg_val))
+		errx(1, "ceiling: signer eventfd: %s", res < 0 ?
+		    strerror(-res) : "short");
+	cl->signed_seq = ceilsign_done(cl->sg);
+	ceil_sign_arm(cl);
+	ceil_dur_release(cl);
 }
 
 /*
@@ -454,8 +512,11 @@ ceil_thread(void *arg)
 	sqe = ceil_sqe(cl);
 	io_uring_prep_read(sqe, cl->efd, &cl->efd_val, sizeof(cl->efd_val), 0);
 	io_uring_sqe_set_data64(sqe, COP_STOP);
+	if (cl->sg != NULL)
+		ceil_sign_arm(cl);
 
-	while (!stop) {
+	/* After stop, until the writes in flight (and signatures) are done. */
+	while (!stop || cl->inflight > 0) {
 		r = io_uring_submit_and_wait(&cl->ring, 1);
 		if (r < 0 && r != -EINTR)
 			break;
@@ -466,7 +527,9 @@ ceil_thread(void *arg)
 			c = (struct cconn *)(uintptr_t)(ud & ~(uint64_t)3);
 			switch (ud & 3) {
 			case COP_STOP:
-				if (ud >> 2 != 0)
+				if (ud >> 2 == CEIL_SIGN_ID)
+					ceil_sign_done(cl, cqe->res);
+				else if (ud >> 2 != 0)
 					ceil_dur_done(cl, (unsigned)(ud >> 2),
 					    cqe->res);
 				else
@@ -517,7 +580,7 @@ ceil_thread(void *arg)
 			}
 		}
 		io_uring_cq_advance(&cl->ring, seen);
-		if (cl->dfd != -1)
+		if (cl->dfd != -1 && !stop)
 			ceil_dur_submit(cl);
 	}
 	/* All of it serving: the thread sleeps in the ring otherwise. */
@@ -538,6 +601,7 @@ ceil_free(struct ceiling *cl)
 {
 	unsigned i;
 
+	ceilsign_stop(cl->sg, NULL);
 	if (cl->dfd != -1)
 		close(cl->dfd);
 	for (i = 0; i <= CEIL_MAX_DEPTH; i++)
@@ -548,7 +612,7 @@ ceil_free(struct ceiling *cl)
 
 struct ceiling *
 ceiling_start(size_t body_size, const char *durable, unsigned depth,
-    uint16_t *port)
+    struct ceilsign *sg, uint16_t *port)
 {
 	struct ceiling		*cl;
 	struct sockaddr_in	 sin;
@@ -568,6 +632,12 @@ ceiling_start(size_t body_size, const char *durable, unsigned depth,
 	memset(cl->resp + hl, 0x30, body_size);
 	cl->resplen = (size_t)hl + body_size;
 	cl->dfd = -1;
+	cl->sg = sg;
+	if (sg != NULL && durable == NULL) {
+		log_warnx("ceiling: a signature goes beside a durable write");
+		ceil_free(cl);
+		return NULL;
+	}
 	if (durable != NULL && (depth < 1 || depth > CEIL_MAX_DEPTH)) {
 		log_warnx("ceiling: durable depth %u: 1 to %d", depth,
 		    CEIL_MAX_DEPTH);
@@ -608,7 +678,7 @@ ceiling_start(size_t body_size, const char *durable, unsigned depth,
 }
 
 double
-ceiling_stop(struct ceiling *cl, uint64_t *writes)
+ceiling_stop(struct ceiling *cl, struct ceiling_counts *cc)
 {
 	uint64_t	one = 1;
 	double		cpu;
@@ -619,8 +689,12 @@ ceiling_stop(struct ceiling *cl, uint64_t *writes)
 		log_warn("ceiling: eventfd");
 	pthread_join(cl->tid, NULL);
 	cpu = cl->cpu_s;
-	if (writes != NULL)
-		*writes = cl->writes;
+	if (cc != NULL) {
+		memset(cc, 0, sizeof(*cc));
+		cc->writes = cl->writes;
+	}
+	ceilsign_stop(cl->sg, cc);
+	cl->sg = NULL;
 	close(cl->lfd);
 	close(cl->efd);
 	ceil_free(cl);

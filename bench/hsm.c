@@ -5,7 +5,9 @@
  * signing workers hold theirs, doc/design.md "Threads"),
  * call p11_sign in a loop for a bounded time.  One signature is checked
  * against the token's public key first, so the number is of signatures
- * that verify.
+ * that verify.  The signing durable ceiling (`bench --ceiling --durable
+ * FILE --sign -c CONF`, ceilsign.c) opens its token and signs the same
+ * way (hsm_token_open, hsm_sign).
  */
 #include <err.h>
 #include <errno.h>
@@ -46,24 +48,32 @@ hsm_now(void)
 	return (double)now_ns(CLOCK_MONOTONIC) / 1e9;
 }
 
+int
+hsm_sign(struct p11_session *s, const struct hash_info *hi,
+    uint8_t dgst[HASH_MAX_LEN], uint64_t n)
+{
+	uint8_t	sig[P11_MAX_SIG];
+	size_t	siglen;
+
+	/* A different digest each time, at no cost worth measuring. */
+	memcpy(dgst, &n, sizeof(n));
+	return p11_sign(s, hi->nid, dgst, hi->len, sig, &siglen);
+}
+
 static void *
 hsm_worker(void *arg)
 {
 	struct hsm_thread	*t = arg;
-	uint8_t			 dgst[HASH_MAX_LEN], sig[P11_MAX_SIG];
+	uint8_t			 dgst[HASH_MAX_LEN];
 	uint64_t		 n;
-	size_t			 siglen;
 	double			 t0;
 
 	randombytes_buf(dgst, sizeof(dgst));
 	pthread_barrier_wait(t->start);
 	t0 = hsm_now();
 	while (!atomic_load_explicit(t->stop, memory_order_relaxed)) {
-		/* A different digest each time, at no cost worth measuring. */
 		n = t->sigs + t->errors;
-		memcpy(dgst, &n, sizeof(n));
-		if (p11_sign(t->s, t->hi->nid, dgst, t->hi->len, sig,
-		    &siglen) == 0)
+		if (hsm_sign(t->s, t->hi, dgst, n) == 0)
 			t->sigs++;
 		else
 			t->errors++;
@@ -120,15 +130,22 @@ struct hsm_args {
 	int			 copy;		/* -1: as key_session_copy */
 };
 
-/* One run: the token, a session and a thread each, and what they did. */
-struct hsm_run {
+/* The token the configuration names, and sessions on its key. */
+struct hsm_token {
 	struct conf		*conf;
 	struct p11		*p;
 	char			*module, *hsmconf, *pin;
 	const char		*label;
+	struct p11_session	**s;
+	long			 n;
+	int			 copies;	/* sessions with a key copy */
+};
+
+/* One run: the token, a session and a thread each, and what they did. */
+struct hsm_run {
+	struct hsm_token	*tok;
 	struct hsm_thread	*th;
 	long			 nthreads;
-	int			 copies;	/* sessions with a key copy */
 	pthread_barrier_t	 start;
 	atomic_int		 stop;
 	double			 wall;
@@ -203,48 +220,99 @@ hsm_parse(struct hsm_args *a, int argc, char **argv)
 	a->hi = hash_info(alg);
 }
 
+struct hsm_token *
+hsm_token_open(const char *confpath, long nsessions, int copy,
+    const struct hash_info *hi)
+{
+	struct hsm_token	*t;
+	const char		*token;
+
+	if ((t = calloc(1, sizeof(*t))) == NULL ||
+	    (t->s = calloc((size_t)nsessions, sizeof(*t->s))) == NULL)
+		err(1, NULL);
+	t->conf = conf_load(confpath);
+	t->module = conf_path(t->conf, "pkcs11_module", P11_DEFAULT_MODULE);
+	token = conf_str(t->conf, "token_label", "carimbo");
+	t->label = conf_str(t->conf, "key_label", "tsa");
+	t->pin = conf_path(t->conf, "pin_file", "pin");
+	/* As the server signs: key_session_copy, unless the caller says. */
+	if (copy == -1)
+		copy = conf_bool(t->conf, "key_session_copy", 1);
+	/* SoftHSM2 reads it at C_Initialize, so before p11_open. */
+	if ((t->hsmconf = conf_path(t->conf, "softhsm2_conf", NULL)) != NULL &&
+	    p11_softhsm_use(t->hsmconf) == -1)
+		exit(1);
+	if ((t->p = p11_open(t->module, token, t->pin)) == NULL)
+		errx(1, "%s: cannot open token \"%s\"", confpath, token);
+	for (t->n = 0; t->n < nsessions; t->n++) {
+		if ((t->s[t->n] = p11_session_open(t->p, t->label)) == NULL)
+			errx(1, "%s: key \"%s\": no session", confpath,
+			    t->label);
+		if (copy)
+			t->copies += p11_session_copy_key(t->s[t->n]);
+	}
+	if (hsm_check(t->p, t->label, t->s[0], hi) == -1)
+		errx(1, "%s: key \"%s\": signing check failed", confpath,
+		    t->label);
+	return t;
+}
+
+struct p11_session *
+hsm_token_session(const struct hsm_token *t, long i)
+{
+	return t->s[i];
+}
+
+const char *
+hsm_token_key(const struct hsm_token *t)
+{
+	return t->label;
+}
+
+int
+hsm_token_copies(const struct hsm_token *t)
+{
+	return t->copies;
+}
+
+void
+hsm_token_close(struct hsm_token *t)
+{
+	long	i;
+
+	if (t == NULL)
+		return;
+	for (i = 0; i < t->n; i++)
+		p11_session_close(t->s[i]);
+	free(t->s);
+	p11_close(t->p);
+	free(t->module);
+	free(t->hsmconf);
+	free(t->pin);
+	conf_free(t->conf);
+	free(t);
+}
+
 /*
- * Opens the token the configuration names (as the server does), a session
- * on the key for each thread (with a session copy of the key unless told
- * otherwise), and checks one signature.  Exits 1 on failure.
+ * The token and a session for each thread; exits 1 on failure
+ * (hsm_token_open).
  */
 static void
 hsm_open(struct hsm_run *r, const struct hsm_args *a)
 {
-	const char	*token;
-	long		 i;
-	int		 copy = a->copy;
+	long	i;
 
 	memset(r, 0, sizeof(*r));
 	r->nthreads = a->nthreads;
-	r->conf = conf_load(a->confpath);
-	r->module = conf_path(r->conf, "pkcs11_module", P11_DEFAULT_MODULE);
-	token = conf_str(r->conf, "token_label", "carimbo");
-	r->label = conf_str(r->conf, "key_label", "tsa");
-	r->pin = conf_path(r->conf, "pin_file", "pin");
-	/* As the server signs: key_session_copy, unless --key-copy says. */
-	if (copy == -1)
-		copy = conf_bool(r->conf, "key_session_copy", 1);
-	/* SoftHSM2 reads it at C_Initialize, so before p11_open. */
-	if ((r->hsmconf = conf_path(r->conf, "softhsm2_conf", NULL)) != NULL &&
-	    p11_softhsm_use(r->hsmconf) == -1)
-		exit(1);
-	if ((r->p = p11_open(r->module, token, r->pin)) == NULL)
-		errx(1, "%s: cannot open token \"%s\"", a->confpath, token);
-
+	r->tok = hsm_token_open(a->confpath, a->nthreads, a->copy, a->hi);
 	if ((r->th = calloc((size_t)r->nthreads, sizeof(*r->th))) == NULL)
 		err(1, NULL);
 	for (i = 0; i < r->nthreads; i++) {
-		if ((r->th[i].s = p11_session_open(r->p, r->label)) == NULL)
-			errx(1, "key \"%s\": no session", r->label);
-		if (copy)
-			r->copies += p11_session_copy_key(r->th[i].s);
+		r->th[i].s = hsm_token_session(r->tok, i);
 		r->th[i].hi = a->hi;
 		r->th[i].start = &r->start;
 		r->th[i].stop = &r->stop;
 	}
-	if (hsm_check(r->p, r->label, r->th[0].s, a->hi) == -1)
-		errx(1, "key \"%s\": signing check failed", r->label);
 }
 
 /*
@@ -295,9 +363,10 @@ hsm_print(const struct hsm_run *r, const struct hash_info *hi)
 	long	i;
 
 	printf("bench --hsm: %s key \"%s\" (%s), %s, %ld thread%s, %.2f s\n",
-	    p11_keytype_name(p11_session_keytype(r->th[0].s)), r->label,
-	    r->copies == r->nthreads ? "session copies" : r->copies == 0 ?
-	    "token object" : "mixed", hi->name, r->nthreads,
+	    p11_keytype_name(p11_session_keytype(r->th[0].s)), r->tok->label,
+	    r->tok->copies == r->nthreads ? "session copies" :
+	    r->tok->copies == 0 ? "token object" : "mixed", hi->name,
+	    r->nthreads,
 	    r->nthreads == 1 ? "" : "s", r->wall);
 	for (i = 0; i < r->nthreads; i++)
 		printf("  thread %ld: %llu signatures, %.1f/s\n", i + 1,
@@ -326,7 +395,7 @@ hsm_json(const struct hsm_run *r, const struct hash_info *hi,
 	    "\"digest\": \"%s\", \"signatures\": %llu, "
 	    "\"errors\": %llu, \"per_thread\": [",
 	    (double)r->sigs / r->wall, r->nthreads, r->wall,
-	    p11_keytype_name(p11_session_keytype(r->th[0].s)), r->copies,
+	    p11_keytype_name(p11_session_keytype(r->th[0].s)), r->tok->copies,
 	    hi->name, (unsigned long long)r->sigs,
 	    (unsigned long long)r->errors);
 	for (i = 0; i < r->nthreads; i++)
@@ -342,16 +411,8 @@ hsm_json(const struct hsm_run *r, const struct hash_info *hi,
 static void
 hsm_close(struct hsm_run *r)
 {
-	long	i;
-
-	for (i = 0; r->th != NULL && i < r->nthreads; i++)
-		p11_session_close(r->th[i].s);
 	free(r->th);
-	p11_close(r->p);
-	free(r->module);
-	free(r->hsmconf);
-	free(r->pin);
-	conf_free(r->conf);
+	hsm_token_close(r->tok);
 }
 
 int

@@ -202,10 +202,19 @@ report_json(const char *path, const struct report *rep)
 	if (strcmp(rep->mode, "ceiling") == 0)
 		fprintf(f, "\"body_size\": %zu, \"server_cpu_s\": %.3f, ",
 		    rep->body_size, rep->server_cpu_s);
+	if (strcmp(rep->mode, "ceiling") == 0)
+		fprintf(f, "\"ceiling\": \"%s\", ", rep->sign ?
+		    "durable+sign" : rep->durable != NULL ? "durable" : "plain");
 	if (rep->durable != NULL)
 		fprintf(f, "\"durable_depth\": %u, \"durable_writes\": %llu, ",
-		    rep->durable_depth,
-		    (unsigned long long)rep->durable_writes);
+		    rep->durable_depth, (unsigned long long)rep->cc.writes);
+	if (rep->sign) {
+		fprintf(f, "\"signatures\": %llu, \"sign_errors\": %llu, "
+		    "\"sign_key\": ", (unsigned long long)rep->cc.signatures,
+		    (unsigned long long)rep->cc.sign_errors);
+		json_str(f, rep->cc.key);
+		fprintf(f, ", ");
+	}
 	if (rep->nres == 1) {
 		fprintf(f, "\"url\": ");
 		json_str(f, rep->names[0]);
@@ -262,7 +271,12 @@ report_table(FILE *f, const struct report *rep)
 	if (rep->durable != NULL)
 		fprintf(f, ", answers behind durable writes (%u in flight at "
 		    "most): %llu writes", rep->durable_depth,
-		    (unsigned long long)rep->durable_writes);
+		    (unsigned long long)rep->cc.writes);
+	if (rep->sign)
+		fprintf(f, ",\n  each with one signature beside it (one "
+		    "thread, %s): %llu signatures, %llu errors", rep->cc.key,
+		    (unsigned long long)rep->cc.signatures,
+		    (unsigned long long)rep->cc.sign_errors);
 	fprintf(f, "\n\n  %-34s %11s %10s %7s %8s %8s %8s %9s %8s\n", "target",
 	    "requests/s", "ok", "errors", "p50 ms", "p90 ms", "p99 ms",
 	    "p99.9 ms", "max ms");
