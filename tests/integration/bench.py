@@ -6,7 +6,9 @@
 # full verification of a large sample, open loop at a fixed rate, the
 # bare-HTTP ceiling, a compare, /ers).  Each must report non-zero
 # throughput and zero errors, write JSON holding the documented keys, and
-# an SVG that is well-formed XML.  A wrong answer must be counted: a run
+# an SVG that is well-formed XML.  The durable ceiling that signs
+# (--sign) makes one signature per write, and fails, saying why, on a
+# key or PIN the token refuses and on the token failing mid-run.  A wrong answer must be counted: a run
 # against a server that answers 404 fails with http_status errors and
 # exit 1.
 import json
@@ -160,6 +162,78 @@ try:
         check(all(q == 0 or ((q - 1) % 255 == k and q <= w)
                   for k, q in enumerate(seqs)) and max(seqs) == w,
               "durable: blocks %s for %d writes" % (seqs[:8], w))
+    # One signature beside each write (--sign -c CONF, one signing thread
+    # on the demo key): the answers come, with as many signatures as
+    # writes and none failed.
+    j, out = bench("dursign", "--ceiling", "--body-size", "1500",
+                   "--connections", "1", "--duration", "0.5",
+                   "--durable", dfile, "--sign", "-c", CONF)
+    headline("dursign", j)
+    if j:
+        w = j.get("durable_writes", 0)
+        check(j.get("ceiling") == "durable+sign", "dursign: ceiling %r" %
+              j.get("ceiling"))
+        check(j["result"]["ok"] > 0 and 0 < w <= j["result"]["ok"] and
+              j.get("signatures") == w and j.get("sign_errors") == 0,
+              "dursign: %s answers, %s writes, %s signatures, %s errors" % (
+                  j["result"]["ok"], w, j.get("signatures"),
+                  j.get("sign_errors")))
+        check('key "tsa"' in j.get("sign_key", ""), "dursign: key %r" %
+              j.get("sign_key"))
+        check("%d signatures, 0 errors" % w in out,
+              "dursign: the table does not say so: %s" % out[-400:])
+    # A key the token lacks, a PIN it refuses: exit 1 before any load,
+    # saying which (the configuration's relative paths are the state's).
+    with open(CONF) as f:
+        conf_text = f.read()
+    with open(os.path.join(STATE, "wrong-pin"), "w") as f:
+        f.write("0000\n")
+    os.chmod(os.path.join(STATE, "wrong-pin"), 0o600)
+    for what, line, want in (
+            ("no such key", "key_label = no-such-key",
+             b'key "no-such-key": no session'),
+            ("wrong PIN", "pin_file = wrong-pin", b"CKR_PIN_INCORRECT")):
+        bad = os.path.join(STATE, "bad-sign.conf")
+        with open(bad, "w") as f:
+            f.write(re.sub(r"(?m)^%s = .*$" % line.split()[0], line,
+                           conf_text))
+        p = subprocess.run([CARIMBO, "bench", "--ceiling", "--body-size",
+                            "1", "--durable", dfile, "--duration", "0.3",
+                            "--sign", "-c", bad], capture_output=True,
+                           timeout=30)
+        check(p.returncode == 1 and want in p.stderr and
+              b"requests/s" not in p.stdout,
+              "dursign, %s: exit %d, %r" % (what, p.returncode,
+                                            p.stderr[-400:]))
+    # The token failing in the middle of a run (tests/tools/p11fault.c):
+    # each failure counted, the run fails and says so.
+    fault = os.path.join(os.path.dirname(os.path.abspath(CARIMBO)), "tests",
+                         "p11fault.so")
+    check(os.path.exists(fault), "%s is missing: make test builds it" %
+          fault)
+    if os.path.exists(fault):
+        ctlf = os.path.join(TMP, "p11fault.ctl")
+        bad = os.path.join(STATE, "bad-sign.conf")
+        with open(bad, "w") as f:
+            f.write(re.sub(r"(?m)^pkcs11_module = .*$",
+                           "pkcs11_module = " + fault, conf_text))
+        p = subprocess.Popen([CARIMBO, "bench", "--ceiling", "--body-size",
+                              "1", "--durable", dfile, "--duration", "2.5",
+                              "--sign", "-c", bad],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             env=dict(os.environ, P11FAULT_CTL=ctlf))
+        # The first progress line: the key has signed its check by then.
+        first = p.stderr.readline()
+        with open(ctlf, "w") as f:
+            f.write("device_error\n")
+        out, err_ = p.communicate(timeout=30)
+        m = re.search(rb"the token failed (\d+) signatures", err_)
+        check(b"req/s" in first and p.returncode == 1 and m is not None and
+              int(m.group(1)) > 0 and b"CKR_DEVICE_ERROR" in err_,
+              "dursign, token failing: exit %d, %r ... %r" % (
+                  p.returncode, first, err_[-300:]))
+        os.unlink(bad)
+
     # Anything else is not overwritten (it sits beside the ledger).
     other = os.path.join(STATE, "ledger", "not-scratch")
     with open(other, "wb") as f:
@@ -175,7 +249,10 @@ try:
     for bad in (["--durable", dfile, "--url", url],
                 ["--ceiling", "--body-size", "1", "--durable-depth", "2"],
                 ["--ceiling", "--body-size", "1", "--durable", dfile,
-                 "--durable-depth", "9"]):
+                 "--durable-depth", "9"],
+                ["--ceiling", "--body-size", "1", "--durable", dfile,
+                 "--sign"],
+                ["--ceiling", "--body-size", "1", "--sign", "-c", CONF]):
         p = subprocess.run([CARIMBO, "bench", *bad], capture_output=True,
                            timeout=10)
         check(p.returncode == 2, "durable usage %s: exit %d" % (
