@@ -11,7 +11,9 @@
 # server answers 404 on /ers; the ceiling with the same load runs just
 # before and just after each, and the ratio takes their mean; without
 # pipelining, the ceiling whose answers wait for a durable block write
-# also runs, the floor the ledger's contract sets on this disk), then
+# also runs, the floor the ledger's contract sets on this disk; at 1
+# connection the same with one signature beside each write as well, the
+# floor of a server that must sign once per round), then
 # prints one table with the ratios, the
 # server's CPU time per answer and its peak RSS; when wrk is installed,
 # the same comparisons with wrk as the client (bench/wrk-compare.sh).
@@ -304,6 +306,12 @@ def target_table(r, ceil_rate, inflight_kib, live):
           rate(r.get("dur1")), 0.9)
     ratio("2. /ers 1 conn : durable ceiling, 1 conn", r.get("ers1"),
           rate(r.get("dur1")), 0.9)
+    # The floor of a server that must sign once per round, beside its
+    # ledger write (bench --ceiling --durable --sign).
+    ratio("2. / 1 conn : durable ceiling that signs, 1 conn",
+          r.get("std1"), rate(r.get("dur1s")), 0.9)
+    ratio("2. /ers 1 conn : durable ceiling that signs, 1 conn",
+          r.get("ers1"), rate(r.get("dur1s")), 0.9)
     ratio("3. /ers 64 conns : durable ceiling, 64 conns", r.get("ers64"),
           rate(r.get("dur64")), 0.9)
     ratio("3. /ers 512 conns : HTTP ceiling, 512 conns", r.get("ers512"),
@@ -438,15 +446,21 @@ def main():
                   ["--ceiling", "--body-size", str(size), "--connections",
                    str(n), "--pipeline", str(pl), "--duration", d])
 
-        def durable(n):
+        def durable(n, sign=False):
             # The same, its answers behind a durable block write on the
             # ledger's file system (one in flight, group commit): what a
             # server that only honoured the ledger's contract would reach.
-            s.run("dur%d" % n, "HTTP ceiling + durable write, %d conn%s" % (
-                n, "s" if n > 1 else ""),
+            # sign: and behind one signature with the server's key made
+            # beside each write, as the server signs a round beside its
+            # ledger write (the disk path slows while a core signs).
+            s.run("dur%d%s" % (n, "s" if sign else ""),
+                  "HTTP ceiling + durable write%s, %d conn%s" % (
+                      " + signature" if sign else "", n,
+                      "s" if n > 1 else ""),
                   ["--ceiling", "--body-size", str(size), "--connections",
                    str(n), "--duration", d, "--durable",
-                   os.path.join(state, "ledger", "bench-durable.blk")])
+                   os.path.join(state, "ledger", "bench-durable.blk"),
+                   *(["--sign", "-c", conf] if sign else [])])
         ers_note = None
         if ers_status == 404:
             ers_note = ("/ers runs skipped: the server answers 404 on /ers "
@@ -464,6 +478,8 @@ def main():
                     ceiling(n, pl)
                     if pl == 1 and n < 512:
                         durable(n)
+                    if pl == 1 and n == 1:
+                        durable(n, sign=True)
                     m0 = metrics(port)
                     s.run(key, "/ers %d conn%s%s" % (
                         n, "s" if n > 1 else "",
@@ -507,6 +523,7 @@ def main():
             rate(r.get("hsm%d" % min(a.workers, 2)))),
         "std1": ("of raw signing, 1 thread", rate(r.get("hsm1"))),
     }
+    ratios["dur1s"] = ("of the durable ceiling, 1 conn", rate(r.get("dur1")))
     hsm1 = [rate(r.get(k)) for k in ("hsm1a", "hsm1b") if rate(r.get(k))]
     ratios["w1std64"] = ("of raw signing, 1 thread (mean of before and "
                          "after)", sum(hsm1) / len(hsm1) if hsm1 else None)
@@ -549,6 +566,9 @@ def main():
         if key in ("ers1", "ers64") and rate(r.get("dur" + key[3:])):
             ratio += "; %.3f of the durable ceiling" % (
                 rate(j) / rate(r["dur" + key[3:]]))
+        if key == "ers1" and rate(r.get("dur1s")):
+            ratio += "; %.3f of the one that signs" % (
+                rate(j) / rate(r["dur1s"]))
         if key == "std64" and ceil64:
             ratio += "; %.3f of HTTP ceiling, 64 conns" % (rate(j) / ceil64)
         if key.startswith("ers") and rate(r.get("std64")):
