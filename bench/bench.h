@@ -7,7 +7,8 @@
  * connections, checks every answer (check.c), records latency in a
  * log-linear histogram (hist.c) and reports (report.c).  --ceiling loads a
  * trivial io_uring responder (ceiling.c) the same way, the bare HTTP
- * reference.  bench judges the server from outside and links none of tsa/.
+ * reference; with --durable --sign one thread signs beside each of its
+ * writes (ceilsign.c).  bench judges the server from outside and links none of tsa/.
  */
 #ifndef BENCH_BENCH_H
 #define BENCH_BENCH_H
