@@ -54,6 +54,7 @@
 #define SIGNAL_BATCH	8	/* results per eventfd write while work is queued */
 #define RETRY_MS	1000	/* a failing worker tries the token again */
 #define CHECK_MS	1000	/* an idle worker checks that its session holds */
+#define ROUND_PASS	64	/* single jobs taken while a round token waits */
 #define MS		((int64_t)1000000)	/* ns */
 
 /* Who writes a job's result (struct job claim): the first to claim it. */
@@ -93,7 +94,14 @@ static const int64_t sign_le[] = {
 struct signer {
 	pthread_mutex_t		 mtx;
 	pthread_cond_t		 cond;		/* CLOCK_MONOTONIC */
-	struct job		*head, *tail;	/* work queue */
+	/*
+	 * The work queue, in two (signer_pop()): single jobs (a token, an
+	 * OCSP answer, an anchor) and round tokens, each of which builds
+	 * every reply of its tree.
+	 */
+	struct job		*head, *tail;
+	struct job		*rhead, *rtail;
+	unsigned		 passed;	/* singles taken past rhead */
 	atomic_size_t		 queued;	/* jobs in the work queue */
 	bool			 stopping;
 	_Atomic(struct job *)	 done;		/* LIFO of finished jobs */
@@ -610,6 +618,43 @@ signer_mend(struct worker *w)
 		w->next = now_ns(CLOCK_MONOTONIC) + CHECK_MS * MS;
 }
 
+/* Holding sg->mtx: nothing is queued. */
+static bool
+signer_idle(const struct signer *sg)
+{
+	return sg->head == NULL && sg->rhead == NULL;
+}
+
+/*
+ * Holding sg->mtx, something queued: the next job.  A round token's job
+ * builds every reply of its tree, milliseconds for thousands of leaves,
+ * so a lone POST / behind a burst's rounds would wait for all of them
+ * (bench/rounds.py: up to 200-500 ms).  Single jobs go first, but never
+ * more than ROUND_PASS of them (a few ms of signatures) while a round
+ * token waits: a flood of them cannot hold the rounds back.
+ */
+static struct job *
+signer_pop(struct signer *sg)
+{
+	struct job	**head, **tail, *j;
+
+	if (sg->rhead != NULL && (sg->head == NULL ||
+	    sg->passed >= ROUND_PASS)) {
+		head = &sg->rhead;
+		tail = &sg->rtail;
+		sg->passed = 0;
+	} else {
+		head = &sg->head;
+		tail = &sg->tail;
+		if (sg->rhead != NULL)
+			sg->passed++;
+	}
+	j = *head;
+	if ((*head = j->next) == NULL)
+		*tail = NULL;
+	return j;
+}
+
 static void *
 signer_thread(void *arg)
 {
@@ -621,17 +666,17 @@ signer_thread(void *arg)
 
 	for (;;) {
 		pthread_mutex_lock(&sg->mtx);
-		if (sg->head == NULL && unsignaled > 0) {
+		if (signer_idle(sg) && unsignaled > 0) {
 			/* Nothing may wait in the done stack while we sleep. */
 			pthread_mutex_unlock(&sg->mtx);
 			signer_signal(sg);
 			unsignaled = 0;
 			pthread_mutex_lock(&sg->mtx);
 		}
-		while ((sg->head == NULL || !signer_takes(w)) &&
+		while ((signer_idle(sg) || !signer_takes(w)) &&
 		    !sg->stopping && !signer_due(w))
 			signer_wait(w);
-		if ((j = sg->head) == NULL || !signer_takes(w)) {
+		if (signer_idle(sg) || !signer_takes(w)) {
 			stop = sg->stopping;
 			pthread_mutex_unlock(&sg->mtx);
 			if (stop)
@@ -639,12 +684,11 @@ signer_thread(void *arg)
 			signer_mend(w);
 			continue;
 		}
+		j = signer_pop(sg);
 		atomic_fetch_sub_explicit(&sg->queued, 1,
 		    memory_order_relaxed);
-		if ((sg->head = j->next) == NULL)
-			sg->tail = NULL;
 		/* More work queued: let another worker take it too. */
-		more = sg->head != NULL;
+		more = !signer_idle(sg);
 		atomic_store_explicit(&w->cur, j, memory_order_release);
 		pthread_mutex_unlock(&sg->mtx);
 		if (more)
@@ -793,8 +837,12 @@ signer_expire(struct signer *sg, struct job **queued,
 		return n;
 	/* Every worker is stuck: nothing queued is signed before one is back. */
 	pthread_mutex_lock(&sg->mtx);
-	*queued = sg->head;
-	sg->head = sg->tail = NULL;
+	if (sg->tail != NULL) {
+		sg->tail->next = sg->rhead;
+		*queued = sg->head;
+	} else
+		*queued = sg->rhead;
+	sg->head = sg->tail = sg->rhead = sg->rtail = NULL;
 	atomic_store(&sg->queued, 0);
 	pthread_mutex_unlock(&sg->mtx);
 	return n;
@@ -862,19 +910,47 @@ signer_backlog(struct signer *sg)
 	return atomic_load_explicit(&sg->queued, memory_order_relaxed);
 }
 
+/* Appends the chain h..t (t->next NULL) to the queue at *head, *tail. */
+static void
+signer_append(struct job **head, struct job **tail, struct job *h,
+    struct job *t)
+{
+	if (h == NULL)
+		return;
+	if (*tail != NULL)
+		(*tail)->next = h;
+	else
+		*head = h;
+	*tail = t;
+}
+
 void
 signer_submit(struct signer *sg, struct job *head, struct job *tail, size_t n)
 {
+	struct job	*j, *next, *s = NULL, **st = &s, *r = NULL, **rt = &r;
+	struct job	*slast = NULL, *rlast = NULL;
+
 	if (head == NULL)
 		return;
-	atomic_fetch_add_explicit(&sg->queued, n, memory_order_relaxed);
 	tail->next = NULL;
+	/* Sorted out of the lock: the chain may hold thousands of tokens. */
+	for (j = head; j != NULL; j = next) {
+		next = j->next;
+		j->next = NULL;
+		if (j->kind == JOB_ROUND_TOKEN) {
+			*rt = j;
+			rt = &j->next;
+			rlast = j;
+		} else {
+			*st = j;
+			st = &j->next;
+			slast = j;
+		}
+	}
+	atomic_fetch_add_explicit(&sg->queued, n, memory_order_relaxed);
 	pthread_mutex_lock(&sg->mtx);
-	if (sg->tail != NULL)
-		sg->tail->next = head;
-	else
-		sg->head = head;
-	sg->tail = tail;
+	signer_append(&sg->head, &sg->tail, s, slast);
+	signer_append(&sg->rhead, &sg->rtail, r, rlast);
 	pthread_mutex_unlock(&sg->mtx);
 	/*
 	 * After the unlock: a worker woken while the lock is still held
