@@ -16,7 +16,7 @@
 # The server runs with max_pipeline 256 and max_inflight 131072, so that
 # the whole burst is read (the defaults, 32 a connection, would split it
 # into rounds of at most 400 x 32); a round still closes at
-# round_max_requests (65536), so 102,400 make at least two rounds.
+# round_max_requests (4096, the default), so 102,400 make at least 25.
 #
 #   python3 bench/rounds.py --carimbo build/carimbo --out build/bench-run
 #       [--workers N] [--bursts 1000,102400]
@@ -228,7 +228,7 @@ def run(a):
         if suite.post(port, "/ers", q)[0] != 200:
             sys.exit("rounds.py: POST /ers did not answer 200")
         suite.log("live rounds: server workers = %d, max_pipeline 256, "
-                  "round_max_requests 65536, round_max_ms %d" % (
+                  "round_max_requests 4096, round_max_ms %d" % (
                       a.workers, ROUND_MAX_MS))
         for n in (int(x) for x in a.bursts.split(",")):
             res.append(burst(a, port, url, rconf, n, srv.pid, q))

@@ -6,10 +6,11 @@
  * each turn, send replies in order.
  *
  * One thread owns the ring (IORING_SETUP_SINGLE_ISSUER, DEFER_TASKRUN).
- * A turn of the loop is: one io_uring_submit_and_wait(), then every
- * completion that is there (a round that reaches its size or age bound
- * meanwhile is closed between two batches of them), then the end of the
- * turn, in this order (loop_rounds(), loop_release(), flush_dirty()):
+ * A turn of the loop is: one io_uring_submit_and_wait(), then the
+ * completions that are there, for at most TURN_NS (a round that reaches
+ * its size or age bound meanwhile is closed between two batches of them),
+ * then the end of the turn, in this order (loop_rounds(), loop_release(),
+ * flush_dirty()):
  *
  *   rounds_turn()       close the round of requests parsed so far (one
  *                       clock reading, one serial block, its ledger
@@ -21,7 +22,8 @@
  *   flush_dirty()       send: all consecutive ready replies of a
  *                       connection leave in one sendmsg, straight from
  *                       their buffers (an /ers reply's own head and
- *                       prefix, then its round's shared token, uncopied)
+ *                       prefix, then its round's shared token, uncopied);
+ *                       large sends up to SEND_TURN_BYTES a turn
  *
  * So pipelined requests cost no syscall each: their reads, their round
  * and their replies are shared.  Results come back only as completions:
@@ -107,6 +109,19 @@
  */
 #define TURN_NS		(2 * 1000 * 1000)
 #define SEND_IOV	64		/* iovecs in one sendmsg: 32 replies */
+/*
+ * What one turn hands the kernel to send.  Each sendmsg runs inside the
+ * next io_uring_enter, which copies its bytes into the socket before it
+ * returns: a turn that released a round of 100,000 replies (2.3 KiB each)
+ * and sent them all held every other connection behind 20-50 ms of
+ * copying in one call (bench/rounds.py).  Past SEND_TURN_BYTES in a turn,
+ * a connection with more than SEND_SMALL bytes ready waits for the next
+ * turn (flush_dirty()); a small send, a /health or a lone token, goes at
+ * once.  Steady load never reaches it: 64 connections' replies of a turn
+ * are about 150 KiB.
+ */
+#define SEND_TURN_BYTES	(1024 * 1024)
+#define SEND_SMALL	(16 * 1024)
 #define LINGER_SECONDS	2
 #define DRAIN_SECONDS	10
 #define REFUSE_LOG_SECONDS 10		/* a refusal's log line, at most */
@@ -201,6 +216,7 @@ struct stats {
 	uint64_t	 ocsp_unknown[2];	/* [0] tryLater, [1] signed */
 	/* A turn's work, from its wake-up to its next submission, in ns. */
 	struct prom_hist turn;
+	uint64_t	 sends_held;		/* by the turn's send budget */
 };
 
 static const int64_t turn_le[] = {
@@ -234,7 +250,8 @@ struct loop {
 	struct __kernel_timespec	 tick;
 	struct conn			*conns;
 	size_t				 nconns;
-	struct conn			*dirty;
+	struct conn			*dirty;	/* to flush at the turn's end */
+	struct conn			*later;	/* held back by flush_dirty() */
 	struct rounds			*rs;
 	struct journal			*jr;
 	size_t				 inflight;
@@ -707,6 +724,10 @@ reply_metrics(struct loop *l, struct conn *c, const struct http_req *hr)
 	    "carimbo_loop_turn_seconds", "One turn of the event loop: from "
 	    "the completions it woke for to its next submission, while no "
 	    "reply it made leaves.", &l->st.turn, 1e-9);
+	M("# HELP carimbo_loop_sends_held_total Sends held back to the next "
+	    "turn by its budget of bytes (a burst's replies).\n"
+	    "# TYPE carimbo_loop_sends_held_total counter\n"
+	    "carimbo_loop_sends_held_total %" PRIu64 "\n", l->st.sends_held);
 	signer_sign_times(l->sg, &sign);
 	n += prom_hist_write(body + n, sizeof(body) - n,
 	    "carimbo_signing_seconds", "One PKCS#11 signature (C_SignInit "
@@ -1462,20 +1483,38 @@ send_build(struct conn *c, bool *last)
 }
 
 /*
+ * The bytes conn_flush() would send now, counted up to a little past
+ * SEND_SMALL only.
+ */
+static size_t
+send_ready(const struct conn *c)
+{
+	const struct resp	*r;
+	size_t			 n = 0;
+
+	if (c->state == C_DEAD || c->send_armed)
+		return 0;
+	for (r = c->rhead; r != NULL && r->ready && n <= SEND_SMALL;
+	    r = r->next)
+		n += r->len + r->tail_len;
+	return n > c->soff ? n - c->soff : 0;
+}
+
+/*
  * Sends what is ready, in order, in one sendmsg straight from the replies
  * (an /ers reply is its own head and prefix, then the round's shared
  * token: nothing is copied); each reply is freed once sent in full
- * (send_done).  Closes when it is time.
+ * (send_done).  Closes when it is time.  Returns the bytes sent.
  */
-static void
+static size_t
 conn_flush(struct loop *l, struct conn *c)
 {
 	struct io_uring_sqe	*sqe;
-	size_t			 n;
+	size_t			 i, n, bytes = 0;
 	bool			 last;
 
 	if (c->state == C_DEAD || c->send_armed)
-		return;
+		return 0;
 	if (conn_wants(l, c))
 		arm_recv(l, c);
 	n = send_build(c, &last);
@@ -1488,7 +1527,9 @@ conn_flush(struct loop *l, struct conn *c)
 		loop_set_data(sqe, c, OP_SEND);
 		c->send_armed = true;
 		c->ops++;
-		return;
+		for (i = 0; i < n; i++)
+			bytes += c->iov[i].iov_len;
+		return bytes;
 	}
 	if (c->state == C_CLOSING && c->rhead == NULL && c->jobs == 0) {
 		(void)shutdown(c->fd, SHUT_WR);
@@ -1496,18 +1537,52 @@ conn_flush(struct loop *l, struct conn *c)
 		c->linger_start = l->now;
 		arm_recv(l, c);
 	}
+	return 0;
 }
 
+/*
+ * Sends c's ready replies (conn_flush()) unless the turn has sent
+ * SEND_TURN_BYTES already and c has more than SEND_SMALL to send: then c
+ * stays marked dirty and goes at the tail of l->later, for the next turn.
+ */
+static void
+flush_or_hold(struct loop *l, struct conn *c, size_t *sent,
+    struct conn ***tail)
+{
+	if (*sent >= SEND_TURN_BYTES && send_ready(c) > SEND_SMALL) {
+		l->st.sends_held++;
+		c->dnext = NULL;
+		**tail = c;
+		*tail = &c->dnext;
+		return;
+	}
+	c->dirty = false;
+	*sent += conn_flush(l, c);
+	conn_reap(l, c);
+}
+
+/*
+ * The turn's sends: those held back at an earlier turn first, in their
+ * order, then the new ones.  Each turn sends at least the budget's worth,
+ * so what is held back goes within a few turns; while any is, the loop
+ * does not wait for a completion (loop_wait()).
+ */
 static void
 flush_dirty(struct loop *l)
 {
-	struct conn *c;
+	struct conn	*c, *next, **tail;
+	size_t		 sent = 0;
 
+	c = l->later;
+	l->later = NULL;
+	tail = &l->later;
+	for (; c != NULL; c = next) {
+		next = c->dnext;
+		flush_or_hold(l, c, &sent, &tail);
+	}
 	while ((c = l->dirty) != NULL) {
 		l->dirty = c->dnext;
-		c->dirty = false;
-		conn_flush(l, c);
-		conn_reap(l, c);
+		flush_or_hold(l, c, &sent, &tail);
 	}
 }
 
@@ -1892,11 +1967,18 @@ loop_wait(struct loop *l)
 	struct pollfd	pfd;
 	int		rc;
 
+	/*
+	 * Sends held back (flush_dirty()): submit and take what completed
+	 * (with DEFER_TASKRUN, only an enter that asks for events runs the
+	 * task work that posts them), without waiting.
+	 */
+	if (l->later != NULL && !RUNNING_ON_VALGRIND)
+		return io_uring_submit_and_get_events(&l->ring);
 	if (!RUNNING_ON_VALGRIND)
 		return io_uring_submit_and_wait(&l->ring, 1);
 	if ((rc = io_uring_submit(&l->ring)) < 0)
 		return rc;
-	if (io_uring_cq_ready(&l->ring) == 0) {
+	if (io_uring_cq_ready(&l->ring) == 0 && l->later == NULL) {
 		pfd.fd = l->ring.ring_fd;
 		pfd.events = POLLIN;
 		(void)poll(&pfd, 1, 1000);

@@ -473,7 +473,7 @@ serve_conf_service(struct serve_state *st)
 	 * LEDGER_MAX_PAYLOAD bytes of hashes (2M): a bound the config cannot
 	 * pass, so that no round is too large to record.
 	 */
-	st->cfg.round_max = conf_int(c, "round_max_requests", 65536, 1,
+	st->cfg.round_max = conf_int(c, "round_max_requests", 4096, 1,
 	    LEDGER_MAX_PAYLOAD / LEDGER_HASH_LEN < MERKLE_MAX_LEAVES ?
 	    LEDGER_MAX_PAYLOAD / LEDGER_HASH_LEN : MERKLE_MAX_LEAVES);
 	st->cfg.round_max_ms = conf_int(c, "round_max_ms", 50, 1, 10000);

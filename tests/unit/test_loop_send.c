@@ -164,6 +164,90 @@ test_many(void **state)
 	conn_clear(&c);
 }
 
+/* A conn with k ready replies of size bytes each (its own data). */
+static void
+mkbig(struct conn *c, size_t k, size_t size)
+{
+	struct resp	*r;
+	size_t		 i;
+
+	memset(c, 0, sizeof(*c));
+	c->state = C_OPEN;
+	c->fd = -1;
+	for (i = 0; i < k; i++) {
+		assert_non_null(r = calloc(1, sizeof(*r)));
+		assert_non_null(r->data = calloc(1, size));
+		r->len = size;
+		r->ready = true;
+		resp_queue(&lp, c, r);
+	}
+}
+
+/*
+ * The turn's send budget (flush_dirty()): past SEND_TURN_BYTES, a large
+ * send is held back for the next turn, in its order, still marked dirty;
+ * a small one still goes; held-back ones go first at the next turn; a
+ * held-back connection marked dirty again is not listed twice.
+ */
+static void
+test_budget(void **state)
+{
+	struct serve_cfg cfg;
+	struct conn	 big[5], small;
+	struct resp	*r;
+	size_t		 i, per = SEND_TURN_BYTES / 2 / (SEND_IOV / 2);
+
+	(void)state;
+	memset(&lp, 0, sizeof(lp));
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.max_pipeline = 1000;
+	lp.cfg = &cfg;
+	assert_int_equal(io_uring_queue_init(256, &lp.ring, 0), 0);
+	/* Each big send is half the budget: 32 replies of per bytes. */
+	for (i = 5; i-- > 0; )		/* the dirty list is LIFO */
+		mkbig(&big[i], SEND_IOV / 2, per);
+	memset(&small, 0, sizeof(small));
+	small.state = C_OPEN;
+	small.fd = -1;
+	assert_non_null(r = calloc(1, sizeof(*r)));
+	assert_non_null(r->data = (uint8_t *)strdup("HTTP/1.1 200 OK"));
+	r->len = strlen("HTTP/1.1 200 OK");
+	r->ready = true;
+	resp_queue(&lp, &small, r);	/* first on the list: flushed last */
+	/* The order on the list: small, big 0..4; make small come last. */
+	lp.dirty = &big[0];
+	big[4].dnext = &small;
+	small.dnext = NULL;
+
+	flush_dirty(&lp);
+	assert_true(big[0].send_armed && big[1].send_armed);
+	assert_true(small.send_armed && !small.dirty);
+	assert_null(lp.dirty);
+	assert_ptr_equal(lp.later, &big[2]);
+	assert_ptr_equal(big[2].dnext, &big[3]);
+	assert_ptr_equal(big[3].dnext, &big[4]);
+	assert_null(big[4].dnext);
+	for (i = 2; i < 5; i++)
+		assert_true(big[i].dirty && !big[i].send_armed);
+	mark_dirty(&lp, &big[3]);
+	assert_null(lp.dirty);
+
+	/* The next turn: the held-back ones first, two of them. */
+	flush_dirty(&lp);
+	assert_true(big[2].send_armed && big[3].send_armed);
+	assert_ptr_equal(lp.later, &big[4]);
+	assert_null(big[4].dnext);
+	flush_dirty(&lp);
+	assert_true(big[4].send_armed && !big[4].dirty);
+	assert_null(lp.later);
+
+	for (i = 0; i < 5; i++)
+		conn_clear(&big[i]);
+	conn_clear(&small);
+	io_uring_queue_exit(&lp.ring);
+	memset(&lp, 0, sizeof(lp));
+}
+
 int
 main(void)
 {
@@ -171,6 +255,7 @@ main(void)
 		cmocka_unit_test(test_cuts),
 		cmocka_unit_test(test_close_after),
 		cmocka_unit_test(test_many),
+		cmocka_unit_test(test_budget),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
