@@ -660,12 +660,13 @@ def main():
     print()
     print("targets (issue \"Performance against the floors\"; ratios from "
           "runs of this sitting)")
-    hdr = "%-62s %9s %9s  %s" % ("target", "measured", "goal", "")
+    w = max(len(t[0]) for t in targets)
+    hdr = "%-*s %9s %9s  %s" % (w, "target", "measured", "goal", "")
     print(hdr)
     print("-" * len(hdr))
     for name, v, goal, ok in targets:
-        print("%-62s %9s %9s  %s" % (
-            name, "-" if v is None else "%.3f" % v if v < 10 else
+        print("%-*s %9s %9s  %s" % (
+            w, name, "-" if v is None else "%.3f" % v if v < 10 else
             "%.1f" % v, goal, "" if ok is None else "met" if ok
             else "NOT MET"))
     print("total time: %.0f s; JSON and SVG in %s" % (
