@@ -40,8 +40,9 @@
  * user_data: a struct cconn pointer with the operation in the low 2 bits
  * (connections are 8-byte aligned), or just the operation for the
  * listening socket's multishot accept, the stop eventfd and (shifted by
- * 2) a durable write's slot or CEIL_SIGN_ID, the signer's eventfd.  A connection is freed when it is dead, its
- * last operation has completed and it holds no answer.
+ * 2) a durable write's slot or CEIL_SIGN_ID, the signer's eventfd.  A
+ * connection is freed when it is dead, its last operation has completed
+ * and it holds no answer.
  */
 #include <err.h>
 #include <errno.h>
@@ -393,8 +394,8 @@ ceil_sign_done(struct ceiling *cl, int res)
  * Durable: FILE gets CEIL_DUR_SPAN bytes, the mark then real zeros, made
  * durable, so that the block writes change no metadata (as the ledger's
  * preallocation, doc/ledger.md); then it is opened O_DIRECT|O_DSYNC, or
- * O_DSYNC alone where the file system refuses O_DIRECT (tmpfs before Linux 6.6), with a log
- * line.  FILE sits beside the ledger, so it must be new, empty or an
+ * O_DSYNC alone where the file system refuses O_DIRECT (tmpfs before
+ * Linux 6.6), with a log line.  FILE sits beside the ledger, so it must be new, empty or an
  * earlier run's (it starts with the mark): nothing else is overwritten.
  */
 static int

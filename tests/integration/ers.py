@@ -146,10 +146,12 @@ def burst(led):
     SEND_TURN_BYTES, 1 MiB): 8,192 /ers requests pipelined 256 deep on 16
     connections, about 19 MB of replies.  Every answer checked by `carimbo
     bench` against its request, in order; the budget held sends back
-    (carimbo_loop_sends_held_total); no round above round_max_requests'
-    default (4096); GET /health answered meanwhile; and once the burst is
-    answered the loop sleeps: a send held back for a turn that never
-    comes, or a loop spinning on one, shows as CPU while idle."""
+    (carimbo_loop_sends_held_total); GET /health answered meanwhile; and
+    once the burst is answered the loop sleeps: a send held back for a
+    turn that never comes, or a loop spinning on one, shows as CPU while
+    idle.  Rounds stay small here (the loop closes them at its turns'
+    ends), so round_max_requests' default is seen in bench/rounds.py, not
+    here."""
     print("a burst of 8,192 /ers requests beyond a turn's send budget")
     conf = S.write_conf("max_pipeline = 256\nmax_inflight = 16384")
     srv = S.Server(conf)
@@ -182,9 +184,6 @@ def burst(led):
     S.check(m.get("carimbo_loop_sends_held_total", 0) > 0,
             "the turn's send budget held sends back: %s" %
             m.get("carimbo_loop_sends_held_total"))
-    n = m.get("carimbo_round_requests_count", 0)
-    S.check(n >= 2 and m.get('carimbo_round_requests_bucket{le="4096"}') ==
-            n, "%d rounds, none above 4096 requests" % n)
     t0 = cpu_s(srv.p.pid)
     time.sleep(1.0)
     idle = cpu_s(srv.p.pid) - t0
